@@ -1,0 +1,1 @@
+//! The GitHub edge (being built).
