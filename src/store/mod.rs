@@ -5,6 +5,8 @@ use serde::{Deserialize, Serialize};
 
 use crate::runner::CallOutcome;
 
+pub mod results;
+
 /// The identity of a prompt's content (see `spec::identity`).
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(transparent)]
