@@ -141,6 +141,15 @@ async fn string_checks_follow_github_case_rules() {
     )
     .await;
     assert_eq!(templated.value, 1.0, "{}", templated.reason);
+    let empty = run(
+        check(StringCheck::Contains(String::new())),
+        &case,
+        &reply(&label),
+        &ctx(),
+    )
+    .await
+    .unwrap_err();
+    assert!(empty.contains("non-empty"), "{empty}");
 
     // contains / startsWith / endsWith ignore case.
     let good = fixture("support_good.txt");
@@ -979,7 +988,7 @@ async fn a_failed_call_is_an_error_for_every_criterion() {
         named(
             "contains",
             EvaluatorKind::String {
-                check: StringCheck::Contains("".into()),
+                check: StringCheck::Contains("x".into()),
             },
         ),
     ];

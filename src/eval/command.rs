@@ -45,7 +45,7 @@ pub(crate) async fn run(
     command.process_group(0);
     let mut child = command.spawn().map_err(|err| {
         EvalError::Command(format!(
-            "could not start `{program}` (resolved from {}): {err}",
+            "could not start `{program}` (from {}): {err}",
             ctx.repo_root.display()
         ))
     })?;

@@ -65,7 +65,22 @@ pub(crate) fn value_text(value: &Value) -> String {
 /// GitHub Models `string`: `equals` is exact and case-sensitive;
 /// `contains`, `startsWith` and `endsWith` ignore case. The expected text may
 /// use the case's variables (`{{expected}}`), as in gh.
-pub(crate) fn string_check(check: &StringCheck, case: &Case, output: &str) -> Score {
+pub(crate) fn string_check(
+    check: &StringCheck,
+    case: &Case,
+    output: &str,
+) -> Result<Score, EvalError> {
+    let (StringCheck::Equals(text)
+    | StringCheck::Contains(text)
+    | StringCheck::StartsWith(text)
+    | StringCheck::EndsWith(text)) = check;
+    // gh treats an empty text as "not set" and refuses the evaluator.
+    if text.is_empty() {
+        return Err(EvalError::Misconfigured(
+            "a `string` evaluator needs a non-empty `equals`, `contains`, `startsWith` or `endsWith`"
+                .into(),
+        ));
+    }
     let render = |text: &str| render_github_template(text, &case.vars, &[]);
     let lower_output = output.to_lowercase();
     let (passed, reason) = match check {
@@ -99,7 +114,7 @@ pub(crate) fn string_check(check: &StringCheck, case: &Case, output: &str) -> Sc
         }
     };
     let verdict = if passed { "ok" } else { "failed" };
-    Score::pass_fail(passed, format!("{verdict}: {reason}"))
+    Ok(Score::pass_fail(passed, format!("{verdict}: {reason}")))
 }
 
 /// `regex`: the pattern matches anywhere in the output (use `^…$` to anchor);

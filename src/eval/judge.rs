@@ -31,9 +31,10 @@ pub struct JudgeVerdict {
 }
 
 impl JudgeVerdict {
-    /// (points − 1) / 4, in [0, 1].
+    /// (points − 1) / 4, in [0, 1] (points outside 1–5 are taken as the
+    /// nearest end; the parser never produces them).
     pub fn value(&self) -> f64 {
-        f64::from(self.points - 1) / 4.0
+        f64::from(self.points.clamp(1, 5) - 1) / 4.0
     }
 
     fn into_score(self) -> Score {

@@ -179,7 +179,7 @@ pub async fn evaluate(
         Err(err) => return Err(EvalError::CallFailed(err.clone())),
     };
     match &spec.kind {
-        EvaluatorKind::String { check } => Ok(deterministic::string_check(check, case, output)),
+        EvaluatorKind::String { check } => deterministic::string_check(check, case, output),
         EvaluatorKind::Llm {
             model_id,
             prompt,

@@ -108,3 +108,45 @@ pub(crate) const DEFAULT_JUDGE_LEVELS: [&str; 5] = [
     "The reply meets the criterion, with minor lapses.",
     "The reply fully meets the criterion.",
 ];
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const DOC: &str = include_str!("../../docs/evaluators.md");
+
+    /// docs/evaluators.md shows every rubric word for word.
+    #[test]
+    fn documented_rubrics_match_the_code() {
+        for which in [
+            BuiltinEvaluator::Similarity,
+            BuiltinEvaluator::Coherence,
+            BuiltinEvaluator::Fluency,
+            BuiltinEvaluator::Relevance,
+            BuiltinEvaluator::Groundedness,
+        ] {
+            let rubric = builtin_rubric(which);
+            let heading = format!("### `github/{}`", crate::eval::builtin_name(which));
+            let section = DOC
+                .split_once(&heading)
+                .map(|(_, rest)| rest.split("\n### ").next().unwrap_or(rest))
+                .unwrap_or_else(|| panic!("docs lack {heading}"));
+            assert!(
+                section.contains(&format!("Criterion: {}", rubric.criterion)),
+                "{heading}: criterion differs"
+            );
+            for (points, level) in (1..).zip(rubric.levels) {
+                assert!(
+                    section.contains(&format!("{points}. {level}")),
+                    "{heading}: level {points} differs"
+                );
+            }
+        }
+        for (points, level) in (1..).zip(DEFAULT_JUDGE_LEVELS) {
+            assert!(
+                DOC.contains(&format!("{points}. {level}")),
+                "default level {points}"
+            );
+        }
+    }
+}
