@@ -29,7 +29,7 @@ use crate::store::{CriterionInfo, CriterionScore};
 
 pub use command::parse_command_output;
 pub use judge::{JudgeVerdict, parse_judge_reply};
-pub use rubrics::{BuiltinRubric, builtin_rubric};
+pub use rubrics::{BuiltinRubric, ExpectedRole, builtin_rubric};
 pub use similarity::{cosine_similarity, rouge_l_f1, token_f1};
 
 /// One criterion's verdict on one output.
