@@ -489,6 +489,8 @@ impl CaseDoc {
 fn score_text(scale: Scale, score: &CaseScore) -> String {
     match (scale, score.mean, &score.display) {
         (Scale::Rubric5, Some(m), None) => format!("{:.1}/5", 1.0 + 4.0 * m),
+        (Scale::Binary, Some(m), None) if m == 1.0 => "pass".to_string(),
+        (Scale::Binary, Some(m), None) if m == 0.0 => "fail".to_string(),
         _ => view::fmt_case_score(score),
     }
 }

@@ -9,6 +9,7 @@
 use std::fmt;
 use std::path::Path;
 
+use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use crate::gate::{PromptGate, Verdict};
@@ -27,7 +28,7 @@ mod view;
 pub const COMMENT_MARKER: &str = "<!-- promptgate:comment -->";
 
 /// Whether the run compared head with a baseline or only evaluated.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum ReportMode {
     /// `promptgate check`: head vs baseline, with verdicts.
@@ -104,7 +105,7 @@ impl PromptReport {
 }
 
 /// Calls and what they cost.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct CallStats {
     /// Calls sent to a provider.
     pub made: u64,
@@ -179,7 +180,7 @@ pub struct RunTotals {
 }
 
 /// The one-line outcome of a run.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Status {
     /// Nothing regressed, nothing undecided.
@@ -192,7 +193,7 @@ pub enum Status {
 }
 
 /// Counts behind the verdict line.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct Summary {
     pub prompts: usize,
     pub prompts_failed: usize,

@@ -120,6 +120,7 @@ fn render_prompt(p: &Painter, mode: ReportMode, prompt: &PromptReport, out: &mut
         ReportMode::Eval => eval_table(p, &rows),
     };
     out.extend(table.into_iter().map(|line| format!("  {line}")));
+    out.push(String::new());
     for row in &rows {
         if let Some(note) = view::inconclusive_note(row) {
             out.push(format!("  {}: {note}", clean(&row.name)));

@@ -14,6 +14,8 @@ pub(crate) const PASS_MARK: f64 = 0.5;
 pub(crate) enum Scale {
     /// Scores in [0, 1].
     Unit,
+    /// Pass (1) or fail (0) by construction.
+    Binary,
     /// A judge's 1–5 rubric, stored as (n − 1) / 4.
     Rubric5,
 }
@@ -22,6 +24,7 @@ impl Scale {
     pub(crate) fn name(self) -> &'static str {
         match self {
             Scale::Unit => "0-1",
+            Scale::Binary => "pass/fail",
             Scale::Rubric5 => "1-5",
         }
     }
@@ -92,6 +95,14 @@ pub(crate) fn criterion_index(result: &EvalResult, name: &str) -> Option<usize> 
 }
 
 fn scale_of(results: &[Option<&EvalResult>], name: &str) -> Scale {
+    let binary = results
+        .iter()
+        .flatten()
+        .filter_map(|r| r.criteria.iter().find(|c| c.name == name))
+        .any(|c| c.binary);
+    if binary {
+        return Scale::Binary;
+    }
     let rubric = results.iter().flatten().any(|result| {
         criterion_index(result, name).is_some_and(|index| {
             result.cases.iter().flat_map(|c| &c.repeats).any(|r| {
@@ -387,7 +398,7 @@ pub(crate) fn head_errors(result: &EvalResult) -> Vec<CaseError> {
 pub(crate) fn fmt_mean(mean: Option<f64>, scale: Scale) -> String {
     match (mean, scale) {
         (None, _) => "—".to_string(),
-        (Some(m), Scale::Unit) => format!("{m:.2}"),
+        (Some(m), Scale::Unit | Scale::Binary) => format!("{m:.2}"),
         (Some(m), Scale::Rubric5) => format!("{m:.2} ({:.1}/5)", 1.0 + 4.0 * m),
     }
 }

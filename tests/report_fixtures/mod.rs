@@ -308,7 +308,7 @@ pub fn support_results(cases: usize, huge_outputs: bool) -> (EvalResult, EvalRes
         };
         let tone = match i % 3 {
             0 => S::Judge(4, "Warm and direct."),
-            1 => S::Judge(3, "A little generic."),
+            1 => S::Judge(2, "Generic; ignores what the customer asked."),
             _ => S::Judge(5, "Warm, specific, and short."),
         };
         head = head.case(
