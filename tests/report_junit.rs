@@ -70,7 +70,9 @@ fn check_report_validates_and_reads_back() {
     let xml = junit::render(&report).unwrap();
     // Model output with `]]>`, `</details>` and mentions is in the file as text.
     assert!(xml.contains("@support-team"));
-    let Some(summary) = validate(&xml) else { return };
+    let Some(summary) = validate(&xml) else {
+        return;
+    };
 
     let suites = summary["suites"].as_array().unwrap();
     assert_eq!(suites.len(), 2);
@@ -102,35 +104,57 @@ fn check_report_validates_and_reads_back() {
     assert_eq!(flipped["outcome"], "failure");
     assert_eq!(flipped["type"], "flipped_to_fail");
     let message = flipped["message"].as_str().unwrap();
-    assert!(message.starts_with("score 1/5, baseline 5/5: Never mentions"), "{message}");
+    assert!(
+        message.starts_with("score 1/5, baseline 5/5: Never mentions"),
+        "{message}"
+    );
     let body = flipped["text"].as_str().unwrap();
     assert!(body.contains("\"order_id\": \"A-10037\""), "{body}");
-    assert!(body.contains("```</details><!-- promptgate:comment --> | pipe"), "{body}");
+    assert!(
+        body.contains("```</details><!-- promptgate:comment --> | pipe"),
+        "{body}"
+    );
     assert_eq!(flipped["time"], 0.8);
 
     let failed_call = case(support, "case-007 / polite");
     assert_eq!(failed_call["outcome"], "error");
     assert_eq!(failed_call["type"], "call_failed");
-    assert!(failed_call["message"].as_str().unwrap().contains("HTTP 429"));
+    assert!(
+        failed_call["message"]
+            .as_str()
+            .unwrap()
+            .contains("HTTP 429")
+    );
 
     assert_eq!(case(support, "case-000 / polite")["outcome"], "passed");
     let summarize = &suites[1];
     assert_eq!(summarize["failures"], 0);
-    assert_eq!(summarize["properties"]["baseline.source"], "fresh evaluation of origin/main");
-    assert_eq!(summarize["properties"]["gate.policy_change"], "tolerance 0.02 → 0.05");
+    assert_eq!(
+        summarize["properties"]["baseline.source"],
+        "fresh evaluation of origin/main"
+    );
+    assert_eq!(
+        summarize["properties"]["gate.policy_change"],
+        "tolerance 0.02 → 0.05"
+    );
 }
 
 #[test]
 fn eval_report_validates_with_threshold_cases() {
     let xml = junit::render(&eval_report()).unwrap();
-    let Some(summary) = validate(&xml) else { return };
+    let Some(summary) = validate(&xml) else {
+        return;
+    };
     let suite = &summary["suites"][0];
     assert_eq!(suite["properties"]["prompt.from_model"], "false");
     assert_eq!(suite["properties"]["promptgate.mode"], "eval");
     let threshold = case(suite, "[threshold] / label is allowed");
     assert_eq!(threshold["type"], "below_threshold");
     assert_eq!(case(suite, "t8 / valid json")["type"], "score_failed");
-    assert_eq!(case(suite, "t0 / label is allowed")["type"], "below_pass_mark");
+    assert_eq!(
+        case(suite, "t0 / label is allowed")["type"],
+        "below_pass_mark"
+    );
     // No `[threshold]` case for a criterion without a threshold.
     assert!(
         !suite["cases"]
@@ -150,7 +174,9 @@ fn hostile_text_stays_well_formed_xml() {
     prompt.head.prompt = "support <&> \"reply\"".to_string();
     let xml = junit::render(&report).unwrap();
     assert!(!xml.contains('\u{0}'));
-    let Some(summary) = validate(&xml) else { return };
+    let Some(summary) = validate(&xml) else {
+        return;
+    };
     let suite = &summary["suites"][0];
     assert_eq!(suite["name"], "support <&> \"reply\"");
     let body = case(suite, "case-001 / mentions order number")["text"]

@@ -65,13 +65,21 @@ fn json_report_carries_what_the_other_reports_show() {
     assert_eq!(order["interval"]["low"], -0.41);
     assert_eq!(order["flipped_to_fail"].as_array().unwrap().len(), 5);
     let tone = &support["criteria"][2];
-    assert!(tone["note"].as_str().unwrap().contains("about 40 more case(s)"));
+    assert!(
+        tone["note"]
+            .as_str()
+            .unwrap()
+            .contains("about 40 more case(s)")
+    );
     assert_eq!(support["worst_cases"][0]["case_id"], "case-001");
     assert_eq!(support["cases"].as_array().unwrap().len(), 20);
     let failed = &support["cases"][7]["head"][0];
     assert!(failed["output"].is_null());
     assert!(failed["error"].as_str().unwrap().contains("HTTP 429"));
-    assert_eq!(support["cases"][1]["head"][0]["scores"][0]["display"], "1/5");
+    assert_eq!(
+        support["cases"][1]["head"][0]["scores"][0]["display"],
+        "1/5"
+    );
 }
 
 #[test]
@@ -87,7 +95,10 @@ fn schema_rejects_a_report_of_another_version_or_shape() {
 
 #[test]
 fn terminal_snapshot() {
-    insta::assert_snapshot!("terminal_check", terminal::render(&realistic_check(), false));
+    insta::assert_snapshot!(
+        "terminal_check",
+        terminal::render(&realistic_check(), false)
+    );
     insta::assert_snapshot!("terminal_eval", terminal::render(&eval_report(), false));
 }
 
@@ -112,8 +123,14 @@ fn terminal_labels_the_echo_provider() {
 
 #[test]
 fn markdown_snapshots() {
-    insta::assert_snapshot!("markdown_check", markdown::render_comment(&realistic_check()).unwrap());
-    insta::assert_snapshot!("markdown_eval", markdown::render_comment(&eval_report()).unwrap());
+    insta::assert_snapshot!(
+        "markdown_check",
+        markdown::render_comment(&realistic_check()).unwrap()
+    );
+    insta::assert_snapshot!(
+        "markdown_eval",
+        markdown::render_comment(&eval_report()).unwrap()
+    );
 }
 
 #[test]
@@ -123,7 +140,10 @@ fn step_summary_is_the_report_without_the_marker() {
     let summary = markdown::render_step_summary(&report).unwrap();
     assert!(comment.starts_with(COMMENT_MARKER));
     assert!(!summary.contains(COMMENT_MARKER));
-    assert_eq!(comment.strip_prefix(COMMENT_MARKER).unwrap().trim_start(), summary);
+    assert_eq!(
+        comment.strip_prefix(COMMENT_MARKER).unwrap().trim_start(),
+        summary
+    );
 }
 
 /// What a CommonMark + GFM parser sees in a markdown body.
@@ -168,7 +188,9 @@ fn parse(body: &str) -> Parsed {
                 parsed.table_cells.push(String::new());
             }
             Event::End(TagEnd::TableCell) => in_cell = false,
-            Event::End(TagEnd::TableHead | TagEnd::TableRow) => parsed.table_rows.push((columns, cells)),
+            Event::End(TagEnd::TableHead | TagEnd::TableRow) => {
+                parsed.table_rows.push((columns, cells))
+            }
             _ => {}
         }
     }
@@ -179,14 +201,29 @@ fn parse(body: &str) -> Parsed {
 /// `<details>`, whole table rows, no live `@mention` anywhere.
 fn assert_structure(body: &str, marker: bool) {
     let parsed = parse(body);
-    let allowed = ["<details>", "</details>", "<summary>", "</summary>", "<code>", "</code>", "<sub>", "</sub>", COMMENT_MARKER];
+    let allowed = [
+        "<details>",
+        "</details>",
+        "<summary>",
+        "</summary>",
+        "<code>",
+        "</code>",
+        "<sub>",
+        "</sub>",
+        COMMENT_MARKER,
+    ];
     let mut opened = 0i64;
     for html in &parsed.html {
         let mut rest = html.as_str();
         while let Some(start) = rest.find('<') {
-            let end = rest[start..].find('>').map_or(rest.len(), |e| start + e + 1);
+            let end = rest[start..]
+                .find('>')
+                .map_or(rest.len(), |e| start + e + 1);
             let tag = &rest[start..end];
-            assert!(allowed.contains(&tag), "unexpected HTML {tag:?} in {html:?}");
+            assert!(
+                allowed.contains(&tag),
+                "unexpected HTML {tag:?} in {html:?}"
+            );
             opened += i64::from(tag == "<details>") - i64::from(tag == "</details>");
             rest = &rest[end..];
         }
@@ -209,7 +246,10 @@ fn assert_structure(body: &str, marker: bool) {
 
 fn rename_case(report: &mut promptgate::report::CheckReport, old: &str, new: &str) {
     let prompt = &mut report.prompts[0];
-    for result in [Some(&mut prompt.head), prompt.baseline.as_mut()].into_iter().flatten() {
+    for result in [Some(&mut prompt.head), prompt.baseline.as_mut()]
+        .into_iter()
+        .flatten()
+    {
         for case in &mut result.cases {
             if case.case_id == old {
                 case.case_id = new.to_string();
@@ -227,7 +267,10 @@ fn rename_case(report: &mut promptgate::report::CheckReport, old: &str, new: &st
 
 fn rename_criterion(report: &mut promptgate::report::CheckReport, old: &str, new: &str) {
     let prompt = &mut report.prompts[0];
-    for result in [Some(&mut prompt.head), prompt.baseline.as_mut()].into_iter().flatten() {
+    for result in [Some(&mut prompt.head), prompt.baseline.as_mut()]
+        .into_iter()
+        .flatten()
+    {
         for c in &mut result.criteria {
             if c.name == old {
                 c.name = new.to_string();
@@ -244,17 +287,26 @@ fn rename_criterion(report: &mut promptgate::report::CheckReport, old: &str, new
 /// Every field a pull request or a model controls, filled with markup.
 fn hostile_report() -> promptgate::report::CheckReport {
     let mut report = realistic_check();
-    report.notes.push("note </details> @org/team <!-- promptgate:comment -->".into());
+    report
+        .notes
+        .push("note </details> @org/team <!-- promptgate:comment -->".into());
     rename_case(&mut report, "case-001", "case`1` </summary> @eve");
-    rename_criterion(&mut report, "mentions order number", "order | <b>no</b> @here ```");
+    rename_criterion(
+        &mut report,
+        "mentions order number",
+        "order | <b>no</b> @here ```",
+    );
     let prompt = &mut report.prompts[0];
     prompt.head.prompt = "support | <details open> @owner".into();
     prompt.head.model = "openai/gpt <script>alert(1)</script>".into();
-    prompt.affected_because.push("<img src=x onerror=alert(1)> changed".into());
+    prompt
+        .affected_because
+        .push("<img src=x onerror=alert(1)> changed".into());
     prompt.policy_change = Some("| broken | table @mallory".into());
     prompt.prompt_diff_markdown = Some("```diff\n- quote @bob\n</details>\n<!-- x -->\n".into());
     let case = &mut prompt.head.cases[1];
-    case.vars.insert("evil".into(), "```\n</details>\n@dave".into());
+    case.vars
+        .insert("evil".into(), "```\n</details>\n@dave".into());
     let score = case.repeats[0].scores[0].score.as_mut().unwrap();
     score.reason = "reason <!-- x --> @carol | pipe\n# heading".into();
     prompt.head.cases[7].repeats[0].call.result = Err("boom </details> @erin | x".into());
@@ -269,14 +321,20 @@ fn markdown_neutralises_everything_untrusted() {
     let parsed = parse(&body);
     // The criterion's name is one cell, shown as written.
     assert!(
-        parsed.table_cells.iter().any(|c| c == "order | <b>no</b> @\u{200D}here ```"),
+        parsed
+            .table_cells
+            .iter()
+            .any(|c| c == "order | <b>no</b> @\u{200D}here ```"),
         "{:#?}",
         parsed.table_cells
     );
     // Model output sits whole inside one code block.
-    assert!(parsed.code_blocks.iter().any(|b| b.contains(
-        "```</details><\u{200D}!-- promptgate:comment --> | pipe"
-    )));
+    assert!(
+        parsed
+            .code_blocks
+            .iter()
+            .any(|b| b.contains("```</details><\u{200D}!-- promptgate:comment --> | pipe"))
+    );
     // The open fence in the diff was closed: the cost table after it is a table.
     assert!(parsed.table_cells.iter().any(|c| c == "calls made"));
     assert!(body.contains("@\u{200D}carol"));
@@ -287,7 +345,11 @@ fn markdown_neutralises_everything_untrusted() {
 fn comment_fits_with_300_cases_and_huge_outputs() {
     let report = check_report(vec![support_prompt(300, true), summarize_prompt()]);
     let body = markdown::render_comment(&report).unwrap();
-    assert!(body.len() <= markdown::COMMENT_LIMIT, "{} bytes", body.len());
+    assert!(
+        body.len() <= markdown::COMMENT_LIMIT,
+        "{} bytes",
+        body.len()
+    );
     assert!(body.chars().count() <= 65_536);
     assert_structure(&body, true);
     // Details were cut, never the table, and the comment says so.
@@ -319,7 +381,11 @@ fn comment_fits_with_hundreds_of_failing_prompts() {
         .collect();
     let report = check_report(prompts);
     let body = markdown::render_comment(&report).unwrap();
-    assert!(body.len() <= markdown::COMMENT_LIMIT, "{} bytes", body.len());
+    assert!(
+        body.len() <= markdown::COMMENT_LIMIT,
+        "{} bytes",
+        body.len()
+    );
     assert_structure(&body, true);
     assert!(body.contains("prompt-000"));
     assert!(body.contains("the step summary and the JSON report have all of it"));

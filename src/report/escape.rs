@@ -72,11 +72,7 @@ pub fn code_block(s: &str, lang: &str) -> String {
         .filter(|c| !is_unwanted_control(*c))
         .collect();
     content = content.replace("<!--", "<\u{200D}!--");
-    let longest_run = content
-        .split(|c| c != '`')
-        .map(str::len)
-        .max()
-        .unwrap_or(0);
+    let longest_run = content.split(|c| c != '`').map(str::len).max().unwrap_or(0);
     let fence = "`".repeat(longest_run.max(2) + 1);
     let lang: String = lang.chars().filter(char::is_ascii_alphanumeric).collect();
     let body = content.strip_suffix('\n').unwrap_or(&content);
@@ -101,7 +97,12 @@ pub fn defuse_markdown(s: &str) -> String {
     while let Some(c) = rest.chars().next() {
         let next = rest[c.len_utf8()..].chars().next();
         match c {
-            '<' if ALLOWED_TAGS.iter().any(|t| starts_with_ignore_case(rest, t)) => out.push('<'),
+            '<' if ALLOWED_TAGS
+                .iter()
+                .any(|t| starts_with_ignore_case(rest, t)) =>
+            {
+                out.push('<')
+            }
             '<' if next.is_some_and(|n| n.is_ascii_alphabetic() || n == '/' || n == '!') => {
                 out.push('<');
                 out.push(ZWJ);
@@ -249,7 +250,10 @@ mod tests {
 
     #[test]
     fn code_block_fence_outlasts_content_fences() {
-        let block = code_block("before\n````\n</details>\n<!-- promptgate:comment -->", "text");
+        let block = code_block(
+            "before\n````\n</details>\n<!-- promptgate:comment -->",
+            "text",
+        );
         let lines: Vec<&str> = block.lines().collect();
         assert_eq!(lines[0], "`````text");
         assert_eq!(*lines.last().unwrap(), "`````");
@@ -286,8 +290,14 @@ mod tests {
     fn terminal_text_cannot_carry_escape_sequences() {
         assert_eq!(terminal("a\u{1b}[2Jb\u{202E}c"), "a\u{FFFD}[2Jb\u{FFFD}c");
         let block = "\u{1b}[31mred\u{1b}[0m\n\u{1b}]0;title\u{7}";
-        assert_eq!(terminal_block(block, true), "\u{1b}[31mred\u{1b}[0m\n\u{FFFD}]0;title\u{FFFD}");
-        assert_eq!(terminal_block(block, false), "red\n\u{FFFD}]0;title\u{FFFD}");
+        assert_eq!(
+            terminal_block(block, true),
+            "\u{1b}[31mred\u{1b}[0m\n\u{FFFD}]0;title\u{FFFD}"
+        );
+        assert_eq!(
+            terminal_block(block, false),
+            "red\n\u{FFFD}]0;title\u{FFFD}"
+        );
     }
 
     proptest! {

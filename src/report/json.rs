@@ -333,9 +333,10 @@ fn json_prompt(prompt: &PromptReport) -> JsonPrompt {
                 case_id: case.case_id.clone(),
                 vars: case.vars.clone(),
                 head: repeats(&prompt.head, case),
-                baseline: prompt.baseline.as_ref().and_then(|b| {
-                    view::find_case(b, &case.case_id).map(|c| repeats(b, c))
-                }),
+                baseline: prompt
+                    .baseline
+                    .as_ref()
+                    .and_then(|b| view::find_case(b, &case.case_id).map(|c| repeats(b, c))),
             })
             .collect(),
     }

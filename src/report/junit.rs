@@ -58,7 +58,11 @@ pub fn render(report: &CheckReport) -> Result<String, ReportError> {
 }
 
 fn non_empty(name: &str) -> &str {
-    if name.trim().is_empty() { "(unnamed prompt)" } else { name }
+    if name.trim().is_empty() {
+        "(unnamed prompt)"
+    } else {
+        name
+    }
 }
 
 /// XML 1.0 cannot hold most control characters, even in CDATA, and `]]>`
@@ -108,10 +112,7 @@ fn suite_properties(report: &CheckReport, prompt: &PromptReport) -> Vec<(&'stati
     if let Some(change) = &prompt.policy_change {
         props.push(("gate.policy_change", change.clone()));
     }
-    props
-        .into_iter()
-        .map(|(k, v)| (k, xml_text(&v)))
-        .collect()
+    props.into_iter().map(|(k, v)| (k, xml_text(&v))).collect()
 }
 
 /// One testcase per criterion for the gate's decision (check mode), or for
@@ -122,9 +123,9 @@ fn gate_cases(mode: ReportMode, prompt: &PromptReport) -> Vec<TestCase> {
     // The gate does not say why a prompt failed; when no regression or
     // missed threshold explains it, the policy fails on inconclusive.
     let failed_on_inconclusive = prompt.gate.as_ref().is_some_and(|g| g.failed)
-        && !rows.iter().any(|r| {
-            r.verdict == Some(Verdict::Regressed) || r.threshold_met == Some(false)
-        });
+        && !rows
+            .iter()
+            .any(|r| r.verdict == Some(Verdict::Regressed) || r.threshold_met == Some(false));
     let mut out = Vec::new();
     for row in rows {
         let label = match mode {
@@ -141,7 +142,10 @@ fn gate_cases(mode: ReportMode, prompt: &PromptReport) -> Vec<TestCase> {
             view::fmt_delta(row.delta),
             view::fmt_interval(row.interval),
             row.cases,
-            row.method.as_deref().map(|m| format!(", {m}")).unwrap_or_default(),
+            row.method
+                .as_deref()
+                .map(|m| format!(", {m}"))
+                .unwrap_or_default(),
         ));
         let failure_type = if row.threshold_met == Some(false) {
             Some("below_threshold")
@@ -197,7 +201,11 @@ fn case_cases(prompt: &PromptReport) -> Vec<TestCase> {
                     .as_ref()
                     .and_then(|b| b.mean)
                     .is_some_and(|m| m >= PASS_MARK);
-                let kind = if was_passing { "flipped_to_fail" } else { "below_pass_mark" };
+                let kind = if was_passing {
+                    "flipped_to_fail"
+                } else {
+                    "below_pass_mark"
+                };
                 let mut message = format!("score {}", view::fmt_case_score(&score));
                 if let Some(b) = &baseline_score {
                     message.push_str(&format!(", baseline {}", view::fmt_case_score(b)));
@@ -236,7 +244,10 @@ fn case_body(case: &CaseResult, reason: Option<&str>) -> String {
     match view::case_output(case) {
         (Some(Ok(text)), repeats) => {
             let which = if repeats > 1 { " (first repeat)" } else { "" };
-            body.push_str(&format!("output{which}:\n{}\n", truncate(text, OUTPUT_LIMIT)));
+            body.push_str(&format!(
+                "output{which}:\n{}\n",
+                truncate(text, OUTPUT_LIMIT)
+            ));
         }
         (Some(Err(e)), _) => body.push_str(&format!("call failed: {e}\n")),
         (None, _) => body.push_str("no output recorded\n"),

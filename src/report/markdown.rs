@@ -16,8 +16,10 @@ use crate::gate::Verdict;
 
 use super::escape::{self, code_block, truncate, truncate_line};
 use super::view::{self, CaseScore, CriterionRow, Scale, WorstCase};
+use super::{
+    COMMENT_MARKER, CallStats, CheckReport, PromptReport, ReportError, ReportMode, Status,
+};
 use crate::store::CaseResult;
-use super::{COMMENT_MARKER, CallStats, CheckReport, PromptReport, ReportError, ReportMode, Status};
 
 /// GitHub's limit on a comment body. Measured in bytes here, which is never
 /// less than characters or UTF-16 units, so the body fits however GitHub counts.
@@ -26,7 +28,10 @@ pub const COMMENT_LIMIT: usize = 65_536;
 pub const STEP_SUMMARY_LIMIT: usize = 1024 * 1024;
 
 const TEMPLATES: [(&str, &str); 2] = [
-    ("comment.md.j2", include_str!("../../templates/comment.md.j2")),
+    (
+        "comment.md.j2",
+        include_str!("../../templates/comment.md.j2"),
+    ),
     ("prompt.md.j2", include_str!("../../templates/prompt.md.j2")),
 ];
 
@@ -79,12 +84,60 @@ struct Detail {
 }
 
 const LEVELS: [Detail; 6] = [
-    Detail { cases: 10, output_chars: 3000, input_chars: 1500, reason_chars: 600, diff_chars: Some(20_000), errors: 20, only_notable_prompts: false },
-    Detail { cases: 6, output_chars: 1200, input_chars: 600, reason_chars: 300, diff_chars: Some(8_000), errors: 10, only_notable_prompts: false },
-    Detail { cases: 3, output_chars: 400, input_chars: 300, reason_chars: 200, diff_chars: Some(3_000), errors: 5, only_notable_prompts: false },
-    Detail { cases: 1, output_chars: 200, input_chars: 200, reason_chars: 120, diff_chars: None, errors: 3, only_notable_prompts: false },
-    Detail { cases: 0, output_chars: 0, input_chars: 0, reason_chars: 0, diff_chars: None, errors: 0, only_notable_prompts: false },
-    Detail { cases: 0, output_chars: 0, input_chars: 0, reason_chars: 0, diff_chars: None, errors: 0, only_notable_prompts: true },
+    Detail {
+        cases: 10,
+        output_chars: 3000,
+        input_chars: 1500,
+        reason_chars: 600,
+        diff_chars: Some(20_000),
+        errors: 20,
+        only_notable_prompts: false,
+    },
+    Detail {
+        cases: 6,
+        output_chars: 1200,
+        input_chars: 600,
+        reason_chars: 300,
+        diff_chars: Some(8_000),
+        errors: 10,
+        only_notable_prompts: false,
+    },
+    Detail {
+        cases: 3,
+        output_chars: 400,
+        input_chars: 300,
+        reason_chars: 200,
+        diff_chars: Some(3_000),
+        errors: 5,
+        only_notable_prompts: false,
+    },
+    Detail {
+        cases: 1,
+        output_chars: 200,
+        input_chars: 200,
+        reason_chars: 120,
+        diff_chars: None,
+        errors: 3,
+        only_notable_prompts: false,
+    },
+    Detail {
+        cases: 0,
+        output_chars: 0,
+        input_chars: 0,
+        reason_chars: 0,
+        diff_chars: None,
+        errors: 0,
+        only_notable_prompts: false,
+    },
+    Detail {
+        cases: 0,
+        output_chars: 0,
+        input_chars: 0,
+        reason_chars: 0,
+        diff_chars: None,
+        errors: 0,
+        only_notable_prompts: true,
+    },
 ];
 
 /// Renders at the most detailed level that fits `options.max_bytes`.
@@ -251,7 +304,12 @@ impl From<&CallStats> for CallsDoc {
 }
 
 impl Doc {
-    fn build(report: &CheckReport, options: &MarkdownOptions, detail: Detail, shortened: bool) -> Doc {
+    fn build(
+        report: &CheckReport,
+        options: &MarkdownOptions,
+        detail: Detail,
+        shortened: bool,
+    ) -> Doc {
         let summary = report.summary();
         let mut prompts = Vec::new();
         let mut passed_unlisted = 0;
@@ -314,7 +372,9 @@ impl Doc {
 fn prompt_status(prompt: &PromptReport, rows: &[CriterionRow]) -> (&'static str, &'static str) {
     let regressed = rows.iter().any(|r| r.verdict == Some(Verdict::Regressed));
     let needs_look = rows.iter().any(|r| {
-        r.verdict == Some(Verdict::Inconclusive) || r.threshold_met == Some(false) || r.head_errors > 0
+        r.verdict == Some(Verdict::Inconclusive)
+            || r.threshold_met == Some(false)
+            || r.head_errors > 0
     });
     match &prompt.gate {
         Some(g) if g.failed => ("❌", "fails the gate"),
@@ -340,7 +400,12 @@ fn verdict_emoji(row: &CriterionRow) -> &'static str {
 }
 
 impl PromptDoc {
-    fn build(mode: ReportMode, prompt: &PromptReport, rows: Vec<CriterionRow>, detail: Detail) -> PromptDoc {
+    fn build(
+        mode: ReportMode,
+        prompt: &PromptReport,
+        rows: Vec<CriterionRow>,
+        detail: Detail,
+    ) -> PromptDoc {
         let (status_emoji, status_word) = prompt_status(prompt, &rows);
         let mut notes = Vec::new();
         for row in &rows {
@@ -437,9 +502,10 @@ impl CaseDoc {
     fn build(w: &WorstCase<'_>, detail: Detail) -> CaseDoc {
         let output_md = |case: &CaseResult| -> (String, usize) {
             match view::case_output(case) {
-                (Some(Ok(text)), repeats) => {
-                    (code_block(&truncate(text, detail.output_chars), "text"), repeats)
-                }
+                (Some(Ok(text)), repeats) => (
+                    code_block(&truncate(text, detail.output_chars), "text"),
+                    repeats,
+                ),
                 (Some(Err(e)), repeats) => (
                     format!(
                         "*The call failed:* {}",
@@ -489,8 +555,8 @@ impl CaseDoc {
 fn score_text(scale: Scale, score: &CaseScore) -> String {
     match (scale, score.mean, &score.display) {
         (Scale::Rubric5, Some(m), None) => format!("{:.1}/5", 1.0 + 4.0 * m),
-        (Scale::Binary, Some(m), None) if m == 1.0 => "pass".to_string(),
-        (Scale::Binary, Some(m), None) if m == 0.0 => "fail".to_string(),
+        (Scale::Binary, Some(1.0), None) => "pass".to_string(),
+        (Scale::Binary, Some(0.0), None) => "fail".to_string(),
         _ => view::fmt_case_score(score),
     }
 }
@@ -525,7 +591,10 @@ fn truncate_at_line(s: &str, max: usize) -> String {
         None => s.to_string(),
         Some((end, _)) => {
             let cut = s[..end].rfind('\n').unwrap_or(end);
-            format!("{}\n\n*… the diff continues; it was cut to fit.*\n", &s[..cut])
+            format!(
+                "{}\n\n*… the diff continues; it was cut to fit.*\n",
+                &s[..cut]
+            )
         }
     }
 }

@@ -59,7 +59,9 @@ pub enum BaselineSource {
     LocalStore,
     Registry,
     /// The base version was evaluated from git during this run.
-    FreshEvaluation { rev: String },
+    FreshEvaluation {
+        rev: String,
+    },
 }
 
 impl fmt::Display for BaselineSource {
@@ -323,4 +325,30 @@ pub fn write_file(path: &Path, contents: &str) -> Result<(), ReportError> {
         std::fs::create_dir_all(parent).map_err(wrap)?;
     }
     std::fs::write(path, contents).map_err(wrap)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn write_file_creates_parents_and_names_the_path_on_failure() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("out/reports/report.md");
+        write_file(&path, "body").unwrap();
+        assert_eq!(std::fs::read_to_string(&path).unwrap(), "body");
+        let err = write_file(dir.path(), "x").unwrap_err().to_string();
+        assert!(err.contains(&dir.path().display().to_string()), "{err}");
+        assert!(err.contains("writable"), "{err}");
+    }
+
+    #[test]
+    fn baseline_sources_read_as_the_report_says_them() {
+        let fresh = BaselineSource::FreshEvaluation {
+            rev: "origin/main".into(),
+        };
+        assert_eq!(fresh.to_string(), "fresh evaluation of origin/main");
+        assert_eq!(BaselineSource::LocalStore.to_string(), "local store");
+        assert_eq!(BaselineSource::Registry.to_string(), "registry");
+    }
 }

@@ -68,7 +68,10 @@ pub fn render(report: &CheckReport, color: bool) -> String {
     text
 }
 
-fn prompt_status(prompt: &PromptReport, rows: &[CriterionRow]) -> (&'static str, &'static str, Style) {
+fn prompt_status(
+    prompt: &PromptReport,
+    rows: &[CriterionRow],
+) -> (&'static str, &'static str, Style) {
     let needs_look = rows.iter().any(|r| {
         matches!(r.verdict, Some(Verdict::Regressed | Verdict::Inconclusive))
             || r.threshold_met == Some(false)
@@ -137,9 +140,10 @@ fn render_prompt(p: &Painter, mode: ReportMode, prompt: &PromptReport, out: &mut
                 list.iter().map(move |m| (c, m))
             })
         };
-        for (flip_to_fail, title, style) in
-            [(true, "flipped to fail", RED), (false, "flipped to pass", GREEN)]
-        {
+        for (flip_to_fail, title, style) in [
+            (true, "flipped to fail", RED),
+            (false, "flipped to pass", GREEN),
+        ] {
             let all: Vec<_> = moves(flip_to_fail).collect();
             if all.is_empty() {
                 continue;
@@ -166,9 +170,16 @@ fn render_prompt(p: &Painter, mode: ReportMode, prompt: &PromptReport, out: &mut
     }
     let errors = view::head_errors(&prompt.head);
     if !errors.is_empty() {
-        out.push(format!("  {} (they count against the prompt):", p.paint("errors", RED)));
+        out.push(format!(
+            "  {} (they count against the prompt):",
+            p.paint("errors", RED)
+        ));
         for e in errors.iter().take(LIST_LIMIT) {
-            let what = e.criterion.as_deref().map(clean).unwrap_or_else(|| "call".into());
+            let what = e
+                .criterion
+                .as_deref()
+                .map(clean)
+                .unwrap_or_else(|| "call".into());
             out.push(format!(
                 "    {} {what}: {}",
                 clean(&e.case_id),
@@ -193,10 +204,10 @@ fn identity_line(prompt: &PromptReport) -> String {
     let model = clean(&head.model);
     match &prompt.baseline {
         Some(base) => {
-            let source = prompt
-                .baseline_source
-                .as_ref()
-                .map_or_else(|| "baseline".to_string(), |s| format!("baseline: {}", clean(&s.to_string())));
+            let source = prompt.baseline_source.as_ref().map_or_else(
+                || "baseline".to_string(),
+                |s| format!("baseline: {}", clean(&s.to_string())),
+            );
             format!(
                 "{source} · version {} → {} · model {model}",
                 clean(view::short_id(&base.version.0)),
@@ -293,7 +304,8 @@ fn eval_table(p: &Painter, rows: &[CriterionRow]) -> Vec<String> {
                 view::fmt_rate(r.head_pass_rate),
                 r.cases.to_string(),
                 r.head_errors.to_string(),
-                r.threshold.map_or_else(|| "—".into(), |t| format!("{t:.2}")),
+                r.threshold
+                    .map_or_else(|| "—".into(), |t| format!("{t:.2}")),
                 match r.threshold_met {
                     Some(false) => "below threshold".to_string(),
                     Some(true) => "meets threshold".to_string(),
@@ -302,7 +314,15 @@ fn eval_table(p: &Painter, rows: &[CriterionRow]) -> Vec<String> {
             ]
         })
         .collect();
-    let headers = ["criterion", "mean", "pass rate", "cases", "errors", "threshold", ""];
+    let headers = [
+        "criterion",
+        "mean",
+        "pass rate",
+        "cases",
+        "errors",
+        "threshold",
+        "",
+    ];
     let aligns = [
         Align::Left,
         Align::Right,

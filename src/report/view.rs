@@ -223,10 +223,12 @@ pub(crate) fn case_score(case: &CaseResult, index: usize) -> CaseScore {
                 }
             }
             Some(Err(e)) => {
-                out.error.get_or_insert_with(|| format!("scoring failed: {e}"));
+                out.error
+                    .get_or_insert_with(|| format!("scoring failed: {e}"));
             }
             None => {
-                out.error.get_or_insert_with(|| "no score recorded".to_string());
+                out.error
+                    .get_or_insert_with(|| "no score recorded".to_string());
             }
         }
     }

@@ -288,7 +288,11 @@ pub fn support_results(cases: usize, huge_outputs: bool) -> (EvalResult, EvalRes
             ],
         );
         if i == 7 {
-            head = head.failed_call(&id, vars, "HTTP 429: rate limited (gave up after 3 retries)");
+            head = head.failed_call(
+                &id,
+                vars,
+                "HTTP 429: rate limited (gave up after 3 retries)",
+            );
             continue;
         }
         let drops = i % 4 == 1;
@@ -302,7 +306,10 @@ pub fn support_results(cases: usize, huge_outputs: bool) -> (EvalResult, EvalRes
             )
         };
         let order_score = if drops {
-            S::Judge(1, "Never mentions the order number; the customer must ask again.")
+            S::Judge(
+                1,
+                "Never mentions the order number; the customer must ask again.",
+            )
         } else {
             S::Judge(5, "Quotes the order number.")
         };
@@ -413,7 +420,10 @@ pub fn summarize_prompt() -> PromptReport {
             &format!("doc-{i}"),
             vars,
             "The council approved new bike lanes on Main Street.",
-            &[S::Judge(if i % 5 == 0 { 4 } else { 5 }, "Faithful and complete.")],
+            &[S::Judge(
+                if i % 5 == 0 { 4 } else { 5 },
+                "Faithful and complete.",
+            )],
         );
     }
     let (base, mut head) = (base.build(), head.build());
@@ -486,7 +496,10 @@ pub fn eval_report() -> CheckReport {
         head = head.case(
             &format!("t{i}"),
             vars,
-            &format!("{{\"label\": \"{}\"}}", if label_ok { "billing" } else { "other" }),
+            &format!(
+                "{{\"label\": \"{}\"}}",
+                if label_ok { "billing" } else { "other" }
+            ),
             &[
                 S::Pass("parsed as JSON"),
                 if label_ok {
@@ -501,7 +514,10 @@ pub fn eval_report() -> CheckReport {
         "t8",
         json!({ "ticket": "Ticket 8" }),
         "not json",
-        &[S::Error("judge reply was not a score: 'maybe'"), S::Fail("no label")],
+        &[
+            S::Error("judge reply was not a score: 'maybe'"),
+            S::Fail("no label"),
+        ],
     );
     let head = head.build();
     CheckReport {
