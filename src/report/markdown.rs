@@ -160,7 +160,11 @@ pub fn render(report: &CheckReport, options: &MarkdownOptions) -> Result<String,
     while !last.is_char_boundary(end) {
         end -= 1;
     }
-    let cut = last[..end].rfind('\n').unwrap_or(end);
+    // Prefer ending after a whole prompt section, so no table is cut.
+    let cut = last[..end]
+        .rfind("\n### ")
+        .or_else(|| last[..end].rfind('\n'))
+        .unwrap_or(end);
     let mut body = last[..cut].to_string();
     if let Some(fence) = escape::open_fence(&body) {
         body.push('\n');
