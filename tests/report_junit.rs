@@ -7,6 +7,7 @@
 
 mod report_fixtures;
 
+use std::io::Write as _;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
@@ -28,8 +29,12 @@ fn skip_or_fail(why: &str) -> Option<Value> {
     if std::env::var_os("CI").is_some() {
         panic!("{why}; CI must run this check (run scripts/install-test-deps.sh)");
     }
-    eprintln!("\n!!!!!!!! SKIPPED: JUnit XSD + junitparser check: {why}");
-    eprintln!("!!!!!!!! run scripts/install-test-deps.sh to enable it\n");
+    // Straight to stderr: libtest captures `eprintln!` of passing tests.
+    let banner = format!(
+        "\n!!!!!!!! SKIPPED: JUnit XSD + junitparser check: {why}\n\
+         !!!!!!!! run scripts/install-test-deps.sh to enable it\n\n"
+    );
+    let _ = std::io::stderr().write_all(banner.as_bytes());
     None
 }
 
