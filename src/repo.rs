@@ -104,7 +104,7 @@ fn is_skipped(path: &str) -> bool {
 }
 
 /// Runs git in `dir` with `args`; stdout on success.
-fn git<I, S>(dir: &Path, args: I) -> Result<Vec<u8>, RepoError>
+pub(crate) fn run_git<I, S>(dir: &Path, args: I) -> Result<Vec<u8>, RepoError>
 where
     I: IntoIterator<Item = S>,
     S: AsRef<OsStr>,
@@ -143,7 +143,9 @@ where
     I: IntoIterator<Item = S>,
     S: AsRef<OsStr>,
 {
-    Ok(String::from_utf8_lossy(&git(dir, args)?).trim().to_owned())
+    Ok(String::from_utf8_lossy(&run_git(dir, args)?)
+        .trim()
+        .to_owned())
 }
 
 /// Splits git's `-z` output into its entries.
@@ -277,7 +279,7 @@ impl WorkingTree {
     }
 
     fn list_git(&self) -> Result<Vec<String>, RepoError> {
-        let out = git(
+        let out = run_git(
             &self.root,
             [
                 "ls-files",
@@ -420,7 +422,7 @@ impl GitRevision {
             format!("{sha}:{}", prefix.trim_end_matches('/'))
         };
         // The root folder may not exist at an older commit: then it is empty.
-        let listing = match git(&toplevel, ["ls-tree", "-r", "-z", "--full-tree", &treeish]) {
+        let listing = match run_git(&toplevel, ["ls-tree", "-r", "-z", "--full-tree", &treeish]) {
             Ok(out) => out,
             Err(_) if !prefix.is_empty() => Vec::new(),
             Err(error) => return Err(error),
@@ -460,7 +462,7 @@ impl GitRevision {
     }
 
     fn blob(&self, oid: &str, path: &str) -> Result<Vec<u8>, RepoError> {
-        git(&self.toplevel, ["cat-file", "blob", oid]).map_err(|error| match error {
+        run_git(&self.toplevel, ["cat-file", "blob", oid]).map_err(|error| match error {
             RepoError::Git { message, .. } => RepoError::Git {
                 args: format!("cat-file blob {oid} ({path} at {})", self.rev),
                 message,
