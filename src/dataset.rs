@@ -648,6 +648,24 @@ pub fn parse_yaml(text: &str, file: &RepoPath) -> Result<Vec<Case>, Diagnostics>
     }
 }
 
+/// A whole single-document YAML text as JSON, for readers that need no line
+/// numbers past the first problem. The error names the line.
+pub(crate) fn yaml_text_to_json(text: &str) -> Result<Value, String> {
+    let documents = MarkedYaml::load_from_str(text).map_err(|problem| {
+        format!(
+            "line {}: invalid YAML: {}",
+            problem.marker().line(),
+            problem.info()
+        )
+    })?;
+    match documents.first() {
+        None => Ok(Value::Null),
+        Some(root) => {
+            yaml_to_json(root).map_err(|(line, _, message)| format!("line {line}: {message}"))
+        }
+    }
+}
+
 /// A YAML node as JSON; an error carries the offending node's line and
 /// 0-based column.
 fn yaml_to_json(node: &MarkedYaml<'_>) -> Result<Value, (usize, usize, String)> {

@@ -551,7 +551,12 @@ impl RepoFiles for GitRevision {
     }
 
     fn describe(&self) -> String {
-        format!("git {} ({})", self.rev, &self.sha[..self.sha.len().min(12)])
+        let short = &self.sha[..self.sha.len().min(12)];
+        if self.sha.starts_with(&self.rev) {
+            format!("git {short}")
+        } else {
+            format!("git {} ({short})", self.rev)
+        }
     }
 }
 

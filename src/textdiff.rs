@@ -99,15 +99,21 @@ pub fn word_diff_terminal(old: &str, new: &str, color: bool) -> String {
             .algorithm(Algorithm::Patience)
             .timeout(DIFF_TIMEOUT)
             .diff_unicode_words(&old_text, &new_text);
+        // Adjacent words with the same tag are marked as one run.
+        let mut runs: Vec<(ChangeTag, String)> = Vec::new();
         for change in words.iter_all_changes() {
-            let text = printable(change.value());
-            match (change.tag(), color) {
+            match runs.last_mut() {
+                Some((tag, text)) if *tag == change.tag() => text.push_str(change.value()),
+                _ => runs.push((change.tag(), change.value().to_owned())),
+            }
+        }
+        for (tag, text) in runs {
+            let text = printable(&text);
+            match (tag, color) {
                 (ChangeTag::Equal, _) => out.push_str(&text),
-                (ChangeTag::Delete, true) => {
-                    // Colour each line separately so a pager cutting lines
-                    // keeps the colours right.
-                    push_styled(&mut out, &text, RED);
-                }
+                // Each line coloured on its own, so a pager cutting lines
+                // keeps the colours right.
+                (ChangeTag::Delete, true) => push_styled(&mut out, &text, RED),
                 (ChangeTag::Insert, true) => push_styled(&mut out, &text, GREEN),
                 (ChangeTag::Delete, false) => {
                     let _ = write!(out, "[-{text}-]");

@@ -419,3 +419,109 @@ fn a_plain_folder_is_walked() {
     let tree = WorkingTree::new(dir.path()).unwrap();
     assert_eq!(tree.list().unwrap(), [p("a.prompt.yml"), p("sub/b.md")]);
 }
+
+fn promptgate(root: &Path, args: &[&str]) -> (i32, String, String) {
+    let out = assert_cmd::Command::cargo_bin("promptgate")
+        .unwrap()
+        .arg("-C")
+        .arg(root)
+        .args(args)
+        .env_remove("PROMPTGATE_REPO")
+        .env("NO_COLOR", "1")
+        .output()
+        .unwrap();
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8(out.stdout).unwrap(),
+        String::from_utf8(out.stderr).unwrap(),
+    )
+}
+
+#[test]
+fn diff_command_against_the_merge_base_and_between_revisions() {
+    let repo = example_repo();
+    let root = repo.path();
+    git(root, &["checkout", "-q", "-b", "feature"]);
+    write(
+        root,
+        "prompts/support.prompt.yml",
+        &SUPPORT
+            .replace("You help customers.", "You help customers politely.")
+            .replace("gpt-4o-mini", "gpt-4o"),
+    );
+    // Default FROM (merge base with main) and TO (working tree), by name.
+    let (code, out, err) = promptgate(root, &["diff", "support"]);
+    assert_eq!(code, 0, "{err}");
+    assert!(
+        out.starts_with("prompt support: prompts/support.prompt.yml (git "),
+        "{out}"
+    );
+    assert!(
+        out.contains("→ prompts/support.prompt.yml (working tree)"),
+        "{out}"
+    );
+    assert!(
+        out.contains("model: openai/gpt-4o-mini → openai/gpt-4o\n"),
+        "{out}"
+    );
+    assert!(out.contains("message 1 (system) changed:\n@@"), "{out}");
+    assert!(out.contains("You help customers{+ politely+}."), "{out}");
+    assert!(!out.contains('\x1b'), "no colour off a terminal: {out:?}");
+
+    // Committed and renamed: two revisions, by the new path, as markdown.
+    git(root, &["commit", "-q", "-am", "polite"]);
+    git(
+        root,
+        &[
+            "mv",
+            "prompts/support.prompt.yml",
+            "prompts/helpdesk.prompt.yml",
+        ],
+    );
+    git(root, &["commit", "-q", "-m", "rename"]);
+    let (code, out, err) = promptgate(
+        root,
+        &[
+            "diff",
+            "prompts/helpdesk.prompt.yml",
+            "main",
+            "HEAD",
+            "--markdown",
+        ],
+    );
+    assert_eq!(code, 0, "{err}");
+    assert!(out.starts_with("### Prompt `support`\n"), "{out}");
+    assert!(
+        out.contains("prompts/support.prompt.yml (git main"),
+        "{out}"
+    );
+    assert!(
+        out.contains("→ prompts/helpdesk.prompt.yml (git HEAD"),
+        "{out}"
+    );
+    assert!(
+        out.contains("- **model** changed: `openai/gpt-4o-mini` → `openai/gpt-4o`"),
+        "{out}"
+    );
+    assert!(
+        out.contains("  -You help customers.\n  +You help customers politely."),
+        "{out}"
+    );
+
+    // Unchanged prompt.
+    let (code, out, _) = promptgate(root, &["diff", "extract", "main", "HEAD"]);
+    assert_eq!(code, 0);
+    assert!(out.ends_with("no changes\n"), "{out}");
+}
+
+#[test]
+fn diff_command_errors_exit_2_with_the_cause() {
+    let repo = example_repo();
+    let root = repo.path();
+    let (code, _, err) = promptgate(root, &["diff", "nope", "HEAD"]);
+    assert_eq!(code, 2);
+    assert!(err.contains("no prompt named or at `nope`"), "{err}");
+    let (code, _, err) = promptgate(root, &["diff", "support", "no-such-rev"]);
+    assert_eq!(code, 2);
+    assert!(err.contains("unknown git revision `no-such-rev`"), "{err}");
+}
