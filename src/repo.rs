@@ -413,7 +413,15 @@ impl GitRevision {
     /// moving branch cannot change what is read halfway.
     pub fn new(root: impl AsRef<Path>, rev: &str) -> Result<Self, RepoError> {
         let root = root.as_ref();
-        let toplevel = PathBuf::from(git_text(root, ["rev-parse", "--show-toplevel"])?);
+        let toplevel = git_text(root, ["rev-parse", "--show-toplevel"]).map_err(|error| {
+            RepoError::Refused {
+                path: root.display().to_string(),
+                reason: format!(
+                    "not inside a git repository, so revision {rev} cannot be read ({error})"
+                ),
+            }
+        })?;
+        let toplevel = PathBuf::from(toplevel);
         let prefix = git_text(root, ["rev-parse", "--show-prefix"])?;
         let sha = resolve_commit(root, rev)?;
         let treeish = if prefix.is_empty() {
@@ -572,6 +580,16 @@ mod tests {
                 matches!(normalize(bad), Err(RepoError::Refused { .. })),
                 "{bad:?} should be refused"
             );
+        }
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn normalized_paths_never_escape(path in "[./a-z\\\\:]{0,24}") {
+            if let Ok(normal) = normalize(&path) {
+                proptest::prop_assert!(!normal.0.starts_with('/'));
+                proptest::prop_assert!(normal.0.split('/').all(|part| !part.is_empty() && part != "." && part != ".."));
+            }
         }
     }
 
