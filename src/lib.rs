@@ -21,3 +21,4 @@ pub mod runner;
 pub mod spec;
 pub mod store;
 pub mod template;
+pub mod textdiff;

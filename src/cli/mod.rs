@@ -7,6 +7,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
+mod diff;
 mod validate;
 
 /// A CI-native regression gate for LLM prompts.
@@ -39,6 +40,11 @@ pub struct Cli {
 pub enum Command {
     /// Check every prompt file, dataset and the config; list every problem.
     Validate(validate::ValidateArgs),
+    /// Show what changed in one prompt between two versions (word-level).
+    ///
+    /// FROM and TO are git revisions; by default the merge base with the
+    /// default branch and the working tree.
+    Diff(diff::DiffArgs),
 }
 
 /// What a command concluded, as the process exit code says it.
@@ -68,6 +74,7 @@ pub fn run(cli: Cli) -> anyhow::Result<Outcome> {
     };
     match cli.command {
         Command::Validate(args) => validate::run(&repo, args),
+        Command::Diff(args) => diff::run(&repo, args),
     }
 }
 
