@@ -1,15 +1,25 @@
-//! Evaluating one prompt version: plan (render every case, compute the
-//! version and fingerprint — cheap, no calls), then execute (provider calls
-//! through the runner, then the evaluators) into an [`EvalResult`].
+//! Evaluating one prompt version: plan (load the cases, render every
+//! conversation, compute the version and fingerprint — no provider calls),
+//! then execute (calls through the runner, then the evaluators) into an
+//! [`EvalResult`].
 //!
 //! The split is what makes baselines cheap: a check plans the base version,
-//! looks its fingerprint up in the store, and executes only on a miss.
+//! looks its fingerprint up in the stores, and executes only on a miss.
 
+use std::sync::{Arc, Mutex};
+
+use futures::StreamExt;
+
+use crate::config::Config;
 use crate::dataset::Case;
-use crate::diagnostics::Diagnostics;
-use crate::provider::ChatMessage;
-use crate::spec::PromptSpec;
-use crate::store::{Fingerprint, VersionId};
+use crate::diagnostics::{Diagnostic, Diagnostics};
+use crate::eval::{EvalContext, JudgeClient};
+use crate::provider::{ChatMessage, ChatRequest, ProviderError};
+use crate::report::CallStats;
+use crate::repo::RepoFiles;
+use crate::runner::{Call, ProviderPool, RunError, Runner};
+use crate::spec::{ModelId, ModelParameters, PromptSpec, ResponseFormat};
+use crate::store::{CaseResult, EvalResult, Fingerprint, RepeatResult, VersionId};
 
 /// Everything needed to evaluate one prompt version, computed without a
 /// single provider call.
@@ -18,7 +28,7 @@ pub struct EvaluationPlan {
     pub prompt: PromptSpec,
     pub version: VersionId,
     pub fingerprint: Fingerprint,
-    /// The cases, each with its rendered conversation.
+    /// Every case with its rendered conversation, in file order.
     pub cases: Vec<PlannedCase>,
 }
 
@@ -28,10 +38,258 @@ pub struct PlannedCase {
     pub messages: Vec<ChatMessage>,
 }
 
-/// Why a prompt could not be planned: problems in the user's files.
+impl EvaluationPlan {
+    /// Provider calls a run of this plan makes at most (cases × repeats;
+    /// judges not included).
+    pub fn calls(&self) -> usize {
+        self.cases.len() * self.prompt.repeats.max(1) as usize
+    }
+}
+
+/// Plans `prompt` as it is in `files`. The cases are the inline `testData`
+/// followed by the dataset file's; the judge model is part of the
+/// fingerprint because it decides judge scores.
+pub fn plan(
+    prompt: &PromptSpec,
+    files: &dyn RepoFiles,
+    config: &Config,
+) -> Result<EvaluationPlan, Diagnostics> {
+    let cases = load_cases(prompt, files)?;
+    plan_with_cases(prompt, cases, files, config)
+}
+
+/// The prompt's cases: inline `testData`, then its dataset file's.
+pub fn load_cases(prompt: &PromptSpec, files: &dyn RepoFiles) -> Result<Vec<Case>, Diagnostics> {
+    let mut cases = prompt.test_data.clone();
+    if let Some(path) = &prompt.dataset {
+        cases.extend(crate::dataset::load_cases(files, path)?);
+    }
+    if cases.is_empty() {
+        return Err(Diagnostics(vec![Diagnostic::error(
+            prompt.path.clone(),
+            0,
+            0,
+            format!(
+                "prompt `{}` has no cases: add `testData` or a `dataset`",
+                prompt.name
+            ),
+        )]));
+    }
+    Ok(cases)
+}
+
+/// Plans `prompt` on the given cases, rendering its templates (and their
+/// includes) from `files`. A baseline is planned this way: the base
+/// version's templates on the head's cases, so both sides are measured on
+/// the same cases with the same evaluators.
+pub fn plan_with_cases(
+    prompt: &PromptSpec,
+    cases: Vec<Case>,
+    files: &dyn RepoFiles,
+    config: &Config,
+) -> Result<EvaluationPlan, Diagnostics> {
+    let mut problems = Vec::new();
+    let mut planned = Vec::with_capacity(cases.len());
+    for case in cases {
+        match crate::template::render_messages(prompt, &case, files) {
+            Ok(messages) => planned.push(PlannedCase { case, messages }),
+            Err(error) => problems.push(Diagnostic::error(
+                case.source.file.clone(),
+                case.source.line,
+                0,
+                error.to_string(),
+            )),
+        }
+    }
+    let version = crate::spec::identity::version_id(prompt, files).map_err(|error| {
+        Diagnostics(vec![Diagnostic::error(
+            prompt.path.clone(),
+            0,
+            0,
+            error.to_string(),
+        )])
+    });
+    let version = match version {
+        Ok(version) => version,
+        Err(found) => {
+            problems.extend(found.0);
+            return Err(Diagnostics(problems));
+        }
+    };
+    if !problems.is_empty() {
+        return Err(Diagnostics(problems));
+    }
+    let cases: Vec<Case> = planned.iter().map(|p| p.case.clone()).collect();
+    let fingerprint = crate::spec::identity::fingerprint(
+        &version,
+        &cases,
+        &prompt.evaluators,
+        config.judge.as_deref(),
+        prompt.repeats,
+    );
+    Ok(EvaluationPlan {
+        prompt: prompt.clone(),
+        version,
+        fingerprint,
+        cases: planned,
+    })
+}
+
+/// What executing plans needs: the runner (cache, limits, retries), the
+/// providers, and the evaluators' context with a judge that calls through
+/// the same runner.
+pub struct Engine {
+    pub runner: Arc<Runner>,
+    pub providers: Arc<ProviderPool>,
+    pub eval: EvalContext,
+    judge: Arc<RunnerJudge>,
+}
+
 #[derive(Debug, thiserror::Error)]
-#[error("{prompt}: {diagnostics}")]
-pub struct PlanError {
-    pub prompt: String,
-    pub diagnostics: Diagnostics,
+pub enum ExecuteError {
+    #[error("{prompt}: {source}")]
+    Provider {
+        prompt: String,
+        #[source]
+        source: ProviderError,
+    },
+    #[error(transparent)]
+    Interrupted(#[from] RunError),
+}
+
+impl Engine {
+    pub fn new(runner: Arc<Runner>, providers: Arc<ProviderPool>, mut eval: EvalContext) -> Self {
+        let judge = Arc::new(RunnerJudge {
+            runner: runner.clone(),
+            providers: providers.clone(),
+            stats: Mutex::new(CallStats::default()),
+        });
+        eval.judge = Some(judge.clone() as Arc<dyn JudgeClient>);
+        Self {
+            runner,
+            providers,
+            eval,
+            judge,
+        }
+    }
+
+    /// Judge calls made so far (they are not part of any `EvalResult`).
+    pub fn judge_stats(&self) -> CallStats {
+        self.judge.stats.lock().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    /// Runs every case × repeat of the plan and scores each output. Failed
+    /// calls are kept as errors of their case: they count against the prompt.
+    pub async fn execute(&self, plan: &EvaluationPlan) -> Result<(EvalResult, CallStats), ExecuteError> {
+        let prompt = &plan.prompt;
+        let provider = self
+            .providers
+            .get(&prompt.model.provider)
+            .map_err(|source| ExecuteError::Provider {
+                prompt: prompt.name.clone(),
+                source,
+            })?;
+        let repeats = prompt.repeats.max(1);
+        let calls: Vec<Call> = plan
+            .cases
+            .iter()
+            .flat_map(|planned| {
+                (0..repeats).map(|repeat| Call {
+                    provider: provider.clone(),
+                    request: ChatRequest {
+                        model: prompt.model.model.clone(),
+                        messages: planned.messages.clone(),
+                        parameters: prompt.parameters.clone(),
+                        response_format: prompt.response_format.clone(),
+                    },
+                    repeat,
+                    label: format!("{} / case {} / repeat {}", prompt.name, planned.case.id, repeat + 1),
+                })
+            })
+            .collect();
+        let output = self.runner.run(calls).await?;
+        let mut stats = CallStats::default();
+        output.outcomes.iter().for_each(|call| stats.record(call));
+
+        // Score outputs concurrently: judge criteria wait on the network.
+        let jobs = output.outcomes.into_iter().enumerate().map(|(index, call)| {
+            let case = &plan.cases[index / repeats as usize].case;
+            async move {
+                let scores =
+                    crate::eval::score_outputs(&prompt.evaluators, case, &call, &self.eval).await;
+                RepeatResult { call, scores }
+            }
+        });
+        let repeat_results: Vec<RepeatResult> =
+            futures::stream::iter(jobs).buffered(32).collect().await;
+        let mut repeat_results = repeat_results.into_iter();
+        let cases = plan
+            .cases
+            .iter()
+            .map(|planned| CaseResult {
+                case_id: planned.case.id.clone(),
+                vars: planned.case.vars.clone(),
+                repeats: repeat_results.by_ref().take(repeats as usize).collect(),
+            })
+            .collect();
+        let result = EvalResult {
+            prompt: prompt.name.clone(),
+            version: plan.version.clone(),
+            fingerprint: plan.fingerprint.clone(),
+            model: prompt.model.to_string(),
+            from_model: provider.is_model(),
+            criteria: prompt.evaluators.iter().map(crate::eval::criterion_info).collect(),
+            cases,
+            created_at: now_rfc3339(),
+        };
+        Ok((result, stats))
+    }
+}
+
+/// Judges ask through the runner, so their calls are cached, rate-limited
+/// and retried like any other.
+struct RunnerJudge {
+    runner: Arc<Runner>,
+    providers: Arc<ProviderPool>,
+    stats: Mutex<CallStats>,
+}
+
+#[async_trait::async_trait]
+impl JudgeClient for RunnerJudge {
+    async fn ask(
+        &self,
+        model: &ModelId,
+        messages: Vec<ChatMessage>,
+        attempt: u32,
+    ) -> Result<String, String> {
+        let provider = self.providers.get(&model.provider).map_err(|e| e.to_string())?;
+        let call = Call {
+            provider,
+            request: ChatRequest {
+                model: model.model.clone(),
+                messages,
+                // Judges should be as repeatable as the provider allows.
+                parameters: ModelParameters {
+                    temperature: Some(0.0),
+                    ..ModelParameters::default()
+                },
+                response_format: ResponseFormat::Text,
+            },
+            // A re-ask after an unreadable reply must not hit the cache.
+            repeat: attempt,
+            label: format!("judge {model}"),
+        };
+        let outcome = self.runner.complete_one(&call).await;
+        self.stats
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .record(&outcome);
+        outcome.result
+    }
+}
+
+pub fn now_rfc3339() -> String {
+    time::OffsetDateTime::now_utc()
+        .format(&time::format_description::well_known::Rfc3339)
+        .unwrap_or_default()
 }

@@ -1,0 +1,429 @@
+//! The check: which prompts a change affects, each evaluated at the head and
+//! compared with its baseline, decided by the gate and put into a report.
+//! The CLI, the GitHub Action and the server all run this same code.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use crate::changes::{self, Affected, PromptDeps};
+use crate::config::{Config, GatePolicy};
+use crate::diagnostics::Diagnostics;
+use crate::eval::EvalContext;
+use crate::evaluation::{self, Engine, EvaluationPlan};
+use crate::gate::{self, PromptGate};
+use crate::report::{BaselineSource, CallStats, CheckReport, PromptReport, ReportMode, RunTotals};
+use crate::repo::{GitRevision, RepoFiles, WorkingTree};
+use crate::runner::{ProgressMode, ProviderPool, Runner, RunnerOptions};
+use crate::spec::{PromptSpec, RepoPath};
+use crate::store::cache::{CacheMode, ResponseCache};
+use crate::store::results::ResultStore;
+use crate::store::EvalResult;
+
+/// What to check.
+#[derive(Debug, Clone, Default)]
+pub struct CheckRequest {
+    /// The base revision; default: the merge base of the head with the
+    /// default branch.
+    pub base: Option<String>,
+    /// The head revision; `None` is the working tree.
+    pub head: Option<String>,
+    /// Every prompt, changed or not.
+    pub all: bool,
+    /// Only prompts on this model (`publisher/model`), e.g. after a model update.
+    pub model: Option<String>,
+    /// Only these prompts (by name).
+    pub prompts: Vec<String>,
+    /// The change comes from someone without write access (a fork): the
+    /// base branch's config decides providers, judges and the gate policy,
+    /// and command evaluators are refused.
+    pub untrusted: bool,
+    pub cache: CacheMode,
+    pub progress: ProgressMode,
+}
+
+/// A repository's prompts and config, as of one revision.
+pub struct Workspace {
+    pub files: Box<dyn RepoFiles>,
+    pub config: Config,
+    pub prompts: Vec<PromptSpec>,
+    /// Warnings found while loading (unknown keys and such).
+    pub warnings: Diagnostics,
+}
+
+impl Workspace {
+    /// Loads the config and every prompt; any error in them fails the load
+    /// with every problem listed.
+    pub fn load(files: Box<dyn RepoFiles>) -> Result<Self, Diagnostics> {
+        let config = crate::config::load(files.as_ref())?;
+        let (prompts, found) = crate::spec::load_workspace(files.as_ref(), &config);
+        if found.has_errors() {
+            return Err(found);
+        }
+        Ok(Self {
+            files,
+            config,
+            prompts,
+            warnings: found,
+        })
+    }
+
+    pub fn prompt(&self, name: &str) -> Option<&PromptSpec> {
+        self.prompts.iter().find(|p| p.name == name)
+    }
+
+    /// The files each prompt depends on: its own, every snippet it includes
+    /// (transitively) and its dataset.
+    pub fn dependencies(&self) -> Vec<PromptDeps> {
+        self.prompts
+            .iter()
+            .map(|prompt| PromptDeps {
+                name: prompt.name.clone(),
+                path: prompt.path.clone(),
+                includes: includes_of(prompt, self.files.as_ref()),
+                dataset: prompt.dataset.clone(),
+            })
+            .collect()
+    }
+}
+
+fn includes_of(prompt: &PromptSpec, files: &dyn RepoFiles) -> Vec<RepoPath> {
+    let mut seen: Vec<RepoPath> = Vec::new();
+    let mut pending: Vec<String> = prompt
+        .messages
+        .iter()
+        .flat_map(|m| changes::template_includes(&m.content))
+        .collect();
+    while let Some(name) = pending.pop() {
+        let Ok(path) = crate::repo::normalize(&name) else {
+            continue;
+        };
+        if seen.contains(&path) {
+            continue;
+        }
+        if let Ok(Some(bytes)) = files.read(&path) {
+            pending.extend(changes::template_includes(&String::from_utf8_lossy(&bytes)));
+        }
+        seen.push(path);
+    }
+    seen.sort();
+    seen
+}
+
+/// A finished check: the report, and whether it failed the gate.
+pub struct CheckRun {
+    pub report: CheckReport,
+    pub failed: bool,
+    /// The head's results, for publishing after a merge.
+    pub head_results: Vec<EvalResult>,
+    /// The base revision compared against.
+    pub base_sha: String,
+}
+
+/// Services a run needs that outlive one check (the server keeps them).
+pub struct Stores {
+    pub store_dir: PathBuf,
+}
+
+impl Stores {
+    pub fn for_config(root: &Path, config: &Config) -> Self {
+        Self {
+            store_dir: root.join(config.store.as_deref().unwrap_or(".promptgate")),
+        }
+    }
+}
+
+/// Builds the engine for one run from the config that is trusted to choose
+/// providers and judges.
+pub fn engine(root: &Path, config: &Config, request: &CheckRequest) -> Engine {
+    let stores = Stores::for_config(root, config);
+    let cache = ResponseCache::in_store(&stores.store_dir, request.cache);
+    let runner = Runner::new(
+        cache,
+        crate::pricing::PriceTable::new(&config.pricing),
+        RunnerOptions {
+            progress: request.progress,
+            ..RunnerOptions::default()
+        },
+    );
+    let mut eval = EvalContext::new(root);
+    eval.untrusted = request.untrusted;
+    eval.default_judge = config.judge.as_deref().and_then(crate::spec::parse_model_id);
+    Engine::new(
+        Arc::new(runner),
+        Arc::new(ProviderPool::new(config)),
+        eval,
+    )
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum CheckError {
+    #[error("{0}")]
+    Invalid(#[from] Diagnostics),
+    #[error("the base revision ({rev}) could not be loaded:\n{diagnostics}")]
+    InvalidBase { rev: String, diagnostics: Diagnostics },
+    #[error(transparent)]
+    Repo(#[from] crate::repo::RepoError),
+    #[error(transparent)]
+    Execute(#[from] evaluation::ExecuteError),
+    #[error(transparent)]
+    Store(#[from] crate::store::results::ResultStoreError),
+}
+
+/// The base revision: the request's, or the merge base with the default branch.
+pub fn base_revision(root: &Path, request: &CheckRequest) -> Result<String, CheckError> {
+    if let Some(base) = &request.base {
+        return Ok(crate::repo::resolve_commit(root, base)?);
+    }
+    let default = crate::repo::default_branch(root)?;
+    let head = request.head.as_deref().unwrap_or("HEAD");
+    Ok(crate::repo::merge_base(root, &default, head)?)
+}
+
+pub async fn run_check(root: &Path, request: &CheckRequest) -> Result<CheckRun, CheckError> {
+    let started = std::time::Instant::now();
+    let head_files: Box<dyn RepoFiles> = match &request.head {
+        Some(rev) => Box::new(GitRevision::new(root, rev)?),
+        None => Box::new(WorkingTree::new(root)?),
+    };
+    let base_sha = base_revision(root, request)?;
+    let head = Workspace::load(head_files)?;
+    let base = Workspace::load(Box::new(GitRevision::new(root, &base_sha)?)).map_err(
+        |diagnostics| CheckError::InvalidBase {
+            rev: base_sha.clone(),
+            diagnostics,
+        },
+    );
+    // A base with broken files has no usable baseline; for a trusted change
+    // the head's own config still runs the check, but an untrusted change
+    // must never pick its own providers or policy.
+    let base = match base {
+        Ok(base) => Some(base),
+        Err(error) if request.untrusted => return Err(error),
+        Err(error) => {
+            tracing::warn!("{error}");
+            None
+        }
+    };
+    let trusted_config = match (&base, request.untrusted) {
+        (Some(base), true) => &base.config,
+        _ => &head.config,
+    };
+    let mut notes = Vec::new();
+    let policy_change = base
+        .as_ref()
+        .filter(|_| !request.untrusted)
+        .and_then(|base| describe_policy_change(&base.config.gate, &head.config.gate));
+    if request.untrusted {
+        notes.push(
+            "untrusted change: providers, judges and the gate policy come from the base branch; \
+             command evaluators are refused"
+                .to_string(),
+        );
+    }
+
+    let affected = select_prompts(root, request, &head, base.as_ref(), &base_sha)?;
+    let engine = engine(root, trusted_config, request);
+    let store = ResultStore::new(&Stores::for_config(root, trusted_config).store_dir);
+
+    let mut prompt_reports = Vec::new();
+    let mut gate_inputs = Vec::new();
+    let mut head_results = Vec::new();
+    let mut totals = CallStats::default();
+    for item in &affected {
+        let Some(head_prompt) = head.prompt(&item.name) else {
+            continue;
+        };
+        let head_plan = evaluation::plan(head_prompt, head.files.as_ref(), trusted_config)?;
+        let base_prompt = base.as_ref().and_then(|b| b.prompt(&item.name).map(|p| (b, p)));
+        let baseline_plan = match base_prompt {
+            Some((base, base_prompt)) => {
+                let measured = measured_like(base_prompt, head_prompt);
+                let cases = head_plan.cases.iter().map(|c| c.case.clone()).collect();
+                match evaluation::plan_with_cases(&measured, cases, base.files.as_ref(), trusted_config) {
+                    Ok(plan) => Some(plan),
+                    Err(problems) => {
+                        notes.push(format!(
+                            "{}: the base version cannot be evaluated on the head's cases, so it has no baseline:\n{problems}",
+                            item.name
+                        ));
+                        None
+                    }
+                }
+            }
+            None => None,
+        };
+        let (head_result, head_stats) = result_for(&engine, &store, &head_plan).await?;
+        let (baseline, baseline_source, baseline_stats) = match &baseline_plan {
+            Some(plan) => {
+                let (result, stats, source) = baseline_for(&engine, &store, plan, &base_sha).await?;
+                (Some(result), Some(source), stats)
+            }
+            None => (None, None, CallStats::default()),
+        };
+        let mut calls = head_stats;
+        calls.add(&baseline_stats);
+        totals.add(&calls);
+        let diff = base_prompt.map(|(_, base_prompt)| crate::textdiff::diff_specs(base_prompt, head_prompt));
+        let mut policy = trusted_config.gate.clone();
+        let overrides = match (request.untrusted, base_prompt) {
+            (true, Some((_, base_prompt))) => &base_prompt.gate,
+            _ => &head_prompt.gate,
+        };
+        apply_overrides(&mut policy, overrides);
+        gate_inputs.push((head_result.clone(), baseline.clone(), policy));
+        prompt_reports.push(PromptReport {
+            gate: None,
+            head: head_result.clone(),
+            baseline,
+            baseline_source,
+            path: Some(head_prompt.path.to_string()),
+            affected_because: item.reasons.iter().map(ToString::to_string).collect(),
+            prompt_diff_markdown: diff.as_ref().filter(|d| !d.is_empty()).map(|d| d.render_markdown()),
+            prompt_diff_terminal: diff.as_ref().filter(|d| !d.is_empty()).map(|d| d.render_terminal(false)),
+            policy_change: policy_change.clone(),
+            calls,
+        });
+        head_results.push(head_result);
+    }
+    totals.add(&engine.judge_stats());
+
+    let gates = gate::gate_all(&gate_inputs);
+    let failed = gates.iter().any(|g| g.failed);
+    for (report, gate) in prompt_reports.iter_mut().zip(gates) {
+        report.gate = Some(gate);
+    }
+    let report = CheckReport {
+        mode: ReportMode::Check,
+        prompts: prompt_reports,
+        totals: RunTotals {
+            calls: totals,
+            prompts_unaffected: head.prompts.len().saturating_sub(affected.len()),
+            elapsed_ms: Some(started.elapsed().as_millis() as u64),
+        },
+        notes,
+        tool_version: env!("CARGO_PKG_VERSION").to_string(),
+        generated_at: evaluation::now_rfc3339(),
+    };
+    Ok(CheckRun {
+        report,
+        failed,
+        head_results,
+        base_sha,
+    })
+}
+
+/// The prompts to evaluate, with why.
+fn select_prompts(
+    root: &Path,
+    request: &CheckRequest,
+    head: &Workspace,
+    base: Option<&Workspace>,
+    base_sha: &str,
+) -> Result<Vec<Affected>, CheckError> {
+    let deps = head.dependencies();
+    let mut affected = if request.all || request.model.is_some() || !request.prompts.is_empty() {
+        changes::everything(&deps)
+    } else {
+        let changed = changes::changed_paths(root, base_sha, request.head.as_deref())?;
+        let mut found = changes::affected(&changed, &deps);
+        // A snippet or dataset the base version used may be gone at the head.
+        if let Some(base) = base {
+            let base_deps = base.dependencies();
+            for extra in changes::affected(&changed, &base_deps) {
+                if head.prompt(&extra.name).is_some() && !found.iter().any(|a| a.name == extra.name) {
+                    found.push(extra);
+                }
+            }
+        }
+        found
+    };
+    if let Some(model) = &request.model {
+        affected.retain(|a| head.prompt(&a.name).is_some_and(|p| p.model.to_string() == *model));
+    }
+    if !request.prompts.is_empty() {
+        affected.retain(|a| request.prompts.iter().any(|name| *name == a.name));
+    }
+    Ok(affected)
+}
+
+/// The base version's content measured the head's way: the base's
+/// messages, model, parameters and response format, with the head's
+/// evaluators and repeats. Only the prompt's content differs between the
+/// two sides, so a delta is the change's effect and nothing else.
+fn measured_like(base: &PromptSpec, head: &PromptSpec) -> PromptSpec {
+    PromptSpec {
+        evaluators: head.evaluators.clone(),
+        repeats: head.repeats,
+        test_data: head.test_data.clone(),
+        dataset: head.dataset.clone(),
+        ..base.clone()
+    }
+}
+
+async fn result_for(
+    engine: &Engine,
+    store: &ResultStore,
+    plan: &EvaluationPlan,
+) -> Result<(EvalResult, CallStats), CheckError> {
+    if let Some(stored) = store.load(&plan.fingerprint)? {
+        return Ok((stored, CallStats::default()));
+    }
+    let (result, stats) = engine.execute(plan).await?;
+    store.save(&result)?;
+    Ok((result, stats))
+}
+
+/// Where a check finds its baseline, in order: the local store, then a
+/// fresh evaluation of the base version (stored for next time).
+async fn baseline_for(
+    engine: &Engine,
+    store: &ResultStore,
+    plan: &EvaluationPlan,
+    base_sha: &str,
+) -> Result<(EvalResult, CallStats, BaselineSource), CheckError> {
+    if let Some(stored) = store.load(&plan.fingerprint)? {
+        return Ok((stored, CallStats::default(), BaselineSource::LocalStore));
+    }
+    let (result, stats) = engine.execute(plan).await?;
+    store.save(&result)?;
+    Ok((
+        result,
+        stats,
+        BaselineSource::FreshEvaluation {
+            rev: base_sha.chars().take(12).collect(),
+        },
+    ))
+}
+
+fn apply_overrides(policy: &mut GatePolicy, overrides: &crate::spec::GateOverrides) {
+    if let Some(tolerance) = overrides.tolerance {
+        policy.tolerance = tolerance;
+    }
+    if let Some(confidence) = overrides.confidence {
+        policy.confidence = confidence;
+    }
+    if let Some(min_cases) = overrides.min_cases {
+        policy.min_cases = min_cases;
+    }
+    if let Some(fail_on) = overrides.fail_on {
+        policy.fail_on = fail_on;
+    }
+}
+
+/// "tolerance 0.02 → 0.05, fail_on regression → never", or `None` when unchanged.
+pub fn describe_policy_change(old: &GatePolicy, new: &GatePolicy) -> Option<String> {
+    let mut parts = Vec::new();
+    if old.tolerance != new.tolerance {
+        parts.push(format!("tolerance {} → {}", old.tolerance, new.tolerance));
+    }
+    if old.confidence != new.confidence {
+        parts.push(format!("confidence {} → {}", old.confidence, new.confidence));
+    }
+    if old.min_cases != new.min_cases {
+        parts.push(format!("min_cases {} → {}", old.min_cases, new.min_cases));
+    }
+    if old.fail_on != new.fail_on {
+        parts.push(format!("fail_on {:?} → {:?}", old.fail_on, new.fail_on).to_lowercase());
+    }
+    (!parts.is_empty()).then(|| parts.join(", "))
+}
