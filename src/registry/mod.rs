@@ -114,11 +114,35 @@ impl std::fmt::Display for VersionRef {
 /// Where a label points: one version, or a weighted split between versions
 /// (an A/B test). JSON: `7`, or `{"7": 80, "8": 20}`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(untagged)]
+#[serde(untagged, try_from = "RawTarget")]
 pub enum LabelTarget {
     Version(u32),
     /// Version number → weight.
     Split(BTreeMap<u32, u32>),
+}
+
+/// [`LabelTarget`] as JSON has it: an untagged enum buffers map keys as
+/// strings, so the split's version numbers are parsed here.
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum RawTarget {
+    Version(u32),
+    Split(BTreeMap<String, u32>),
+}
+
+impl TryFrom<RawTarget> for LabelTarget {
+    type Error = String;
+
+    fn try_from(raw: RawTarget) -> Result<Self, String> {
+        match raw {
+            RawTarget::Version(n) => Ok(LabelTarget::Version(n)),
+            RawTarget::Split(arms) => arms
+                .into_iter()
+                .map(|(n, w)| n.parse::<u32>().map(|n| (n, w)).map_err(|_| format!("`{n}` is not a version number")))
+                .collect::<Result<_, _>>()
+                .map(LabelTarget::Split),
+        }
+    }
 }
 
 impl LabelTarget {
@@ -845,6 +869,9 @@ mod tests {
         let split = LabelTarget::parse("v7:80, v8:20").unwrap();
         assert_eq!(split.to_string(), "{v7: 80, v8: 20}");
         assert_eq!(serde_json::to_string(&split).unwrap(), r#"{"7":80,"8":20}"#);
+        assert_eq!(serde_json::from_str::<LabelTarget>(r#"{"7":80,"8":20}"#).unwrap(), split);
+        assert_eq!(serde_json::from_str::<LabelTarget>("7").unwrap(), LabelTarget::Version(7));
+        assert!(serde_json::from_str::<LabelTarget>(r#"{"x":1}"#).is_err());
         assert_eq!(LabelTarget::parse("v7:100").unwrap(), LabelTarget::Version(7));
         assert!(LabelTarget::parse("v0").is_err());
         assert!(LabelTarget::parse("v7:0,v8:10").is_err());
