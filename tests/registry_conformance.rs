@@ -17,12 +17,15 @@ use std::time::Duration;
 use promptgate::config::PromotionPolicy;
 use promptgate::provider::Usage;
 use promptgate::registry::{
-    ExpectFrom, GateOutcome, LATEST, LabelTarget, MoveKind, MoveLabel, NewVersion, PolicyRule, Promote, PromptContent,
-    PublishInput, Registry, RegistryError, VersionRef, open, publish_prompt,
+    ExpectFrom, GateOutcome, LATEST, LabelTarget, MoveKind, MoveLabel, NewVersion, PolicyRule,
+    Promote, PromptContent, PublishInput, Registry, RegistryError, VersionRef, open,
+    publish_prompt,
 };
 use promptgate::runner::CallOutcome;
 use promptgate::spec::{MessageTemplate, ModelId, ModelParameters, ResponseFormat, Role};
-use promptgate::store::{CaseResult, CriterionInfo, CriterionScore, EvalResult, Fingerprint, RepeatResult, VersionId};
+use promptgate::store::{
+    CaseResult, CriterionInfo, CriterionScore, EvalResult, Fingerprint, RepeatResult, VersionId,
+};
 
 type Shared = Arc<dyn Registry>;
 
@@ -47,7 +50,12 @@ async fn sqlite_fixture() -> Fixture {
     let url = "sqlite://registry/registry.db";
     let a: Shared = open(url, temp.path()).await.unwrap().into();
     let b: Shared = open(url, temp.path()).await.unwrap().into();
-    Fixture { a, b, after: None, _temp: temp }
+    Fixture {
+        a,
+        b,
+        after: None,
+        _temp: temp,
+    }
 }
 
 fn git(dir: &Path, args: &[&str]) -> String {
@@ -61,7 +69,11 @@ fn git(dir: &Path, args: &[&str]) -> String {
         .env("GIT_COMMITTER_EMAIL", "t@example.com")
         .output()
         .unwrap();
-    assert!(output.status.success(), "git {args:?}: {}", String::from_utf8_lossy(&output.stderr));
+    assert!(
+        output.status.success(),
+        "git {args:?}: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
     String::from_utf8_lossy(&output.stdout).trim().to_string()
 }
 
@@ -69,17 +81,40 @@ async fn git_fixture() -> Fixture {
     let temp = tempfile::tempdir().unwrap();
     let remote = temp.path().join("remote.git");
     std::fs::create_dir(&remote).unwrap();
-    git(&remote, &["init", "--quiet", "--bare", "--initial-branch=main"]);
+    git(
+        &remote,
+        &["init", "--quiet", "--bare", "--initial-branch=main"],
+    );
     let first = temp.path().join("first");
     let second = temp.path().join("second");
-    git(temp.path(), &["clone", "--quiet", remote.to_str().unwrap(), first.to_str().unwrap()]);
+    git(
+        temp.path(),
+        &[
+            "clone",
+            "--quiet",
+            remote.to_str().unwrap(),
+            first.to_str().unwrap(),
+        ],
+    );
     // The user's own work: a commit on main and an uncommitted edit, both of which must survive.
     std::fs::write(first.join("support.prompt.yml"), "name: support\n").unwrap();
     git(&first, &["add", "."]);
     git(&first, &["commit", "--quiet", "-m", "first"]);
     git(&first, &["push", "--quiet", "origin", "main"]);
-    std::fs::write(first.join("support.prompt.yml"), "name: support\n# editing\n").unwrap();
-    git(temp.path(), &["clone", "--quiet", remote.to_str().unwrap(), second.to_str().unwrap()]);
+    std::fs::write(
+        first.join("support.prompt.yml"),
+        "name: support\n# editing\n",
+    )
+    .unwrap();
+    git(
+        temp.path(),
+        &[
+            "clone",
+            "--quiet",
+            remote.to_str().unwrap(),
+            second.to_str().unwrap(),
+        ],
+    );
     let head_before = git(&first, &["rev-parse", "HEAD"]);
     let status_before = git(&first, &["status", "--porcelain"]);
     let a: Shared = open("git+branch://", &first).await.unwrap().into();
@@ -93,7 +128,12 @@ async fn git_fixture() -> Fixture {
             "name: support\n# editing\n"
         );
     };
-    Fixture { a, b, after: Some(Box::new(after)), _temp: temp }
+    Fixture {
+        a,
+        b,
+        after: Some(Box::new(after)),
+        _temp: temp,
+    }
 }
 
 /// A fresh database on the test server, dropped afterwards.
@@ -101,19 +141,33 @@ async fn postgres_fixture(server: &str) -> (Fixture, String) {
     use sqlx::Connection;
     let name = format!("promptgate_test_{}_{}", std::process::id(), rand_suffix());
     let mut admin = sqlx::PgConnection::connect(server).await.unwrap();
-    sqlx::query(&format!("CREATE DATABASE {name}")).execute(&mut admin).await.unwrap();
+    sqlx::query(&format!("CREATE DATABASE {name}"))
+        .execute(&mut admin)
+        .await
+        .unwrap();
     let mut url = url::Url::parse(server).unwrap();
     url.set_path(&name);
     let temp = tempfile::tempdir().unwrap();
     let a: Shared = open(url.as_str(), temp.path()).await.unwrap().into();
     let b: Shared = open(url.as_str(), temp.path()).await.unwrap().into();
-    (Fixture { a, b, after: None, _temp: temp }, name)
+    (
+        Fixture {
+            a,
+            b,
+            after: None,
+            _temp: temp,
+        },
+        name,
+    )
 }
 
 fn rand_suffix() -> String {
     use std::sync::atomic::{AtomicU32, Ordering};
     static COUNTER: AtomicU32 = AtomicU32::new(0);
-    let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().subsec_nanos();
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .subsec_nanos();
     format!("{nanos}_{}", COUNTER.fetch_add(1, Ordering::SeqCst))
 }
 
@@ -136,14 +190,21 @@ where
                 eprintln!(
                     "\n!!!!! SKIPPED: PostgreSQL registry test — set PROMPTGATE_TEST_POSTGRES=postgres://USER@HOST:PORT/DB to run it !!!!!\n"
                 );
-                assert!(std::env::var_os("CI").is_none(), "CI is set but PROMPTGATE_TEST_POSTGRES is not");
+                assert!(
+                    std::env::var_os("CI").is_none(),
+                    "CI is set but PROMPTGATE_TEST_POSTGRES is not"
+                );
                 return;
             }
         },
     };
     let fixture = Arc::new(fixture);
-    tokio::time::timeout(Duration::from_secs(120), behaviour(fixture.clone())).await.expect("test timed out");
-    let mut fixture = Arc::try_unwrap(fixture).ok().expect("the behaviour kept the fixture");
+    tokio::time::timeout(Duration::from_secs(120), behaviour(fixture.clone()))
+        .await
+        .expect("test timed out");
+    let mut fixture = Arc::try_unwrap(fixture)
+        .ok()
+        .expect("the behaviour kept the fixture");
     if let Some(after) = fixture.after.take() {
         after();
     }
@@ -151,18 +212,33 @@ where
     if let Some((server, name)) = dropped_database {
         use sqlx::Connection;
         let mut admin = sqlx::PgConnection::connect(&server).await.unwrap();
-        sqlx::query(&format!("DROP DATABASE {name} WITH (FORCE)")).execute(&mut admin).await.unwrap();
+        sqlx::query(&format!("DROP DATABASE {name} WITH (FORCE)"))
+            .execute(&mut admin)
+            .await
+            .unwrap();
     }
 }
 
 fn content(text: &str) -> PromptContent {
     PromptContent {
         messages: vec![
-            MessageTemplate { role: Role::System, content: "You are terse.".into() },
-            MessageTemplate { role: Role::User, content: text.into() },
+            MessageTemplate {
+                role: Role::System,
+                content: "You are terse.".into(),
+            },
+            MessageTemplate {
+                role: Role::User,
+                content: text.into(),
+            },
         ],
-        model: ModelId { provider: "openai".into(), model: "gpt-4o-mini".into() },
-        parameters: ModelParameters { temperature: Some(0.2), ..Default::default() },
+        model: ModelId {
+            provider: "openai".into(),
+            model: "gpt-4o-mini".into(),
+        },
+        parameters: ModelParameters {
+            temperature: Some(0.2),
+            ..Default::default()
+        },
         response_format: ResponseFormat::Text,
     }
 }
@@ -181,11 +257,19 @@ fn new_version(prompt: &str, text: &str) -> NewVersion {
 
 /// A stable stand-in for the content hash `spec` computes.
 fn md5ish(text: &str) -> u64 {
-    text.bytes().fold(0xcbf29ce484222325u64, |h, b| (h ^ u64::from(b)).wrapping_mul(0x100000001b3))
+    text.bytes().fold(0xcbf29ce484222325u64, |h, b| {
+        (h ^ u64::from(b)).wrapping_mul(0x100000001b3)
+    })
 }
 
 /// A result of `cases` cases, each scoring `score` on one criterion.
-fn result_of(prompt: &str, id: &VersionId, fingerprint: &str, cases: usize, score: f64) -> EvalResult {
+fn result_of(
+    prompt: &str,
+    id: &VersionId,
+    fingerprint: &str,
+    cases: usize,
+    score: f64,
+) -> EvalResult {
     EvalResult {
         prompt: prompt.into(),
         version: id.clone(),
@@ -207,13 +291,20 @@ fn result_of(prompt: &str, id: &VersionId, fingerprint: &str, cases: usize, scor
                 repeats: vec![RepeatResult {
                     call: CallOutcome {
                         result: Ok("fine".into()),
-                        usage: Usage { input_tokens: 10, output_tokens: 5 },
+                        usage: Usage {
+                            input_tokens: 10,
+                            output_tokens: 5,
+                        },
                         latency_ms: 100,
                         cost_usd: None,
                         cached: false,
                     },
                     scores: vec![CriterionScore {
-                        score: Ok(promptgate::eval::Score { value: score, reason: "ok".into(), display: None }),
+                        score: Ok(promptgate::eval::Score {
+                            value: score,
+                            reason: "ok".into(),
+                            display: None,
+                        }),
                     }],
                 }],
             })
@@ -252,7 +343,11 @@ fn promote(prompt: &str, number: u32, to: &str) -> Promote {
 
 /// No rule but the order of environments.
 fn lenient() -> PromotionPolicy {
-    PromotionPolicy { min_cases: 0, min_score: None, require_gate_passed: false }
+    PromotionPolicy {
+        min_cases: 0,
+        min_score: None,
+        require_gate_passed: false,
+    }
 }
 
 // ---------------------------------------------------------------- behaviours
@@ -263,91 +358,225 @@ async fn publish_numbers_versions_and_is_idempotent(fx: Arc<Fixture>) {
     assert_eq!(first.version.number, 1);
     assert_eq!(first.version.parent, None);
     let again = fx.b.publish(new_version("support", "hello")).await.unwrap();
-    assert!(!again.created, "identical content must return the existing version");
+    assert!(
+        !again.created,
+        "identical content must return the existing version"
+    );
     assert_eq!(again.version, first.version);
-    let second = fx.b.publish(new_version("support", "hi there")).await.unwrap();
+    let second =
+        fx.b.publish(new_version("support", "hi there"))
+            .await
+            .unwrap();
     assert_eq!((second.version.number, second.version.parent), (2, Some(1)));
     let mut with_parent = new_version("support", "third");
     with_parent.parent = Some(first.version.id.clone());
     let third = fx.a.publish(with_parent).await.unwrap();
     assert_eq!((third.version.number, third.version.parent), (3, Some(1)));
-    let other = fx.a.publish(new_version("billing bot", "hello")).await.unwrap();
+    let other =
+        fx.a.publish(new_version("billing bot", "hello"))
+            .await
+            .unwrap();
     assert_eq!(other.version.number, 1, "numbers are per prompt");
 
     // Reads through the other handle see everything, content intact.
     let versions = fx.b.versions("support").await.unwrap();
-    assert_eq!(versions.iter().map(|v| v.number).collect::<Vec<_>>(), vec![1, 2, 3]);
+    assert_eq!(
+        versions.iter().map(|v| v.number).collect::<Vec<_>>(),
+        vec![1, 2, 3]
+    );
     assert_eq!(versions[1].content, content("hi there"));
     assert_eq!(versions[1].git_commit.as_deref(), Some("0123abcd"));
     assert_eq!(versions[1].message.as_deref(), Some("say hi there"));
-    let by_id = fx.b.version("support", &VersionRef::Id(second.version.id.clone())).await.unwrap();
+    let by_id =
+        fx.b.version("support", &VersionRef::Id(second.version.id.clone()))
+            .await
+            .unwrap();
     assert_eq!(by_id.as_ref(), Some(&second.version));
-    let by_number = fx.a.version("support", &VersionRef::Number(2)).await.unwrap();
+    let by_number =
+        fx.a.version("support", &VersionRef::Number(2))
+            .await
+            .unwrap();
     assert_eq!(by_number.as_ref(), Some(&second.version));
-    assert_eq!(fx.a.version("support", &VersionRef::Number(9)).await.unwrap(), None);
-    assert_eq!(fx.b.prompts().await.unwrap(), vec!["billing bot".to_string(), "support".to_string()]);
+    assert_eq!(
+        fx.a.version("support", &VersionRef::Number(9))
+            .await
+            .unwrap(),
+        None
+    );
+    assert_eq!(
+        fx.b.prompts().await.unwrap(),
+        vec!["billing bot".to_string(), "support".to_string()]
+    );
 
-    let bad = fx.a.publish(new_version("../escape", "x")).await.unwrap_err();
+    let bad =
+        fx.a.publish(new_version("../escape", "x"))
+            .await
+            .unwrap_err();
     assert!(matches!(bad, RegistryError::InvalidName { .. }), "{bad}");
 }
 
 async fn results_and_baselines(fx: Arc<Fixture>) {
-    let v1 = fx.a.publish(new_version("support", "hello")).await.unwrap().version;
-    let v2 = fx.a.publish(new_version("support", "bye")).await.unwrap().version;
+    let v1 =
+        fx.a.publish(new_version("support", "hello"))
+            .await
+            .unwrap()
+            .version;
+    let v2 =
+        fx.a.publish(new_version("support", "bye"))
+            .await
+            .unwrap()
+            .version;
     let result = result_of("support", &v1.id, "fp-1", 3, 0.75);
     fx.a.record_result(&result, "ci").await.unwrap();
-    assert_eq!(fx.b.result(&Fingerprint("fp-1".into())).await.unwrap(), Some(result.clone()));
-    assert_eq!(fx.b.result(&Fingerprint("fp-none".into())).await.unwrap(), None);
+    assert_eq!(
+        fx.b.result(&Fingerprint("fp-1".into())).await.unwrap(),
+        Some(result.clone())
+    );
+    assert_eq!(
+        fx.b.result(&Fingerprint("fp-none".into())).await.unwrap(),
+        None
+    );
     assert_eq!(fx.b.baseline("support", 1).await.unwrap(), None);
 
-    let baseline = fx.b.set_baseline("support", 1, &result.fingerprint, GateOutcome::Passed, "ci").await.unwrap();
+    let baseline =
+        fx.b.set_baseline("support", 1, &result.fingerprint, GateOutcome::Passed, "ci")
+            .await
+            .unwrap();
     let read = fx.a.baseline("support", 1).await.unwrap().unwrap();
     assert_eq!(read, baseline);
-    assert_eq!((read.gate, read.result), (GateOutcome::Passed, result.clone()));
+    assert_eq!(
+        (read.gate, read.result),
+        (GateOutcome::Passed, result.clone())
+    );
 
-    let wrong = fx.a.set_baseline("support", v2.number, &result.fingerprint, GateOutcome::Passed, "ci").await;
-    assert!(matches!(wrong, Err(RegistryError::ResultMismatch { .. })), "{wrong:?}");
-    let missing = fx.a.set_baseline("support", 1, &Fingerprint("nope".into()), GateOutcome::Passed, "ci").await;
-    assert!(matches!(missing, Err(RegistryError::ResultNotFound(_))), "{missing:?}");
-    let unpublished = fx.a.set_baseline("support", 7, &result.fingerprint, GateOutcome::Passed, "ci").await;
-    assert!(matches!(unpublished, Err(RegistryError::VersionNotFound { .. })), "{unpublished:?}");
+    let wrong =
+        fx.a.set_baseline(
+            "support",
+            v2.number,
+            &result.fingerprint,
+            GateOutcome::Passed,
+            "ci",
+        )
+        .await;
+    assert!(
+        matches!(wrong, Err(RegistryError::ResultMismatch { .. })),
+        "{wrong:?}"
+    );
+    let missing =
+        fx.a.set_baseline(
+            "support",
+            1,
+            &Fingerprint("nope".into()),
+            GateOutcome::Passed,
+            "ci",
+        )
+        .await;
+    assert!(
+        matches!(missing, Err(RegistryError::ResultNotFound(_))),
+        "{missing:?}"
+    );
+    let unpublished =
+        fx.a.set_baseline("support", 7, &result.fingerprint, GateOutcome::Passed, "ci")
+            .await;
+    assert!(
+        matches!(unpublished, Err(RegistryError::VersionNotFound { .. })),
+        "{unpublished:?}"
+    );
 }
 
 async fn labels_splits_and_their_history(fx: Arc<Fixture>) {
     for text in ["one", "two", "three"] {
         fx.a.publish(new_version("support", text)).await.unwrap();
     }
-    let first = fx.a.move_label(set("support", "production", LabelTarget::Version(1), ExpectFrom::Unset)).await.unwrap();
-    assert_eq!((first.from, first.to), (None, LabelTarget::Version(1)));
-    let split = LabelTarget::parse("v1:80,v2:20").unwrap();
-    fx.b.move_label(set("support", "production", split.clone(), ExpectFrom::Target(LabelTarget::Version(1))))
+    let first =
+        fx.a.move_label(set(
+            "support",
+            "production",
+            LabelTarget::Version(1),
+            ExpectFrom::Unset,
+        ))
         .await
         .unwrap();
-    assert_eq!(fx.a.label("support", "production").await.unwrap(), Some(split.clone()));
+    assert_eq!((first.from, first.to), (None, LabelTarget::Version(1)));
+    let split = LabelTarget::parse("v1:80,v2:20").unwrap();
+    fx.b.move_label(set(
+        "support",
+        "production",
+        split.clone(),
+        ExpectFrom::Target(LabelTarget::Version(1)),
+    ))
+    .await
+    .unwrap();
+    assert_eq!(
+        fx.a.label("support", "production").await.unwrap(),
+        Some(split.clone())
+    );
 
     // A key always gets the same arm; different keys reach both arms.
     let mut arms = BTreeSet::new();
     for user in 0..40 {
         let key = format!("user-{user}");
-        let picked = fx.a.resolve("support", "production", Some(&key)).await.unwrap();
-        assert_eq!(fx.b.resolve("support", "production", Some(&key)).await.unwrap().number, picked.number);
+        let picked =
+            fx.a.resolve("support", "production", Some(&key))
+                .await
+                .unwrap();
+        assert_eq!(
+            fx.b.resolve("support", "production", Some(&key))
+                .await
+                .unwrap()
+                .number,
+            picked.number
+        );
         arms.insert(picked.number);
     }
     assert_eq!(arms, BTreeSet::from([1, 2]));
 
     // Refused moves change nothing.
-    let missing = fx.a.move_label(set("support", "production", LabelTarget::Version(9), ExpectFrom::Anything)).await;
-    assert!(matches!(missing, Err(RegistryError::VersionNotFound { .. })), "{missing:?}");
-    let stale = fx
-        .a
-        .move_label(set("support", "production", LabelTarget::Version(3), ExpectFrom::Target(LabelTarget::Version(1))))
+    let missing =
+        fx.a.move_label(set(
+            "support",
+            "production",
+            LabelTarget::Version(9),
+            ExpectFrom::Anything,
+        ))
         .await;
-    assert!(matches!(stale, Err(RegistryError::Conflict { .. })), "{stale:?}");
-    let same = fx.a.move_label(set("support", "production", split.clone(), ExpectFrom::Anything)).await;
-    assert!(matches!(same, Err(RegistryError::Unchanged { .. })), "{same:?}");
-    assert_eq!(fx.b.label("support", "production").await.unwrap(), Some(split.clone()));
+    assert!(
+        matches!(missing, Err(RegistryError::VersionNotFound { .. })),
+        "{missing:?}"
+    );
+    let stale =
+        fx.a.move_label(set(
+            "support",
+            "production",
+            LabelTarget::Version(3),
+            ExpectFrom::Target(LabelTarget::Version(1)),
+        ))
+        .await;
+    assert!(
+        matches!(stale, Err(RegistryError::Conflict { .. })),
+        "{stale:?}"
+    );
+    let same =
+        fx.a.move_label(set(
+            "support",
+            "production",
+            split.clone(),
+            ExpectFrom::Anything,
+        ))
+        .await;
+    assert!(
+        matches!(same, Err(RegistryError::Unchanged { .. })),
+        "{same:?}"
+    );
+    assert_eq!(
+        fx.b.label("support", "production").await.unwrap(),
+        Some(split.clone())
+    );
     let unset = fx.a.resolve("support", "staging", None).await;
-    assert!(matches!(unset, Err(RegistryError::LabelNotSet { .. })), "{unset:?}");
+    assert!(
+        matches!(unset, Err(RegistryError::LabelNotSet { .. })),
+        "{unset:?}"
+    );
 
     let history = fx.b.label_history("support").await.unwrap();
     assert_eq!(history.len(), 2);
@@ -355,58 +584,146 @@ async fn labels_splits_and_their_history(fx: Arc<Fixture>) {
     assert_eq!(history[1].to, split);
     assert_eq!(history[1].actor, "Grace <grace@example.com>");
     assert_eq!(history[1].reason.as_deref(), Some("testing"));
-    assert_eq!(fx.a.labels("support").await.unwrap(), BTreeMap::from([("production".to_string(), split)]));
+    assert_eq!(
+        fx.a.labels("support").await.unwrap(),
+        BTreeMap::from([("production".to_string(), split)])
+    );
 }
 
 async fn promotion_follows_the_policy(fx: Arc<Fixture>) {
-    let policy = PromotionPolicy { min_cases: 3, min_score: Some(0.6), require_gate_passed: true };
-    let good = fx.a.publish(new_version("support", "good")).await.unwrap().version;
-    let weak = fx.a.publish(new_version("support", "weak")).await.unwrap().version;
-    fx.a.record_result(&result_of("support", &good.id, "fp-good", 5, 0.9), "ci").await.unwrap();
-    fx.a.set_baseline("support", 1, &Fingerprint("fp-good".into()), GateOutcome::Passed, "ci").await.unwrap();
-    fx.a.record_result(&result_of("support", &weak.id, "fp-weak", 2, 0.4), "ci").await.unwrap();
-    fx.a.set_baseline("support", 2, &Fingerprint("fp-weak".into()), GateOutcome::Failed, "ci").await.unwrap();
+    let policy = PromotionPolicy {
+        min_cases: 3,
+        min_score: Some(0.6),
+        require_gate_passed: true,
+    };
+    let good =
+        fx.a.publish(new_version("support", "good"))
+            .await
+            .unwrap()
+            .version;
+    let weak =
+        fx.a.publish(new_version("support", "weak"))
+            .await
+            .unwrap()
+            .version;
+    fx.a.record_result(&result_of("support", &good.id, "fp-good", 5, 0.9), "ci")
+        .await
+        .unwrap();
+    fx.a.set_baseline(
+        "support",
+        1,
+        &Fingerprint("fp-good".into()),
+        GateOutcome::Passed,
+        "ci",
+    )
+    .await
+    .unwrap();
+    fx.a.record_result(&result_of("support", &weak.id, "fp-weak", 2, 0.4), "ci")
+        .await
+        .unwrap();
+    fx.a.set_baseline(
+        "support",
+        2,
+        &Fingerprint("fp-weak".into()),
+        GateOutcome::Failed,
+        "ci",
+    )
+    .await
+    .unwrap();
 
-    let skipped = fx.b.promote(promote("support", 1, "production"), &envs(), &policy).await.unwrap_err();
-    let RegistryError::Refused(refused) = &skipped else { panic!("{skipped}") };
-    assert!(matches!(&refused.rules[..], [PolicyRule::SkipsEnvironment { required, current: None }] if required == "staging"));
-    assert!(skipped.to_string().contains("must be on `staging` first"), "{skipped}");
+    let skipped =
+        fx.b.promote(promote("support", 1, "production"), &envs(), &policy)
+            .await
+            .unwrap_err();
+    let RegistryError::Refused(refused) = &skipped else {
+        panic!("{skipped}")
+    };
+    assert!(
+        matches!(&refused.rules[..], [PolicyRule::SkipsEnvironment { required, current: None }] if required == "staging")
+    );
+    assert!(
+        skipped.to_string().contains("must be on `staging` first"),
+        "{skipped}"
+    );
 
-    fx.b.promote(promote("support", 1, "staging"), &envs(), &policy).await.unwrap();
-    let moved = fx.a.promote(promote("support", 1, "production"), &envs(), &policy).await.unwrap();
-    assert_eq!((moved.kind, moved.forced, moved.to.clone()), (MoveKind::Promote, false, LabelTarget::Version(1)));
+    fx.b.promote(promote("support", 1, "staging"), &envs(), &policy)
+        .await
+        .unwrap();
+    let moved =
+        fx.a.promote(promote("support", 1, "production"), &envs(), &policy)
+            .await
+            .unwrap();
+    assert_eq!(
+        (moved.kind, moved.forced, moved.to.clone()),
+        (MoveKind::Promote, false, LabelTarget::Version(1))
+    );
 
-    let weak_refused = fx.a.promote(promote("support", 2, "staging"), &envs(), &policy).await.unwrap_err();
-    let RegistryError::Refused(refused) = &weak_refused else { panic!("{weak_refused}") };
+    let weak_refused =
+        fx.a.promote(promote("support", 2, "staging"), &envs(), &policy)
+            .await
+            .unwrap_err();
+    let RegistryError::Refused(refused) = &weak_refused else {
+        panic!("{weak_refused}")
+    };
     assert!(matches!(
         &refused.rules[..],
         [
             PolicyRule::TooFewCases { have: 2, need: 3 },
             PolicyRule::ScoreTooLow { .. },
-            PolicyRule::GateNotPassed { gate: GateOutcome::Failed }
+            PolicyRule::GateNotPassed {
+                gate: GateOutcome::Failed
+            }
         ]
     ));
     let message = weak_refused.to_string();
-    for rule in ["promotion.min_cases", "promotion.min_score", "promotion.require_gate_passed", "--force"] {
+    for rule in [
+        "promotion.min_cases",
+        "promotion.min_score",
+        "promotion.require_gate_passed",
+        "--force",
+    ] {
         assert!(message.contains(rule), "`{rule}` missing from: {message}");
     }
-    let nowhere = fx.a.promote(promote("support", 1, "qa"), &envs(), &policy).await.unwrap_err();
-    assert!(nowhere.to_string().contains("`qa` is not one of the environments"), "{nowhere}");
-    let unpublished = fx.a.promote(promote("support", 5, "staging"), &envs(), &policy).await.unwrap_err();
-    assert!(matches!(unpublished, RegistryError::VersionNotFound { .. }), "{unpublished}");
+    let nowhere =
+        fx.a.promote(promote("support", 1, "qa"), &envs(), &policy)
+            .await
+            .unwrap_err();
+    assert!(
+        nowhere
+            .to_string()
+            .contains("`qa` is not one of the environments"),
+        "{nowhere}"
+    );
+    let unpublished =
+        fx.a.promote(promote("support", 5, "staging"), &envs(), &policy)
+            .await
+            .unwrap_err();
+    assert!(
+        matches!(unpublished, RegistryError::VersionNotFound { .. }),
+        "{unpublished}"
+    );
 
     let mut forced = promote("support", 2, "staging");
     forced.force = true;
     forced.reason = None;
-    let no_reason = fx.a.promote(forced.clone(), &envs(), &policy).await.unwrap_err();
-    assert!(matches!(no_reason, RegistryError::ForceWithoutReason), "{no_reason}");
+    let no_reason =
+        fx.a.promote(forced.clone(), &envs(), &policy)
+            .await
+            .unwrap_err();
+    assert!(
+        matches!(no_reason, RegistryError::ForceWithoutReason),
+        "{no_reason}"
+    );
     forced.reason = Some("hotfix for incident 42".into());
     let moved = fx.a.promote(forced, &envs(), &policy).await.unwrap();
     assert!(moved.forced);
     let history = fx.b.label_history("support").await.unwrap();
     let last = history.last().unwrap();
     assert!(last.forced && last.reason.as_deref() == Some("hotfix for incident 42"));
-    assert_eq!(fx.b.label("support", "staging").await.unwrap(), Some(LabelTarget::Version(2)));
+    assert_eq!(
+        fx.b.label("support", "staging").await.unwrap(),
+        Some(LabelTarget::Version(2))
+    );
 }
 
 async fn rollback_walks_back_and_is_recorded(fx: Arc<Fixture>) {
@@ -414,32 +731,108 @@ async fn rollback_walks_back_and_is_recorded(fx: Arc<Fixture>) {
         fx.a.publish(new_version("support", text)).await.unwrap();
     }
     for number in 1..=3 {
-        fx.a.promote(promote("support", number, "staging"), &envs(), &lenient()).await.unwrap();
+        fx.a.promote(promote("support", number, "staging"), &envs(), &lenient())
+            .await
+            .unwrap();
     }
-    let back = fx.b.rollback("support", "staging", "oncall", Some("errors up".into())).await.unwrap();
-    assert_eq!((back.from, back.to, back.kind), (Some(LabelTarget::Version(3)), LabelTarget::Version(2), MoveKind::Rollback));
-    let back = fx.a.rollback("support", "staging", "oncall", None).await.unwrap();
+    let back =
+        fx.b.rollback("support", "staging", "oncall", Some("errors up".into()))
+            .await
+            .unwrap();
+    assert_eq!(
+        (back.from, back.to, back.kind),
+        (
+            Some(LabelTarget::Version(3)),
+            LabelTarget::Version(2),
+            MoveKind::Rollback
+        )
+    );
+    let back =
+        fx.a.rollback("support", "staging", "oncall", None)
+            .await
+            .unwrap();
     assert_eq!(back.to, LabelTarget::Version(1));
-    let nothing = fx.a.rollback("support", "staging", "oncall", None).await.unwrap_err();
-    assert!(matches!(nothing, RegistryError::NothingToRollBack { .. }), "{nothing}");
-    let unset = fx.a.rollback("support", "production", "oncall", None).await.unwrap_err();
-    assert!(matches!(unset, RegistryError::LabelNotSet { .. }), "{unset}");
-    assert_eq!(fx.b.label("support", "staging").await.unwrap(), Some(LabelTarget::Version(1)));
-    let kinds: Vec<MoveKind> = fx.b.label_history("support").await.unwrap().iter().map(|m| m.kind).collect();
-    assert_eq!(kinds, [MoveKind::Promote, MoveKind::Promote, MoveKind::Promote, MoveKind::Rollback, MoveKind::Rollback]);
+    let nothing =
+        fx.a.rollback("support", "staging", "oncall", None)
+            .await
+            .unwrap_err();
+    assert!(
+        matches!(nothing, RegistryError::NothingToRollBack { .. }),
+        "{nothing}"
+    );
+    let unset =
+        fx.a.rollback("support", "production", "oncall", None)
+            .await
+            .unwrap_err();
+    assert!(
+        matches!(unset, RegistryError::LabelNotSet { .. }),
+        "{unset}"
+    );
+    assert_eq!(
+        fx.b.label("support", "staging").await.unwrap(),
+        Some(LabelTarget::Version(1))
+    );
+    let kinds: Vec<MoveKind> =
+        fx.b.label_history("support")
+            .await
+            .unwrap()
+            .iter()
+            .map(|m| m.kind)
+            .collect();
+    assert_eq!(
+        kinds,
+        [
+            MoveKind::Promote,
+            MoveKind::Promote,
+            MoveKind::Promote,
+            MoveKind::Rollback,
+            MoveKind::Rollback
+        ]
+    );
 }
 
 async fn audit_log_records_every_write(fx: Arc<Fixture>) {
-    let v1 = fx.a.publish(new_version("support", "one")).await.unwrap().version;
+    let v1 =
+        fx.a.publish(new_version("support", "one"))
+            .await
+            .unwrap()
+            .version;
     fx.a.publish(new_version("support", "one")).await.unwrap();
-    fx.b.record_result(&result_of("support", &v1.id, "fp", 1, 1.0), "ci").await.unwrap();
-    fx.b.set_baseline("support", 1, &Fingerprint("fp".into()), GateOutcome::Passed, "ci").await.unwrap();
-    fx.a.move_label(set("support", "staging", LabelTarget::Version(1), ExpectFrom::Anything)).await.unwrap();
-    let _ = fx.a.move_label(set("support", "staging", LabelTarget::Version(4), ExpectFrom::Anything)).await;
+    fx.b.record_result(&result_of("support", &v1.id, "fp", 1, 1.0), "ci")
+        .await
+        .unwrap();
+    fx.b.set_baseline(
+        "support",
+        1,
+        &Fingerprint("fp".into()),
+        GateOutcome::Passed,
+        "ci",
+    )
+    .await
+    .unwrap();
+    fx.a.move_label(set(
+        "support",
+        "staging",
+        LabelTarget::Version(1),
+        ExpectFrom::Anything,
+    ))
+    .await
+    .unwrap();
+    let _ =
+        fx.a.move_label(set(
+            "support",
+            "staging",
+            LabelTarget::Version(4),
+            ExpectFrom::Anything,
+        ))
+        .await;
 
     let log = fx.b.audit_log().await.unwrap();
     let actions: Vec<&str> = log.iter().map(|e| e.action.as_str()).collect();
-    assert_eq!(actions, ["publish", "record_result", "set_baseline", "move_label"]);
+    assert_eq!(
+        actions,
+        ["publish", "record_result", "set_baseline", "move_label"]
+    );
     assert_eq!(log.iter().map(|e| e.seq).collect::<Vec<_>>(), [1, 2, 3, 4]);
     assert_eq!(log[0].actor, "Ada <ada@example.com>");
     assert_eq!(log[2].actor, "ci");
@@ -451,7 +844,11 @@ async fn publish_prompt_records_the_baseline_and_moves_latest(fx: Arc<Fixture>) 
     let input = |text: &str| {
         let version = new_version("support", text);
         let result = result_of("support", &version.id, &format!("fp-{text}"), 4, 0.8);
-        PublishInput { version, result: Some(result), gate: GateOutcome::Passed }
+        PublishInput {
+            version,
+            result: Some(result),
+            gate: GateOutcome::Passed,
+        }
     };
     let first = publish_prompt(fx.a.as_ref(), input("one")).await.unwrap();
     assert!(first.created && first.latest_moved);
@@ -459,30 +856,61 @@ async fn publish_prompt_records_the_baseline_and_moves_latest(fx: Arc<Fixture>) 
     assert!(!again.created && !again.latest_moved);
     let second = publish_prompt(fx.b.as_ref(), input("two")).await.unwrap();
     assert_eq!((second.version.number, second.latest_moved), (2, true));
-    assert_eq!(fx.a.resolve("support", LATEST, None).await.unwrap().number, 2);
+    assert_eq!(
+        fx.a.resolve("support", LATEST, None).await.unwrap().number,
+        2
+    );
     let baseline = fx.a.baseline("support", 2).await.unwrap().unwrap();
-    assert_eq!((baseline.gate, baseline.fingerprint), (GateOutcome::Passed, Fingerprint("fp-two".into())));
+    assert_eq!(
+        (baseline.gate, baseline.fingerprint),
+        (GateOutcome::Passed, Fingerprint("fp-two".into()))
+    );
     let moves = fx.a.label_history("support").await.unwrap();
-    assert_eq!(moves.iter().map(|m| m.kind).collect::<Vec<_>>(), [MoveKind::Publish, MoveKind::Publish]);
+    assert_eq!(
+        moves.iter().map(|m| m.kind).collect::<Vec<_>>(),
+        [MoveKind::Publish, MoveKind::Publish]
+    );
 }
 
 async fn concurrent_publishers_never_share_a_number(fx: Arc<Fixture>) {
     let tasks: Vec<_> = (0..32)
         .map(|i| {
-            let registry = if i % 2 == 0 { fx.a.clone() } else { fx.b.clone() };
-            tokio::spawn(async move { registry.publish(new_version("support", &format!("text {i}"))).await })
+            let registry = if i % 2 == 0 {
+                fx.a.clone()
+            } else {
+                fx.b.clone()
+            };
+            tokio::spawn(async move {
+                registry
+                    .publish(new_version("support", &format!("text {i}")))
+                    .await
+            })
         })
         .collect();
     let mut numbers = BTreeSet::new();
     for task in tasks {
         let published = task.await.unwrap().unwrap();
         assert!(published.created);
-        assert!(numbers.insert(published.version.number), "number {} given twice", published.version.number);
+        assert!(
+            numbers.insert(published.version.number),
+            "number {} given twice",
+            published.version.number
+        );
     }
     assert_eq!(numbers, (1..=32).collect());
     let stored = fx.a.versions("support").await.unwrap();
-    assert_eq!(stored.iter().map(|v| v.number).collect::<BTreeSet<_>>(), numbers);
-    assert_eq!(stored.iter().map(|v| v.id.clone()).collect::<BTreeSet<_>>().len(), 32);
+    assert_eq!(
+        stored.iter().map(|v| v.number).collect::<BTreeSet<_>>(),
+        numbers
+    );
+    assert_eq!(
+        stored
+            .iter()
+            .map(|v| v.id.clone())
+            .collect::<BTreeSet<_>>()
+            .len(),
+        32
+    );
 }
 
 async fn concurrent_label_moves_lose_nothing(fx: Arc<Fixture>) {
@@ -492,10 +920,19 @@ async fn concurrent_label_moves_lose_nothing(fx: Arc<Fixture>) {
     // Unconditional moves: each one lands and is recorded, in one chain.
     let tasks: Vec<_> = (0..16u32)
         .map(|i| {
-            let registry = if i % 2 == 0 { fx.a.clone() } else { fx.b.clone() };
+            let registry = if i % 2 == 0 {
+                fx.a.clone()
+            } else {
+                fx.b.clone()
+            };
             // Every move changes the target: the same arm set never repeats back to back.
-            let to = LabelTarget::Split(BTreeMap::from([(1 + i % 4, 100 + i), (1 + (i + 1) % 4, 1)]));
-            tokio::spawn(async move { registry.move_label(set("support", "production", to, ExpectFrom::Anything)).await })
+            let to =
+                LabelTarget::Split(BTreeMap::from([(1 + i % 4, 100 + i), (1 + (i + 1) % 4, 1)]));
+            tokio::spawn(async move {
+                registry
+                    .move_label(set("support", "production", to, ExpectFrom::Anything))
+                    .await
+            })
         })
         .collect();
     let mut landed = 0;
@@ -509,20 +946,38 @@ async fn concurrent_label_moves_lose_nothing(fx: Arc<Fixture>) {
     assert_eq!(history.len(), landed);
     assert_eq!(history[0].from, None);
     for pair in history.windows(2) {
-        assert_eq!(pair[1].from.as_ref(), Some(&pair[0].to), "a move was lost between two recorded moves");
+        assert_eq!(
+            pair[1].from.as_ref(),
+            Some(&pair[0].to),
+            "a move was lost between two recorded moves"
+        );
     }
     let current = fx.a.label("support", "production").await.unwrap().unwrap();
     assert_eq!(&current, &history.last().unwrap().to);
     for number in current.versions() {
-        assert!(fx.b.version("support", &VersionRef::Number(number)).await.unwrap().is_some());
+        assert!(
+            fx.b.version("support", &VersionRef::Number(number))
+                .await
+                .unwrap()
+                .is_some()
+        );
     }
 
     // Conditional moves from the same state: exactly one wins, the others are told.
     let expect = ExpectFrom::Target(current);
     let tasks: Vec<_> = (0..8u32)
         .map(|i| {
-            let registry = if i % 2 == 0 { fx.a.clone() } else { fx.b.clone() };
-            let request = set("support", "production", LabelTarget::Version(1 + i % 4), expect.clone());
+            let registry = if i % 2 == 0 {
+                fx.a.clone()
+            } else {
+                fx.b.clone()
+            };
+            let request = set(
+                "support",
+                "production",
+                LabelTarget::Version(1 + i % 4),
+                expect.clone(),
+            );
             tokio::spawn(async move { registry.move_label(request).await })
         })
         .collect();
@@ -535,7 +990,10 @@ async fn concurrent_label_moves_lose_nothing(fx: Arc<Fixture>) {
         }
     }
     assert_eq!(wins, 1);
-    assert_eq!(fx.a.label_history("support").await.unwrap().len(), landed + 1);
+    assert_eq!(
+        fx.a.label_history("support").await.unwrap().len(),
+        landed + 1
+    );
 }
 
 macro_rules! conformance {

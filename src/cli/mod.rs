@@ -7,6 +7,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
+mod registry;
 mod validate;
 
 /// A CI-native regression gate for LLM prompts.
@@ -22,7 +23,13 @@ pub struct Cli {
     pub verbose: u8,
 
     /// The repository to work in (default: the current directory).
-    #[arg(short = 'C', long, global = true, value_name = "DIR", env = "PROMPTGATE_REPO")]
+    #[arg(
+        short = 'C',
+        long,
+        global = true,
+        value_name = "DIR",
+        env = "PROMPTGATE_REPO"
+    )]
     pub repo: Option<PathBuf>,
 
     #[command(subcommand)]
@@ -33,6 +40,17 @@ pub struct Cli {
 pub enum Command {
     /// Check every prompt file, dataset and the config; list every problem.
     Validate(validate::ValidateArgs),
+    /// Publish evaluated versions to the registry, record their results as
+    /// baselines and move `latest`.
+    Publish(registry::PublishArgs),
+    /// Move an environment label to a version, following the promotion policy.
+    Promote(registry::PromoteArgs),
+    /// Move a label back to its previous version.
+    Rollback(registry::RollbackArgs),
+    /// A prompt's published versions and label moves, newest first.
+    History(registry::HistoryArgs),
+    /// Write the registry as a static JSON bundle any static host can serve.
+    Export(registry::ExportArgs),
 }
 
 /// What a command concluded, as the process exit code says it.
@@ -62,6 +80,11 @@ pub fn run(cli: Cli) -> anyhow::Result<Outcome> {
     };
     match cli.command {
         Command::Validate(args) => validate::run(&repo, args),
+        Command::Publish(args) => registry::publish(&repo, args),
+        Command::Promote(args) => registry::promote(&repo, args),
+        Command::Rollback(args) => registry::rollback(&repo, args),
+        Command::History(args) => registry::history(&repo, args),
+        Command::Export(args) => registry::export(&repo, args),
     }
 }
 
@@ -106,4 +129,3 @@ pub fn render_error(error: &anyhow::Error) -> String {
     }
     text
 }
-

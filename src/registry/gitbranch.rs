@@ -29,9 +29,10 @@ use tokio::io::AsyncWriteExt;
 
 use super::sql::backoff;
 use super::{
-    AuditEntry, Baseline, GateOutcome, LabelMove, LabelTarget, MoveLabel, NewVersion, Published, Registry,
-    RegistryError, Result, Version, VersionRef, baseline_detail, check_result_matches, checked_move, move_detail,
-    next_version, not_found, now, path_segment, publish_detail, result_detail, validate_name,
+    AuditEntry, Baseline, GateOutcome, LabelMove, LabelTarget, MoveLabel, NewVersion, Published,
+    Registry, RegistryError, Result, Version, VersionRef, baseline_detail, check_result_matches,
+    checked_move, move_detail, next_version, not_found, now, publish_detail, result_detail,
+    validate_name,
 };
 use crate::store::{EvalResult, Fingerprint};
 
@@ -55,7 +56,9 @@ impl Files {
     }
 
     fn lines<T: serde::de::DeserializeOwned>(&self, path: &str) -> Result<Vec<T>> {
-        let Some(bytes) = self.files.get(path) else { return Ok(Vec::new()) };
+        let Some(bytes) = self.files.get(path) else {
+            return Ok(Vec::new());
+        };
         bytes
             .split(|b| *b == b'\n')
             .filter(|line| !line.iter().all(u8::is_ascii_whitespace))
@@ -78,7 +81,10 @@ impl Files {
     }
 
     fn under<'a>(&'a self, prefix: &'a str) -> impl Iterator<Item = &'a String> + 'a {
-        self.files.range(prefix.to_string()..).map(|(path, _)| path).take_while(move |p| p.starts_with(prefix))
+        self.files
+            .range(prefix.to_string()..)
+            .map(|(path, _)| path)
+            .take_while(move |p| p.starts_with(prefix))
     }
 
     fn versions(&self, prompt: &str) -> Result<Vec<Version>> {
@@ -86,7 +92,11 @@ impl Files {
         let mut versions: Vec<Version> = self
             .under(&prefix)
             .filter(|path| path.ends_with(".json"))
-            .map(|path| self.json::<Version>(path).transpose().unwrap_or_else(|| Err(corrupt(path, "missing"))))
+            .map(|path| {
+                self.json::<Version>(path)
+                    .transpose()
+                    .unwrap_or_else(|| Err(corrupt(path, "missing")))
+            })
             .collect::<Result<_>>()?;
         versions.sort_by_key(|v| v.number);
         Ok(versions)
@@ -100,15 +110,22 @@ impl Files {
     }
 
     fn labels(&self, prompt: &str) -> Result<BTreeMap<String, LabelTarget>> {
-        Ok(self.json(&format!("{}/labels.json", prompt_dir(prompt)))?.unwrap_or_default())
+        Ok(self
+            .json(&format!("{}/labels.json", prompt_dir(prompt)))?
+            .unwrap_or_default())
     }
 
     fn baselines(&self, prompt: &str) -> Result<BTreeMap<u32, StoredBaseline>> {
-        Ok(self.json(&format!("{}/baselines.json", prompt_dir(prompt)))?.unwrap_or_default())
+        Ok(self
+            .json(&format!("{}/baselines.json", prompt_dir(prompt)))?
+            .unwrap_or_default())
     }
 
     fn audit_log(&self) -> Result<Vec<AuditEntry>> {
-        let paths: Vec<&String> = self.under("audit/").filter(|p| p.ends_with(".jsonl")).collect();
+        let paths: Vec<&String> = self
+            .under("audit/")
+            .filter(|p| p.ends_with(".jsonl"))
+            .collect();
         let mut entries = Vec::new();
         for path in paths {
             entries.extend(self.lines::<AuditEntry>(path)?);
@@ -117,7 +134,13 @@ impl Files {
         Ok(entries)
     }
 
-    fn audit(&mut self, actor: &str, action: &str, prompt: Option<&str>, detail: serde_json::Value) -> Result<()> {
+    fn audit(
+        &mut self,
+        actor: &str,
+        action: &str,
+        prompt: Option<&str>,
+        detail: serde_json::Value,
+    ) -> Result<()> {
         let seq = self.audit_log()?.last().map_or(0, |e| e.seq) + 1;
         let at = now();
         let month = at.get(..7).unwrap_or("unknown").to_string();
@@ -136,18 +159,38 @@ impl Files {
     fn publish(&mut self, new: &NewVersion) -> Result<Published> {
         let versions = self.versions(&new.prompt)?;
         if let Some(existing) = versions.iter().find(|v| v.id == new.id) {
-            return Ok(Published { version: existing.clone(), created: false });
+            return Ok(Published {
+                version: existing.clone(),
+                created: false,
+            });
         }
-        let named_parent = new.parent.as_ref().and_then(|id| versions.iter().find(|v| &v.id == id)).map(|v| v.number);
+        let named_parent = new
+            .parent
+            .as_ref()
+            .and_then(|id| versions.iter().find(|v| &v.id == id))
+            .map(|v| v.number);
         let version = next_version(new, versions.last().map(|v| v.number), named_parent);
         self.put_json(version_path(&new.prompt, version.number), &version);
-        self.audit(&version.author, "publish", Some(&version.prompt), publish_detail(&version))?;
-        Ok(Published { version, created: true })
+        self.audit(
+            &version.author,
+            "publish",
+            Some(&version.prompt),
+            publish_detail(&version),
+        )?;
+        Ok(Published {
+            version,
+            created: true,
+        })
     }
 
     fn record_result(&mut self, result: &EvalResult, actor: &str) -> Result<()> {
         self.put_json(result_path(&result.fingerprint), result);
-        self.audit(actor, "record_result", Some(&result.prompt), result_detail(result))
+        self.audit(
+            actor,
+            "record_result",
+            Some(&result.prompt),
+            result_detail(result),
+        )
     }
 
     fn set_baseline(
@@ -165,18 +208,31 @@ impl Files {
             .json(&result_path(fingerprint))?
             .ok_or_else(|| RegistryError::ResultNotFound(fingerprint.clone()))?;
         check_result_matches(&version, &result)?;
-        let stored = StoredBaseline { fingerprint: fingerprint.clone(), gate, set_by: actor.to_string(), set_at: now() };
+        let stored = StoredBaseline {
+            fingerprint: fingerprint.clone(),
+            gate,
+            set_by: actor.to_string(),
+            set_at: now(),
+        };
         let mut baselines = self.baselines(prompt)?;
         baselines.insert(number, stored.clone());
         self.put_json(format!("{}/baselines.json", prompt_dir(prompt)), &baselines);
         let baseline = stored.into_baseline(prompt, number, result);
-        self.audit(actor, "set_baseline", Some(prompt), baseline_detail(&baseline))?;
+        self.audit(
+            actor,
+            "set_baseline",
+            Some(prompt),
+            baseline_detail(&baseline),
+        )?;
         Ok(baseline)
     }
 
     fn move_label(&mut self, request: &MoveLabel, to: &LabelTarget) -> Result<LabelMove> {
         for number in to.versions() {
-            if !self.files.contains_key(&version_path(&request.prompt, number)) {
+            if !self
+                .files
+                .contains_key(&version_path(&request.prompt, number))
+            {
                 return Err(not_found(&request.prompt, &VersionRef::Number(number)));
             }
         }
@@ -186,7 +242,12 @@ impl Files {
         let dir = prompt_dir(&request.prompt);
         self.put_json(format!("{dir}/labels.json"), &labels);
         self.append_line(format!("{dir}/moves.jsonl"), &recorded);
-        self.audit(&recorded.actor, "move_label", Some(&recorded.prompt), move_detail(&recorded))?;
+        self.audit(
+            &recorded.actor,
+            "move_label",
+            Some(&recorded.prompt),
+            move_detail(&recorded),
+        )?;
         Ok(recorded)
     }
 }
@@ -215,7 +276,7 @@ impl StoredBaseline {
 }
 
 fn prompt_dir(prompt: &str) -> String {
-    format!("prompts/{}", path_segment(prompt))
+    format!("prompts/{prompt}")
 }
 
 fn version_path(prompt: &str, number: u32) -> String {
@@ -227,17 +288,26 @@ fn result_path(fingerprint: &Fingerprint) -> String {
     let plain = !fingerprint.0.is_empty()
         && !fingerprint.0.starts_with('.')
         && fingerprint.0.len() <= 128
-        && fingerprint.0.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'));
+        && fingerprint
+            .0
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'));
     if plain {
         format!("results/{}.json", fingerprint.0)
     } else {
         use sha2::Digest;
-        format!("results/{}.json", hex::encode(sha2::Sha256::digest(fingerprint.0.as_bytes())))
+        format!(
+            "results/{}.json",
+            hex::encode(sha2::Sha256::digest(fingerprint.0.as_bytes()))
+        )
     }
 }
 
 fn corrupt(path: &str, error: impl std::fmt::Display) -> RegistryError {
-    RegistryError::Corrupt { path: path.to_string(), message: error.to_string() }
+    RegistryError::Corrupt {
+        path: path.to_string(),
+        message: error.to_string(),
+    }
 }
 
 /// What became of a push.
@@ -263,7 +333,11 @@ pub struct GitBranchRegistry {
 
 impl GitBranchRegistry {
     pub async fn open(repo: &Path, branch: &str) -> Result<Self> {
-        if branch.starts_with('-') || !branch.chars().all(|c| c.is_ascii_alphanumeric() || "-_./".contains(c)) {
+        if branch.starts_with('-')
+            || !branch
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || "-_./".contains(c))
+        {
             return Err(RegistryError::InvalidName {
                 what: "registry branch",
                 name: branch.to_string(),
@@ -285,8 +359,15 @@ impl GitBranchRegistry {
                 repo.display()
             ),
         })?;
-        let has_remote = registry.run(&["remote", "get-url", REMOTE], None).await?.status.success();
-        Ok(Self { has_remote, ..registry })
+        let has_remote = registry
+            .run(&["remote", "get-url", REMOTE], None)
+            .await?
+            .status
+            .success();
+        Ok(Self {
+            has_remote,
+            ..registry
+        })
     }
 
     /// The ref reads come from: the fetched remote branch, or the local one.
@@ -319,14 +400,21 @@ impl GitBranchRegistry {
             .env("GIT_COMMITTER_NAME", "promptgate")
             .env("GIT_COMMITTER_EMAIL", "promptgate@users.noreply.github.com")
             .env("GIT_TERMINAL_PROMPT", "0")
-            .stdin(if stdin.is_some() { Stdio::piped() } else { Stdio::null() })
+            .stdin(if stdin.is_some() {
+                Stdio::piped()
+            } else {
+                Stdio::null()
+            })
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .kill_on_drop(true);
         if let Some(index) = index {
             command.env("GIT_INDEX_FILE", index);
         }
-        let git_error = |e: std::io::Error| RegistryError::Git { args: args.join(" "), message: e.to_string() };
+        let git_error = |e: std::io::Error| RegistryError::Git {
+            args: args.join(" "),
+            message: e.to_string(),
+        };
         let mut child = command.spawn().map_err(git_error)?;
         if let (Some(bytes), Some(mut pipe)) = (stdin, child.stdin.take()) {
             pipe.write_all(bytes).await.map_err(git_error)?;
@@ -340,7 +428,12 @@ impl GitBranchRegistry {
         self.git_with_index(args, stdin, None).await
     }
 
-    async fn git_with_index(&self, args: &[&str], stdin: Option<&[u8]>, index: Option<&Path>) -> Result<Vec<u8>> {
+    async fn git_with_index(
+        &self,
+        args: &[&str],
+        stdin: Option<&[u8]>,
+        index: Option<&Path>,
+    ) -> Result<Vec<u8>> {
         let output = self.run_with_index(args, stdin, index).await?;
         if output.status.success() {
             Ok(output.stdout)
@@ -352,7 +445,12 @@ impl GitBranchRegistry {
         }
     }
 
-    async fn git_line(&self, args: &[&str], stdin: Option<&[u8]>, index: Option<&Path>) -> Result<String> {
+    async fn git_line(
+        &self,
+        args: &[&str],
+        stdin: Option<&[u8]>,
+        index: Option<&Path>,
+    ) -> Result<String> {
         let out = self.git_with_index(args, stdin, index).await?;
         Ok(String::from_utf8_lossy(&out).trim().to_string())
     }
@@ -362,7 +460,14 @@ impl GitBranchRegistry {
         if self.has_remote {
             let _fetching = self.fetch_lock.lock().await;
             let refspec = format!("+refs/heads/{}:{}", self.branch, self.read_ref());
-            let args = ["fetch", "--quiet", "--no-tags", "--no-write-fetch-head", REMOTE, refspec.as_str()];
+            let args = [
+                "fetch",
+                "--quiet",
+                "--no-tags",
+                "--no-write-fetch-head",
+                REMOTE,
+                refspec.as_str(),
+            ];
             for attempt in 1..=ATTEMPTS {
                 let output = self.run(&args, None).await?;
                 let stderr = String::from_utf8_lossy(&output.stderr);
@@ -377,17 +482,30 @@ impl GitBranchRegistry {
                     tokio::time::sleep(backoff(attempt.min(4))).await;
                     continue;
                 }
-                return Err(RegistryError::Git { args: args.join(" "), message: stderr.trim().to_string() });
+                return Err(RegistryError::Git {
+                    args: args.join(" "),
+                    message: stderr.trim().to_string(),
+                });
             }
         }
         let commit = format!("{}^{{commit}}", self.read_ref());
-        let output = self.run(&["rev-parse", "--verify", "--quiet", &commit], None).await?;
-        Ok(output.status.success().then(|| String::from_utf8_lossy(&output.stdout).trim().to_string()))
+        let output = self
+            .run(&["rev-parse", "--verify", "--quiet", &commit], None)
+            .await?;
+        Ok(output
+            .status
+            .success()
+            .then(|| String::from_utf8_lossy(&output.stdout).trim().to_string()))
     }
 
     /// The files at a commit (cached by commit id).
     async fn files_at(&self, commit: &str) -> Result<Arc<Files>> {
-        if let Some((cached, files)) = self.cache.lock().unwrap_or_else(|p| p.into_inner()).as_ref() {
+        if let Some((cached, files)) = self
+            .cache
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .as_ref()
+        {
             if cached == commit {
                 return Ok(files.clone());
             }
@@ -396,28 +514,44 @@ impl GitBranchRegistry {
         let mut entries = Vec::new();
         for record in listing.split(|b| *b == 0).filter(|r| !r.is_empty()) {
             let record = String::from_utf8_lossy(record);
-            let (meta, path) = record.split_once('\t').ok_or_else(|| corrupt(commit, "unexpected ls-tree output"))?;
-            let object = meta.split(' ').nth(2).ok_or_else(|| corrupt(commit, "unexpected ls-tree output"))?;
+            let (meta, path) = record
+                .split_once('\t')
+                .ok_or_else(|| corrupt(commit, "unexpected ls-tree output"))?;
+            let object = meta
+                .split(' ')
+                .nth(2)
+                .ok_or_else(|| corrupt(commit, "unexpected ls-tree output"))?;
             entries.push((path.to_string(), object.to_string()));
         }
-        let request: String = entries.iter().map(|(_, object)| format!("{object}\n")).collect();
-        let blobs = self.git(&["cat-file", "--batch"], Some(request.as_bytes())).await?;
+        let request: String = entries
+            .iter()
+            .map(|(_, object)| format!("{object}\n"))
+            .collect();
+        let blobs = self
+            .git(&["cat-file", "--batch"], Some(request.as_bytes()))
+            .await?;
         let mut files = Files::default();
         let mut rest = blobs.as_slice();
         for (path, _) in entries {
-            let header_end = rest.iter().position(|b| *b == b'\n').ok_or_else(|| corrupt(&path, "truncated"))?;
+            let header_end = rest
+                .iter()
+                .position(|b| *b == b'\n')
+                .ok_or_else(|| corrupt(&path, "truncated"))?;
             let header = String::from_utf8_lossy(&rest[..header_end]).to_string();
             let size: usize = header
                 .rsplit(' ')
                 .next()
                 .and_then(|s| s.parse().ok())
                 .ok_or_else(|| corrupt(&path, format!("unexpected cat-file header `{header}`")))?;
-            let body = rest.get(header_end + 1..header_end + 1 + size).ok_or_else(|| corrupt(&path, "truncated"))?;
+            let body = rest
+                .get(header_end + 1..header_end + 1 + size)
+                .ok_or_else(|| corrupt(&path, "truncated"))?;
             files.files.insert(path, body.to_vec());
             rest = rest.get(header_end + 2 + size..).unwrap_or_default();
         }
         let files = Arc::new(files);
-        *self.cache.lock().unwrap_or_else(|p| p.into_inner()) = Some((commit.to_string(), files.clone()));
+        *self.cache.lock().unwrap_or_else(|p| p.into_inner()) =
+            Some((commit.to_string(), files.clone()));
         Ok(files)
     }
 
@@ -431,20 +565,35 @@ impl GitBranchRegistry {
 
     /// A commit of `files` on top of `parent`, built in a private index.
     async fn commit(&self, files: &Files, parent: Option<&str>, message: &str) -> Result<String> {
-        let scratch = tempfile::tempdir().map_err(|source| RegistryError::Io { path: "temp dir".into(), source })?;
+        let scratch = tempfile::tempdir().map_err(|source| RegistryError::Io {
+            path: "temp dir".into(),
+            source,
+        })?;
         let index = scratch.path().join("index");
         match parent {
-            Some(parent) => self.git_with_index(&["read-tree", parent], None, Some(&index)).await?,
-            None => self.git_with_index(&["read-tree", "--empty"], None, Some(&index)).await?,
+            Some(parent) => {
+                self.git_with_index(&["read-tree", parent], None, Some(&index))
+                    .await?
+            }
+            None => {
+                self.git_with_index(&["read-tree", "--empty"], None, Some(&index))
+                    .await?
+            }
         };
         let mut entries = String::new();
         for path in &files.changed {
             let bytes = files.files.get(path).map(Vec::as_slice).unwrap_or_default();
-            let blob = self.git_line(&["hash-object", "-w", "--stdin"], Some(bytes), None).await?;
+            let blob = self
+                .git_line(&["hash-object", "-w", "--stdin"], Some(bytes), None)
+                .await?;
             entries.push_str(&format!("100644 {blob}\t{path}\n"));
         }
-        self.git_with_index(&["update-index", "--add", "--index-info"], Some(entries.as_bytes()), Some(&index))
-            .await?;
+        self.git_with_index(
+            &["update-index", "--add", "--index-info"],
+            Some(entries.as_bytes()),
+            Some(&index),
+        )
+        .await?;
         let tree = self.git_line(&["write-tree"], None, Some(&index)).await?;
         let mut args = vec!["commit-tree", tree.as_str(), "-m", message];
         if let Some(parent) = parent {
@@ -457,31 +606,56 @@ impl GitBranchRegistry {
     async fn push(&self, commit: &str, parent: Option<&str>) -> Result<Pushed> {
         if !self.has_remote {
             let local = self.read_ref();
-            let output = self.run(&["update-ref", &local, commit, parent.unwrap_or("")], None).await?;
-            return Ok(if output.status.success() { Pushed::Done } else { Pushed::Lost });
+            let output = self
+                .run(&["update-ref", &local, commit, parent.unwrap_or("")], None)
+                .await?;
+            return Ok(if output.status.success() {
+                Pushed::Done
+            } else {
+                Pushed::Lost
+            });
         }
         let refspec = format!("{commit}:refs/heads/{}", self.branch);
         let args = ["push", "--quiet", "--porcelain", REMOTE, refspec.as_str()];
         let output = self.run(&args, None).await?;
         if output.status.success() {
             // Readers in this clone see the write without waiting for a fetch.
-            let _ = self.run(&["update-ref", &self.read_ref(), commit], None).await;
+            let _ = self
+                .run(&["update-ref", &self.read_ref(), commit], None)
+                .await;
             return Ok(Pushed::Done);
         }
-        let said = format!("{}{}", String::from_utf8_lossy(&output.stdout), String::from_utf8_lossy(&output.stderr));
-        let lost_race = ["[rejected]", "[remote rejected]", "non-fast-forward", "fetch first", "cannot lock ref"]
-            .iter()
-            .any(|sign| said.contains(sign));
+        let said = format!(
+            "{}{}",
+            String::from_utf8_lossy(&output.stdout),
+            String::from_utf8_lossy(&output.stderr)
+        );
+        let lost_race = [
+            "[rejected]",
+            "[remote rejected]",
+            "non-fast-forward",
+            "fetch first",
+            "cannot lock ref",
+        ]
+        .iter()
+        .any(|sign| said.contains(sign));
         if lost_race {
             Ok(Pushed::Lost)
         } else {
-            Err(RegistryError::Git { args: args.join(" "), message: said.trim().to_string() })
+            Err(RegistryError::Git {
+                args: args.join(" "),
+                message: said.trim().to_string(),
+            })
         }
     }
 
     /// Applies a change to the newest state of the branch and publishes it;
     /// when another writer got there first, starts again from their state.
-    async fn write<T>(&self, summary: String, apply: impl Fn(&mut Files) -> Result<T>) -> Result<T> {
+    async fn write<T>(
+        &self,
+        summary: String,
+        apply: impl Fn(&mut Files) -> Result<T>,
+    ) -> Result<T> {
         let _writing = self.write_lock.lock().await;
         for attempt in 1..=ATTEMPTS {
             let parent = self.fetch().await?;
@@ -498,7 +672,8 @@ impl GitBranchRegistry {
             match self.push(&commit, parent.as_deref()).await? {
                 Pushed::Done => {
                     files.changed.clear();
-                    *self.cache.lock().unwrap_or_else(|p| p.into_inner()) = Some((commit, Arc::new(files)));
+                    *self.cache.lock().unwrap_or_else(|p| p.into_inner()) =
+                        Some((commit, Arc::new(files)));
                     return Ok(value);
                 }
                 Pushed::Lost => {
@@ -507,7 +682,10 @@ impl GitBranchRegistry {
                 }
             }
         }
-        Err(RegistryError::Contention { what: summary, attempts: ATTEMPTS })
+        Err(RegistryError::Contention {
+            what: summary,
+            attempts: ATTEMPTS,
+        })
     }
 }
 
@@ -537,15 +715,19 @@ impl Registry for GitBranchRegistry {
             .under("prompts/")
             .filter(|path| path.contains("/versions/"))
             .filter_map(|path| path.strip_prefix("prompts/")?.split('/').next())
-            .map(|segment| segment.replace("%20", " "))
+            .map(str::to_string)
             .collect();
         Ok(names.into_iter().collect())
     }
 
     async fn record_result(&self, result: &EvalResult, actor: &str) -> Result<()> {
         validate_name("prompt name", &result.prompt)?;
-        let summary = format!("record result {} of {} by {actor}", result.fingerprint, result.prompt);
-        self.write(summary, |files| files.record_result(result, actor)).await
+        let summary = format!(
+            "record result {} of {} by {actor}",
+            result.fingerprint, result.prompt
+        );
+        self.write(summary, |files| files.record_result(result, actor))
+            .await
     }
 
     async fn result(&self, fingerprint: &Fingerprint) -> Result<Option<EvalResult>> {
@@ -561,15 +743,25 @@ impl Registry for GitBranchRegistry {
         actor: &str,
     ) -> Result<Baseline> {
         let summary = format!("set baseline of {prompt} v{number} to {fingerprint} by {actor}");
-        self.write(summary, |files| files.set_baseline(prompt, number, fingerprint, gate, actor)).await
+        self.write(summary, |files| {
+            files.set_baseline(prompt, number, fingerprint, gate, actor)
+        })
+        .await
     }
 
     async fn baseline(&self, prompt: &str, number: u32) -> Result<Option<Baseline>> {
         let files = self.snapshot().await?;
-        let Some(stored) = files.baselines(prompt)?.remove(&number) else { return Ok(None) };
+        let Some(stored) = files.baselines(prompt)?.remove(&number) else {
+            return Ok(None);
+        };
         let result = files
             .json(&result_path(&stored.fingerprint))?
-            .ok_or_else(|| corrupt(&result_path(&stored.fingerprint), "the baseline's result is missing"))?;
+            .ok_or_else(|| {
+                corrupt(
+                    &result_path(&stored.fingerprint),
+                    "the baseline's result is missing",
+                )
+            })?;
         Ok(Some(stored.into_baseline(prompt, number, result)))
     }
 
@@ -580,12 +772,18 @@ impl Registry for GitBranchRegistry {
     async fn move_label(&self, request: MoveLabel) -> Result<LabelMove> {
         validate_name("label", &request.label)?;
         let to = request.to.clone().normalized()?;
-        let summary = format!("move {} of {} to {to} by {}", request.label, request.prompt, request.actor);
-        self.write(summary, |files| files.move_label(&request, &to)).await
+        let summary = format!(
+            "move {} of {} to {to} by {}",
+            request.label, request.prompt, request.actor
+        );
+        self.write(summary, |files| files.move_label(&request, &to))
+            .await
     }
 
     async fn label_history(&self, prompt: &str) -> Result<Vec<LabelMove>> {
-        self.snapshot().await?.lines(&format!("{}/moves.jsonl", prompt_dir(prompt)))
+        self.snapshot()
+            .await?
+            .lines(&format!("{}/moves.jsonl", prompt_dir(prompt)))
     }
 
     async fn audit_log(&self) -> Result<Vec<AuditEntry>> {

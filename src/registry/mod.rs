@@ -138,7 +138,11 @@ impl TryFrom<RawTarget> for LabelTarget {
             RawTarget::Version(n) => Ok(LabelTarget::Version(n)),
             RawTarget::Split(arms) => arms
                 .into_iter()
-                .map(|(n, w)| n.parse::<u32>().map(|n| (n, w)).map_err(|_| format!("`{n}` is not a version number")))
+                .map(|(n, w)| {
+                    n.parse::<u32>()
+                        .map(|n| (n, w))
+                        .map_err(|_| format!("`{n}` is not a version number"))
+                })
                 .collect::<Result<_, _>>()
                 .map(LabelTarget::Split),
         }
@@ -167,7 +171,9 @@ impl LabelTarget {
             LabelTarget::Version(n) => Ok(LabelTarget::Version(n)),
             LabelTarget::Split(arms) => {
                 if arms.is_empty() {
-                    return Err(RegistryError::InvalidTarget("a split needs at least one arm".into()));
+                    return Err(RegistryError::InvalidTarget(
+                        "a split needs at least one arm".into(),
+                    ));
                 }
                 if let Some((n, _)) = arms.iter().find(|(n, w)| **n == 0 || **w == 0) {
                     return Err(RegistryError::InvalidTarget(format!(
@@ -175,7 +181,9 @@ impl LabelTarget {
                     )));
                 }
                 if arms.values().map(|w| u64::from(*w)).sum::<u64>() > u64::from(u32::MAX) {
-                    return Err(RegistryError::InvalidTarget("split weights are too large".into()));
+                    return Err(RegistryError::InvalidTarget(
+                        "split weights are too large".into(),
+                    ));
                 }
                 match arms.len() {
                     1 => Ok(LabelTarget::Version(*arms.keys().next().unwrap_or(&0))),
@@ -273,9 +281,14 @@ impl MoveKind {
     }
 
     fn parse(text: &str) -> Option<Self> {
-        [MoveKind::Publish, MoveKind::Promote, MoveKind::Rollback, MoveKind::Set]
-            .into_iter()
-            .find(|kind| kind.as_str() == text)
+        [
+            MoveKind::Publish,
+            MoveKind::Promote,
+            MoveKind::Rollback,
+            MoveKind::Set,
+        ]
+        .into_iter()
+        .find(|kind| kind.as_str() == text)
     }
 }
 
@@ -357,9 +370,13 @@ impl GateOutcome {
     }
 
     fn parse(text: &str) -> Option<Self> {
-        [GateOutcome::Passed, GateOutcome::Failed, GateOutcome::NotRun]
-            .into_iter()
-            .find(|gate| gate.as_str() == text)
+        [
+            GateOutcome::Passed,
+            GateOutcome::Failed,
+            GateOutcome::NotRun,
+        ]
+        .into_iter()
+        .find(|gate| gate.as_str() == text)
     }
 }
 
@@ -407,7 +424,11 @@ pub enum RegistryError {
     )]
     BadUrl { url: String },
     #[error("invalid {what} `{name}`: {why}")]
-    InvalidName { what: &'static str, name: String, why: &'static str },
+    InvalidName {
+        what: &'static str,
+        name: String,
+        why: &'static str,
+    },
     #[error("invalid label target: {0}")]
     InvalidTarget(String),
     #[error("{prompt}: no published version {version}; `promptgate history {prompt}` lists them")]
@@ -417,12 +438,23 @@ pub enum RegistryError {
     #[error(
         "{prompt}: label `{label}` changed while it was being moved (expected {expected}, found {found}); run the command again to act on the new state"
     )]
-    Conflict { prompt: String, label: String, expected: String, found: String },
+    Conflict {
+        prompt: String,
+        label: String,
+        expected: String,
+        found: String,
+    },
     #[error("{prompt}: label `{label}` already points to {target}; nothing to do")]
-    Unchanged { prompt: String, label: String, target: LabelTarget },
+    Unchanged {
+        prompt: String,
+        label: String,
+        target: LabelTarget,
+    },
     #[error("no stored result with fingerprint {0}; record the result before making it a baseline")]
     ResultNotFound(Fingerprint),
-    #[error("the result {fingerprint} is for {result_prompt} {result_version}, not {prompt} v{number} ({version})")]
+    #[error(
+        "the result {fingerprint} is for {result_prompt} {result_version}, not {prompt} v{number} ({version})"
+    )]
     ResultMismatch {
         fingerprint: Fingerprint,
         result_prompt: String,
@@ -435,7 +467,9 @@ pub enum RegistryError {
     Refused(#[from] PromotionRefused),
     #[error("--force needs --reason: say why the promotion policy is overridden (it is recorded)")]
     ForceWithoutReason,
-    #[error("{prompt}: label `{label}` has no earlier target to roll back to (see `promptgate history {prompt}`)")]
+    #[error(
+        "{prompt}: label `{label}` has no earlier target to roll back to (see `promptgate history {prompt}`)"
+    )]
     NothingToRollBack { prompt: String, label: String },
     #[error("registry database: {0}")]
     Database(#[from] sqlx::Error),
@@ -443,7 +477,9 @@ pub enum RegistryError {
     Migrate(#[from] sqlx::migrate::MigrateError),
     #[error("git {args}: {message}")]
     Git { args: String, message: String },
-    #[error("registry data `{path}` is unreadable: {message}; it was not written by this version of promptgate")]
+    #[error(
+        "registry data `{path}` is unreadable: {message}; it was not written by this version of promptgate"
+    )]
     Corrupt { path: String, message: String },
     #[error("{what}: still conflicting with other writers after {attempts} attempts; try again")]
     Contention { what: String, attempts: u32 },
@@ -514,10 +550,13 @@ pub trait Registry: Send + Sync {
     /// The version a label serves to `key` (an A/B split picks an arm by
     /// hashing the key, so one user always sees the same arm).
     async fn resolve(&self, prompt: &str, label: &str, key: Option<&str>) -> Result<Version> {
-        let target = self.label(prompt, label).await?.ok_or_else(|| RegistryError::LabelNotSet {
-            prompt: prompt.to_string(),
-            label: label.to_string(),
-        })?;
+        let target =
+            self.label(prompt, label)
+                .await?
+                .ok_or_else(|| RegistryError::LabelNotSet {
+                    prompt: prompt.to_string(),
+                    label: label.to_string(),
+                })?;
         let number = target.pick(prompt, key);
         self.version(prompt, &VersionRef::Number(number))
             .await?
@@ -532,7 +571,11 @@ pub trait Registry: Send + Sync {
         environments: &[String],
         policy: &PromotionPolicy,
     ) -> Result<LabelMove> {
-        let reason = request.reason.as_deref().map(str::trim).filter(|r| !r.is_empty());
+        let reason = request
+            .reason
+            .as_deref()
+            .map(str::trim)
+            .filter(|r| !r.is_empty());
         if request.force && reason.is_none() {
             return Err(RegistryError::ForceWithoutReason);
         }
@@ -581,10 +624,14 @@ pub trait Registry: Send + Sync {
     ) -> Result<LabelMove> {
         let history = self.label_history(prompt).await?;
         let moves: Vec<&LabelMove> = history.iter().filter(|m| m.label == label).collect();
-        let current = moves.last().map(|m| m.to.clone()).ok_or_else(|| RegistryError::LabelNotSet {
-            prompt: prompt.to_string(),
-            label: label.to_string(),
-        })?;
+        let current =
+            moves
+                .last()
+                .map(|m| m.to.clone())
+                .ok_or_else(|| RegistryError::LabelNotSet {
+                    prompt: prompt.to_string(),
+                    label: label.to_string(),
+                })?;
         let previous = rollback_target(&moves).ok_or_else(|| RegistryError::NothingToRollBack {
             prompt: prompt.to_string(),
             label: label.to_string(),
@@ -620,7 +667,11 @@ fn rollback_target(moves: &[&LabelMove]) -> Option<LabelTarget> {
 }
 
 /// Checks a move against the label's current target and makes its record.
-pub(crate) fn checked_move(request: &MoveLabel, to: &LabelTarget, current: Option<LabelTarget>) -> Result<LabelMove> {
+pub(crate) fn checked_move(
+    request: &MoveLabel,
+    to: &LabelTarget,
+    current: Option<LabelTarget>,
+) -> Result<LabelMove> {
     if !request.expect.matches(current.as_ref()) {
         return Err(RegistryError::Conflict {
             prompt: request.prompt.clone(),
@@ -629,7 +680,9 @@ pub(crate) fn checked_move(request: &MoveLabel, to: &LabelTarget, current: Optio
                 ExpectFrom::Target(target) => target.to_string(),
                 _ => "no target".to_string(),
             },
-            found: current.as_ref().map_or("no target".to_string(), |t| t.to_string()),
+            found: current
+                .as_ref()
+                .map_or("no target".to_string(), |t| t.to_string()),
         });
     }
     if current.as_ref() == Some(to) {
@@ -677,7 +730,11 @@ pub(crate) fn check_result_matches(version: &Version, result: &EvalResult) -> Re
 
 /// The record of a new version: numbered one past the newest; its parent is
 /// the version it names when that is published, else the newest.
-pub(crate) fn next_version(new: &NewVersion, newest: Option<u32>, named_parent: Option<u32>) -> Version {
+pub(crate) fn next_version(
+    new: &NewVersion,
+    newest: Option<u32>,
+    named_parent: Option<u32>,
+) -> Version {
     Version {
         prompt: new.prompt.clone(),
         number: newest.unwrap_or(0) + 1,
@@ -706,7 +763,10 @@ pub(crate) fn baseline_detail(baseline: &Baseline) -> serde_json::Value {
 }
 
 pub(crate) fn not_found(prompt: &str, at: &VersionRef) -> RegistryError {
-    RegistryError::VersionNotFound { prompt: prompt.to_string(), version: at.to_string() }
+    RegistryError::VersionNotFound {
+        prompt: prompt.to_string(),
+        version: at.to_string(),
+    }
 }
 
 /// What the publish step hands over: a version, and the result that becomes
@@ -736,7 +796,10 @@ pub struct PublishOutcome {
 /// Publishes one prompt version, records its result as the version's
 /// baseline, and moves `latest` to it unless `latest` already names a newer
 /// version. Safe to repeat.
-pub async fn publish_prompt(registry: &dyn Registry, input: PublishInput) -> Result<PublishOutcome> {
+pub async fn publish_prompt(
+    registry: &dyn Registry,
+    input: PublishInput,
+) -> Result<PublishOutcome> {
     const ATTEMPTS: u32 = 8;
     let actor = input.version.author.clone();
     let prompt = input.version.prompt.clone();
@@ -744,12 +807,21 @@ pub async fn publish_prompt(registry: &dyn Registry, input: PublishInput) -> Res
     let number = published.version.number;
     if let Some(result) = &input.result {
         registry.record_result(result, &actor).await?;
-        registry.set_baseline(&prompt, number, &result.fingerprint, input.gate, &actor).await?;
+        registry
+            .set_baseline(&prompt, number, &result.fingerprint, input.gate, &actor)
+            .await?;
     }
     for _ in 0..ATTEMPTS {
         let current = registry.label(&prompt, LATEST).await?;
-        if current.as_ref().is_some_and(|t| t.versions().iter().any(|n| *n >= number)) {
-            return Ok(PublishOutcome { version: published.version, created: published.created, latest_moved: false });
+        if current
+            .as_ref()
+            .is_some_and(|t| t.versions().iter().any(|n| *n >= number))
+        {
+            return Ok(PublishOutcome {
+                version: published.version,
+                created: published.created,
+                latest_moved: false,
+            });
         }
         let moved = registry
             .move_label(MoveLabel {
@@ -765,21 +837,30 @@ pub async fn publish_prompt(registry: &dyn Registry, input: PublishInput) -> Res
             .await;
         match moved {
             Ok(_) => {
-                return Ok(PublishOutcome { version: published.version, created: published.created, latest_moved: true });
+                return Ok(PublishOutcome {
+                    version: published.version,
+                    created: published.created,
+                    latest_moved: true,
+                });
             }
             // Another publisher moved `latest` in between: look again.
             Err(RegistryError::Conflict { .. }) => continue,
             Err(other) => return Err(other),
         }
     }
-    Err(RegistryError::Contention { what: format!("moving `{LATEST}` of {prompt}"), attempts: ATTEMPTS })
+    Err(RegistryError::Contention {
+        what: format!("moving `{LATEST}` of {prompt}"),
+        attempts: ATTEMPTS,
+    })
 }
 
 /// Opens the registry a URL names; relative paths are relative to the repository.
 pub async fn open(url: &str, repo_root: &Path) -> Result<Box<dyn Registry>> {
     if let Some(path) = url.strip_prefix("sqlite://") {
         if path.is_empty() {
-            return Err(RegistryError::BadUrl { url: url.to_string() });
+            return Err(RegistryError::BadUrl {
+                url: url.to_string(),
+            });
         }
         let path = repo_root.join(path);
         return Ok(Box::new(sql::SqlRegistry::open_sqlite(&path).await?));
@@ -788,10 +869,18 @@ pub async fn open(url: &str, repo_root: &Path) -> Result<Box<dyn Registry>> {
         return Ok(Box::new(sql::SqlRegistry::open_postgres(url).await?));
     }
     if let Some(branch) = url.strip_prefix("git+branch://") {
-        let branch = if branch.is_empty() { DEFAULT_BRANCH } else { branch.trim_end_matches('/') };
-        return Ok(Box::new(gitbranch::GitBranchRegistry::open(repo_root, branch).await?));
+        let branch = if branch.is_empty() {
+            DEFAULT_BRANCH
+        } else {
+            branch.trim_end_matches('/')
+        };
+        return Ok(Box::new(
+            gitbranch::GitBranchRegistry::open(repo_root, branch).await?,
+        ));
     }
-    Err(RegistryError::BadUrl { url: url.to_string() })
+    Err(RegistryError::BadUrl {
+        url: url.to_string(),
+    })
 }
 
 /// Prompt and label names end up in file paths and URLs: keep them plain.
@@ -802,20 +891,27 @@ pub fn validate_name(what: &'static str, name: &str) -> Result<()> {
         Some("it is longer than 200 characters")
     } else if name.starts_with('.') || name.starts_with('-') {
         Some("it may not start with `.` or `-`")
-    } else if !name.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.' | ' ')) {
+    } else if !name
+        .chars()
+        .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.' | ' '))
+    {
         Some("use letters, digits, spaces, `-`, `_` and `.` only")
     } else {
         None
     };
     match why {
-        Some(why) => Err(RegistryError::InvalidName { what, name: name.to_string(), why }),
+        Some(why) => Err(RegistryError::InvalidName {
+            what,
+            name: name.to_string(),
+            why,
+        }),
         None => Ok(()),
     }
 }
 
-/// A prompt name as one path segment (spaces become `%20`), for the git
-/// branch layout and the static export.
-pub fn path_segment(name: &str) -> String {
+/// A prompt name in a URL path (the export and the branch are served as
+/// files named by the plain prompt name).
+pub fn url_segment(name: &str) -> String {
     name.replace(' ', "%20")
 }
 
@@ -869,23 +965,40 @@ mod tests {
         let split = LabelTarget::parse("v7:80, v8:20").unwrap();
         assert_eq!(split.to_string(), "{v7: 80, v8: 20}");
         assert_eq!(serde_json::to_string(&split).unwrap(), r#"{"7":80,"8":20}"#);
-        assert_eq!(serde_json::from_str::<LabelTarget>(r#"{"7":80,"8":20}"#).unwrap(), split);
-        assert_eq!(serde_json::from_str::<LabelTarget>("7").unwrap(), LabelTarget::Version(7));
+        assert_eq!(
+            serde_json::from_str::<LabelTarget>(r#"{"7":80,"8":20}"#).unwrap(),
+            split
+        );
+        assert_eq!(
+            serde_json::from_str::<LabelTarget>("7").unwrap(),
+            LabelTarget::Version(7)
+        );
         assert!(serde_json::from_str::<LabelTarget>(r#"{"x":1}"#).is_err());
-        assert_eq!(LabelTarget::parse("v7:100").unwrap(), LabelTarget::Version(7));
+        assert_eq!(
+            LabelTarget::parse("v7:100").unwrap(),
+            LabelTarget::Version(7)
+        );
         assert!(LabelTarget::parse("v0").is_err());
         assert!(LabelTarget::parse("v7:0,v8:10").is_err());
         assert!(LabelTarget::parse("v7:50,v7:50").is_err());
         assert!(LabelTarget::parse("seven").is_err());
         assert_eq!(VersionRef::parse("v12"), VersionRef::Number(12));
-        assert_eq!(VersionRef::parse("abc123"), VersionRef::Id(VersionId("abc123".into())));
+        assert_eq!(
+            VersionRef::parse("abc123"),
+            VersionRef::Id(VersionId("abc123".into()))
+        );
     }
 
     #[test]
     fn split_arms_follow_their_weights() {
         let split = LabelTarget::parse("v1:80,v2:20").unwrap();
-        let to_v2 = (0..2000).filter(|i| split.pick("p", Some(&format!("user-{i}"))) == 2).count();
-        assert!((300..500).contains(&to_v2), "{to_v2} of 2000 keys went to the 20% arm");
+        let to_v2 = (0..2000)
+            .filter(|i| split.pick("p", Some(&format!("user-{i}"))) == 2)
+            .count();
+        assert!(
+            (300..500).contains(&to_v2),
+            "{to_v2} of 2000 keys went to the 20% arm"
+        );
     }
 
     proptest! {

@@ -29,7 +29,12 @@ impl ResultSummary {
                     let sum: f64 = case
                         .repeats
                         .iter()
-                        .map(|r| r.scores.get(i).and_then(|s| s.score.as_ref().ok()).map_or(0.0, |s| s.value))
+                        .map(|r| {
+                            r.scores
+                                .get(i)
+                                .and_then(|s| s.score.as_ref().ok())
+                                .map_or(0.0, |s| s.value)
+                        })
                         .sum();
                     sum / case.repeats.len() as f64
                 });
@@ -37,14 +42,22 @@ impl ResultSummary {
                     per_criterion.zip(&weights).map(|(s, w)| s * w).sum::<f64>() / total_weight
                 } else if result.criteria.is_empty() {
                     // Without criteria only the calls count: a failed call scores 0.
-                    case.repeats.iter().filter(|r| r.call.result.is_ok()).count() as f64 / case.repeats.len() as f64
+                    case.repeats
+                        .iter()
+                        .filter(|r| r.call.result.is_ok())
+                        .count() as f64
+                        / case.repeats.len() as f64
                 } else {
                     per_criterion.sum::<f64>() / result.criteria.len() as f64
                 }
             })
             .collect();
-        let score = (!case_scores.is_empty()).then(|| case_scores.iter().sum::<f64>() / case_scores.len() as f64);
-        ResultSummary { cases: case_scores.len(), score }
+        let score = (!case_scores.is_empty())
+            .then(|| case_scores.iter().sum::<f64>() / case_scores.len() as f64);
+        ResultSummary {
+            cases: case_scores.len(),
+            score,
+        }
     }
 }
 
@@ -52,34 +65,63 @@ impl ResultSummary {
 #[derive(Debug, Clone, PartialEq)]
 pub enum PolicyRule {
     /// The target label is not one of the configured environments.
-    NotAnEnvironment { label: String, environments: Vec<String> },
+    NotAnEnvironment {
+        label: String,
+        environments: Vec<String>,
+    },
     /// Environments go in order: the version must be on the one before.
-    SkipsEnvironment { required: String, current: Option<LabelTarget> },
+    SkipsEnvironment {
+        required: String,
+        current: Option<LabelTarget>,
+    },
     /// The version has no baseline result to judge it by.
     NoResult,
-    TooFewCases { have: usize, need: u32 },
-    ScoreTooLow { have: Option<f64>, need: f64 },
-    GateNotPassed { gate: GateOutcome },
+    TooFewCases {
+        have: usize,
+        need: u32,
+    },
+    ScoreTooLow {
+        have: Option<f64>,
+        need: f64,
+    },
+    GateNotPassed {
+        gate: GateOutcome,
+    },
 }
 
 impl std::fmt::Display for PolicyRule {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
-            PolicyRule::NotAnEnvironment { label, environments } => write!(
+            PolicyRule::NotAnEnvironment {
+                label,
+                environments,
+            } => write!(
                 f,
                 "environments: `{label}` is not one of the environments in promptgate.toml ({})",
-                if environments.is_empty() { "none configured".to_string() } else { environments.join(" → ") }
+                if environments.is_empty() {
+                    "none configured".to_string()
+                } else {
+                    environments.join(" → ")
+                }
             ),
             PolicyRule::SkipsEnvironment { required, current } => write!(
                 f,
                 "environments order: the version must be on `{required}` first ({required} points to {})",
-                current.as_ref().map_or("nothing".to_string(), |t| t.to_string())
+                current
+                    .as_ref()
+                    .map_or("nothing".to_string(), |t| t.to_string())
             ),
             PolicyRule::NoResult => {
-                write!(f, "promotion: the version has no recorded result; publish it with its evaluation first")
+                write!(
+                    f,
+                    "promotion: the version has no recorded result; publish it with its evaluation first"
+                )
             }
             PolicyRule::TooFewCases { have, need } => {
-                write!(f, "promotion.min_cases: its result has {have} cases, the policy needs {need}")
+                write!(
+                    f,
+                    "promotion.min_cases: its result has {have} cases, the policy needs {need}"
+                )
             }
             PolicyRule::ScoreTooLow { have, need } => write!(
                 f,
@@ -134,32 +176,49 @@ pub fn check_promotion(
             let required = &environments[index - 1];
             let current = labels.get(required);
             if !current.is_some_and(|target| target.contains(version)) {
-                rules.push(PolicyRule::SkipsEnvironment { required: required.clone(), current: current.cloned() });
+                rules.push(PolicyRule::SkipsEnvironment {
+                    required: required.clone(),
+                    current: current.cloned(),
+                });
             }
         }
     }
-    let needs_result = policy.min_cases > 0 || policy.min_score.is_some() || policy.require_gate_passed;
+    let needs_result =
+        policy.min_cases > 0 || policy.min_score.is_some() || policy.require_gate_passed;
     match baseline {
         None if needs_result => rules.push(PolicyRule::NoResult),
         None => {}
         Some(baseline) => {
             let summary = ResultSummary::of(&baseline.result);
             if summary.cases < policy.min_cases as usize {
-                rules.push(PolicyRule::TooFewCases { have: summary.cases, need: policy.min_cases });
+                rules.push(PolicyRule::TooFewCases {
+                    have: summary.cases,
+                    need: policy.min_cases,
+                });
             }
             if let Some(need) = policy.min_score {
                 if summary.score.is_none_or(|score| score < need) {
-                    rules.push(PolicyRule::ScoreTooLow { have: summary.score, need });
+                    rules.push(PolicyRule::ScoreTooLow {
+                        have: summary.score,
+                        need,
+                    });
                 }
             }
             if policy.require_gate_passed && baseline.gate != GateOutcome::Passed {
-                rules.push(PolicyRule::GateNotPassed { gate: baseline.gate });
+                rules.push(PolicyRule::GateNotPassed {
+                    gate: baseline.gate,
+                });
             }
         }
     }
     if rules.is_empty() {
         Ok(())
     } else {
-        Err(PromotionRefused { prompt: prompt.to_string(), version, to: to.to_string(), rules })
+        Err(PromotionRefused {
+            prompt: prompt.to_string(),
+            version,
+            to: to.to_string(),
+            rules,
+        })
     }
 }

@@ -18,8 +18,9 @@ use sqlx::{Any, AnyPool, Executor, Row, Transaction};
 
 use super::{
     AuditEntry, Baseline, GateOutcome, LabelMove, LabelTarget, MoveKind, MoveLabel, NewVersion,
-    Published, Registry, RegistryError, Result, Version, VersionRef, baseline_detail, check_result_matches,
-    checked_move, move_detail, next_version, not_found, now, publish_detail, result_detail, validate_name,
+    Published, Registry, RegistryError, Result, Version, VersionRef, baseline_detail,
+    check_result_matches, checked_move, move_detail, next_version, not_found, now, publish_detail,
+    result_detail, validate_name,
 };
 use crate::store::{EvalResult, Fingerprint, VersionId};
 
@@ -48,8 +49,10 @@ impl SqlRegistry {
     /// busy timeout, and applies the migrations.
     pub async fn open_sqlite(path: &Path) -> Result<Self> {
         if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
-            std::fs::create_dir_all(parent)
-                .map_err(|source| RegistryError::Io { path: parent.display().to_string(), source })?;
+            std::fs::create_dir_all(parent).map_err(|source| RegistryError::Io {
+                path: parent.display().to_string(),
+                source,
+            })?;
         }
         sqlx::any::install_default_drivers();
         let url = format!("sqlite://{}?mode=rwc", path.display());
@@ -65,9 +68,15 @@ impl SqlRegistry {
             .connect(&url)
             .await?;
         // WAL is a property of the file: readers never block the writer.
-        sqlx::query("PRAGMA journal_mode = WAL").execute(&pool).await?;
+        sqlx::query("PRAGMA journal_mode = WAL")
+            .execute(&pool)
+            .await?;
         sqlx::migrate!("migrations/sqlite").run(&pool).await?;
-        Ok(Self { pool, dialect: Dialect::Sqlite, describe: format!("sqlite://{}", path.display()) })
+        Ok(Self {
+            pool,
+            dialect: Dialect::Sqlite,
+            describe: format!("sqlite://{}", path.display()),
+        })
     }
 
     /// Connects to a PostgreSQL registry and applies the migrations (under
@@ -80,7 +89,11 @@ impl SqlRegistry {
             .connect(url)
             .await?;
         sqlx::migrate!("migrations/postgres").run(&pool).await?;
-        Ok(Self { pool, dialect: Dialect::Postgres, describe: without_password(url) })
+        Ok(Self {
+            pool,
+            dialect: Dialect::Postgres,
+            describe: without_password(url),
+        })
     }
 
     /// Closes the connections (tests drop their database afterwards).
@@ -109,18 +122,25 @@ impl SqlRegistry {
     {
         for attempt in 1..=ATTEMPTS {
             match write().await {
-                Err(RegistryError::Database(error)) if self.transient(&error) && attempt < ATTEMPTS => {
+                Err(RegistryError::Database(error))
+                    if self.transient(&error) && attempt < ATTEMPTS =>
+                {
                     tracing::debug!("{what}: transient database conflict ({error}); retrying");
                     tokio::time::sleep(backoff(attempt)).await;
                 }
                 other => return other,
             }
         }
-        Err(RegistryError::Contention { what: what.to_string(), attempts: ATTEMPTS })
+        Err(RegistryError::Contention {
+            what: what.to_string(),
+            attempts: ATTEMPTS,
+        })
     }
 
     fn transient(&self, error: &sqlx::Error) -> bool {
-        let Some(db) = error.as_database_error() else { return false };
+        let Some(db) = error.as_database_error() else {
+            return false;
+        };
         let code = db.code().unwrap_or_default();
         match self.dialect {
             // Serialization failure, deadlock, unique violation (a lost race
@@ -133,18 +153,26 @@ impl SqlRegistry {
 
     async fn try_publish(&self, new: &NewVersion) -> Result<Published> {
         let mut tx = self.begin(&new.prompt).await?;
-        if let Some(version) = select_version(&mut tx, &new.prompt, &VersionRef::Id(new.id.clone())).await? {
+        if let Some(version) =
+            select_version(&mut tx, &new.prompt, &VersionRef::Id(new.id.clone())).await?
+        {
             tx.commit().await?;
-            return Ok(Published { version, created: false });
+            return Ok(Published {
+                version,
+                created: false,
+            });
         }
-        let newest: Option<i64> = sqlx::query("SELECT MAX(number) AS newest FROM versions WHERE prompt = $1")
-            .bind(&new.prompt)
-            .fetch_one(&mut *tx)
-            .await?
-            .try_get("newest")?;
+        let newest: Option<i64> =
+            sqlx::query("SELECT MAX(number) AS newest FROM versions WHERE prompt = $1")
+                .bind(&new.prompt)
+                .fetch_one(&mut *tx)
+                .await?
+                .try_get("newest")?;
         let newest = newest.map(to_u32).transpose()?;
         let parent = match &new.parent {
-            Some(id) => select_version(&mut tx, &new.prompt, &VersionRef::Id(id.clone())).await?.map(|v| v.number),
+            Some(id) => select_version(&mut tx, &new.prompt, &VersionRef::Id(id.clone()))
+                .await?
+                .map(|v| v.number),
             None => None,
         };
         let version = next_version(new, newest, parent);
@@ -171,7 +199,10 @@ impl SqlRegistry {
         )
         .await?;
         tx.commit().await?;
-        Ok(Published { version, created: true })
+        Ok(Published {
+            version,
+            created: true,
+        })
     }
 
     async fn try_record_result(&self, result: &EvalResult, actor: &str) -> Result<()> {
@@ -189,7 +220,14 @@ impl SqlRegistry {
         .bind(now())
         .execute(&mut *tx)
         .await?;
-        audit(&mut tx, actor, "record_result", Some(&result.prompt), result_detail(result)).await?;
+        audit(
+            &mut tx,
+            actor,
+            "record_result",
+            Some(&result.prompt),
+            result_detail(result),
+        )
+        .await?;
         tx.commit().await?;
         Ok(())
     }
@@ -233,7 +271,14 @@ impl SqlRegistry {
         .bind(&baseline.set_at)
         .execute(&mut *tx)
         .await?;
-        audit(&mut tx, actor, "set_baseline", Some(prompt), baseline_detail(&baseline)).await?;
+        audit(
+            &mut tx,
+            actor,
+            "set_baseline",
+            Some(prompt),
+            baseline_detail(&baseline),
+        )
+        .await?;
         tx.commit().await?;
         Ok(baseline)
     }
@@ -241,17 +286,21 @@ impl SqlRegistry {
     async fn try_move_label(&self, request: &MoveLabel, to: &LabelTarget) -> Result<LabelMove> {
         let mut tx = self.begin(&request.prompt).await?;
         for number in to.versions() {
-            if select_version(&mut tx, &request.prompt, &VersionRef::Number(number)).await?.is_none() {
+            if select_version(&mut tx, &request.prompt, &VersionRef::Number(number))
+                .await?
+                .is_none()
+            {
                 return Err(not_found(&request.prompt, &VersionRef::Number(number)));
             }
         }
-        let current: Option<LabelTarget> = sqlx::query("SELECT target FROM labels WHERE prompt = $1 AND label = $2")
-            .bind(&request.prompt)
-            .bind(&request.label)
-            .fetch_optional(&mut *tx)
-            .await?
-            .map(|row| from_json_column(&row, "target", "labels"))
-            .transpose()?;
+        let current: Option<LabelTarget> =
+            sqlx::query("SELECT target FROM labels WHERE prompt = $1 AND label = $2")
+                .bind(&request.prompt)
+                .bind(&request.label)
+                .fetch_optional(&mut *tx)
+                .await?
+                .map(|row| from_json_column(&row, "target", "labels"))
+                .transpose()?;
         let recorded = checked_move(request, to, current)?;
         sqlx::query(
             "INSERT INTO labels (prompt, label, target) VALUES ($1, $2, $3) \
@@ -276,7 +325,14 @@ impl SqlRegistry {
         .bind(&recorded.at)
         .execute(&mut *tx)
         .await?;
-        audit(&mut tx, &recorded.actor, "move_label", Some(&recorded.prompt), move_detail(&recorded)).await?;
+        audit(
+            &mut tx,
+            &recorded.actor,
+            "move_label",
+            Some(&recorded.prompt),
+            move_detail(&recorded),
+        )
+        .await?;
         tx.commit().await?;
         Ok(recorded)
     }
@@ -291,7 +347,8 @@ impl Registry for SqlRegistry {
     async fn publish(&self, new: NewVersion) -> Result<Published> {
         validate_name("prompt name", &new.prompt)?;
         let new = &new;
-        self.retrying("publishing", move || self.try_publish(new)).await
+        self.retrying("publishing", move || self.try_publish(new))
+            .await
     }
 
     async fn version(&self, prompt: &str, at: &VersionRef) -> Result<Option<Version>> {
@@ -300,21 +357,31 @@ impl Registry for SqlRegistry {
     }
 
     async fn versions(&self, prompt: &str) -> Result<Vec<Version>> {
-        let rows = sqlx::query(&format!("SELECT {VERSION_COLUMNS} FROM versions WHERE prompt = $1 ORDER BY number"))
-            .bind(prompt)
-            .fetch_all(&self.pool)
-            .await?;
+        let rows = sqlx::query(&format!(
+            "SELECT {VERSION_COLUMNS} FROM versions WHERE prompt = $1 ORDER BY number"
+        ))
+        .bind(prompt)
+        .fetch_all(&self.pool)
+        .await?;
         rows.iter().map(version_from_row).collect()
     }
 
     async fn prompts(&self) -> Result<Vec<String>> {
-        let rows = sqlx::query("SELECT DISTINCT prompt FROM versions ORDER BY prompt").fetch_all(&self.pool).await?;
-        Ok(rows.iter().map(|row| row.try_get("prompt")).collect::<Result<_, _>>()?)
+        let rows = sqlx::query("SELECT DISTINCT prompt FROM versions ORDER BY prompt")
+            .fetch_all(&self.pool)
+            .await?;
+        Ok(rows
+            .iter()
+            .map(|row| row.try_get("prompt"))
+            .collect::<Result<_, _>>()?)
     }
 
     async fn record_result(&self, result: &EvalResult, actor: &str) -> Result<()> {
         validate_name("prompt name", &result.prompt)?;
-        self.retrying("recording a result", move || self.try_record_result(result, actor)).await
+        self.retrying("recording a result", move || {
+            self.try_record_result(result, actor)
+        })
+        .await
     }
 
     async fn result(&self, fingerprint: &Fingerprint) -> Result<Option<EvalResult>> {
@@ -330,8 +397,10 @@ impl Registry for SqlRegistry {
         gate: GateOutcome,
         actor: &str,
     ) -> Result<Baseline> {
-        self.retrying("setting a baseline", move || self.try_set_baseline(prompt, number, fingerprint, gate, actor))
-            .await
+        self.retrying("setting a baseline", move || {
+            self.try_set_baseline(prompt, number, fingerprint, gate, actor)
+        })
+        .await
     }
 
     async fn baseline(&self, prompt: &str, number: u32) -> Result<Option<Baseline>> {
@@ -349,7 +418,8 @@ impl Registry for SqlRegistry {
             prompt: prompt.to_string(),
             number,
             fingerprint: Fingerprint(row.try_get("fingerprint")?),
-            gate: GateOutcome::parse(&gate).ok_or_else(|| corrupt("baselines", format!("unknown gate `{gate}`")))?,
+            gate: GateOutcome::parse(&gate)
+                .ok_or_else(|| corrupt("baselines", format!("unknown gate `{gate}`")))?,
             result: from_json_column(&row, "result", "results")?,
             set_by: row.try_get("set_by")?,
             set_at: row.try_get("set_at")?,
@@ -362,7 +432,12 @@ impl Registry for SqlRegistry {
             .fetch_all(&self.pool)
             .await?;
         rows.iter()
-            .map(|row| Ok((row.try_get("label")?, from_json_column(row, "target", "labels")?)))
+            .map(|row| {
+                Ok((
+                    row.try_get("label")?,
+                    from_json_column(row, "target", "labels")?,
+                ))
+            })
             .collect()
     }
 
@@ -370,21 +445,25 @@ impl Registry for SqlRegistry {
         validate_name("label", &request.label)?;
         let to = request.to.clone().normalized()?;
         let (request, to) = (&request, &to);
-        self.retrying("moving a label", move || self.try_move_label(request, to)).await
+        self.retrying("moving a label", move || self.try_move_label(request, to))
+            .await
     }
 
     async fn label_history(&self, prompt: &str) -> Result<Vec<LabelMove>> {
-        let rows = sqlx::query(&format!("SELECT {MOVE_COLUMNS} FROM label_moves WHERE prompt = $1 ORDER BY id"))
-            .bind(prompt)
-            .fetch_all(&self.pool)
-            .await?;
+        let rows = sqlx::query(&format!(
+            "SELECT {MOVE_COLUMNS} FROM label_moves WHERE prompt = $1 ORDER BY id"
+        ))
+        .bind(prompt)
+        .fetch_all(&self.pool)
+        .await?;
         rows.iter().map(move_from_row).collect()
     }
 
     async fn audit_log(&self) -> Result<Vec<AuditEntry>> {
-        let rows = sqlx::query("SELECT seq, at, actor, action, prompt, detail FROM audit ORDER BY seq")
-            .fetch_all(&self.pool)
-            .await?;
+        let rows =
+            sqlx::query("SELECT seq, at, actor, action, prompt, detail FROM audit ORDER BY seq")
+                .fetch_all(&self.pool)
+                .await?;
         rows.iter()
             .map(|row| {
                 Ok(AuditEntry {
@@ -408,30 +487,51 @@ async fn audit(
     prompt: Option<&str>,
     detail: serde_json::Value,
 ) -> Result<()> {
-    sqlx::query("INSERT INTO audit (at, actor, action, prompt, detail) VALUES ($1, $2, $3, $4, $5)")
-        .bind(now())
-        .bind(actor)
-        .bind(action)
-        .bind(prompt.map(str::to_string))
-        .bind(detail.to_string())
-        .execute(&mut *conn)
-        .await?;
+    sqlx::query(
+        "INSERT INTO audit (at, actor, action, prompt, detail) VALUES ($1, $2, $3, $4, $5)",
+    )
+    .bind(now())
+    .bind(actor)
+    .bind(action)
+    .bind(prompt.map(str::to_string))
+    .bind(detail.to_string())
+    .execute(&mut *conn)
+    .await?;
     Ok(())
 }
 
-async fn select_version(conn: &mut sqlx::AnyConnection, prompt: &str, at: &VersionRef) -> Result<Option<Version>> {
-    let by_number = format!("SELECT {VERSION_COLUMNS} FROM versions WHERE prompt = $1 AND number = $2");
-    let by_id = format!("SELECT {VERSION_COLUMNS} FROM versions WHERE prompt = $1 AND version_id = $2");
+async fn select_version(
+    conn: &mut sqlx::AnyConnection,
+    prompt: &str,
+    at: &VersionRef,
+) -> Result<Option<Version>> {
+    let by_number =
+        format!("SELECT {VERSION_COLUMNS} FROM versions WHERE prompt = $1 AND number = $2");
+    let by_id =
+        format!("SELECT {VERSION_COLUMNS} FROM versions WHERE prompt = $1 AND version_id = $2");
     let row = match at {
         VersionRef::Number(n) => {
-            sqlx::query(&by_number).bind(prompt).bind(i64::from(*n)).fetch_optional(&mut *conn).await?
+            sqlx::query(&by_number)
+                .bind(prompt)
+                .bind(i64::from(*n))
+                .fetch_optional(&mut *conn)
+                .await?
         }
-        VersionRef::Id(id) => sqlx::query(&by_id).bind(prompt).bind(&id.0).fetch_optional(&mut *conn).await?,
+        VersionRef::Id(id) => {
+            sqlx::query(&by_id)
+                .bind(prompt)
+                .bind(&id.0)
+                .fetch_optional(&mut *conn)
+                .await?
+        }
     };
     row.as_ref().map(version_from_row).transpose()
 }
 
-async fn select_result(conn: &mut sqlx::AnyConnection, fingerprint: &Fingerprint) -> Result<Option<EvalResult>> {
+async fn select_result(
+    conn: &mut sqlx::AnyConnection,
+    fingerprint: &Fingerprint,
+) -> Result<Option<EvalResult>> {
     sqlx::query("SELECT result FROM results WHERE fingerprint = $1")
         .bind(&fingerprint.0)
         .fetch_optional(&mut *conn)
@@ -446,7 +546,10 @@ fn version_from_row(row: &AnyRow) -> Result<Version> {
         number: to_u32(row.try_get("number")?)?,
         id: VersionId(row.try_get("version_id")?),
         content: from_json_column(row, "content", "versions")?,
-        parent: row.try_get::<Option<i64>, _>("parent")?.map(to_u32).transpose()?,
+        parent: row
+            .try_get::<Option<i64>, _>("parent")?
+            .map(to_u32)
+            .transpose()?,
         git_commit: row.try_get("git_commit")?,
         author: row.try_get("author")?,
         message: row.try_get("message")?,
@@ -461,10 +564,13 @@ fn move_from_row(row: &AnyRow) -> Result<LabelMove> {
         label: row.try_get("label")?,
         from: row
             .try_get::<Option<String>, _>("from_target")?
-            .map(|text| serde_json::from_str(&text).map_err(|e| corrupt("label_moves", e.to_string())))
+            .map(|text| {
+                serde_json::from_str(&text).map_err(|e| corrupt("label_moves", e.to_string()))
+            })
             .transpose()?,
         to: from_json_column(row, "to_target", "label_moves")?,
-        kind: MoveKind::parse(&kind).ok_or_else(|| corrupt("label_moves", format!("unknown kind `{kind}`")))?,
+        kind: MoveKind::parse(&kind)
+            .ok_or_else(|| corrupt("label_moves", format!("unknown kind `{kind}`")))?,
         forced: row.try_get::<i64, _>("forced")? != 0,
         actor: row.try_get("actor")?,
         reason: row.try_get("reason")?,
@@ -472,7 +578,11 @@ fn move_from_row(row: &AnyRow) -> Result<LabelMove> {
     })
 }
 
-fn from_json_column<T: serde::de::DeserializeOwned>(row: &AnyRow, column: &str, table: &str) -> Result<T> {
+fn from_json_column<T: serde::de::DeserializeOwned>(
+    row: &AnyRow,
+    column: &str,
+    table: &str,
+) -> Result<T> {
     let text: String = row.try_get(column)?;
     serde_json::from_str(&text).map_err(|e| corrupt(table, format!("column {column}: {e}")))
 }
@@ -483,11 +593,15 @@ fn to_json<T: serde::Serialize>(value: &T) -> String {
 }
 
 fn to_u32(value: i64) -> Result<u32> {
-    u32::try_from(value).map_err(|_| corrupt("versions", format!("version number {value} out of range")))
+    u32::try_from(value)
+        .map_err(|_| corrupt("versions", format!("version number {value} out of range")))
 }
 
 fn corrupt(table: &str, message: String) -> RegistryError {
-    RegistryError::Corrupt { path: format!("table {table}"), message }
+    RegistryError::Corrupt {
+        path: format!("table {table}"),
+        message,
+    }
 }
 
 /// Jittered exponential backoff between retries of a conflicting write.
