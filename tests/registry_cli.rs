@@ -83,15 +83,17 @@ fn input(text: &str, cases: usize, gate: GateOutcome) -> PublishInput {
     }
 }
 
-fn promptgate(repo: &Path) -> Command {
+fn promptgate(repo: &Path, registry: Option<&str>) -> Command {
     let mut command = Command::cargo_bin("promptgate").unwrap();
+    if let Some(url) = registry {
+        command.env("PROMPTGATE_REGISTRY", url);
+    }
     command
         .arg("-C")
         .arg(repo)
         // Paths given on the command line are relative to where it runs.
         .current_dir(repo)
         .env_remove("PROMPTGATE_ACTOR")
-        .env_remove("PROMPTGATE_REGISTRY")
         .env_remove("GITHUB_ACTOR")
         .env("NO_COLOR", "1")
         .timeout(std::time::Duration::from_secs(60));
@@ -111,10 +113,86 @@ fn git(repo: &Path, args: &[&str]) {
 }
 
 #[test]
-fn publish_promote_rollback_history_and_export() {
+fn the_commands_on_sqlite_from_the_config() {
     let temp = tempfile::tempdir().unwrap();
-    let repo = temp.path();
-    git(repo, &["init", "--quiet"]);
+    git(temp.path(), &["init", "--quiet"]);
+    publish_promote_rollback_history_and_export(temp.path(), None);
+    assert!(temp.path().join(".promptgate/registry.db").exists());
+}
+
+#[test]
+fn the_commands_on_a_git_branch() {
+    let temp = tempfile::tempdir().unwrap();
+    let remote = temp.path().join("remote.git");
+    let repo = temp.path().join("clone");
+    std::fs::create_dir(&remote).unwrap();
+    git(&remote, &["init", "--quiet", "--bare"]);
+    git(
+        temp.path(),
+        &[
+            "clone",
+            "--quiet",
+            remote.to_str().unwrap(),
+            repo.to_str().unwrap(),
+        ],
+    );
+    publish_promote_rollback_history_and_export(&repo, Some("git+branch://team-registry"));
+    let labels = StdCommand::new("git")
+        .arg("-C")
+        .arg(&remote)
+        .args(["show", "team-registry:prompts/support bot/labels.json"])
+        .output()
+        .unwrap();
+    let labels: serde_json::Value = serde_json::from_slice(&labels.stdout).unwrap();
+    assert_eq!(
+        labels["production"], 1,
+        "the remote's branch holds the labels"
+    );
+}
+
+#[test]
+fn the_commands_on_postgres() {
+    let Some(server) = std::env::var("PROMPTGATE_TEST_POSTGRES")
+        .ok()
+        .filter(|s| !s.is_empty())
+    else {
+        eprintln!(
+            "\n!!!!! SKIPPED: PostgreSQL CLI test — set PROMPTGATE_TEST_POSTGRES to run it !!!!!\n"
+        );
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "CI is set but PROMPTGATE_TEST_POSTGRES is not"
+        );
+        return;
+    };
+    let name = format!("promptgate_cli_{}", std::process::id());
+    let admin = |sql: String| {
+        let server = server.clone();
+        tokio::runtime::Runtime::new()
+            .unwrap()
+            .block_on(async move {
+                use sqlx::Connection;
+                let mut conn = tokio::time::timeout(
+                    std::time::Duration::from_secs(30),
+                    sqlx::PgConnection::connect(&server),
+                )
+                .await
+                .unwrap()
+                .unwrap();
+                sqlx::query(&sql).execute(&mut conn).await.unwrap();
+            })
+    };
+    admin(format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"));
+    admin(format!("CREATE DATABASE {name}"));
+    let mut url = url::Url::parse(&server).unwrap();
+    url.set_path(&name);
+    let temp = tempfile::tempdir().unwrap();
+    git(temp.path(), &["init", "--quiet"]);
+    publish_promote_rollback_history_and_export(temp.path(), Some(url.as_str()));
+    admin(format!("DROP DATABASE {name} WITH (FORCE)"));
+}
+
+fn publish_promote_rollback_history_and_export(repo: &Path, registry: Option<&str>) {
     git(repo, &["config", "user.name", "Ada Lovelace"]);
     git(repo, &["config", "user.email", "ada@example.com"]);
     std::fs::write(
@@ -137,7 +215,7 @@ fn publish_promote_rollback_history_and_export() {
     )
     .unwrap();
 
-    promptgate(repo)
+    promptgate(repo, registry)
         .args(["publish", "--input", "publish.json"])
         .assert()
         .success()
@@ -145,23 +223,23 @@ fn publish_promote_rollback_history_and_export() {
             predicate::str::contains("support bot v1 published")
                 .and(predicate::str::contains("support bot v2 published")),
         );
-    promptgate(repo)
+    promptgate(repo, registry)
         .args(["publish", "--input", "publish.json"])
         .assert()
         .success()
         .stdout(predicate::str::contains("v2 (already published)"));
-    promptgate(repo)
+    promptgate(repo, registry)
         .args(["publish", "--input", "weak.json"])
         .assert()
         .success();
 
     // Production only from staging; the refusal names the rule.
-    promptgate(repo)
+    promptgate(repo, registry)
         .args(["promote", "support bot", "v1", "--to", "production"])
         .assert()
         .code(2)
         .stderr(predicate::str::contains("must be on `staging` first"));
-    promptgate(repo)
+    promptgate(repo, registry)
         .args(["promote", "support bot", "v3", "--to", "staging"])
         .assert()
         .code(2)
@@ -175,7 +253,7 @@ fn publish_promote_rollback_history_and_export() {
         ("2", "staging"),
         ("v2", "production"),
     ] {
-        promptgate(repo)
+        promptgate(repo, registry)
             .args([
                 "promote",
                 "support bot",
@@ -189,13 +267,13 @@ fn publish_promote_rollback_history_and_export() {
             .success()
             .stdout(predicate::str::contains(format!("{env} → v")));
     }
-    promptgate(repo)
+    promptgate(repo, registry)
         .args(["promote", "support bot", "v3", "--to", "staging", "--force"])
         .assert()
         .code(2)
         .stderr(predicate::str::contains("--force needs --reason"));
 
-    promptgate(repo)
+    promptgate(repo, registry)
         .args([
             "rollback",
             "support bot",
@@ -208,7 +286,7 @@ fn publish_promote_rollback_history_and_export() {
         .success()
         .stdout(predicate::str::contains("production → v1 (was v2)"));
 
-    let text = promptgate(repo)
+    let text = promptgate(repo, registry)
         .args(["history", "support bot"])
         .assert()
         .success()
@@ -239,7 +317,7 @@ fn publish_promote_rollback_history_and_export() {
         .unwrap();
     assert!(v3 < v1, "versions are not newest first:\n{text}");
 
-    let json = promptgate(repo)
+    let json = promptgate(repo, registry)
         .args(["history", "support bot", "--json"])
         .assert()
         .success()
@@ -251,7 +329,7 @@ fn publish_promote_rollback_history_and_export() {
     assert_eq!(json["moves"][0]["kind"], "rollback");
     assert_eq!(json["versions"][0]["number"], 3);
 
-    promptgate(repo)
+    promptgate(repo, registry)
         .args(["export", "--out", "site"])
         .assert()
         .success();
@@ -274,7 +352,7 @@ fn publish_promote_rollback_history_and_export() {
             .exists()
     );
 
-    promptgate(repo)
+    promptgate(repo, registry)
         .args(["history", "nobody"])
         .assert()
         .code(2)

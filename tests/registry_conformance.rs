@@ -34,7 +34,7 @@ struct Fixture {
     a: Shared,
     b: Shared,
     /// Checks the backend's storage after the test (the git working tree is untouched).
-    after: Option<Box<dyn FnOnce() + Send>>,
+    after: Option<Box<dyn FnOnce() + Send + Sync>>,
     _temp: tempfile::TempDir,
 }
 

@@ -594,19 +594,21 @@ pub trait Registry: Send + Sync {
             &labels,
             baseline.as_ref(),
         );
-        if let Err(refused) = verdict {
-            if !request.force {
-                return Err(refused.into());
+        let forced = match verdict {
+            Ok(()) => false,
+            Err(refused) if request.force => {
+                tracing::warn!("{refused} — overridden with --force");
+                true
             }
-            tracing::warn!("{refused} — overridden with --force");
-        }
+            Err(refused) => return Err(refused.into()),
+        };
         self.move_label(MoveLabel {
             prompt: request.prompt.clone(),
             label: request.to.clone(),
             to: LabelTarget::Version(version.number),
             expect: ExpectFrom::current(labels.get(&request.to)),
             kind: MoveKind::Promote,
-            forced: request.force,
+            forced,
             actor: request.actor,
             reason: reason.map(str::to_string),
         })

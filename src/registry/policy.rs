@@ -222,3 +222,136 @@ pub fn check_promotion(
         })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::eval::Score;
+    use crate::provider::Usage;
+    use crate::runner::CallOutcome;
+    use crate::store::{
+        CaseResult, CriterionInfo, CriterionScore, Fingerprint, RepeatResult, VersionId,
+    };
+
+    fn criterion(name: &str, weight: f64) -> CriterionInfo {
+        CriterionInfo {
+            name: name.into(),
+            kind: "regex".into(),
+            weight,
+            threshold: None,
+            binary: true,
+            line: None,
+        }
+    }
+
+    fn repeat(scores: &[Result<f64, &str>]) -> RepeatResult {
+        RepeatResult {
+            call: CallOutcome {
+                result: Ok("out".into()),
+                usage: Usage {
+                    input_tokens: 1,
+                    output_tokens: 1,
+                },
+                latency_ms: 1,
+                cost_usd: None,
+                cached: false,
+            },
+            scores: scores
+                .iter()
+                .map(|s| CriterionScore {
+                    score: s
+                        .map(|value| Score {
+                            value,
+                            reason: String::new(),
+                            display: None,
+                        })
+                        .map_err(str::to_string),
+                })
+                .collect(),
+        }
+    }
+
+    fn result(criteria: Vec<CriterionInfo>, cases: Vec<Vec<RepeatResult>>) -> EvalResult {
+        EvalResult {
+            prompt: "p".into(),
+            version: VersionId("v".into()),
+            fingerprint: Fingerprint("f".into()),
+            model: "m".into(),
+            from_model: true,
+            criteria,
+            cases: cases
+                .into_iter()
+                .enumerate()
+                .map(|(i, repeats)| CaseResult {
+                    case_id: i.to_string(),
+                    vars: Default::default(),
+                    repeats,
+                })
+                .collect(),
+            created_at: String::new(),
+        }
+    }
+
+    #[test]
+    fn the_score_weights_criteria_averages_repeats_and_counts_errors_as_zero() {
+        let summary = ResultSummary::of(&result(
+            vec![criterion("a", 3.0), criterion("b", 1.0)],
+            vec![
+                // a: (1 + 0) / 2 = 0.5, b: 1 → (0.5·3 + 1·1) / 4 = 0.625
+                vec![
+                    repeat(&[Ok(1.0), Ok(1.0)]),
+                    repeat(&[Err("judge failed"), Ok(1.0)]),
+                ],
+                // a: 1, b: 0 → 0.75
+                vec![repeat(&[Ok(1.0), Ok(0.0)])],
+            ],
+        ));
+        assert_eq!(summary.cases, 2);
+        assert!(
+            (summary.score.unwrap() - 0.6875).abs() < 1e-12,
+            "{summary:?}"
+        );
+        assert_eq!(
+            ResultSummary::of(&result(vec![criterion("a", 1.0)], vec![])).score,
+            None
+        );
+    }
+
+    #[test]
+    fn the_first_environment_needs_no_predecessor() {
+        let policy = PromotionPolicy {
+            min_cases: 0,
+            min_score: None,
+            require_gate_passed: false,
+        };
+        let envs = vec!["staging".to_string(), "production".to_string()];
+        let labels = BTreeMap::from([(
+            "staging".to_string(),
+            LabelTarget::parse("v1:50,v2:50").unwrap(),
+        )]);
+        assert_eq!(
+            check_promotion("p", 3, "staging", &envs, &policy, &labels, None),
+            Ok(())
+        );
+        // An arm of a split on staging counts as being on staging.
+        assert_eq!(
+            check_promotion("p", 2, "production", &envs, &policy, &labels, None),
+            Ok(())
+        );
+        let refused =
+            check_promotion("p", 3, "production", &envs, &policy, &labels, None).unwrap_err();
+        assert!(
+            refused
+                .to_string()
+                .contains("staging points to {v1: 50, v2: 50}"),
+            "{refused}"
+        );
+        let strict = PromotionPolicy {
+            require_gate_passed: true,
+            ..policy
+        };
+        let refused =
+            check_promotion("p", 3, "staging", &envs, &strict, &labels, None).unwrap_err();
+        assert_eq!(refused.rules, vec![PolicyRule::NoResult]);
+    }
+}

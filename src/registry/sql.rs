@@ -55,7 +55,14 @@ impl SqlRegistry {
             })?;
         }
         sqlx::any::install_default_drivers();
-        let url = format!("sqlite://{}?mode=rwc", path.display());
+        // sqlx percent-decodes the path: escape what would end it early.
+        let escaped = path
+            .display()
+            .to_string()
+            .replace('%', "%25")
+            .replace('?', "%3F")
+            .replace('#', "%23");
+        let url = format!("sqlite://{escaped}?mode=rwc");
         let pool = AnyPoolOptions::new()
             .max_connections(4)
             .after_connect(|conn, _| {
