@@ -156,8 +156,11 @@ fn the_commands_on_postgres() {
         .ok()
         .filter(|s| !s.is_empty())
     else {
-        eprintln!(
-            "\n!!!!! SKIPPED: PostgreSQL CLI test — set PROMPTGATE_TEST_POSTGRES to run it !!!!!\n"
+        use std::io::Write;
+        // The real stderr, not the harness's capture, so the skip is seen.
+        let _ = writeln!(
+            std::io::stderr(),
+            "\n!!!!! SKIPPED: PostgreSQL CLI test: set PROMPTGATE_TEST_POSTGRES=postgres://USER@HOST:PORT/DB to run it !!!!!"
         );
         assert!(
             std::env::var_os("CI").is_none(),

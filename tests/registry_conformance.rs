@@ -187,9 +187,7 @@ where
                 fixture
             }
             _ => {
-                eprintln!(
-                    "\n!!!!! SKIPPED: PostgreSQL registry test — set PROMPTGATE_TEST_POSTGRES=postgres://USER@HOST:PORT/DB to run it !!!!!\n"
-                );
+                skipped_loudly("PostgreSQL");
                 assert!(
                     std::env::var_os("CI").is_none(),
                     "CI is set but PROMPTGATE_TEST_POSTGRES is not"
@@ -1024,3 +1022,12 @@ conformance!(
     concurrent_publishers_never_share_a_number,
     concurrent_label_moves_lose_nothing,
 );
+
+/// Written to the real stderr (not the test harness's capture), so a skip is seen.
+fn skipped_loudly(what: &str) {
+    use std::io::Write;
+    let _ = writeln!(
+        std::io::stderr(),
+        "\n!!!!! SKIPPED: {what} registry tests: set PROMPTGATE_TEST_POSTGRES=postgres://USER@HOST:PORT/DB to run them !!!!!"
+    );
+}
