@@ -27,12 +27,11 @@ use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 use tokio::io::AsyncWriteExt;
 
-use super::sql::backoff;
 use super::{
     AuditEntry, Baseline, GateOutcome, LabelMove, LabelTarget, MoveLabel, NewVersion, Published,
-    Registry, RegistryError, Result, Version, VersionRef, baseline_detail, check_result_matches,
-    checked_move, move_detail, next_version, not_found, now, publish_detail, result_detail,
-    validate_name,
+    Registry, RegistryError, Result, Version, VersionRef, backoff, baseline_detail,
+    check_result_matches, checked_move, move_detail, next_version, not_found, now, publish_detail,
+    result_detail, validate_name,
 };
 use crate::store::{EvalResult, Fingerprint};
 

@@ -423,6 +423,10 @@ pub enum RegistryError {
         "unsupported registry URL `{url}`: use `sqlite://PATH`, `postgres://USER@HOST/DB` or `git+branch://NAME`"
     )]
     BadUrl { url: String },
+    #[error(
+        "https:// registries (a `promptgate serve` server) are not supported by this build; use sqlite://, postgres:// or git+branch://"
+    )]
+    ServerNotSupported,
     #[error("invalid {what} `{name}`: {why}")]
     InvalidName {
         what: &'static str,
@@ -915,6 +919,13 @@ pub fn validate_name(what: &'static str, name: &str) -> Result<()> {
 /// files named by the plain prompt name).
 pub fn url_segment(name: &str) -> String {
     name.replace(' ', "%20")
+}
+
+/// Jittered exponential backoff between retries of a conflicting write.
+pub(crate) fn backoff(attempt: u32) -> std::time::Duration {
+    use rand::Rng;
+    let base = 10u64 << attempt.min(6);
+    std::time::Duration::from_millis(base + rand::rng().random_range(0..base))
 }
 
 /// Now, RFC 3339 in UTC.

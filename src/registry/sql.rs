@@ -18,7 +18,7 @@ use sqlx::{Any, AnyPool, Executor, Row, Transaction};
 
 use super::{
     AuditEntry, Baseline, GateOutcome, LabelMove, LabelTarget, MoveKind, MoveLabel, NewVersion,
-    Published, Registry, RegistryError, Result, Version, VersionRef, baseline_detail,
+    Published, Registry, RegistryError, Result, Version, VersionRef, backoff, baseline_detail,
     check_result_matches, checked_move, move_detail, next_version, not_found, now, publish_detail,
     result_detail, validate_name,
 };
@@ -609,13 +609,6 @@ fn corrupt(table: &str, message: String) -> RegistryError {
         path: format!("table {table}"),
         message,
     }
-}
-
-/// Jittered exponential backoff between retries of a conflicting write.
-pub(crate) fn backoff(attempt: u32) -> Duration {
-    use rand::Rng;
-    let base = 10u64 << attempt.min(6);
-    Duration::from_millis(base + rand::rng().random_range(0..base))
 }
 
 /// A database URL safe to print: the password is removed.
