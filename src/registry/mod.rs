@@ -889,19 +889,26 @@ pub async fn open(url: &str, repo_root: &Path) -> Result<Box<dyn Registry>> {
     })
 }
 
-/// Prompt and label names end up in file paths and URLs: keep them plain.
+/// Prompt and label names become file and folder names (on the registry
+/// branch and in the export) and URL path segments: anything a prompt
+/// file's `name` may say, except what would change the path or is invalid
+/// in a file name on some system.
 pub fn validate_name(what: &'static str, name: &str) -> Result<()> {
-    let why = if name.is_empty() {
+    const FORBIDDEN: &[char] = &['/', '\\', ':', '*', '?', '"', '<', '>', '|', '#', '%'];
+    let why = if name.trim().is_empty() {
         Some("it is empty")
     } else if name.len() > 200 {
-        Some("it is longer than 200 characters")
-    } else if name.starts_with('.') || name.starts_with('-') {
-        Some("it may not start with `.` or `-`")
-    } else if !name
-        .chars()
-        .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.' | ' '))
+        Some("it is longer than 200 bytes")
+    } else if name.starts_with(['.', '-'])
+        || name.starts_with(char::is_whitespace)
+        || name.ends_with(char::is_whitespace)
     {
-        Some("use letters, digits, spaces, `-`, `_` and `.` only")
+        Some("it may not start with `.`, `-` or a space, nor end with a space")
+    } else if name
+        .chars()
+        .any(|c| c.is_control() || FORBIDDEN.contains(&c))
+    {
+        Some("it may not contain control characters or any of / \\ : * ? \" < > | # %")
     } else {
         None
     };
@@ -918,7 +925,14 @@ pub fn validate_name(what: &'static str, name: &str) -> Result<()> {
 /// A prompt name in a URL path (the export and the branch are served as
 /// files named by the plain prompt name).
 pub fn url_segment(name: &str) -> String {
-    name.replace(' ', "%20")
+    name.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => {
+                (b as char).to_string()
+            }
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
 }
 
 /// Jittered exponential backoff between retries of a conflicting write.
@@ -1003,6 +1017,31 @@ mod tests {
     }
 
     #[test]
+    fn names_from_prompt_files_are_accepted_and_paths_refused() {
+        for name in [
+            "support bot",
+            "Text Summarizer (short)",
+            "résumé-writer",
+            "v2_final.prompt",
+        ] {
+            assert!(validate_name("prompt name", name).is_ok(), "{name}");
+        }
+        for name in [
+            "",
+            " padded",
+            "../up",
+            "a/b",
+            ".hidden",
+            "-flag",
+            "what?",
+            "tab\there",
+        ] {
+            assert!(validate_name("prompt name", name).is_err(), "{name:?}");
+        }
+        assert_eq!(url_segment("support bot (v2)"), "support%20bot%20%28v2%29");
+    }
+
+    #[test]
     fn split_arms_follow_their_weights() {
         let split = LabelTarget::parse("v1:80,v2:20").unwrap();
         let to_v2 = (0..2000)
@@ -1021,6 +1060,15 @@ mod tests {
             let first = split.pick("support-bot", Some(&key));
             prop_assert!(first == 3 || first == 9);
             prop_assert_eq!(first, split.pick("support-bot", Some(&key)));
+        }
+
+        #[test]
+        fn accepted_names_stay_one_path_segment(name in "\\PC{0,30}") {
+            if validate_name("prompt name", &name).is_ok() {
+                let path = std::path::Path::new("prompts").join(&name);
+                prop_assert_eq!(path.components().count(), 2);
+                prop_assert!(!url_segment(&name).contains(['/', '?', '#', ' ']));
+            }
         }
 
         #[test]
