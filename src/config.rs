@@ -102,6 +102,9 @@ pub(crate) mod defaults {
     pub fn min_cases() -> u32 {
         10
     }
+    pub fn require_gate_passed() -> bool {
+        true
+    }
 }
 
 /// The whole of `promptgate.toml`.
@@ -128,4 +131,32 @@ pub struct Config {
     /// Environments in promotion order, e.g. `["staging", "production"]`.
     #[serde(default)]
     pub environments: Vec<String>,
+    /// What a version needs before a label may move to it.
+    #[serde(default)]
+    pub promotion: PromotionPolicy,
+}
+
+/// `[promotion]`: the rules `promptgate promote` enforces (besides the
+/// order of `environments`); `--force --reason` overrides them, recorded.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PromotionPolicy {
+    /// The version's baseline result must have at least this many cases.
+    #[serde(default)]
+    pub min_cases: u32,
+    /// The version's overall score (0–1) must reach this.
+    pub min_score: Option<f64>,
+    /// The gate must have passed for the version's baseline result.
+    #[serde(default = "defaults::require_gate_passed")]
+    pub require_gate_passed: bool,
+}
+
+impl Default for PromotionPolicy {
+    fn default() -> Self {
+        Self {
+            min_cases: 0,
+            min_score: None,
+            require_gate_passed: defaults::require_gate_passed(),
+        }
+    }
 }

@@ -8,6 +8,7 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 
 mod diff;
+mod registry;
 mod validate;
 
 /// A CI-native regression gate for LLM prompts.
@@ -45,6 +46,17 @@ pub enum Command {
     /// FROM and TO are git revisions; by default the merge base with the
     /// default branch and the working tree.
     Diff(diff::DiffArgs),
+    /// Publish evaluated versions to the registry, record their results as
+    /// baselines and move `latest`.
+    Publish(registry::PublishArgs),
+    /// Move an environment label to a version, following the promotion policy.
+    Promote(registry::PromoteArgs),
+    /// Move a label back to its previous version.
+    Rollback(registry::RollbackArgs),
+    /// A prompt's published versions and label moves, newest first.
+    History(registry::HistoryArgs),
+    /// Write the registry as a static JSON bundle any static host can serve.
+    Export(registry::ExportArgs),
 }
 
 /// What a command concluded, as the process exit code says it.
@@ -75,6 +87,11 @@ pub fn run(cli: Cli) -> anyhow::Result<Outcome> {
     match cli.command {
         Command::Validate(args) => validate::run(&repo, args),
         Command::Diff(args) => diff::run(&repo, args),
+        Command::Publish(args) => registry::publish(&repo, args),
+        Command::Promote(args) => registry::promote(&repo, args),
+        Command::Rollback(args) => registry::rollback(&repo, args),
+        Command::History(args) => registry::history(&repo, args),
+        Command::Export(args) => registry::export(&repo, args),
     }
 }
 

@@ -1,0 +1,448 @@
+//! The registry commands: `publish` (of already-evaluated versions),
+//! `promote`, `rollback`, `history` and `export`.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use anyhow::Context;
+use clap::Args;
+use serde_json::json;
+
+use super::Outcome;
+use crate::config::Config;
+use crate::registry::{
+    LabelMove, LabelTarget, Promote, PublishInput, Registry, Version, VersionRef, open,
+    publish_prompt, url_segment,
+};
+
+/// Used when neither `--registry` nor `registry` in promptgate.toml names one.
+pub const DEFAULT_REGISTRY: &str = "sqlite://.promptgate/registry.db";
+/// Used when promptgate.toml lists no `environments`.
+const DEFAULT_ENVIRONMENTS: [&str; 2] = ["staging", "production"];
+
+#[derive(Debug, Clone, Args)]
+pub struct RegistryArg {
+    /// The registry: `sqlite://PATH`, `postgres://…` or `git+branch://NAME`
+    /// (default: `registry` in promptgate.toml, else sqlite://.promptgate/registry.db).
+    #[arg(long, value_name = "URL", env = "PROMPTGATE_REGISTRY")]
+    pub registry: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct PublishArgs {
+    /// JSON file with the versions to publish: one `PublishInput` or a list
+    /// (version, its evaluation result, whether its gate passed).
+    #[arg(long, value_name = "FILE")]
+    pub input: PathBuf,
+    #[command(flatten)]
+    pub registry: RegistryArg,
+}
+
+#[derive(Debug, Args)]
+pub struct PromoteArgs {
+    /// The prompt's name.
+    pub prompt: String,
+    /// The version: `v7`, `7`, or a version id.
+    #[arg(value_name = "VERSION")]
+    pub target_version: String,
+    /// The environment label to move, e.g. `staging` or `production`.
+    #[arg(long, value_name = "ENV")]
+    pub to: String,
+    /// Why; recorded with the move.
+    #[arg(long)]
+    pub reason: Option<String>,
+    /// Override the promotion policy (needs --reason; recorded as forced).
+    #[arg(long)]
+    pub force: bool,
+    #[command(flatten)]
+    pub registry: RegistryArg,
+}
+
+#[derive(Debug, Args)]
+pub struct RollbackArgs {
+    /// The prompt's name.
+    pub prompt: String,
+    /// The label to move back to its previous version.
+    #[arg(long, value_name = "ENV")]
+    pub label: String,
+    /// Why; recorded with the move.
+    #[arg(long)]
+    pub reason: Option<String>,
+    #[command(flatten)]
+    pub registry: RegistryArg,
+}
+
+#[derive(Debug, Args)]
+pub struct HistoryArgs {
+    /// The prompt's name.
+    pub prompt: String,
+    /// Print JSON instead of text.
+    #[arg(long)]
+    pub json: bool,
+    #[command(flatten)]
+    pub registry: RegistryArg,
+}
+
+#[derive(Debug, Args)]
+pub struct ExportArgs {
+    /// The folder to write the static bundle to (created if missing).
+    #[arg(long, value_name = "DIR")]
+    pub out: PathBuf,
+    #[command(flatten)]
+    pub registry: RegistryArg,
+}
+
+/// The registry commands run on their own runtime: the CLI is synchronous.
+fn block_on<T>(work: impl std::future::Future<Output = anyhow::Result<T>>) -> anyhow::Result<T> {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .context("starting the async runtime")?
+        .block_on(work)
+}
+
+/// `promptgate.toml`, or the defaults when there is none.
+fn load_config(repo: &Path) -> anyhow::Result<Config> {
+    let path = repo.join("promptgate.toml");
+    match std::fs::read_to_string(&path) {
+        Ok(text) => toml::from_str(&text)
+            .with_context(|| format!("{}: invalid configuration", path.display())),
+        Err(error) if error.kind() == std::io::ErrorKind::NotFound => Ok(Config::default()),
+        Err(error) => Err(error).with_context(|| format!("reading {}", path.display())),
+    }
+}
+
+async fn open_registry(
+    repo: &Path,
+    flag: &RegistryArg,
+    config: &Config,
+) -> anyhow::Result<Box<dyn Registry>> {
+    let url = flag
+        .registry
+        .clone()
+        .or_else(|| config.registry.clone())
+        .unwrap_or_else(|| DEFAULT_REGISTRY.into());
+    // The URL may hold a password: name only the kind of registry.
+    let scheme = url.split("://").next().unwrap_or("registry").to_string();
+    open(&url, repo)
+        .await
+        .with_context(|| format!("opening the {scheme} registry"))
+}
+
+/// Who is acting: `PROMPTGATE_ACTOR`, else git's `user.name <user.email>`,
+/// else `$GITHUB_ACTOR`.
+pub fn actor(repo: &Path) -> String {
+    if let Some(actor) = std::env::var("PROMPTGATE_ACTOR")
+        .ok()
+        .filter(|a| !a.trim().is_empty())
+    {
+        return actor;
+    }
+    let git_config = |key: &str| {
+        std::process::Command::new("git")
+            .arg("-C")
+            .arg(repo)
+            .args(["config", "--get", key])
+            .output()
+            .ok()
+            .filter(|out| out.status.success())
+            .map(|out| String::from_utf8_lossy(&out.stdout).trim().to_string())
+            .filter(|value| !value.is_empty())
+    };
+    match (git_config("user.name"), git_config("user.email")) {
+        (Some(name), Some(email)) => format!("{name} <{email}>"),
+        (Some(name), None) => name,
+        _ => std::env::var("GITHUB_ACTOR")
+            .ok()
+            .filter(|a| !a.is_empty())
+            .unwrap_or_else(|| "unknown".to_string()),
+    }
+}
+
+pub fn publish(repo: &Path, args: PublishArgs) -> anyhow::Result<Outcome> {
+    let text = std::fs::read_to_string(&args.input)
+        .with_context(|| format!("reading {}", args.input.display()))?;
+    let inputs: Vec<PublishInput> = match serde_json::from_str::<serde_json::Value>(&text) {
+        Ok(serde_json::Value::Array(_)) => serde_json::from_str(&text),
+        _ => serde_json::from_str(&text).map(|one| vec![one]),
+    }
+    .with_context(|| {
+        format!(
+            "{}: not a publish input (a version with its result, or a list of them)",
+            args.input.display()
+        )
+    })?;
+    let config = load_config(repo)?;
+    block_on(async {
+        let registry = open_registry(repo, &args.registry, &config).await?;
+        for input in inputs {
+            let prompt = input.version.prompt.clone();
+            let outcome = publish_prompt(registry.as_ref(), input)
+                .await
+                .with_context(|| format!("publishing {prompt}"))?;
+            println!(
+                "{prompt} v{}{}{}",
+                outcome.version.number,
+                if outcome.created {
+                    " published"
+                } else {
+                    " (already published)"
+                },
+                if outcome.latest_moved {
+                    ", latest → this version"
+                } else {
+                    ""
+                }
+            );
+        }
+        Ok(Outcome::Success)
+    })
+}
+
+pub fn promote(repo: &Path, args: PromoteArgs) -> anyhow::Result<Outcome> {
+    let config = load_config(repo)?;
+    let environments: Vec<String> = if config.environments.is_empty() {
+        DEFAULT_ENVIRONMENTS.iter().map(|e| e.to_string()).collect()
+    } else {
+        config.environments.clone()
+    };
+    let request = Promote {
+        prompt: args.prompt,
+        version: VersionRef::parse(&args.target_version),
+        to: args.to,
+        actor: actor(repo),
+        reason: args.reason,
+        force: args.force,
+    };
+    block_on(async {
+        let registry = open_registry(repo, &args.registry, &config).await?;
+        let moved = registry
+            .promote(request, &environments, &config.promotion)
+            .await?;
+        println!(
+            "{}{}",
+            describe_move(&moved),
+            if moved.forced {
+                " (forced: policy overridden)"
+            } else {
+                ""
+            }
+        );
+        Ok(Outcome::Success)
+    })
+}
+
+pub fn rollback(repo: &Path, args: RollbackArgs) -> anyhow::Result<Outcome> {
+    let config = load_config(repo)?;
+    let who = actor(repo);
+    block_on(async {
+        let registry = open_registry(repo, &args.registry, &config).await?;
+        let moved = registry
+            .rollback(&args.prompt, &args.label, &who, args.reason)
+            .await?;
+        println!("{} (rolled back)", describe_move(&moved));
+        Ok(Outcome::Success)
+    })
+}
+
+fn describe_move(moved: &LabelMove) -> String {
+    format!(
+        "{}: {} → {} (was {})",
+        moved.prompt,
+        moved.label,
+        moved.to,
+        moved
+            .from
+            .as_ref()
+            .map_or("unset".to_string(), LabelTarget::to_string)
+    )
+}
+
+pub fn history(repo: &Path, args: HistoryArgs) -> anyhow::Result<Outcome> {
+    let config = load_config(repo)?;
+    block_on(async {
+        let registry = open_registry(repo, &args.registry, &config).await?;
+        let mut versions = registry.versions(&args.prompt).await?;
+        if versions.is_empty() {
+            anyhow::bail!(
+                "{}: nothing published in {} yet",
+                args.prompt,
+                registry.describe()
+            );
+        }
+        let mut moves = registry.label_history(&args.prompt).await?;
+        let labels = registry.labels(&args.prompt).await?;
+        versions.reverse();
+        moves.reverse();
+        if args.json {
+            let out = json!({ "prompt": args.prompt, "labels": labels, "versions": versions, "moves": moves });
+            println!("{}", serde_json::to_string_pretty(&out)?);
+        } else {
+            print!(
+                "{}",
+                render_history(&args.prompt, &versions, &moves, &labels)
+            );
+        }
+        Ok(Outcome::Success)
+    })
+}
+
+/// Versions and label moves, both newest first, as text.
+fn render_history(
+    prompt: &str,
+    versions: &[Version],
+    moves: &[LabelMove],
+    labels: &BTreeMap<String, LabelTarget>,
+) -> String {
+    let mut out = format!("{prompt}\n\nversions (newest first)\n");
+    for version in versions {
+        let on: Vec<&str> = labels
+            .iter()
+            .filter(|(_, target)| target.contains(version.number))
+            .map(|(label, _)| label.as_str())
+            .collect();
+        let short_id: String = version.id.0.chars().take(12).collect();
+        out.push_str(&format!(
+            "  v{:<4} {short_id:<12}  {}  {}{}{}\n",
+            version.number,
+            version.created_at,
+            version.author,
+            version
+                .message
+                .as_deref()
+                .map(|m| format!(" — {m}"))
+                .unwrap_or_default(),
+            if on.is_empty() {
+                String::new()
+            } else {
+                format!("  [{}]", on.join(", "))
+            },
+        ));
+    }
+    out.push_str("\nlabel moves (newest first)\n");
+    if moves.is_empty() {
+        out.push_str("  none\n");
+    }
+    for moved in moves {
+        out.push_str(&format!(
+            "  {}  {}: {} → {}  {}{}  by {}{}\n",
+            moved.at,
+            moved.label,
+            moved
+                .from
+                .as_ref()
+                .map_or("unset".to_string(), LabelTarget::to_string),
+            moved.to,
+            moved.kind.as_str(),
+            if moved.forced { " (FORCED)" } else { "" },
+            moved.actor,
+            moved
+                .reason
+                .as_deref()
+                .map(|r| format!(": {r}"))
+                .unwrap_or_default(),
+        ));
+    }
+    out
+}
+
+pub fn export(repo: &Path, args: ExportArgs) -> anyhow::Result<Outcome> {
+    let config = load_config(repo)?;
+    block_on(async {
+        let registry = open_registry(repo, &args.registry, &config).await?;
+        let count = export_bundle(registry.as_ref(), &args.out).await?;
+        println!("exported {count} prompts to {}", args.out.display());
+        Ok(Outcome::Success)
+    })
+}
+
+/// Writes the static bundle: `index.json`, and per prompt `labels.json`,
+/// `labels/<label>.json` (the version a label serves), `versions.json` and
+/// `versions/v<n>.json`. Paths use the plain prompt name, so a static host
+/// serves `prompts/<name>/labels/production.json` as is.
+pub async fn export_bundle(registry: &dyn Registry, out: &Path) -> anyhow::Result<usize> {
+    let write = |path: PathBuf, value: serde_json::Value| -> anyhow::Result<()> {
+        if let Some(parent) = path.parent() {
+            std::fs::create_dir_all(parent)
+                .with_context(|| format!("creating {}", parent.display()))?;
+        }
+        let mut text = serde_json::to_string_pretty(&value)?;
+        text.push('\n');
+        std::fs::write(&path, text).with_context(|| format!("writing {}", path.display()))
+    };
+    let prompts = registry.prompts().await?;
+    let mut index = Vec::new();
+    for prompt in &prompts {
+        let dir = out.join("prompts").join(prompt);
+        let versions = registry.versions(prompt).await?;
+        let labels = registry.labels(prompt).await?;
+        for version in &versions {
+            write(
+                dir.join("versions")
+                    .join(format!("v{}.json", version.number)),
+                json!(version),
+            )?;
+        }
+        let summaries: Vec<_> = versions
+            .iter()
+            .rev()
+            .map(|v| json!({ "number": v.number, "id": v.id, "created_at": v.created_at, "author": v.author, "message": v.message }))
+            .collect();
+        write(dir.join("versions.json"), json!(summaries))?;
+        write(dir.join("labels.json"), json!(labels))?;
+        for (label, target) in &labels {
+            let serves = match target {
+                LabelTarget::Version(n) => {
+                    versions.iter().find(|v| v.number == *n).map(|v| json!(v))
+                }
+                LabelTarget::Split(_) => None,
+            };
+            write(
+                dir.join("labels").join(format!("{label}.json")),
+                json!({ "label": label, "target": target, "version": serves }),
+            )?;
+        }
+        index.push(json!({
+            "name": prompt,
+            "path": format!("prompts/{}/", url_segment(prompt)),
+            "versions": versions.len(),
+            "latest_version": versions.last().map(|v| v.number),
+            "labels": labels,
+        }));
+    }
+    write(
+        out.join("index.json"),
+        json!({ "format": "promptgate-registry-export/1", "generated_at": crate::registry::now(), "prompts": index }),
+    )?;
+    Ok(prompts.len())
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::CommandFactory;
+
+    #[test]
+    fn the_registry_commands_parse() {
+        super::super::Cli::command().debug_assert();
+        let cli = <super::super::Cli as clap::Parser>::try_parse_from([
+            "promptgate",
+            "promote",
+            "support",
+            "v3",
+            "--to",
+            "production",
+            "--force",
+            "--reason",
+            "incident",
+        ])
+        .unwrap();
+        let super::super::Command::Promote(args) = cli.command else {
+            panic!("not promote")
+        };
+        assert_eq!(
+            (args.target_version.as_str(), args.to.as_str(), args.force),
+            ("v3", "production", true)
+        );
+    }
+}
