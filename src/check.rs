@@ -167,6 +167,8 @@ pub enum CheckError {
     Execute(#[from] evaluation::ExecuteError),
     #[error(transparent)]
     Store(#[from] crate::store::results::ResultStoreError),
+    #[error("no prompt named `{name}`; the prompts are: {}", known.join(", "))]
+    UnknownPrompt { name: String, known: Vec<String> },
 }
 
 /// The base revision: the request's, or the merge base with the default branch.
@@ -426,4 +428,69 @@ pub fn describe_policy_change(old: &GatePolicy, new: &GatePolicy) -> Option<Stri
         parts.push(format!("fail_on {:?} → {:?}", old.fail_on, new.fail_on).to_lowercase());
     }
     (!parts.is_empty()).then(|| parts.join(", "))
+}
+
+/// One prompt evaluated as it is now.
+pub struct Evaluated {
+    pub prompt: PromptSpec,
+    pub plan: EvaluationPlan,
+    pub result: EvalResult,
+    pub calls: CallStats,
+    /// The result came from the local store: nothing was called.
+    pub from_store: bool,
+}
+
+/// Evaluates prompts of the working tree (all, or those named by name or
+/// path), reusing stored results of identical evaluations. `eval`,
+/// `baseline` and `publish` share this.
+pub async fn evaluate_current(
+    root: &Path,
+    selectors: &[String],
+    request: &CheckRequest,
+) -> Result<(Workspace, Vec<Evaluated>, CallStats), CheckError> {
+    let workspace = Workspace::load(Box::new(WorkingTree::new(root)?))?;
+    let chosen: Vec<&PromptSpec> = if selectors.is_empty() {
+        workspace.prompts.iter().collect()
+    } else {
+        let mut chosen = Vec::new();
+        for selector in selectors {
+            let found = workspace.prompts.iter().find(|p| {
+                p.name == *selector || p.path.0 == selector.trim_start_matches("./")
+            });
+            match found {
+                Some(prompt) => chosen.push(prompt),
+                None => {
+                    return Err(CheckError::UnknownPrompt {
+                        name: selector.clone(),
+                        known: workspace.prompts.iter().map(|p| p.name.clone()).collect(),
+                    });
+                }
+            }
+        }
+        chosen
+    };
+    let engine = engine(root, &workspace.config, request);
+    let store = ResultStore::new(&Stores::for_config(root, &workspace.config).store_dir);
+    let mut evaluated = Vec::new();
+    for prompt in chosen {
+        let plan = evaluation::plan(prompt, workspace.files.as_ref(), &workspace.config)?;
+        let from_store = matches!(request.cache, CacheMode::ReadWrite)
+            && store.load(&plan.fingerprint)?.is_some();
+        let (result, calls) = if matches!(request.cache, CacheMode::ReadWrite) {
+            result_for(&engine, &store, &plan).await?
+        } else {
+            let (result, calls) = engine.execute(&plan).await?;
+            store.save(&result)?;
+            (result, calls)
+        };
+        evaluated.push(Evaluated {
+            prompt: prompt.clone(),
+            plan,
+            result,
+            calls,
+            from_store,
+        });
+    }
+    let judge_calls = engine.judge_stats();
+    Ok((workspace, evaluated, judge_calls))
 }

@@ -1,0 +1,46 @@
+//! `promptgate baseline`: evaluate the current versions and store their
+//! results, so later checks compare against them without re-running.
+
+use std::path::Path;
+
+use clap::Args;
+
+use super::Outcome;
+use super::output::CacheArgs;
+use crate::check::{CheckRequest, evaluate_current};
+
+#[derive(Debug, Args)]
+pub struct BaselineArgs {
+    /// Prompts by name or path (default: every prompt).
+    #[arg(value_name = "PROMPT|PATH")]
+    pub prompts: Vec<String>,
+    #[command(flatten)]
+    pub cache: CacheArgs,
+}
+
+pub fn run(repo: &Path, args: BaselineArgs) -> anyhow::Result<Outcome> {
+    let request = CheckRequest {
+        cache: args.cache.mode(),
+        ..CheckRequest::default()
+    };
+    let (_, evaluated, _) = super::block_on(evaluate_current(repo, &args.prompts, &request))?;
+    for item in &evaluated {
+        println!(
+            "{}  version {}  fingerprint {}  {} cases{}",
+            item.prompt.name,
+            short(&item.result.version.0),
+            short(&item.result.fingerprint.0),
+            item.result.cases.len(),
+            if item.from_store {
+                "  (already stored)"
+            } else {
+                "  stored"
+            }
+        );
+    }
+    Ok(Outcome::Success)
+}
+
+fn short(id: &str) -> &str {
+    &id[..id.len().min(12)]
+}
