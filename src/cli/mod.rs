@@ -7,6 +7,8 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
+mod init;
+mod list;
 mod validate;
 
 /// A CI-native regression gate for LLM prompts.
@@ -33,6 +35,11 @@ pub struct Cli {
 pub enum Command {
     /// Check every prompt file, dataset and the config; list every problem.
     Validate(validate::ValidateArgs),
+    /// List every prompt: model, version id, number of cases, evaluators.
+    List(list::ListArgs),
+    /// Set up promptgate in this repository: a config, one prompt with a
+    /// dataset and three evaluators, and a `.gitignore` entry for the store.
+    Init(init::InitArgs),
 }
 
 /// What a command concluded, as the process exit code says it.
@@ -62,6 +69,8 @@ pub fn run(cli: Cli) -> anyhow::Result<Outcome> {
     };
     match cli.command {
         Command::Validate(args) => validate::run(&repo, args),
+        Command::List(args) => list::run(&repo, args),
+        Command::Init(args) => init::run(&repo, args),
     }
 }
 

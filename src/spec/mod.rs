@@ -13,7 +13,7 @@ pub mod yaml;
 
 pub use identity::{fingerprint, version_id};
 pub use parse::{PROMPT_KEYS, parse_prompt};
-pub use workspace::{load_prompts, load_workspace, prompt_globs_matcher};
+pub use workspace::{cases_of, load_prompts, load_workspace, prompt_globs_matcher};
 
 /// A path relative to the repository root, always with `/` separators.
 /// Every file promptgate reads is named this way in errors and reports.

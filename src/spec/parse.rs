@@ -364,7 +364,14 @@ impl Reader<'_> {
         match regex::Regex::new(pattern) {
             Ok(_) => true,
             Err(error) => {
-                let message = format!("`{}` is not a valid regex: {error}", display(pointer));
+                // regex's message draws the pattern over several lines; keep its last line.
+                let text = error.to_string();
+                let why = text
+                    .lines()
+                    .last()
+                    .unwrap_or_default()
+                    .trim_start_matches("error: ");
+                let message = format!("`{}` is not a valid regex: {why}", display(pointer));
                 self.error_at(pointer, message);
                 false
             }

@@ -85,3 +85,35 @@ pub fn load_prompts(files: &dyn RepoFiles, paths: &[RepoPath]) -> (Vec<PromptSpe
     }
     (prompts, Diagnostics(diagnostics))
 }
+
+/// A prompt's cases: its inline `testData`, then its `dataset` file's.
+/// Ids must be unique across both (the gate pairs cases by id).
+pub fn cases_of(
+    spec: &PromptSpec,
+    files: &dyn RepoFiles,
+) -> Result<Vec<crate::dataset::Case>, Diagnostics> {
+    let mut cases = spec.test_data.clone();
+    if let Some(dataset) = &spec.dataset {
+        cases.extend(crate::dataset::load_cases(files, dataset)?);
+    }
+    let mut seen = std::collections::BTreeSet::new();
+    let mut diagnostics = Vec::new();
+    for case in &cases {
+        if !seen.insert(case.id.as_str()) {
+            diagnostics.push(Diagnostic::error(
+                case.source.file.clone(),
+                case.source.line,
+                0,
+                format!(
+                    "case id `{}` is used twice in prompt `{}` (testData and dataset ids must be unique)",
+                    case.id, spec.name
+                ),
+            ));
+        }
+    }
+    if diagnostics.is_empty() {
+        Ok(cases)
+    } else {
+        Err(Diagnostics(diagnostics))
+    }
+}
