@@ -128,7 +128,15 @@ pub fn validate(files: &dyn RepoFiles, only: &[PathBuf]) -> Validation {
                 })
             })
             .collect();
-        spec::load_prompts(files, &wanted)
+        // A named file that is not a prompt is checked as a dataset.
+        let (prompt_files, others): (Vec<RepoPath>, Vec<RepoPath>) =
+            wanted.into_iter().partition(|file| is_prompt_file(&file.0));
+        for dataset in &others {
+            if let Err(problems) = crate::dataset::load_cases(files, dataset) {
+                diagnostics.extend(problems.0);
+            }
+        }
+        spec::load_prompts(files, &prompt_files)
     };
     diagnostics.extend(found.0);
     let mut cases = 0;
