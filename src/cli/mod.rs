@@ -9,6 +9,8 @@ use clap::{Parser, Subcommand};
 
 mod diff;
 mod registry;
+mod init;
+mod list;
 mod validate;
 
 /// A CI-native regression gate for LLM prompts.
@@ -57,6 +59,11 @@ pub enum Command {
     History(registry::HistoryArgs),
     /// Write the registry as a static JSON bundle any static host can serve.
     Export(registry::ExportArgs),
+    /// List every prompt: model, version id, number of cases, evaluators.
+    List(list::ListArgs),
+    /// Set up promptgate in this repository: a config, one prompt with a
+    /// dataset and three evaluators, and a `.gitignore` entry for the store.
+    Init(init::InitArgs),
 }
 
 /// What a command concluded, as the process exit code says it.
@@ -92,6 +99,8 @@ pub fn run(cli: Cli) -> anyhow::Result<Outcome> {
         Command::Rollback(args) => registry::rollback(&repo, args),
         Command::History(args) => registry::history(&repo, args),
         Command::Export(args) => registry::export(&repo, args),
+        Command::List(args) => list::run(&repo, args),
+        Command::Init(args) => init::run(&repo, args),
     }
 }
 

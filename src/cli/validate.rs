@@ -1,10 +1,18 @@
-//! `promptgate validate`.
+//! `promptgate validate`: every prompt file, its cases and the config,
+//! checked without calling any model. Exit 0, or 2 with every problem
+//! listed as `file:line:col: message` and the offending line.
 
 use std::path::{Path, PathBuf};
 
+use anyhow::Context;
 use clap::Args;
 
 use super::Outcome;
+use crate::config::{self, Config};
+use crate::diagnostics::{Diagnostic, Diagnostics, Severity};
+use crate::repo::{RepoFiles, WorkingTree};
+use crate::spec::{self, ModelId, PromptSpec, RepoPath, yaml};
+use crate::template::PreparedPrompt;
 
 #[derive(Debug, Args)]
 pub struct ValidateArgs {
@@ -12,6 +20,246 @@ pub struct ValidateArgs {
     pub paths: Vec<PathBuf>,
 }
 
-pub fn run(_repo: &Path, _args: ValidateArgs) -> anyhow::Result<Outcome> {
-    anyhow::bail!("validate is being built")
+/// What a validation found.
+pub struct Validation {
+    pub prompts: usize,
+    pub cases: usize,
+    pub diagnostics: Diagnostics,
+}
+
+pub fn run(repo: &Path, args: ValidateArgs) -> anyhow::Result<Outcome> {
+    let files = WorkingTree::new(repo).with_context(|| format!("opening {}", repo.display()))?;
+    let only = args
+        .paths
+        .iter()
+        .map(|path| repo_relative(repo, path))
+        .collect::<anyhow::Result<Vec<_>>>()?;
+    let validation = validate(&files, &only);
+    for diagnostic in &validation.diagnostics.0 {
+        eprintln!("{diagnostic}\n");
+    }
+    let count = |severity| {
+        validation
+            .diagnostics
+            .0
+            .iter()
+            .filter(|d| d.severity == severity)
+            .count()
+    };
+    let (errors, warnings) = (count(Severity::Error), count(Severity::Warning));
+    if errors > 0 {
+        anyhow::bail!(
+            "{errors} error{} and {warnings} warning{} in {} prompt{}; fix the errors above and run `promptgate validate` again",
+            plural(errors),
+            plural(warnings),
+            validation.prompts,
+            plural(validation.prompts)
+        );
+    }
+    println!(
+        "ok: {} prompt{}, {} case{}{}",
+        validation.prompts,
+        plural(validation.prompts),
+        validation.cases,
+        plural(validation.cases),
+        if warnings > 0 {
+            format!(", {warnings} warning{}", plural(warnings))
+        } else {
+            String::new()
+        }
+    );
+    Ok(Outcome::Success)
+}
+
+fn plural(n: usize) -> &'static str {
+    if n == 1 { "" } else { "s" }
+}
+
+/// A command-line path as a path inside the repository.
+fn repo_relative(repo: &Path, path: &Path) -> anyhow::Result<PathBuf> {
+    let absolute = if path.is_absolute() {
+        path.to_path_buf()
+    } else {
+        std::env::current_dir()?.join(path)
+    };
+    let real = absolute
+        .canonicalize()
+        .with_context(|| format!("{}: no such file or folder", path.display()))?;
+    let root = repo.canonicalize()?;
+    let inside = real.strip_prefix(&root).map_err(|_| {
+        anyhow::anyhow!(
+            "{} is outside the repository {}",
+            path.display(),
+            root.display()
+        )
+    })?;
+    Ok(inside.to_path_buf())
+}
+
+fn is_prompt_file(path: &str) -> bool {
+    path.ends_with(".prompt.yml") || path.ends_with(".prompt.yaml")
+}
+
+/// Checks the config, the prompts (all, or those under `only`), their
+/// datasets, that every case renders every message, and that every model
+/// id routes to a provider.
+pub fn validate(files: &dyn RepoFiles, only: &[PathBuf]) -> Validation {
+    let mut diagnostics = Vec::new();
+    let config = match config::load(files) {
+        Ok(config) => config,
+        Err(problems) => {
+            diagnostics.extend(problems.0);
+            Config::default()
+        }
+    };
+    let (prompts, found) = if only.is_empty() {
+        spec::load_workspace(files, &config)
+    } else {
+        let listed = files.list().unwrap_or_default();
+        let wanted: Vec<RepoPath> = listed
+            .into_iter()
+            .filter(|file| {
+                only.iter().any(|prefix| {
+                    let prefix = prefix.to_string_lossy().replace('\\', "/");
+                    let prefix = prefix.trim_end_matches('/');
+                    file.0 == prefix
+                        || (is_prompt_file(&file.0)
+                            && (prefix.is_empty() || file.0.starts_with(&format!("{prefix}/"))))
+                })
+            })
+            .collect();
+        // A named file that is not a prompt is checked as a dataset.
+        let (prompt_files, others): (Vec<RepoPath>, Vec<RepoPath>) =
+            wanted.into_iter().partition(|file| is_prompt_file(&file.0));
+        for dataset in &others {
+            if let Err(problems) = crate::dataset::load_cases(files, dataset) {
+                diagnostics.extend(problems.0);
+            }
+        }
+        spec::load_prompts(files, &prompt_files)
+    };
+    diagnostics.extend(found.0);
+    let mut cases = 0;
+    for prompt in &prompts {
+        cases += check_prompt(prompt, files, &config, &mut diagnostics);
+    }
+    diagnostics.sort_by(|a, b| (&a.file, a.line, a.column).cmp(&(&b.file, b.line, b.column)));
+    Validation {
+        prompts: prompts.len(),
+        cases,
+        diagnostics: Diagnostics(diagnostics),
+    }
+}
+
+/// The checks that need more than the prompt file. Returns the number of cases.
+fn check_prompt(
+    prompt: &PromptSpec,
+    files: &dyn RepoFiles,
+    config: &Config,
+    diagnostics: &mut Vec<Diagnostic>,
+) -> usize {
+    let text = files
+        .read(&prompt.path)
+        .ok()
+        .flatten()
+        .map(|bytes| String::from_utf8_lossy(&bytes).into_owned())
+        .unwrap_or_default();
+    let located = yaml::parse(&text).map(|(doc, _)| doc).ok();
+    let at = |pointer: &str, message: String, severity: Severity| {
+        let pos = located
+            .as_ref()
+            .map(|doc| doc.pos(pointer))
+            .unwrap_or_default();
+        let diagnostic = Diagnostic::error(prompt.path.clone(), pos.line, pos.column, message);
+        Diagnostic {
+            severity,
+            ..diagnostic
+        }
+        .with_source(&text)
+    };
+
+    let mut models: Vec<(String, ModelId)> = vec![("/model".into(), prompt.model.clone())];
+    for (i, evaluator) in prompt.evaluators.iter().enumerate() {
+        let pointer = format!("/evaluators/{i}");
+        match &evaluator.kind {
+            spec::EvaluatorKind::Llm { model_id, .. } => models.push((pointer, model_id.clone())),
+            spec::EvaluatorKind::Judge { model: Some(m), .. }
+            | spec::EvaluatorKind::Similarity { model: Some(m), .. } => {
+                models.push((pointer, m.clone()))
+            }
+            _ => {}
+        }
+    }
+    for (pointer, model) in models {
+        if let Err(error) = config.provider_for(&model) {
+            diagnostics.push(at(&pointer, error.to_string(), Severity::Error));
+        }
+    }
+
+    let cases = match spec::cases_of(prompt, files) {
+        Ok(cases) => cases,
+        Err(problems) => {
+            diagnostics.extend(problems.0);
+            return 0;
+        }
+    };
+    if cases.is_empty() {
+        diagnostics.push(at(
+            "",
+            format!(
+                "prompt `{}` has no cases; add `testData` or a `dataset` file so it can be evaluated",
+                prompt.name
+            ),
+            Severity::Warning,
+        ));
+    }
+    let prepared = match PreparedPrompt::new(&prompt.messages, files) {
+        Ok(prepared) => prepared,
+        Err(error) => {
+            diagnostics.push(at("/messages", error.to_string(), Severity::Error));
+            return cases.len();
+        }
+    };
+    // Many cases usually fail for one reason; show a few, count the rest.
+    const SHOWN: usize = 10;
+    let mut texts: std::collections::HashMap<RepoPath, String> = std::collections::HashMap::new();
+    let mut failed = 0;
+    for case in &cases {
+        let Err(error) = prepared.render(case) else {
+            continue;
+        };
+        failed += 1;
+        if failed > SHOWN {
+            continue;
+        }
+        let source_text = texts.entry(case.source.file.clone()).or_insert_with(|| {
+            files
+                .read(&case.source.file)
+                .ok()
+                .flatten()
+                .map(|bytes| String::from_utf8_lossy(&bytes).into_owned())
+                .unwrap_or_default()
+        });
+        diagnostics.push(
+            Diagnostic::error(
+                case.source.file.clone(),
+                case.source.line,
+                0,
+                format!("prompt `{}`: {error}", prompt.name),
+            )
+            .with_source(source_text),
+        );
+    }
+    if failed > SHOWN {
+        diagnostics.push(at(
+            "/messages",
+            format!(
+                "prompt `{}`: {} more cases do not render (only the first {SHOWN} are shown)",
+                prompt.name,
+                failed - SHOWN
+            ),
+            Severity::Error,
+        ));
+    }
+    cases.len()
 }

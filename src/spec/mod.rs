@@ -5,6 +5,16 @@ use serde::{Deserialize, Serialize};
 
 use crate::dataset::Case;
 
+pub mod identity;
+pub mod memory;
+mod parse;
+mod workspace;
+pub mod yaml;
+
+pub use identity::{fingerprint, version_id};
+pub use parse::{PROMPT_KEYS, parse_prompt};
+pub use workspace::{cases_of, load_prompts, load_workspace, prompt_globs_matcher};
+
 /// A path relative to the repository root, always with `/` separators.
 /// Every file promptgate reads is named this way in errors and reports.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
@@ -17,12 +27,86 @@ impl std::fmt::Display for RepoPath {
     }
 }
 
+impl RepoPath {
+    /// Checks a path written in a user's file (`dataset:`, `{% include %}`):
+    /// relative to the repository root, `/`-separated, never leaving it.
+    /// Symlinks are the [`crate::repo::RepoFiles`] reader's job.
+    pub fn relative(text: &str) -> Result<RepoPath, String> {
+        let refuse = |why: &str| {
+            Err(format!(
+                "`{text}` is refused: {why}; write a path relative to the repository root, like `snippets/tone.md`"
+            ))
+        };
+        if text.is_empty() {
+            return refuse("it is empty");
+        }
+        if text.starts_with('/') || text.starts_with('\\') || text.get(1..2) == Some(":") {
+            return refuse("it is absolute");
+        }
+        if text.contains('\\') {
+            return refuse("use `/` between folders, not `\\`");
+        }
+        let mut parts = Vec::new();
+        for part in text.split('/') {
+            match part {
+                ".." => return refuse("`..` would leave the repository"),
+                "" | "." => {}
+                other => parts.push(other),
+            }
+        }
+        if parts.is_empty() {
+            return refuse("it names no file");
+        }
+        Ok(RepoPath(parts.join("/")))
+    }
+}
+
 /// `publisher/model` as written in a prompt file, e.g. `openai/gpt-4o-mini`.
 /// The publisher part doubles as a provider alias from `promptgate.toml`.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct ModelId {
     pub provider: String,
     pub model: String,
+}
+
+impl ModelId {
+    /// Reads `publisher/model`. The model part may itself contain `/` or `:`
+    /// (`ollama/llama3.1:8b`, `openrouter/meta-llama/llama-3-8b`).
+    pub fn parse(text: &str) -> Result<ModelId, String> {
+        let problem = |why: &str| {
+            format!(
+                "`{text}` is not a model id: {why} (write `publisher/model`, e.g. `openai/gpt-4o-mini`)"
+            )
+        };
+        let (provider, model) = text
+            .split_once('/')
+            .ok_or_else(|| problem("there is no `/`"))?;
+        if provider.is_empty() || model.is_empty() {
+            return Err(problem("both sides of `/` must be non-empty"));
+        }
+        if text.chars().any(char::is_whitespace) {
+            return Err(problem("it contains white space"));
+        }
+        if !provider
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_' || c == '.')
+        {
+            return Err(problem(
+                "the publisher may use only letters, digits, `-`, `_` and `.`",
+            ));
+        }
+        Ok(ModelId {
+            provider: provider.to_owned(),
+            model: model.to_owned(),
+        })
+    }
+}
+
+impl std::str::FromStr for ModelId {
+    type Err = String;
+    fn from_str(text: &str) -> Result<Self, Self::Err> {
+        ModelId::parse(text)
+    }
 }
 
 impl std::fmt::Display for ModelId {
@@ -37,6 +121,16 @@ pub enum Role {
     System,
     User,
     Assistant,
+}
+
+impl std::fmt::Display for Role {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Role::System => "system",
+            Role::User => "user",
+            Role::Assistant => "assistant",
+        })
+    }
 }
 
 /// One message of the conversation, its content still a minijinja template.

@@ -1,0 +1,120 @@
+//! `promptgate list`: every prompt with its model, version id, number of
+//! cases and evaluators.
+
+use std::path::Path;
+
+use anyhow::Context;
+use clap::Args;
+use serde::Serialize;
+
+use super::Outcome;
+use crate::config::{self, Config};
+use crate::repo::WorkingTree;
+use crate::spec;
+
+#[derive(Debug, Args)]
+pub struct ListArgs {
+    /// Print JSON (one array) instead of a table.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// One row of the listing.
+#[derive(Debug, Serialize)]
+struct Row {
+    name: String,
+    path: String,
+    model: String,
+    version: Option<String>,
+    cases: Option<usize>,
+    evaluators: Vec<String>,
+}
+
+pub fn run(repo: &Path, args: ListArgs) -> anyhow::Result<Outcome> {
+    let files = WorkingTree::new(repo).with_context(|| format!("opening {}", repo.display()))?;
+    let mut problems = Vec::new();
+    let config = config::load(&files).unwrap_or_else(|found| {
+        problems.extend(found.0);
+        Config::default()
+    });
+    let (prompts, found) = spec::load_workspace(&files, &config);
+    problems.extend(found.0);
+    let rows: Vec<Row> = prompts
+        .iter()
+        .map(|prompt| Row {
+            name: prompt.name.clone(),
+            path: prompt.path.0.clone(),
+            model: prompt.model.to_string(),
+            version: spec::version_id(prompt, &files).ok().map(|v| v.0),
+            cases: spec::cases_of(prompt, &files).ok().map(|cases| cases.len()),
+            evaluators: prompt.evaluators.iter().map(|e| e.name.clone()).collect(),
+        })
+        .collect();
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&rows)?);
+    } else {
+        print_table(&rows);
+    }
+    let errors: Vec<_> = problems
+        .iter()
+        .filter(|d| d.severity == crate::diagnostics::Severity::Error)
+        .collect();
+    if !errors.is_empty() {
+        for error in &errors {
+            eprintln!("{error}\n");
+        }
+        anyhow::bail!(
+            "{} problem{} found; run `promptgate validate` for the full list",
+            errors.len(),
+            if errors.len() == 1 { "" } else { "s" }
+        );
+    }
+    Ok(Outcome::Success)
+}
+
+fn print_table(rows: &[Row]) {
+    if rows.is_empty() {
+        println!("no prompts found (prompt files are named *.prompt.yml)");
+        return;
+    }
+    let cells: Vec<[String; 5]> = rows
+        .iter()
+        .map(|row| {
+            [
+                row.name.clone(),
+                row.model.clone(),
+                row.version
+                    .as_deref()
+                    .map_or("?".into(), |v| v.chars().take(12).collect()),
+                row.cases.map_or("?".into(), |n| n.to_string()),
+                if row.evaluators.is_empty() {
+                    "-".into()
+                } else {
+                    format!("{} ({})", row.evaluators.len(), row.evaluators.join(", "))
+                },
+            ]
+        })
+        .collect();
+    let header = ["PROMPT", "MODEL", "VERSION", "CASES", "EVALUATORS"];
+    let mut widths = header.map(|h| h.chars().count());
+    for row in &cells {
+        for (width, cell) in widths.iter_mut().zip(row) {
+            *width = (*width).max(cell.chars().count());
+        }
+    }
+    let line = |row: [&str; 5]| {
+        let mut out = String::new();
+        for (i, cell) in row.iter().enumerate() {
+            if i + 1 == row.len() {
+                out.push_str(cell);
+            } else {
+                out.push_str(&format!("{cell:<width$}  ", width = widths[i]));
+            }
+        }
+        out
+    };
+    println!("{}", line(header));
+    for row in &cells {
+        println!("{}", line([&row[0], &row[1], &row[2], &row[3], &row[4]]));
+    }
+}
