@@ -255,8 +255,8 @@ impl Runner {
     }
 
     /// Runs the batch until done or until `shutdown` completes. On shutdown,
-    /// calls in flight are abandoned (their answers were not stored; the
-    /// cache only ever holds whole entries) and the run reports how far it got.
+    /// calls in flight are abandoned: every finished call is stored in the
+    /// cache, nothing else is, and the cache only ever holds whole entries.
     pub async fn run_until(
         &self,
         calls: Vec<Call>,
@@ -315,23 +315,20 @@ impl Runner {
                     completion,
                     latency_ms,
                 };
-                self.store(key, &entry).await;
+                self.store(&key, &entry);
                 self.outcome(call, Ok(entry.completion), latency_ms, false)
             }
             Err(message) => self.outcome(call, Err(message), 0, false),
         }
     }
 
-    async fn store(&self, key: CacheKey, entry: &CachedResponse) {
-        let cache = self.cache.clone();
-        let entry = entry.clone();
-        // Off the async threads; if the run is interrupted meanwhile, the
-        // write still completes whole (temp file + rename) or not at all.
-        let written = tokio::task::spawn_blocking(move || cache.put(&key, &entry)).await;
-        match written {
-            Ok(Ok(())) => {}
-            Ok(Err(error)) => tracing::warn!("{error}"),
-            Err(error) => tracing::warn!("the cache writer failed: {error}"),
+    fn store(&self, key: &CacheKey, entry: &CachedResponse) {
+        // Written inline, not on a blocking thread: an entry is a few hundred
+        // bytes (no fsync), and a future dropped by Ctrl-C can then never
+        // leave a write running behind the run's back. A call counts as
+        // finished exactly when its answer is stored.
+        if let Err(error) = self.cache.put(key, entry) {
+            tracing::warn!("{error}");
         }
     }
 

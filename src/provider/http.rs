@@ -11,7 +11,7 @@ use super::ProviderError;
 
 /// An API key. Never printed: `Debug` shows `ApiKey(***)`.
 #[derive(Clone)]
-pub(crate) struct ApiKey(String);
+pub struct ApiKey(String);
 
 impl std::fmt::Debug for ApiKey {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -20,7 +20,13 @@ impl std::fmt::Debug for ApiKey {
 }
 
 impl ApiKey {
-    pub(crate) fn from_env(provider: &str, var: &str) -> Result<Self, ProviderError> {
+    /// A key held in memory (a server's secret store, tests).
+    pub fn new(value: impl Into<String>) -> Self {
+        ApiKey(value.into())
+    }
+
+    /// The key in `var`; a missing or empty variable is an error naming it.
+    pub fn from_env(provider: &str, var: &str) -> Result<Self, ProviderError> {
         match std::env::var(var) {
             Ok(value) if !value.trim().is_empty() => Ok(ApiKey(value.trim().to_string())),
             _ => Err(ProviderError::MissingKey {
@@ -28,11 +34,6 @@ impl ApiKey {
                 var: var.to_string(),
             }),
         }
-    }
-
-    #[cfg(test)]
-    pub(crate) fn new(value: &str) -> Self {
-        ApiKey(value.to_string())
     }
 
     /// A header value marked sensitive, so no logging layer prints it.

@@ -24,7 +24,7 @@ mod http;
 pub mod ollama;
 pub mod openai;
 
-pub use http::parse_retry_after;
+pub use http::{ApiKey, parse_retry_after};
 
 /// A rendered message, ready to send.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -187,6 +187,23 @@ pub fn resolve_config(alias: &str, config: &Config) -> Result<ProviderConfig, Pr
 /// Builds the provider for `alias` from its table. Reads the key now, so a
 /// missing one is reported (by variable name) before any call.
 pub fn build(alias: &str, config: &ProviderConfig) -> Result<Arc<dyn Provider>, ProviderError> {
+    let key_var = match config.kind {
+        ProviderKind::Echo => None,
+        kind => config.api_key_env.as_deref().or(default_api_key_env(kind)),
+    };
+    let key = match key_var {
+        Some(var) => Some(ApiKey::from_env(alias, var)?),
+        None => None,
+    };
+    build_with_key(alias, config, key)
+}
+
+/// As [`build`], with the key given rather than read from the environment.
+pub fn build_with_key(
+    alias: &str,
+    config: &ProviderConfig,
+    key: Option<ApiKey>,
+) -> Result<Arc<dyn Provider>, ProviderError> {
     if config.kind == ProviderKind::Echo {
         return Ok(Arc::new(echo::EchoProvider));
     }
@@ -200,14 +217,6 @@ pub fn build(alias: &str, config: &ProviderConfig) -> Result<Arc<dyn Provider>, 
                     .to_string(),
             });
         }
-    };
-    let key_var = config
-        .api_key_env
-        .as_deref()
-        .or(default_api_key_env(config.kind));
-    let key = match key_var {
-        Some(var) => Some(http::ApiKey::from_env(alias, var)?),
-        None => None,
     };
     let client = http::client(Duration::from_secs(config.timeout_s.max(1)), alias)?;
     let provider: Arc<dyn Provider> = match config.kind {
