@@ -369,15 +369,17 @@ impl Runner {
         let inner = &call.provider.inner;
         let mut attempt = 0;
         loop {
-            if let Some(refusal) = inner.refused.get() {
-                return Err(format!("{}: {refusal}", call.label));
-            }
             let result = {
                 let _permit = inner
                     .in_flight
                     .acquire()
                     .await
                     .map_err(|_| format!("{}: the provider pool was shut down", call.label))?;
+                // Checked after waiting for a slot: the refusal may have
+                // arrived while this call queued.
+                if let Some(refusal) = inner.refused.get() {
+                    return Err(format!("{}: {refusal}", call.label));
+                }
                 if let Some(rate) = &inner.rate {
                     rate.wait().await;
                 }

@@ -68,6 +68,12 @@ fn find_binary() -> Option<PathBuf> {
 /// flags (failure injection). `None` (after a loud notice) when it is not
 /// installed and `CI` is not set.
 pub fn start(extra: &[&str]) -> Option<LlmKatan> {
+    start_on(0, extra)
+}
+
+/// As [`start`], on a given port (0: any free one). A restart on the same
+/// port is the same endpoint, so cache keys carry over.
+pub fn start_on(port: u16, extra: &[&str]) -> Option<LlmKatan> {
     let Some(binary) = find_binary() else {
         if std::env::var_os("CI").is_some() {
             panic!(
@@ -91,13 +97,8 @@ pub fn start(extra: &[&str]) -> Option<LlmKatan> {
             "--host",
             "127.0.0.1",
         ])
-        .args([
-            "--port",
-            "0",
-            "--providers",
-            "openai,anthropic",
-            "--disable-dashboard",
-        ])
+        .args(["--port", &port.to_string()])
+        .args(["--providers", "openai,anthropic", "--disable-dashboard"])
         .arg("--stats-file")
         .arg(dir.path().join("stats.json"))
         .args(extra)
