@@ -329,6 +329,79 @@ mod tests {
     }
 
     #[test]
+    fn estimate_bounds_uncached_calls() {
+        use crate::config::Config;
+        use crate::provider::{ChatMessage, ChatRequest, Completion};
+        use crate::runner::{Call, ProviderPool};
+        use crate::spec::{ModelParameters, ResponseFormat, Role};
+        use crate::store::cache::{CacheMode, CachedResponse};
+
+        let mut config = Config::default();
+        config.providers.insert(
+            "local".into(),
+            crate::config::ProviderConfig {
+                base_url: Some("http://127.0.0.1:9/v1".into()),
+                ..crate::provider::config_for_kind(ProviderKind::OpenaiCompatible)
+            },
+        );
+        config.pricing.insert("local/llama".into(), price(1.0, 2.0));
+        let pool = ProviderPool::new(&config);
+        let local = pool.get("local").unwrap();
+        let call = |text: &str, max_tokens: Option<u32>, model: &str| Call {
+            provider: local.clone(),
+            request: ChatRequest {
+                model: model.into(),
+                messages: vec![ChatMessage {
+                    role: Role::User,
+                    content: text.into(),
+                }],
+                parameters: ModelParameters {
+                    max_tokens,
+                    ..ModelParameters::default()
+                },
+                response_format: ResponseFormat::Text,
+            },
+            repeat: 0,
+            label: "t".into(),
+        };
+        let calls = vec![
+            call("abcdef", Some(100), "llama"), // 2 + 4 in, 100 out
+            call("abc", None, "llama"),         // 1 + 4 in, 4096 out
+            call("cached", Some(100), "llama"), // answered by the cache
+            call("x", Some(10), "mystery"),     // no price
+        ];
+        let dir = tempfile::tempdir().unwrap();
+        let cache = ResponseCache::new(dir.path(), CacheMode::ReadWrite);
+        let cached = &calls[2];
+        cache
+            .put(
+                &CacheKey::new(local.describe(), &cached.request, 0),
+                &CachedResponse {
+                    completion: Completion {
+                        text: "x".into(),
+                        usage: Usage::default(),
+                        finish_reason: None,
+                    },
+                    latency_ms: 1,
+                },
+            )
+            .unwrap();
+        let estimate = estimate(&calls, &PriceTable::new(&config.pricing), Some(&cache));
+        assert_eq!(estimate.calls, 4);
+        assert_eq!(estimate.cached, 1);
+        assert_eq!(estimate.input_tokens, 6 + 5 + 5);
+        assert_eq!(estimate.output_tokens, 100 + 4096 + 10);
+        assert!(estimate.assumed_max_tokens);
+        assert_eq!(estimate.unpriced_models, vec!["local/mystery".to_string()]);
+        let expected = (11.0 * 1.0 + 4196.0 * 2.0) / 1e6;
+        assert!(
+            (estimate.max_cost_usd - expected).abs() < 1e-12,
+            "{}",
+            estimate.max_cost_usd
+        );
+    }
+
+    #[test]
     fn token_estimate_rounds_up() {
         assert_eq!(estimate_tokens(""), 0);
         assert_eq!(estimate_tokens("abcd"), 2);

@@ -40,6 +40,8 @@ pub struct CallOutcome {
 #[derive(Clone)]
 pub struct ProviderHandle {
     inner: Arc<HandleInner>,
+    /// Per attempt, from `timeout_s`.
+    timeout: Duration,
 }
 
 struct HandleInner {
@@ -48,8 +50,8 @@ struct HandleInner {
     provider: Arc<dyn Provider>,
     describe: String,
     in_flight: Semaphore,
+    concurrency: usize,
     rate: Option<RateLimiter>,
-    timeout: Duration,
     max_retries: u32,
     /// Set after a 401/403: the key is wrong, so later calls fail at once
     /// with the same message instead of each being refused again.
@@ -78,15 +80,16 @@ impl ProviderHandle {
                 provider,
                 describe,
                 in_flight: Semaphore::new(config.concurrency.max(1)),
+                concurrency: config.concurrency.max(1),
                 rate: config
                     .requests_per_minute
                     .filter(|&rpm| rpm > 0)
                     .map(RateLimiter::per_minute),
-                timeout: Duration::from_secs(config.timeout_s.max(1)),
                 max_retries: config.max_retries,
                 refused: OnceLock::new(),
                 requests: AtomicU64::new(0),
             }),
+            timeout: Duration::from_secs(config.timeout_s.max(1)),
         }
     }
 
@@ -95,12 +98,10 @@ impl ProviderHandle {
         Ok(Self::new(alias, provider::build(alias, config)?, config))
     }
 
-    /// As [`ProviderHandle::new`], with a per-call timeout finer than the
-    /// config's whole seconds (tests and benchmarks).
+    /// The same provider and shared limits, with a per-attempt timeout finer
+    /// than the config's whole seconds.
     pub fn with_timeout(mut self, timeout: Duration) -> Self {
-        if let Some(inner) = Arc::get_mut(&mut self.inner) {
-            inner.timeout = timeout;
-        }
+        self.timeout = timeout;
         self
     }
 
@@ -264,19 +265,28 @@ impl Runner {
     ) -> Result<RunOutput, RunError> {
         let total = calls.len();
         let progress = Progress::start(self.options.progress, total);
-        // Enough room for every provider in the batch to fill its limit;
-        // the per-provider semaphores do the real bounding.
-        let width = calls
-            .iter()
-            .map(|call| Arc::as_ptr(&call.provider.inner) as usize)
-            .collect::<std::collections::HashSet<_>>()
-            .len()
-            .max(1)
-            * 256;
+        // One queue per provider, each keeping at most twice its concurrency
+        // in flight (room for calls sleeping before a retry), so a slow
+        // provider never holds up another and memory stays bounded however
+        // large the batch. The semaphores do the real limiting.
+        let mut queues: Vec<(ProviderHandle, Vec<(usize, Call)>)> = Vec::new();
+        for (index, call) in calls.into_iter().enumerate() {
+            match queues
+                .iter_mut()
+                .find(|(handle, _)| Arc::ptr_eq(&handle.inner, &call.provider.inner))
+            {
+                Some((_, queue)) => queue.push((index, call)),
+                None => queues.push((call.provider.clone(), vec![(index, call)])),
+            }
+        }
+        let streams = queues.into_iter().map(|(handle, queue)| {
+            futures::stream::iter(queue)
+                .map(|(index, call)| async move { (index, self.complete_one(&call).await) })
+                .buffer_unordered(handle.inner.concurrency.saturating_mul(2))
+                .boxed()
+        });
+        let mut stream = futures::stream::select_all(streams);
         let mut slots: Vec<Option<CallOutcome>> = vec![None; total];
-        let mut stream = futures::stream::iter(calls.into_iter().enumerate())
-            .map(|(index, call)| async move { (index, self.complete_one(&call).await) })
-            .buffer_unordered(width);
         let mut finished = 0;
         tokio::pin!(shutdown);
         loop {
@@ -367,6 +377,7 @@ impl Runner {
     /// call, the provider and what to do.
     async fn call_with_retries(&self, call: &Call) -> Result<(Completion, u64), String> {
         let inner = &call.provider.inner;
+        let timeout = call.provider.timeout;
         let mut attempt = 0;
         loop {
             let result = {
@@ -385,12 +396,10 @@ impl Runner {
                 }
                 inner.requests.fetch_add(1, Ordering::Relaxed);
                 let started = Instant::now();
-                match tokio::time::timeout(inner.timeout, inner.provider.complete(&call.request))
-                    .await
-                {
+                match tokio::time::timeout(timeout, inner.provider.complete(&call.request)).await {
                     Ok(Ok(completion)) => Ok((completion, elapsed_ms(started))),
                     Ok(Err(error)) => Err(error),
-                    Err(_) => Err(ProviderError::Timeout(inner.timeout)),
+                    Err(_) => Err(ProviderError::Timeout(timeout)),
                 }
             };
             let error = match result {
