@@ -13,6 +13,7 @@ pub mod diagnostics;
 pub mod eval;
 pub mod gate;
 pub mod github;
+pub mod pricing;
 pub mod provider;
 pub mod registry;
 pub mod repo;

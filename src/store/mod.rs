@@ -1,6 +1,8 @@
 //! The local store (`.promptgate/`): the response cache and results by
 //! fingerprint. It is exactly the folder a CI cache step saves and restores.
 
+pub mod cache;
+
 use serde::{Deserialize, Serialize};
 
 use crate::runner::CallOutcome;
