@@ -7,13 +7,14 @@ use std::sync::Arc;
 
 use crate::changes::{self, Affected, PromptDeps};
 use crate::config::{Config, GatePolicy};
+use crate::spec::GateOverrides;
 use crate::diagnostics::Diagnostics;
 use crate::eval::EvalContext;
 use crate::evaluation::{self, Engine, EvaluationPlan};
-use crate::gate::{self, PromptGate};
+use crate::gate::{self, GateInput};
 use crate::report::{BaselineSource, CallStats, CheckReport, PromptReport, ReportMode, RunTotals};
 use crate::repo::{GitRevision, RepoFiles, WorkingTree};
-use crate::runner::{ProgressMode, ProviderPool, Runner, RunnerOptions};
+use crate::runner::{ProgressMode, Runner, RunnerOptions};
 use crate::spec::{PromptSpec, RepoPath};
 use crate::store::cache::{CacheMode, ResponseCache};
 use crate::store::results::ResultStore;
@@ -37,6 +38,8 @@ pub struct CheckRequest {
     /// base branch's config decides providers, judges and the gate policy,
     /// and command evaluators are refused.
     pub untrusted: bool,
+    /// Overrides the config's `fail_on` for this run (trusted runs only).
+    pub fail_on: Option<crate::config::FailOn>,
     pub cache: CacheMode,
     pub progress: ProgressMode,
 }
@@ -147,12 +150,8 @@ pub fn engine(root: &Path, config: &Config, request: &CheckRequest) -> Engine {
     );
     let mut eval = EvalContext::new(root);
     eval.untrusted = request.untrusted;
-    eval.default_judge = config.judge.as_deref().and_then(crate::spec::parse_model_id);
-    Engine::new(
-        Arc::new(runner),
-        Arc::new(ProviderPool::new(config)),
-        eval,
-    )
+    eval.default_judge = config.judge_model();
+    Engine::new(config.clone(), Arc::new(runner), eval)
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -266,13 +265,13 @@ pub async fn run_check(root: &Path, request: &CheckRequest) -> Result<CheckRun, 
         calls.add(&baseline_stats);
         totals.add(&calls);
         let diff = base_prompt.map(|(_, base_prompt)| crate::textdiff::diff_specs(base_prompt, head_prompt));
-        let mut policy = trusted_config.gate.clone();
+        // An untrusted change is held to the base version's own overrides.
         let overrides = match (request.untrusted, base_prompt) {
-            (true, Some((_, base_prompt))) => &base_prompt.gate,
-            _ => &head_prompt.gate,
+            (true, Some((_, base_prompt))) => base_prompt.gate.clone(),
+            (true, None) => GateOverrides::default(),
+            (false, _) => head_prompt.gate.clone(),
         };
-        apply_overrides(&mut policy, overrides);
-        gate_inputs.push((head_result.clone(), baseline.clone(), policy));
+        gate_inputs.push(overrides);
         prompt_reports.push(PromptReport {
             gate: None,
             head: head_result.clone(),
@@ -289,7 +288,21 @@ pub async fn run_check(root: &Path, request: &CheckRequest) -> Result<CheckRun, 
     }
     totals.add(&engine.judge_stats());
 
-    let gates = gate::gate_all(&gate_inputs);
+    let mut policy = trusted_config.gate.clone();
+    if let (Some(fail_on), false) = (request.fail_on, request.untrusted) {
+        policy.fail_on = fail_on;
+    }
+    let inputs: Vec<GateInput> = prompt_reports
+        .iter()
+        .zip(&gate_inputs)
+        .map(|(report, overrides)| GateInput {
+            head: &report.head,
+            baseline: report.baseline.as_ref(),
+            policy: &policy,
+            overrides,
+        })
+        .collect();
+    let gates = gate::gate_all(&inputs);
     let failed = gates.iter().any(|g| g.failed);
     for (report, gate) in prompt_reports.iter_mut().zip(gates) {
         report.gate = Some(gate);
@@ -397,21 +410,6 @@ async fn baseline_for(
     ))
 }
 
-fn apply_overrides(policy: &mut GatePolicy, overrides: &crate::spec::GateOverrides) {
-    if let Some(tolerance) = overrides.tolerance {
-        policy.tolerance = tolerance;
-    }
-    if let Some(confidence) = overrides.confidence {
-        policy.confidence = confidence;
-    }
-    if let Some(min_cases) = overrides.min_cases {
-        policy.min_cases = min_cases;
-    }
-    if let Some(fail_on) = overrides.fail_on {
-        policy.fail_on = fail_on;
-    }
-}
-
 /// "tolerance 0.02 → 0.05, fail_on regression → never", or `None` when unchanged.
 pub fn describe_policy_change(old: &GatePolicy, new: &GatePolicy) -> Option<String> {
     let mut parts = Vec::new();
@@ -428,6 +426,30 @@ pub fn describe_policy_change(old: &GatePolicy, new: &GatePolicy) -> Option<Stri
         parts.push(format!("fail_on {:?} → {:?}", old.fail_on, new.fail_on).to_lowercase());
     }
     (!parts.is_empty()).then(|| parts.join(", "))
+}
+
+/// The prompts named by name or path; all of them when none are named.
+pub fn select_by_name<'w>(
+    workspace: &'w Workspace,
+    selectors: &[String],
+) -> Result<Vec<&'w PromptSpec>, CheckError> {
+    if selectors.is_empty() {
+        return Ok(workspace.prompts.iter().collect());
+    }
+    selectors
+        .iter()
+        .map(|selector| {
+            let path = selector.trim_start_matches("./");
+            workspace
+                .prompts
+                .iter()
+                .find(|p| p.name == *selector || p.path.0 == path)
+                .ok_or_else(|| CheckError::UnknownPrompt {
+                    name: selector.clone(),
+                    known: workspace.prompts.iter().map(|p| p.name.clone()).collect(),
+                })
+        })
+        .collect()
 }
 
 /// One prompt evaluated as it is now.
@@ -449,26 +471,7 @@ pub async fn evaluate_current(
     request: &CheckRequest,
 ) -> Result<(Workspace, Vec<Evaluated>, CallStats), CheckError> {
     let workspace = Workspace::load(Box::new(WorkingTree::new(root)?))?;
-    let chosen: Vec<&PromptSpec> = if selectors.is_empty() {
-        workspace.prompts.iter().collect()
-    } else {
-        let mut chosen = Vec::new();
-        for selector in selectors {
-            let found = workspace.prompts.iter().find(|p| {
-                p.name == *selector || p.path.0 == selector.trim_start_matches("./")
-            });
-            match found {
-                Some(prompt) => chosen.push(prompt),
-                None => {
-                    return Err(CheckError::UnknownPrompt {
-                        name: selector.clone(),
-                        known: workspace.prompts.iter().map(|p| p.name.clone()).collect(),
-                    });
-                }
-            }
-        }
-        chosen
-    };
+    let chosen = select_by_name(&workspace, selectors)?;
     let engine = engine(root, &workspace.config, request);
     let store = ResultStore::new(&Stores::for_config(root, &workspace.config).store_dir);
     let mut evaluated = Vec::new();

@@ -288,6 +288,14 @@ pub enum RoutingError {
 }
 
 impl Config {
+    /// The default judge model, when `judge` is set (the loader has already
+    /// refused one that is not `publisher/model`).
+    pub fn judge_model(&self) -> Option<crate::spec::ModelId> {
+        self.judge
+            .as_deref()
+            .and_then(|id| crate::spec::ModelId::parse(id).ok())
+    }
+
     /// The prompt globs, with the defaults when none are configured.
     pub fn prompt_globs(&self) -> Vec<String> {
         if self.prompts.is_empty() {

@@ -17,7 +17,7 @@ use crate::eval::{EvalContext, JudgeClient};
 use crate::provider::{ChatMessage, ChatRequest, ProviderError};
 use crate::report::CallStats;
 use crate::repo::RepoFiles;
-use crate::runner::{Call, ProviderPool, RunError, Runner};
+use crate::runner::{Call, ProviderHandle, ProviderPool, RunError, Runner};
 use crate::spec::{ModelId, ModelParameters, PromptSpec, ResponseFormat};
 use crate::store::{CaseResult, EvalResult, Fingerprint, RepeatResult, VersionId};
 
@@ -124,7 +124,7 @@ pub fn plan_with_cases(
         &version,
         &cases,
         &prompt.evaluators,
-        config.judge.as_deref(),
+        config.judge_model().as_ref(),
         prompt.repeats,
     );
     Ok(EvaluationPlan {
@@ -139,6 +139,8 @@ pub fn plan_with_cases(
 /// providers, and the evaluators' context with a judge that calls through
 /// the same runner.
 pub struct Engine {
+    /// The config trusted to choose providers and judges.
+    pub config: Config,
     pub runner: Arc<Runner>,
     pub providers: Arc<ProviderPool>,
     pub eval: EvalContext,
@@ -158,14 +160,17 @@ pub enum ExecuteError {
 }
 
 impl Engine {
-    pub fn new(runner: Arc<Runner>, providers: Arc<ProviderPool>, mut eval: EvalContext) -> Self {
+    pub fn new(config: Config, runner: Arc<Runner>, mut eval: EvalContext) -> Self {
+        let providers = Arc::new(ProviderPool::new(&config));
         let judge = Arc::new(RunnerJudge {
+            config: config.clone(),
             runner: runner.clone(),
             providers: providers.clone(),
             stats: Mutex::new(CallStats::default()),
         });
         eval.judge = Some(judge.clone() as Arc<dyn JudgeClient>);
         Self {
+            config,
             runner,
             providers,
             eval,
@@ -178,35 +183,55 @@ impl Engine {
         self.judge.stats.lock().unwrap_or_else(|e| e.into_inner()).clone()
     }
 
-    /// Runs every case × repeat of the plan and scores each output. Failed
-    /// calls are kept as errors of their case: they count against the prompt.
-    pub async fn execute(&self, plan: &EvaluationPlan) -> Result<(EvalResult, CallStats), ExecuteError> {
+    /// The provider calls a plan consists of: every case × repeat, routed
+    /// by the config (`alias/model`, GitHub Models, the built-ins).
+    pub fn calls(&self, plan: &EvaluationPlan) -> Result<Vec<Call>, ExecuteError> {
         let prompt = &plan.prompt;
-        let provider = self
-            .providers
-            .get(&prompt.model.provider)
-            .map_err(|source| ExecuteError::Provider {
+        let (provider, model) = self.route(&prompt.model).map_err(|source| {
+            ExecuteError::Provider {
                 prompt: prompt.name.clone(),
                 source,
-            })?;
+            }
+        })?;
         let repeats = prompt.repeats.max(1);
-        let calls: Vec<Call> = plan
+        Ok(plan
             .cases
             .iter()
             .flat_map(|planned| {
                 (0..repeats).map(|repeat| Call {
                     provider: provider.clone(),
                     request: ChatRequest {
-                        model: prompt.model.model.clone(),
+                        model: model.clone(),
                         messages: planned.messages.clone(),
                         parameters: prompt.parameters.clone(),
                         response_format: prompt.response_format.clone(),
                     },
                     repeat,
-                    label: format!("{} / case {} / repeat {}", prompt.name, planned.case.id, repeat + 1),
+                    label: format!(
+                        "{} / case {} / repeat {}",
+                        prompt.name,
+                        planned.case.id,
+                        repeat + 1
+                    ),
                 })
             })
-            .collect();
+            .collect())
+    }
+
+    fn route(&self, model: &ModelId) -> Result<(ProviderHandle, String), ProviderError> {
+        route(&self.config, &self.providers, model)
+    }
+
+    /// Runs every case × repeat of the plan and scores each output. Failed
+    /// calls are kept as errors of their case: they count against the prompt.
+    pub async fn execute(
+        &self,
+        plan: &EvaluationPlan,
+    ) -> Result<(EvalResult, CallStats), ExecuteError> {
+        let prompt = &plan.prompt;
+        let repeats = prompt.repeats.max(1);
+        let calls = self.calls(plan)?;
+        let from_model = calls.first().is_none_or(|call| call.provider.is_model());
         let output = self.runner.run(calls).await?;
         let mut stats = CallStats::default();
         output.outcomes.iter().for_each(|call| stats.record(call));
@@ -237,7 +262,7 @@ impl Engine {
             version: plan.version.clone(),
             fingerprint: plan.fingerprint.clone(),
             model: prompt.model.to_string(),
-            from_model: provider.is_model(),
+            from_model,
             criteria: prompt.evaluators.iter().map(crate::eval::criterion_info).collect(),
             cases,
             created_at: now_rfc3339(),
@@ -249,6 +274,7 @@ impl Engine {
 /// Judges ask through the runner, so their calls are cached, rate-limited
 /// and retried like any other.
 struct RunnerJudge {
+    config: Config,
     runner: Arc<Runner>,
     providers: Arc<ProviderPool>,
     stats: Mutex<CallStats>,
@@ -262,11 +288,12 @@ impl JudgeClient for RunnerJudge {
         messages: Vec<ChatMessage>,
         attempt: u32,
     ) -> Result<String, String> {
-        let provider = self.providers.get(&model.provider).map_err(|e| e.to_string())?;
+        let (provider, model_name) =
+            route(&self.config, &self.providers, model).map_err(|e| e.to_string())?;
         let call = Call {
             provider,
             request: ChatRequest {
-                model: model.model.clone(),
+                model: model_name,
                 messages,
                 // Judges should be as repeatable as the provider allows.
                 parameters: ModelParameters {
@@ -286,6 +313,18 @@ impl JudgeClient for RunnerJudge {
             .record(&outcome);
         outcome.result
     }
+}
+
+/// The pooled provider handle for a model id, and the model name to send.
+fn route(
+    config: &Config,
+    providers: &ProviderPool,
+    model: &ModelId,
+) -> Result<(ProviderHandle, String), ProviderError> {
+    let route = config
+        .provider_for(model)
+        .map_err(|e| ProviderError::Transport(e.to_string()))?;
+    Ok((providers.get(&route.alias)?, route.model))
 }
 
 pub fn now_rfc3339() -> String {

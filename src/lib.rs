@@ -6,11 +6,13 @@
 //! tests replace with a real local stand-in.
 
 pub mod changes;
+pub mod check;
 pub mod cli;
 pub mod config;
 pub mod dataset;
 pub mod diagnostics;
 pub mod eval;
+pub mod evaluation;
 pub mod gate;
 pub mod github;
 pub mod pricing;

@@ -26,7 +26,7 @@ pub struct EvalArgs {
 
 pub fn run(repo: &Path, args: EvalArgs) -> anyhow::Result<Outcome> {
     if args.estimate {
-        return super::estimate::run(repo, &args.prompts);
+        return estimate(repo, &args.prompts);
     }
     let request = CheckRequest {
         cache: args.cache.mode(),
@@ -75,3 +75,33 @@ pub fn run(repo: &Path, args: EvalArgs) -> anyhow::Result<Outcome> {
     })
 }
 
+
+/// `eval --estimate`: plans every prompt and prices the calls a run would
+/// make, counting the cached ones as free.
+fn estimate(repo: &Path, selectors: &[String]) -> anyhow::Result<Outcome> {
+    let workspace = crate::check::Workspace::load(Box::new(crate::repo::WorkingTree::new(repo)?))?;
+    let engine = crate::check::engine(repo, &workspace.config, &CheckRequest::default());
+    let mut calls = Vec::new();
+    for prompt in crate::check::select_by_name(&workspace, selectors)? {
+        let plan = crate::evaluation::plan(prompt, workspace.files.as_ref(), &workspace.config)?;
+        calls.extend(engine.calls(&plan)?);
+    }
+    let estimate = crate::pricing::estimate(&calls, engine.runner.prices(), Some(engine.runner.cache()));
+    let uncached = estimate.calls - estimate.cached;
+    println!(
+        "{} calls ({} cached, {uncached} to make): at most {} input and {} output tokens",
+        estimate.calls, estimate.cached, estimate.input_tokens, estimate.output_tokens
+    );
+    println!("cost: at most ${:.4}", estimate.max_cost_usd);
+    if !estimate.unpriced_models.is_empty() {
+        println!(
+            "no price known for {} (add them under [pricing]); their cost is not included",
+            estimate.unpriced_models.join(", ")
+        );
+    }
+    if estimate.assumed_max_tokens {
+        println!("some prompts set no maxTokens; the bound assumes a default output length");
+    }
+    println!("judge calls are not included: they depend on the outputs");
+    Ok(Outcome::Success)
+}

@@ -7,7 +7,11 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
+mod baseline;
+mod check;
 mod diff;
+mod eval;
+mod output;
 mod registry;
 mod init;
 mod list;
@@ -41,6 +45,14 @@ pub struct Cli {
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
+    /// The local dry run of the pull-request gate: evaluate the prompts a
+    /// change affects, compare with their baselines, exit 1 on regression.
+    Check(check::CheckArgs),
+    /// Evaluate prompts as they are and print their scores (no comparison).
+    Eval(eval::EvalArgs),
+    /// Evaluate the current versions and store their results, so later
+    /// checks compare against them without re-running.
+    Baseline(baseline::BaselineArgs),
     /// Check every prompt file, dataset and the config; list every problem.
     Validate(validate::ValidateArgs),
     /// Show what changed in one prompt between two versions (word-level).
@@ -92,6 +104,9 @@ pub fn run(cli: Cli) -> anyhow::Result<Outcome> {
         None => std::env::current_dir()?,
     };
     match cli.command {
+        Command::Check(args) => check::run(&repo, args),
+        Command::Eval(args) => eval::run(&repo, args),
+        Command::Baseline(args) => baseline::run(&repo, args),
         Command::Validate(args) => validate::run(&repo, args),
         Command::Diff(args) => diff::run(&repo, args),
         Command::Publish(args) => registry::publish(&repo, args),
@@ -144,4 +159,15 @@ pub fn render_error(error: &anyhow::Error) -> String {
         text.push_str(&format!("\n  caused by: {cause}"));
     }
     text
+}
+
+/// Runs async work on a runtime made for one command.
+pub(crate) fn block_on<T, E: Into<anyhow::Error>>(
+    work: impl std::future::Future<Output = Result<T, E>>,
+) -> anyhow::Result<T> {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| anyhow::anyhow!("starting the async runtime: {e}"))?;
+    runtime.block_on(work).map_err(Into::into)
 }

@@ -8,7 +8,7 @@ use anyhow::Context;
 use clap::Args;
 use serde_json::json;
 
-use super::Outcome;
+use super::{Outcome, block_on};
 use crate::config::Config;
 use crate::registry::{
     LabelMove, LabelTarget, Promote, PublishInput, Registry, Version, VersionRef, open,
@@ -93,14 +93,6 @@ pub struct ExportArgs {
 }
 
 /// The registry commands run on their own runtime: the CLI is synchronous.
-fn block_on<T>(work: impl std::future::Future<Output = anyhow::Result<T>>) -> anyhow::Result<T> {
-    tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .context("starting the async runtime")?
-        .block_on(work)
-}
 
 /// `promptgate.toml`, or the defaults when there is none.
 fn load_config(repo: &Path) -> anyhow::Result<Config> {
@@ -196,7 +188,7 @@ pub fn publish(repo: &Path, args: PublishArgs) -> anyhow::Result<Outcome> {
                 }
             );
         }
-        Ok(Outcome::Success)
+        anyhow::Ok(Outcome::Success)
     })
 }
 
@@ -229,7 +221,7 @@ pub fn promote(repo: &Path, args: PromoteArgs) -> anyhow::Result<Outcome> {
                 ""
             }
         );
-        Ok(Outcome::Success)
+        anyhow::Ok(Outcome::Success)
     })
 }
 
@@ -242,7 +234,7 @@ pub fn rollback(repo: &Path, args: RollbackArgs) -> anyhow::Result<Outcome> {
             .rollback(&args.prompt, &args.label, &who, args.reason)
             .await?;
         println!("{} (rolled back)", describe_move(&moved));
-        Ok(Outcome::Success)
+        anyhow::Ok(Outcome::Success)
     })
 }
 
@@ -353,7 +345,7 @@ pub fn export(repo: &Path, args: ExportArgs) -> anyhow::Result<Outcome> {
         let registry = open_registry(repo, &args.registry, &config).await?;
         let count = export_bundle(registry.as_ref(), &args.out).await?;
         println!("exported {count} prompts to {}", args.out.display());
-        Ok(Outcome::Success)
+        anyhow::Ok(Outcome::Success)
     })
 }
 
