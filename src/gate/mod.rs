@@ -590,7 +590,11 @@ impl Paired<'_> {
             .clone()
             .filter(|m| m.baseline < PASS_MARK && m.head >= PASS_MARK)
             .collect();
-        to_pass.sort_by(|a, b| worst_first(b, a).then_with(|| a.case_id.cmp(&b.case_id)));
+        to_pass.sort_by(|a, b| {
+            change(b)
+                .total_cmp(&change(a))
+                .then_with(|| a.case_id.cmp(&b.case_id))
+        });
         let mut drops: Vec<CaseMove> = moves.filter(|m| change(m) < 0.0).collect();
         drops.sort_by(worst_first);
         drops.truncate(MAX_DROPS);
