@@ -590,7 +590,11 @@ impl Paired<'_> {
             .clone()
             .filter(|m| m.baseline < PASS_MARK && m.head >= PASS_MARK)
             .collect();
-        to_pass.sort_by(|a, b| worst_first(b, a).then_with(|| a.case_id.cmp(&b.case_id)));
+        to_pass.sort_by(|a, b| {
+            change(b)
+                .total_cmp(&change(a))
+                .then_with(|| a.case_id.cmp(&b.case_id))
+        });
         let mut drops: Vec<CaseMove> = moves.filter(|m| change(m) < 0.0).collect();
         drops.sort_by(worst_first);
         drops.truncate(MAX_DROPS);
@@ -645,4 +649,66 @@ fn cases_needed(
     let total = projected.max(min_cases as f64);
     let more = total - n as f64;
     (more >= 1.0).then(|| more.min(u32::MAX as f64) as u32)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cases_needed_projects_from_the_observed_spread() {
+        // Mean −0.05, sd 0.3, bound at −0.02: distance 0.03, n = (1.96·0.3/0.03)² ≈ 385.
+        let z = stats::normal_quantile(0.975);
+        let more = cases_needed(20, -0.05, 0.3, z, 0.02, 10).unwrap();
+        assert_eq!(more, 385 - 20);
+        // Too few cases for any spread estimate: reach the minimum first.
+        assert_eq!(cases_needed(1, -0.5, 0.0, z, 0.02, 10), Some(9));
+        assert_eq!(cases_needed(0, 0.0, 0.0, z, 0.02, 0), Some(2));
+        // No spread: only the minimum is missing.
+        assert_eq!(cases_needed(4, -0.5, 0.0, z, 0.02, 10), Some(6));
+        // A mean exactly on the bound never decides.
+        assert_eq!(cases_needed(40, -0.02, 0.2, z, 0.02, 10), None);
+        // Already enough by the projection: no number to offer.
+        assert_eq!(cases_needed(400, -0.05, 0.3, z, 0.02, 10), None);
+    }
+
+    #[test]
+    fn verdict_rules_do_not_overlap() {
+        let table = PairedTable {
+            both_pass: 0,
+            gained: 0,
+            lost: 30,
+            both_fail: 0,
+        };
+        let analysis = Analysis::Binary(table);
+        assert_eq!(
+            verdict(&analysis, (-0.9, -0.5), 0.02, 0.025),
+            Verdict::Regressed
+        );
+        assert_eq!(
+            verdict(&analysis, (-0.02, 0.02), 0.02, 0.025),
+            Verdict::Unchanged
+        );
+        assert_eq!(
+            verdict(&analysis, (-0.03, 0.01), 0.02, 0.025),
+            Verdict::Inconclusive
+        );
+        // An interval above +tol without McNemar's backing (no gains at all)
+        // is not an improvement.
+        assert_eq!(
+            verdict(&analysis, (0.1, 0.3), 0.02, 0.025),
+            Verdict::Inconclusive
+        );
+        // A drop the exact test does not back is not a regression.
+        let few = Analysis::Binary(PairedTable {
+            both_pass: 10,
+            gained: 0,
+            lost: 2,
+            both_fail: 0,
+        });
+        assert_eq!(
+            verdict(&few, (-0.9, -0.5), 0.02, 0.025),
+            Verdict::Inconclusive
+        );
+    }
 }
