@@ -7,18 +7,18 @@ use std::sync::Arc;
 
 use crate::changes::{self, Affected, PromptDeps};
 use crate::config::{Config, GatePolicy};
-use crate::spec::GateOverrides;
 use crate::diagnostics::Diagnostics;
 use crate::eval::EvalContext;
 use crate::evaluation::{self, Engine, EvaluationPlan};
 use crate::gate::{self, GateInput};
-use crate::report::{BaselineSource, CallStats, CheckReport, PromptReport, ReportMode, RunTotals};
 use crate::repo::{GitRevision, RepoFiles, WorkingTree};
+use crate::report::{BaselineSource, CallStats, CheckReport, PromptReport, ReportMode, RunTotals};
 use crate::runner::{ProgressMode, Runner, RunnerOptions};
+use crate::spec::GateOverrides;
 use crate::spec::{PromptSpec, RepoPath};
+use crate::store::EvalResult;
 use crate::store::cache::{CacheMode, ResponseCache};
 use crate::store::results::ResultStore;
-use crate::store::EvalResult;
 
 /// What to check.
 #[derive(Debug, Clone, Default)]
@@ -159,7 +159,10 @@ pub enum CheckError {
     #[error("{0}")]
     Invalid(#[from] Diagnostics),
     #[error("the base revision ({rev}) could not be loaded:\n{diagnostics}")]
-    InvalidBase { rev: String, diagnostics: Diagnostics },
+    InvalidBase {
+        rev: String,
+        diagnostics: Diagnostics,
+    },
     #[error(transparent)]
     Repo(#[from] crate::repo::RepoError),
     #[error(transparent)]
@@ -188,12 +191,13 @@ pub async fn run_check(root: &Path, request: &CheckRequest) -> Result<CheckRun, 
     };
     let base_sha = base_revision(root, request)?;
     let head = Workspace::load(head_files)?;
-    let base = Workspace::load(Box::new(GitRevision::new(root, &base_sha)?)).map_err(
-        |diagnostics| CheckError::InvalidBase {
-            rev: base_sha.clone(),
-            diagnostics,
-        },
-    );
+    let base =
+        Workspace::load(Box::new(GitRevision::new(root, &base_sha)?)).map_err(|diagnostics| {
+            CheckError::InvalidBase {
+                rev: base_sha.clone(),
+                diagnostics,
+            }
+        });
     // A base with broken files has no usable baseline; for a trusted change
     // the head's own config still runs the check, but an untrusted change
     // must never pick its own providers or policy.
@@ -235,12 +239,19 @@ pub async fn run_check(root: &Path, request: &CheckRequest) -> Result<CheckRun, 
             continue;
         };
         let head_plan = evaluation::plan(head_prompt, head.files.as_ref(), trusted_config)?;
-        let base_prompt = base.as_ref().and_then(|b| b.prompt(&item.name).map(|p| (b, p)));
+        let base_prompt = base
+            .as_ref()
+            .and_then(|b| b.prompt(&item.name).map(|p| (b, p)));
         let baseline_plan = match base_prompt {
             Some((base, base_prompt)) => {
                 let measured = measured_like(base_prompt, head_prompt);
                 let cases = head_plan.cases.iter().map(|c| c.case.clone()).collect();
-                match evaluation::plan_with_cases(&measured, cases, base.files.as_ref(), trusted_config) {
+                match evaluation::plan_with_cases(
+                    &measured,
+                    cases,
+                    base.files.as_ref(),
+                    trusted_config,
+                ) {
                     Ok(plan) => Some(plan),
                     Err(problems) => {
                         notes.push(format!(
@@ -256,7 +267,8 @@ pub async fn run_check(root: &Path, request: &CheckRequest) -> Result<CheckRun, 
         let (head_result, head_stats) = result_for(&engine, &store, &head_plan).await?;
         let (baseline, baseline_source, baseline_stats) = match &baseline_plan {
             Some(plan) => {
-                let (result, stats, source) = baseline_for(&engine, &store, plan, &base_sha).await?;
+                let (result, stats, source) =
+                    baseline_for(&engine, &store, plan, &base_sha).await?;
                 (Some(result), Some(source), stats)
             }
             None => (None, None, CallStats::default()),
@@ -264,7 +276,8 @@ pub async fn run_check(root: &Path, request: &CheckRequest) -> Result<CheckRun, 
         let mut calls = head_stats;
         calls.add(&baseline_stats);
         totals.add(&calls);
-        let diff = base_prompt.map(|(_, base_prompt)| crate::textdiff::diff_specs(base_prompt, head_prompt));
+        let diff = base_prompt
+            .map(|(_, base_prompt)| crate::textdiff::diff_specs(base_prompt, head_prompt));
         // An untrusted change is held to the base version's own overrides.
         let overrides = match (request.untrusted, base_prompt) {
             (true, Some((_, base_prompt))) => base_prompt.gate.clone(),
@@ -279,8 +292,14 @@ pub async fn run_check(root: &Path, request: &CheckRequest) -> Result<CheckRun, 
             baseline_source,
             path: Some(head_prompt.path.to_string()),
             affected_because: item.reasons.iter().map(ToString::to_string).collect(),
-            prompt_diff_markdown: diff.as_ref().filter(|d| !d.is_empty()).map(|d| d.render_markdown()),
-            prompt_diff_terminal: diff.as_ref().filter(|d| !d.is_empty()).map(|d| d.render_terminal(false)),
+            prompt_diff_markdown: diff
+                .as_ref()
+                .filter(|d| !d.is_empty())
+                .map(|d| d.render_markdown()),
+            prompt_diff_terminal: diff
+                .as_ref()
+                .filter(|d| !d.is_empty())
+                .map(|d| d.render_terminal(false)),
             policy_change: policy_change.clone(),
             calls,
         });
@@ -345,7 +364,8 @@ fn select_prompts(
         if let Some(base) = base {
             let base_deps = base.dependencies();
             for extra in changes::affected(&changed, &base_deps) {
-                if head.prompt(&extra.name).is_some() && !found.iter().any(|a| a.name == extra.name) {
+                if head.prompt(&extra.name).is_some() && !found.iter().any(|a| a.name == extra.name)
+                {
                     found.push(extra);
                 }
             }
@@ -353,7 +373,10 @@ fn select_prompts(
         found
     };
     if let Some(model) = &request.model {
-        affected.retain(|a| head.prompt(&a.name).is_some_and(|p| p.model.to_string() == *model));
+        affected.retain(|a| {
+            head.prompt(&a.name)
+                .is_some_and(|p| p.model.to_string() == *model)
+        });
     }
     if !request.prompts.is_empty() {
         affected.retain(|a| request.prompts.iter().any(|name| *name == a.name));
@@ -417,7 +440,10 @@ pub fn describe_policy_change(old: &GatePolicy, new: &GatePolicy) -> Option<Stri
         parts.push(format!("tolerance {} → {}", old.tolerance, new.tolerance));
     }
     if old.confidence != new.confidence {
-        parts.push(format!("confidence {} → {}", old.confidence, new.confidence));
+        parts.push(format!(
+            "confidence {} → {}",
+            old.confidence, new.confidence
+        ));
     }
     if old.min_cases != new.min_cases {
         parts.push(format!("min_cases {} → {}", old.min_cases, new.min_cases));

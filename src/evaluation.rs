@@ -15,8 +15,8 @@ use crate::dataset::Case;
 use crate::diagnostics::{Diagnostic, Diagnostics};
 use crate::eval::{EvalContext, JudgeClient};
 use crate::provider::{ChatMessage, ChatRequest, ProviderError};
-use crate::report::CallStats;
 use crate::repo::RepoFiles;
+use crate::report::CallStats;
 use crate::runner::{Call, ProviderHandle, ProviderPool, RunError, Runner};
 use crate::spec::{ModelId, ModelParameters, PromptSpec, ResponseFormat};
 use crate::store::{CaseResult, EvalResult, Fingerprint, RepeatResult, VersionId};
@@ -180,19 +180,23 @@ impl Engine {
 
     /// Judge calls made so far (they are not part of any `EvalResult`).
     pub fn judge_stats(&self) -> CallStats {
-        self.judge.stats.lock().unwrap_or_else(|e| e.into_inner()).clone()
+        self.judge
+            .stats
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
     }
 
     /// The provider calls a plan consists of: every case × repeat, routed
     /// by the config (`alias/model`, GitHub Models, the built-ins).
     pub fn calls(&self, plan: &EvaluationPlan) -> Result<Vec<Call>, ExecuteError> {
         let prompt = &plan.prompt;
-        let (provider, model) = self.route(&prompt.model).map_err(|source| {
-            ExecuteError::Provider {
-                prompt: prompt.name.clone(),
-                source,
-            }
-        })?;
+        let (provider, model) =
+            self.route(&prompt.model)
+                .map_err(|source| ExecuteError::Provider {
+                    prompt: prompt.name.clone(),
+                    source,
+                })?;
         let repeats = prompt.repeats.max(1);
         Ok(plan
             .cases
@@ -237,14 +241,19 @@ impl Engine {
         output.outcomes.iter().for_each(|call| stats.record(call));
 
         // Score outputs concurrently: judge criteria wait on the network.
-        let jobs = output.outcomes.into_iter().enumerate().map(|(index, call)| {
-            let case = &plan.cases[index / repeats as usize].case;
-            async move {
-                let scores =
-                    crate::eval::score_outputs(&prompt.evaluators, case, &call, &self.eval).await;
-                RepeatResult { call, scores }
-            }
-        });
+        let jobs = output
+            .outcomes
+            .into_iter()
+            .enumerate()
+            .map(|(index, call)| {
+                let case = &plan.cases[index / repeats as usize].case;
+                async move {
+                    let scores =
+                        crate::eval::score_outputs(&prompt.evaluators, case, &call, &self.eval)
+                            .await;
+                    RepeatResult { call, scores }
+                }
+            });
         let repeat_results: Vec<RepeatResult> =
             futures::stream::iter(jobs).buffered(32).collect().await;
         let mut repeat_results = repeat_results.into_iter();
@@ -263,7 +272,11 @@ impl Engine {
             fingerprint: plan.fingerprint.clone(),
             model: prompt.model.to_string(),
             from_model,
-            criteria: prompt.evaluators.iter().map(crate::eval::criterion_info).collect(),
+            criteria: prompt
+                .evaluators
+                .iter()
+                .map(crate::eval::criterion_info)
+                .collect(),
             cases,
             created_at: now_rfc3339(),
         };
@@ -290,6 +303,12 @@ impl JudgeClient for RunnerJudge {
     ) -> Result<String, String> {
         let (provider, model_name) =
             route(&self.config, &self.providers, model).map_err(|e| e.to_string())?;
+        if !provider.is_model() {
+            return Err(format!(
+                "the judge model {model} routes to the echo provider, which is not a model and \
+                 cannot judge; set `judge` in promptgate.toml (or the evaluator's model) to a real model"
+            ));
+        }
         let call = Call {
             provider,
             request: ChatRequest {

@@ -75,7 +75,6 @@ pub fn run(repo: &Path, args: EvalArgs) -> anyhow::Result<Outcome> {
     })
 }
 
-
 /// `eval --estimate`: plans every prompt and prices the calls a run would
 /// make, counting the cached ones as free.
 fn estimate(repo: &Path, selectors: &[String]) -> anyhow::Result<Outcome> {
@@ -86,7 +85,8 @@ fn estimate(repo: &Path, selectors: &[String]) -> anyhow::Result<Outcome> {
         let plan = crate::evaluation::plan(prompt, workspace.files.as_ref(), &workspace.config)?;
         calls.extend(engine.calls(&plan)?);
     }
-    let estimate = crate::pricing::estimate(&calls, engine.runner.prices(), Some(engine.runner.cache()));
+    let estimate =
+        crate::pricing::estimate(&calls, engine.runner.prices(), Some(engine.runner.cache()));
     let uncached = estimate.calls - estimate.cached;
     println!(
         "{} calls ({} cached, {uncached} to make): at most {} input and {} output tokens",

@@ -11,10 +11,10 @@ mod baseline;
 mod check;
 mod diff;
 mod eval;
-mod output;
-mod registry;
 mod init;
 mod list;
+mod output;
+mod registry;
 mod validate;
 
 /// A CI-native regression gate for LLM prompts.

@@ -551,9 +551,15 @@ impl Paired<'_> {
         gate.p_value = decision.map(|d| d.adjusted_p);
 
         let z = stats::normal_quantile(1.0 - tail);
+        // The observed spread can understate the uncertainty the interval
+        // carries (a pass/fail criterion with no discordant pairs has sd 0
+        // but a wide exact interval): the detectable effect is projected
+        // from whichever is wider, so it never claims more than the interval.
         if n >= 2 {
+            let spread = sd.max((hi - lo) / 2.0 * (n as f64).sqrt() / z);
             let z_power = stats::normal_quantile(POWER);
-            gate.min_detectable_effect = Some(tolerance + (z + z_power) * sd / (n as f64).sqrt());
+            gate.min_detectable_effect =
+                Some(tolerance + (z + z_power) * spread / (n as f64).sqrt());
         }
         gate.verdict = if self.testable {
             verdict(analysis, (lo, hi), tolerance, tail)
