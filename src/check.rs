@@ -379,7 +379,7 @@ fn select_prompts(
         });
     }
     if !request.prompts.is_empty() {
-        affected.retain(|a| request.prompts.iter().any(|name| *name == a.name));
+        affected.retain(|a| request.prompts.contains(&a.name));
     }
     Ok(affected)
 }

@@ -92,7 +92,6 @@ pub struct ExportArgs {
     pub registry: RegistryArg,
 }
 
-/// The registry commands run on their own runtime: the CLI is synchronous.
 
 /// `promptgate.toml`, or the defaults when there is none.
 fn load_config(repo: &Path) -> anyhow::Result<Config> {
