@@ -22,7 +22,13 @@ pub struct Cli {
     pub verbose: u8,
 
     /// The repository to work in (default: the current directory).
-    #[arg(short = 'C', long, global = true, value_name = "DIR", env = "PROMPTGATE_REPO")]
+    #[arg(
+        short = 'C',
+        long,
+        global = true,
+        value_name = "DIR",
+        env = "PROMPTGATE_REPO"
+    )]
     pub repo: Option<PathBuf>,
 
     #[command(subcommand)]
@@ -106,4 +112,3 @@ pub fn render_error(error: &anyhow::Error) -> String {
     }
     text
 }
-
