@@ -48,7 +48,10 @@ impl Diagnostic {
     /// Attaches the offending line, taken from the file's text.
     pub fn with_source(mut self, text: &str) -> Self {
         if self.line > 0 {
-            self.source_line = text.lines().nth(self.line as usize - 1).map(str::to_owned);
+            self.source_line = text
+                .lines()
+                .nth(self.line as usize - 1)
+                .map(str::to_owned);
         }
         self
     }
@@ -98,10 +101,7 @@ impl Diagnostics {
 }
 
 fn render(list: &[Diagnostic]) -> String {
-    let errors = list
-        .iter()
-        .filter(|d| d.severity == Severity::Error)
-        .count();
+    let errors = list.iter().filter(|d| d.severity == Severity::Error).count();
     let mut text: Vec<String> = list.iter().map(ToString::to_string).collect();
     text.push(format!(
         "{errors} error{} found",

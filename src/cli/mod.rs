@@ -22,13 +22,7 @@ pub struct Cli {
     pub verbose: u8,
 
     /// The repository to work in (default: the current directory).
-    #[arg(
-        short = 'C',
-        long,
-        global = true,
-        value_name = "DIR",
-        env = "PROMPTGATE_REPO"
-    )]
+    #[arg(short = 'C', long, global = true, value_name = "DIR", env = "PROMPTGATE_REPO")]
     pub repo: Option<PathBuf>,
 
     #[command(subcommand)]
@@ -112,3 +106,4 @@ pub fn render_error(error: &anyhow::Error) -> String {
     }
     text
 }
+

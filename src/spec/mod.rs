@@ -74,9 +74,7 @@ pub enum ResponseFormat {
     JsonObject,
     /// The schema as a JSON value, whether the file wrote it as a JSON
     /// string (as GitHub does) or as a YAML map.
-    JsonSchema {
-        schema: serde_json::Value,
-    },
+    JsonSchema { schema: serde_json::Value },
 }
 
 /// A validated prompt file.
@@ -180,9 +178,7 @@ pub enum LengthUnit {
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum EvaluatorKind {
     /// GitHub Models `string`.
-    String {
-        check: StringCheck,
-    },
+    String { check: StringCheck },
     /// GitHub Models `llm`: a judge prompt whose reply is one of `choices`.
     Llm {
         model_id: ModelId,
@@ -191,39 +187,17 @@ pub enum EvaluatorKind {
         system_prompt: Option<String>,
     },
     /// GitHub Models `uses: github/<name>`.
-    Builtin {
-        which: BuiltinEvaluator,
-    },
-    Regex {
-        pattern: String,
-        negate: bool,
-    },
-    Keywords {
-        keywords: Vec<String>,
-        mode: KeywordMode,
-        case_sensitive: bool,
-    },
+    Builtin { which: BuiltinEvaluator },
+    Regex { pattern: String, negate: bool },
+    Keywords { keywords: Vec<String>, mode: KeywordMode, case_sensitive: bool },
     /// The output parses as JSON.
     Json,
-    JsonSchema {
-        schema: serde_json::Value,
-    },
+    JsonSchema { schema: serde_json::Value },
     /// Against the case's `expected`.
-    Similarity {
-        method: SimilarityMethod,
-        model: Option<ModelId>,
-    },
-    Length {
-        min: Option<u64>,
-        max: Option<u64>,
-        unit: LengthUnit,
-    },
-    Latency {
-        max_ms: u64,
-    },
-    Cost {
-        max_usd: f64,
-    },
+    Similarity { method: SimilarityMethod, model: Option<ModelId> },
+    Length { min: Option<u64>, max: Option<u64>, unit: LengthUnit },
+    Latency { max_ms: u64 },
+    Cost { max_usd: f64 },
     /// promptgate's judge: a criterion scored on a 1–5 rubric.
     Judge {
         criterion: String,
@@ -232,9 +206,5 @@ pub enum EvaluatorKind {
         model: Option<ModelId>,
     },
     /// An external program: case and output as JSON on stdin, score on stdout.
-    Command {
-        program: String,
-        args: Vec<String>,
-        timeout_s: u64,
-    },
+    Command { program: String, args: Vec<String>, timeout_s: u64 },
 }
