@@ -647,3 +647,39 @@ async fn the_contract_check_catches_requests_github_would_reject() {
     })
     .await
 }
+
+#[tokio::test]
+async fn a_hung_call_times_out_reads_are_retried_writes_are_not() {
+    within(async {
+        let gh = FakeGitHub::start().await;
+        let repo = gh.create_repo("octo/prompts");
+        let pr = gh.open_pr(&repo, "tone", &[("prompts/a.prompt.yml", "x")]);
+        let api = GitHubClient::new(
+            &gh.api_url(),
+            gh.actions_token(),
+            ClientOptions {
+                timeout: Duration::from_millis(300),
+                ..options()
+            },
+        )
+        .unwrap();
+        // A read that hangs once is retried and succeeds.
+        gh.hang_next("pulls/get", 1);
+        assert_eq!(api.pull_request(&repo, pr).await.unwrap().number, pr);
+        assert_eq!(
+            gh.requests_to("pulls/get").len(),
+            2,
+            "hung once, then retried"
+        );
+
+        // A write that hangs may have happened: it is reported, not repeated.
+        gh.hang_next("issues/create-comment", 1);
+        let err = api.create_issue_comment(&repo, pr, "hi").await.unwrap_err();
+        assert!(
+            matches!(err, GitHubError::Timeout { attempts: 1, .. }),
+            "{err:?}"
+        );
+        assert!(err.to_string().contains("create a comment"), "{err}");
+    })
+    .await
+}

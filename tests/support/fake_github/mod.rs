@@ -321,6 +321,7 @@ impl FakeGitHub {
             headers: Vec::new(),
             message: "Server Error".into(),
             times,
+            delay: None,
         });
     }
 
@@ -332,6 +333,19 @@ impl FakeGitHub {
             headers: vec![("retry-after".into(), retry_after_secs.to_string())],
             message: "You have exceeded a secondary rate limit. Please wait a few minutes before you try again.".into(),
             times: 1,
+            delay: None,
+        });
+    }
+
+    /// The next `times` calls of `operation_id` hang for a minute before a 504.
+    pub fn hang_next(&self, operation_id: &str, times: u32) {
+        self.world().failures.injected.push(Injected {
+            operation_id: operation_id.to_owned(),
+            status: 504,
+            headers: Vec::new(),
+            message: "Gateway Timeout".into(),
+            times,
+            delay: Some(std::time::Duration::from_secs(60)),
         });
     }
 
@@ -443,30 +457,36 @@ async fn handle(
         })
         .collect();
     let json_body: Option<Value> = serde_json::from_slice(&body).ok();
-    let mut world = shared.world.lock().unwrap_or_else(|e| e.into_inner());
-    let reply = answer(
-        &mut world,
-        &shared.base_url,
-        &method,
-        &path,
-        &query,
-        &headers,
-        &body,
-        json_body.clone(),
-    );
-    let operation_id = match contract().lookup(method.as_str(), &path) {
-        Lookup::Found(m) => Some(m.operation_id),
-        _ => None,
+    // The world is locked only while answering, never across an await.
+    let reply = {
+        let mut world = shared.world.lock().unwrap_or_else(|e| e.into_inner());
+        let reply = answer(
+            &mut world,
+            &shared.base_url,
+            &method,
+            &path,
+            &query,
+            &headers,
+            &body,
+            json_body.clone(),
+        );
+        let operation_id = match contract().lookup(method.as_str(), &path) {
+            Lookup::Found(m) => Some(m.operation_id),
+            _ => None,
+        };
+        world.requests.push(RecordedRequest {
+            method: method.to_string(),
+            path: path.clone(),
+            query,
+            operation_id,
+            body: json_body,
+            status: reply.status,
+        });
+        reply
     };
-    world.requests.push(RecordedRequest {
-        method: method.to_string(),
-        path: path.clone(),
-        query,
-        operation_id,
-        body: json_body,
-        status: reply.status,
-    });
-    drop(world);
+    if let Some(delay) = reply.delay {
+        tokio::time::sleep(delay).await;
+    }
     let mut response = (
         StatusCode::from_u16(reply.status).unwrap_or(StatusCode::OK),
         reply.body,
@@ -526,6 +546,7 @@ fn answer(
         injected.times -= 1;
         let mut reply = Reply::error(injected.status, &injected.message);
         reply.headers.extend(injected.headers.iter().cloned());
+        reply.delay = injected.delay;
         return reply;
     }
     let Some(token) = bearer(headers) else {

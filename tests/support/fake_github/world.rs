@@ -121,6 +121,8 @@ pub struct Injected {
     pub headers: Vec<(String, String)>,
     pub message: String,
     pub times: u32,
+    /// Answer only after this long (a hung GitHub).
+    pub delay: Option<std::time::Duration>,
 }
 
 #[derive(Debug, Clone, Default)]
@@ -158,6 +160,7 @@ pub struct Reply {
     pub status: u16,
     pub headers: Vec<(String, String)>,
     pub body: Vec<u8>,
+    pub delay: Option<std::time::Duration>,
 }
 
 impl Reply {
@@ -166,6 +169,7 @@ impl Reply {
             status,
             headers: vec![("content-type".into(), "application/json".into())],
             body: body.to_string().into_bytes(),
+            delay: None,
         }
     }
 
@@ -426,6 +430,7 @@ impl World {
                                 "application/vnd.github.raw+json".into(),
                             )],
                             body: content.clone(),
+                            delay: None,
                         };
                     }
                     let encoded = base64::engine::general_purpose::STANDARD.encode(content);
