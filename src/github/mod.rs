@@ -21,7 +21,7 @@ use std::fmt;
 use async_trait::async_trait;
 
 pub use app::{AppCredentials, GitHubApp};
-pub use client::{ClientOptions, GitHubClient, RetryPolicy};
+pub use client::{ClientOptions, DEFAULT_API_URL, GitHubClient, RetryPolicy};
 pub use secret::Secret;
 
 /// The hidden marker that identifies promptgate's sticky pull-request comment.
