@@ -1,17 +1,18 @@
 #!/usr/bin/env bash
-# Installs the Python test tools (llm-katan, a local server speaking the
-# OpenAI and Anthropic wire formats) into .venv-test/ at the repository root.
-# Idempotent: a second run with the tools present does nothing.
+# Installs the Python test tools listed in scripts/test-requirements.txt
+# (llm-katan, xmlschema, junitparser) into .venv-test/ at the repository root.
+# Idempotent: when the requirements file has not changed since the last
+# install, it does nothing.
 set -euo pipefail
 
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 venv="$root/.venv-test"
-# Pinned so test behaviour (flags, echo text) does not change under us.
-llm_katan_version="0.22.0"
+requirements="$root/scripts/test-requirements.txt"
+stamp="$venv/.requirements.sha256"
+wanted="$(sha256sum "$requirements" | cut -d' ' -f1)"
 
-if [[ -x "$venv/bin/llm-katan" ]] \
-  && "$venv/bin/python" -m pip show llm-katan 2>/dev/null | grep -x "Version: $llm_katan_version" >/dev/null; then
-  echo "install-test-deps: llm-katan $llm_katan_version already in $venv"
+if [[ -x "$venv/bin/python" && -f "$stamp" && "$(cat "$stamp")" == "$wanted" ]]; then
+  echo "install-test-deps: $venv is up to date"
   exit 0
 fi
 
@@ -20,9 +21,8 @@ if ! command -v "$python" >/dev/null; then
   echo "install-test-deps: $python not found; install Python 3.10+ first" >&2
   exit 1
 fi
-if [[ ! -x "$venv/bin/python" ]]; then
-  "$python" -m venv "$venv"
-fi
-"$venv/bin/python" -m pip install --quiet --disable-pip-version-check "llm-katan==$llm_katan_version"
+[[ -x "$venv/bin/python" ]] || "$python" -m venv "$venv"
+"$venv/bin/python" -m pip install --quiet --disable-pip-version-check -r "$requirements"
 "$venv/bin/llm-katan" --version
-echo "install-test-deps: llm-katan installed in $venv"
+echo "$wanted" > "$stamp"
+echo "install-test-deps: installed into $venv"

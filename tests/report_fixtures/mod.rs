@@ -2,6 +2,7 @@
 //! failed calls, and gates whose numbers are computed from those results.
 #![allow(dead_code)] // each test file uses a different part
 
+use promptgate::config::GatePolicy;
 use promptgate::eval::Score;
 use promptgate::gate::{CaseMove, CriterionGate, PromptGate, Verdict};
 use promptgate::provider::Usage;
@@ -233,6 +234,9 @@ pub fn criterion_gate(
         flipped_to_fail: moves(&|b, h| b >= 0.5 && h < 0.5),
         flipped_to_pass: moves(&|b, h| b < 0.5 && h >= 0.5),
         largest_drops,
+        head_mean_all: Some(head_mean),
+        interval_confidence: Some(0.95),
+        p_value: None,
     }
 }
 
@@ -381,6 +385,7 @@ pub fn support_prompt(cases: usize, huge_outputs: bool) -> PromptReport {
             criteria,
             verdict: Verdict::Regressed,
             failed: true,
+            policy: GatePolicy::default(),
         }),
         head,
         baseline: Some(base),
@@ -445,6 +450,7 @@ pub fn summarize_prompt() -> PromptReport {
             criteria,
             verdict: Verdict::Improved,
             failed: false,
+            policy: GatePolicy::default(),
         }),
         calls: CallStats::from_result(&head),
         head,
