@@ -155,13 +155,16 @@ async fn main() {
         verdict(wall < Duration::from_millis(500) && provider_calls == 0)
     );
 
+    let cpu_before = cpu_seconds().unwrap_or(f64::NAN);
     let started = Instant::now();
     let output = runner.run(calls(&handle, big, "b")).await.unwrap();
+    let cpu = cpu_seconds().unwrap_or(f64::NAN) - cpu_before;
     assert_eq!(output.outcomes.len(), big);
     let peak = peak_rss_mb().unwrap_or(f64::NAN);
     println!(
-        "memory: {big} cases in {:.2} s, peak resident memory (VmHWM) {peak:.1} MB (target < 100 MB: {})",
+        "memory: {big} cases in {:.2} s ({:.0} µs CPU per call), peak resident memory (VmHWM) {peak:.1} MB (target < 100 MB: {})",
         started.elapsed().as_secs_f64(),
+        cpu * 1e6 / big as f64,
         verdict(peak < 100.0)
     );
 }
