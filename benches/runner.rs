@@ -7,6 +7,9 @@
 //! - 2,000 cases at concurrency 64: wall time ÷ ideal (cases × 50 ms ÷ 64), ≤ 1.10;
 //! - the same again with a warm cache: zero provider calls, < 0.5 s;
 //! - peak resident memory (VmHWM) after a 10,000-case run, < 100 MB.
+//!
+//! Under `cargo test --all-targets` (no `--bench` argument) it runs a small
+//! smoke version instead, so test runs stay quick.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -71,6 +74,18 @@ fn peak_rss_mb() -> Option<f64> {
     Some(kb / 1024.0)
 }
 
+/// CPU seconds this process has used (user + system), from /proc; shows
+/// how much of the wall time was our own work on a shared machine.
+fn cpu_seconds() -> Option<f64> {
+    let stat = std::fs::read_to_string("/proc/self/stat").ok()?;
+    // Fields after the parenthesised command name; utime and stime are the
+    // 12th and 13th of those, in clock ticks (100 per second on Linux).
+    let after = stat.rsplit_once(')')?.1;
+    let fields: Vec<&str> = after.split_whitespace().collect();
+    let ticks: f64 = fields.get(11)?.parse::<f64>().ok()? + fields.get(12)?.parse::<f64>().ok()?;
+    Some(ticks / 100.0)
+}
+
 fn verdict(ok: bool) -> &'static str {
     if ok { "ok" } else { "MISSED" }
 }
@@ -105,10 +120,16 @@ async fn main() {
         },
     );
 
-    let cases = 2_000;
+    let full = std::env::args().any(|arg| arg == "--bench");
+    let (cases, big) = if full { (2_000, 10_000) } else { (200, 400) };
+    if !full {
+        println!("smoke run (no --bench): small sizes; the targets apply to `cargo bench` only");
+    }
+    let cpu_before = cpu_seconds().unwrap_or(f64::NAN);
     let started = Instant::now();
     let cold = runner.run(calls(&handle, cases, "a")).await.unwrap();
     let wall = started.elapsed();
+    let cpu = cpu_seconds().unwrap_or(f64::NAN) - cpu_before;
     assert_eq!(cold.totals.failed, 0);
     let ideal = LATENCY.as_secs_f64() * cases as f64 / CONCURRENCY as f64;
     let ratio = wall.as_secs_f64() / ideal;
@@ -116,6 +137,10 @@ async fn main() {
         "cold: {cases} cases, concurrency {CONCURRENCY}, 50 ms latency: {:.3} s, ideal {ideal:.3} s, ratio {ratio:.3} (target <= 1.10: {})",
         wall.as_secs_f64(),
         verdict(ratio <= 1.10)
+    );
+    println!(
+        "      CPU used by client + server + cache writes: {cpu:.2} s ({:.0} µs per call)",
+        cpu * 1e6 / cases as f64
     );
 
     let before = served.load(Ordering::Relaxed);
@@ -130,14 +155,16 @@ async fn main() {
         verdict(wall < Duration::from_millis(500) && provider_calls == 0)
     );
 
-    let big = 10_000;
+    let cpu_before = cpu_seconds().unwrap_or(f64::NAN);
     let started = Instant::now();
     let output = runner.run(calls(&handle, big, "b")).await.unwrap();
+    let cpu = cpu_seconds().unwrap_or(f64::NAN) - cpu_before;
     assert_eq!(output.outcomes.len(), big);
     let peak = peak_rss_mb().unwrap_or(f64::NAN);
     println!(
-        "memory: {big} cases in {:.2} s, peak resident memory (VmHWM) {peak:.1} MB (target < 100 MB: {})",
+        "memory: {big} cases in {:.2} s ({:.0} µs CPU per call), peak resident memory (VmHWM) {peak:.1} MB (target < 100 MB: {})",
         started.elapsed().as_secs_f64(),
+        cpu * 1e6 / big as f64,
         verdict(peak < 100.0)
     );
 }

@@ -225,6 +225,38 @@ pub struct Runner {
     cache: ResponseCache,
     prices: PriceTable,
     options: RunnerOptions,
+    writes: Arc<PendingWrites>,
+}
+
+/// Cache writes under way on blocking threads. Creating files is slow next
+/// to an HTTP round trip on loopback, so writes leave the task that polls
+/// the calls; [`Runner::flush`] waits for them.
+#[derive(Default)]
+struct PendingWrites {
+    count: std::sync::atomic::AtomicUsize,
+    idle: tokio::sync::Notify,
+}
+
+impl PendingWrites {
+    fn finish_one(&self) {
+        if self.count.fetch_sub(1, Ordering::SeqCst) == 1 {
+            self.idle.notify_waiters();
+        }
+    }
+
+    async fn wait_idle(&self) {
+        loop {
+            let notified = self.idle.notified();
+            tokio::pin!(notified);
+            // Registered before the check, so a write finishing in between
+            // still wakes us.
+            notified.as_mut().enable();
+            if self.count.load(Ordering::SeqCst) == 0 {
+                return;
+            }
+            notified.await;
+        }
+    }
 }
 
 impl Runner {
@@ -233,7 +265,14 @@ impl Runner {
             cache,
             prices,
             options,
+            writes: Arc::default(),
         }
+    }
+
+    /// Waits until every answer received so far is in the cache. Batches
+    /// flush before they return; single calls write in the background.
+    pub async fn flush(&self) {
+        self.writes.wait_idle().await;
     }
 
     pub fn cache(&self) -> &ResponseCache {
@@ -257,7 +296,8 @@ impl Runner {
 
     /// Runs the batch until done or until `shutdown` completes. On shutdown,
     /// calls in flight are abandoned: every finished call is stored in the
-    /// cache, nothing else is, and the cache only ever holds whole entries.
+    /// cache before this returns, nothing else is, and the cache only ever
+    /// holds whole entries.
     pub async fn run_until(
         &self,
         calls: Vec<Call>,
@@ -300,11 +340,15 @@ impl Runner {
                     None => break,
                 },
                 () = &mut shutdown => {
+                    // Calls in flight are dropped here; what finished is kept.
+                    drop(stream);
+                    self.flush().await;
                     progress.abandon();
                     return Err(RunError::Interrupted { finished, total });
                 }
             }
         }
+        self.flush().await;
         progress.finish();
         let outcomes: Vec<CallOutcome> = slots.into_iter().flatten().collect();
         let totals = RunTotals::from_outcomes(&outcomes);
@@ -321,25 +365,35 @@ impl Runner {
         }
         match self.call_with_retries(call).await {
             Ok((completion, latency_ms)) => {
-                let entry = CachedResponse {
-                    completion,
-                    latency_ms,
-                };
-                self.store(&key, &entry);
-                self.outcome(call, Ok(entry.completion), latency_ms, false)
+                self.store(
+                    key,
+                    CachedResponse {
+                        completion: completion.clone(),
+                        latency_ms,
+                    },
+                );
+                self.outcome(call, Ok(completion), latency_ms, false)
             }
             Err(message) => self.outcome(call, Err(message), 0, false),
         }
     }
 
-    fn store(&self, key: &CacheKey, entry: &CachedResponse) {
-        // Written inline, not on a blocking thread: an entry is a few hundred
-        // bytes (no fsync), and a future dropped by Ctrl-C can then never
-        // leave a write running behind the run's back. A call counts as
-        // finished exactly when its answer is stored.
-        if let Err(error) = self.cache.put(key, entry) {
-            tracing::warn!("{error}");
+    /// Starts writing an answer to the cache. Not awaited: a write, once
+    /// started, completes even if the run is interrupted (and is atomic), so
+    /// a call counts as finished exactly when its write has been started.
+    fn store(&self, key: CacheKey, entry: CachedResponse) {
+        if self.cache.mode() == crate::store::cache::CacheMode::Off {
+            return;
         }
+        let cache = self.cache.clone();
+        let writes = self.writes.clone();
+        writes.count.fetch_add(1, Ordering::SeqCst);
+        tokio::task::spawn_blocking(move || {
+            if let Err(error) = cache.put(&key, &entry) {
+                tracing::warn!("{error}");
+            }
+            writes.finish_one();
+        });
     }
 
     fn outcome(
@@ -444,7 +498,7 @@ impl Runner {
     fn final_error(&self, call: &Call, error: &ProviderError, retries: u32) -> String {
         let handle = &call.provider;
         let inner = &handle.inner;
-        let first_message = call
+        let prompt_excerpt = call
             .request
             .messages
             .last()
@@ -490,7 +544,7 @@ impl Runner {
             // Reported once; later calls to this provider fail fast with it.
             tracing::error!("{}: {what}", call.label);
         } else if !error.is_retryable() {
-            tracing::warn!("{}: {what} [prompt: {first_message}]", call.label);
+            tracing::warn!("{}: {what} [prompt: {prompt_excerpt}]", call.label);
         } else {
             tracing::warn!("{}: {what}", call.label);
         }

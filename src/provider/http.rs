@@ -60,6 +60,9 @@ pub(crate) fn client(timeout: Duration, provider: &str) -> Result<reqwest::Clien
     reqwest::Client::builder()
         .user_agent(concat!("promptgate/", env!("CARGO_PKG_VERSION")))
         .connect_timeout(Duration::from_secs(10).min(timeout))
+        // The runner times each attempt itself; this only bounds direct
+        // callers, a little later so the runner's clearer error wins.
+        .timeout(timeout + Duration::from_secs(5))
         .pool_max_idle_per_host(256)
         .build()
         .map_err(|error| ProviderError::Config {
