@@ -93,7 +93,9 @@ pub struct ExportArgs {
 }
 
 /// The registry commands run on their own runtime: the CLI is synchronous.
-fn block_on<T>(work: impl std::future::Future<Output = anyhow::Result<T>>) -> anyhow::Result<T> {
+pub(crate) fn block_on<T>(
+    work: impl std::future::Future<Output = anyhow::Result<T>>,
+) -> anyhow::Result<T> {
     tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
@@ -113,7 +115,7 @@ fn load_config(repo: &Path) -> anyhow::Result<Config> {
     }
 }
 
-async fn open_registry(
+pub(crate) async fn open_registry(
     repo: &Path,
     flag: &RegistryArg,
     config: &Config,
