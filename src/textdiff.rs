@@ -10,8 +10,10 @@
 //!   any backtick run in the text, so nothing in it can close the block.
 //!   (Inline `~~old~~ **new**` would mark words, but would let the prompt's
 //!   markdown render and break out.)
-//! - Structured ([`diff_prompt_values`], [`diff_specs`]): what changed per
-//!   part (model, each parameter, response format, each message by role).
+//! - Structured ([`diff_prompt_values`], [`diff_specs`], [`diff_contents`]):
+//!   what changed per part (model, each parameter, response format, each
+//!   message by role). [`resolved_content`] inlines a spec's snippets, so a
+//!   working copy compares with a published version and a snippet change shows.
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;

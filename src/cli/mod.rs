@@ -45,8 +45,9 @@ pub enum Command {
     Validate(validate::ValidateArgs),
     /// Show what changed in one prompt between two versions (word-level).
     ///
-    /// FROM and TO are git revisions; by default the merge base with the
-    /// default branch and the working tree.
+    /// FROM and TO are git revisions or published versions (`NAME@v7`,
+    /// `@v7`, `@production`); by default the merge base with the default
+    /// branch and the working tree. Includes are shown resolved.
     Diff(diff::DiffArgs),
     /// Publish evaluated versions to the registry, record their results as
     /// baselines and move `latest`.
