@@ -8,9 +8,9 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 
 mod diff;
+mod registry;
 mod init;
 mod list;
-pub(crate) mod registry;
 mod validate;
 
 /// A CI-native regression gate for LLM prompts.
