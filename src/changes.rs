@@ -265,8 +265,28 @@ pub fn parse_name_status(output: &[u8]) -> Vec<ChangedPath> {
 /// (`{% include var %}`, `"a" ~ b`) cannot be known without rendering and
 /// are left out; comments and `{% raw %}` blocks are skipped.
 pub fn template_includes(source: &str) -> Vec<String> {
+    include_tags(source)
+        .into_iter()
+        .flat_map(|tag| tag.names)
+        .collect()
+}
+
+/// One `{% include %}`, `{% import %}`, `{% from %}` or `{% extends %}` tag.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IncludeTag {
+    /// `include`, `import`, `from` or `extends`.
+    pub keyword: String,
+    /// The literal names it refers to; empty when computed.
+    pub names: Vec<String>,
+    /// Where the whole tag, `{%` to `%}`, sits in the source (byte range).
+    pub span: std::ops::Range<usize>,
+}
+
+/// Every include-like tag of a template, in order, with where it sits (so a
+/// caller can inline snippets). Same rules as [`template_includes`].
+pub fn include_tags(source: &str) -> Vec<IncludeTag> {
     let bytes = source.as_bytes();
-    let mut names = Vec::new();
+    let mut tags = Vec::new();
     let mut at = 0;
     while at + 1 < bytes.len() {
         match (bytes[at], bytes[at + 1]) {
@@ -277,7 +297,11 @@ pub fn template_includes(source: &str) -> Vec<String> {
             (b'{', b'%') => {
                 let tag = scan_tag(source, at + 2);
                 match tag.keyword {
-                    "include" | "extends" | "import" | "from" => names.extend(tag.names),
+                    "include" | "extends" | "import" | "from" => tags.push(IncludeTag {
+                        keyword: tag.keyword.to_owned(),
+                        names: tag.names,
+                        span: at..tag.end,
+                    }),
                     "raw" => {
                         at = end_of_raw(source, tag.end);
                         continue;
@@ -289,7 +313,7 @@ pub fn template_includes(source: &str) -> Vec<String> {
             _ => at += 1,
         }
     }
-    names
+    tags
 }
 
 fn find_from(source: &str, from: usize, needle: &str) -> Option<usize> {
@@ -471,6 +495,17 @@ mod tests {
                 "nested/inner.md",
             ]
         );
+    }
+
+    #[test]
+    fn include_tags_know_where_they_are() {
+        let source = "Hi {%- include 'a.md' -%} and {% include x %}.";
+        let tags = include_tags(source);
+        assert_eq!(tags.len(), 2);
+        assert_eq!(&source[tags[0].span.clone()], "{%- include 'a.md' -%}");
+        assert_eq!(tags[0].names, ["a.md"]);
+        assert_eq!(&source[tags[1].span.clone()], "{% include x %}");
+        assert!(tags[1].names.is_empty());
     }
 
     #[test]

@@ -20,13 +20,12 @@
 use std::collections::{HashMap, VecDeque};
 use std::io::{BufRead, Read};
 
-use saphyr::{LoadableYamlNode, MarkedYaml, Scalar, YamlData};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
 use crate::diagnostics::{Diagnostic, Diagnostics};
 use crate::repo::RepoFiles;
-use crate::spec::RepoPath;
+use crate::spec::{RepoPath, yaml};
 
 /// Where a case came from, for errors and reports.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -576,65 +575,53 @@ impl<R: Read> Iterator for CsvCases<R> {
     }
 }
 
-/// Cases of a YAML dataset: a list of maps.
+/// Cases of a YAML dataset: a list of maps. Read with the prompt files' YAML
+/// reader ([`crate::spec::yaml`]), which knows where every item sits.
 pub fn parse_yaml(text: &str, file: &RepoPath) -> Result<Vec<Case>, Diagnostics> {
-    let at = |line: usize, column: usize, message: String| {
-        Diagnostic::error(
-            file.clone(),
-            line_number(line as u64),
-            line_number(column as u64),
-            message,
-        )
-        .with_source(text)
+    let at = |pos: yaml::Pos, message: String| {
+        Diagnostic::error(file.clone(), pos.line, pos.column, message).with_source(text)
     };
-    let documents = MarkedYaml::load_from_str(text).map_err(|problem| {
-        let marker = problem.marker();
-        Diagnostics(vec![at(
-            marker.line(),
-            marker.col() + 1,
-            format!("invalid YAML: {}", problem.info()),
-        )])
-    })?;
-    let mut documents = documents.into_iter();
-    let Some(root) = documents.next() else {
-        return Ok(Vec::new());
+    let problem_at = |problem: yaml::YamlProblem| {
+        let message = if problem.message.contains("one YAML document") {
+            // The reader words this for prompt files.
+            "a dataset holds one YAML document; remove the extra `---`".to_owned()
+        } else if problem.fatal {
+            problem.message
+        } else {
+            // A duplicate key: in a prompt file a warning, but a case
+            // silently losing a value is worse than refusing the file.
+            format!("{}; write each key of a case once", problem.message)
+        };
+        at(problem.pos, message)
     };
-    if let Some(extra) = documents.next() {
-        return Err(Diagnostics(vec![at(
-            extra.span.start.line(),
-            0,
-            "a dataset holds one YAML document; remove the extra `---`".to_owned(),
-        )]));
-    }
-    let items = match &root.data {
-        YamlData::Sequence(items) => items,
-        YamlData::Value(Scalar::Null) => return Ok(Vec::new()),
+    let (mut document, warnings) = yaml::parse(text)
+        .map_err(|problems| Diagnostics(problems.into_iter().map(problem_at).collect()))?;
+    let mut problems: Vec<Diagnostic> = warnings.into_iter().map(problem_at).collect();
+    let items = match std::mem::take(&mut document.value) {
+        Value::Array(items) => items,
+        Value::Null => return Ok(Vec::new()),
         _ => {
             return Err(Diagnostics(vec![at(
-                root.span.start.line(),
-                root.span.start.col() + 1,
+                document.pos(""),
                 "a YAML dataset must be a list of cases (`- input: …`)".to_owned(),
             )]));
         }
     };
     let mut builder = CaseBuilder::new(file);
     let mut cases = Vec::new();
-    let mut problems = Vec::new();
-    for item in items {
-        let line = item.span.start.line();
-        let result = match yaml_to_json(item) {
-            Ok(Value::Object(vars)) => builder
-                .build(vars, line_number(line as u64), None)
+    for (i, item) in items.into_iter().enumerate() {
+        let pos = document.pos(&yaml::index("", i));
+        let result = match item {
+            Value::Object(vars) => builder
+                .build(vars, pos.line, None)
                 .map_err(|d| d.with_source(text)),
-            Ok(other) => Err(at(
-                line,
-                item.span.start.col() + 1,
+            other => Err(at(
+                pos,
                 format!(
                     "each list item must be a map of variables, not {}",
                     kind_of(&other)
                 ),
             )),
-            Err((node_line, node_col, message)) => Err(at(node_line, node_col + 1, message)),
         };
         match result {
             Ok(case) => cases.push(case),
@@ -646,84 +633,4 @@ pub fn parse_yaml(text: &str, file: &RepoPath) -> Result<Vec<Case>, Diagnostics>
     } else {
         Err(Diagnostics(problems))
     }
-}
-
-/// A whole single-document YAML text as JSON, for readers that need no line
-/// numbers past the first problem. The error names the line.
-pub(crate) fn yaml_text_to_json(text: &str) -> Result<Value, String> {
-    let documents = MarkedYaml::load_from_str(text).map_err(|problem| {
-        format!(
-            "line {}: invalid YAML: {}",
-            problem.marker().line(),
-            problem.info()
-        )
-    })?;
-    match documents.first() {
-        None => Ok(Value::Null),
-        Some(root) => {
-            yaml_to_json(root).map_err(|(line, _, message)| format!("line {line}: {message}"))
-        }
-    }
-}
-
-/// A YAML node as JSON; an error carries the offending node's line and
-/// 0-based column.
-fn yaml_to_json(node: &MarkedYaml<'_>) -> Result<Value, (usize, usize, String)> {
-    let fail = |message: &str| {
-        Err((
-            node.span.start.line(),
-            node.span.start.col(),
-            message.to_owned(),
-        ))
-    };
-    match &node.data {
-        YamlData::Value(scalar) => scalar_to_json(scalar)
-            .map_or_else(|| fail("numbers must be finite (no .nan or .inf)"), Ok),
-        YamlData::Representation(text, _, _) => Ok(Value::String(text.to_string())),
-        YamlData::Sequence(items) => items
-            .iter()
-            .map(yaml_to_json)
-            .collect::<Result<_, _>>()
-            .map(Value::Array),
-        YamlData::Mapping(entries) => {
-            let mut map = Map::new();
-            for (key, value) in entries {
-                let key_text = match &key.data {
-                    YamlData::Value(Scalar::String(text)) => text.to_string(),
-                    YamlData::Value(
-                        scalar @ (Scalar::Integer(_)
-                        | Scalar::Boolean(_)
-                        | Scalar::FloatingPoint(_)),
-                    ) => scalar_to_json(scalar)
-                        .map(|v| v.to_string())
-                        .unwrap_or_default(),
-                    YamlData::Representation(text, _, _) => text.to_string(),
-                    _ => {
-                        return Err((
-                            key.span.start.line(),
-                            key.span.start.col(),
-                            "map keys must be plain strings".to_owned(),
-                        ));
-                    }
-                };
-                map.insert(key_text, yaml_to_json(value)?);
-            }
-            Ok(Value::Object(map))
-        }
-        YamlData::Tagged(_, inner) => yaml_to_json(inner),
-        YamlData::Alias(_) => {
-            fail("YAML aliases (`*name`) are not supported in datasets; write the value out")
-        }
-        YamlData::BadValue => fail("this value does not match its tag"),
-    }
-}
-
-fn scalar_to_json(scalar: &Scalar<'_>) -> Option<Value> {
-    Some(match scalar {
-        Scalar::Null => Value::Null,
-        Scalar::Boolean(b) => Value::Bool(*b),
-        Scalar::Integer(i) => Value::from(*i),
-        Scalar::FloatingPoint(f) => Value::Number(serde_json::Number::from_f64(f.into_inner())?),
-        Scalar::String(s) => Value::String(s.to_string()),
-    })
 }

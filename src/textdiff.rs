@@ -10,9 +10,12 @@
 //!   any backtick run in the text, so nothing in it can close the block.
 //!   (Inline `~~old~~ **new**` would mark words, but would let the prompt's
 //!   markdown render and break out.)
-//! - Structured ([`diff_prompt_values`], [`diff_specs`]): what changed per
-//!   part (model, each parameter, response format, each message by role).
+//! - Structured ([`diff_prompt_values`], [`diff_specs`], [`diff_contents`]):
+//!   what changed per part (model, each parameter, response format, each
+//!   message by role). [`resolved_content`] inlines a spec's snippets, so a
+//!   working copy compares with a published version and a snippet change shows.
 
+use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::time::Duration;
 
@@ -20,7 +23,11 @@ use serde::Serialize;
 use serde_json::{Value, json};
 use similar::{Algorithm, ChangeTag, DiffOp, TextDiff};
 
-use crate::spec::PromptSpec;
+use crate::changes::include_tags;
+use crate::registry::PromptContent;
+use crate::repo::RepoFiles;
+use crate::spec::{PromptSpec, RepoPath};
+use crate::template::{TemplateError, resolve_includes};
 
 /// Lines of unchanged context around each change.
 const CONTEXT_LINES: usize = 2;
@@ -416,23 +423,87 @@ pub fn diff_prompt_values(old: &Value, new: &Value) -> PromptDiff {
     PromptDiff { changes }
 }
 
-/// The parts of a spec that change what is sent, in the GitHub Models shape
-/// [`diff_prompt_values`] reads.
-pub fn spec_value(spec: &PromptSpec) -> Value {
+/// What a version sends, in the GitHub Models shape [`diff_prompt_values`]
+/// reads.
+pub fn content_value(content: &PromptContent) -> Value {
     json!({
-        "model": spec.model.to_string(),
-        "modelParameters": serde_json::to_value(&spec.parameters).unwrap_or(Value::Null),
-        "responseFormat": serde_json::to_value(&spec.response_format).unwrap_or(Value::Null),
-        "messages": spec.messages.iter().map(|m| json!({
+        "model": content.model.to_string(),
+        "modelParameters": serde_json::to_value(&content.parameters).unwrap_or(Value::Null),
+        "responseFormat": serde_json::to_value(&content.response_format).unwrap_or(Value::Null),
+        "messages": content.messages.iter().map(|m| json!({
             "role": serde_json::to_value(m.role).unwrap_or(Value::Null),
             "content": m.content,
         })).collect::<Vec<_>>(),
     })
 }
 
-/// [`diff_prompt_values`] for two parsed specs.
+/// A spec's content as written: messages with their include tags.
+fn written_content(spec: &PromptSpec) -> PromptContent {
+    PromptContent {
+        messages: spec.messages.clone(),
+        model: spec.model.clone(),
+        parameters: spec.parameters.clone(),
+        response_format: spec.response_format.clone(),
+    }
+}
+
+/// [`content_value`] of a spec as written (includes not resolved).
+pub fn spec_value(spec: &PromptSpec) -> Value {
+    content_value(&written_content(spec))
+}
+
+/// [`diff_prompt_values`] for two parsed specs, as written.
 pub fn diff_specs(old: &PromptSpec, new: &PromptSpec) -> PromptDiff {
     diff_prompt_values(&spec_value(old), &spec_value(new))
+}
+
+/// [`diff_prompt_values`] for two versions' contents; `None` where the
+/// prompt does not exist.
+pub fn diff_contents(old: Option<&PromptContent>, new: Option<&PromptContent>) -> PromptDiff {
+    let value = |content: Option<&PromptContent>| content.map_or(Value::Null, content_value);
+    diff_prompt_values(&value(old), &value(new))
+}
+
+/// What a spec sends, with every `{% include %}` replaced by the snippet's
+/// text: the form a published version holds, so a changed snippet shows as
+/// changed message text. Fails when an include cannot be read.
+pub fn resolved_content(
+    spec: &PromptSpec,
+    files: &dyn RepoFiles,
+) -> Result<PromptContent, TemplateError> {
+    let mut content = written_content(spec);
+    for message in &mut content.messages {
+        // The template module reads the snippets (and refuses paths that
+        // leave the repository); only the splicing is done here.
+        let snippets = resolve_includes(&message.content, files)?;
+        message.content = inline_includes(&message.content, &snippets, 0);
+    }
+    Ok(content)
+}
+
+/// Splices each `{% include "x" %}` whose snippet is in `snippets`,
+/// recursively. Imports, computed names and anything deeper than the
+/// loader allows stay as written.
+fn inline_includes(source: &str, snippets: &BTreeMap<RepoPath, String>, depth: usize) -> String {
+    const MAX_DEPTH: usize = 16;
+    let mut out = String::with_capacity(source.len());
+    let mut copied = 0;
+    for tag in include_tags(source) {
+        let snippet = tag
+            .names
+            .iter()
+            .find_map(|name| snippets.get(&RepoPath::relative(name).ok()?));
+        match snippet {
+            Some(text) if tag.keyword == "include" && depth < MAX_DEPTH => {
+                out.push_str(&source[copied..tag.span.start]);
+                out.push_str(&inline_includes(text, snippets, depth + 1));
+                copied = tag.span.end;
+            }
+            _ => {}
+        }
+    }
+    out.push_str(&source[copied..]);
+    out
 }
 
 #[cfg(test)]

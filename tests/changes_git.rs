@@ -1,38 +1,14 @@
 //! The git edge and change detection, on real repositories in temp folders.
 
+mod common;
+
 use std::path::Path;
-use std::process::Command;
+
+use common::{git, promptgate, write};
 
 use promptgate::changes::{self, ChangeKind, PromptDeps, Reason};
 use promptgate::repo::{self, GitRevision, RepoError, RepoFiles, WorkingTree};
 use promptgate::spec::RepoPath;
-
-fn git(dir: &Path, args: &[&str]) -> String {
-    let out = Command::new("git")
-        .args(["-c", "user.name=Test", "-c", "user.email=test@example.com"])
-        .args([
-            "-c",
-            "commit.gpgsign=false",
-            "-c",
-            "init.defaultBranch=main",
-        ])
-        .args(args)
-        .current_dir(dir)
-        .output()
-        .expect("git runs");
-    assert!(
-        out.status.success(),
-        "git {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout).unwrap().trim().to_owned()
-}
-
-fn write(root: &Path, name: &str, text: &str) {
-    let path = root.join(name);
-    std::fs::create_dir_all(path.parent().unwrap()).unwrap();
-    std::fs::write(path, text).unwrap();
-}
 
 fn p(path: &str) -> RepoPath {
     RepoPath(path.to_owned())
@@ -418,23 +394,6 @@ fn a_plain_folder_is_walked() {
     write(dir.path(), ".promptgate/d.json", "x");
     let tree = WorkingTree::new(dir.path()).unwrap();
     assert_eq!(tree.list().unwrap(), [p("a.prompt.yml"), p("sub/b.md")]);
-}
-
-fn promptgate(root: &Path, args: &[&str]) -> (i32, String, String) {
-    let out = assert_cmd::Command::cargo_bin("promptgate")
-        .unwrap()
-        .arg("-C")
-        .arg(root)
-        .args(args)
-        .env_remove("PROMPTGATE_REPO")
-        .env("NO_COLOR", "1")
-        .output()
-        .unwrap();
-    (
-        out.status.code().unwrap_or(-1),
-        String::from_utf8(out.stdout).unwrap(),
-        String::from_utf8(out.stderr).unwrap(),
-    )
 }
 
 #[test]

@@ -203,24 +203,37 @@ fn yaml_list_of_maps_keeps_lines() {
 #[test]
 fn yaml_problems_name_line_and_column() {
     let found = problems(load(
-        "- a: 1\n- just text\n- b: .nan\n- {id: x}\n- {id: x}\n",
+        "- a: 1\n- just text\n- b: 1\n  b: 2\n- {id: x}\n- {id: x}\n",
         "c.yml",
     ));
     assert_eq!(found.len(), 3, "{found:?}");
-    assert_eq!(found[0].0, 2);
-    assert!(found[0].1.contains("must be a map"));
-    assert_eq!(found[1].0, 3);
-    assert!(found[1].1.contains("finite"));
-    assert_eq!(found[2].0, 5);
+    assert_eq!(found[0].0, 4);
+    assert!(
+        found[0].1.contains("duplicate key `b`") && found[0].1.contains("each key of a case once"),
+        "{found:?}"
+    );
+    assert_eq!(found[1].0, 2);
+    assert!(found[1].1.contains("must be a map"));
+    assert_eq!(found[2].0, 6);
     assert!(found[2].1.contains("duplicate case id `x`"));
+
+    // NaN has no JSON number: it stays the text it was written as.
+    let nan = load("- b: .nan\n", "c.yaml").unwrap();
+    assert_eq!(nan[0].vars["b"], json!(".nan"));
 
     let syntax = load("- a: 1\n- b: [unclosed\n", "c.yaml").unwrap_err();
     assert_eq!(syntax.0.len(), 1);
-    assert!(syntax.0[0].message.starts_with("invalid YAML"));
+    assert!(syntax.0[0].message.contains("not valid YAML"));
     assert!(syntax.0[0].line >= 2, "{:?}", syntax.0[0]);
 
     let not_list = problems(load("a: 1\n", "c.yaml"));
     assert!(not_list[0].1.contains("must be a list"));
+    let two = problems(load("- a: 1\n---\n- a: 2\n", "c.yaml"));
+    assert_eq!(two[0].0, 2);
+    assert!(
+        two[0].1.contains("a dataset holds one YAML document"),
+        "{two:?}"
+    );
     assert!(load("", "c.yaml").unwrap().is_empty());
 }
 

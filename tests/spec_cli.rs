@@ -46,7 +46,7 @@ fn list_shows_every_prompt() {
         support.contains("openai/gpt-4o-mini") && support.contains(" 15 "),
         "{support}"
     );
-    assert!(support.contains("3 (signs off, no refund promises, helpful)"));
+    assert!(support.contains("3 (signs off, no refund promises, names the plan)"));
 
     let output = promptgate(example())
         .args(["list", "--json"])

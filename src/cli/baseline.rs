@@ -23,7 +23,8 @@ pub fn run(repo: &Path, args: BaselineArgs) -> anyhow::Result<Outcome> {
         cache: args.cache.mode(),
         ..CheckRequest::default()
     };
-    let (_, evaluated, _) = super::block_on(evaluate_current(repo, &args.prompts, &request))?;
+    let (_, evaluated, _) =
+        super::block_on(async { Ok(evaluate_current(repo, &args.prompts, &request).await?) })?;
     for item in &evaluated {
         println!(
             "{}  version {}  fingerprint {}  {} cases{}",

@@ -59,7 +59,7 @@ pub fn run(repo: &Path, args: CheckArgs) -> anyhow::Result<Outcome> {
         cache: args.cache.mode(),
         ..CheckRequest::default()
     };
-    let run = super::block_on(run_check(repo, &request))?;
+    let run = super::block_on(async { Ok(run_check(repo, &request).await?) })?;
     args.report.emit(&run.report)?;
     Ok(if run.failed {
         Outcome::GateFailed

@@ -34,7 +34,7 @@ pub fn run(repo: &Path, args: EvalArgs) -> anyhow::Result<Outcome> {
     };
     let started = std::time::Instant::now();
     let (_, evaluated, judge_calls) =
-        super::block_on(evaluate_current(repo, &args.prompts, &request))?;
+        super::block_on(async { Ok(evaluate_current(repo, &args.prompts, &request).await?) })?;
     let mut totals = judge_calls;
     let prompts = evaluated
         .into_iter()

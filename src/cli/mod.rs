@@ -57,8 +57,9 @@ pub enum Command {
     Validate(validate::ValidateArgs),
     /// Show what changed in one prompt between two versions (word-level).
     ///
-    /// FROM and TO are git revisions; by default the merge base with the
-    /// default branch and the working tree.
+    /// FROM and TO are git revisions or published versions (`NAME@v7`,
+    /// `@v7`, `@production`); by default the merge base with the default
+    /// branch and the working tree. Includes are shown resolved.
     Diff(diff::DiffArgs),
     /// Publish evaluated versions to the registry, record their results as
     /// baselines and move `latest`.
@@ -162,12 +163,12 @@ pub fn render_error(error: &anyhow::Error) -> String {
 }
 
 /// Runs async work on a runtime made for one command.
-pub(crate) fn block_on<T, E: Into<anyhow::Error>>(
-    work: impl std::future::Future<Output = Result<T, E>>,
+pub(crate) fn block_on<T>(
+    work: impl std::future::Future<Output = anyhow::Result<T>>,
 ) -> anyhow::Result<T> {
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
         .map_err(|e| anyhow::anyhow!("starting the async runtime: {e}"))?;
-    runtime.block_on(work).map_err(Into::into)
+    runtime.block_on(work)
 }

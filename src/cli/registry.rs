@@ -92,19 +92,14 @@ pub struct ExportArgs {
     pub registry: RegistryArg,
 }
 
-
-/// `promptgate.toml`, or the defaults when there is none.
+/// `promptgate.toml` through the shared loader (every problem with its
+/// line), or the defaults when there is none.
 fn load_config(repo: &Path) -> anyhow::Result<Config> {
-    let path = repo.join("promptgate.toml");
-    match std::fs::read_to_string(&path) {
-        Ok(text) => toml::from_str(&text)
-            .with_context(|| format!("{}: invalid configuration", path.display())),
-        Err(error) if error.kind() == std::io::ErrorKind::NotFound => Ok(Config::default()),
-        Err(error) => Err(error).with_context(|| format!("reading {}", path.display())),
-    }
+    let files = crate::repo::WorkingTree::new(repo)?;
+    Ok(crate::config::load(&files)?)
 }
 
-async fn open_registry(
+pub(crate) async fn open_registry(
     repo: &Path,
     flag: &RegistryArg,
     config: &Config,
