@@ -1,0 +1,233 @@
+//! `promptgate check`, `eval` and `baseline` end to end: the real binary on
+//! a real git repository made from `fixtures/example`, with the edits the
+//! example ships (a harmless one, one that regresses a criterion).
+
+mod common;
+#[path = "support/llm_katan.rs"]
+mod llm_katan;
+
+use std::path::{Path, PathBuf};
+
+use common::{git, promptgate, write};
+
+fn fixtures() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures")
+}
+
+/// A git repository holding the example, committed on `main`.
+fn example_repo() -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    copy_dir(&fixtures().join("example"), dir.path());
+    git(dir.path(), &["init", "-q"]);
+    git(dir.path(), &["add", "-A"]);
+    git(dir.path(), &["commit", "-qm", "base"]);
+    dir
+}
+
+fn copy_dir(from: &Path, to: &Path) {
+    for entry in walkdir::WalkDir::new(from) {
+        let entry = entry.unwrap();
+        let target = to.join(entry.path().strip_prefix(from).unwrap());
+        if entry.file_type().is_dir() {
+            std::fs::create_dir_all(&target).unwrap();
+        } else {
+            std::fs::copy(entry.path(), &target).unwrap();
+        }
+    }
+}
+
+fn apply(repo: &Path, patch: &str) {
+    let patch = fixtures().join("example-edits").join(patch);
+    git(repo, &["apply", patch.to_str().unwrap()]);
+}
+
+#[test]
+fn a_harmless_edit_passes_and_a_regression_fails_with_a_clear_table() {
+    let repo = example_repo();
+    apply(repo.path(), "harmless.patch");
+    let (code, stdout, stderr) = promptgate(repo.path(), &["check", "--base", "main"]);
+    assert_eq!(code, 0, "harmless edit: {stdout}\n{stderr}");
+    assert!(stdout.contains("support-bot"), "{stdout}");
+    assert!(stdout.contains("affected: file changed"), "{stdout}");
+    assert!(!stdout.contains("regressed"), "{stdout}");
+
+    git(repo.path(), &["checkout", "-q", "--", "."]);
+    apply(repo.path(), "regression.patch");
+    let out = repo.path().join("out");
+    let (code, stdout, stderr) = promptgate(
+        repo.path(),
+        &[
+            "check",
+            "--base",
+            "main",
+            "--junit",
+            out.join("junit.xml").to_str().unwrap(),
+            "--json",
+            out.join("report.json").to_str().unwrap(),
+            "--markdown",
+            out.join("comment.md").to_str().unwrap(),
+        ],
+    );
+    assert_eq!(code, 1, "regression: {stdout}\n{stderr}");
+    // The snippet changed, not the prompt file: found through the include.
+    assert!(
+        stdout.contains("snippet snippets/tone.md changed"),
+        "{stdout}"
+    );
+    let row = stdout
+        .lines()
+        .find(|line| line.trim_start().starts_with("no refund promises"))
+        .unwrap_or_else(|| panic!("no row for the criterion:\n{stdout}"));
+    assert!(row.contains("1.00") && row.contains("0.00"), "{row}");
+    assert!(row.contains("regressed"), "{row}");
+    // The baseline was evaluated once, by the first check, and reused.
+    assert!(stdout.contains("baseline: local store"), "{stdout}");
+
+    let report: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(out.join("report.json")).unwrap()).unwrap();
+    let schema: serde_json::Value = serde_json::from_slice(
+        &std::fs::read(fixtures().join("../schemas/report.schema.json")).unwrap(),
+    )
+    .unwrap();
+    let validator = jsonschema::validator_for(&schema).unwrap();
+    let problems: Vec<String> = validator
+        .iter_errors(&report)
+        .map(|e| format!("{}: {e}", e.instance_path))
+        .collect();
+    assert!(
+        problems.is_empty(),
+        "JSON report vs its schema: {problems:#?}"
+    );
+    let junit = std::fs::read_to_string(out.join("junit.xml")).unwrap();
+    assert!(junit.contains("<failure"), "{junit}");
+    let comment = std::fs::read_to_string(out.join("comment.md")).unwrap();
+    assert!(comment.contains("<!-- promptgate:comment -->"), "{comment}");
+    assert!(comment.contains("no refund promises"), "{comment}");
+}
+
+#[test]
+fn a_second_check_of_the_same_change_calls_nothing() {
+    let repo = example_repo();
+    apply(repo.path(), "regression.patch");
+    let (first, stdout, _) = promptgate(repo.path(), &["check", "--base", "main"]);
+    assert_eq!(first, 1, "{stdout}");
+    assert!(
+        stdout.contains("30 made"),
+        "baseline and head, 15 cases each:\n{stdout}"
+    );
+    let (second, stdout, _) = promptgate(repo.path(), &["check", "--base", "main"]);
+    assert_eq!(second, 1, "{stdout}");
+    assert!(stdout.contains("calls: 0 made"), "{stdout}");
+}
+
+#[test]
+fn nothing_changed_means_nothing_evaluated() {
+    let repo = example_repo();
+    let (code, stdout, stderr) = promptgate(repo.path(), &["check", "--base", "main"]);
+    assert_eq!(code, 0, "{stdout}\n{stderr}");
+    assert!(stdout.contains("4 unaffected"), "{stdout}");
+}
+
+#[test]
+fn a_broken_prompt_is_exit_2_naming_file_and_line() {
+    let repo = example_repo();
+    let path = repo.path().join("prompts/support-bot.prompt.yml");
+    let text = std::fs::read_to_string(&path)
+        .unwrap()
+        .replace("role: user", "role: customer");
+    std::fs::write(&path, text).unwrap();
+    let (code, stdout, stderr) = promptgate(repo.path(), &["check", "--base", "main"]);
+    assert_eq!(code, 2, "{stdout}\n{stderr}");
+    assert!(
+        stderr.contains("prompts/support-bot.prompt.yml:") && stderr.contains("customer"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn a_variable_the_case_lacks_is_an_error_naming_it() {
+    let repo = example_repo();
+    let path = repo.path().join("prompts/support-bot.prompt.yml");
+    let text = std::fs::read_to_string(&path)
+        .unwrap()
+        .replace("{{ question }}", "{{ question }} ({{ ticket_id }})");
+    std::fs::write(&path, text).unwrap();
+    let (code, _, stderr) = promptgate(repo.path(), &["check", "--base", "main"]);
+    assert_eq!(code, 2, "{stderr}");
+    assert!(stderr.contains("ticket_id"), "{stderr}");
+}
+
+#[test]
+fn eval_and_baseline_store_results_that_check_reuses() {
+    let repo = example_repo();
+    let (code, stdout, _) = promptgate(repo.path(), &["baseline", "support-bot"]);
+    assert_eq!(code, 0, "{stdout}");
+    assert!(
+        stdout.contains("support-bot") && stdout.contains("stored"),
+        "{stdout}"
+    );
+    let (code, stdout, _) = promptgate(repo.path(), &["baseline", "support-bot"]);
+    assert_eq!(code, 0);
+    assert!(stdout.contains("already stored"), "{stdout}");
+
+    let (code, stdout, stderr) = promptgate(
+        repo.path(),
+        &["eval", "prompts/support-bot.prompt.yml", "--format", "json"],
+    );
+    assert_eq!(code, 0, "{stderr}");
+    let report: serde_json::Value = serde_json::from_str(&stdout).unwrap();
+    assert_eq!(
+        report["prompts"].as_array().map(Vec::len),
+        Some(1),
+        "{stdout}"
+    );
+
+    let (code, stdout, _) = promptgate(repo.path(), &["eval", "--estimate"]);
+    assert_eq!(code, 0, "{stdout}");
+    assert!(stdout.contains("calls"), "{stdout}");
+
+    let (code, _, stderr) = promptgate(repo.path(), &["eval", "no-such-prompt"]);
+    assert_eq!(code, 2);
+    assert!(
+        stderr.contains("no prompt named `no-such-prompt`"),
+        "{stderr}"
+    );
+}
+
+/// The same check against a real HTTP server speaking the OpenAI wire
+/// format (llm-katan's echo backend), with failures injected: every call
+/// that fails is retried, and the verdicts match the clean run.
+#[test]
+fn check_against_an_openai_compatible_server_survives_injected_errors() {
+    let Some(server) = llm_katan::start(&["--error-rate", "0.3"]) else {
+        return;
+    };
+    let repo = example_repo();
+    let config = std::fs::read_to_string(repo.path().join("promptgate.toml"))
+        .unwrap()
+        .replace(
+            "[providers.openai]\nkind = \"echo\"",
+            &format!(
+                "[providers.openai]\nkind = \"openai-compatible\"\nbase_url = \"{}/v1\"\napi_key_env = \"KATAN_KEY\"\nmax_retries = 8",
+                server.base_url()
+            ),
+        );
+    write(repo.path(), "promptgate.toml", &config);
+    git(repo.path(), &["commit", "-qam", "route to llm-katan"]);
+    apply(repo.path(), "harmless.patch");
+    let (code, stdout, stderr) = common::promptgate_with(
+        repo.path(),
+        &["check", "--base", "main"],
+        &[("KATAN_KEY", "sk-test-not-a-secret")],
+    );
+    assert_eq!(code, 0, "{stdout}\n{stderr}");
+    assert!(
+        stdout.contains("0 failed"),
+        "every injected error was retried:\n{stdout}"
+    );
+    assert!(
+        !stdout.contains("sk-test"),
+        "the key never shows:\n{stdout}"
+    );
+    assert!(!stdout.contains("NOT A MODEL"), "{stdout}");
+}
