@@ -659,10 +659,14 @@ impl Progress {
             bar.set_message(format!("${:.4}", self.spent()));
         }
         if self.lines {
-            // A line every 10 % or every 10 seconds, whichever comes first.
+            // A line every 10 % (at most one every 2 s, so a quick batch
+            // prints nothing) or every 10 s, whichever comes first.
             let step = (self.total as u64 / 10).max(1);
             let mut last = self.last_line.lock().unwrap_or_else(|e| e.into_inner());
-            if done % step == 0 || last.elapsed() >= Duration::from_secs(10) {
+            let at_step = done % step == 0 || done == self.total as u64;
+            if (at_step && last.elapsed() >= Duration::from_secs(2))
+                || last.elapsed() >= Duration::from_secs(10)
+            {
                 *last = Instant::now();
                 let elapsed = self.started.elapsed().as_secs_f64().max(1e-3);
                 eprintln!(
