@@ -234,10 +234,13 @@ pub fn gate_all(inputs: &[GateInput<'_>]) -> Vec<PromptGate> {
         .collect()
 }
 
-/// The one-sided level of a regression test: half of 1 − confidence, so a
-/// regression is exactly "the two-sided interval lies below −tolerance".
+/// The level of each verdict's one-sided test: 1 − confidence. Every
+/// verdict is a one-sided claim ("the drop exceeds the tolerance", "the
+/// gain exceeds it", and for *unchanged* two one-sided tests at once), so,
+/// as in Schuirmann's TOST, the interval shown is the 1 − 2α interval whose
+/// bounds are exactly those one-sided bounds.
 fn one_sided_level(policy: &GatePolicy) -> f64 {
-    (1.0 - policy.confidence) / 2.0
+    1.0 - policy.confidence
 }
 
 fn summarise(
