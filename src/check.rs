@@ -5,7 +5,7 @@
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use crate::changes::{self, Affected, PromptDeps};
+use crate::changes::{self, Affected, ChangedPath, PromptDeps};
 use crate::config::{Config, GatePolicy};
 use crate::diagnostics::Diagnostics;
 use crate::eval::EvalContext;
@@ -122,24 +122,10 @@ pub struct CheckRun {
     pub base_sha: String,
 }
 
-/// Services a run needs that outlive one check (the server keeps them).
-pub struct Stores {
-    pub store_dir: PathBuf,
-}
-
-impl Stores {
-    pub fn for_config(root: &Path, config: &Config) -> Self {
-        Self {
-            store_dir: root.join(config.store.as_deref().unwrap_or(".promptgate")),
-        }
-    }
-}
-
 /// Builds the engine for one run from the config that is trusted to choose
 /// providers and judges.
-pub fn engine(root: &Path, config: &Config, request: &CheckRequest) -> Engine {
-    let stores = Stores::for_config(root, config);
-    let cache = ResponseCache::in_store(&stores.store_dir, request.cache);
+pub fn engine(locations: &Locations, config: &Config, request: &CheckRequest) -> Engine {
+    let cache = ResponseCache::in_store(&locations.store_dir(config), request.cache);
     let runner = Runner::new(
         cache,
         crate::pricing::PriceTable::new(&config.pricing),
@@ -148,7 +134,7 @@ pub fn engine(root: &Path, config: &Config, request: &CheckRequest) -> Engine {
             ..RunnerOptions::default()
         },
     );
-    let mut eval = EvalContext::new(root);
+    let mut eval = EvalContext::new(&locations.work_dir);
     eval.untrusted = request.untrusted;
     eval.default_judge = config.judge_model();
     Engine::new(config.clone(), Arc::new(runner), eval)
@@ -183,21 +169,85 @@ pub fn base_revision(root: &Path, request: &CheckRequest) -> Result<String, Chec
     Ok(crate::repo::merge_base(root, &default, head)?)
 }
 
-pub async fn run_check(root: &Path, request: &CheckRequest) -> Result<CheckRun, CheckError> {
-    let started = std::time::Instant::now();
-    let head_files: Box<dyn RepoFiles> = match &request.head {
+/// What a check reads: the head's and the base's files, and which paths
+/// differ between them. A local checkout provides them through git
+/// ([`git_sources`]); the server reads them through the GitHub API.
+pub struct Sources {
+    pub head: Box<dyn RepoFiles>,
+    pub base: Box<dyn RepoFiles>,
+    /// The base commit, named in reports.
+    pub base_sha: String,
+    /// Paths that differ between base and head.
+    pub changed: Vec<ChangedPath>,
+}
+
+/// Where a run keeps its store and runs `command` evaluators.
+#[derive(Debug, Clone)]
+pub struct Locations {
+    /// The checkout (command evaluators run here).
+    pub work_dir: PathBuf,
+    /// The store folder; `None`: the config's `store` inside `work_dir`.
+    pub store_dir: Option<PathBuf>,
+}
+
+impl Locations {
+    pub fn checkout(root: &Path) -> Self {
+        Self {
+            work_dir: root.to_path_buf(),
+            store_dir: None,
+        }
+    }
+
+    pub fn store_dir(&self, config: &Config) -> PathBuf {
+        self.store_dir.clone().unwrap_or_else(|| {
+            self.work_dir
+                .join(config.store.as_deref().unwrap_or(".promptgate"))
+        })
+    }
+}
+
+/// The sources of a check in a local git checkout: the working tree (or
+/// `--head`), the base revision, and `git diff` between them.
+pub fn git_sources(root: &Path, request: &CheckRequest) -> Result<Sources, CheckError> {
+    let head: Box<dyn RepoFiles> = match &request.head {
         Some(rev) => Box::new(GitRevision::new(root, rev)?),
         None => Box::new(WorkingTree::new(root)?),
     };
     let base_sha = base_revision(root, request)?;
-    let head = Workspace::load(head_files)?;
-    let base =
-        Workspace::load(Box::new(GitRevision::new(root, &base_sha)?)).map_err(|diagnostics| {
-            CheckError::InvalidBase {
-                rev: base_sha.clone(),
-                diagnostics,
-            }
-        });
+    let changed = changes::changed_paths(root, &base_sha, request.head.as_deref())?;
+    Ok(Sources {
+        head,
+        base: Box::new(GitRevision::new(root, &base_sha)?),
+        base_sha,
+        changed,
+    })
+}
+
+/// The check of a local checkout.
+pub async fn run_check(root: &Path, request: &CheckRequest) -> Result<CheckRun, CheckError> {
+    let sources = git_sources(root, request)?;
+    check_sources(sources, request, &Locations::checkout(root)).await
+}
+
+/// The check itself, on any sources: the CLI, the Action and the server
+/// all end here.
+pub async fn check_sources(
+    sources: Sources,
+    request: &CheckRequest,
+    locations: &Locations,
+) -> Result<CheckRun, CheckError> {
+    let started = std::time::Instant::now();
+    let Sources {
+        head,
+        base,
+        base_sha,
+        changed,
+    } = sources;
+    let head = Workspace::load(head)?;
+    let base = Workspace::load(base).map_err(|diagnostics| CheckError::InvalidBase {
+        rev: base_sha.clone(),
+        diagnostics,
+    });
     // A base with broken files has no usable baseline; for a trusted change
     // the head's own config still runs the check, but an untrusted change
     // must never pick its own providers or policy.
@@ -226,9 +276,9 @@ pub async fn run_check(root: &Path, request: &CheckRequest) -> Result<CheckRun, 
         );
     }
 
-    let affected = select_prompts(root, request, &head, base.as_ref(), &base_sha)?;
-    let engine = engine(root, trusted_config, request);
-    let store = ResultStore::new(&Stores::for_config(root, trusted_config).store_dir);
+    let affected = select_prompts(request, &changed, &head, base.as_ref());
+    let engine = engine(locations, trusted_config, request);
+    let store = ResultStore::new(&locations.store_dir(trusted_config));
 
     let mut prompt_reports = Vec::new();
     let mut gate_inputs = Vec::new();
@@ -348,22 +398,20 @@ pub async fn run_check(root: &Path, request: &CheckRequest) -> Result<CheckRun, 
 
 /// The prompts to evaluate, with why.
 fn select_prompts(
-    root: &Path,
     request: &CheckRequest,
+    changed: &[ChangedPath],
     head: &Workspace,
     base: Option<&Workspace>,
-    base_sha: &str,
-) -> Result<Vec<Affected>, CheckError> {
+) -> Vec<Affected> {
     let deps = head.dependencies();
     let mut affected = if request.all || request.model.is_some() || !request.prompts.is_empty() {
         changes::everything(&deps)
     } else {
-        let changed = changes::changed_paths(root, base_sha, request.head.as_deref())?;
-        let mut found = changes::affected(&changed, &deps);
+        let mut found = changes::affected(changed, &deps);
         // A snippet or dataset the base version used may be gone at the head.
         if let Some(base) = base {
             let base_deps = base.dependencies();
-            for extra in changes::affected(&changed, &base_deps) {
+            for extra in changes::affected(changed, &base_deps) {
                 if head.prompt(&extra.name).is_some() && !found.iter().any(|a| a.name == extra.name)
                 {
                     found.push(extra);
@@ -381,7 +429,7 @@ fn select_prompts(
     if !request.prompts.is_empty() {
         affected.retain(|a| request.prompts.contains(&a.name));
     }
-    Ok(affected)
+    affected
 }
 
 /// The base version's content measured the head's way: the base's
@@ -498,8 +546,9 @@ pub async fn evaluate_current(
 ) -> Result<(Workspace, Vec<Evaluated>, CallStats), CheckError> {
     let workspace = Workspace::load(Box::new(WorkingTree::new(root)?))?;
     let chosen = select_by_name(&workspace, selectors)?;
-    let engine = engine(root, &workspace.config, request);
-    let store = ResultStore::new(&Stores::for_config(root, &workspace.config).store_dir);
+    let locations = Locations::checkout(root);
+    let engine = engine(&locations, &workspace.config, request);
+    let store = ResultStore::new(&locations.store_dir(&workspace.config));
     let mut evaluated = Vec::new();
     for prompt in chosen {
         let plan = evaluation::plan(prompt, workspace.files.as_ref(), &workspace.config)?;

@@ -79,7 +79,11 @@ pub fn run(repo: &Path, args: EvalArgs) -> anyhow::Result<Outcome> {
 /// make, counting the cached ones as free.
 fn estimate(repo: &Path, selectors: &[String]) -> anyhow::Result<Outcome> {
     let workspace = crate::check::Workspace::load(Box::new(crate::repo::WorkingTree::new(repo)?))?;
-    let engine = crate::check::engine(repo, &workspace.config, &CheckRequest::default());
+    let engine = crate::check::engine(
+        &crate::check::Locations::checkout(repo),
+        &workspace.config,
+        &CheckRequest::default(),
+    );
     let mut calls = Vec::new();
     for prompt in crate::check::select_by_name(&workspace, selectors)? {
         let plan = crate::evaluation::plan(prompt, workspace.files.as_ref(), &workspace.config)?;
