@@ -128,7 +128,11 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let store = ResultStore::new(dir.path());
         std::fs::create_dir_all(dir.path().join("results")).unwrap();
-        std::fs::write(dir.path().join("results/dead.json"), b"{\"prompt\": \"trunc").unwrap();
+        std::fs::write(
+            dir.path().join("results/dead.json"),
+            b"{\"prompt\": \"trunc",
+        )
+        .unwrap();
         assert_eq!(store.load(&Fingerprint("dead".into())).unwrap(), None);
         // A file whose content belongs to another fingerprint is not this result.
         let other = serde_json::to_vec(&result("beef")).unwrap();
@@ -143,7 +147,10 @@ mod tests {
     fn fingerprints_that_are_not_digests_never_name_a_file() {
         let dir = tempfile::tempdir().unwrap();
         let store = ResultStore::new(dir.path());
-        assert_eq!(store.load(&Fingerprint("../../etc/passwd".into())).unwrap(), None);
+        assert_eq!(
+            store.load(&Fingerprint("../../etc/passwd".into())).unwrap(),
+            None
+        );
         assert!(store.save(&result("../escape")).is_err());
     }
 }
