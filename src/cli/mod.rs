@@ -7,6 +7,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
+pub mod serve;
 mod validate;
 
 /// A CI-native regression gate for LLM prompts.
@@ -39,6 +40,8 @@ pub struct Cli {
 pub enum Command {
     /// Check every prompt file, dataset and the config; list every problem.
     Validate(validate::ValidateArgs),
+    /// Run the GitHub App server: webhooks in, gate jobs out, prompts served.
+    Serve(serve::ServeArgs),
 }
 
 /// What a command concluded, as the process exit code says it.
@@ -68,6 +71,7 @@ pub fn run(cli: Cli) -> anyhow::Result<Outcome> {
     };
     match cli.command {
         Command::Validate(args) => validate::run(&repo, args),
+        Command::Serve(args) => serve::run(args, cli.verbose),
     }
 }
 
