@@ -600,7 +600,7 @@ async fn two_worker_pools_run_every_job_exactly_once(db: Database) {
     }
     assert_eq!(total, u64::from(JOBS));
     assert_eq!(pools_used, 2, "both replicas took work");
-    let calls = handler.calls.lock().unwrap();
+    let calls = handler.calls.lock().unwrap().clone();
     assert_eq!(calls.len(), JOBS as usize);
     assert!(
         calls.values().all(|n| *n == 1),

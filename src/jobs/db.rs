@@ -160,16 +160,36 @@ impl Database {
     }
 }
 
-/// The URL with any password replaced, fit for errors and logs.
+/// The URL with any password (user info or `password=` parameter) replaced,
+/// fit for errors and logs.
 pub fn redact_url(url: &str) -> String {
+    if url.starts_with("sqlite:") {
+        // A file path; nothing secret in it.
+        return url.to_string();
+    }
     match url::Url::parse(url) {
-        Ok(mut parsed) if parsed.password().is_some() => {
-            let _ = parsed.set_password(Some("***"));
+        Ok(mut parsed) if !parsed.cannot_be_a_base() => {
+            if parsed.password().is_some() {
+                let _ = parsed.set_password(Some("***"));
+            }
+            if parsed.query().is_some() {
+                let pairs: Vec<(String, String)> = parsed
+                    .query_pairs()
+                    .map(|(key, value)| {
+                        let value = if key.eq_ignore_ascii_case("password") {
+                            "***".to_string()
+                        } else {
+                            value.into_owned()
+                        };
+                        (key.into_owned(), value)
+                    })
+                    .collect();
+                parsed.query_pairs_mut().clear().extend_pairs(pairs);
+            }
             parsed.to_string()
         }
-        Ok(_) => url.to_string(),
         // Not a URL we can take apart: show only the scheme.
-        Err(_) => match url.split_once(':') {
+        _ => match url.split_once(':') {
             Some((scheme, _)) => format!("{scheme}:…"),
             None => "(unparseable URL)".to_string(),
         },
@@ -188,12 +208,17 @@ mod tests {
         );
         assert_eq!(redact_url("postgres://app@db/pg"), "postgres://app@db/pg");
         assert!(!redact_url("garbage:hunter2@x").contains("hunter2"));
+        let query = redact_url("postgres://db/pg?sslmode=require&password=hunter2");
+        assert!(query.contains("sslmode=require") && !query.contains("hunter2"), "{query}");
+        assert_eq!(redact_url("sqlite://promptgate-server.db"), "sqlite://promptgate-server.db");
     }
 
     #[tokio::test]
     async fn rejects_unknown_schemes_without_echoing_secrets() {
-        let error = Database::connect("mysql://root:hunter2@localhost/db", 1)
+        let connect = Database::connect("mysql://root:hunter2@localhost/db", 1);
+        let error = tokio::time::timeout(Duration::from_secs(10), connect)
             .await
+            .expect("refused at once")
             .unwrap_err();
         let text = error.to_string();
         assert!(text.contains("sqlite://"), "{text}");

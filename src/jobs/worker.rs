@@ -253,8 +253,8 @@ async fn run_job(
     tracing::info!(parent: &span, "job started");
     let started = Instant::now();
 
-    let work = AssertUnwindSafe(handler.handle(&job).instrument(span.clone())).catch_unwind();
-    tokio::pin!(work);
+    let mut work =
+        Box::pin(AssertUnwindSafe(handler.handle(&job).instrument(span.clone())).catch_unwind());
     let mut renew = tokio::time::interval((config.lease / 3).max(Duration::from_millis(10)));
     renew.tick().await; // the first tick is immediate; the claim just set the lease
     let ran = loop {
