@@ -57,7 +57,11 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         .next_line()
         .await?
         .ok_or("the server printed no address")?;
-    let address = line.rsplit("http://").next().ok_or("no address")?.to_string();
+    let address = line
+        .rsplit("http://")
+        .next()
+        .ok_or("no address")?
+        .to_string();
     let url = format!("http://{address}/webhooks/github");
     let client = reqwest::Client::new();
 

@@ -209,8 +209,14 @@ mod tests {
         assert_eq!(redact_url("postgres://app@db/pg"), "postgres://app@db/pg");
         assert!(!redact_url("garbage:hunter2@x").contains("hunter2"));
         let query = redact_url("postgres://db/pg?sslmode=require&password=hunter2");
-        assert!(query.contains("sslmode=require") && !query.contains("hunter2"), "{query}");
-        assert_eq!(redact_url("sqlite://promptgate-server.db"), "sqlite://promptgate-server.db");
+        assert!(
+            query.contains("sslmode=require") && !query.contains("hunter2"),
+            "{query}"
+        );
+        assert_eq!(
+            redact_url("sqlite://promptgate-server.db"),
+            "sqlite://promptgate-server.db"
+        );
     }
 
     #[tokio::test]
