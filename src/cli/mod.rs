@@ -15,6 +15,7 @@ mod init;
 mod list;
 mod output;
 mod registry;
+pub mod serve;
 mod validate;
 
 /// A CI-native regression gate for LLM prompts.
@@ -77,6 +78,8 @@ pub enum Command {
     /// Set up promptgate in this repository: a config, one prompt with a
     /// dataset and three evaluators, and a `.gitignore` entry for the store.
     Init(init::InitArgs),
+    /// Run the GitHub App server: webhooks in, gate jobs out, prompts served.
+    Serve(serve::ServeArgs),
 }
 
 /// What a command concluded, as the process exit code says it.
@@ -117,6 +120,7 @@ pub fn run(cli: Cli) -> anyhow::Result<Outcome> {
         Command::Export(args) => registry::export(&repo, args),
         Command::List(args) => list::run(&repo, args),
         Command::Init(args) => init::run(&repo, args),
+        Command::Serve(args) => serve::run(args, cli.verbose),
     }
 }
 

@@ -1,0 +1,587 @@
+//! `promptgate serve`: the GitHub App server. Reads its configuration (file +
+//! environment), opens and migrates the database, then runs the HTTP server
+//! and a worker pool until SIGTERM or Ctrl-C, and drains both.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use clap::Args;
+use serde::Deserialize;
+
+use super::Outcome;
+use crate::jobs::{
+    Database, JobHandler, JobKind, JobQueue, KindRouter, RetryPolicy, WorkerConfig, run_worker,
+    shutdown_channel,
+};
+use crate::server::{
+    BuiltinEvents, EventRouter, HmacVerifier, NoPrompts, PromptSource, Secret, SelfTestHandler,
+    ServerState, WebhookVerifier,
+};
+
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    /// Address to listen on (port 0 picks a free port; the address is printed).
+    #[arg(
+        long,
+        value_name = "ADDR",
+        env = "PROMPTGATE_LISTEN",
+        default_value = "127.0.0.1:8080"
+    )]
+    pub listen: SocketAddr,
+
+    /// The server configuration file (TOML). Environment variables override it.
+    #[arg(long, value_name = "FILE", env = "PROMPTGATE_SERVER_CONFIG")]
+    pub config: Option<PathBuf>,
+}
+
+pub const ENV_WEBHOOK_SECRET: &str = "PROMPTGATE_WEBHOOK_SECRET";
+pub const ENV_APP_ID: &str = "PROMPTGATE_GITHUB_APP_ID";
+pub const ENV_PRIVATE_KEY_PATH: &str = "PROMPTGATE_GITHUB_PRIVATE_KEY_PATH";
+pub const ENV_DATABASE_URL: &str = "PROMPTGATE_DATABASE_URL";
+pub const DEFAULT_DATABASE_URL: &str = "sqlite://promptgate-server.db";
+
+/// The configuration file as written.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ServeFile {
+    database_url: Option<String>,
+    max_webhook_bytes: Option<usize>,
+    #[serde(default)]
+    jobs: JobsFile,
+    selftest: Option<SelfTestFile>,
+    #[serde(default)]
+    github: GitHubFile,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct JobsFile {
+    concurrency: Option<usize>,
+    lease_seconds: Option<u64>,
+    poll_interval_ms: Option<u64>,
+    max_attempts: Option<u32>,
+    backoff_base_seconds: Option<u64>,
+    backoff_max_seconds: Option<u64>,
+    shutdown_grace_seconds: Option<u64>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SelfTestFile {
+    dir: PathBuf,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct GitHubFile {
+    app_id: Option<u64>,
+    private_key_path: Option<PathBuf>,
+}
+
+/// The GitHub App's identity, for the API client.
+#[derive(Debug, Clone)]
+pub struct GitHubAppSettings {
+    pub app_id: u64,
+    pub private_key_path: PathBuf,
+    /// The PEM contents, read at start-up so a bad path stops the start.
+    pub private_key: Secret,
+}
+
+/// Everything `serve` needs, checked.
+#[derive(Debug, Clone)]
+pub struct ServeSettings {
+    pub database_url: Secret,
+    pub webhook_secrets: Vec<Secret>,
+    pub github_app: Option<GitHubAppSettings>,
+    pub max_webhook_bytes: usize,
+    pub retry: RetryPolicy,
+    pub worker: WorkerConfig,
+    /// Where self-test jobs write their markers; `None` disables them.
+    pub selftest_dir: Option<PathBuf>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ServeConfigError {
+    #[error("cannot read the server config {path}: {source}")]
+    ReadFile {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("the server config {path} is invalid: {message}")]
+    ParseFile { path: PathBuf, message: String },
+    #[error(
+        "{ENV_WEBHOOK_SECRET} is not set: set it to the webhook secret of the GitHub App (several, comma-separated, while rotating)"
+    )]
+    MissingWebhookSecret,
+    #[error("{ENV_WEBHOOK_SECRET} has an empty entry (entry {position}): remove the stray comma")]
+    EmptyWebhookSecret { position: usize },
+    #[error("{ENV_APP_ID} `{value}` is not a GitHub App id (a positive whole number)")]
+    BadAppId { value: String },
+    #[error(
+        "the GitHub App needs both an id and a private key: {missing} is not set ({source_hint})"
+    )]
+    IncompleteGitHubApp {
+        missing: &'static str,
+        source_hint: &'static str,
+    },
+    #[error(
+        "cannot read the GitHub App private key {path} (from {ENV_PRIVATE_KEY_PATH} or [github] private_key_path): {source}"
+    )]
+    ReadPrivateKey {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error(
+        "{path} is not a PEM private key (no `-----BEGIN` line): download the key from the App's settings page"
+    )]
+    NotPem { path: PathBuf },
+    #[error("server config: {field} must be {rule}")]
+    OutOfRange {
+        field: &'static str,
+        rule: &'static str,
+    },
+}
+
+impl ServeSettings {
+    /// Reads the optional config file, then the environment (through `env`,
+    /// so tests need not touch the process environment). Environment wins.
+    pub fn load(
+        config: Option<&Path>,
+        env: &dyn Fn(&str) -> Option<String>,
+    ) -> Result<Self, ServeConfigError> {
+        let file = match config {
+            None => ServeFile::default(),
+            Some(path) => {
+                let text =
+                    std::fs::read_to_string(path).map_err(|source| ServeConfigError::ReadFile {
+                        path: path.to_path_buf(),
+                        source,
+                    })?;
+                toml::from_str(&text).map_err(|error| ServeConfigError::ParseFile {
+                    path: path.to_path_buf(),
+                    message: error.to_string(),
+                })?
+            }
+        };
+        let env = |name: &str| env(name).filter(|value| !value.trim().is_empty());
+
+        let raw_secrets = env(ENV_WEBHOOK_SECRET).ok_or(ServeConfigError::MissingWebhookSecret)?;
+        let mut webhook_secrets = Vec::new();
+        for (index, secret) in raw_secrets.split(',').enumerate() {
+            let secret = secret.trim();
+            if secret.is_empty() {
+                return Err(ServeConfigError::EmptyWebhookSecret {
+                    position: index + 1,
+                });
+            }
+            webhook_secrets.push(Secret::new(secret));
+        }
+
+        let app_id = match env(ENV_APP_ID) {
+            Some(value) => Some(
+                value
+                    .trim()
+                    .parse::<u64>()
+                    .ok()
+                    .filter(|id| *id > 0)
+                    .ok_or(ServeConfigError::BadAppId { value })?,
+            ),
+            None => file.github.app_id,
+        };
+        let key_path = env(ENV_PRIVATE_KEY_PATH)
+            .map(PathBuf::from)
+            .or(file.github.private_key_path);
+        let github_app = match (app_id, key_path) {
+            (None, None) => None,
+            (Some(_), None) => {
+                return Err(ServeConfigError::IncompleteGitHubApp {
+                    missing: ENV_PRIVATE_KEY_PATH,
+                    source_hint: "or [github] private_key_path in the config",
+                });
+            }
+            (None, Some(_)) => {
+                return Err(ServeConfigError::IncompleteGitHubApp {
+                    missing: ENV_APP_ID,
+                    source_hint: "or [github] app_id in the config",
+                });
+            }
+            (Some(app_id), Some(path)) => {
+                let pem = std::fs::read_to_string(&path).map_err(|source| {
+                    ServeConfigError::ReadPrivateKey {
+                        path: path.clone(),
+                        source,
+                    }
+                })?;
+                if !pem.contains("-----BEGIN") {
+                    return Err(ServeConfigError::NotPem { path });
+                }
+                Some(GitHubAppSettings {
+                    app_id,
+                    private_key_path: path,
+                    private_key: Secret::new(pem),
+                })
+            }
+        };
+
+        let jobs = file.jobs;
+        let positive = |value: Option<u64>, default: u64, field: &'static str| match value {
+            Some(0) => Err(ServeConfigError::OutOfRange {
+                field,
+                rule: "at least 1",
+            }),
+            Some(value) => Ok(value),
+            None => Ok(default),
+        };
+        let concurrency =
+            positive(jobs.concurrency.map(|n| n as u64), 4, "jobs.concurrency")? as usize;
+        let lease = Duration::from_secs(positive(jobs.lease_seconds, 60, "jobs.lease_seconds")?);
+        let poll_interval = Duration::from_millis(positive(
+            jobs.poll_interval_ms,
+            1000,
+            "jobs.poll_interval_ms",
+        )?);
+        let max_attempts =
+            positive(jobs.max_attempts.map(u64::from), 5, "jobs.max_attempts")? as u32;
+        let base_delay = Duration::from_secs(jobs.backoff_base_seconds.unwrap_or(10));
+        let max_delay = Duration::from_secs(jobs.backoff_max_seconds.unwrap_or(600));
+        if max_delay < base_delay {
+            return Err(ServeConfigError::OutOfRange {
+                field: "jobs.backoff_max_seconds",
+                rule: "at least jobs.backoff_base_seconds",
+            });
+        }
+        let max_webhook_bytes = positive(
+            file.max_webhook_bytes.map(|n| n as u64),
+            crate::server::DEFAULT_MAX_WEBHOOK_BYTES as u64,
+            "max_webhook_bytes",
+        )? as usize;
+
+        Ok(ServeSettings {
+            database_url: Secret::new(
+                env(ENV_DATABASE_URL)
+                    .or(file.database_url)
+                    .unwrap_or_else(|| DEFAULT_DATABASE_URL.to_string()),
+            ),
+            webhook_secrets,
+            github_app,
+            max_webhook_bytes,
+            retry: RetryPolicy {
+                max_attempts,
+                base_delay,
+                max_delay,
+            },
+            worker: WorkerConfig {
+                concurrency,
+                lease,
+                poll_interval,
+                shutdown_grace: Duration::from_secs(jobs.shutdown_grace_seconds.unwrap_or(30)),
+                ..WorkerConfig::new(worker_id())
+            },
+            selftest_dir: file.selftest.map(|selftest| selftest.dir),
+        })
+    }
+}
+
+/// Names this process's leases: host, pid and a random part (pids repeat
+/// across restarts and containers).
+fn worker_id() -> String {
+    let host = std::env::var("HOSTNAME").unwrap_or_else(|_| "promptgate".to_string());
+    format!(
+        "{host}-{}-{:08x}",
+        std::process::id(),
+        rand::random::<u32>()
+    )
+}
+
+/// The parts the lead's wiring replaces: the real event parser, the gate job
+/// handler and the registry-backed prompt source.
+pub struct Plugins {
+    pub verifier: Arc<dyn WebhookVerifier>,
+    pub events: Arc<dyn EventRouter>,
+    pub prompts: Arc<dyn PromptSource>,
+    pub handler: Arc<dyn JobHandler>,
+}
+
+impl Plugins {
+    /// What this crate has today: HMAC verification, `ping` and the self-test
+    /// dispatch, no published prompts, and the self-test job handler.
+    pub fn builtin(settings: &ServeSettings) -> Self {
+        let mut handlers = KindRouter::new();
+        if let Some(dir) = &settings.selftest_dir {
+            handlers = handlers.route(
+                JobKind::SelfTest,
+                Arc::new(SelfTestHandler { dir: dir.clone() }),
+            );
+        }
+        Plugins {
+            verifier: Arc::new(HmacVerifier::new(settings.webhook_secrets.clone())),
+            events: Arc::new(BuiltinEvents {
+                selftest_enabled: settings.selftest_dir.is_some(),
+            }),
+            prompts: Arc::new(NoPrompts),
+            handler: Arc::new(handlers),
+        }
+    }
+}
+
+pub fn run(args: ServeArgs, verbose: u8) -> anyhow::Result<Outcome> {
+    let settings = ServeSettings::load(args.config.as_deref(), &|name| std::env::var(name).ok())?;
+    let dispatch = log_dispatch(verbose);
+    let thread_dispatch = dispatch.clone();
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .on_thread_start(move || {
+            // `main` installed the CLI's global subscriber before we knew this
+            // is the server; every runtime thread uses the server's instead.
+            std::mem::forget(tracing::dispatcher::set_default(&thread_dispatch));
+        })
+        .build()
+        .context("cannot start the async runtime")?;
+    tracing::dispatcher::with_default(&dispatch, || {
+        runtime.block_on(async {
+            let plugins = Plugins::builtin(&settings);
+            serve(args.listen, settings, plugins).await
+        })
+    })?;
+    Ok(Outcome::Success)
+}
+
+/// Opens the database, then serves HTTP and runs the workers until SIGTERM or
+/// Ctrl-C; drains both before returning.
+pub async fn serve(
+    listen: SocketAddr,
+    settings: ServeSettings,
+    plugins: Plugins,
+) -> anyhow::Result<()> {
+    let shown_url = crate::jobs::redact_url(settings.database_url.expose());
+    let connections = (settings.worker.concurrency as u32)
+        .saturating_mul(2)
+        .max(8);
+    let db = Database::connect(settings.database_url.expose(), connections).await?;
+    db.migrate()
+        .await
+        .with_context(|| format!("cannot migrate the database {shown_url}"))?;
+    if settings.github_app.is_none() {
+        tracing::warn!(
+            "no GitHub App configured ({ENV_APP_ID}, {ENV_PRIVATE_KEY_PATH}): jobs cannot talk to GitHub"
+        );
+    }
+    let queue = JobQueue::new(db.clone(), settings.retry);
+    let mut state = ServerState::new(
+        queue.clone(),
+        plugins.verifier,
+        plugins.events,
+        plugins.prompts,
+    );
+    state.max_webhook_bytes = settings.max_webhook_bytes;
+
+    let listener = tokio::net::TcpListener::bind(listen)
+        .await
+        .with_context(|| format!("cannot listen on {listen}"))?;
+    let address = listener.local_addr()?;
+    // Machine-readable for scripts and tests: the one line on stdout.
+    println!("promptgate serve: listening on http://{address}");
+    tracing::info!(%address, database = %shown_url, worker = %settings.worker.worker_id, "serving");
+
+    let (stop, shutdown) = shutdown_channel();
+    tokio::spawn(async move {
+        wait_for_signal().await;
+        tracing::info!("shutdown requested: no new jobs, draining");
+        stop.trigger();
+    });
+    let worker = tokio::spawn(run_worker(
+        queue,
+        plugins.handler,
+        settings.worker.clone(),
+        shutdown.clone(),
+    ));
+    let served = crate::server::serve(listener, state, shutdown).await;
+    let summary = worker.await.context("the worker pool stopped abnormally")?;
+    db.close().await;
+    tracing::info!(?summary, "stopped");
+    served.context("the HTTP server failed")
+}
+
+async fn wait_for_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        match signal(SignalKind::terminate()) {
+            Ok(mut terminate) => {
+                tokio::select! {
+                    _ = terminate.recv() => {}
+                    _ = tokio::signal::ctrl_c() => {}
+                }
+            }
+            Err(error) => {
+                tracing::warn!(%error, "cannot listen for SIGTERM; only Ctrl-C stops the server");
+                let _ = tokio::signal::ctrl_c().await;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+    }
+}
+
+/// Server logs: JSON lines when stderr is not a terminal (log collectors),
+/// human text on a terminal. `PROMPTGATE_LOG`, then `RUST_LOG`, filter them;
+/// the default is `info`.
+fn log_dispatch(verbose: u8) -> tracing::Dispatch {
+    use std::io::IsTerminal;
+    use tracing_subscriber::EnvFilter;
+    let default = match verbose {
+        0 => "info",
+        1 => "debug",
+        _ => "trace",
+    };
+    let filter = || {
+        std::env::var("PROMPTGATE_LOG")
+            .ok()
+            .and_then(|spec| EnvFilter::try_new(spec).ok())
+            .or_else(|| EnvFilter::try_from_default_env().ok())
+            .unwrap_or_else(|| EnvFilter::new(default))
+    };
+    let builder = tracing_subscriber::fmt().with_writer(std::io::stderr);
+    if std::io::stderr().is_terminal() {
+        tracing::Dispatch::new(
+            builder
+                .with_env_filter(filter())
+                .with_ansi(super::color_enabled_stderr())
+                .finish(),
+        )
+    } else {
+        tracing::Dispatch::new(builder.json().with_env_filter(filter()).finish())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    fn load(file: Option<&str>, vars: &[(&str, &str)]) -> Result<ServeSettings, ServeConfigError> {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("server.toml");
+        if let Some(text) = file {
+            std::fs::write(&path, text).unwrap();
+        }
+        let vars: HashMap<String, String> = vars
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        ServeSettings::load(file.map(|_| path.as_path()), &|name| {
+            vars.get(name).cloned()
+        })
+    }
+
+    #[test]
+    fn defaults_with_only_a_secret() {
+        let settings = load(None, &[(ENV_WEBHOOK_SECRET, "s1")]).unwrap();
+        assert_eq!(settings.database_url.expose(), DEFAULT_DATABASE_URL);
+        assert_eq!(settings.webhook_secrets, vec![Secret::new("s1")]);
+        assert!(settings.github_app.is_none());
+        assert_eq!(settings.worker.concurrency, 4);
+        assert_eq!(settings.retry, RetryPolicy::default());
+    }
+
+    #[test]
+    fn secrets_rotate_and_never_print() {
+        let settings = load(None, &[(ENV_WEBHOOK_SECRET, "old-secret, new-secret")]).unwrap();
+        assert_eq!(settings.webhook_secrets.len(), 2);
+        assert_eq!(settings.webhook_secrets[1].expose(), "new-secret");
+        let shown = format!("{settings:?}");
+        assert!(
+            !shown.contains("old-secret") && !shown.contains("new-secret"),
+            "{shown}"
+        );
+        let error = load(None, &[(ENV_WEBHOOK_SECRET, "a,,b")]).unwrap_err();
+        assert!(error.to_string().contains("entry 2"), "{error}");
+    }
+
+    #[test]
+    fn missing_and_malformed_configuration_is_named() {
+        let error = load(None, &[]).unwrap_err().to_string();
+        assert!(error.contains(ENV_WEBHOOK_SECRET), "{error}");
+
+        let error = load(
+            Some("[jobs]\nconcurency = 2\n"),
+            &[(ENV_WEBHOOK_SECRET, "s")],
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(
+            error.contains("server.toml") && error.contains("concurency"),
+            "{error}"
+        );
+
+        let error = load(None, &[(ENV_WEBHOOK_SECRET, "s"), (ENV_APP_ID, "twelve")])
+            .unwrap_err()
+            .to_string();
+        assert!(
+            error.contains(ENV_APP_ID) && error.contains("twelve"),
+            "{error}"
+        );
+
+        let error = load(None, &[(ENV_WEBHOOK_SECRET, "s"), (ENV_APP_ID, "12")])
+            .unwrap_err()
+            .to_string();
+        assert!(error.contains(ENV_PRIVATE_KEY_PATH), "{error}");
+
+        let error = load(
+            None,
+            &[
+                (ENV_WEBHOOK_SECRET, "s"),
+                (ENV_APP_ID, "12"),
+                (ENV_PRIVATE_KEY_PATH, "/nonexistent/key.pem"),
+            ],
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(error.contains("/nonexistent/key.pem"), "{error}");
+
+        let error = load(
+            Some("[jobs]\nconcurrency = 0\n"),
+            &[(ENV_WEBHOOK_SECRET, "s")],
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(error.contains("jobs.concurrency"), "{error}");
+    }
+
+    #[test]
+    fn environment_overrides_the_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let key = dir.path().join("app.pem");
+        std::fs::write(
+            &key,
+            "-----BEGIN RSA PRIVATE KEY-----\nMIIB\n-----END RSA PRIVATE KEY-----\n",
+        )
+        .unwrap();
+        let file = format!(
+            "database_url = \"sqlite://file.db\"\n[jobs]\nlease_seconds = 5\n[github]\napp_id = 7\nprivate_key_path = \"{}\"\n[selftest]\ndir = \"/tmp/st\"\n",
+            key.display()
+        );
+        let settings = load(
+            Some(&file),
+            &[
+                (ENV_WEBHOOK_SECRET, "s"),
+                (ENV_DATABASE_URL, "postgres://db/x"),
+                (ENV_APP_ID, "99"),
+            ],
+        )
+        .unwrap();
+        assert_eq!(settings.database_url.expose(), "postgres://db/x");
+        let app = settings.github_app.unwrap();
+        assert_eq!(app.app_id, 99);
+        assert!(app.private_key.expose().contains("BEGIN"));
+        assert_eq!(settings.worker.lease, Duration::from_secs(5));
+        assert_eq!(settings.selftest_dir, Some(PathBuf::from("/tmp/st")));
+    }
+}

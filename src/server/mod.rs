@@ -1,0 +1,215 @@
+//! The HTTP shell of `promptgate serve`: an axum router over a
+//! [`ServerState`]. Handlers only check, record and enqueue; the workers in
+//! [`crate::jobs`] do the work.
+//!
+//! Plug points (traits, so the GitHub edge and the registry drop in):
+//! [`WebhookVerifier`], [`EventRouter`], [`PromptSource`], and the job handler
+//! given to [`crate::jobs::run_worker`].
+
+pub mod auth;
+pub mod metrics;
+pub mod openapi;
+pub mod prompts;
+pub mod selftest;
+pub mod webhook;
+
+use std::fmt;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use axum::Json;
+use axum::Router;
+use axum::extract::{DefaultBodyLimit, State};
+use axum::http::{HeaderValue, Request, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use serde_json::json;
+use tower_http::limit::RequestBodyLimitLayer;
+use tower_http::trace::TraceLayer;
+
+pub use auth::{ApiKeyInfo, ApiKeys, AuthFailure, NewApiKey, Scope};
+pub use metrics::ServerMetrics;
+pub use prompts::{NoPrompts, PromptSource, PromptSourceError, ServedPrompt};
+pub use selftest::{SelfTestHandler, SelfTestOrder};
+pub use webhook::{
+    BuiltinEvents, DeliveryOutcome, EventError, EventRouter, HmacVerifier, Routing,
+    SELFTEST_DISPATCH, SignatureError, WebhookVerifier,
+};
+
+use crate::jobs::{JobQueue, Shutdown};
+
+/// GitHub sends at most 25 MB per delivery.
+pub const DEFAULT_MAX_WEBHOOK_BYTES: usize = 25 * 1024 * 1024;
+
+/// A secret (webhook secret, API key, private key path contents): never
+/// printed by `Debug` or `Display`; read it with [`Secret::expose`].
+#[derive(Clone, PartialEq, Eq)]
+pub struct Secret(String);
+
+impl Secret {
+    pub fn new(value: impl Into<String>) -> Self {
+        Secret(value.into())
+    }
+
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Secret([redacted])")
+    }
+}
+
+impl fmt::Display for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("[redacted]")
+    }
+}
+
+/// Everything the handlers share. Cheap to clone.
+#[derive(Clone)]
+pub struct ServerState {
+    pub queue: JobQueue,
+    pub verifier: Arc<dyn WebhookVerifier>,
+    pub events: Arc<dyn EventRouter>,
+    pub prompts: Arc<dyn PromptSource>,
+    pub api_keys: ApiKeys,
+    pub metrics: Arc<ServerMetrics>,
+    /// Webhook bodies above this get 413.
+    pub max_webhook_bytes: usize,
+}
+
+impl ServerState {
+    /// A state whose API keys live in the queue's database, with the default
+    /// body limit and fresh metrics.
+    pub fn new(
+        queue: JobQueue,
+        verifier: Arc<dyn WebhookVerifier>,
+        events: Arc<dyn EventRouter>,
+        prompts: Arc<dyn PromptSource>,
+    ) -> Self {
+        let api_keys = ApiKeys::new(queue.database().clone());
+        ServerState {
+            queue,
+            verifier,
+            events,
+            prompts,
+            api_keys,
+            metrics: Arc::new(ServerMetrics::default()),
+            max_webhook_bytes: DEFAULT_MAX_WEBHOOK_BYTES,
+        }
+    }
+}
+
+/// The application: every route of [`openapi::ROUTES`], with request spans.
+pub fn router(state: ServerState) -> Router {
+    let webhook = post(webhook::receive)
+        // tower-http enforces the cap (413 on Content-Length, or while
+        // streaming); axum's own default of 2 MB would be too small.
+        .layer::<_, std::convert::Infallible>(RequestBodyLimitLayer::new(state.max_webhook_bytes))
+        .layer(DefaultBodyLimit::disable());
+    Router::new()
+        .route("/webhooks/github", webhook)
+        .route("/healthz", get(healthz))
+        .route("/readyz", get(readyz))
+        .route("/metrics", get(metrics))
+        .route("/openapi.json", get(openapi_json))
+        .route("/v1/prompts/{name}", get(prompts::resolve))
+        .route("/v1/prompts/{name}/versions/{n}", get(prompts::version))
+        .layer(TraceLayer::new_for_http().make_span_with(request_span))
+        .with_state(state)
+}
+
+/// One span per request: method, path (no query, no headers: keys and tokens
+/// live there) and a request id (the delivery id for webhooks).
+fn request_span<B>(request: &Request<B>) -> tracing::Span {
+    static NEXT_ID: AtomicU64 = AtomicU64::new(1);
+    let request_id = NEXT_ID.fetch_add(1, Ordering::Relaxed);
+    tracing::info_span!(
+        "request",
+        id = request_id,
+        method = %request.method(),
+        path = %request.uri().path(),
+    )
+}
+
+/// Serves `router` on `listener` until `shutdown`, then finishes the requests
+/// in flight and returns.
+pub async fn serve(
+    listener: tokio::net::TcpListener,
+    state: ServerState,
+    shutdown: Shutdown,
+) -> std::io::Result<()> {
+    axum::serve(listener, router(state))
+        .with_graceful_shutdown(async move { shutdown.wait().await })
+        .await
+}
+
+async fn healthz() -> Json<serde_json::Value> {
+    Json(json!({"status": "alive"}))
+}
+
+async fn readyz(State(state): State<ServerState>) -> Response {
+    let db = state.queue.database();
+    let problem = match db.ping().await {
+        Err(error) => {
+            tracing::warn!(%error, "not ready: database unreachable");
+            Some("the database does not answer".to_string())
+        }
+        Ok(()) => match db.pending_migrations().await {
+            Ok(pending) if pending.is_empty() => None,
+            Ok(pending) => Some(format!("migrations not applied: {pending:?}")),
+            Err(error) => {
+                tracing::warn!(%error, "not ready: cannot read migrations");
+                Some("cannot read the applied migrations".to_string())
+            }
+        },
+    };
+    match problem {
+        None => Json(json!({"status": "ready"})).into_response(),
+        Some(problem) => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            Json(json!({"status": "not ready", "error": problem})),
+        )
+            .into_response(),
+    }
+}
+
+async fn metrics(State(state): State<ServerState>) -> Response {
+    let depth = match state.queue.depth().await {
+        Ok(depth) => Some(depth),
+        Err(error) => {
+            tracing::warn!(%error, "metrics: cannot read the queue depth");
+            None
+        }
+    };
+    let text = state
+        .metrics
+        .render(depth, &state.queue.metrics().snapshot());
+    (
+        [(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("text/plain; version=0.0.4; charset=utf-8"),
+        )],
+        text,
+    )
+        .into_response()
+}
+
+async fn openapi_json() -> Json<serde_json::Value> {
+    Json(openapi::document())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn secrets_never_print() {
+        let secret = Secret::new("hunter2");
+        assert!(!format!("{secret:?} {secret}").contains("hunter2"));
+        assert_eq!(secret.expose(), "hunter2");
+    }
+}

@@ -1,0 +1,179 @@
+//! Serving published prompts to applications: `GET /v1/prompts/{name}` (by
+//! label, with `key` choosing an A/B arm) and `GET /v1/prompts/{name}/versions/{n}`.
+//! The registry backs [`PromptSource`]; responses carry the version's content
+//! hash as a strong ETag so clients poll cheaply with `If-None-Match`.
+
+use axum::Json;
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+
+use super::ServerState;
+use super::auth::Scope;
+
+/// A published prompt version as an application receives it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ServedPrompt {
+    pub name: String,
+    /// The registry's number for this version (v1, v2, …).
+    pub version: u64,
+    /// The content hash of the version; the ETag.
+    pub version_id: String,
+    /// The label that resolved to this version, when resolved by label.
+    pub label: Option<String>,
+    /// What to send: messages, model, model parameters, response format.
+    pub content: serde_json::Value,
+}
+
+#[derive(Debug, thiserror::Error)]
+#[error("the prompt registry failed: {0}")]
+pub struct PromptSourceError(pub String);
+
+/// Reads published prompts; the registry implements it.
+#[async_trait::async_trait]
+pub trait PromptSource: Send + Sync {
+    /// The version `label` points at for `name`. With a weighted label
+    /// (A/B split), `key` picks the arm deterministically (same key, same arm).
+    async fn resolve(
+        &self,
+        name: &str,
+        label: &str,
+        key: Option<&str>,
+    ) -> Result<Option<ServedPrompt>, PromptSourceError>;
+
+    /// Published version number `number` of `name`.
+    async fn version(
+        &self,
+        name: &str,
+        number: u64,
+    ) -> Result<Option<ServedPrompt>, PromptSourceError>;
+}
+
+/// A source with nothing published (the server before a registry is wired).
+#[derive(Debug, Default)]
+pub struct NoPrompts;
+
+#[async_trait::async_trait]
+impl PromptSource for NoPrompts {
+    async fn resolve(
+        &self,
+        _: &str,
+        _: &str,
+        _: Option<&str>,
+    ) -> Result<Option<ServedPrompt>, PromptSourceError> {
+        Ok(None)
+    }
+
+    async fn version(&self, _: &str, _: u64) -> Result<Option<ServedPrompt>, PromptSourceError> {
+        Ok(None)
+    }
+}
+
+#[derive(Debug, Deserialize)]
+pub(super) struct ResolveQuery {
+    label: Option<String>,
+    key: Option<String>,
+}
+
+const DEFAULT_LABEL: &str = "production";
+
+fn error(status: StatusCode, message: impl Into<String>) -> Response {
+    (status, Json(json!({"error": message.into()}))).into_response()
+}
+
+pub(super) async fn resolve(
+    State(state): State<ServerState>,
+    Path(name): Path<String>,
+    Query(query): Query<ResolveQuery>,
+    headers: HeaderMap,
+) -> Response {
+    if let Err(refused) = state.api_keys.require(&headers, Scope::Read).await {
+        return error(refused.status(), refused.message());
+    }
+    let label = query.label.as_deref().unwrap_or(DEFAULT_LABEL);
+    let found = state
+        .prompts
+        .resolve(&name, label, query.key.as_deref())
+        .await;
+    respond(found, &headers, || {
+        format!("no prompt `{name}` with label `{label}`")
+    })
+}
+
+pub(super) async fn version(
+    State(state): State<ServerState>,
+    Path((name, number)): Path<(String, u64)>,
+    headers: HeaderMap,
+) -> Response {
+    if let Err(refused) = state.api_keys.require(&headers, Scope::Read).await {
+        return error(refused.status(), refused.message());
+    }
+    let found = state.prompts.version(&name, number).await;
+    respond(found, &headers, || {
+        format!("no version {number} of prompt `{name}`")
+    })
+}
+
+fn respond(
+    found: Result<Option<ServedPrompt>, PromptSourceError>,
+    headers: &HeaderMap,
+    missing: impl FnOnce() -> String,
+) -> Response {
+    let prompt = match found {
+        Ok(Some(prompt)) => prompt,
+        Ok(None) => return error(StatusCode::NOT_FOUND, missing()),
+        Err(failure) => {
+            tracing::error!(error = %failure, "prompt source failed");
+            return error(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "the prompt registry is unavailable",
+            );
+        }
+    };
+    let etag = format!("\"{}\"", prompt.version_id);
+    let not_modified = headers
+        .get(header::IF_NONE_MATCH)
+        .and_then(|value| value.to_str().ok())
+        .is_some_and(|value| etag_matches(value, &etag));
+    let etag_header = HeaderValue::from_str(&etag).ok();
+    let mut response = if not_modified {
+        StatusCode::NOT_MODIFIED.into_response()
+    } else {
+        Json(&prompt).into_response()
+    };
+    if let Some(value) = etag_header {
+        response.headers_mut().insert(header::ETAG, value);
+    }
+    response
+        .headers_mut()
+        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+    response
+}
+
+/// `If-None-Match` semantics (RFC 9110 §13.1.2): `*`, or a list of entity
+/// tags compared weakly (a `W/` prefix is ignored).
+pub fn etag_matches(if_none_match: &str, etag: &str) -> bool {
+    let strip = |tag: &str| tag.trim().trim_start_matches("W/").to_string();
+    let current = strip(etag);
+    if_none_match
+        .split(',')
+        .map(str::trim)
+        .any(|candidate| candidate == "*" || strip(candidate) == current)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn if_none_match_lists() {
+        assert!(etag_matches("\"abc\"", "\"abc\""));
+        assert!(etag_matches("W/\"abc\"", "\"abc\""));
+        assert!(etag_matches("\"x\", \"abc\"", "\"abc\""));
+        assert!(etag_matches("*", "\"abc\""));
+        assert!(!etag_matches("\"abd\"", "\"abc\""));
+        assert!(!etag_matches("", "\"abc\""));
+    }
+}
