@@ -4,6 +4,8 @@
 //! examples (`fixtures/github/webhooks/`) with this world's repository,
 //! numbers and commits written in.
 
+// Only the git helpers are used here.
+#[allow(dead_code)]
 mod common;
 #[path = "support/fake_github/mod.rs"]
 mod fake_github;
