@@ -455,8 +455,30 @@ async fn result_for(
         return Ok((stored, CallStats::default()));
     }
     let (result, stats) = engine.execute(plan).await?;
-    store.save(&result)?;
+    save_if_complete(engine, store, plan, &result)?;
     Ok((result, stats))
+}
+
+/// Stores a result under its fingerprint, unless it is not the evaluation
+/// the fingerprint names: in untrusted mode `command` evaluators are
+/// refused, so their "scores" are refusals that a later trusted run must
+/// never reuse as measurements.
+fn save_if_complete(
+    engine: &Engine,
+    store: &ResultStore,
+    plan: &EvaluationPlan,
+    result: &EvalResult,
+) -> Result<(), CheckError> {
+    let refused = engine.eval.untrusted
+        && plan
+            .prompt
+            .evaluators
+            .iter()
+            .any(|e| matches!(e.kind, crate::spec::EvaluatorKind::Command { .. }));
+    if !refused {
+        store.save(result)?;
+    }
+    Ok(())
 }
 
 /// Where a check finds its baseline, in order: the local store, then a
@@ -471,7 +493,7 @@ async fn baseline_for(
         return Ok((stored, CallStats::default(), BaselineSource::LocalStore));
     }
     let (result, stats) = engine.execute(plan).await?;
-    store.save(&result)?;
+    save_if_complete(engine, store, plan, &result)?;
     Ok((
         result,
         stats,
@@ -558,7 +580,7 @@ pub async fn evaluate_current(
             result_for(&engine, &store, &plan).await?
         } else {
             let (result, calls) = engine.execute(&plan).await?;
-            store.save(&result)?;
+            save_if_complete(&engine, &store, &plan, &result)?;
             (result, calls)
         };
         evaluated.push(Evaluated {

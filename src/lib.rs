@@ -5,6 +5,7 @@
 //! git, GitHub, the store, the HTTP server) do I/O, each behind a trait that
 //! tests replace with a real local stand-in.
 
+pub mod action;
 pub mod changes;
 pub mod check;
 pub mod cli;
@@ -18,6 +19,7 @@ pub mod github;
 pub mod jobs;
 pub mod pricing;
 pub mod provider;
+pub mod publish;
 pub mod registry;
 pub mod repo;
 pub mod report;

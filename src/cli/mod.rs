@@ -7,6 +7,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
+mod action;
 mod baseline;
 mod check;
 mod diff;
@@ -75,6 +76,11 @@ pub enum Command {
     Export(registry::ExportArgs),
     /// List every prompt: model, version id, number of cases, evaluators.
     List(list::ListArgs),
+    /// Run as the GitHub Action: gate a pull request, publish on a push to
+    /// the default branch, or rerun after a model change (workflow_dispatch).
+    /// Reads the Actions environment (`GITHUB_*`) and the action's inputs
+    /// (`PROMPTGATE_*`).
+    Action(action::ActionArgs),
     /// Set up promptgate in this repository: a config, one prompt with a
     /// dataset and three evaluators, and a `.gitignore` entry for the store.
     Init(init::InitArgs),
@@ -121,6 +127,7 @@ pub fn run(cli: Cli) -> anyhow::Result<Outcome> {
         Command::List(args) => list::run(&repo, args),
         Command::Init(args) => init::run(&repo, args),
         Command::Serve(args) => serve::run(args, cli.verbose),
+        Command::Action(args) => action::run(&repo, args),
     }
 }
 

@@ -1,5 +1,5 @@
-//! The registry commands: `publish` (of already-evaluated versions),
-//! `promote`, `rollback`, `history` and `export`.
+//! The registry commands: `publish` (the current versions, evaluated or
+//! reused), `promote`, `rollback`, `history` and `export`.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -30,10 +30,17 @@ pub struct RegistryArg {
 
 #[derive(Debug, Args)]
 pub struct PublishArgs {
-    /// JSON file with the versions to publish: one `PublishInput` or a list
-    /// (version, its evaluation result, whether its gate passed).
-    #[arg(long, value_name = "FILE")]
-    pub input: PathBuf,
+    /// The prompts to publish, by name or path (default: every prompt).
+    /// Each is evaluated, or its stored result reused, and gated against
+    /// the baseline of the version `latest` names.
+    #[arg(value_name = "PROMPT", conflicts_with = "input")]
+    pub prompts: Vec<String>,
+    /// Publish versions described in a JSON file instead (one
+    /// `PublishInput` or a list: version, result, gate outcome).
+    #[arg(long, value_name = "FILE", hide = true)]
+    pub input: Option<PathBuf>,
+    #[command(flatten)]
+    pub cache: super::output::CacheArgs,
     #[command(flatten)]
     pub registry: RegistryArg,
 }
@@ -147,8 +154,40 @@ pub fn actor(repo: &Path) -> String {
 }
 
 pub fn publish(repo: &Path, args: PublishArgs) -> anyhow::Result<Outcome> {
-    let text = std::fs::read_to_string(&args.input)
-        .with_context(|| format!("reading {}", args.input.display()))?;
+    if let Some(input) = &args.input {
+        return publish_inputs(repo, input, &args.registry);
+    }
+    let config = load_config(repo)?;
+    let request = crate::check::CheckRequest {
+        cache: args.cache.mode(),
+        ..crate::check::CheckRequest::default()
+    };
+    let meta = crate::publish::PublishMeta {
+        author: actor(repo),
+        git_commit: crate::repo::resolve_commit(repo, "HEAD").ok(),
+        message: None,
+    };
+    block_on(async {
+        let registry = open_registry(repo, &args.registry, &config).await?;
+        let published = crate::publish::publish_current(
+            repo,
+            registry.as_ref(),
+            &args.prompts,
+            &request,
+            &meta,
+        )
+        .await?;
+        for item in &published {
+            println!("{}", item.describe());
+        }
+        anyhow::Ok(Outcome::Success)
+    })
+}
+
+/// `publish --input FILE`: versions evaluated elsewhere, as JSON.
+fn publish_inputs(repo: &Path, path: &Path, flag: &RegistryArg) -> anyhow::Result<Outcome> {
+    let text =
+        std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
     let inputs: Vec<PublishInput> = match serde_json::from_str::<serde_json::Value>(&text) {
         Ok(serde_json::Value::Array(_)) => serde_json::from_str(&text),
         _ => serde_json::from_str(&text).map(|one| vec![one]),
@@ -156,12 +195,12 @@ pub fn publish(repo: &Path, args: PublishArgs) -> anyhow::Result<Outcome> {
     .with_context(|| {
         format!(
             "{}: not a publish input (a version with its result, or a list of them)",
-            args.input.display()
+            path.display()
         )
     })?;
     let config = load_config(repo)?;
     block_on(async {
-        let registry = open_registry(repo, &args.registry, &config).await?;
+        let registry = open_registry(repo, flag, &config).await?;
         for input in inputs {
             let prompt = input.version.prompt.clone();
             let outcome = publish_prompt(registry.as_ref(), input)

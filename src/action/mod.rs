@@ -1,0 +1,741 @@
+//! `promptgate action`: what the GitHub Action does, per event.
+//!
+//! - `pull_request`: the check of the pull request's changes, then one
+//!   sticky comment, a check run with annotations (a commit status where
+//!   check runs are not allowed), the JUnit and JSON reports, the step
+//!   summary, the outputs and `::error` workflow commands. A pull request
+//!   from a fork is untrusted: the base branch's config decides, nothing is
+//!   posted, and without credentials the run is skipped as neutral.
+//! - `push` to the default branch: the prompts the push changed are
+//!   published to the registry, their results recorded as baselines.
+//! - `workflow_dispatch` (`model` or `all`): the rerun after a model changed.
+//!
+//! Every GitHub call goes through [`GitHubApi`]; its errors name the call.
+
+pub mod annotations;
+pub mod rerun;
+
+use std::io::Write as _;
+use std::path::{Path, PathBuf};
+
+use crate::check::{CheckError, CheckRequest, Workspace, run_check};
+use crate::config::{Config, FailOn};
+use crate::github::actions::{ActionsEnv, ActionsEnvError, ActionsEvent};
+use crate::github::webhook::{Event, PullRequestEvent, PushEvent};
+use crate::github::{
+    CHECK_SUMMARY_MAX_CHARS, CheckHandle, CheckOutcome, CommitSha, Conclusion, DeploymentState,
+    GitHubApi, GitHubError, NewDeployment,
+};
+use crate::publish::{PublishError, PublishMeta, PublishedPrompt, publish_current};
+use crate::registry::{self, Registry, RegistryError};
+use crate::repo::{GitRevision, WorkingTree};
+use crate::report::markdown::{self, MarkdownOptions};
+use crate::report::{CheckReport, ReportError, ReportMode, RunTotals, Status};
+
+/// The name of the check run (and of the commit status that stands in for it).
+pub const CHECK_NAME: &str = "promptgate";
+/// The registry the Action publishes to when neither the input nor the config names one.
+pub const DEFAULT_ACTION_REGISTRY: &str = "git+branch://promptgate-registry";
+
+/// The action's inputs, as `action.yml` passes them (`PROMPTGATE_*`), and
+/// the parts of the run's environment [`ActionsEnv`] does not hold.
+#[derive(Debug, Clone)]
+pub struct ActionInputs {
+    /// Compare against this revision instead of the pull request's base.
+    pub base: Option<String>,
+    pub fail_on: Option<FailOn>,
+    /// Post (and keep updating) the sticky comment.
+    pub comment: bool,
+    /// Where the JUnit XML goes, relative to the working directory.
+    pub junit: PathBuf,
+    /// Where the JSON report goes, relative to the working directory.
+    pub report_json: PathBuf,
+    pub registry: Option<String>,
+    /// Create a GitHub deployment (and status) for each label a push moves.
+    pub deployments: bool,
+    /// The run's page, linked from the check run.
+    pub details_url: Option<String>,
+    /// `GITHUB_ACTOR`: recorded as the author of published versions.
+    pub actor: Option<String>,
+}
+
+impl ActionInputs {
+    /// Reads the inputs through `var` (the process environment, or a map in tests).
+    pub fn from_vars(var: impl Fn(&str) -> Option<String>) -> Result<Self, ActionError> {
+        let present = |name: &str| var(name).filter(|v| !v.trim().is_empty());
+        if let Some(config) = present("PROMPTGATE_CONFIG") {
+            let config = config.trim().trim_start_matches("./");
+            if config != crate::config::CONFIG_FILE {
+                return Err(ActionError::Input {
+                    input: "config",
+                    message: format!(
+                        "`{config}`: promptgate reads `promptgate.toml` at the root it works in; set `working-directory` to the folder that holds it"
+                    ),
+                });
+            }
+        }
+        let fail_on = match present("PROMPTGATE_FAIL_ON").as_deref().map(str::trim) {
+            None => None,
+            Some("regression") => Some(FailOn::Regression),
+            Some("inconclusive") => Some(FailOn::Inconclusive),
+            Some("never") => Some(FailOn::Never),
+            Some(other) => {
+                return Err(ActionError::Input {
+                    input: "fail-on",
+                    message: format!(
+                        "`{other}` is not one of `regression`, `inconclusive`, `never`"
+                    ),
+                });
+            }
+        };
+        let flag = |name: &str, input: &'static str, default: bool| match present(name)
+            .as_deref()
+            .map(str::trim)
+        {
+            None => Ok(default),
+            Some("true") => Ok(true),
+            Some("false") => Ok(false),
+            Some(other) => Err(ActionError::Input {
+                input,
+                message: format!("`{other}` is not `true` or `false`"),
+            }),
+        };
+        let details_url = match (
+            present("GITHUB_SERVER_URL"),
+            present("GITHUB_REPOSITORY"),
+            present("GITHUB_RUN_ID"),
+        ) {
+            (Some(server), Some(repo), Some(run)) => Some(format!(
+                "{}/{repo}/actions/runs/{run}",
+                server.trim_end_matches('/')
+            )),
+            _ => None,
+        };
+        Ok(Self {
+            base: present("PROMPTGATE_BASE"),
+            fail_on,
+            comment: flag("PROMPTGATE_COMMENT", "comment", true)?,
+            junit: PathBuf::from(
+                present("PROMPTGATE_JUNIT").unwrap_or_else(|| "promptgate-junit.xml".into()),
+            ),
+            report_json: PathBuf::from(
+                present("PROMPTGATE_REPORT_JSON")
+                    .unwrap_or_else(|| "promptgate-report.json".into()),
+            ),
+            registry: present("PROMPTGATE_REGISTRY"),
+            deployments: flag("PROMPTGATE_DEPLOYMENTS", "deployments", false)?,
+            details_url,
+            actor: present("GITHUB_ACTOR"),
+        })
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ActionError {
+    #[error(transparent)]
+    Env(#[from] ActionsEnvError),
+    #[error("the `{input}` input: {message}")]
+    Input {
+        input: &'static str,
+        message: String,
+    },
+    #[error(transparent)]
+    Check(Box<CheckError>),
+    #[error(transparent)]
+    Publish(Box<PublishError>),
+    #[error(transparent)]
+    GitHub(#[from] GitHubError),
+    #[error(transparent)]
+    Report(#[from] ReportError),
+    #[error("opening the {scheme} registry: {source}")]
+    Registry {
+        scheme: String,
+        #[source]
+        source: Box<RegistryError>,
+    },
+    #[error(transparent)]
+    Repo(#[from] crate::repo::RepoError),
+    #[error("appending to {what} ({path}): {source}")]
+    Append {
+        what: &'static str,
+        path: String,
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+impl From<CheckError> for ActionError {
+    fn from(error: CheckError) -> Self {
+        Self::Check(Box::new(error))
+    }
+}
+
+impl From<PublishError> for ActionError {
+    fn from(error: PublishError) -> Self {
+        Self::Publish(Box::new(error))
+    }
+}
+
+/// How the step ends: exit 0, or exit 1 when the gate failed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ActionOutcome {
+    Passed,
+    GateFailed,
+}
+
+/// One run of the action.
+pub struct Action<'a> {
+    pub root: &'a Path,
+    pub env: &'a ActionsEnv,
+    pub inputs: &'a ActionInputs,
+    /// `None` without a token: then nothing is posted.
+    pub github: Option<&'a dyn GitHubApi>,
+    /// Reads provider keys (the process environment; a map in tests).
+    pub secret_present: &'a (dyn Fn(&str) -> bool + Sync),
+}
+
+impl Action<'_> {
+    pub async fn run(&self) -> Result<ActionOutcome, ActionError> {
+        let event = self.env.read_event()?;
+        match (&event.event, self.env.event_name.as_str()) {
+            (Event::PullRequest(pr), _) => self.pull_request(pr).await,
+            (Event::Push(push), _) => self.push(push).await,
+            (_, "workflow_dispatch") => self.rerun(&event).await,
+            (other, name) => {
+                let why = match other {
+                    Event::Ignored { reason, .. } => reason.clone(),
+                    _ => "promptgate acts on pull_request, push and workflow_dispatch".into(),
+                };
+                self.append_summary(&format!(
+                    "### promptgate\n\nNothing to do for the `{name}` event: {why}.\n"
+                ))?;
+                Ok(ActionOutcome::Passed)
+            }
+        }
+    }
+
+    async fn pull_request(&self, pr: &PullRequestEvent) -> Result<ActionOutcome, ActionError> {
+        let request = CheckRequest {
+            base: Some(self.inputs.base.clone().unwrap_or(pr.base_sha.0.clone())),
+            // The checked-out commit (the merge commit GitHub prepares).
+            head: Some("HEAD".into()),
+            untrusted: pr.fork,
+            fail_on: self.inputs.fail_on,
+            ..CheckRequest::default()
+        };
+        let mut preface = Vec::new();
+        if pr.fork {
+            preface.push(
+                "> [!NOTE]\n> This pull request comes from a fork, so it runs untrusted: its token is \
+                 read-only and secrets are absent. Providers, judges and the gate policy come from \
+                 the base branch, command evaluators do not run, and promptgate posts no comment \
+                 or check run — the annotations come from workflow commands."
+                    .to_string(),
+            );
+            let missing = self.missing_credentials(&request);
+            if !missing.is_empty() {
+                let report = empty_report(format!(
+                    "skipped: no credentials ({} not available to a fork's workflow)",
+                    missing.join(", ")
+                ));
+                self.deliver(&report, Verdict::Skipped, &preface)?;
+                return Ok(ActionOutcome::Passed);
+            }
+        }
+        // A fork's token may post nothing: do not try.
+        let github = self.github.filter(|_| !pr.fork);
+        let details = self.inputs.details_url.as_deref();
+        let handle = match github {
+            Some(gh) => Some(
+                gh.start_check(&pr.repo, CHECK_NAME, &pr.head_sha, details)
+                    .await?,
+            ),
+            None => None,
+        };
+        let run = match run_check(self.root, &request).await {
+            Ok(run) => run,
+            Err(error) => {
+                if let (Some(gh), Some(handle)) = (github, &handle) {
+                    let outcome = CheckOutcome {
+                        conclusion: Conclusion::Failure,
+                        title: "promptgate could not run".into(),
+                        summary: format!("```\n{error}\n```"),
+                        annotations: Vec::new(),
+                        details_url: self.inputs.details_url.clone(),
+                    };
+                    if let Err(also) = gh.finish_check(&pr.repo, handle, &outcome).await {
+                        tracing::warn!("{also}");
+                    }
+                }
+                return Err(error.into());
+            }
+        };
+        let verdict = Verdict::of(&run.report, run.failed);
+        if let Some(gh) = github {
+            if self.inputs.comment {
+                let body = markdown::render(
+                    &run.report,
+                    &MarkdownOptions {
+                        // The sticky-comment call adds the marker.
+                        marker: false,
+                        ..MarkdownOptions::comment()
+                    },
+                )?;
+                gh.upsert_sticky_comment(&pr.repo, pr.number, &body).await?;
+            }
+            if let Some(handle) = &handle {
+                self.finish(gh, &pr.repo, handle, &run.report, verdict)
+                    .await?;
+            }
+        }
+        self.deliver(&run.report, verdict, &preface)?;
+        Ok(verdict.outcome())
+    }
+
+    async fn finish(
+        &self,
+        github: &dyn GitHubApi,
+        repo: &crate::github::RepoName,
+        handle: &CheckHandle,
+        report: &CheckReport,
+        verdict: Verdict,
+    ) -> Result<(), ActionError> {
+        let summary = markdown::render(
+            report,
+            &MarkdownOptions {
+                marker: false,
+                max_bytes: CHECK_SUMMARY_MAX_CHARS,
+            },
+        )?;
+        let outcome = CheckOutcome {
+            conclusion: verdict.conclusion(),
+            title: report.headline(),
+            summary,
+            annotations: annotations::annotations(report),
+            details_url: self.inputs.details_url.clone(),
+        };
+        github.finish_check(repo, handle, &outcome).await?;
+        Ok(())
+    }
+
+    /// The provider keys the base branch's config needs for the head's
+    /// prompts (and the judge) that this run does not have. GitHub Models
+    /// through `GITHUB_TOKEN` counts when the token is there.
+    fn missing_credentials(&self, request: &CheckRequest) -> Vec<String> {
+        let load = |rev: &str| {
+            GitRevision::new(self.root, rev)
+                .ok()
+                .and_then(|files| Workspace::load(Box::new(files)).ok())
+        };
+        let base_rev = request.base.as_deref().unwrap_or("HEAD");
+        let (Some(base), Some(head)) = (load(base_rev), load("HEAD")) else {
+            // The check itself reports what is wrong with the files.
+            return Vec::new();
+        };
+        let models = head
+            .prompts
+            .iter()
+            .map(|p| p.model.clone())
+            .chain(base.config.judge_model());
+        let mut missing: Vec<String> = models
+            .filter_map(|model| key_variable(&base.config, &model))
+            .filter(|var| !(self.secret_present)(var))
+            .collect();
+        missing.sort();
+        missing.dedup();
+        missing
+    }
+
+    async fn push(&self, push: &PushEvent) -> Result<ActionOutcome, ActionError> {
+        if !push.is_to_default_branch() {
+            self.append_summary(&format!(
+                "### promptgate\n\nA push to `{}`, not the default branch: nothing to publish.\n",
+                push.git_ref
+            ))?;
+            return Ok(ActionOutcome::Passed);
+        }
+        let Some(selectors) = self.changed_prompts(&push.before)? else {
+            self.append_summary(
+                "### promptgate\n\nThe push changed no prompt: nothing to publish.\n",
+            )?;
+            return Ok(ActionOutcome::Passed);
+        };
+        let workspace =
+            Workspace::load(Box::new(WorkingTree::new(self.root)?)).map_err(CheckError::from)?;
+        let registry = self.open_registry(&workspace.config).await?;
+        let short: String = push.after.0.chars().take(12).collect();
+        let meta = PublishMeta {
+            author: self
+                .inputs
+                .actor
+                .clone()
+                .unwrap_or_else(|| "github-actions".into()),
+            git_commit: Some(push.after.0.clone()),
+            message: Some(format!("published on push of {short} to {}", push.git_ref)),
+        };
+        let published = publish_current(
+            self.root,
+            registry.as_ref(),
+            &selectors,
+            &CheckRequest::default(),
+            &meta,
+        )
+        .await?;
+        let mut summary = format!(
+            "### promptgate: published to {}\n\n| prompt | version | gate | latest |\n|---|---|---|---|\n",
+            registry.describe()
+        );
+        for item in &published {
+            summary.push_str(&format!(
+                "| {} | v{}{} | {} | {} |\n",
+                item.prompt,
+                item.number,
+                if item.created { "" } else { " (unchanged)" },
+                item.gate.as_str().replace('_', " "),
+                if item.latest_moved { "moved" } else { "—" }
+            ));
+            println!("{}", item.describe());
+        }
+        if self.inputs.deployments
+            && let Some(github) = self.github
+        {
+            self.deploy(github, push, &published).await?;
+            summary.push_str("\nA GitHub deployment to `latest` records the published versions.\n");
+        }
+        self.append_summary(&summary)?;
+        self.set_outputs(&[
+            ("verdict", "published".into()),
+            ("published", published.len().to_string()),
+        ])?;
+        Ok(ActionOutcome::Passed)
+    }
+
+    /// The names of the prompts the push changed; `None` when none did. A
+    /// new branch (`before` is all zeros) or an unknown `before` publishes
+    /// every prompt.
+    fn changed_prompts(&self, before: &CommitSha) -> Result<Option<Vec<String>>, ActionError> {
+        let workspace =
+            Workspace::load(Box::new(WorkingTree::new(self.root)?)).map_err(CheckError::from)?;
+        let known = !before.0.bytes().all(|b| b == b'0')
+            && crate::repo::resolve_commit(self.root, &before.0).is_ok();
+        let names: Vec<String> = if known {
+            let changed = crate::changes::changed_paths(self.root, &before.0, None)?;
+            crate::changes::affected(&changed, &workspace.dependencies())
+                .into_iter()
+                .map(|a| a.name)
+                .collect()
+        } else {
+            workspace.prompts.iter().map(|p| p.name.clone()).collect()
+        };
+        Ok((!names.is_empty()).then_some(names))
+    }
+
+    async fn open_registry(&self, config: &Config) -> Result<Box<dyn Registry>, ActionError> {
+        let url = self
+            .inputs
+            .registry
+            .clone()
+            .or_else(|| config.registry.clone())
+            .unwrap_or_else(|| DEFAULT_ACTION_REGISTRY.into());
+        registry::open(&url, self.root)
+            .await
+            .map_err(|source| ActionError::Registry {
+                // The URL may hold a password: name only its kind.
+                scheme: url.split("://").next().unwrap_or("registry").to_string(),
+                source: Box::new(source),
+            })
+    }
+
+    /// One deployment to `latest` carrying the published versions, marked successful.
+    async fn deploy(
+        &self,
+        github: &dyn GitHubApi,
+        push: &PushEvent,
+        published: &[PublishedPrompt],
+    ) -> Result<(), ActionError> {
+        let moved: Vec<&PublishedPrompt> = published.iter().filter(|p| p.latest_moved).collect();
+        if moved.is_empty() {
+            return Ok(());
+        }
+        let versions: serde_json::Map<String, serde_json::Value> = moved
+            .iter()
+            .map(|p| (p.prompt.clone(), serde_json::json!(p.number)))
+            .collect();
+        let description: Vec<String> = moved
+            .iter()
+            .map(|p| format!("{} v{}", p.prompt, p.number))
+            .collect();
+        let id = github
+            .create_deployment(
+                &push.repo,
+                &NewDeployment {
+                    git_ref: push.after.0.clone(),
+                    environment: registry::LATEST.into(),
+                    description: crate::github::truncate_chars(&description.join(", "), 140),
+                    payload: serde_json::json!({ "promptgate": { "versions": versions } }),
+                },
+            )
+            .await?;
+        github
+            .create_deployment_status(
+                &push.repo,
+                id,
+                DeploymentState::Success,
+                &crate::github::truncate_chars(&description.join(", "), 140),
+                self.inputs.details_url.as_deref(),
+            )
+            .await?;
+        Ok(())
+    }
+
+    async fn rerun(&self, event: &ActionsEvent) -> Result<ActionOutcome, ActionError> {
+        let input = |name: &str| {
+            event.inputs.get(name).and_then(|v| match v {
+                serde_json::Value::String(s) => Some(s.trim().to_string()),
+                serde_json::Value::Bool(b) => Some(b.to_string()),
+                _ => None,
+            })
+        };
+        let model = input("model").filter(|m| !m.is_empty() && m != "all");
+        let model = match (model, input("all").as_deref()) {
+            (_, Some("true")) => None,
+            (model, _) => model,
+        };
+        let workspace =
+            Workspace::load(Box::new(WorkingTree::new(self.root)?)).map_err(CheckError::from)?;
+        // The registry is consulted for baselines the local store lacks; a
+        // registry that cannot be opened leaves those prompts without one.
+        let (registry, mut notes) = match self.open_registry(&workspace.config).await {
+            Ok(registry) => (Some(registry), Vec::new()),
+            Err(error) => (None, vec![format!("> {error}")]),
+        };
+        let request = CheckRequest {
+            fail_on: self.inputs.fail_on,
+            ..CheckRequest::default()
+        };
+        let done = rerun::rerun(self.root, model.as_deref(), registry.as_deref(), &request).await?;
+        notes.insert(
+            0,
+            format!(
+                "Rerun of {} against the stored baselines, evaluated fresh (no cached responses).",
+                model.map_or_else(
+                    || "every prompt".to_string(),
+                    |m| format!("the prompts on `{m}`")
+                )
+            ),
+        );
+        let verdict = Verdict::of(&done.report, done.failed);
+        self.deliver(&done.report, verdict, &notes)?;
+        Ok(verdict.outcome())
+    }
+
+    /// Reports that need no GitHub call: JUnit and JSON files, the step
+    /// summary (after `preface`), the outputs and the workflow commands.
+    fn deliver(
+        &self,
+        report: &CheckReport,
+        verdict: Verdict,
+        preface: &[String],
+    ) -> Result<(), ActionError> {
+        let junit = self.root.join(&self.inputs.junit);
+        crate::report::write_file(&junit, &crate::report::junit::render(report)?)?;
+        let json = self.root.join(&self.inputs.report_json);
+        crate::report::write_file(&json, &crate::report::json::render(report)?)?;
+        let mut summary = String::new();
+        for note in preface {
+            summary.push_str(note);
+            summary.push_str("\n\n");
+        }
+        summary.push_str(&markdown::render_step_summary(report)?);
+        self.append_summary(&summary)?;
+        let counts = report.summary();
+        self.set_outputs(&[
+            ("verdict", verdict.as_str().into()),
+            ("regressions", counts.regressed.to_string()),
+            ("improvements", counts.improved.to_string()),
+            ("report-json", json.display().to_string()),
+            ("junit-path", junit.display().to_string()),
+        ])?;
+        for annotation in annotations::annotations(report) {
+            println!("{}", annotations::workflow_command(&annotation));
+        }
+        println!("promptgate: {}", report.headline());
+        for note in &report.notes {
+            println!("promptgate: {note}");
+        }
+        Ok(())
+    }
+
+    fn append_summary(&self, markdown: &str) -> Result<(), ActionError> {
+        match &self.env.step_summary_path {
+            Some(path) => append(path, "the step summary", &format!("{markdown}\n")),
+            None => Ok(()),
+        }
+    }
+
+    fn set_outputs(&self, outputs: &[(&str, String)]) -> Result<(), ActionError> {
+        let Some(path) = &self.env.output_path else {
+            return Ok(());
+        };
+        let mut text = String::new();
+        for (name, value) in outputs {
+            // Values are numbers, words and paths: one line each.
+            text.push_str(&format!("{name}={}\n", value.replace(['\n', '\r'], " ")));
+        }
+        append(path, "GITHUB_OUTPUT", &text)
+    }
+}
+
+fn append(path: &Path, what: &'static str, text: &str) -> Result<(), ActionError> {
+    let wrap = |source| ActionError::Append {
+        what,
+        path: path.display().to_string(),
+        source,
+    };
+    let mut file = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(path)
+        .map_err(wrap)?;
+    file.write_all(text.as_bytes()).map_err(wrap)
+}
+
+/// The variable holding the key a model's provider needs under `config`;
+/// `None` when it needs none (echo, a local server) or cannot be routed.
+fn key_variable(config: &Config, model: &crate::spec::ModelId) -> Option<String> {
+    let route = config.provider_for(model).ok()?;
+    if route.config.kind == crate::config::ProviderKind::Echo {
+        return None;
+    }
+    route
+        .config
+        .api_key_env
+        .clone()
+        .or_else(|| route.config.kind.default_api_key_env().map(str::to_owned))
+}
+
+/// A report with nothing evaluated, carrying why.
+fn empty_report(note: String) -> CheckReport {
+    CheckReport {
+        mode: ReportMode::Check,
+        prompts: Vec::new(),
+        totals: RunTotals::default(),
+        notes: vec![note],
+        tool_version: env!("CARGO_PKG_VERSION").to_string(),
+        generated_at: crate::evaluation::now_rfc3339(),
+    }
+}
+
+/// The `verdict` output.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Verdict {
+    Pass,
+    Warn,
+    Fail,
+    Skipped,
+}
+
+impl Verdict {
+    fn of(report: &CheckReport, failed: bool) -> Self {
+        match (failed, report.status()) {
+            (true, _) | (_, Status::Fail) => Self::Fail,
+            (false, Status::Warn) => Self::Warn,
+            (false, Status::Pass) => Self::Pass,
+        }
+    }
+
+    fn as_str(self) -> &'static str {
+        match self {
+            Self::Pass => "pass",
+            Self::Warn => "warn",
+            Self::Fail => "fail",
+            Self::Skipped => "skipped",
+        }
+    }
+
+    /// Something that needs a look but passes the gate is neutral.
+    fn conclusion(self) -> Conclusion {
+        match self {
+            Self::Pass => Conclusion::Success,
+            Self::Fail => Conclusion::Failure,
+            Self::Warn | Self::Skipped => Conclusion::Neutral,
+        }
+    }
+
+    fn outcome(self) -> ActionOutcome {
+        match self {
+            Self::Fail => ActionOutcome::GateFailed,
+            _ => ActionOutcome::Passed,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    fn inputs(vars: &[(&str, &str)]) -> Result<ActionInputs, ActionError> {
+        let map: HashMap<String, String> = vars
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect();
+        ActionInputs::from_vars(|k| map.get(k).cloned())
+    }
+
+    #[test]
+    fn inputs_have_defaults_and_bad_values_name_the_input() {
+        let defaults = inputs(&[("PROMPTGATE_CONFIG", "promptgate.toml")]).unwrap();
+        assert!(defaults.comment && !defaults.deployments);
+        assert_eq!(defaults.junit, PathBuf::from("promptgate-junit.xml"));
+        assert_eq!(defaults.fail_on, None);
+        let set = inputs(&[
+            ("PROMPTGATE_FAIL_ON", "never"),
+            ("PROMPTGATE_COMMENT", "false"),
+            ("GITHUB_SERVER_URL", "https://github.com/"),
+            ("GITHUB_REPOSITORY", "o/r"),
+            ("GITHUB_RUN_ID", "42"),
+        ])
+        .unwrap();
+        assert_eq!(set.fail_on, Some(FailOn::Never));
+        assert!(!set.comment);
+        assert_eq!(
+            set.details_url.as_deref(),
+            Some("https://github.com/o/r/actions/runs/42")
+        );
+        for (var, input) in [
+            ("PROMPTGATE_FAIL_ON", "fail-on"),
+            ("PROMPTGATE_COMMENT", "comment"),
+            ("PROMPTGATE_CONFIG", "config"),
+        ] {
+            let err = inputs(&[(var, "sometimes/x.toml")]).unwrap_err();
+            assert!(err.to_string().contains(&format!("`{input}`")), "{err}");
+        }
+    }
+
+    #[test]
+    fn keys_come_from_the_routed_provider() {
+        let config: Config = toml::from_str(
+            "[providers.local]\nkind = \"echo\"\n[providers.corp]\nkind = \"openai-compatible\"\nbase_url = \"http://127.0.0.1:1\"\napi_key_env = \"CORP_KEY\"\n",
+        )
+        .unwrap();
+        let model = |id: &str| crate::spec::ModelId::parse(id).unwrap();
+        assert_eq!(key_variable(&config, &model("local/x")), None);
+        assert_eq!(
+            key_variable(&config, &model("corp/x")).as_deref(),
+            Some("CORP_KEY")
+        );
+        assert_eq!(
+            key_variable(&config, &model("openai/gpt-4o-mini")).as_deref(),
+            Some("OPENAI_API_KEY")
+        );
+        let models = Config {
+            github_models: true,
+            ..Config::default()
+        };
+        assert_eq!(
+            key_variable(&models, &model("openai/gpt-4o-mini")).as_deref(),
+            Some("GITHUB_TOKEN")
+        );
+    }
+}

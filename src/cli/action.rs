@@ -1,0 +1,48 @@
+//! `promptgate action`: the GitHub Action's entry point. Reads the Actions
+//! environment and the inputs `action.yml` passes as `PROMPTGATE_*`.
+
+use std::path::Path;
+
+use clap::Args;
+
+use super::{Outcome, block_on};
+use crate::action::{Action, ActionInputs, ActionOutcome, annotations};
+use crate::github::actions::ActionsEnv;
+use crate::github::{ClientOptions, GitHubApi, GitHubClient};
+
+#[derive(Debug, Args)]
+pub struct ActionArgs {}
+
+pub fn run(repo: &Path, _args: ActionArgs) -> anyhow::Result<Outcome> {
+    let result = block_on(async {
+        let env = ActionsEnv::from_env()?;
+        let inputs = ActionInputs::from_vars(|name| std::env::var(name).ok())?;
+        let client = match &env.token {
+            Some(token) => Some(GitHubClient::new(
+                &env.api_url,
+                token.clone(),
+                ClientOptions::default(),
+            )?),
+            None => None,
+        };
+        let secret_present =
+            |name: &str| std::env::var(name).is_ok_and(|value| !value.trim().is_empty());
+        let action = Action {
+            root: repo,
+            env: &env,
+            inputs: &inputs,
+            github: client.as_ref().map(|c| c as &dyn GitHubApi),
+            secret_present: &secret_present,
+        };
+        Ok(action.run().await?)
+    });
+    match result {
+        Ok(ActionOutcome::Passed) => Ok(Outcome::Success),
+        Ok(ActionOutcome::GateFailed) => Ok(Outcome::GateFailed),
+        Err(error) => {
+            // Shown as an annotation on the run as well as in the log.
+            println!("{}", annotations::error_command(&format!("{error:#}")));
+            Err(error)
+        }
+    }
+}
