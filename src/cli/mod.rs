@@ -12,6 +12,7 @@ mod check;
 mod diff;
 mod eval;
 mod init;
+mod keys;
 mod list;
 mod output;
 mod registry;
@@ -80,6 +81,8 @@ pub enum Command {
     Init(init::InitArgs),
     /// Run the GitHub App server: webhooks in, gate jobs out, prompts served.
     Serve(serve::ServeArgs),
+    /// Manage the API keys applications use to fetch prompts from `serve`.
+    Keys(keys::KeysArgs),
 }
 
 /// What a command concluded, as the process exit code says it.
@@ -121,6 +124,7 @@ pub fn run(cli: Cli) -> anyhow::Result<Outcome> {
         Command::List(args) => list::run(&repo, args),
         Command::Init(args) => init::run(&repo, args),
         Command::Serve(args) => serve::run(args, cli.verbose),
+        Command::Keys(args) => keys::run(args),
     }
 }
 

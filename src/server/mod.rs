@@ -29,7 +29,7 @@ use serde_json::json;
 use tower_http::limit::RequestBodyLimitLayer;
 use tower_http::trace::TraceLayer;
 
-pub use auth::{ApiKeyInfo, ApiKeys, AuthFailure, NewApiKey, Scope};
+pub use auth::{ApiKeyInfo, ApiKeyRecord, ApiKeys, AuthFailure, NewApiKey, Scope};
 pub use events::{
     GateJob, GateTrigger, GitHubEvents, InstallationSyncJob, ModelRerunJob, PublishJob,
 };
