@@ -13,6 +13,7 @@ mod check;
 mod diff;
 mod eval;
 mod init;
+mod keys;
 mod list;
 mod output;
 mod registry;
@@ -86,6 +87,8 @@ pub enum Command {
     Init(init::InitArgs),
     /// Run the GitHub App server: webhooks in, gate jobs out, prompts served.
     Serve(serve::ServeArgs),
+    /// Manage the API keys applications use to fetch prompts from `serve`.
+    Keys(keys::KeysArgs),
 }
 
 /// What a command concluded, as the process exit code says it.
@@ -128,6 +131,7 @@ pub fn run(cli: Cli) -> anyhow::Result<Outcome> {
         Command::Init(args) => init::run(&repo, args),
         Command::Serve(args) => serve::run(args, cli.verbose),
         Command::Action(args) => action::run(&repo, args),
+        Command::Keys(args) => keys::run(args),
     }
 }
 

@@ -17,8 +17,8 @@ use crate::jobs::{
     shutdown_channel,
 };
 use crate::server::{
-    BuiltinEvents, EventRouter, HmacVerifier, NoPrompts, PromptSource, Secret, SelfTestHandler,
-    ServerState, WebhookVerifier,
+    EventRouter, GitHubEvents, HmacVerifier, NoPrompts, PromptSource, RegistryPrompts, Secret,
+    SelfTestHandler, ServerState, WebhookVerifier,
 };
 
 #[derive(Debug, Args)]
@@ -308,8 +308,9 @@ pub struct Plugins {
 }
 
 impl Plugins {
-    /// What this crate has today: HMAC verification, `ping` and the self-test
-    /// dispatch, no published prompts, and the self-test job handler.
+    /// What this crate has today: HMAC verification, GitHub's events routed
+    /// to jobs (and the self-test dispatch), no published prompts (see
+    /// [`Plugins::with_registry_prompts`]), and the self-test job handler.
     pub fn builtin(settings: &ServeSettings) -> Self {
         let mut handlers = KindRouter::new();
         if let Some(dir) = &settings.selftest_dir {
@@ -320,12 +321,24 @@ impl Plugins {
         }
         Plugins {
             verifier: Arc::new(HmacVerifier::new(settings.webhook_secrets.clone())),
-            events: Arc::new(BuiltinEvents {
-                selftest_enabled: settings.selftest_dir.is_some(),
-            }),
+            events: Arc::new(GitHubEvents::new(settings.selftest_dir.is_some())),
             prompts: Arc::new(NoPrompts),
             handler: Arc::new(handlers),
         }
+    }
+
+    /// Serves the prompts published in the registry that shares the server's
+    /// database (`database_url` read as a registry URL).
+    pub async fn with_registry_prompts(mut self, settings: &ServeSettings) -> anyhow::Result<Self> {
+        let url = settings.database_url.expose();
+        let registry = RegistryPrompts::open(url).await.with_context(|| {
+            format!(
+                "cannot open the prompt registry in {}",
+                crate::jobs::redact_url(url)
+            )
+        })?;
+        self.prompts = Arc::new(registry);
+        Ok(self)
     }
 }
 
@@ -344,7 +357,9 @@ pub fn run(args: ServeArgs, verbose: u8) -> anyhow::Result<Outcome> {
         .context("cannot start the async runtime")?;
     tracing::dispatcher::with_default(&dispatch, || {
         runtime.block_on(async {
-            let plugins = Plugins::builtin(&settings);
+            let plugins = Plugins::builtin(&settings)
+                .with_registry_prompts(&settings)
+                .await?;
             serve(args.listen, settings, plugins).await
         })
     })?;

@@ -64,6 +64,18 @@ pub struct ApiKeyInfo {
     pub scope: Scope,
 }
 
+/// A stored key as `promptgate keys list` shows it: never the key itself
+/// (only its hash is stored).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ApiKeyRecord {
+    pub id: i64,
+    pub name: String,
+    pub scope: Scope,
+    /// Unix milliseconds.
+    pub created_at_ms: i64,
+    pub revoked_at_ms: Option<i64>,
+}
+
 /// A key just created: `key` is the only copy of the secret.
 #[derive(Debug)]
 pub struct NewApiKey {
@@ -168,6 +180,41 @@ impl ApiKeys {
                 .rows_affected()
         });
         Ok(changed == 1)
+    }
+
+    /// Every key, revoked ones included, oldest first.
+    pub async fn list(&self) -> Result<Vec<ApiKeyRecord>, DatabaseError> {
+        let rows: Vec<(i64, String, String, i64, Option<i64>)> = per_backend!(&self.db, pool => {
+            let mut rows = Vec::new();
+            for row in sqlx::query(
+                "SELECT id, name, scope, created_at, revoked_at FROM server_api_keys ORDER BY id",
+            )
+            .fetch_all(pool)
+            .await?
+            {
+                rows.push((
+                    row.try_get("id")?,
+                    row.try_get("name")?,
+                    row.try_get("scope")?,
+                    row.try_get("created_at")?,
+                    row.try_get("revoked_at")?,
+                ));
+            }
+            rows
+        });
+        Ok(rows
+            .into_iter()
+            .filter_map(|(id, name, scope, created_at_ms, revoked_at_ms)| {
+                Some(ApiKeyRecord {
+                    id,
+                    name,
+                    // The table's CHECK constraint allows only known scopes.
+                    scope: scope.parse().ok()?,
+                    created_at_ms,
+                    revoked_at_ms,
+                })
+            })
+            .collect())
     }
 
     /// The active key whose hash matches `presented`, if any.

@@ -7,9 +7,11 @@
 //! given to [`crate::jobs::run_worker`].
 
 pub mod auth;
+pub mod events;
 pub mod metrics;
 pub mod openapi;
 pub mod prompts;
+pub mod registry_prompts;
 pub mod selftest;
 pub mod webhook;
 
@@ -27,9 +29,13 @@ use serde_json::json;
 use tower_http::limit::RequestBodyLimitLayer;
 use tower_http::trace::TraceLayer;
 
-pub use auth::{ApiKeyInfo, ApiKeys, AuthFailure, NewApiKey, Scope};
+pub use auth::{ApiKeyInfo, ApiKeyRecord, ApiKeys, AuthFailure, NewApiKey, Scope};
+pub use events::{
+    GateJob, GateTrigger, GitHubEvents, InstallationSyncJob, ModelRerunJob, PublishJob,
+};
 pub use metrics::ServerMetrics;
 pub use prompts::{NoPrompts, PromptSource, PromptSourceError, ServedPrompt};
+pub use registry_prompts::RegistryPrompts;
 pub use selftest::{SelfTestHandler, SelfTestOrder};
 pub use webhook::{
     BuiltinEvents, DeliveryOutcome, EventError, EventRouter, HmacVerifier, Routing,

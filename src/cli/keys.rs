@@ -1,0 +1,137 @@
+//! `promptgate keys`: the API keys applications present to `GET /v1/prompts`
+//! (`Authorization: Bearer …`). `create` prints the key once (stdout, alone on
+//! its line, so scripts can capture it); the database keeps only its hash, so
+//! `list` can never show it.
+
+use anyhow::Context;
+use clap::{Args, Subcommand};
+
+use super::Outcome;
+use super::serve::{DEFAULT_DATABASE_URL, ENV_DATABASE_URL};
+use crate::jobs::{Database, redact_url};
+use crate::server::{ApiKeyRecord, ApiKeys, Scope};
+
+#[derive(Debug, Args)]
+pub struct KeysArgs {
+    /// The server's database (the one `promptgate serve` uses).
+    #[arg(
+        long,
+        global = true,
+        value_name = "URL",
+        env = ENV_DATABASE_URL,
+        default_value = DEFAULT_DATABASE_URL,
+        hide_env_values = true
+    )]
+    pub database_url: String,
+
+    #[command(subcommand)]
+    pub action: KeysAction,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum KeysAction {
+    /// Create a key and print it (the only time it is shown).
+    Create {
+        /// What the key is for, e.g. the application's name.
+        #[arg(long)]
+        name: String,
+        /// read: fetch prompts; publish: also publish; admin: everything.
+        #[arg(long, default_value = "read", value_parser = parse_scope)]
+        scope: Scope,
+    },
+    /// List every key: id, name, scope, created, revoked (never the key).
+    List {
+        /// JSON lines instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Revoke a key by its id (from `list`); requests with it get 401 at once.
+    Revoke { id: i64 },
+}
+
+fn parse_scope(text: &str) -> Result<Scope, String> {
+    text.parse()
+}
+
+pub fn run(args: KeysArgs) -> anyhow::Result<Outcome> {
+    super::block_on(async move {
+        let shown = redact_url(&args.database_url);
+        let db = Database::connect(&args.database_url, 1).await?;
+        db.migrate()
+            .await
+            .with_context(|| format!("cannot migrate the database {shown}"))?;
+        let keys = ApiKeys::new(db.clone());
+        let result = act(&keys, args.action).await;
+        db.close().await;
+        result
+    })?;
+    Ok(Outcome::Success)
+}
+
+async fn act(keys: &ApiKeys, action: KeysAction) -> anyhow::Result<()> {
+    match action {
+        KeysAction::Create { name, scope } => {
+            let name = name.trim();
+            if name.is_empty() {
+                anyhow::bail!("--name is empty: name the key after what uses it");
+            }
+            let created = keys.create(name, scope).await?;
+            println!("{}", created.key.expose());
+            eprintln!(
+                "created key {} `{}` with scope {}; store it now: it is not shown again",
+                created.info.id, created.info.name, created.info.scope
+            );
+        }
+        KeysAction::List { json } => {
+            let listed = keys.list().await?;
+            if json {
+                for key in &listed {
+                    println!("{}", serde_json::to_string(key)?);
+                }
+            } else {
+                print!("{}", table(&listed));
+            }
+        }
+        KeysAction::Revoke { id } => {
+            if !keys.revoke(id).await? {
+                anyhow::bail!(
+                    "no active key with id {id}: `promptgate keys list` shows the ids (revoked keys stay revoked)"
+                );
+            }
+            eprintln!("revoked key {id}");
+        }
+    }
+    Ok(())
+}
+
+fn table(keys: &[ApiKeyRecord]) -> String {
+    let name_width = keys.iter().map(|k| k.name.len()).max().unwrap_or(0).max(4);
+    let mut text = format!(
+        "{:>4}  {:<name_width$}  {:<7}  {:<20}  {}\n",
+        "ID", "NAME", "SCOPE", "CREATED", "REVOKED"
+    );
+    for key in keys {
+        text.push_str(&format!(
+            "{:>4}  {:<name_width$}  {:<7}  {:<20}  {}\n",
+            key.id,
+            key.name,
+            key.scope.as_str(),
+            timestamp(key.created_at_ms),
+            key.revoked_at_ms
+                .map(timestamp)
+                .unwrap_or_else(|| "-".into()),
+        ));
+    }
+    text
+}
+
+/// Unix milliseconds as RFC 3339 UTC, to the second.
+fn timestamp(ms: i64) -> String {
+    time::OffsetDateTime::from_unix_timestamp(ms.div_euclid(1000))
+        .ok()
+        .and_then(|t| {
+            t.format(&time::format_description::well_known::Rfc3339)
+                .ok()
+        })
+        .unwrap_or_else(|| ms.to_string())
+}

@@ -1,0 +1,392 @@
+//! `GET /v1/prompts/…` served from a real registry: versions published
+//! through the `Registry` API into a temporary SQLite database that the
+//! server's queue and API keys share.
+
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::body::Body;
+use axum::http::{Request, StatusCode, header};
+use promptgate::jobs::{Database, JobQueue, RetryPolicy};
+use promptgate::registry::{
+    self, ExpectFrom, LabelTarget, MoveKind, MoveLabel, NewVersion, PromptContent, Registry,
+};
+use promptgate::server::{
+    GitHubEvents, HmacVerifier, RegistryPrompts, Scope, Secret, ServerState, router,
+};
+use promptgate::spec::{MessageTemplate, ModelId, ModelParameters, ResponseFormat, Role};
+use promptgate::store::VersionId;
+use serde_json::Value;
+use sha2::{Digest, Sha256};
+use tower::ServiceExt;
+
+async fn within_timeout<T>(test: impl Future<Output = T>) -> T {
+    tokio::time::timeout(Duration::from_secs(60), test)
+        .await
+        .expect("test timed out")
+}
+
+fn content(text: &str, temperature: f64, response_format: ResponseFormat) -> PromptContent {
+    PromptContent {
+        messages: vec![
+            MessageTemplate {
+                role: Role::System,
+                content: "You summarise.".into(),
+            },
+            MessageTemplate {
+                role: Role::User,
+                content: text.into(),
+            },
+        ],
+        model: ModelId {
+            provider: "openai".into(),
+            model: "gpt-4o-mini".into(),
+        },
+        parameters: ModelParameters {
+            temperature: Some(temperature),
+            ..Default::default()
+        },
+        response_format,
+    }
+}
+
+/// A stand-in for the content hash `spec` computes: distinct per content.
+fn id_of(content: &PromptContent) -> VersionId {
+    VersionId(hex::encode(Sha256::digest(
+        serde_json::to_vec(content).unwrap(),
+    )))
+}
+
+async fn publish(registry: &dyn Registry, prompt: &str, content: PromptContent) -> u32 {
+    let published = registry
+        .publish(NewVersion {
+            prompt: prompt.into(),
+            id: id_of(&content),
+            content,
+            parent: None,
+            git_commit: None,
+            author: "Ada <ada@example.com>".into(),
+            message: None,
+        })
+        .await
+        .unwrap();
+    published.version.number
+}
+
+async fn set_label(registry: &dyn Registry, prompt: &str, label: &str, to: LabelTarget) {
+    registry
+        .move_label(MoveLabel {
+            prompt: prompt.into(),
+            label: label.into(),
+            to,
+            expect: ExpectFrom::Anything,
+            kind: MoveKind::Set,
+            forced: false,
+            actor: "Ada <ada@example.com>".into(),
+            reason: Some("test".into()),
+        })
+        .await
+        .unwrap();
+}
+
+struct Fixture {
+    state: ServerState,
+    key: String,
+    url: String,
+    _dir: tempfile::TempDir,
+}
+
+/// Publishes `summarize` v1 (text) and v2 (JSON object), `production` → v2
+/// and `experiment` split 50/50 between them; then opens the server on the
+/// same database.
+async fn fixture() -> Fixture {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}", dir.path().join("server.db").display());
+    let writer = registry::open(&url, dir.path()).await.unwrap();
+    let v1 = publish(
+        writer.as_ref(),
+        "summarize",
+        content("v1: {{text}}", 0.2, ResponseFormat::Text),
+    )
+    .await;
+    let v2 = publish(
+        writer.as_ref(),
+        "summarize",
+        content("v2: {{text}}", 0.0, ResponseFormat::JsonObject),
+    )
+    .await;
+    assert_eq!((v1, v2), (1, 2));
+    set_label(
+        writer.as_ref(),
+        "summarize",
+        "production",
+        LabelTarget::Version(2),
+    )
+    .await;
+    set_label(
+        writer.as_ref(),
+        "summarize",
+        "experiment",
+        LabelTarget::parse("v1:50,v2:50").unwrap(),
+    )
+    .await;
+
+    let db = Database::connect(&url, 4).await.unwrap();
+    db.migrate().await.unwrap();
+    let queue = JobQueue::new(db, RetryPolicy::default());
+    let state = ServerState::new(
+        queue,
+        Arc::new(HmacVerifier::new(vec![Secret::new("s")])),
+        Arc::new(GitHubEvents::default()),
+        Arc::new(RegistryPrompts::open(&url).await.unwrap()),
+    );
+    let key = state
+        .api_keys
+        .create("app", Scope::Read)
+        .await
+        .unwrap()
+        .key
+        .expose()
+        .to_string();
+    Fixture {
+        state,
+        key,
+        url,
+        _dir: dir,
+    }
+}
+
+async fn get(
+    fixture: &Fixture,
+    path: &str,
+    if_none_match: Option<&str>,
+) -> (StatusCode, Option<String>, Option<Value>) {
+    get_with_key(fixture, &fixture.key, path, if_none_match).await
+}
+
+async fn get_with_key(
+    fixture: &Fixture,
+    key: &str,
+    path: &str,
+    if_none_match: Option<&str>,
+) -> (StatusCode, Option<String>, Option<Value>) {
+    let mut request = Request::get(path).header(header::AUTHORIZATION, format!("Bearer {key}"));
+    if let Some(tag) = if_none_match {
+        request = request.header(header::IF_NONE_MATCH, tag);
+    }
+    let response = router(fixture.state.clone())
+        .oneshot(request.body(Body::empty()).unwrap())
+        .await
+        .unwrap();
+    let status = response.status();
+    let etag = response
+        .headers()
+        .get(header::ETAG)
+        .map(|v| v.to_str().unwrap().to_string());
+    let bytes = axum::body::to_bytes(response.into_body(), usize::MAX)
+        .await
+        .unwrap();
+    let body = serde_json::from_slice(&bytes).ok();
+    (status, etag, body)
+}
+
+#[tokio::test]
+async fn a_label_serves_what_an_app_should_run_with_an_etag() {
+    within_timeout(async {
+        let fixture = fixture().await;
+        let (status, etag, body) =
+            get(&fixture, "/v1/prompts/summarize?label=production", None).await;
+        assert_eq!(status, StatusCode::OK);
+        let body = body.unwrap();
+        assert_eq!(body["name"], "summarize");
+        assert_eq!(body["version"], 2);
+        assert_eq!(body["label"], "production");
+        let expected = content("v2: {{text}}", 0.0, ResponseFormat::JsonObject);
+        assert_eq!(body["version_id"], id_of(&expected).0);
+        assert_eq!(body["content"]["messages"][1]["content"], "v2: {{text}}");
+        assert_eq!(body["content"]["messages"][0]["role"], "system");
+        assert_eq!(body["content"]["parameters"]["temperature"], 0.0);
+        assert_eq!(body["content"], serde_json::to_value(&expected).unwrap());
+        assert_eq!(
+            etag.as_deref(),
+            Some(format!("\"{}\"", id_of(&expected).0).as_str())
+        );
+
+        // `production` is the default label.
+        let (_, _, default) = get(&fixture, "/v1/prompts/summarize", None).await;
+        assert_eq!(default.unwrap()["version"], 2);
+
+        // The client's copy is current: 304 without a body.
+        let (status, again, body) = get(&fixture, "/v1/prompts/summarize", etag.as_deref()).await;
+        assert_eq!(status, StatusCode::NOT_MODIFIED);
+        assert_eq!(again, etag);
+        assert!(body.is_none());
+        // An old copy gets the new version.
+        let v1 = id_of(&content("v1: {{text}}", 0.2, ResponseFormat::Text)).0;
+        let (status, _, _) = get(
+            &fixture,
+            "/v1/prompts/summarize",
+            Some(&format!("\"{v1}\"")),
+        )
+        .await;
+        assert_eq!(status, StatusCode::OK);
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn versions_by_number_and_what_is_missing() {
+    within_timeout(async {
+        let fixture = fixture().await;
+        let (status, etag, body) = get(&fixture, "/v1/prompts/summarize/versions/1", None).await;
+        assert_eq!(status, StatusCode::OK);
+        let body = body.unwrap();
+        assert_eq!(body["version"], 1);
+        assert_eq!(body["label"], Value::Null);
+        assert_eq!(
+            body["content"]["response_format"],
+            serde_json::to_value(ResponseFormat::Text).unwrap()
+        );
+        let v1 = id_of(&content("v1: {{text}}", 0.2, ResponseFormat::Text)).0;
+        assert_eq!(etag, Some(format!("\"{v1}\"")));
+
+        for path in [
+            "/v1/prompts/summarize/versions/3",
+            "/v1/prompts/summarize/versions/99999999999",
+            "/v1/prompts/unknown",
+            "/v1/prompts/summarize?label=staging",
+        ] {
+            let (status, _, body) = get(&fixture, path, None).await;
+            assert_eq!(status, StatusCode::NOT_FOUND, "{path}: {body:?}");
+        }
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn a_split_label_gives_each_key_one_arm() {
+    within_timeout(async {
+        let fixture = fixture().await;
+        let mut arms = std::collections::BTreeMap::<u64, usize>::new();
+        for user in 0..40 {
+            let path = format!("/v1/prompts/summarize?label=experiment&key=user-{user}");
+            let (status, etag, body) = get(&fixture, &path, None).await;
+            assert_eq!(status, StatusCode::OK);
+            let version = body.unwrap()["version"].as_u64().unwrap();
+            *arms.entry(version).or_default() += 1;
+            // The same key always lands on the same arm (and so the same ETag).
+            let (_, again, body) = get(&fixture, &path, None).await;
+            assert_eq!(body.unwrap()["version"].as_u64(), Some(version), "{path}");
+            assert_eq!(again, etag);
+        }
+        assert_eq!(
+            arms.keys().copied().collect::<Vec<_>>(),
+            vec![1, 2],
+            "{arms:?}"
+        );
+        assert!(
+            arms.values().all(|n| *n >= 8),
+            "a 50/50 split is lopsided: {arms:?}"
+        );
+    })
+    .await;
+}
+
+/// `promptgate keys …` as a process, against `database_url`; (exit code,
+/// stdout, stderr).
+async fn keys_cli(database_url: &str, args: &[&str]) -> (i32, String, String) {
+    let mut command = assert_cmd::Command::cargo_bin("promptgate").unwrap();
+    command
+        .arg("keys")
+        .args(args)
+        .env("PROMPTGATE_DATABASE_URL", database_url)
+        .env("NO_COLOR", "1");
+    let output = tokio::task::spawn_blocking(move || command.output().unwrap())
+        .await
+        .unwrap();
+    (
+        output.status.code().unwrap_or(-1),
+        String::from_utf8(output.stdout).unwrap(),
+        String::from_utf8(output.stderr).unwrap(),
+    )
+}
+
+#[tokio::test]
+async fn keys_made_on_the_command_line_open_and_close_the_api() {
+    within_timeout(async {
+        let fixture = fixture().await;
+        let url = fixture.url.clone();
+        let (code, stdout, stderr) = keys_cli(
+            &url,
+            &["create", "--name", "checkout-service", "--scope", "read"],
+        )
+        .await;
+        assert_eq!(code, 0, "{stderr}");
+        let key = stdout.trim().to_string();
+        assert!(
+            key.starts_with("pgk_") && !key.contains(char::is_whitespace),
+            "{stdout}"
+        );
+        assert!(stderr.contains("not shown again"), "{stderr}");
+
+        let path = "/v1/prompts/summarize";
+        let (status, _, _) = get_with_key(&fixture, &key, path, None).await;
+        assert_eq!(status, StatusCode::OK);
+
+        let (code, table, stderr) = keys_cli(&url, &["list"]).await;
+        assert_eq!(code, 0, "{stderr}");
+        assert!(
+            table.contains("checkout-service") && table.contains("read"),
+            "{table}"
+        );
+        assert!(
+            !table.contains(&key) && !table.contains(&key[4..]),
+            "list shows a key: {table}"
+        );
+        let (code, lines, _) = keys_cli(&url, &["list", "--json"]).await;
+        assert_eq!(code, 0);
+        let listed: Vec<Value> = lines
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect();
+        // The fixture's key and this one.
+        assert_eq!(listed.len(), 2, "{lines}");
+        let id = listed[1]["id"].as_i64().unwrap();
+        assert_eq!(listed[1]["name"], "checkout-service");
+        assert_eq!(listed[1]["revoked_at_ms"], Value::Null);
+
+        let (code, _, stderr) = keys_cli(&url, &["revoke", &id.to_string()]).await;
+        assert_eq!(code, 0, "{stderr}");
+        let (status, _, _) = get_with_key(&fixture, &key, path, None).await;
+        assert_eq!(status, StatusCode::UNAUTHORIZED);
+        let (_, table, _) = keys_cli(&url, &["list"]).await;
+        let row = table
+            .lines()
+            .find(|l| l.contains("checkout-service"))
+            .unwrap();
+        assert!(
+            !row.trim_end().ends_with('-'),
+            "revocation not shown: {row}"
+        );
+
+        // Revoking again, or an unknown id, says what to do.
+        let (code, _, stderr) = keys_cli(&url, &["revoke", &id.to_string()]).await;
+        assert_eq!(code, 2);
+        assert!(stderr.contains("keys list"), "{stderr}");
+        let (code, _, stderr) =
+            keys_cli(&url, &["create", "--name", "x", "--scope", "owner"]).await;
+        assert_ne!(code, 0);
+        assert!(stderr.contains("read, publish or admin"), "{stderr}");
+
+        // A publish key is enough to read; the scope is stored as asked.
+        let (code, stdout, _) =
+            keys_cli(&url, &["create", "--name", "ci", "--scope", "publish"]).await;
+        assert_eq!(code, 0);
+        let (status, _, _) = get_with_key(&fixture, stdout.trim(), path, None).await;
+        assert_eq!(status, StatusCode::OK);
+        let (_, lines, _) = keys_cli(&url, &["list", "--json"]).await;
+        assert!(lines.contains("\"scope\":\"publish\""), "{lines}");
+    })
+    .await;
+}
