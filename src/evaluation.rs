@@ -163,7 +163,6 @@ impl Engine {
     pub fn new(config: Config, runner: Arc<Runner>, mut eval: EvalContext) -> Self {
         let providers = Arc::new(ProviderPool::new(&config));
         let judge = Arc::new(RunnerJudge {
-            config: config.clone(),
             runner: runner.clone(),
             providers: providers.clone(),
             stats: Mutex::new(CallStats::default()),
@@ -223,7 +222,7 @@ impl Engine {
     }
 
     fn route(&self, model: &ModelId) -> Result<(ProviderHandle, String), ProviderError> {
-        route(&self.config, &self.providers, model)
+        self.providers.route(model)
     }
 
     /// Runs every case × repeat of the plan and scores each output. Failed
@@ -287,7 +286,6 @@ impl Engine {
 /// Judges ask through the runner, so their calls are cached, rate-limited
 /// and retried like any other.
 struct RunnerJudge {
-    config: Config,
     runner: Arc<Runner>,
     providers: Arc<ProviderPool>,
     stats: Mutex<CallStats>,
@@ -301,8 +299,7 @@ impl JudgeClient for RunnerJudge {
         messages: Vec<ChatMessage>,
         attempt: u32,
     ) -> Result<String, String> {
-        let (provider, model_name) =
-            route(&self.config, &self.providers, model).map_err(|e| e.to_string())?;
+        let (provider, model_name) = self.providers.route(model).map_err(|e| e.to_string())?;
         if !provider.is_model() {
             return Err(format!(
                 "the judge model {model} routes to the echo provider, which is not a model and \
@@ -332,18 +329,6 @@ impl JudgeClient for RunnerJudge {
             .record(&outcome);
         outcome.result
     }
-}
-
-/// The pooled provider handle for a model id, and the model name to send.
-fn route(
-    config: &Config,
-    providers: &ProviderPool,
-    model: &ModelId,
-) -> Result<(ProviderHandle, String), ProviderError> {
-    let route = config
-        .provider_for(model)
-        .map_err(|e| ProviderError::Transport(e.to_string()))?;
-    Ok((providers.get(&route.alias)?, route.model))
 }
 
 pub fn now_rfc3339() -> String {

@@ -346,7 +346,12 @@ mod tests {
         );
         config.pricing.insert("local/llama".into(), price(1.0, 2.0));
         let pool = ProviderPool::new(&config);
-        let local = pool.get("local").unwrap();
+        let (local, _) = pool
+            .route(&crate::spec::ModelId {
+                provider: "local".into(),
+                model: "llama".into(),
+            })
+            .unwrap();
         let call = |text: &str, max_tokens: Option<u32>, model: &str| Call {
             provider: local.clone(),
             request: ChatRequest {

@@ -20,6 +20,7 @@ use tokio::sync::Semaphore;
 use crate::config::{Config, ProviderConfig, ProviderKind};
 use crate::pricing::{PriceTable, RunTotals};
 use crate::provider::{self, ChatRequest, Completion, Provider, ProviderError, Usage};
+use crate::spec::ModelId;
 use crate::store::cache::{CacheKey, CachedResponse, ResponseCache};
 
 /// One call's outcome, as evaluators and reports see it.
@@ -145,17 +146,21 @@ impl ProviderPool {
         }
     }
 
-    /// The handle for `alias`; fails (naming the variable) when its key is
-    /// missing, or when the alias is neither configured nor built in.
-    pub fn get(&self, alias: &str) -> Result<ProviderHandle, ProviderError> {
+    /// The handle for a model and the model name to send, routed by the
+    /// config ([`Config::provider_for`]: configured aliases, GitHub Models,
+    /// the built-ins). Fails, naming the variable, when the key is missing.
+    pub fn route(&self, model: &ModelId) -> Result<(ProviderHandle, String), ProviderError> {
+        let route = self
+            .config
+            .provider_for(model)
+            .map_err(|e| ProviderError::Routing(e.to_string()))?;
         let mut handles = self.handles.lock().unwrap_or_else(|e| e.into_inner());
-        if let Some(handle) = handles.get(alias) {
-            return Ok(handle.clone());
+        if let Some(handle) = handles.get(&route.alias) {
+            return Ok((handle.clone(), route.model));
         }
-        let table = provider::resolve_config(alias, &self.config)?;
-        let handle = ProviderHandle::from_config(alias, &table)?;
-        handles.insert(alias.to_string(), handle.clone());
-        Ok(handle)
+        let handle = ProviderHandle::from_config(&route.alias, &route.config)?;
+        handles.insert(route.alias.clone(), handle.clone());
+        Ok((handle, route.model))
     }
 }
 
@@ -733,7 +738,12 @@ mod tests {
     async fn echo_batch_keeps_order_and_caches() {
         let dir = tempfile::tempdir().unwrap();
         let pool = ProviderPool::new(&Config::default());
-        let echo = pool.get("echo").unwrap();
+        let (echo, _) = pool
+            .route(&ModelId {
+                provider: "echo".into(),
+                model: "echo".into(),
+            })
+            .unwrap();
         let calls: Vec<Call> = (0..50)
             .map(|i| echo_call(&echo, &format!("case {i}"), 0))
             .collect();

@@ -231,3 +231,35 @@ fn check_against_an_openai_compatible_server_survives_injected_errors() {
     );
     assert!(!stdout.contains("NOT A MODEL"), "{stdout}");
 }
+
+/// `github_models = true` sends GitHub Models ids to GitHub Models: the key
+/// it needs is `GITHUB_TOKEN`, named (once) before any call is made.
+#[test]
+fn github_models_routing_names_its_key_before_any_call() {
+    let repo = example_repo();
+    write(
+        repo.path(),
+        "promptgate.toml",
+        "prompts = [\"prompts/**/*.prompt.yml\"]\ngithub_models = true\n",
+    );
+    let (code, _, stderr) = common::promptgate_with(
+        repo.path(),
+        &["eval", "Text Summarizer"],
+        &[("GITHUB_TOKEN", "")],
+    );
+    assert_eq!(code, 2, "{stderr}");
+    assert!(stderr.contains("GITHUB_TOKEN"), "{stderr}");
+    assert_eq!(
+        stderr.matches("GITHUB_TOKEN").count(),
+        1,
+        "said once: {stderr}"
+    );
+    let (code, stdout, stderr) = common::promptgate_with(
+        repo.path(),
+        &["eval", "Text Summarizer", "--estimate"],
+        &[("GITHUB_TOKEN", "ghs_test_token_not_real")],
+    );
+    assert_eq!(code, 0, "{stderr}");
+    assert!(stdout.contains("10 calls"), "{stdout}");
+    assert!(!stdout.contains("ghs_test") && !stderr.contains("ghs_test"));
+}

@@ -168,11 +168,15 @@ pub fn color_enabled_stdout() -> bool {
     std::env::var_os("NO_COLOR").is_none() && std::io::stdout().is_terminal()
 }
 
-/// The error and its causes, one per line.
+/// The error and its causes, one per line. A cause whose text the message
+/// already shows (errors that display their source) is not repeated.
 pub fn render_error(error: &anyhow::Error) -> String {
     let mut text = format!("error: {error}");
     for cause in error.chain().skip(1) {
-        text.push_str(&format!("\n  caused by: {cause}"));
+        let cause = cause.to_string();
+        if !text.contains(&cause) {
+            text.push_str(&format!("\n  caused by: {cause}"));
+        }
     }
     text
 }

@@ -15,7 +15,7 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
-use crate::config::{Config, ProviderConfig, ProviderKind};
+use crate::config::{ProviderConfig, ProviderKind};
 use crate::spec::{ModelParameters, ResponseFormat, Role};
 
 pub mod anthropic;
@@ -82,6 +82,9 @@ pub enum ProviderError {
     UnknownProvider { alias: String },
     #[error("provider `{provider}` is misconfigured: {message}")]
     Config { provider: String, message: String },
+    /// The config routes the model nowhere (`Config::provider_for`).
+    #[error("{0}")]
+    Routing(String),
 }
 
 impl ProviderError {
@@ -97,7 +100,8 @@ impl ProviderError {
             ProviderError::Malformed(_)
             | ProviderError::MissingKey { .. }
             | ProviderError::UnknownProvider { .. }
-            | ProviderError::Config { .. } => false,
+            | ProviderError::Config { .. }
+            | ProviderError::Routing(_) => false,
         }
     }
 
@@ -146,19 +150,6 @@ pub fn default_api_key_env(kind: ProviderKind) -> Option<&'static str> {
     }
 }
 
-/// The provider table used for an alias nobody configured: `openai`,
-/// `anthropic`, `ollama` and `echo` work out of the box.
-pub fn default_config(alias: &str) -> Option<ProviderConfig> {
-    let kind = match alias {
-        "openai" => ProviderKind::Openai,
-        "anthropic" => ProviderKind::Anthropic,
-        "ollama" => ProviderKind::Ollama,
-        "echo" => ProviderKind::Echo,
-        _ => return None,
-    };
-    Some(config_for_kind(kind))
-}
-
 /// A provider table of `kind` with every default filled in.
 pub fn config_for_kind(kind: ProviderKind) -> ProviderConfig {
     ProviderConfig {
@@ -170,18 +161,6 @@ pub fn config_for_kind(kind: ProviderKind) -> ProviderConfig {
         timeout_s: crate::config::defaults::timeout_s(),
         max_retries: crate::config::defaults::max_retries(),
     }
-}
-
-/// The table for `alias`: the config's own, else a built-in default.
-pub fn resolve_config(alias: &str, config: &Config) -> Result<ProviderConfig, ProviderError> {
-    config
-        .providers
-        .get(alias)
-        .cloned()
-        .or_else(|| default_config(alias))
-        .ok_or_else(|| ProviderError::UnknownProvider {
-            alias: alias.to_string(),
-        })
 }
 
 /// Builds the provider for `alias` from its table. Reads the key now, so a
@@ -277,20 +256,6 @@ mod tests {
             };
             assert!(!error.is_retryable(), "{status} must not be retried");
         }
-    }
-
-    #[test]
-    fn default_aliases_need_no_config() {
-        for alias in ["openai", "anthropic", "ollama", "echo"] {
-            let table = resolve_config(alias, &Config::default()).unwrap();
-            assert_eq!(table.concurrency, 8);
-        }
-        assert_eq!(
-            resolve_config("nope", &Config::default()),
-            Err(ProviderError::UnknownProvider {
-                alias: "nope".into()
-            })
-        );
     }
 
     #[test]
