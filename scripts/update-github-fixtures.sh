@@ -32,6 +32,7 @@ const USED = {
   "/repos/{owner}/{repo}/pulls/{pull_number}/files": ["get"],
   "/repos/{owner}/{repo}/contents/{path}": ["get"],
   "/repos/{owner}/{repo}/git/ref/{ref}": ["get"],
+  "/repos/{owner}/{repo}/git/trees/{tree_sha}": ["get"],
   "/repos/{owner}/{repo}/compare/{basehead}": ["get"],
   "/repos/{owner}/{repo}/collaborators/{username}/permission": ["get"],
   "/repos/{owner}/{repo}/issues": ["get", "post"],

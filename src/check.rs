@@ -38,6 +38,9 @@ pub struct CheckRequest {
     /// base branch's config decides providers, judges and the gate policy,
     /// and command evaluators are refused.
     pub untrusted: bool,
+    /// Refuse `command` evaluators even for a trusted change: the server
+    /// runs no code from the repositories it checks.
+    pub refuse_commands: bool,
     /// Overrides the config's `fail_on` for this run (trusted runs only).
     pub fail_on: Option<crate::config::FailOn>,
     pub cache: CacheMode,
@@ -135,7 +138,7 @@ pub fn engine(locations: &Locations, config: &Config, request: &CheckRequest) ->
         },
     );
     let mut eval = EvalContext::new(&locations.work_dir);
-    eval.untrusted = request.untrusted;
+    eval.untrusted = request.untrusted || request.refuse_commands;
     eval.default_judge = config.judge_model();
     Engine::new(config.clone(), Arc::new(runner), eval)
 }
@@ -567,9 +570,21 @@ pub async fn evaluate_current(
     request: &CheckRequest,
 ) -> Result<(Workspace, Vec<Evaluated>, CallStats), CheckError> {
     let workspace = Workspace::load(Box::new(WorkingTree::new(root)?))?;
-    let chosen = select_by_name(&workspace, selectors)?;
-    let locations = Locations::checkout(root);
-    let engine = engine(&locations, &workspace.config, request);
+    let (evaluated, judge_calls) =
+        evaluate_workspace(&workspace, selectors, request, &Locations::checkout(root)).await?;
+    Ok((workspace, evaluated, judge_calls))
+}
+
+/// [`evaluate_current`] on any workspace (the server's comes from the
+/// GitHub API), with the store where `locations` says.
+pub async fn evaluate_workspace(
+    workspace: &Workspace,
+    selectors: &[String],
+    request: &CheckRequest,
+    locations: &Locations,
+) -> Result<(Vec<Evaluated>, CallStats), CheckError> {
+    let chosen = select_by_name(workspace, selectors)?;
+    let engine = engine(locations, &workspace.config, request);
     let store = ResultStore::new(&locations.store_dir(&workspace.config));
     let mut evaluated = Vec::new();
     for prompt in chosen {
@@ -591,6 +606,5 @@ pub async fn evaluate_current(
             from_store,
         });
     }
-    let judge_calls = engine.judge_stats();
-    Ok((workspace, evaluated, judge_calls))
+    Ok((evaluated, engine.judge_stats()))
 }

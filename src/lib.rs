@@ -23,6 +23,7 @@ pub mod publish;
 pub mod registry;
 pub mod repo;
 pub mod report;
+pub mod rerun;
 pub mod runner;
 pub mod server;
 pub mod spec;

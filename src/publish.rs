@@ -2,17 +2,19 @@
 //! stored result of an identical evaluation), gate each against the
 //! baseline of the version `latest` names, publish the content with
 //! includes resolved, record the result as the new version's baseline and
-//! move `latest`. `promptgate publish` and the Action's push flow share it.
+//! move `latest`. `promptgate publish`, the Action's push flow and the
+//! server's publish jobs share it.
 //! Publishing unchanged content again changes nothing.
 
 use std::path::Path;
 
-use crate::check::{self, CheckError, CheckRequest, Evaluated};
+use crate::check::{self, CheckError, CheckRequest, Evaluated, Locations, Workspace};
 use crate::config::Config;
 use crate::gate::{self, GateInput};
 use crate::registry::{
     self, GateOutcome, LATEST, NewVersion, PublishInput, Registry, RegistryError, VersionRef,
 };
+use crate::repo::WorkingTree;
 use crate::store::EvalResult;
 
 /// Who publishes, and from which commit.
@@ -89,8 +91,24 @@ pub async fn publish_current(
     request: &CheckRequest,
     meta: &PublishMeta,
 ) -> Result<Vec<PublishedPrompt>, PublishError> {
-    let (workspace, evaluated, _judge_calls) =
-        check::evaluate_current(root, selectors, request).await?;
+    let workspace = Workspace::load(Box::new(WorkingTree::new(root).map_err(CheckError::from)?))
+        .map_err(CheckError::from)?;
+    let locations = Locations::checkout(root);
+    publish_workspace(&workspace, &locations, registry, selectors, request, meta).await
+}
+
+/// [`publish_current`] on any workspace (the server's comes from the GitHub
+/// API), with the store where `locations` says.
+pub async fn publish_workspace(
+    workspace: &Workspace,
+    locations: &Locations,
+    registry: &dyn Registry,
+    selectors: &[String],
+    request: &CheckRequest,
+    meta: &PublishMeta,
+) -> Result<Vec<PublishedPrompt>, PublishError> {
+    let (evaluated, _judge_calls) =
+        check::evaluate_workspace(workspace, selectors, request, locations).await?;
     let mut published = Vec::new();
     for item in evaluated {
         let content = crate::textdiff::resolved_content(&item.prompt, workspace.files.as_ref())

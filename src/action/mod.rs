@@ -12,28 +12,23 @@
 //!
 //! Every GitHub call goes through [`GitHubApi`]; its errors name the call.
 
-pub mod annotations;
-pub mod rerun;
-
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
 
 use crate::check::{CheckError, CheckRequest, Workspace, run_check};
 use crate::config::{Config, FailOn};
 use crate::github::actions::{ActionsEnv, ActionsEnvError, ActionsEvent};
+use crate::github::post::{self, CheckVerdict, PostError, PullRequestTarget};
 use crate::github::webhook::{Event, PullRequestEvent, PushEvent};
-use crate::github::{
-    CHECK_SUMMARY_MAX_CHARS, CheckHandle, CheckOutcome, CommitSha, Conclusion, DeploymentState,
-    GitHubApi, GitHubError, NewDeployment,
-};
+use crate::github::{CommitSha, DeploymentState, GitHubApi, GitHubError, NewDeployment};
 use crate::publish::{PublishError, PublishMeta, PublishedPrompt, publish_current};
 use crate::registry::{self, Registry, RegistryError};
 use crate::repo::{GitRevision, WorkingTree};
-use crate::report::markdown::{self, MarkdownOptions};
-use crate::report::{CheckReport, ReportError, ReportMode, RunTotals, Status};
+use crate::report::markdown;
+use crate::report::{CheckReport, ReportError, ReportMode, RunTotals};
 
-/// The name of the check run (and of the commit status that stands in for it).
-pub const CHECK_NAME: &str = "promptgate";
+pub use crate::github::post::CHECK_NAME;
+
 /// The registry the Action publishes to when neither the input nor the config names one.
 pub const DEFAULT_ACTION_REGISTRY: &str = "git+branch://promptgate-registry";
 
@@ -146,6 +141,8 @@ pub enum ActionError {
     #[error(transparent)]
     GitHub(#[from] GitHubError),
     #[error(transparent)]
+    Post(#[from] PostError),
+    #[error(transparent)]
     Report(#[from] ReportError),
     #[error("opening the {scheme} registry: {source}")]
     Registry {
@@ -238,84 +235,45 @@ impl Action<'_> {
                     "skipped: no credentials ({} not available to a fork's workflow)",
                     missing.join(", ")
                 ));
-                self.deliver(&report, Verdict::Skipped, &preface)?;
+                self.deliver(&report, CheckVerdict::Skipped, &preface)?;
                 return Ok(ActionOutcome::Passed);
             }
         }
         // A fork's token may post nothing: do not try.
         let github = self.github.filter(|_| !pr.fork);
-        let details = self.inputs.details_url.as_deref();
+        let target = PullRequestTarget {
+            repo: &pr.repo,
+            number: pr.number,
+            head_sha: &pr.head_sha,
+            details_url: self.inputs.details_url.as_deref(),
+        };
         let handle = match github {
-            Some(gh) => Some(
-                gh.start_check(&pr.repo, CHECK_NAME, &pr.head_sha, details)
-                    .await?,
-            ),
+            Some(gh) => Some(post::start_check(gh, &target).await?),
             None => None,
         };
         let run = match run_check(self.root, &request).await {
             Ok(run) => run,
             Err(error) => {
                 if let (Some(gh), Some(handle)) = (github, &handle) {
-                    let outcome = CheckOutcome {
-                        conclusion: Conclusion::Failure,
-                        title: "promptgate could not run".into(),
-                        summary: format!("```\n{error}\n```"),
-                        annotations: Vec::new(),
-                        details_url: self.inputs.details_url.clone(),
-                    };
-                    if let Err(also) = gh.finish_check(&pr.repo, handle, &outcome).await {
-                        tracing::warn!("{also}");
-                    }
+                    post::post_could_not_run(gh, &target, handle, &error.to_string()).await;
                 }
                 return Err(error.into());
             }
         };
-        let verdict = Verdict::of(&run.report, run.failed);
+        let verdict = CheckVerdict::of(&run.report, run.failed);
         if let Some(gh) = github {
-            if self.inputs.comment {
-                let body = markdown::render(
-                    &run.report,
-                    &MarkdownOptions {
-                        // The sticky-comment call adds the marker.
-                        marker: false,
-                        ..MarkdownOptions::comment()
-                    },
-                )?;
-                gh.upsert_sticky_comment(&pr.repo, pr.number, &body).await?;
-            }
-            if let Some(handle) = &handle {
-                self.finish(gh, &pr.repo, handle, &run.report, verdict)
-                    .await?;
-            }
+            post::post_report(
+                gh,
+                &target,
+                handle.as_ref(),
+                &run.report,
+                verdict,
+                self.inputs.comment,
+            )
+            .await?;
         }
         self.deliver(&run.report, verdict, &preface)?;
-        Ok(verdict.outcome())
-    }
-
-    async fn finish(
-        &self,
-        github: &dyn GitHubApi,
-        repo: &crate::github::RepoName,
-        handle: &CheckHandle,
-        report: &CheckReport,
-        verdict: Verdict,
-    ) -> Result<(), ActionError> {
-        let summary = markdown::render(
-            report,
-            &MarkdownOptions {
-                marker: false,
-                max_bytes: CHECK_SUMMARY_MAX_CHARS,
-            },
-        )?;
-        let outcome = CheckOutcome {
-            conclusion: verdict.conclusion(),
-            title: report.headline(),
-            summary,
-            annotations: annotations::annotations(report),
-            details_url: self.inputs.details_url.clone(),
-        };
-        github.finish_check(repo, handle, &outcome).await?;
-        Ok(())
+        Ok(outcome_of(verdict))
     }
 
     /// The provider keys the base branch's config needs for the head's
@@ -513,7 +471,8 @@ impl Action<'_> {
             fail_on: self.inputs.fail_on,
             ..CheckRequest::default()
         };
-        let done = rerun::rerun(self.root, model.as_deref(), registry.as_deref(), &request).await?;
+        let done =
+            crate::rerun::rerun(self.root, model.as_deref(), registry.as_deref(), &request).await?;
         notes.insert(
             0,
             format!(
@@ -524,9 +483,9 @@ impl Action<'_> {
                 )
             ),
         );
-        let verdict = Verdict::of(&done.report, done.failed);
+        let verdict = CheckVerdict::of(&done.report, done.failed);
         self.deliver(&done.report, verdict, &notes)?;
-        Ok(verdict.outcome())
+        Ok(outcome_of(verdict))
     }
 
     /// Reports that need no GitHub call: JUnit and JSON files, the step
@@ -534,7 +493,7 @@ impl Action<'_> {
     fn deliver(
         &self,
         report: &CheckReport,
-        verdict: Verdict,
+        verdict: CheckVerdict,
         preface: &[String],
     ) -> Result<(), ActionError> {
         let junit = self.root.join(&self.inputs.junit);
@@ -556,8 +515,11 @@ impl Action<'_> {
             ("report-json", json.display().to_string()),
             ("junit-path", junit.display().to_string()),
         ])?;
-        for annotation in annotations::annotations(report) {
-            println!("{}", annotations::workflow_command(&annotation));
+        for annotation in crate::github::annotations::annotations(report) {
+            println!(
+                "{}",
+                crate::github::annotations::workflow_command(&annotation)
+            );
         }
         println!("promptgate: {}", report.headline());
         for note in &report.notes {
@@ -626,47 +588,11 @@ fn empty_report(note: String) -> CheckReport {
     }
 }
 
-/// The `verdict` output.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Verdict {
-    Pass,
-    Warn,
-    Fail,
-    Skipped,
-}
-
-impl Verdict {
-    fn of(report: &CheckReport, failed: bool) -> Self {
-        match (failed, report.status()) {
-            (true, _) | (_, Status::Fail) => Self::Fail,
-            (false, Status::Warn) => Self::Warn,
-            (false, Status::Pass) => Self::Pass,
-        }
-    }
-
-    fn as_str(self) -> &'static str {
-        match self {
-            Self::Pass => "pass",
-            Self::Warn => "warn",
-            Self::Fail => "fail",
-            Self::Skipped => "skipped",
-        }
-    }
-
-    /// Something that needs a look but passes the gate is neutral.
-    fn conclusion(self) -> Conclusion {
-        match self {
-            Self::Pass => Conclusion::Success,
-            Self::Fail => Conclusion::Failure,
-            Self::Warn | Self::Skipped => Conclusion::Neutral,
-        }
-    }
-
-    fn outcome(self) -> ActionOutcome {
-        match self {
-            Self::Fail => ActionOutcome::GateFailed,
-            _ => ActionOutcome::Passed,
-        }
+/// The step fails only when the gate did.
+fn outcome_of(verdict: CheckVerdict) -> ActionOutcome {
+    match verdict {
+        CheckVerdict::Fail => ActionOutcome::GateFailed,
+        _ => ActionOutcome::Passed,
     }
 }
 

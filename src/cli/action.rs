@@ -6,8 +6,9 @@ use std::path::Path;
 use clap::Args;
 
 use super::{Outcome, block_on};
-use crate::action::{Action, ActionInputs, ActionOutcome, annotations};
+use crate::action::{Action, ActionInputs, ActionOutcome};
 use crate::github::actions::ActionsEnv;
+use crate::github::annotations;
 use crate::github::{ClientOptions, GitHubApi, GitHubClient};
 
 #[derive(Debug, Args)]

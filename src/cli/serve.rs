@@ -12,12 +12,17 @@ use clap::Args;
 use serde::Deserialize;
 
 use super::Outcome;
+use crate::github::ClientOptions;
+use crate::github::app::{AppCredentials, GitHubApp};
 use crate::jobs::{
     Database, JobHandler, JobKind, JobQueue, KindRouter, RetryPolicy, WorkerConfig, run_worker,
     shutdown_channel,
 };
+use crate::registry::Registry;
+use crate::server::handlers::GitHubWork;
+use crate::server::sources::FetchLimits;
 use crate::server::{
-    EventRouter, GitHubEvents, HmacVerifier, NoPrompts, PromptSource, RegistryPrompts, Secret,
+    EventRouter, GitHubEvents, HmacVerifier, PromptSource, RegistryPrompts, Secret,
     SelfTestHandler, ServerState, WebhookVerifier,
 };
 
@@ -41,13 +46,17 @@ pub const ENV_WEBHOOK_SECRET: &str = "PROMPTGATE_WEBHOOK_SECRET";
 pub const ENV_APP_ID: &str = "PROMPTGATE_GITHUB_APP_ID";
 pub const ENV_PRIVATE_KEY_PATH: &str = "PROMPTGATE_GITHUB_PRIVATE_KEY_PATH";
 pub const ENV_DATABASE_URL: &str = "PROMPTGATE_DATABASE_URL";
+pub const ENV_GITHUB_API_URL: &str = "PROMPTGATE_GITHUB_API_URL";
+pub const ENV_DATA_DIR: &str = "PROMPTGATE_DATA_DIR";
 pub const DEFAULT_DATABASE_URL: &str = "sqlite://promptgate-server.db";
+pub const DEFAULT_DATA_DIR: &str = "promptgate-data";
 
 /// The configuration file as written.
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct ServeFile {
     database_url: Option<String>,
+    data_dir: Option<PathBuf>,
     max_webhook_bytes: Option<usize>,
     #[serde(default)]
     jobs: JobsFile,
@@ -79,12 +88,15 @@ struct SelfTestFile {
 struct GitHubFile {
     app_id: Option<u64>,
     private_key_path: Option<PathBuf>,
+    api_url: Option<String>,
 }
 
 /// The GitHub App's identity, for the API client.
 #[derive(Debug, Clone)]
 pub struct GitHubAppSettings {
     pub app_id: u64,
+    /// `https://api.github.com`, or a GitHub Enterprise Server's `/api/v3`.
+    pub api_url: String,
     pub private_key_path: PathBuf,
     /// The PEM contents, read at start-up so a bad path stops the start.
     pub private_key: Secret,
@@ -96,6 +108,8 @@ pub struct ServeSettings {
     pub database_url: Secret,
     pub webhook_secrets: Vec<Secret>,
     pub github_app: Option<GitHubAppSettings>,
+    /// Per-repository stores (response cache, results) of the jobs.
+    pub data_dir: PathBuf,
     pub max_webhook_bytes: usize,
     pub retry: RetryPolicy,
     pub worker: WorkerConfig,
@@ -222,6 +236,9 @@ impl ServeSettings {
                 }
                 Some(GitHubAppSettings {
                     app_id,
+                    api_url: env(ENV_GITHUB_API_URL)
+                        .or(file.github.api_url.clone())
+                        .unwrap_or_else(|| crate::github::DEFAULT_API_URL.to_string()),
                     private_key_path: path,
                     private_key: Secret::new(pem),
                 })
@@ -269,6 +286,10 @@ impl ServeSettings {
             ),
             webhook_secrets,
             github_app,
+            data_dir: env(ENV_DATA_DIR)
+                .map(PathBuf::from)
+                .or(file.data_dir)
+                .unwrap_or_else(|| PathBuf::from(DEFAULT_DATA_DIR)),
             max_webhook_bytes,
             retry: RetryPolicy {
                 max_attempts,
@@ -298,8 +319,8 @@ fn worker_id() -> String {
     )
 }
 
-/// The parts the lead's wiring replaces: the real event parser, the gate job
-/// handler and the registry-backed prompt source.
+/// The parts a test may replace: signature checks, event routing, the
+/// prompts served to applications and the job handlers.
 pub struct Plugins {
     pub verifier: Arc<dyn WebhookVerifier>,
     pub events: Arc<dyn EventRouter>,
@@ -308,10 +329,23 @@ pub struct Plugins {
 }
 
 impl Plugins {
-    /// What this crate has today: HMAC verification, GitHub's events routed
-    /// to jobs (and the self-test dispatch), no published prompts (see
-    /// [`Plugins::with_registry_prompts`]), and the self-test job handler.
-    pub fn builtin(settings: &ServeSettings) -> Self {
+    /// The production wiring: HMAC verification, GitHub's events routed to
+    /// jobs, the registry in the server's database (serving prompts to
+    /// applications, receiving publishes), the gate, publish and model-rerun
+    /// handlers acting as the App (when one is configured), and the
+    /// self-test handler (when enabled).
+    pub async fn production(settings: &ServeSettings) -> anyhow::Result<Self> {
+        let url = settings.database_url.expose();
+        let registry: Arc<dyn Registry> = Arc::from(
+            crate::registry::open(url, Path::new("."))
+                .await
+                .with_context(|| {
+                    format!(
+                        "cannot open the prompt registry in {}",
+                        crate::jobs::redact_url(url)
+                    )
+                })?,
+        );
         let mut handlers = KindRouter::new();
         if let Some(dir) = &settings.selftest_dir {
             handlers = handlers.route(
@@ -319,26 +353,27 @@ impl Plugins {
                 Arc::new(SelfTestHandler { dir: dir.clone() }),
             );
         }
-        Plugins {
+        if let Some(app) = &settings.github_app {
+            let credentials = AppCredentials {
+                app_id: app.app_id,
+                private_key_pem: crate::github::Secret::new(app.private_key.expose()),
+            };
+            let app = GitHubApp::new(&app.api_url, &credentials, ClientOptions::default())
+                .context("cannot set up the GitHub App")?;
+            handlers = GitHubWork {
+                clients: Arc::new(app),
+                registry: registry.clone(),
+                data_dir: settings.data_dir.clone(),
+                limits: FetchLimits::default(),
+            }
+            .handlers(handlers);
+        }
+        Ok(Plugins {
             verifier: Arc::new(HmacVerifier::new(settings.webhook_secrets.clone())),
             events: Arc::new(GitHubEvents::new(settings.selftest_dir.is_some())),
-            prompts: Arc::new(NoPrompts),
+            prompts: Arc::new(RegistryPrompts::new(registry)),
             handler: Arc::new(handlers),
-        }
-    }
-
-    /// Serves the prompts published in the registry that shares the server's
-    /// database (`database_url` read as a registry URL).
-    pub async fn with_registry_prompts(mut self, settings: &ServeSettings) -> anyhow::Result<Self> {
-        let url = settings.database_url.expose();
-        let registry = RegistryPrompts::open(url).await.with_context(|| {
-            format!(
-                "cannot open the prompt registry in {}",
-                crate::jobs::redact_url(url)
-            )
-        })?;
-        self.prompts = Arc::new(registry);
-        Ok(self)
+        })
     }
 }
 
@@ -357,9 +392,7 @@ pub fn run(args: ServeArgs, verbose: u8) -> anyhow::Result<Outcome> {
         .context("cannot start the async runtime")?;
     tracing::dispatcher::with_default(&dispatch, || {
         runtime.block_on(async {
-            let plugins = Plugins::builtin(&settings)
-                .with_registry_prompts(&settings)
-                .await?;
+            let plugins = Plugins::production(&settings).await?;
             serve(args.listen, settings, plugins).await
         })
     })?;

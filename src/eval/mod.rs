@@ -100,8 +100,8 @@ pub struct EvalContext {
     /// `judge` from `promptgate.toml`: the model for `judge` and `github/*`
     /// evaluators that name none.
     pub default_judge: Option<ModelId>,
-    /// The change under evaluation is untrusted (a fork's pull request):
-    /// `command` evaluators are refused.
+    /// The change under evaluation is untrusted (a fork's pull request), or
+    /// this is the server: `command` evaluators are refused.
     pub untrusted: bool,
     /// Commands run here, and a relative program path is resolved from here.
     pub repo_root: PathBuf,
@@ -157,8 +157,8 @@ pub enum EvalError {
     #[error("{0}")]
     Command(String),
     #[error(
-        "command evaluators do not run for untrusted changes (pull requests from forks); \
-         they run only for trusted pull requests and pushes"
+        "command evaluators do not run for untrusted changes (pull requests from forks) nor on \
+         the promptgate server; they run in the Action and the CLI for trusted changes"
     )]
     Untrusted,
     #[error("evaluator produced score {0}, which is outside [0, 1]")]

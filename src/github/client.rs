@@ -22,7 +22,8 @@ use super::app::GitHubApp;
 use super::{
     ACTIONS_BOT_LOGIN, CallName, ChangedFile, CheckRunUpdate, CommitSha, CommitStatus, Comparison,
     DeploymentState, FileChange, GitHubApi, GitHubError, InstallationId, Issue, IssueComment,
-    NewDeployment, Permission, PrNumber, PullRequest, RepoName, Secret, truncate_chars,
+    NewDeployment, Permission, PrNumber, PullRequest, RepoName, Secret, Tree, TreeFile,
+    truncate_chars,
 };
 
 /// When to retry and how long to wait.
@@ -540,6 +541,7 @@ const GET_PULL: Call = Call::new("get the pull request", "pull-requests: read");
 const LIST_PULL_FILES: Call = Call::new("list pull request files", "pull-requests: read");
 const GET_CONTENTS: Call = Call::new("get file contents", "contents: read");
 const GET_REF: Call = Call::new("get a git ref", "contents: read");
+const GET_TREE: Call = Call::new("get a git tree", "contents: read");
 const COMPARE: Call = Call::new("compare two commits", "contents: read");
 const GET_PERMISSION: Call = Call::new("get a collaborator's permission", "metadata: read");
 const LIST_COMMENTS: Call = Call::new("list issue comments", "pull-requests: read");
@@ -787,6 +789,41 @@ impl GitHubApi for GitHubClient {
             }
             None => Ok(None),
         }
+    }
+
+    async fn tree(&self, repo: &RepoName, commit: &CommitSha) -> Result<Tree, GitHubError> {
+        #[derive(Deserialize)]
+        struct Entry {
+            path: String,
+            #[serde(rename = "type")]
+            kind: String,
+            sha: String,
+            size: Option<u64>,
+        }
+        #[derive(Deserialize)]
+        struct TreeBody {
+            tree: Vec<Entry>,
+            truncated: bool,
+        }
+        let url = format!(
+            "{}/git/trees/{}?recursive=1",
+            repo_path(repo),
+            encode_path(&commit.0)
+        );
+        let body: TreeBody = self.get_json(&GET_TREE, &url).await?;
+        Ok(Tree {
+            files: body
+                .tree
+                .into_iter()
+                .filter(|entry| entry.kind == "blob")
+                .map(|entry| TreeFile {
+                    path: entry.path,
+                    blob_sha: entry.sha,
+                    size: entry.size,
+                })
+                .collect(),
+            truncated: body.truncated,
+        })
     }
 
     async fn compare(

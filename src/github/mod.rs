@@ -11,8 +11,10 @@
 //! at once ([`webhook`], [`actions`]); nothing downstream touches raw JSON.
 
 pub mod actions;
+pub mod annotations;
 pub mod app;
 mod client;
+pub mod post;
 mod secret;
 pub mod webhook;
 
@@ -118,6 +120,24 @@ pub enum FileChange {
     },
     /// `copied`, `changed`, `unchanged`: content may differ; treat as modified.
     Other(String),
+}
+
+/// A commit's files, as the git trees API lists them.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Tree {
+    pub files: Vec<TreeFile>,
+    /// GitHub listed only part of the tree (over 100,000 entries or 7 MB).
+    pub truncated: bool,
+}
+
+/// One file of a [`Tree`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TreeFile {
+    pub path: String,
+    /// The blob's git object id: equal ids, equal contents.
+    pub blob_sha: String,
+    /// Bytes; GitHub omits it for some entries.
+    pub size: Option<u64>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -468,6 +488,10 @@ pub trait GitHubApi: Send + Sync {
         path: &str,
         git_ref: &str,
     ) -> Result<Option<Vec<u8>>, GitHubError>;
+
+    /// Every file (blob) in the commit's tree, recursively. GitHub cuts the
+    /// listing of very large trees; [`Tree::truncated`] says so.
+    async fn tree(&self, repo: &RepoName, commit: &CommitSha) -> Result<Tree, GitHubError>;
 
     /// The commit a ref (`heads/main`, `tags/v1`) points at; `None` when it does not exist.
     async fn resolve_ref(

@@ -19,6 +19,13 @@ impl std::fmt::Debug for ApiKey {
     }
 }
 
+/// Variables that hold promptgate's own secrets (the server's settings).
+const RESERVED_VARIABLES: [&str; 3] = [
+    "PROMPTGATE_WEBHOOK_SECRET",
+    "PROMPTGATE_DATABASE_URL",
+    "PROMPTGATE_GITHUB_PRIVATE_KEY_PATH",
+];
+
 impl ApiKey {
     /// A key held in memory (a server's secret store, tests).
     pub fn new(value: impl Into<String>) -> Self {
@@ -26,7 +33,18 @@ impl ApiKey {
     }
 
     /// The key in `var`; a missing or empty variable is an error naming it.
+    /// promptgate's own secrets are never sent as a provider key, whatever a
+    /// repository's config names (on the server, the config is the
+    /// repository's, the environment the operator's).
     pub fn from_env(provider: &str, var: &str) -> Result<Self, ProviderError> {
+        if RESERVED_VARIABLES.contains(&var) {
+            return Err(ProviderError::Config {
+                provider: provider.to_string(),
+                message: format!(
+                    "`api_key_env = \"{var}\"` names one of promptgate's own secrets, not a provider key"
+                ),
+            });
+        }
         match std::env::var(var) {
             Ok(value) if !value.trim().is_empty() => Ok(ApiKey(value.trim().to_string())),
             _ => Err(ProviderError::MissingKey {

@@ -278,6 +278,17 @@ mod tests {
     }
 
     #[test]
+    fn promptgate_secrets_are_never_provider_keys() {
+        let mut table = config_for_kind(ProviderKind::Openai);
+        table.api_key_env = Some("PROMPTGATE_WEBHOOK_SECRET".into());
+        let error = build("openai", &table).err().unwrap().to_string();
+        assert!(
+            error.contains("PROMPTGATE_WEBHOOK_SECRET") && error.contains("own secrets"),
+            "{error}"
+        );
+    }
+
+    #[test]
     fn compatible_without_base_url_says_how_to_fix() {
         let table = config_for_kind(ProviderKind::OpenaiCompatible);
         let error = build("local", &table).err().unwrap();

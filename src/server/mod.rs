@@ -8,11 +8,13 @@
 
 pub mod auth;
 pub mod events;
+pub mod handlers;
 pub mod metrics;
 pub mod openapi;
 pub mod prompts;
 pub mod registry_prompts;
 pub mod selftest;
+pub mod sources;
 pub mod webhook;
 
 use std::fmt;

@@ -4,24 +4,27 @@
 //! folders), so one SQLite file or PostgreSQL database holds both.
 
 use std::path::Path;
+use std::sync::Arc;
 
 use super::prompts::{PromptSource, PromptSourceError, ServedPrompt};
 use crate::registry::{self, Registry, RegistryError, Version, VersionRef};
 
 /// Published prompts, read from a [`Registry`].
 pub struct RegistryPrompts {
-    registry: Box<dyn Registry>,
+    registry: Arc<dyn Registry>,
 }
 
 impl RegistryPrompts {
-    pub fn new(registry: Box<dyn Registry>) -> Self {
+    pub fn new(registry: Arc<dyn Registry>) -> Self {
         RegistryPrompts { registry }
     }
 
     /// Opens the registry at `url` (`sqlite://PATH`, relative to the current
     /// directory, or `postgres://…`), applying its migrations.
     pub async fn open(url: &str) -> Result<Self, RegistryError> {
-        Ok(Self::new(registry::open(url, Path::new(".")).await?))
+        Ok(Self::new(Arc::from(
+            registry::open(url, Path::new(".")).await?,
+        )))
     }
 }
 

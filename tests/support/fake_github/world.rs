@@ -459,6 +459,25 @@ impl World {
                     Reply::json(200, Value::Array(entries))
                 }
             }
+            "git/get-tree" => {
+                // Only commit SHAs are asked for (the listing is always recursive here).
+                let Some(commit) = self.commits.get(call.param("tree_sha")) else {
+                    return Reply::error(404, "Not Found");
+                };
+                let tree: Vec<Value> = commit
+                    .tree
+                    .iter()
+                    .map(|(path, bytes)| {
+                        json!({ "path": path, "mode": "100644", "type": "blob",
+                                "sha": hex::encode(Sha256::digest(bytes))[..40].to_owned(),
+                                "size": bytes.len() })
+                    })
+                    .collect();
+                Reply::json(
+                    200,
+                    json!({ "sha": call.param("tree_sha"), "truncated": false, "tree": tree }),
+                )
+            }
             "git/get-ref" => {
                 let repo = &self.repos[&full_name];
                 let git_ref = call.param("ref");

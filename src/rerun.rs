@@ -31,15 +31,33 @@ pub async fn rerun(
     registry: Option<&dyn Registry>,
     request: &CheckRequest,
 ) -> Result<Rerun, CheckError> {
-    let started = std::time::Instant::now();
     let workspace = Workspace::load(Box::new(WorkingTree::new(root)?))?;
+    rerun_workspace(
+        &workspace,
+        &Locations::checkout(root),
+        model,
+        registry,
+        request,
+    )
+    .await
+}
+
+/// [`rerun`] on any workspace (the server's comes from the GitHub API),
+/// with the store where `locations` says.
+pub async fn rerun_workspace(
+    workspace: &Workspace,
+    locations: &Locations,
+    model: Option<&str>,
+    registry: Option<&dyn Registry>,
+    request: &CheckRequest,
+) -> Result<Rerun, CheckError> {
+    let started = std::time::Instant::now();
     let config = &workspace.config;
     let fresh = CheckRequest {
         cache: CacheMode::Refresh,
         ..request.clone()
     };
-    let locations = Locations::checkout(root);
-    let engine = check::engine(&locations, config, &fresh);
+    let engine = check::engine(locations, config, &fresh);
     let store = ResultStore::new(&locations.store_dir(config));
     let mut notes = Vec::new();
     let mut reports = Vec::new();

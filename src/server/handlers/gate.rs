@@ -1,0 +1,139 @@
+//! `gate` jobs: the check of a pull request, posted as the Action posts it.
+
+use std::sync::Arc;
+
+use super::{
+    GitHubWork, check_error_is_permanent, github_error, last_attempt, payload, repo_of,
+    sources_error,
+};
+use crate::check::{CheckRequest, check_sources};
+use crate::github::post::{self, CheckVerdict, PullRequestTarget};
+use crate::github::{CommitSha, GitHubApi, PrNumber, PullRequest, RepoName};
+use crate::jobs::{Job, JobError, JobHandler};
+use crate::server::events::{GateJob, GateTrigger};
+use crate::server::sources::pull_request_sources;
+
+pub struct GateHandler {
+    pub(super) work: Arc<GitHubWork>,
+}
+
+#[async_trait::async_trait]
+impl JobHandler for GateHandler {
+    async fn handle(&self, job: &Job) -> Result<(), JobError> {
+        let order: GateJob = payload(job)?;
+        let repo = repo_of(&order.repo)?;
+        let Some(number) = order.pull_request.map(PrNumber) else {
+            tracing::info!(%repo, "rerun of a commit that belongs to no pull request: nothing to gate");
+            return Ok(());
+        };
+        let github = self.work.client(order.installation)?;
+        if let Some(user) = &order.commenter
+            && !may_rerun(github.as_ref(), &repo, user).await?
+        {
+            tracing::info!(%repo, %number, %user, "`/promptgate rerun` from a user without write access: ignored");
+            return Ok(());
+        }
+        let pr = github
+            .pull_request(&repo, number)
+            .await
+            .map_err(github_error)?;
+        if pr.state != "open" {
+            tracing::info!(%repo, %number, state = %pr.state, "the pull request is not open: nothing to gate");
+            return Ok(());
+        }
+        // A push made after this event has its own job (which superseded
+        // this one if it was still waiting): gate only the current head.
+        if order.trigger == GateTrigger::PullRequest
+            && order.head_sha.as_deref() != Some(pr.head_sha.0.as_str())
+        {
+            tracing::info!(%repo, %number, "the pull request moved on since this event: skipped");
+            return Ok(());
+        }
+        self.gate(job, github.as_ref(), &repo, &pr, order.all).await
+    }
+}
+
+impl GateHandler {
+    async fn gate(
+        &self,
+        job: &Job,
+        github: &dyn GitHubApi,
+        repo: &RepoName,
+        pr: &PullRequest,
+        all: bool,
+    ) -> Result<(), JobError> {
+        let target = PullRequestTarget {
+            repo,
+            number: pr.number,
+            head_sha: &pr.head_sha,
+            details_url: None,
+        };
+        let handle = post::start_check(github, &target)
+            .await
+            .map_err(github_error)?;
+        let (target_ref, handle_ref) = (&target, &handle);
+        let could_not_run = |why: String, permanent: bool| async move {
+            if permanent || last_attempt(job) {
+                post::post_could_not_run(github, target_ref, handle_ref, &why).await;
+            }
+            if permanent {
+                JobError::permanent(why)
+            } else {
+                JobError::retryable(why)
+            }
+        };
+        let sources =
+            match pull_request_sources(github, repo, &pr.base_sha, &pr.head_sha, self.work.limits)
+                .await
+            {
+                Ok(sources) => sources,
+                Err(error) => {
+                    let error = sources_error(error);
+                    return Err(could_not_run(error.message, error.permanent).await);
+                }
+            };
+        let request = CheckRequest {
+            all,
+            untrusted: pr.is_fork(),
+            refuse_commands: true,
+            ..CheckRequest::default()
+        };
+        let run = match check_sources(sources, &request, &self.work.locations(repo)).await {
+            Ok(run) => run,
+            Err(error) => {
+                let permanent = check_error_is_permanent(&error);
+                let error = could_not_run(error.to_string(), permanent).await;
+                // The author was told on the check run: the job is done.
+                return if permanent { Ok(()) } else { Err(error) };
+            }
+        };
+        let verdict = CheckVerdict::of(&run.report, run.failed);
+        post::post_report(github, &target, Some(&handle), &run.report, verdict, true)
+            .await
+            .map_err(|error| match error {
+                post::PostError::GitHub(error) => github_error(error),
+                other => JobError::permanent(other.to_string()),
+            })?;
+        tracing::info!(
+            %repo,
+            number = %pr.number,
+            head = %short(&pr.head_sha),
+            verdict = verdict.as_str(),
+            "gate posted"
+        );
+        Ok(())
+    }
+}
+
+/// `/promptgate rerun` runs only for users who may push to the repository.
+async fn may_rerun(github: &dyn GitHubApi, repo: &RepoName, user: &str) -> Result<bool, JobError> {
+    Ok(github
+        .permission(repo, user)
+        .await
+        .map_err(github_error)?
+        .can_write())
+}
+
+fn short(sha: &CommitSha) -> String {
+    sha.0.chars().take(12).collect()
+}

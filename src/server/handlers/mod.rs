@@ -1,0 +1,131 @@
+//! The work behind GitHub's events: the [`JobHandler`]s of `gate`,
+//! `publish` and `model_rerun` jobs. Each reads the repository through the
+//! GitHub API as its installation ([`super::sources`]), runs the same code as
+//! the CLI and the Action ([`crate::check`], [`crate::publish`],
+//! [`crate::rerun`]) and posts what the Action posts
+//! ([`crate::github::post`]).
+//!
+//! Handlers may be stopped at any `.await` (superseded, shut down, killed)
+//! and run again; every effect is safe to repeat: the comment is sticky,
+//! publishing the same content again is a no-op, the model issue is found by
+//! its marker.
+
+mod gate;
+mod model_rerun;
+mod publish;
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use serde::de::DeserializeOwned;
+
+pub use gate::GateHandler;
+pub use model_rerun::{ModelRerunHandler, model_issue_marker};
+pub use publish::PublishHandler;
+
+use super::sources::{FetchLimits, SourcesError};
+use crate::check::{CheckError, Locations};
+use crate::github::app::GitHubApp;
+use crate::github::{GitHubApi, GitHubError, InstallationId, RepoName};
+use crate::jobs::{Job, JobError, JobKind, KindRouter};
+use crate::registry::Registry;
+
+/// Makes API clients that act as an installation of the App.
+pub trait InstallationClients: Send + Sync {
+    fn client(&self, installation: InstallationId) -> Arc<dyn GitHubApi>;
+}
+
+impl InstallationClients for GitHubApp {
+    fn client(&self, installation: InstallationId) -> Arc<dyn GitHubApi> {
+        Arc::new(self.installation_client(installation))
+    }
+}
+
+/// What every handler shares.
+#[derive(Clone)]
+pub struct GitHubWork {
+    pub clients: Arc<dyn InstallationClients>,
+    /// The server's registry: publish jobs write to it, reruns read
+    /// baselines from it, `/v1/prompts` serves from it.
+    pub registry: Arc<dyn Registry>,
+    /// Per repository: the response cache and stored results, reused
+    /// across jobs (`<data_dir>/<owner>/<repo>/`).
+    pub data_dir: PathBuf,
+    pub limits: FetchLimits,
+}
+
+impl GitHubWork {
+    /// The three handlers, by kind.
+    pub fn handlers(self, router: KindRouter) -> KindRouter {
+        let work = Arc::new(self);
+        router
+            .route(JobKind::Gate, Arc::new(GateHandler { work: work.clone() }))
+            .route(
+                JobKind::Publish,
+                Arc::new(PublishHandler { work: work.clone() }),
+            )
+            .route(JobKind::ModelRerun, Arc::new(ModelRerunHandler { work }))
+    }
+
+    fn client(&self, installation: Option<u64>) -> Result<Arc<dyn GitHubApi>, JobError> {
+        let installation = installation.ok_or_else(|| {
+            JobError::permanent(
+                "the event named no App installation: it was not sent to the App's webhook",
+            )
+        })?;
+        Ok(self.clients.client(InstallationId(installation)))
+    }
+
+    /// Where a repository's store lives. The server runs no repository
+    /// code, so the work folder is only where the store sits.
+    fn locations(&self, repo: &RepoName) -> Locations {
+        let dir = self.data_dir.join(&repo.owner).join(&repo.name);
+        Locations {
+            work_dir: dir.clone(),
+            store_dir: Some(dir.join("store")),
+        }
+    }
+}
+
+/// A job's payload, or a permanent error naming the job.
+fn payload<T: DeserializeOwned>(job: &Job) -> Result<T, JobError> {
+    serde_json::from_value(job.payload.clone()).map_err(|error| {
+        JobError::permanent(format!(
+            "job {} ({}) has an unreadable payload: {error}",
+            job.id, job.kind
+        ))
+    })
+}
+
+fn repo_of(name: &str) -> Result<RepoName, JobError> {
+    name.parse()
+        .map_err(|_| JobError::permanent(format!("`{name}` is not an owner/name repository")))
+}
+
+/// GitHub's refusals (no access, gone, invalid) do not heal by retrying;
+/// outages, rate limits and timeouts may.
+fn github_error(error: GitHubError) -> JobError {
+    match error.status() {
+        Some(403 | 404 | 410 | 422) => JobError::permanent(error.to_string()),
+        _ => JobError::retryable(error.to_string()),
+    }
+}
+
+fn sources_error(error: SourcesError) -> JobError {
+    match error {
+        SourcesError::GitHub(error) => github_error(error),
+        other => JobError::permanent(other.to_string()),
+    }
+}
+
+/// Whether a check error is the repository's (its files are invalid: the
+/// author must fix them; retrying cannot help) or the run's (a provider or
+/// the store failed: retry).
+fn check_error_is_permanent(error: &CheckError) -> bool {
+    !matches!(error, CheckError::Execute(_) | CheckError::Store(_))
+}
+
+/// The last attempt a job will get: failures are reported to the user then.
+fn last_attempt(job: &Job) -> bool {
+    job.attempts >= job.max_attempts
+}

@@ -1,0 +1,134 @@
+//! `model_rerun` jobs: a `promptgate-model-changed` dispatch reruns every
+//! prompt of the default branch that uses the model against its baseline,
+//! evaluated fresh. A regression opens (or updates) one issue per model in
+//! the repository with the delta table; a later rerun that passes closes it.
+
+use std::sync::Arc;
+
+use super::{GitHubWork, check_error_is_permanent, github_error, payload, repo_of, sources_error};
+use crate::check::{CheckRequest, Workspace};
+use crate::github::{GitHubApi, RepoName};
+use crate::jobs::{Job, JobError, JobHandler};
+use crate::report::markdown::{self, MarkdownOptions};
+use crate::rerun::rerun_workspace;
+use crate::server::events::ModelRerunJob;
+use crate::server::sources::{BlobCache, commit_files};
+
+pub struct ModelRerunHandler {
+    pub(super) work: Arc<GitHubWork>,
+}
+
+/// Marks the issue of one model's reruns, so it is found again (only in
+/// issues our own account wrote).
+pub fn model_issue_marker(model: &str) -> String {
+    // Model ids are `publisher/model`; keep the marker one HTML comment.
+    format!(
+        "<!-- promptgate:model-rerun {} -->",
+        model.replace("--", "-")
+    )
+}
+
+#[async_trait::async_trait]
+impl JobHandler for ModelRerunHandler {
+    async fn handle(&self, job: &Job) -> Result<(), JobError> {
+        let order: ModelRerunJob = payload(job)?;
+        let repo = repo_of(&order.repo)?;
+        let github = self.work.client(order.installation)?;
+        let branch = github.default_branch(&repo).await.map_err(github_error)?;
+        let commit = github
+            .resolve_ref(&repo, &format!("heads/{branch}"))
+            .await
+            .map_err(github_error)?
+            .ok_or_else(|| JobError::permanent(format!("{repo} has no branch `{branch}`")))?;
+        let files = commit_files(
+            github.as_ref(),
+            &repo,
+            &commit,
+            &BlobCache::default(),
+            self.work.limits,
+        )
+        .await
+        .map_err(sources_error)?;
+        let workspace = Workspace::load(Box::new(files)).map_err(|problems| {
+            JobError::permanent(format!(
+                "{repo}@{branch}: the prompts cannot be loaded:\n{problems}"
+            ))
+        })?;
+        if !workspace
+            .prompts
+            .iter()
+            .any(|p| p.model.to_string() == order.model)
+        {
+            tracing::info!(%repo, model = %order.model, "no prompt on the default branch uses the model");
+            return Ok(());
+        }
+        let request = CheckRequest {
+            refuse_commands: true,
+            ..CheckRequest::default()
+        };
+        let rerun = rerun_workspace(
+            &workspace,
+            &self.work.locations(&repo),
+            Some(&order.model),
+            Some(self.work.registry.as_ref()),
+            &request,
+        )
+        .await
+        .map_err(|error| {
+            if check_error_is_permanent(&error) {
+                JobError::permanent(error.to_string())
+            } else {
+                JobError::retryable(error.to_string())
+            }
+        })?;
+        let short: String = commit.0.chars().take(12).collect();
+        let report = markdown::render(
+            &rerun.report,
+            &MarkdownOptions {
+                marker: false,
+                ..MarkdownOptions::comment()
+            },
+        )
+        .map_err(|error| JobError::permanent(error.to_string()))?;
+        let body = format!(
+            "The model `{}` changed, so promptgate reran the prompts that use it on `{branch}` ({short}) against their baselines, without cached responses.\n\n{report}",
+            order.model
+        );
+        record(
+            github.as_ref(),
+            &repo,
+            &order.model,
+            rerun.failed,
+            &body,
+            &rerun.report.headline(),
+        )
+        .await
+    }
+}
+
+/// Opens or updates the model's issue on a regression; closes it on a pass.
+async fn record(
+    github: &dyn GitHubApi,
+    repo: &RepoName,
+    model: &str,
+    failed: bool,
+    body: &str,
+    headline: &str,
+) -> Result<(), JobError> {
+    let marker = model_issue_marker(model);
+    if failed {
+        let title = format!("promptgate: prompts regressed on {model}");
+        let outcome = github
+            .upsert_issue_by_marker(repo, &marker, &title, body)
+            .await
+            .map_err(github_error)?;
+        tracing::info!(%repo, %model, ?outcome, %headline, "model rerun regressed");
+    } else {
+        let closed = github
+            .close_issue_by_marker(repo, &marker, Some(&format!("Passed again.\n\n{body}")))
+            .await
+            .map_err(github_error)?;
+        tracing::info!(%repo, %model, ?closed, %headline, "model rerun passed");
+    }
+    Ok(())
+}

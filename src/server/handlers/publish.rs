@@ -1,0 +1,112 @@
+//! `publish` jobs: after a merge (or a push) to the default branch, the
+//! prompts whose content is not yet in the registry are evaluated, gated
+//! against the version `latest` names and published with their results as
+//! baselines — the same code as `promptgate publish`. Content already
+//! published (a redelivery, the push after the merge) publishes nothing.
+
+use std::sync::Arc;
+
+use super::{GitHubWork, check_error_is_permanent, payload, repo_of, sources_error};
+use crate::check::{CheckRequest, Workspace};
+use crate::github::CommitSha;
+use crate::jobs::{Job, JobError, JobHandler};
+use crate::publish::{PublishError, PublishMeta, publish_workspace};
+use crate::registry::{Registry, VersionRef};
+use crate::server::events::PublishJob;
+use crate::server::sources::{BlobCache, commit_files};
+
+pub struct PublishHandler {
+    pub(super) work: Arc<GitHubWork>,
+}
+
+#[async_trait::async_trait]
+impl JobHandler for PublishHandler {
+    async fn handle(&self, job: &Job) -> Result<(), JobError> {
+        let order: PublishJob = payload(job)?;
+        let repo = repo_of(&order.repo)?;
+        let github = self.work.client(order.installation)?;
+        let commit = CommitSha(order.sha.clone());
+        let files = commit_files(
+            github.as_ref(),
+            &repo,
+            &commit,
+            &BlobCache::default(),
+            self.work.limits,
+        )
+        .await
+        .map_err(sources_error)?;
+        let workspace = match Workspace::load(Box::new(files)) {
+            Ok(workspace) => workspace,
+            Err(problems) => {
+                // The gate reported these on the pull request already.
+                return Err(JobError::permanent(format!(
+                    "{repo}@{}: the prompts cannot be loaded, nothing published:\n{problems}",
+                    order.sha
+                )));
+            }
+        };
+        let registry = self.work.registry.as_ref();
+        let unpublished = unpublished(&workspace, registry).await?;
+        if unpublished.is_empty() {
+            tracing::info!(%repo, sha = %order.sha, "every prompt is already published");
+            return Ok(());
+        }
+        let short: String = order.sha.chars().take(12).collect();
+        let meta = PublishMeta {
+            author: format!("promptgate (GitHub App) for {repo}"),
+            git_commit: Some(order.sha.clone()),
+            message: Some(match order.pull_request {
+                Some(number) => format!("published on merge of #{number} ({short})"),
+                None => format!("published on push of {short} to {}", order.git_ref),
+            }),
+        };
+        let request = CheckRequest {
+            refuse_commands: true,
+            ..CheckRequest::default()
+        };
+        let published = publish_workspace(
+            &workspace,
+            &self.work.locations(&repo),
+            registry,
+            &unpublished,
+            &request,
+            &meta,
+        )
+        .await
+        .map_err(publish_error)?;
+        for item in &published {
+            tracing::info!(%repo, sha = %order.sha, "{}", item.describe());
+        }
+        Ok(())
+    }
+}
+
+/// The prompts whose current content has no version in the registry.
+async fn unpublished(
+    workspace: &Workspace,
+    registry: &dyn Registry,
+) -> Result<Vec<String>, JobError> {
+    let mut names = Vec::new();
+    for prompt in &workspace.prompts {
+        let plan = crate::evaluation::plan(prompt, workspace.files.as_ref(), &workspace.config)
+            .map_err(|problems| JobError::permanent(problems.to_string()))?;
+        let known = registry
+            .version(&prompt.name, &VersionRef::Id(plan.version.clone()))
+            .await
+            .map_err(|error| JobError::retryable(error.to_string()))?;
+        if known.is_none() {
+            names.push(prompt.name.clone());
+        }
+    }
+    Ok(names)
+}
+
+fn publish_error(error: PublishError) -> JobError {
+    match &error {
+        PublishError::Check(check) if check_error_is_permanent(check) => {
+            JobError::permanent(error.to_string())
+        }
+        PublishError::Content { .. } => JobError::permanent(error.to_string()),
+        _ => JobError::retryable(error.to_string()),
+    }
+}

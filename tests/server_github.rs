@@ -1,0 +1,536 @@
+//! `promptgate serve` as a GitHub App, end to end: the real binary acting as
+//! the App (RS256 JWT, installation tokens) against the contract-checked
+//! fake GitHub, with llm-katan as the model provider. Deliveries are
+//! GitHub's own example payloads pointed at this world and signed the way
+//! GitHub signs them; repository files reach the server only through the
+//! API (trees and contents).
+
+#[path = "support/fake_github/mod.rs"]
+mod fake_github;
+#[path = "support/llm_katan.rs"]
+mod llm_katan;
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use fake_github::{APP_ID, FakeGitHub, webhook_examples};
+use hmac::{Hmac, Mac};
+use llm_katan::LlmKatan;
+use promptgate::github::{CommitSha, InstallationId, PrNumber, RepoName};
+use promptgate::jobs::{Database, JobKind, JobQueue, JobStatus, RetryPolicy};
+use promptgate::registry::{self, VersionRef};
+use serde_json::{Value, json};
+use sha2::Sha256;
+
+const SECRET: &str = "server-github-webhook-secret";
+const REPO: &str = "octo-org/prompts";
+const BOT: &str = "promptgate[bot]";
+
+async fn within<T>(f: impl std::future::Future<Output = T>) -> T {
+    tokio::time::timeout(Duration::from_secs(120), f)
+        .await
+        .expect("the test finished in time")
+}
+
+fn sign(body: &[u8]) -> String {
+    let mut mac = Hmac::<Sha256>::new_from_slice(SECRET.as_bytes()).unwrap();
+    mac.update(body);
+    format!("sha256={}", hex::encode(mac.finalize().into_bytes()))
+}
+
+/// A prompt that passes when the model behind `katan/assistant` is
+/// `katan` (llm-katan's echo names the model it serves), and its config.
+fn repo_files(katan: &LlmKatan, instruction: &str) -> Vec<(String, String)> {
+    let config = format!(
+        "prompts = [\"prompts/*.prompt.yml\"]\n\
+         [providers.katan]\nkind = \"openai-compatible\"\nbase_url = \"{}/v1\"\napi_key_env = \"KATAN_KEY\"\n\
+         [gate]\nmin_cases = 5\nfail_on = \"regression\"\n",
+        katan.base_url()
+    );
+    let mut cases = String::new();
+    for i in 0..8 {
+        cases.push_str(&format!("  - question: \"question number {i}\"\n"));
+    }
+    let prompt = format!(
+        "name: helper\nmodel: katan/assistant\nmessages:\n  - role: system\n    content: {instruction}\n  - role: user\n    content: \"{{{{question}}}}\"\ntestData:\n{cases}evaluators:\n  - name: served by katan\n    string:\n      contains: \"model=katan host\"\n  - name: repeats the question\n    string:\n      contains: \"question number\"\n"
+    );
+    vec![
+        ("promptgate.toml".into(), config),
+        ("prompts/helper.prompt.yml".into(), prompt),
+    ]
+}
+
+fn as_refs(files: &[(String, String)]) -> Vec<(&str, &str)> {
+    files
+        .iter()
+        .map(|(p, c)| (p.as_str(), c.as_str()))
+        .collect()
+}
+
+/// GitHub's example payload of `event` (with `action`), pointed at this world.
+fn example(event: &str, action: Option<&str>) -> Value {
+    let (_, body) = webhook_examples(event)
+        .into_iter()
+        .find(|(a, _)| action.is_none() || a.as_deref() == action)
+        .expect("an example of the action");
+    serde_json::from_slice(&body).unwrap()
+}
+
+fn pr_event(
+    action: &str,
+    fake: &FakeGitHub,
+    repo: &RepoName,
+    number: PrNumber,
+    install: InstallationId,
+) -> Value {
+    let pull = fake.pull(repo, number);
+    let mut event = example("pull_request", Some(action));
+    event["number"] = json!(number.0);
+    event["repository"]["full_name"] = json!(REPO);
+    event["installation"] = json!({ "id": install.0 });
+    let pr = &mut event["pull_request"];
+    pr["number"] = json!(number.0);
+    pr["head"]["sha"] = json!(pull.head_sha);
+    pr["head"]["ref"] = json!(pull.head_ref);
+    pr["head"]["repo"]["full_name"] = json!(REPO);
+    pr["base"]["sha"] = json!(pull.base_sha);
+    pr["base"]["ref"] = json!("main");
+    pr["base"]["repo"]["full_name"] = json!(REPO);
+    event
+}
+
+fn comment_event(number: PrNumber, user: &str, body: &str, install: InstallationId) -> Value {
+    let mut event = example("issue_comment", Some("created"));
+    event["issue"]["number"] = json!(number.0);
+    event["issue"]["pull_request"] = json!({ "url": "https://api.github.com/x" });
+    event["comment"]["body"] = json!(body);
+    event["comment"]["user"]["login"] = json!(user);
+    event["comment"]["user"]["type"] = json!("User");
+    event["repository"]["full_name"] = json!(REPO);
+    event["installation"] = json!({ "id": install.0 });
+    event
+}
+
+fn push_event(before: &CommitSha, after: &CommitSha, install: InstallationId) -> Value {
+    let mut event = example("push", None);
+    event["ref"] = json!("refs/heads/main");
+    event["before"] = json!(before.0);
+    event["after"] = json!(after.0);
+    event["deleted"] = json!(false);
+    event["repository"]["full_name"] = json!(REPO);
+    event["repository"]["default_branch"] = json!("main");
+    event["installation"] = json!({ "id": install.0 });
+    event
+}
+
+fn model_changed_event(model: &str, install: InstallationId) -> Value {
+    let mut event = example("repository_dispatch", None);
+    event["action"] = json!("promptgate-model-changed");
+    event["client_payload"] = json!({ "model": model });
+    event["repository"]["full_name"] = json!(REPO);
+    event["installation"] = json!({ "id": install.0 });
+    event
+}
+
+/// A `promptgate serve` process acting as the fake's App.
+struct Server {
+    child: tokio::process::Child,
+    address: String,
+}
+
+/// Everything a server run needs, kept across restarts.
+struct Deployment {
+    dir: tempfile::TempDir,
+    api_url: String,
+}
+
+impl Deployment {
+    fn new(fake: &FakeGitHub) -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(
+            dir.path().join("server.toml"),
+            "[jobs]\nlease_seconds = 1\npoll_interval_ms = 100\nshutdown_grace_seconds = 1\nbackoff_base_seconds = 0\n",
+        )
+        .unwrap();
+        Deployment {
+            dir,
+            api_url: fake.api_url(),
+        }
+    }
+
+    fn database(&self) -> String {
+        format!("sqlite://{}", self.dir.path().join("server.db").display())
+    }
+
+    fn key_path() -> PathBuf {
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/github/test-app-key.pem")
+    }
+
+    async fn start(&self, name: &str) -> Server {
+        use tokio::io::AsyncBufReadExt;
+        let log = std::fs::File::create(self.dir.path().join(format!("{name}.log"))).unwrap();
+        let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_promptgate"))
+            .args(["serve", "--listen", "127.0.0.1:0", "--config"])
+            .arg(self.dir.path().join("server.toml"))
+            .env("PROMPTGATE_WEBHOOK_SECRET", SECRET)
+            .env("PROMPTGATE_DATABASE_URL", self.database())
+            .env("PROMPTGATE_DATA_DIR", self.dir.path().join("data"))
+            .env("PROMPTGATE_GITHUB_APP_ID", APP_ID.to_string())
+            .env("PROMPTGATE_GITHUB_PRIVATE_KEY_PATH", Self::key_path())
+            .env("PROMPTGATE_GITHUB_API_URL", &self.api_url)
+            .env("KATAN_KEY", "katan-test-key")
+            .env("PROMPTGATE_LOG", "info")
+            .stdout(std::process::Stdio::piped())
+            .stderr(log)
+            .kill_on_drop(true)
+            .spawn()
+            .unwrap();
+        let stdout = child.stdout.take().unwrap();
+        let line = tokio::io::BufReader::new(stdout)
+            .lines()
+            .next_line()
+            .await
+            .unwrap()
+            .expect("the server prints its address");
+        let address = line.rsplit("http://").next().unwrap().to_string();
+        Server { child, address }
+    }
+
+    fn log(&self, name: &str) -> String {
+        std::fs::read_to_string(self.dir.path().join(format!("{name}.log"))).unwrap_or_default()
+    }
+
+    async fn jobs(&self) -> Vec<promptgate::jobs::Job> {
+        let db = Database::connect(&self.database(), 1).await.unwrap();
+        JobQueue::new(db, RetryPolicy::default())
+            .jobs()
+            .await
+            .unwrap()
+    }
+
+    /// Waits until every job is finished (done or failed).
+    async fn settled(&self) -> Vec<promptgate::jobs::Job> {
+        let give_up = std::time::Instant::now() + Duration::from_secs(60);
+        loop {
+            let jobs = self.jobs().await;
+            if jobs.iter().all(|j| {
+                matches!(
+                    j.status,
+                    JobStatus::Done | JobStatus::Failed | JobStatus::Superseded
+                )
+            }) {
+                return jobs;
+            }
+            assert!(
+                std::time::Instant::now() < give_up,
+                "jobs did not settle: {jobs:#?}\n{}",
+                self.logs()
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    /// Every server log of this deployment, for failure messages.
+    fn logs(&self) -> String {
+        let mut all = String::new();
+        for entry in std::fs::read_dir(self.dir.path()).unwrap().flatten() {
+            if entry.path().extension().is_some_and(|e| e == "log") {
+                all.push_str(&std::fs::read_to_string(entry.path()).unwrap_or_default());
+            }
+        }
+        all
+    }
+}
+
+impl Server {
+    async fn deliver(&self, event: &str, delivery: &str, payload: &Value) -> reqwest::StatusCode {
+        let body = serde_json::to_vec(payload).unwrap();
+        reqwest::Client::new()
+            .post(format!("http://{}/webhooks/github", self.address))
+            .header("x-github-event", event)
+            .header("x-github-delivery", delivery)
+            .header("x-hub-signature-256", sign(&body))
+            .body(body)
+            .send()
+            .await
+            .unwrap()
+            .status()
+    }
+
+    async fn stop(mut self) {
+        let pid = self.child.id().unwrap() as i32;
+        // SAFETY: kill(2) on our own child's pid.
+        assert_eq!(unsafe { libc::kill(pid, libc::SIGTERM) }, 0);
+        let status = self.child.wait().await.unwrap();
+        assert!(status.success(), "graceful exit, got {status}");
+    }
+}
+
+/// A repository with the prompt on `main`, the App installed on it.
+fn world(fake: &FakeGitHub, katan: &LlmKatan) -> (RepoName, InstallationId) {
+    let repo = fake.create_repo(REPO);
+    fake.commit(
+        &repo,
+        "main",
+        &as_refs(&repo_files(katan, "Repeat the question.")),
+    );
+    let install = fake.install_app(&[&repo]);
+    (repo, install)
+}
+
+async fn wait_for(what: &str, mut done: impl FnMut() -> bool) {
+    let give_up = std::time::Instant::now() + Duration::from_secs(90);
+    while !done() {
+        assert!(
+            std::time::Instant::now() < give_up,
+            "waited too long for {what}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_pull_request_is_gated_once_however_often_github_delivers_it() {
+    let Some(katan) = llm_katan::start(&[]) else {
+        return;
+    };
+    within(async {
+        let fake = FakeGitHub::start().await;
+        let (repo, install) = world(&fake, &katan);
+        let files = repo_files(&katan, "Repeat the question, politely.");
+        let number = fake.open_pr(&repo, "polite", &as_refs(&files[1..]));
+        let deployment = Deployment::new(&fake);
+        let server = deployment.start("server").await;
+
+        let opened = pr_event("opened", &fake, &repo, number, install);
+        for _ in 0..3 {
+            assert_eq!(
+                server
+                    .deliver("pull_request", "delivery-opened", &opened)
+                    .await,
+                reqwest::StatusCode::ACCEPTED
+            );
+        }
+        let head = CommitSha(fake.pull(&repo, number).head_sha);
+        wait_for("the check run to complete", || {
+            fake.check_runs(&repo, &head)
+                .iter()
+                .any(|r| r.status == "completed")
+        })
+        .await;
+        let jobs = deployment.settled().await;
+        assert_eq!(jobs.len(), 1, "three deliveries, one job: {jobs:?}");
+        assert_eq!(jobs[0].kind, JobKind::Gate);
+        let comments = fake.comments(&repo, number);
+        assert_eq!(comments.len(), 1, "one comment");
+        assert_eq!(comments[0].author, BOT);
+        assert!(comments[0].body.contains("helper"), "{}", comments[0].body);
+        let runs = fake.check_runs(&repo, &head);
+        assert_eq!(runs.len(), 1, "one check run: {runs:?}");
+        // Eight cases cannot show that nothing changed: neutral, not failure.
+        assert_eq!(runs[0].conclusion.as_deref(), Some("neutral"), "{runs:?}");
+
+        // A regression pushed to the pull request: the same comment, updated;
+        // the new head's check run fails and points at the criterion's line.
+        let broken = fake.push_to_pr(
+            &repo,
+            number,
+            &[(
+                "prompts/helper.prompt.yml",
+                // The question no longer reaches the model.
+                &files[1].1.replace("\"{{question}}\"", "\"Say hello.\""),
+            )],
+        );
+        let sync = pr_event("synchronize", &fake, &repo, number, install);
+        server.deliver("pull_request", "delivery-sync", &sync).await;
+        wait_for("the regression's check run", || {
+            fake.check_runs(&repo, &broken)
+                .iter()
+                .any(|r| r.status == "completed")
+        })
+        .await;
+        let runs = fake.check_runs(&repo, &broken);
+        assert_eq!(runs[0].conclusion.as_deref(), Some("failure"), "{runs:?}");
+        assert!(
+            runs[0]
+                .annotations
+                .iter()
+                .any(|a| a["path"] == "prompts/helper.prompt.yml"),
+            "{runs:?}"
+        );
+        let comments = fake.comments(&repo, number);
+        assert_eq!(comments.len(), 1, "still one comment");
+        assert!(comments[0].edits >= 1, "the comment was updated");
+
+        // `/promptgate rerun` from someone who may not push does nothing;
+        // from a maintainer it reruns the gate on the current head.
+        fake.set_permission(&repo, "drive-by", "read");
+        fake.set_permission(&repo, "maintainer", "write");
+        let asked = comment_event(number, "drive-by", "/promptgate rerun", install);
+        server.deliver("issue_comment", "delivery-c1", &asked).await;
+        deployment.settled().await;
+        assert_eq!(fake.check_runs(&repo, &broken).len(), 1, "no rerun");
+        let asked = comment_event(number, "maintainer", "/promptgate rerun", install);
+        server.deliver("issue_comment", "delivery-c2", &asked).await;
+        wait_for("the rerun's check run", || {
+            fake.check_runs(&repo, &broken)
+                .iter()
+                .filter(|r| r.status == "completed")
+                .count()
+                == 2
+        })
+        .await;
+        assert_eq!(
+            fake.comments(&repo, number).len(),
+            1,
+            "the rerun updated the one comment"
+        );
+
+        server.stop().await;
+        fake.assert_no_violations();
+    })
+    .await;
+}
+
+/// The server SIGKILLed while it runs a gate: after a restart the job
+/// finishes, and the pull request still has exactly one comment.
+#[cfg(unix)]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_gate_killed_midway_finishes_after_a_restart_with_one_comment() {
+    // Slow answers keep the gate running long enough to kill it.
+    let Some(katan) = llm_katan::start(&["--latency-ms", "300"]) else {
+        return;
+    };
+    within(async {
+        let fake = FakeGitHub::start().await;
+        let (repo, install) = world(&fake, &katan);
+        let files = repo_files(&katan, "Repeat the question, briefly.");
+        let number = fake.open_pr(&repo, "brief", &as_refs(&files[1..]));
+        let head = CommitSha(fake.pull(&repo, number).head_sha);
+        let deployment = Deployment::new(&fake);
+        let mut first = deployment.start("first").await;
+        let opened = pr_event("opened", &fake, &repo, number, install);
+        first
+            .deliver("pull_request", "delivery-kill", &opened)
+            .await;
+        wait_for("the gate to start", || {
+            !fake.check_runs(&repo, &head).is_empty()
+        })
+        .await;
+        first.child.kill().await.unwrap();
+        assert!(
+            fake.comments(&repo, number).is_empty(),
+            "killed before posting"
+        );
+
+        let second = deployment.start("second").await;
+        wait_for("the comment", || !fake.comments(&repo, number).is_empty()).await;
+        let jobs = deployment.settled().await;
+        assert_eq!(jobs.len(), 1);
+        assert_eq!(
+            (jobs[0].status, jobs[0].attempts),
+            (JobStatus::Done, 2),
+            "{}",
+            deployment.log("second")
+        );
+        assert_eq!(fake.comments(&repo, number).len(), 1, "exactly one comment");
+        assert!(
+            fake.check_runs(&repo, &head)
+                .iter()
+                .any(|r| r.conclusion.as_deref() == Some("neutral")),
+            "the restarted job completed a check run"
+        );
+        second.stop().await;
+    })
+    .await;
+}
+
+/// A push to `main` publishes the prompt to the server's registry; a model
+/// change that breaks it opens an issue with the table, and the rerun after
+/// the model is fixed closes it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn merges_publish_and_model_changes_open_then_close_an_issue() {
+    let Some(katan) = llm_katan::start(&[]) else {
+        return;
+    };
+    let port = katan.port;
+    within(async {
+        let fake = FakeGitHub::start().await;
+        let (repo, install) = world(&fake, &katan);
+        let before = CommitSha(fake.world().repo_mut(REPO).branches["main"].clone());
+        let after = fake.commit(
+            &repo,
+            "main",
+            &[("README.md", "# prompts\n\nServed by promptgate.\n")],
+        );
+        let deployment = Deployment::new(&fake);
+        let server = deployment.start("server").await;
+        let push = push_event(&before, &after, install);
+        server.deliver("push", "delivery-push", &push).await;
+        // The same commit again (a redelivery with a new id): nothing new.
+        server.deliver("push", "delivery-push-again", &push).await;
+        let jobs = deployment.settled().await;
+        assert!(
+            jobs.iter().all(|j| j.status != JobStatus::Failed),
+            "{jobs:?}\n{}",
+            deployment.log("server")
+        );
+        let registry = registry::open(&deployment.database(), deployment.dir.path())
+            .await
+            .unwrap();
+        let latest = registry.resolve("helper", "latest", None).await.unwrap();
+        assert_eq!(latest.number, 1);
+        assert_eq!(latest.git_commit.as_deref(), Some(after.0.as_str()));
+        assert!(
+            registry
+                .version("helper", &VersionRef::Number(2))
+                .await
+                .unwrap()
+                .is_none(),
+            "publishing the same content twice made one version"
+        );
+        assert!(
+            registry.baseline("helper", 1).await.unwrap().is_some(),
+            "the published version has its baseline"
+        );
+
+        // The model behind the same id changes (llm-katan now serves katan-v2).
+        drop(katan);
+        let changed = llm_katan::start_on(port, &["--model", "katan-v2"]);
+        let dispatch = model_changed_event("katan/assistant", install);
+        server
+            .deliver("repository_dispatch", "delivery-model-1", &dispatch)
+            .await;
+        deployment.settled().await;
+        let issues = fake.issues(&repo);
+        let opened: Vec<_> = issues.iter().collect();
+        assert_eq!(opened.len(), 1, "{issues:?}\n{}", deployment.log("server"));
+        assert_eq!(opened[0].state, "open");
+        assert_eq!(opened[0].author, BOT);
+        assert!(
+            opened[0].title.contains("katan/assistant"),
+            "{}",
+            opened[0].title
+        );
+        assert!(
+            opened[0].body.contains("served by katan"),
+            "{}",
+            opened[0].body
+        );
+
+        // The model is fixed: the next rerun passes and closes the issue.
+        drop(changed);
+        let _fixed = llm_katan::start_on(port, &[]);
+        server
+            .deliver("repository_dispatch", "delivery-model-2", &dispatch)
+            .await;
+        deployment.settled().await;
+        let issues = fake.issues(&repo);
+        assert_eq!(issues.len(), 1, "the same issue, not a second");
+        assert_eq!(issues[0].state, "closed", "{}", deployment.log("server"));
+
+        server.stop().await;
+        fake.assert_no_violations();
+    })
+    .await;
+}
