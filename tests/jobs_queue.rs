@@ -142,6 +142,7 @@ on_both_backends!(
     shutdown_releases_a_job_that_does_not_finish,
     panicking_handler_is_retried,
     two_worker_pools_run_every_job_exactly_once,
+    installations_follow_the_webhooks_in_any_order,
 );
 
 async fn within_timeout(test: impl Future<Output = ()>) {
@@ -607,4 +608,60 @@ async fn two_worker_pools_run_every_job_exactly_once(db: Database) {
         "a job ran twice: {calls:?}"
     );
     assert_eq!(queues[0].depth().await.unwrap().done, u64::from(JOBS));
+}
+
+/// The installation record (what the `installation_sync` jobs keep): repos
+/// added and removed, and a suspension that arrives before an older
+/// unsuspend still wins.
+async fn installations_follow_the_webhooks_in_any_order(db: Database) {
+    use promptgate::server::InstallationSyncJob;
+    use promptgate::server::installations::Installations;
+    let installations = Installations::new(db);
+    let sync = |action: &str, added: &[&str], removed: &[&str]| InstallationSyncJob {
+        installation: 42,
+        action: action.to_string(),
+        account: Some("octo-org".into()),
+        added: added.iter().map(|r| r.to_string()).collect(),
+        removed: removed.iter().map(|r| r.to_string()).collect(),
+    };
+    installations
+        .apply(&sync("created", &["octo-org/a", "octo-org/b"], &[]), 100)
+        .await
+        .unwrap();
+    installations
+        .apply(
+            &sync("repositories_changed", &["octo-org/c"], &["octo-org/a"]),
+            200,
+        )
+        .await
+        .unwrap();
+    // Suspended at 400; the unsuspend of 300 runs later but is older.
+    installations
+        .apply(&sync("suspend", &[], &[]), 400)
+        .await
+        .unwrap();
+    installations
+        .apply(&sync("unsuspend", &[], &[]), 300)
+        .await
+        .unwrap();
+    // A repository change says nothing about suspension.
+    installations
+        .apply(&sync("repositories_changed", &[], &[]), 500)
+        .await
+        .unwrap();
+    let known = installations.list().await.unwrap();
+    assert_eq!(known.len(), 1);
+    assert_eq!(known[0].repositories, ["octo-org/b", "octo-org/c"]);
+    assert!(known[0].suspended);
+    assert!(installations.is_suspended(42).await.unwrap());
+    assert!(
+        !installations.is_suspended(7).await.unwrap(),
+        "unknown: not suspended"
+    );
+
+    installations
+        .apply(&sync("deleted", &[], &[]), 600)
+        .await
+        .unwrap();
+    assert!(installations.list().await.unwrap().is_empty());
 }

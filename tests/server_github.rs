@@ -19,6 +19,7 @@ use llm_katan::LlmKatan;
 use promptgate::github::{CommitSha, InstallationId, PrNumber, RepoName};
 use promptgate::jobs::{Database, JobKind, JobQueue, JobStatus, RetryPolicy};
 use promptgate::registry::{self, VersionRef};
+use promptgate::server::installations::Installations;
 use serde_json::{Value, json};
 use sha2::Sha256;
 
@@ -531,6 +532,69 @@ async fn merges_publish_and_model_changes_open_then_close_an_issue() {
 
         server.stop().await;
         fake.assert_no_violations();
+    })
+    .await;
+}
+
+/// `installation` webhooks tell the server what it serves; a suspended
+/// installation gets no work until it is unsuspended.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn installations_are_recorded_and_a_suspended_one_gets_no_work() {
+    let Some(katan) = llm_katan::start(&[]) else {
+        return;
+    };
+    within(async {
+        let fake = FakeGitHub::start().await;
+        let (repo, install) = world(&fake, &katan);
+        let files = repo_files(&katan, "Repeat the question, kindly.");
+        let number = fake.open_pr(&repo, "kind", &as_refs(&files[1..]));
+        let head = CommitSha(fake.pull(&repo, number).head_sha);
+        let deployment = Deployment::new(&fake);
+        let server = deployment.start("server").await;
+        let installation = |action: &str| {
+            let mut event = example("installation", Some(action));
+            event["installation"]["id"] = json!(install.0);
+            event["repositories"] = json!([{ "id": 1, "name": "prompts", "full_name": REPO, "private": false, "node_id": "R_1" }]);
+            event
+        };
+        for (n, action) in ["created", "suspend"].into_iter().enumerate() {
+            let status = server
+                .deliver("installation", &format!("delivery-i{n}"), &installation(action))
+                .await;
+            assert_eq!(status, reqwest::StatusCode::ACCEPTED);
+        }
+        deployment.settled().await;
+        let db = Database::connect(&deployment.database(), 1).await.unwrap();
+        let known = Installations::new(db.clone()).list().await.unwrap();
+        assert_eq!(known.len(), 1, "{known:?}");
+        assert_eq!(known[0].id, install.0);
+        assert!(known[0].suspended);
+        assert_eq!(known[0].repositories, [REPO]);
+
+        let opened = pr_event("opened", &fake, &repo, number, install);
+        server.deliver("pull_request", "delivery-p1", &opened).await;
+        let jobs = deployment.settled().await;
+        assert!(jobs.iter().all(|j| j.status == JobStatus::Done), "{jobs:?}");
+        assert!(fake.check_runs(&repo, &head).is_empty(), "suspended: no work");
+
+        server
+            .deliver("installation", "delivery-i2", &installation("unsuspend"))
+            .await;
+        deployment.settled().await;
+        server.deliver("pull_request", "delivery-p2", &opened).await;
+        wait_for("the check run", || {
+            fake.check_runs(&repo, &head)
+                .iter()
+                .any(|r| r.status == "completed")
+        })
+        .await;
+
+        server
+            .deliver("installation", "delivery-i3", &installation("deleted"))
+            .await;
+        deployment.settled().await;
+        assert!(Installations::new(db).list().await.unwrap().is_empty());
+        server.stop().await;
     })
     .await;
 }

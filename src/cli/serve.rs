@@ -20,6 +20,7 @@ use crate::jobs::{
 };
 use crate::registry::Registry;
 use crate::server::handlers::GitHubWork;
+use crate::server::installations::{InstallationSyncHandler, Installations};
 use crate::server::sources::FetchLimits;
 use crate::server::{
     EventRouter, GitHubEvents, HmacVerifier, PromptSource, RegistryPrompts, Secret,
@@ -346,7 +347,17 @@ impl Plugins {
                     )
                 })?,
         );
-        let mut handlers = KindRouter::new();
+        let db = Database::connect(url, 2)
+            .await
+            .with_context(|| format!("cannot open {}", crate::jobs::redact_url(url)))?;
+        db.migrate().await?;
+        let installations = Installations::new(db);
+        let mut handlers = KindRouter::new().route(
+            JobKind::InstallationSync,
+            Arc::new(InstallationSyncHandler {
+                installations: installations.clone(),
+            }),
+        );
         if let Some(dir) = &settings.selftest_dir {
             handlers = handlers.route(
                 JobKind::SelfTest,
@@ -365,6 +376,7 @@ impl Plugins {
                 registry: registry.clone(),
                 data_dir: settings.data_dir.clone(),
                 limits: FetchLimits::default(),
+                installations,
             }
             .handlers(handlers);
         }

@@ -10,7 +10,7 @@
 //! | `pull_request` closed and merged into the default branch | `publish` | `owner/repo publish@SHA` |
 //! | `push` to the default branch | `publish` | `owner/repo publish@SHA` |
 //! | `repository_dispatch` `promptgate-model-changed` | `model_rerun` | `owner/repo model@MODEL` |
-//! | `installation`, `installation_repositories` | `installation_sync` | `installation:ID` |
+//! | `installation`, `installation_repositories` | `installation_sync` | none: each carries a change |
 //!
 //! A merged pull request and the push of its merge commit name the same
 //! commit, so both publish jobs share one supersede key: whichever is still
@@ -119,8 +119,9 @@ impl EventRouter for GitHubEvents {
             event: event.to_string(),
             message: format!("at `{}`: {}", error.path, error.message),
         })?;
-        let job =
-            |kind, payload: Result<serde_json::Value, _>, key| enqueue(event, kind, payload, key);
+        let job = |kind, payload: Result<serde_json::Value, _>, key| {
+            enqueue(event, kind, payload, Some(key))
+        };
         match parsed {
             Event::Ping { .. } => Ok(Routing::Ping),
             Event::Ignored { action, reason, .. } => Ok(Routing::Ignore(match action {
@@ -200,10 +201,11 @@ impl EventRouter for GitHubEvents {
                     added: names(&installation.repositories),
                     removed: Vec::new(),
                 };
-                job(
+                enqueue(
+                    event,
                     JobKind::InstallationSync,
                     serde_json::to_value(&sync),
-                    installation_key(&sync),
+                    None,
                 )
             }
             Event::InstallationRepositories(change) => {
@@ -214,10 +216,11 @@ impl EventRouter for GitHubEvents {
                     added: names(&change.added),
                     removed: names(&change.removed),
                 };
-                job(
+                enqueue(
+                    event,
                     JobKind::InstallationSync,
                     serde_json::to_value(&sync),
-                    installation_key(&sync),
+                    None,
                 )
             }
         }
@@ -230,10 +233,16 @@ fn enqueue(
     event: &str,
     kind: JobKind,
     payload: Result<serde_json::Value, serde_json::Error>,
-    key: String,
+    key: Option<String>,
 ) -> Result<Routing, EventError> {
     payload
-        .map(|payload| Routing::Enqueue(NewJob::new(kind, payload).superseding(key)))
+        .map(|payload| {
+            let job = NewJob::new(kind, payload);
+            Routing::Enqueue(match key {
+                Some(key) => job.superseding(key),
+                None => job,
+            })
+        })
         .map_err(|error| EventError {
             event: event.to_string(),
             message: error.to_string(),
@@ -263,10 +272,6 @@ fn pr_key(repo: &RepoName, number: u64) -> String {
 
 fn publish_key(publish: &PublishJob) -> String {
     format!("{} publish@{}", publish.repo, publish.sha)
-}
-
-fn installation_key(sync: &InstallationSyncJob) -> String {
-    format!("installation:{}", sync.installation)
 }
 
 fn installation_action(action: InstallationAction) -> &'static str {

@@ -9,6 +9,7 @@
 pub mod auth;
 pub mod events;
 pub mod handlers;
+pub mod installations;
 pub mod metrics;
 pub mod openapi;
 pub mod prompts;

@@ -26,7 +26,9 @@ impl JobHandler for GateHandler {
             tracing::info!(%repo, "rerun of a commit that belongs to no pull request: nothing to gate");
             return Ok(());
         };
-        let github = self.work.client(order.installation)?;
+        let Some(github) = self.work.client(order.installation).await? else {
+            return Ok(());
+        };
         if let Some(user) = &order.commenter
             && !may_rerun(github.as_ref(), &repo, user).await?
         {

@@ -23,6 +23,7 @@ pub use gate::GateHandler;
 pub use model_rerun::{ModelRerunHandler, model_issue_marker};
 pub use publish::PublishHandler;
 
+use super::installations::Installations;
 use super::sources::{FetchLimits, SourcesError};
 use crate::check::{CheckError, Locations};
 use crate::github::app::GitHubApp;
@@ -52,6 +53,8 @@ pub struct GitHubWork {
     /// across jobs (`<data_dir>/<owner>/<repo>/`).
     pub data_dir: PathBuf,
     pub limits: FetchLimits,
+    /// Installations known to be suspended get no work.
+    pub installations: Installations,
 }
 
 impl GitHubWork {
@@ -67,13 +70,27 @@ impl GitHubWork {
             .route(JobKind::ModelRerun, Arc::new(ModelRerunHandler { work }))
     }
 
-    fn client(&self, installation: Option<u64>) -> Result<Arc<dyn GitHubApi>, JobError> {
+    /// A client acting as the job's installation; `None` when the
+    /// installation is suspended (the job has nothing to do).
+    async fn client(
+        &self,
+        installation: Option<u64>,
+    ) -> Result<Option<Arc<dyn GitHubApi>>, JobError> {
         let installation = installation.ok_or_else(|| {
             JobError::permanent(
                 "the event named no App installation: it was not sent to the App's webhook",
             )
         })?;
-        Ok(self.clients.client(InstallationId(installation)))
+        let suspended = self
+            .installations
+            .is_suspended(installation)
+            .await
+            .map_err(|error| JobError::retryable(error.to_string()))?;
+        if suspended {
+            tracing::info!(installation, "the installation is suspended: skipped");
+            return Ok(None);
+        }
+        Ok(Some(self.clients.client(InstallationId(installation))))
     }
 
     /// Where a repository's store lives. The server runs no repository
@@ -88,7 +105,7 @@ impl GitHubWork {
 }
 
 /// A job's payload, or a permanent error naming the job.
-fn payload<T: DeserializeOwned>(job: &Job) -> Result<T, JobError> {
+pub(crate) fn payload<T: DeserializeOwned>(job: &Job) -> Result<T, JobError> {
     serde_json::from_value(job.payload.clone()).map_err(|error| {
         JobError::permanent(format!(
             "job {} ({}) has an unreadable payload: {error}",

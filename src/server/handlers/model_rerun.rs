@@ -33,7 +33,9 @@ impl JobHandler for ModelRerunHandler {
     async fn handle(&self, job: &Job) -> Result<(), JobError> {
         let order: ModelRerunJob = payload(job)?;
         let repo = repo_of(&order.repo)?;
-        let github = self.work.client(order.installation)?;
+        let Some(github) = self.work.client(order.installation).await? else {
+            return Ok(());
+        };
         let branch = github.default_branch(&repo).await.map_err(github_error)?;
         let commit = github
             .resolve_ref(&repo, &format!("heads/{branch}"))

@@ -24,7 +24,9 @@ impl JobHandler for PublishHandler {
     async fn handle(&self, job: &Job) -> Result<(), JobError> {
         let order: PublishJob = payload(job)?;
         let repo = repo_of(&order.repo)?;
-        let github = self.work.client(order.installation)?;
+        let Some(github) = self.work.client(order.installation).await? else {
+            return Ok(());
+        };
         let commit = CommitSha(order.sha.clone());
         let files = commit_files(
             github.as_ref(),
