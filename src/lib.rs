@@ -28,5 +28,6 @@ pub mod runner;
 pub mod server;
 pub mod spec;
 pub mod store;
+pub mod telemetry;
 pub mod template;
 pub mod textdiff;

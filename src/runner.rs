@@ -461,6 +461,8 @@ impl Runner {
                     Err(_) => Err(ProviderError::Timeout(timeout)),
                 }
             };
+            // Only a request actually sent gets here (cache hits never reach this loop).
+            crate::telemetry::record_provider_call(inner.kind, result.as_ref().err());
             let error = match result {
                 Ok(answer) => return Ok(answer),
                 Err(error) => error,

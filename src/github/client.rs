@@ -291,6 +291,14 @@ impl GitHubClient {
             let outcome =
                 tokio::time::timeout(timeout, execute(&octocrab, &method, path, body, accept))
                     .await;
+            match &outcome {
+                Ok(Ok(response)) => crate::telemetry::record_github_call(
+                    call.what,
+                    Some(response.status.as_u16()),
+                    response.header("x-ratelimit-remaining"),
+                ),
+                _ => crate::telemetry::record_github_call(call.what, None, None),
+            }
             let response = match outcome {
                 Err(_elapsed) if idempotent && !last => {
                     tracing::warn!(call = call.what, attempt, "GitHub call timed out; retrying");

@@ -1,5 +1,7 @@
 //! `/metrics` in the Prometheus text format (version 0.0.4), written by hand:
-//! a few counters here, the queue depth and job durations from the queue.
+//! a few counters here, the queue depth and job durations from the queue,
+//! and the process-wide GitHub and provider call counters of
+//! [`crate::telemetry`].
 
 use std::collections::BTreeMap;
 use std::fmt::Write;
@@ -7,6 +9,7 @@ use std::sync::Mutex;
 
 use super::webhook::DeliveryOutcome;
 use crate::jobs::{DURATION_BUCKETS_SECONDS, DurationSeries, JobStatus, QueueDepth};
+use crate::telemetry::{self, Snapshot};
 
 #[derive(Debug, Default)]
 pub struct ServerMetrics {
@@ -27,6 +30,68 @@ fn event_label(event: &str) -> String {
     } else {
         "other".to_string()
     }
+}
+
+/// The `# HELP` and `# TYPE` lines that open a metric family.
+fn family(out: &mut String, name: &str, kind: &str, help: &str) {
+    let _ = writeln!(out, "# HELP {name} {help}");
+    let _ = writeln!(out, "# TYPE {name} {kind}");
+}
+
+/// One sample per row: `name{first="…",second="…"} value`. The values must
+/// already be safe inside quotes (every caller's labels come from closed sets).
+fn two_label_samples<'a>(
+    out: &mut String,
+    name: &str,
+    [first_key, second_key]: [&str; 2],
+    rows: impl IntoIterator<Item = (&'a str, &'a str, u64)>,
+) {
+    for (first, second, value) in rows {
+        let _ = writeln!(
+            out,
+            "{name}{{{first_key}=\"{first}\",{second_key}=\"{second}\"}} {value}"
+        );
+    }
+}
+
+/// GitHub API and provider calls made by this process (also by jobs).
+fn render_outbound(out: &mut String, calls: &Snapshot) {
+    family(
+        out,
+        "promptgate_github_api_calls_total",
+        "counter",
+        "GitHub API requests by operation and status class (retries included).",
+    );
+    two_label_samples(
+        out,
+        "promptgate_github_api_calls_total",
+        ["operation", "status"],
+        calls
+            .github_calls
+            .iter()
+            .map(|(operation, class, count)| (operation.as_str(), *class, *count)),
+    );
+    family(
+        out,
+        "promptgate_github_rate_limit_remaining",
+        "gauge",
+        "Requests left in the GitHub rate limit, from the last x-ratelimit-remaining header.",
+    );
+    if let Some(remaining) = calls.github_rate_limit_remaining {
+        let _ = writeln!(out, "promptgate_github_rate_limit_remaining {remaining}");
+    }
+    family(
+        out,
+        "promptgate_provider_calls_total",
+        "counter",
+        "LLM provider requests by provider kind and outcome (ok or an error class; cache hits excluded).",
+    );
+    two_label_samples(
+        out,
+        "promptgate_provider_calls_total",
+        ["kind", "outcome"],
+        calls.provider_calls.iter().copied(),
+    );
 }
 
 impl ServerMetrics {
@@ -57,23 +122,28 @@ impl ServerMetrics {
     /// The whole exposition; `depth` is `None` when the database did not answer.
     pub fn render(&self, depth: Option<QueueDepth>, durations: &[DurationSeries]) -> String {
         let mut out = String::new();
-        out.push_str(
-            "# HELP promptgate_webhook_deliveries_total Webhook deliveries by event and outcome.\n",
+        family(
+            &mut out,
+            "promptgate_webhook_deliveries_total",
+            "counter",
+            "Webhook deliveries by event and outcome.",
         );
-        out.push_str("# TYPE promptgate_webhook_deliveries_total counter\n");
-        for ((event, outcome), count) in self
-            .deliveries
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .iter()
-        {
-            let _ = writeln!(
-                out,
-                "promptgate_webhook_deliveries_total{{event=\"{event}\",outcome=\"{outcome}\"}} {count}"
-            );
-        }
-        out.push_str("# HELP promptgate_webhook_signature_failures_total Webhooks refused for their signature.\n");
-        out.push_str("# TYPE promptgate_webhook_signature_failures_total counter\n");
+        two_label_samples(
+            &mut out,
+            "promptgate_webhook_deliveries_total",
+            ["event", "outcome"],
+            self.deliveries
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .iter()
+                .map(|((event, outcome), count)| (event.as_str(), *outcome, *count)),
+        );
+        family(
+            &mut out,
+            "promptgate_webhook_signature_failures_total",
+            "counter",
+            "Webhooks refused for their signature.",
+        );
         for (reason, count) in self
             .signature_failures
             .lock()
@@ -85,8 +155,12 @@ impl ServerMetrics {
                 "promptgate_webhook_signature_failures_total{{reason=\"{reason}\"}} {count}"
             );
         }
-        out.push_str("# HELP promptgate_jobs Jobs in the queue by status.\n");
-        out.push_str("# TYPE promptgate_jobs gauge\n");
+        family(
+            &mut out,
+            "promptgate_jobs",
+            "gauge",
+            "Jobs in the queue by status.",
+        );
         if let Some(depth) = depth {
             for status in JobStatus::ALL {
                 let _ = writeln!(
@@ -97,10 +171,12 @@ impl ServerMetrics {
                 );
             }
         }
-        out.push_str(
-            "# HELP promptgate_job_duration_seconds How long jobs ran, by kind and outcome.\n",
+        family(
+            &mut out,
+            "promptgate_job_duration_seconds",
+            "histogram",
+            "How long jobs ran, by kind and outcome.",
         );
-        out.push_str("# TYPE promptgate_job_duration_seconds histogram\n");
         for series in durations {
             let labels = format!("kind=\"{}\",outcome=\"{}\"", series.kind, series.outcome);
             for (bound, count) in DURATION_BUCKETS_SECONDS.iter().zip(series.cumulative) {
@@ -125,6 +201,7 @@ impl ServerMetrics {
                 series.count
             );
         }
+        render_outbound(&mut out, &telemetry::global().snapshot());
         out
     }
 }
@@ -151,5 +228,50 @@ mod tests {
         assert!(text.contains("{event=\"other\",outcome=\"ignored\"} 1"));
         assert!(text.contains("promptgate_jobs{status=\"queued\"} 2"));
         assert!(!text.contains("evil"));
+    }
+
+    #[test]
+    fn outbound_calls_render_as_prometheus_text() {
+        let mut out = String::new();
+        render_outbound(&mut out, &Snapshot::default());
+        // Families are announced even before the first call; no samples yet.
+        assert_eq!(
+            out.lines().filter(|line| !line.starts_with('#')).count(),
+            0,
+            "{out}"
+        );
+        assert!(out.contains("# TYPE promptgate_github_rate_limit_remaining gauge\n"));
+
+        let calls = Snapshot {
+            github_calls: vec![
+                ("create_a_check_run".into(), "2xx", 3),
+                ("get_the_pull_request".into(), "error", 1),
+            ],
+            github_rate_limit_remaining: Some(4990),
+            provider_calls: vec![("openai", "ok", 7), ("openai", "rate_limited", 2)],
+        };
+        let mut out = String::new();
+        render_outbound(&mut out, &calls);
+        let samples: Vec<&str> = out.lines().filter(|l| !l.starts_with('#')).collect();
+        assert_eq!(
+            samples,
+            [
+                "promptgate_github_api_calls_total{operation=\"create_a_check_run\",status=\"2xx\"} 3",
+                "promptgate_github_api_calls_total{operation=\"get_the_pull_request\",status=\"error\"} 1",
+                "promptgate_github_rate_limit_remaining 4990",
+                "promptgate_provider_calls_total{kind=\"openai\",outcome=\"ok\"} 7",
+                "promptgate_provider_calls_total{kind=\"openai\",outcome=\"rate_limited\"} 2",
+            ]
+        );
+        for family in [
+            "promptgate_github_api_calls_total counter",
+            "promptgate_github_rate_limit_remaining gauge",
+            "promptgate_provider_calls_total counter",
+        ] {
+            assert!(out.contains(&format!("# TYPE {family}\n")), "{family}");
+        }
+        // The whole exposition carries the families too.
+        let text = ServerMetrics::default().render(None, &[]);
+        assert!(text.contains("# TYPE promptgate_provider_calls_total counter\n"));
     }
 }

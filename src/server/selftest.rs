@@ -7,7 +7,9 @@
 //! work (the acknowledgement benchmark).
 //!
 //! Files in the directory, for order id `ID`:
-//! - `ID.attempt-N` — created when attempt N starts;
+//! - `ID.attempt-N` — created when attempt N starts, holding
+//!   `job #J attempt N worker W`: which worker pool (`W`, its lease owner
+//!   id; host, pid and a random part for `promptgate serve`) claimed it;
 //! - `ID.done` — one line appended per completion (a correct queue writes one).
 
 use std::io::Write;
@@ -90,7 +92,12 @@ impl JobHandler for SelfTestHandler {
         std::fs::write(
             self.dir
                 .join(format!("{}.attempt-{}", order.id, job.attempts)),
-            job.id.to_string(),
+            format!(
+                "job {} attempt {} worker {}\n",
+                job.id,
+                job.attempts,
+                job.lease_owner.as_deref().unwrap_or("unknown")
+            ),
         )
         .map_err(write_error)?;
         if job.attempts <= order.hold_attempts {

@@ -1,0 +1,308 @@
+//! Two `promptgate serve` processes (the real binary) sharing one PostgreSQL
+//! database, as replicas behind a load balancer would: deliveries sent to
+//! either one are each run exactly once, and both worker pools take a share,
+//! running at the same time.
+//!
+//! Needs `PROMPTGATE_TEST_POSTGRES` (a server URL; the test creates its own
+//! database there and drops it at the end). Without it the test is skipped
+//! loudly, and fails when `CI` is set.
+#![cfg(unix)]
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use futures::FutureExt as _;
+use hmac::{Hmac, Mac};
+use sha2::Sha256;
+use sqlx::Row as _;
+use tokio::io::AsyncBufReadExt as _;
+
+/// Self-test deliveries sent, alternately to the two replicas.
+const JOBS: usize = 40;
+/// Simulated work per job: long enough that both pools are busy at once.
+const WORK_MS: u64 = 150;
+const SECRET: &str = "replicas-test-secret";
+/// The whole scenario, start to stop; it usually takes a second or two.
+const DEADLINE: Duration = Duration::from_secs(20);
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_servers_on_one_postgres_run_every_job_once() {
+    let Some(admin_url) = postgres_server() else {
+        return;
+    };
+    let scratch = ScratchDatabase::create(&admin_url).await;
+    let dir = tempfile::tempdir().unwrap();
+    let scenario = tokio::time::timeout(DEADLINE, replicas_scenario(&scratch.url, dir.path()));
+    let finished = std::panic::AssertUnwindSafe(scenario).catch_unwind().await;
+    scratch.remove().await;
+    match finished {
+        Ok(Ok(())) => {}
+        Ok(Err(_elapsed)) => panic!(
+            "the replicas did not finish {JOBS} jobs within {DEADLINE:?}; logs kept in {}",
+            dir.keep().display()
+        ),
+        Err(panic) => {
+            eprintln!("server logs kept in {}", dir.keep().display());
+            std::panic::resume_unwind(panic)
+        }
+    }
+}
+
+async fn replicas_scenario(database_url: &str, dir: &Path) {
+    let markers = dir.join("selftest");
+    let config = dir.join("server.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[jobs]\nconcurrency = 3\npoll_interval_ms = 50\nlease_seconds = 10\n\
+             shutdown_grace_seconds = 2\n[selftest]\ndir = \"{}\"\n",
+            markers.display()
+        ),
+    )
+    .unwrap();
+    // One after the other: the first applies the migrations.
+    let replicas = [
+        Replica::spawn("a", &config, database_url, dir).await,
+        Replica::spawn("b", &config, database_url, dir).await,
+    ];
+
+    let client = reqwest::Client::new();
+    let ids: Vec<String> = (0..JOBS).map(|n| format!("replica-{n:02}")).collect();
+    for (n, id) in ids.iter().enumerate() {
+        let replica = &replicas[n % replicas.len()];
+        let body = serde_json::to_vec(&serde_json::json!({
+            "action": "promptgate-selftest",
+            "client_payload": {"id": id, "work_ms": WORK_MS},
+            "repository": {"full_name": "octo/prompts"},
+        }))
+        .unwrap();
+        let answer = client
+            .post(format!("{}/webhooks/github", replica.base))
+            .header("x-github-event", "repository_dispatch")
+            .header("x-github-delivery", format!("delivery-{id}"))
+            .header("x-hub-signature-256", signature(&body))
+            .body(body)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(
+            answer.status(),
+            reqwest::StatusCode::ACCEPTED,
+            "delivery {id} to replica {}",
+            replica.name
+        );
+    }
+    for id in &ids {
+        let done = markers.join(format!("{id}.done"));
+        while !done.exists() {
+            tokio::time::sleep(Duration::from_millis(25)).await;
+        }
+    }
+    let pids: Vec<u32> = replicas.iter().map(|replica| replica.pid).collect();
+    for replica in replicas {
+        replica.stop().await;
+    }
+
+    // The markers: one completion each, on the first attempt, and which pool ran it.
+    let mut runs_by_pid: BTreeMap<u32, Vec<(SystemTime, SystemTime)>> = BTreeMap::new();
+    for id in &ids {
+        let done = markers.join(format!("{id}.done"));
+        let lines = std::fs::read_to_string(&done).unwrap();
+        assert_eq!(
+            lines.lines().count(),
+            1,
+            "{id} completed more than once:\n{lines}"
+        );
+        assert!(
+            !markers.join(format!("{id}.attempt-2")).exists(),
+            "{id} needed a second attempt"
+        );
+        let attempt = markers.join(format!("{id}.attempt-1"));
+        let claim = std::fs::read_to_string(&attempt).unwrap();
+        let pid = claimed_by(&claim, &pids)
+            .unwrap_or_else(|| panic!("{id}: `{}` names neither replica {pids:?}", claim.trim()));
+        let started = std::fs::metadata(&attempt).unwrap().modified().unwrap();
+        let finished = std::fs::metadata(&done).unwrap().modified().unwrap();
+        runs_by_pid
+            .entry(pid)
+            .or_default()
+            .push((started, finished));
+    }
+    assert_eq!(
+        runs_by_pid.len(),
+        2,
+        "both replicas should run jobs: {:?}",
+        runs_by_pid
+            .iter()
+            .map(|(pid, runs)| (pid, runs.len()))
+            .collect::<Vec<_>>()
+    );
+    let (first, second) = (&runs_by_pid[&pids[0]], &runs_by_pid[&pids[1]]);
+    let overlapping = first
+        .iter()
+        .any(|a| second.iter().any(|b| a.0 < b.1 && b.0 < a.1));
+    assert!(overlapping, "the two pools never ran jobs at the same time");
+
+    // The table agrees: every order once, done on its only attempt.
+    let pool = sqlx::PgPool::connect(database_url).await.unwrap();
+    let rows = sqlx::query("SELECT kind, payload, status, attempts FROM jobs")
+        .fetch_all(&pool)
+        .await
+        .unwrap();
+    let mut jobs_per_order: BTreeMap<String, usize> = BTreeMap::new();
+    for row in &rows {
+        let kind: String = row.get("kind");
+        let status: String = row.get("status");
+        let attempts: i64 = row.get("attempts");
+        let payload: serde_json::Value = serde_json::from_str(row.get("payload")).unwrap();
+        let order = payload["id"].as_str().unwrap_or_default().to_string();
+        assert_eq!(
+            (status.as_str(), attempts),
+            ("done", 1),
+            "{kind} job for {order}"
+        );
+        *jobs_per_order.entry(order).or_default() += 1;
+    }
+    let expected: BTreeMap<String, usize> = ids.iter().map(|id| (id.clone(), 1)).collect();
+    assert_eq!(jobs_per_order, expected);
+    let deliveries: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM webhook_deliveries")
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    assert_eq!(deliveries, JOBS as i64);
+    pool.close().await;
+}
+
+/// The replica whose pid is in the worker id of an `ID.attempt-N` marker
+/// (`… worker HOST-PID-RANDOM`).
+fn claimed_by(marker: &str, pids: &[u32]) -> Option<u32> {
+    let worker = marker.trim().rsplit_once(" worker ")?.1;
+    let pid: u32 = worker.rsplit('-').nth(1)?.parse().ok()?;
+    pids.contains(&pid).then_some(pid)
+}
+
+/// The server named by `PROMPTGATE_TEST_POSTGRES`, or `None` after saying loudly
+/// that the test is skipped (a failure under CI, which must run it).
+fn postgres_server() -> Option<String> {
+    if let Ok(url) = std::env::var("PROMPTGATE_TEST_POSTGRES") {
+        return Some(url);
+    }
+    if std::env::var_os("CI").is_some() {
+        panic!("CI is set but PROMPTGATE_TEST_POSTGRES is not: the replica test must run in CI");
+    }
+    eprintln!(
+        "\n*** SKIPPED two_servers_on_one_postgres_run_every_job_once: \
+         set PROMPTGATE_TEST_POSTGRES=postgres://USER@HOST:PORT/DB ***\n"
+    );
+    None
+}
+
+/// A database made for this test on the given server.
+struct ScratchDatabase {
+    admin: sqlx::PgPool,
+    name: String,
+    url: String,
+}
+
+impl ScratchDatabase {
+    async fn create(admin_url: &str) -> Self {
+        let admin = sqlx::postgres::PgPoolOptions::new()
+            .max_connections(1)
+            .connect(admin_url)
+            .await
+            .expect("PROMPTGATE_TEST_POSTGRES answers");
+        let nanos = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .unwrap()
+            .subsec_nanos();
+        let name = format!("promptgate_replicas_{}_{nanos}", std::process::id());
+        sqlx::query(&format!("CREATE DATABASE \"{name}\""))
+            .execute(&admin)
+            .await
+            .unwrap();
+        let mut url = url::Url::parse(admin_url).unwrap();
+        url.set_path(&name);
+        ScratchDatabase {
+            admin,
+            name,
+            url: url.to_string(),
+        }
+    }
+
+    async fn remove(self) {
+        let drop = format!("DROP DATABASE IF EXISTS \"{}\" WITH (FORCE)", self.name);
+        if let Err(error) = sqlx::query(&drop).execute(&self.admin).await {
+            eprintln!(
+                "warning: could not drop the test database {}: {error}",
+                self.name
+            );
+        }
+        self.admin.close().await;
+    }
+}
+
+/// One `promptgate serve` process; its log is `<dir>/<name>.log`.
+struct Replica {
+    name: &'static str,
+    child: tokio::process::Child,
+    base: String,
+    pid: u32,
+}
+
+impl Replica {
+    async fn spawn(name: &'static str, config: &Path, database_url: &str, dir: &Path) -> Self {
+        let log = std::fs::File::create(dir.join(format!("{name}.log"))).unwrap();
+        let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_promptgate"))
+            .arg("serve")
+            .args(["--listen", "127.0.0.1:0"])
+            .arg("--config")
+            .arg(config)
+            .envs([
+                ("PROMPTGATE_WEBHOOK_SECRET", SECRET),
+                ("PROMPTGATE_DATABASE_URL", database_url),
+                ("PROMPTGATE_LOG", "info"),
+            ])
+            .env_remove("PROMPTGATE_GITHUB_APP_ID")
+            .env_remove("PROMPTGATE_GITHUB_PRIVATE_KEY_PATH")
+            .stdout(std::process::Stdio::piped())
+            .stderr(log)
+            .kill_on_drop(true)
+            .spawn()
+            .expect("the promptgate binary starts");
+        let pid = child.id().expect("a running child has a pid");
+        let mut banner = String::new();
+        tokio::io::BufReader::new(child.stdout.take().unwrap())
+            .read_line(&mut banner)
+            .await
+            .unwrap();
+        let Some((_, address)) = banner.trim().split_once("http://") else {
+            panic!("replica {name} printed {banner:?}, not `… listening on http://ADDR`");
+        };
+        Replica {
+            name,
+            base: format!("http://{address}"),
+            child,
+            pid,
+        }
+    }
+
+    /// SIGTERM, then a graceful exit (status 0) once running jobs drained.
+    async fn stop(mut self) {
+        let pid = i32::try_from(self.pid).unwrap();
+        // SAFETY: kill(2) on the pid of our own child, which has not been reaped.
+        assert_eq!(unsafe { libc::kill(pid, libc::SIGTERM) }, 0);
+        let status = self.child.wait().await.unwrap();
+        assert!(
+            status.success(),
+            "replica {} exited with {status}",
+            self.name
+        );
+    }
+}
+
+fn signature(body: &[u8]) -> String {
+    let mut mac = Hmac::<Sha256>::new_from_slice(SECRET.as_bytes()).unwrap();
+    mac.update(body);
+    format!("sha256={}", hex::encode(mac.finalize().into_bytes()))
+}
