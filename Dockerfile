@@ -4,6 +4,7 @@
 #   docker run -p 8080:8080 -v promptgate-data:/data \
 #     -e PROMPTGATE_WEBHOOK_SECRET=... -e PROMPTGATE_GITHUB_APP_ID=... \
 #     -e PROMPTGATE_GITHUB_PRIVATE_KEY_PATH=/run/secrets/app.pem \
+#     -e OPENAI_API_KEY=... \
 #     -v ./app.pem:/run/secrets/app.pem:ro promptgate
 #
 # PostgreSQL instead of the SQLite file: -e PROMPTGATE_DATABASE_URL=postgres://user:pass@host/db
@@ -24,7 +25,8 @@ COPY --from=build /usr/local/bin/promptgate /usr/local/bin/promptgate
 COPY --from=build --chown=65532:65532 /data /data
 USER 65532:65532
 WORKDIR /data
-ENV PROMPTGATE_DATABASE_URL=sqlite:///data/promptgate-server.db
+ENV PROMPTGATE_DATABASE_URL=sqlite:///data/promptgate-server.db \
+    PROMPTGATE_DATA_DIR=/data/repositories
 EXPOSE 8080
 VOLUME ["/data"]
 ENTRYPOINT ["/usr/local/bin/promptgate", "serve", "--listen", "0.0.0.0:8080"]

@@ -24,10 +24,10 @@ pub use model_rerun::{ModelRerunHandler, model_issue_marker};
 pub use publish::PublishHandler;
 
 use super::installations::Installations;
-use super::sources::{FetchLimits, SourcesError};
-use crate::check::{CheckError, Locations};
+use super::sources::{BlobCache, FetchLimits, SourcesError, commit_files};
+use crate::check::{CheckError, Locations, Workspace};
 use crate::github::app::GitHubApp;
-use crate::github::{GitHubApi, GitHubError, InstallationId, RepoName};
+use crate::github::{CommitSha, GitHubApi, GitHubError, InstallationId, RepoName};
 use crate::jobs::{Job, JobError, JobKind, KindRouter};
 use crate::registry::Registry;
 
@@ -93,6 +93,25 @@ impl GitHubWork {
         Ok(Some(self.clients.client(InstallationId(installation))))
     }
 
+    /// The repository's prompts and config at `commit`, read through the API.
+    async fn workspace_at(
+        &self,
+        github: &dyn GitHubApi,
+        repo: &RepoName,
+        commit: &CommitSha,
+    ) -> Result<Workspace, JobError> {
+        let files = commit_files(github, repo, commit, &BlobCache::default(), self.limits)
+            .await
+            .map_err(sources_error)?;
+        Workspace::load(Box::new(files)).map_err(|problems| {
+            // The gate reported these on the pull request already.
+            JobError::permanent(format!(
+                "{repo}@{}: the prompts cannot be loaded:\n{problems}",
+                commit.0
+            ))
+        })
+    }
+
     /// Where a repository's store lives. The server runs no repository
     /// code, so the work folder is only where the store sits.
     fn locations(&self, repo: &RepoName) -> Locations {
@@ -140,6 +159,14 @@ fn sources_error(error: SourcesError) -> JobError {
 /// the store failed: retry).
 fn check_error_is_permanent(error: &CheckError) -> bool {
     !matches!(error, CheckError::Execute(_) | CheckError::Store(_))
+}
+
+fn check_error(error: CheckError) -> JobError {
+    if check_error_is_permanent(&error) {
+        JobError::permanent(error.to_string())
+    } else {
+        JobError::retryable(error.to_string())
+    }
 }
 
 /// The last attempt a job will get: failures are reported to the user then.

@@ -5,14 +5,13 @@
 
 use std::sync::Arc;
 
-use super::{GitHubWork, check_error_is_permanent, github_error, payload, repo_of, sources_error};
-use crate::check::{CheckRequest, Workspace};
+use super::{GitHubWork, check_error, github_error, payload, repo_of};
+use crate::check::CheckRequest;
 use crate::github::{GitHubApi, RepoName};
 use crate::jobs::{Job, JobError, JobHandler};
 use crate::report::markdown::{self, MarkdownOptions};
 use crate::rerun::rerun_workspace;
 use crate::server::events::ModelRerunJob;
-use crate::server::sources::{BlobCache, commit_files};
 
 pub struct ModelRerunHandler {
     pub(super) work: Arc<GitHubWork>,
@@ -42,20 +41,10 @@ impl JobHandler for ModelRerunHandler {
             .await
             .map_err(github_error)?
             .ok_or_else(|| JobError::permanent(format!("{repo} has no branch `{branch}`")))?;
-        let files = commit_files(
-            github.as_ref(),
-            &repo,
-            &commit,
-            &BlobCache::default(),
-            self.work.limits,
-        )
-        .await
-        .map_err(sources_error)?;
-        let workspace = Workspace::load(Box::new(files)).map_err(|problems| {
-            JobError::permanent(format!(
-                "{repo}@{branch}: the prompts cannot be loaded:\n{problems}"
-            ))
-        })?;
+        let workspace = self
+            .work
+            .workspace_at(github.as_ref(), &repo, &commit)
+            .await?;
         if !workspace
             .prompts
             .iter()
@@ -76,13 +65,7 @@ impl JobHandler for ModelRerunHandler {
             &request,
         )
         .await
-        .map_err(|error| {
-            if check_error_is_permanent(&error) {
-                JobError::permanent(error.to_string())
-            } else {
-                JobError::retryable(error.to_string())
-            }
-        })?;
+        .map_err(check_error)?;
         let short: String = commit.0.chars().take(12).collect();
         let report = markdown::render(
             &rerun.report,

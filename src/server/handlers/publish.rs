@@ -6,14 +6,13 @@
 
 use std::sync::Arc;
 
-use super::{GitHubWork, check_error_is_permanent, payload, repo_of, sources_error};
+use super::{GitHubWork, check_error, payload, repo_of};
 use crate::check::{CheckRequest, Workspace};
 use crate::github::CommitSha;
 use crate::jobs::{Job, JobError, JobHandler};
 use crate::publish::{PublishError, PublishMeta, publish_workspace};
 use crate::registry::{Registry, VersionRef};
 use crate::server::events::PublishJob;
-use crate::server::sources::{BlobCache, commit_files};
 
 pub struct PublishHandler {
     pub(super) work: Arc<GitHubWork>,
@@ -28,25 +27,10 @@ impl JobHandler for PublishHandler {
             return Ok(());
         };
         let commit = CommitSha(order.sha.clone());
-        let files = commit_files(
-            github.as_ref(),
-            &repo,
-            &commit,
-            &BlobCache::default(),
-            self.work.limits,
-        )
-        .await
-        .map_err(sources_error)?;
-        let workspace = match Workspace::load(Box::new(files)) {
-            Ok(workspace) => workspace,
-            Err(problems) => {
-                // The gate reported these on the pull request already.
-                return Err(JobError::permanent(format!(
-                    "{repo}@{}: the prompts cannot be loaded, nothing published:\n{problems}",
-                    order.sha
-                )));
-            }
-        };
+        let workspace = self
+            .work
+            .workspace_at(github.as_ref(), &repo, &commit)
+            .await?;
         let registry = self.work.registry.as_ref();
         let unpublished = unpublished(&workspace, registry).await?;
         if unpublished.is_empty() {
@@ -104,11 +88,9 @@ async fn unpublished(
 }
 
 fn publish_error(error: PublishError) -> JobError {
-    match &error {
-        PublishError::Check(check) if check_error_is_permanent(check) => {
-            JobError::permanent(error.to_string())
-        }
+    match error {
+        PublishError::Check(error) => check_error(error),
         PublishError::Content { .. } => JobError::permanent(error.to_string()),
-        _ => JobError::retryable(error.to_string()),
+        PublishError::Registry { .. } => JobError::retryable(error.to_string()),
     }
 }
