@@ -603,3 +603,57 @@ async fn installations_are_recorded_and_a_suspended_one_gets_no_work() {
     })
     .await;
 }
+
+/// A fork's pull request is gated too (the server holds the keys), but
+/// untrusted: the base branch's config decides, so a fork that turns its
+/// own gate off still fails on its regression.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_fork_cannot_turn_off_its_own_gate() {
+    let Some(katan) = llm_katan::start(&[]) else {
+        return;
+    };
+    within(async {
+        let fake = FakeGitHub::start().await;
+        let (repo, install) = world(&fake, &katan);
+        let files = repo_files(&katan, "Repeat the question.");
+        let lenient = files[0]
+            .1
+            .replace("fail_on = \"regression\"", "fail_on = \"never\"");
+        let broken = files[1].1.replace("\"{{question}}\"", "\"Say hello.\"");
+        let number = fake.open_fork_pr(
+            &repo,
+            "mallory",
+            "lenient",
+            &[
+                ("promptgate.toml", lenient.as_str()),
+                ("prompts/helper.prompt.yml", broken.as_str()),
+            ],
+        );
+        let head = CommitSha(fake.pull(&repo, number).head_sha);
+        let deployment = Deployment::new(&fake);
+        let server = deployment.start("server").await;
+        let mut opened = pr_event("opened", &fake, &repo, number, install);
+        opened["pull_request"]["head"]["repo"]["full_name"] = json!("mallory/prompts");
+        server
+            .deliver("pull_request", "delivery-fork", &opened)
+            .await;
+        wait_for(&deployment, "the fork's check run", || {
+            fake.check_runs(&repo, &head)
+                .iter()
+                .any(|r| r.status == "completed")
+        })
+        .await;
+        let runs = fake.check_runs(&repo, &head);
+        assert_eq!(runs[0].conclusion.as_deref(), Some("failure"), "{runs:?}");
+        let comments = fake.comments(&repo, number);
+        assert_eq!(comments.len(), 1);
+        assert!(
+            comments[0].body.contains("untrusted"),
+            "the comment says why: {}",
+            comments[0].body
+        );
+        server.stop().await;
+        fake.assert_no_violations();
+    })
+    .await;
+}
