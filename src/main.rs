@@ -4,7 +4,9 @@ use clap::Parser;
 
 fn main() -> ExitCode {
     let cli = promptgate::cli::Cli::parse();
-    promptgate::cli::init_tracing(cli.verbose);
+    if !cli.logs_itself() {
+        promptgate::cli::init_tracing(cli.verbose);
+    }
     match promptgate::cli::run(cli) {
         Ok(outcome) => outcome.exit_code(),
         Err(error) => {

@@ -41,12 +41,12 @@ fn sign(body: &[u8]) -> String {
 
 /// A prompt that passes when the model behind `katan/assistant` is
 /// `katan` (llm-katan's echo names the model it serves), and its config.
-fn repo_files(katan: &LlmKatan, instruction: &str) -> Vec<(String, String)> {
+fn repo_files(provider_url: &str, instruction: &str) -> Vec<(String, String)> {
     let config = format!(
         "prompts = [\"prompts/*.prompt.yml\"]\n\
          [providers.katan]\nkind = \"openai-compatible\"\nbase_url = \"{}/v1\"\napi_key_env = \"KATAN_KEY\"\n\
          [gate]\nmin_cases = 5\nfail_on = \"regression\"\n",
-        katan.base_url()
+        provider_url
     );
     let mut cases = String::new();
     for i in 0..8 {
@@ -137,6 +137,7 @@ fn model_changed_event(model: &str, install: InstallationId) -> Value {
 struct Server {
     child: tokio::process::Child,
     address: String,
+    log: PathBuf,
 }
 
 /// Everything a server run needs, kept across restarts.
@@ -169,7 +170,8 @@ impl Deployment {
 
     async fn start(&self, name: &str) -> Server {
         use tokio::io::AsyncBufReadExt;
-        let log = std::fs::File::create(self.dir.path().join(format!("{name}.log"))).unwrap();
+        let log_path = self.dir.path().join(format!("{name}.log"));
+        let log = std::fs::File::create(&log_path).unwrap();
         let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_promptgate"))
             .args(["serve", "--listen", "127.0.0.1:0", "--config"])
             .arg(self.dir.path().join("server.toml"))
@@ -194,7 +196,11 @@ impl Deployment {
             .unwrap()
             .expect("the server prints its address");
         let address = line.rsplit("http://").next().unwrap().to_string();
-        Server { child, address }
+        Server {
+            child,
+            address,
+            log: log_path,
+        }
     }
 
     fn log(&self, name: &str) -> String {
@@ -248,6 +254,7 @@ impl Server {
         let body = serde_json::to_vec(payload).unwrap();
         reqwest::Client::new()
             .post(format!("http://{}/webhooks/github", self.address))
+            .timeout(Duration::from_secs(30))
             .header("x-github-event", event)
             .header("x-github-delivery", delivery)
             .header("x-hub-signature-256", sign(&body))
@@ -262,18 +269,63 @@ impl Server {
         let pid = self.child.id().unwrap() as i32;
         // SAFETY: kill(2) on our own child's pid.
         assert_eq!(unsafe { libc::kill(pid, libc::SIGTERM) }, 0);
-        let status = self.child.wait().await.unwrap();
+        let Ok(status) = tokio::time::timeout(Duration::from_secs(30), self.child.wait()).await
+        else {
+            panic!(
+                "the server did not stop within 30 s of SIGTERM:\n{}",
+                std::fs::read_to_string(&self.log).unwrap_or_default()
+            );
+        };
+        let status = status.unwrap();
         assert!(status.success(), "graceful exit, got {status}");
     }
 }
 
+/// A loopback TCP endpoint that forwards each new connection to the port it
+/// points at now.
+struct Switch {
+    port: u16,
+    target: std::sync::Arc<std::sync::atomic::AtomicU16>,
+}
+
+impl Switch {
+    async fn start(target: u16) -> Self {
+        use std::sync::atomic::{AtomicU16, Ordering};
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let target = std::sync::Arc::new(AtomicU16::new(target));
+        let current = target.clone();
+        tokio::spawn(async move {
+            while let Ok((mut inbound, _)) = listener.accept().await {
+                let to = current.load(Ordering::SeqCst);
+                tokio::spawn(async move {
+                    if let Ok(mut outbound) =
+                        tokio::net::TcpStream::connect(("127.0.0.1", to)).await
+                    {
+                        let _ = tokio::io::copy_bidirectional(&mut inbound, &mut outbound).await;
+                    }
+                });
+            }
+        });
+        Switch { port, target }
+    }
+
+    fn url(&self) -> String {
+        format!("http://127.0.0.1:{}", self.port)
+    }
+
+    fn point_at(&self, port: u16) {
+        self.target.store(port, std::sync::atomic::Ordering::SeqCst);
+    }
+}
+
 /// A repository with the prompt on `main`, the App installed on it.
-fn world(fake: &FakeGitHub, katan: &LlmKatan) -> (RepoName, InstallationId) {
+fn world(fake: &FakeGitHub, provider_url: &str) -> (RepoName, InstallationId) {
     let repo = fake.create_repo(REPO);
     fake.commit(
         &repo,
         "main",
-        &as_refs(&repo_files(katan, "Repeat the question.")),
+        &as_refs(&repo_files(provider_url, "Repeat the question.")),
     );
     let install = fake.install_app(&[&repo]);
     (repo, install)
@@ -299,8 +351,8 @@ async fn a_pull_request_is_gated_once_however_often_github_delivers_it() {
     };
     within(async {
         let fake = FakeGitHub::start().await;
-        let (repo, install) = world(&fake, &katan);
-        let files = repo_files(&katan, "Repeat the question, politely.");
+        let (repo, install) = world(&fake, &katan.base_url());
+        let files = repo_files(&katan.base_url(), "Repeat the question, politely.");
         let number = fake.open_pr(&repo, "polite", &as_refs(&files[1..]));
         let deployment = Deployment::new(&fake);
         let server = deployment.start("server").await;
@@ -406,8 +458,8 @@ async fn a_gate_killed_midway_finishes_after_a_restart_with_one_comment() {
     };
     within(async {
         let fake = FakeGitHub::start().await;
-        let (repo, install) = world(&fake, &katan);
-        let files = repo_files(&katan, "Repeat the question, briefly.");
+        let (repo, install) = world(&fake, &katan.base_url());
+        let files = repo_files(&katan.base_url(), "Repeat the question, briefly.");
         let number = fake.open_pr(&repo, "brief", &as_refs(&files[1..]));
         let head = CommitSha(fake.pull(&repo, number).head_sha);
         let deployment = Deployment::new(&fake);
@@ -459,10 +511,15 @@ async fn merges_publish_and_model_changes_open_then_close_an_issue() {
     let Some(katan) = llm_katan::start(&[]) else {
         return;
     };
-    let port = katan.port;
+    let Some(changed) = llm_katan::start(&["--model", "katan-v2"]) else {
+        return;
+    };
     within(async {
+        // The repository names one endpoint; which model answers there is
+        // switched under it, as a provider updating a model would.
+        let endpoint = Switch::start(katan.port).await;
         let fake = FakeGitHub::start().await;
-        let (repo, install) = world(&fake, &katan);
+        let (repo, install) = world(&fake, &endpoint.url());
         let before = CommitSha(fake.world().repo_mut(REPO).branches["main"].clone());
         let after = fake.commit(
             &repo,
@@ -500,9 +557,8 @@ async fn merges_publish_and_model_changes_open_then_close_an_issue() {
             "the published version has its baseline"
         );
 
-        // The model behind the same id changes (llm-katan now serves katan-v2).
-        drop(katan);
-        let changed = llm_katan::start_on(port, &["--model", "katan-v2"]);
+        // The model behind the same id changes (katan-v2 answers now).
+        endpoint.point_at(changed.port);
         let dispatch = model_changed_event("katan/assistant", install);
         server
             .deliver("repository_dispatch", "delivery-model-1", &dispatch)
@@ -525,8 +581,7 @@ async fn merges_publish_and_model_changes_open_then_close_an_issue() {
         );
 
         // The model is fixed: the next rerun passes and closes the issue.
-        drop(changed);
-        let _fixed = llm_katan::start_on(port, &[]);
+        endpoint.point_at(katan.port);
         server
             .deliver("repository_dispatch", "delivery-model-2", &dispatch)
             .await;
@@ -550,8 +605,8 @@ async fn installations_are_recorded_and_a_suspended_one_gets_no_work() {
     };
     within(async {
         let fake = FakeGitHub::start().await;
-        let (repo, install) = world(&fake, &katan);
-        let files = repo_files(&katan, "Repeat the question, kindly.");
+        let (repo, install) = world(&fake, &katan.base_url());
+        let files = repo_files(&katan.base_url(), "Repeat the question, kindly.");
         let number = fake.open_pr(&repo, "kind", &as_refs(&files[1..]));
         let head = CommitSha(fake.pull(&repo, number).head_sha);
         let deployment = Deployment::new(&fake);
@@ -614,8 +669,8 @@ async fn a_fork_cannot_turn_off_its_own_gate() {
     };
     within(async {
         let fake = FakeGitHub::start().await;
-        let (repo, install) = world(&fake, &katan);
-        let files = repo_files(&katan, "Repeat the question.");
+        let (repo, install) = world(&fake, &katan.base_url());
+        let files = repo_files(&katan.base_url(), "Repeat the question.");
         let lenient = files[0]
             .1
             .replace("fail_on = \"regression\"", "fail_on = \"never\"");
@@ -654,6 +709,56 @@ async fn a_fork_cannot_turn_off_its_own_gate() {
         );
         server.stop().await;
         fake.assert_no_violations();
+    })
+    .await;
+}
+
+/// Broken prompt files complete the check run as failed with the error
+/// (file and line), once: retrying cannot fix them.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn invalid_prompt_files_fail_the_check_with_the_file_and_line() {
+    let Some(katan) = llm_katan::start(&[]) else {
+        return;
+    };
+    within(async {
+        let fake = FakeGitHub::start().await;
+        let (repo, install) = world(&fake, &katan.base_url());
+        let files = repo_files(&katan.base_url(), "Repeat the question.");
+        let broken = files[1]
+            .1
+            .replace("model: katan/assistant", "model: [unclosed");
+        let number = fake.open_pr(
+            &repo,
+            "broken",
+            &[("prompts/helper.prompt.yml", broken.as_str())],
+        );
+        let head = CommitSha(fake.pull(&repo, number).head_sha);
+        let deployment = Deployment::new(&fake);
+        let server = deployment.start("server").await;
+        let opened = pr_event("opened", &fake, &repo, number, install);
+        server
+            .deliver("pull_request", "delivery-broken", &opened)
+            .await;
+        let jobs = deployment.settled().await;
+        assert_eq!(jobs.len(), 1);
+        assert_eq!(
+            (jobs[0].status, jobs[0].attempts),
+            (JobStatus::Done, 1),
+            "not retried"
+        );
+        let runs = fake.check_runs(&repo, &head);
+        assert_eq!(runs.len(), 1, "{runs:?}");
+        assert_eq!(runs[0].conclusion.as_deref(), Some("failure"));
+        let summary = runs[0].summary.clone().unwrap_or_default();
+        assert!(
+            summary.contains("prompts/helper.prompt.yml:3:"),
+            "the file and line: {summary}"
+        );
+        assert!(
+            fake.comments(&repo, number).is_empty(),
+            "no report to comment"
+        );
+        server.stop().await;
     })
     .await;
 }

@@ -135,6 +135,15 @@ pub fn run(cli: Cli) -> anyhow::Result<Outcome> {
     }
 }
 
+impl Cli {
+    /// `serve` installs its own process-wide logger (JSON for collectors):
+    /// threads that libraries spawn (SQLite's workers) only ever see the
+    /// global one, and a span must be dropped by the subscriber that made it.
+    pub fn logs_itself(&self) -> bool {
+        matches!(self.command, Command::Serve(_))
+    }
+}
+
 /// Logs go to stderr; machine output to stdout.
 pub fn init_tracing(verbose: u8) {
     use tracing_subscriber::EnvFilter;

@@ -391,22 +391,15 @@ impl Plugins {
 
 pub fn run(args: ServeArgs, verbose: u8) -> anyhow::Result<Outcome> {
     let settings = ServeSettings::load(args.config.as_deref(), &|name| std::env::var(name).ok())?;
-    let dispatch = log_dispatch(verbose);
-    let thread_dispatch = dispatch.clone();
+    // The one global logger of this process (see `Cli::logs_itself`).
+    let _ = tracing::dispatcher::set_global_default(log_dispatch(verbose));
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
-        .on_thread_start(move || {
-            // `main` installed the CLI's global subscriber before we knew this
-            // is the server; every runtime thread uses the server's instead.
-            std::mem::forget(tracing::dispatcher::set_default(&thread_dispatch));
-        })
         .build()
         .context("cannot start the async runtime")?;
-    tracing::dispatcher::with_default(&dispatch, || {
-        runtime.block_on(async {
-            let plugins = Plugins::production(&settings).await?;
-            serve(args.listen, settings, plugins).await
-        })
+    runtime.block_on(async {
+        let plugins = Plugins::production(&settings).await?;
+        serve(args.listen, settings, plugins).await
     })?;
     Ok(Outcome::Success)
 }
