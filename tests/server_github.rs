@@ -15,7 +15,6 @@ use std::time::Duration;
 
 use fake_github::{APP_ID, FakeGitHub, webhook_examples};
 use hmac::{Hmac, Mac};
-use llm_katan::LlmKatan;
 use promptgate::github::{CommitSha, InstallationId, PrNumber, RepoName};
 use promptgate::jobs::{Database, JobKind, JobQueue, JobStatus, RetryPolicy};
 use promptgate::registry::{self, VersionRef};
