@@ -4,6 +4,8 @@
 
 #[path = "support/fake_github/mod.rs"]
 mod fake_github;
+#[path = "support/serve_process.rs"]
+mod serve_process;
 
 use std::future::Future;
 use std::sync::Arc;
@@ -12,11 +14,10 @@ use std::time::Duration;
 use axum::body::Body;
 use axum::http::{Request, StatusCode};
 use fake_github::webhook_examples;
-use hmac::{Hmac, Mac};
 use promptgate::jobs::{Database, Job, JobId, JobKind, JobQueue, RetryPolicy};
 use promptgate::server::{GitHubEvents, HmacVerifier, NoPrompts, Secret, ServerState, router};
 use serde_json::{Value, json};
-use sha2::Sha256;
+use serve_process::sign as sign_with;
 use tower::ServiceExt;
 
 const SECRET: &str = "events-test-secret";
@@ -25,12 +26,6 @@ async fn within_timeout<T>(test: impl Future<Output = T>) -> T {
     tokio::time::timeout(Duration::from_secs(60), test)
         .await
         .expect("test timed out")
-}
-
-fn sign_with(secret: &str, body: &[u8]) -> String {
-    let mut mac = Hmac::<Sha256>::new_from_slice(secret.as_bytes()).unwrap();
-    mac.update(body);
-    format!("sha256={}", hex::encode(mac.finalize().into_bytes()))
 }
 
 struct Fixture {

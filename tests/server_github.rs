@@ -9,18 +9,19 @@
 mod fake_github;
 #[path = "support/llm_katan.rs"]
 mod llm_katan;
+#[path = "support/serve_process.rs"]
+mod serve_process;
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use fake_github::{APP_ID, FakeGitHub, webhook_examples};
-use hmac::{Hmac, Mac};
 use promptgate::github::{CommitSha, InstallationId, PrNumber, RepoName};
 use promptgate::jobs::{Database, JobKind, JobQueue, JobStatus, RetryPolicy};
 use promptgate::registry::{self, VersionRef};
 use promptgate::server::installations::Installations;
 use serde_json::{Value, json};
-use sha2::Sha256;
+use serve_process::ServeProcess;
 
 const SECRET: &str = "server-github-webhook-secret";
 const REPO: &str = "octo-org/prompts";
@@ -30,12 +31,6 @@ async fn within<T>(f: impl std::future::Future<Output = T>) -> T {
     tokio::time::timeout(Duration::from_secs(300), f)
         .await
         .expect("the test finished in time")
-}
-
-fn sign(body: &[u8]) -> String {
-    let mut mac = Hmac::<Sha256>::new_from_slice(SECRET.as_bytes()).unwrap();
-    mac.update(body);
-    format!("sha256={}", hex::encode(mac.finalize().into_bytes()))
 }
 
 /// A prompt that passes when the model behind `katan/assistant` is
@@ -132,13 +127,6 @@ fn model_changed_event(model: &str, install: InstallationId) -> Value {
     event
 }
 
-/// A `promptgate serve` process acting as the fake's App.
-struct Server {
-    child: tokio::process::Child,
-    address: String,
-    log: PathBuf,
-}
-
 /// Everything a server run needs, kept across restarts.
 struct Deployment {
     dir: tempfile::TempDir,
@@ -167,39 +155,26 @@ impl Deployment {
         Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/github/test-app-key.pem")
     }
 
+    /// A `promptgate serve` acting as the fake's App; its log is `NAME.log`.
     async fn start(&self, name: &str) -> Server {
-        use tokio::io::AsyncBufReadExt;
-        let log_path = self.dir.path().join(format!("{name}.log"));
-        let log = std::fs::File::create(&log_path).unwrap();
-        let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_promptgate"))
-            .args(["serve", "--listen", "127.0.0.1:0", "--config"])
-            .arg(self.dir.path().join("server.toml"))
-            .env("PROMPTGATE_WEBHOOK_SECRET", SECRET)
-            .env("PROMPTGATE_DATABASE_URL", self.database())
-            .env("PROMPTGATE_DATA_DIR", self.dir.path().join("data"))
-            .env("PROMPTGATE_GITHUB_APP_ID", APP_ID.to_string())
-            .env("PROMPTGATE_GITHUB_PRIVATE_KEY_PATH", Self::key_path())
-            .env("PROMPTGATE_GITHUB_API_URL", &self.api_url)
-            .env("KATAN_KEY", "katan-test-key")
-            .env("PROMPTGATE_LOG", "info")
-            .stdout(std::process::Stdio::piped())
-            .stderr(log)
-            .kill_on_drop(true)
-            .spawn()
-            .unwrap();
-        let stdout = child.stdout.take().unwrap();
-        let line = tokio::io::BufReader::new(stdout)
-            .lines()
-            .next_line()
-            .await
-            .unwrap()
-            .expect("the server prints its address");
-        let address = line.rsplit("http://").next().unwrap().to_string();
-        Server {
-            child,
-            address,
-            log: log_path,
-        }
+        let dir = self.dir.path();
+        let envs = [
+            ("PROMPTGATE_WEBHOOK_SECRET", SECRET.to_string()),
+            ("PROMPTGATE_DATABASE_URL", self.database()),
+            (
+                "PROMPTGATE_DATA_DIR",
+                dir.join("data").display().to_string(),
+            ),
+            ("PROMPTGATE_GITHUB_APP_ID", APP_ID.to_string()),
+            (
+                "PROMPTGATE_GITHUB_PRIVATE_KEY_PATH",
+                Self::key_path().display().to_string(),
+            ),
+            ("PROMPTGATE_GITHUB_API_URL", self.api_url.clone()),
+            ("KATAN_KEY", "katan-test-key".to_string()),
+        ];
+        let log = dir.join(format!("{name}.log"));
+        Server(ServeProcess::start(&dir.join("server.toml"), &envs, &log).await)
     }
 
     fn log(&self, name: &str) -> String {
@@ -248,35 +223,17 @@ impl Deployment {
     }
 }
 
+/// A server of this file's deployments: deliveries are JSON, signed with [`SECRET`].
+struct Server(ServeProcess);
+
 impl Server {
     async fn deliver(&self, event: &str, delivery: &str, payload: &Value) -> reqwest::StatusCode {
         let body = serde_json::to_vec(payload).unwrap();
-        reqwest::Client::new()
-            .post(format!("http://{}/webhooks/github", self.address))
-            .timeout(Duration::from_secs(30))
-            .header("x-github-event", event)
-            .header("x-github-delivery", delivery)
-            .header("x-hub-signature-256", sign(&body))
-            .body(body)
-            .send()
-            .await
-            .unwrap()
-            .status()
+        self.0.deliver(SECRET, event, delivery, body).await
     }
 
-    async fn stop(mut self) {
-        let pid = self.child.id().unwrap() as i32;
-        // SAFETY: kill(2) on our own child's pid.
-        assert_eq!(unsafe { libc::kill(pid, libc::SIGTERM) }, 0);
-        let Ok(status) = tokio::time::timeout(Duration::from_secs(30), self.child.wait()).await
-        else {
-            panic!(
-                "the server did not stop within 30 s of SIGTERM:\n{}",
-                std::fs::read_to_string(&self.log).unwrap_or_default()
-            );
-        };
-        let status = status.unwrap();
-        assert!(status.success(), "graceful exit, got {status}");
+    async fn stop(self) {
+        self.0.stop().await;
     }
 }
 
@@ -383,6 +340,22 @@ async fn a_pull_request_is_gated_once_however_often_github_delivers_it() {
         assert_eq!(runs.len(), 1, "one check run: {runs:?}");
         // Eight cases cannot show that nothing changed: neutral, not failure.
         assert_eq!(runs[0].conclusion.as_deref(), Some("neutral"), "{runs:?}");
+        // Only what the check reads, and what base and head share once:
+        // promptgate.toml, and the prompt at the merge base and at the head.
+        assert_eq!(fake.requests_to("repos/get-content").len(), 3);
+        let metrics = reqwest::get(format!("http://{}/metrics", server.0.address))
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        for series in [
+            "promptgate_github_api_calls_total{operation=\"get_a_git_tree\",status=\"2xx\"} 2",
+            "promptgate_provider_calls_total{kind=\"openai-compatible\",outcome=\"ok\"}",
+            "promptgate_webhook_deliveries_total{event=\"pull_request\"",
+        ] {
+            assert!(metrics.contains(series), "{series} in\n{metrics}");
+        }
 
         // A regression pushed to the pull request: the same comment, updated;
         // the new head's check run fails and points at the criterion's line.
@@ -471,7 +444,7 @@ async fn a_gate_killed_midway_finishes_after_a_restart_with_one_comment() {
             !fake.check_runs(&repo, &head).is_empty()
         })
         .await;
-        first.child.kill().await.unwrap();
+        first.0.child.kill().await.unwrap();
         assert!(
             fake.comments(&repo, number).is_empty(),
             "killed before posting"
@@ -712,6 +685,39 @@ async fn a_fork_cannot_turn_off_its_own_gate() {
     .await;
 }
 
+/// What the server did with one pull request that changes `path` to
+/// `content`: its jobs once settled, its check runs and its comments.
+async fn gate_pull_request(
+    katan: &llm_katan::LlmKatan,
+    path: &str,
+    content: impl FnOnce(&str) -> String,
+) -> (
+    Vec<promptgate::jobs::Job>,
+    Vec<fake_github::CheckRun>,
+    usize,
+) {
+    let fake = FakeGitHub::start().await;
+    let (repo, install) = world(&fake, &katan.base_url());
+    let files = repo_files(&katan.base_url(), "Repeat the question.");
+    let (_, before) = files
+        .iter()
+        .find(|(p, _)| p == path)
+        .expect("a repository file");
+    let after = content(before);
+    let number = fake.open_pr(&repo, "change", &[(path, after.as_str())]);
+    let head = CommitSha(fake.pull(&repo, number).head_sha);
+    let deployment = Deployment::new(&fake);
+    let server = deployment.start("server").await;
+    let opened = pr_event("opened", &fake, &repo, number, install);
+    server
+        .deliver("pull_request", "delivery-change", &opened)
+        .await;
+    let jobs = deployment.settled().await;
+    server.stop().await;
+    let runs = fake.check_runs(&repo, &head);
+    (jobs, runs, fake.comments(&repo, number).len())
+}
+
 /// Broken prompt files complete the check run as failed with the error
 /// (file and line), once: retrying cannot fix them.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -720,32 +726,17 @@ async fn invalid_prompt_files_fail_the_check_with_the_file_and_line() {
         return;
     };
     within(async {
-        let fake = FakeGitHub::start().await;
-        let (repo, install) = world(&fake, &katan.base_url());
-        let files = repo_files(&katan.base_url(), "Repeat the question.");
-        let broken = files[1]
-            .1
-            .replace("model: katan/assistant", "model: [unclosed");
-        let number = fake.open_pr(
-            &repo,
-            "broken",
-            &[("prompts/helper.prompt.yml", broken.as_str())],
-        );
-        let head = CommitSha(fake.pull(&repo, number).head_sha);
-        let deployment = Deployment::new(&fake);
-        let server = deployment.start("server").await;
-        let opened = pr_event("opened", &fake, &repo, number, install);
-        server
-            .deliver("pull_request", "delivery-broken", &opened)
+        let (jobs, runs, comments) =
+            gate_pull_request(&katan, "prompts/helper.prompt.yml", |prompt| {
+                prompt.replace("model: katan/assistant", "model: [unclosed")
+            })
             .await;
-        let jobs = deployment.settled().await;
         assert_eq!(jobs.len(), 1);
         assert_eq!(
             (jobs[0].status, jobs[0].attempts),
             (JobStatus::Done, 1),
             "not retried"
         );
-        let runs = fake.check_runs(&repo, &head);
         assert_eq!(runs.len(), 1, "{runs:?}");
         assert_eq!(runs[0].conclusion.as_deref(), Some("failure"));
         let summary = runs[0].summary.clone().unwrap_or_default();
@@ -753,11 +744,36 @@ async fn invalid_prompt_files_fail_the_check_with_the_file_and_line() {
             summary.contains("prompts/helper.prompt.yml:3:"),
             "the file and line: {summary}"
         );
-        assert!(
-            fake.comments(&repo, number).is_empty(),
-            "no report to comment"
+        assert_eq!(comments, 0, "no report to comment");
+    })
+    .await;
+}
+
+/// A provider key the server does not have fails the check with the
+/// variable to set, at once: retrying cannot make the key appear.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_key_the_server_lacks_fails_the_check_naming_the_variable() {
+    let Some(katan) = llm_katan::start(&[]) else {
+        return;
+    };
+    within(async {
+        let (jobs, runs, _) = gate_pull_request(&katan, "promptgate.toml", |config| {
+            config.replace("KATAN_KEY", "KATAN_KEY_NOBODY_SET")
+        })
+        .await;
+        assert_eq!(
+            (jobs[0].status, jobs[0].attempts),
+            (JobStatus::Done, 1),
+            "not retried: {jobs:?}"
         );
-        server.stop().await;
+        assert_eq!(runs.len(), 1, "{runs:?}");
+        assert_eq!(runs[0].conclusion.as_deref(), Some("failure"));
+        let summary = runs[0].summary.clone().unwrap_or_default();
+        assert!(summary.contains("KATAN_KEY_NOBODY_SET"), "{summary}");
+        assert!(
+            !summary.contains("katan-test-key"),
+            "no key value: {summary}"
+        );
     })
     .await;
 }

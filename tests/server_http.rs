@@ -1,6 +1,9 @@
 //! The HTTP shell: through the router (`oneshot`), over real loopback TCP, and
 //! as the real `promptgate serve` process killed with SIGKILL mid-job.
 
+#[path = "support/serve_process.rs"]
+mod serve_process;
+
 use std::collections::HashMap;
 use std::future::Future;
 use std::path::{Path, PathBuf};
@@ -9,7 +12,6 @@ use std::time::Duration;
 
 use axum::body::Body;
 use axum::http::{Request, StatusCode};
-use hmac::{Hmac, Mac};
 use promptgate::jobs::{
     Database, JobEvent, JobKind, JobQueue, JobStatus, KindRouter, RetryPolicy, Settled,
     WorkerConfig, run_worker, shutdown_channel,
@@ -19,7 +21,7 @@ use promptgate::server::{
     Secret, SelfTestHandler, ServedPrompt, ServerState, openapi, router,
 };
 use serde_json::{Value, json};
-use sha2::Sha256;
+use serve_process::ServeProcess;
 use tower::ServiceExt;
 
 const SECRET: &str = "test-webhook-secret";
@@ -32,9 +34,7 @@ async fn within_timeout<T>(test: impl Future<Output = T>) -> T {
 }
 
 fn sign(body: &[u8]) -> String {
-    let mut mac = Hmac::<Sha256>::new_from_slice(SECRET.as_bytes()).unwrap();
-    mac.update(body);
-    format!("sha256={}", hex::encode(mac.finalize().into_bytes()))
+    serve_process::sign(SECRET, body)
 }
 
 fn selftest_dispatch(id: &str, hold_attempts: u32) -> Vec<u8> {
@@ -168,11 +168,7 @@ async fn bad_signatures_are_refused_and_create_no_job() {
         let mut tampered = body.clone();
         let middle = tampered.len() / 2;
         tampered[middle] ^= 0x01;
-        let wrong_secret = {
-            let mut mac = Hmac::<Sha256>::new_from_slice(b"not the secret").unwrap();
-            mac.update(&body);
-            format!("sha256={}", hex::encode(mac.finalize().into_bytes()))
-        };
+        let wrong_secret = serve_process::sign("not the secret", &body);
         let cases: [(Option<&str>, Vec<u8>); 4] = [
             (None, body.clone()),
             (Some(&wrong_secret), body.clone()),
@@ -648,30 +644,29 @@ async fn killed_server_finishes_the_job_after_restart() {
         .unwrap();
         let database = format!("sqlite://{}", dir.path().join("server.db").display());
 
-        let mut first = ServerProcess::start(&config, &database, dir.path(), "first").await;
+        let envs = [
+            ("PROMPTGATE_WEBHOOK_SECRET", SECRET.to_string()),
+            ("PROMPTGATE_DATABASE_URL", database.clone()),
+        ];
+        let start = |name: &str| {
+            let log = dir.path().join(format!("{name}.log"));
+            let (config, envs) = (config.clone(), envs.clone());
+            async move { ServeProcess::start(&config, &envs, &log).await }
+        };
+
+        let mut first = start("first").await;
         let body = selftest_dispatch("crash", 1);
-        let answer = reqwest::Client::new()
-            .post(format!("http://{}/webhooks/github", first.address))
-            .header("x-github-event", "repository_dispatch")
-            .header("x-github-delivery", "crash-delivery")
-            .header("x-hub-signature-256", sign(&body))
-            .body(body)
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(answer.status(), reqwest::StatusCode::ACCEPTED);
+        let status = first
+            .deliver(SECRET, "repository_dispatch", "crash-delivery", body)
+            .await;
+        assert_eq!(status, reqwest::StatusCode::ACCEPTED);
         wait_for_file(&selftest.join("crash.attempt-1")).await;
         first.child.kill().await.unwrap(); // SIGKILL: no chance to release the job
         assert!(!selftest.join("crash.done").exists());
 
-        let mut second = ServerProcess::start(&config, &database, dir.path(), "second").await;
+        let second = start("second").await;
         wait_for_file(&selftest.join("crash.done")).await;
-        // SIGTERM: a graceful stop exits 0.
-        let pid = second.child.id().unwrap() as i32;
-        // SAFETY: kill(2) on our own child's pid.
-        assert_eq!(unsafe { libc::kill(pid, libc::SIGTERM) }, 0);
-        let status = second.child.wait().await.unwrap();
-        assert!(status.success(), "graceful exit, got {status}; log in {}", dir.path().display());
+        second.stop().await; // SIGTERM: a graceful stop exits 0.
 
         let done = std::fs::read_to_string(selftest.join("crash.done")).unwrap();
         assert_eq!(done.lines().collect::<Vec<_>>(), ["job #1 attempt 2"]);
@@ -682,44 +677,6 @@ async fn killed_server_finishes_the_job_after_restart() {
         assert_eq!((jobs[0].status, jobs[0].attempts), (JobStatus::Done, 2));
     })
     .await;
-}
-
-struct ServerProcess {
-    child: tokio::process::Child,
-    address: String,
-}
-
-impl ServerProcess {
-    async fn start(config: &Path, database: &str, dir: &Path, name: &str) -> Self {
-        use tokio::io::AsyncBufReadExt;
-        let log = std::fs::File::create(dir.join(format!("{name}.log"))).unwrap();
-        let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_promptgate"))
-            .args(["serve", "--listen", "127.0.0.1:0", "--config"])
-            .arg(config)
-            .env("PROMPTGATE_WEBHOOK_SECRET", SECRET)
-            .env("PROMPTGATE_DATABASE_URL", database)
-            .env_remove("PROMPTGATE_GITHUB_APP_ID")
-            .env_remove("PROMPTGATE_GITHUB_PRIVATE_KEY_PATH")
-            .env("PROMPTGATE_LOG", "info")
-            .stdout(std::process::Stdio::piped())
-            .stderr(log)
-            .kill_on_drop(true)
-            .spawn()
-            .unwrap();
-        let stdout = child.stdout.take().unwrap();
-        let mut lines = tokio::io::BufReader::new(stdout).lines();
-        let line = lines
-            .next_line()
-            .await
-            .unwrap()
-            .expect("the server prints its address");
-        let address = line
-            .rsplit("http://")
-            .next()
-            .expect("`listening on http://ADDR`")
-            .to_string();
-        ServerProcess { child, address }
-    }
 }
 
 /// Waits for another process to create `path`.

@@ -8,15 +8,16 @@
 //! loudly, and fails when `CI` is set.
 #![cfg(unix)]
 
+#[path = "support/serve_process.rs"]
+mod serve_process;
+
 use std::collections::BTreeMap;
 use std::path::Path;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use futures::FutureExt as _;
-use hmac::{Hmac, Mac};
-use sha2::Sha256;
+use serve_process::ServeProcess;
 use sqlx::Row as _;
-use tokio::io::AsyncBufReadExt as _;
 
 /// Self-test deliveries sent, alternately to the two replicas.
 const JOBS: usize = 40;
@@ -67,7 +68,6 @@ async fn replicas_scenario(database_url: &str, dir: &Path) {
         Replica::spawn("b", &config, database_url, dir).await,
     ];
 
-    let client = reqwest::Client::new();
     let ids: Vec<String> = (0..JOBS).map(|n| format!("replica-{n:02}")).collect();
     for (n, id) in ids.iter().enumerate() {
         let replica = &replicas[n % replicas.len()];
@@ -77,17 +77,17 @@ async fn replicas_scenario(database_url: &str, dir: &Path) {
             "repository": {"full_name": "octo/prompts"},
         }))
         .unwrap();
-        let answer = client
-            .post(format!("{}/webhooks/github", replica.base))
-            .header("x-github-event", "repository_dispatch")
-            .header("x-github-delivery", format!("delivery-{id}"))
-            .header("x-hub-signature-256", signature(&body))
-            .body(body)
-            .send()
-            .await
-            .unwrap();
+        let status = replica
+            .process
+            .deliver(
+                SECRET,
+                "repository_dispatch",
+                &format!("delivery-{id}"),
+                body,
+            )
+            .await;
         assert_eq!(
-            answer.status(),
+            status,
             reqwest::StatusCode::ACCEPTED,
             "delivery {id} to replica {}",
             replica.name
@@ -99,9 +99,9 @@ async fn replicas_scenario(database_url: &str, dir: &Path) {
             tokio::time::sleep(Duration::from_millis(25)).await;
         }
     }
-    let pids: Vec<u32> = replicas.iter().map(|replica| replica.pid).collect();
+    let pids: Vec<u32> = replicas.iter().map(|replica| replica.process.pid).collect();
     for replica in replicas {
-        replica.stop().await;
+        replica.process.stop().await;
     }
 
     // The markers: one completion each, on the first attempt, and which pool ran it.
@@ -245,64 +245,19 @@ impl ScratchDatabase {
 /// One `promptgate serve` process; its log is `<dir>/<name>.log`.
 struct Replica {
     name: &'static str,
-    child: tokio::process::Child,
-    base: String,
-    pid: u32,
+    process: ServeProcess,
 }
 
 impl Replica {
     async fn spawn(name: &'static str, config: &Path, database_url: &str, dir: &Path) -> Self {
-        let log = std::fs::File::create(dir.join(format!("{name}.log"))).unwrap();
-        let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_promptgate"))
-            .arg("serve")
-            .args(["--listen", "127.0.0.1:0"])
-            .arg("--config")
-            .arg(config)
-            .envs([
-                ("PROMPTGATE_WEBHOOK_SECRET", SECRET),
-                ("PROMPTGATE_DATABASE_URL", database_url),
-                ("PROMPTGATE_LOG", "info"),
-            ])
-            .env_remove("PROMPTGATE_GITHUB_APP_ID")
-            .env_remove("PROMPTGATE_GITHUB_PRIVATE_KEY_PATH")
-            .stdout(std::process::Stdio::piped())
-            .stderr(log)
-            .kill_on_drop(true)
-            .spawn()
-            .expect("the promptgate binary starts");
-        let pid = child.id().expect("a running child has a pid");
-        let mut banner = String::new();
-        tokio::io::BufReader::new(child.stdout.take().unwrap())
-            .read_line(&mut banner)
-            .await
-            .unwrap();
-        let Some((_, address)) = banner.trim().split_once("http://") else {
-            panic!("replica {name} printed {banner:?}, not `… listening on http://ADDR`");
-        };
+        let envs = [
+            ("PROMPTGATE_WEBHOOK_SECRET", SECRET.to_string()),
+            ("PROMPTGATE_DATABASE_URL", database_url.to_string()),
+        ];
+        let log = dir.join(format!("{name}.log"));
         Replica {
             name,
-            base: format!("http://{address}"),
-            child,
-            pid,
+            process: ServeProcess::start(config, &envs, &log).await,
         }
     }
-
-    /// SIGTERM, then a graceful exit (status 0) once running jobs drained.
-    async fn stop(mut self) {
-        let pid = i32::try_from(self.pid).unwrap();
-        // SAFETY: kill(2) on the pid of our own child, which has not been reaped.
-        assert_eq!(unsafe { libc::kill(pid, libc::SIGTERM) }, 0);
-        let status = self.child.wait().await.unwrap();
-        assert!(
-            status.success(),
-            "replica {} exited with {status}",
-            self.name
-        );
-    }
-}
-
-fn signature(body: &[u8]) -> String {
-    let mut mac = Hmac::<Sha256>::new_from_slice(SECRET.as_bytes()).unwrap();
-    mac.update(body);
-    format!("sha256={}", hex::encode(mac.finalize().into_bytes()))
 }

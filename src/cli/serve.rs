@@ -335,7 +335,9 @@ impl Plugins {
     /// applications, receiving publishes), the gate, publish and model-rerun
     /// handlers acting as the App (when one is configured), and the
     /// self-test handler (when enabled).
-    pub async fn production(settings: &ServeSettings) -> anyhow::Result<Self> {
+    /// `db` is the server's database, opened and migrated: the queue's,
+    /// shared with the installation record.
+    pub async fn production(settings: &ServeSettings, db: &Database) -> anyhow::Result<Self> {
         let url = settings.database_url.expose();
         let registry: Arc<dyn Registry> = Arc::from(
             crate::registry::open(url, Path::new("."))
@@ -347,11 +349,7 @@ impl Plugins {
                     )
                 })?,
         );
-        let db = Database::connect(url, 2)
-            .await
-            .with_context(|| format!("cannot open {}", crate::jobs::redact_url(url)))?;
-        db.migrate().await?;
-        let installations = Installations::new(db);
+        let installations = Installations::new(db.clone());
         let mut handlers = KindRouter::new().route(
             JobKind::InstallationSync,
             Arc::new(InstallationSyncHandler {
@@ -367,7 +365,7 @@ impl Plugins {
         if let Some(app) = &settings.github_app {
             let credentials = AppCredentials {
                 app_id: app.app_id,
-                private_key_pem: crate::github::Secret::new(app.private_key.expose()),
+                private_key_pem: app.private_key.clone(),
             };
             let app = GitHubApp::new(&app.api_url, &credentials, ClientOptions::default())
                 .context("cannot set up the GitHub App")?;
@@ -397,20 +395,13 @@ pub fn run(args: ServeArgs, verbose: u8) -> anyhow::Result<Outcome> {
         .enable_all()
         .build()
         .context("cannot start the async runtime")?;
-    runtime.block_on(async {
-        let plugins = Plugins::production(&settings).await?;
-        serve(args.listen, settings, plugins).await
-    })?;
+    runtime.block_on(serve(args.listen, settings))?;
     Ok(Outcome::Success)
 }
 
 /// Opens the database, then serves HTTP and runs the workers until SIGTERM or
 /// Ctrl-C; drains both before returning.
-pub async fn serve(
-    listen: SocketAddr,
-    settings: ServeSettings,
-    plugins: Plugins,
-) -> anyhow::Result<()> {
+pub async fn serve(listen: SocketAddr, settings: ServeSettings) -> anyhow::Result<()> {
     let shown_url = crate::jobs::redact_url(settings.database_url.expose());
     let connections = (settings.worker.concurrency as u32)
         .saturating_mul(2)
@@ -419,6 +410,7 @@ pub async fn serve(
     db.migrate()
         .await
         .with_context(|| format!("cannot migrate the database {shown_url}"))?;
+    let plugins = Plugins::production(&settings, &db).await?;
     if settings.github_app.is_none() {
         tracing::warn!(
             "no GitHub App configured ({ENV_APP_ID}, {ENV_PRIVATE_KEY_PATH}): jobs cannot talk to GitHub"
@@ -532,6 +524,16 @@ mod tests {
         ServeSettings::load(file.map(|_| path.as_path()), &|name| {
             vars.get(name).cloned()
         })
+    }
+
+    #[test]
+    fn the_servers_secrets_are_never_provider_keys() {
+        for name in [ENV_WEBHOOK_SECRET, ENV_DATABASE_URL, ENV_PRIVATE_KEY_PATH] {
+            assert!(
+                crate::provider::http::RESERVED_VARIABLES.contains(&name),
+                "{name} must be refused as an api_key_env"
+            );
+        }
     }
 
     #[test]

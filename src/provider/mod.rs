@@ -20,7 +20,7 @@ use crate::spec::{ModelParameters, ResponseFormat, Role};
 
 pub mod anthropic;
 pub mod echo;
-mod http;
+pub(crate) mod http;
 pub mod ollama;
 pub mod openai;
 

@@ -18,7 +18,6 @@ pub mod selftest;
 pub mod sources;
 pub mod webhook;
 
-use std::fmt;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
@@ -50,32 +49,9 @@ use crate::jobs::{JobQueue, Shutdown};
 /// GitHub sends at most 25 MB per delivery.
 pub const DEFAULT_MAX_WEBHOOK_BYTES: usize = 25 * 1024 * 1024;
 
-/// A secret (webhook secret, API key, private key path contents): never
-/// printed by `Debug` or `Display`; read it with [`Secret::expose`].
-#[derive(Clone, PartialEq, Eq)]
-pub struct Secret(String);
-
-impl Secret {
-    pub fn new(value: impl Into<String>) -> Self {
-        Secret(value.into())
-    }
-
-    pub fn expose(&self) -> &str {
-        &self.0
-    }
-}
-
-impl fmt::Debug for Secret {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("Secret([redacted])")
-    }
-}
-
-impl fmt::Display for Secret {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("[redacted]")
-    }
-}
+/// Webhook secrets, API keys and the App key are the same never-printed
+/// type the GitHub client uses.
+pub use crate::github::Secret;
 
 /// Everything the handlers share. Cheap to clone.
 #[derive(Clone)]

@@ -80,15 +80,6 @@ impl CommitFiles {
     pub fn blob_ids(&self) -> &BTreeMap<RepoPath, String> {
         &self.tree
     }
-
-    pub fn commit(&self) -> &CommitSha {
-        &self.commit
-    }
-
-    /// How many files were fetched.
-    pub fn fetched_count(&self) -> usize {
-        self.fetched.len()
-    }
 }
 
 impl RepoFiles for CommitFiles {
@@ -158,14 +149,16 @@ pub async fn commit_files(
     let tree = api.tree(repo, commit).await?;
     let (tree, sizes) = index_tree(repo, commit, tree)?;
     let tree = Arc::new(tree);
-    let mut fetched: BTreeMap<RepoPath, Vec<u8>> = BTreeMap::new();
+    // Shared with each round's reader, which is gone before the round's
+    // files are added, so adding never copies what is already fetched.
+    let mut fetched: Arc<BTreeMap<RepoPath, Vec<u8>>> = Arc::default();
     let mut fetched_bytes = 0u64;
     loop {
         let wanted = discover(CommitFiles {
             repo: repo.clone(),
             commit: commit.clone(),
             tree: tree.clone(),
-            fetched: Arc::new(fetched.clone()),
+            fetched: fetched.clone(),
         });
         if wanted.is_empty() {
             break;
@@ -197,13 +190,13 @@ pub async fn commit_files(
             .buffer_unordered(limits.concurrency.max(1))
             .try_collect()
             .await?;
-        fetched.extend(round);
+        Arc::make_mut(&mut fetched).extend(round);
     }
     Ok(CommitFiles {
         repo: repo.clone(),
         commit: commit.clone(),
         tree,
-        fetched: Arc::new(fetched),
+        fetched,
     })
 }
 

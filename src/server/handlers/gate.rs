@@ -2,10 +2,7 @@
 
 use std::sync::Arc;
 
-use super::{
-    GitHubWork, check_error_is_permanent, github_error, last_attempt, payload, repo_of,
-    sources_error,
-};
+use super::{GitHubWork, check_error, github_error, last_attempt, payload, repo_of, sources_error};
 use crate::check::{CheckRequest, check_sources};
 use crate::github::post::{self, CheckVerdict, PullRequestTarget};
 use crate::github::{CommitSha, GitHubApi, PrNumber, PullRequest, RepoName};
@@ -73,26 +70,20 @@ impl GateHandler {
         let handle = post::start_check(github, &target)
             .await
             .map_err(github_error)?;
-        let (target_ref, handle_ref) = (&target, &handle);
-        let could_not_run = |why: String, permanent: bool| async move {
-            if permanent || last_attempt(job) {
-                post::post_could_not_run(github, target_ref, handle_ref, &why).await;
+        // A failure retrying cannot fix is reported on the check run and ends
+        // the job; any other is retried, and reported on the last attempt.
+        let could_not_run = async |error: JobError| {
+            if error.permanent || last_attempt(job) {
+                post::post_could_not_run(github, &target, &handle, &error.message).await;
             }
-            if permanent {
-                JobError::permanent(why)
-            } else {
-                JobError::retryable(why)
-            }
+            if error.permanent { Ok(()) } else { Err(error) }
         };
         let sources =
             match pull_request_sources(github, repo, &pr.base_sha, &pr.head_sha, self.work.limits)
                 .await
             {
                 Ok(sources) => sources,
-                Err(error) => {
-                    let error = sources_error(error);
-                    return Err(could_not_run(error.message, error.permanent).await);
-                }
+                Err(error) => return could_not_run(sources_error(error)).await,
             };
         let request = CheckRequest {
             all,
@@ -102,12 +93,7 @@ impl GateHandler {
         };
         let run = match check_sources(sources, &request, &self.work.locations(repo)).await {
             Ok(run) => run,
-            Err(error) => {
-                let permanent = check_error_is_permanent(&error);
-                let error = could_not_run(error.to_string(), permanent).await;
-                // The author was told on the check run: the job is done.
-                return if permanent { Ok(()) } else { Err(error) };
-            }
+            Err(error) => return could_not_run(check_error(error)).await,
         };
         let verdict = CheckVerdict::of(&run.report, run.failed);
         post::post_report(github, &target, Some(&handle), &run.report, verdict, true)

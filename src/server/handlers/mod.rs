@@ -26,6 +26,7 @@ pub use publish::PublishHandler;
 use super::installations::Installations;
 use super::sources::{BlobCache, FetchLimits, SourcesError, commit_files};
 use crate::check::{CheckError, Locations, Workspace};
+use crate::evaluation::ExecuteError;
 use crate::github::app::GitHubApp;
 use crate::github::{CommitSha, GitHubApi, GitHubError, InstallationId, RepoName};
 use crate::jobs::{Job, JobError, JobKind, KindRouter};
@@ -154,11 +155,16 @@ fn sources_error(error: SourcesError) -> JobError {
     }
 }
 
-/// Whether a check error is the repository's (its files are invalid: the
-/// author must fix them; retrying cannot help) or the run's (a provider or
-/// the store failed: retry).
+/// Whether retrying cannot help: the repository's files or config are
+/// wrong (invalid prompts, a provider with no key or no route), as opposed
+/// to the run being cut short or the store failing. Failed model calls are
+/// not errors here: the runner retried them and the report counts them.
 fn check_error_is_permanent(error: &CheckError) -> bool {
-    !matches!(error, CheckError::Execute(_) | CheckError::Store(_))
+    match error {
+        CheckError::Execute(ExecuteError::Provider { source, .. }) => !source.is_retryable(),
+        CheckError::Execute(ExecuteError::Interrupted(_)) | CheckError::Store(_) => false,
+        _ => true,
+    }
 }
 
 fn check_error(error: CheckError) -> JobError {
