@@ -17,12 +17,12 @@ use std::time::{Duration, Instant};
 
 use axum::Json;
 use axum::extract::State;
-use promptgate::config::{ProviderConfig, ProviderKind};
-use promptgate::pricing::PriceTable;
-use promptgate::provider::{self, ChatMessage, ChatRequest, config_for_kind};
-use promptgate::runner::{Call, ProgressMode, ProviderHandle, Runner, RunnerOptions};
-use promptgate::spec::{ModelParameters, ResponseFormat, Role};
-use promptgate::store::cache::{CacheMode, ResponseCache};
+use promptgate::pipeline::config::{ProviderConfig, ProviderKind};
+use promptgate::pipeline::provider::{self, config_for_kind};
+use promptgate::pipeline::runner::cache::{CacheMode, ResponseCache};
+use promptgate::pipeline::runner::pricing::PriceTable;
+use promptgate::pipeline::runner::{Call, ProgressMode, ProviderHandle, Runner, RunnerOptions};
+use promptgate::types::{ChatMessage, ChatRequest, ModelParameters, ResponseFormat, Role};
 use serde_json::{Value, json};
 
 const LATENCY: Duration = Duration::from_millis(50);
@@ -148,7 +148,7 @@ async fn main() {
     let warm = runner.run(calls(&handle, cases, "a")).await.unwrap();
     let wall = started.elapsed();
     let provider_calls = served.load(Ordering::Relaxed) - before;
-    assert_eq!(warm.totals.cached, cases);
+    assert_eq!(warm.totals.cached as usize, cases);
     println!(
         "warm: {cases} cases from the cache: {:.3} s, {provider_calls} provider calls (target < 0.5 s, 0 calls: {})",
         wall.as_secs_f64(),

@@ -1,33 +1,42 @@
 //! promptgate: a CI-native regression gate for LLM prompts.
 //!
-//! The crate follows the data flow in `DESIGN.md`: every stage is a module
-//! that takes plain data and returns plain data; only the edges (providers,
-//! git, GitHub, the store, the HTTP server) do I/O, each behind a trait that
-//! tests replace with a real local stand-in.
+//! # The layer rule
+//!
+//! The crate is the data flow of `DESIGN.md`, in layers. Each layer is a
+//! folder; each module in it owns one job. A module may import modules of
+//! its own layer or of a lower one, never of a higher one, and no two
+//! modules import each other around a loop. `tests/architecture.rs` checks
+//! both on every test run and names the offending `file:line`.
+//!
+//! 0. [`types`] — the plain data every stage shares: repository paths and
+//!    the [`RepoFiles`](types::RepoFiles) trait, ids (versions,
+//!    fingerprints, commits, repositories), prompts, cases, calls and their
+//!    counts, scores and results, diagnostics. No I/O.
+//! 1. [`pipeline`] — the stages, in the order data flows through them:
+//!    `config` and `spec` parse the user's files (with `template`, the
+//!    template language, and `dataset`, the cases); `changes` decides which
+//!    prompts a change touches; `evaluation` plans a prompt version (every
+//!    conversation rendered, its version id and fingerprint) and executes it
+//!    through the `runner` (cache, limits, retries, cost) and its
+//!    `provider`s, scoring outputs with the `eval`uators; the `gate` decides;
+//!    `report` renders; `textdiff` shows what changed. Plain data in, plain
+//!    data out. The providers are the one edge inside, behind the
+//!    `Provider` trait, because calling them is the runner's whole job.
+//! 2. [`edges`] — I/O with the outside world: `git` (reading revisions and
+//!    diffs), `store` (results by fingerprint), `registry` (published
+//!    versions, labels, baselines), `github` (the REST API, webhooks, the
+//!    Actions environment), `db` (the server's database).
+//! 3. [`flows`] — what promptgate does, the same whichever front end asks:
+//!    `check` a change, `evaluate` prompts as they are, find a `baseline`,
+//!    `publish`, `rerun` after a model changed.
+//! 4. The front ends: [`action`] (the GitHub Action) and [`server`] (the
+//!    GitHub App, its job queue and HTTP API); then [`cli`], which starts
+//!    any of them.
 
 pub mod action;
-pub mod changes;
-pub mod check;
 pub mod cli;
-pub mod config;
-pub mod dataset;
-pub mod diagnostics;
-pub mod eval;
-pub mod evaluation;
-pub mod gate;
-pub mod github;
-pub mod jobs;
-pub mod pricing;
-pub mod provider;
-pub mod publish;
-pub mod registry;
-pub mod repo;
-pub mod report;
-pub mod rerun;
-pub mod runner;
+pub mod edges;
+pub mod flows;
+pub mod pipeline;
 pub mod server;
-pub mod spec;
-pub mod store;
-pub mod telemetry;
-pub mod template;
-pub mod textdiff;
+pub mod types;

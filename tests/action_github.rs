@@ -15,7 +15,7 @@ use std::time::Duration;
 
 use common::{git, write};
 use fake_github::{ACTIONS_TOKEN, FakeGitHub, webhook_examples};
-use promptgate::github::{CommitSha, PrNumber, RepoName};
+use promptgate::types::{CommitSha, PrNumber, RepoName};
 use serde_json::{Value, json};
 
 const REPO: &str = "octo-org/prompts";

@@ -6,9 +6,10 @@ use std::path::Path;
 
 use common::{git, promptgate, write};
 
-use promptgate::changes::{self, ChangeKind, PromptDeps, Reason};
-use promptgate::repo::{self, GitRevision, RepoError, RepoFiles, WorkingTree};
-use promptgate::spec::RepoPath;
+use promptgate::edges::git::{self as repo, GitRevision, WorkingTree};
+use promptgate::pipeline::changes::{self, ChangeKind, PromptDeps, Reason};
+use promptgate::pipeline::spec::Workspace;
+use promptgate::types::{RepoError, RepoFiles, RepoPath};
 
 fn p(path: &str) -> RepoPath {
     RepoPath(path.to_owned())
@@ -39,40 +40,18 @@ fn example_repo() -> tempfile::TempDir {
     dir
 }
 
-/// Dependencies as the lead will compute them: the prompt's includes found
-/// with `template_includes`, its dataset from the file.
-fn deps(files: &dyn RepoFiles) -> Vec<PromptDeps> {
-    files
-        .list()
-        .unwrap()
-        .into_iter()
-        .filter(|path| path.0.ends_with(".prompt.yml"))
-        .map(|path| {
-            let text = String::from_utf8(files.read(&path).unwrap().unwrap()).unwrap();
-            let field = |key: &str| {
-                text.lines()
-                    .find_map(|line| line.strip_prefix(key))
-                    .map(|v| v.trim().to_owned())
-            };
-            PromptDeps {
-                name: field("name:").unwrap(),
-                includes: changes::template_includes(&text)
-                    .into_iter()
-                    .map(RepoPath)
-                    .collect(),
-                dataset: field("dataset:").map(RepoPath),
-                path,
-            }
-        })
-        .collect()
+/// Dependencies as a check computes them: the workspace loaded from
+/// `files`, each prompt's includes walked by the template stage.
+fn deps(files: Box<dyn RepoFiles>) -> Vec<PromptDeps> {
+    changes::dependencies(&Workspace::load(files).unwrap())
 }
 
 fn affected_names(root: &Path, base: &str, head: Option<&str>) -> Vec<(String, Vec<String>)> {
-    let changed = changes::changed_paths(root, base, head).unwrap();
+    let changed = repo::changed_paths(root, base, head).unwrap();
     let tree = WorkingTree::new(root).unwrap();
     let prompts = match head {
-        None => deps(&tree),
-        Some(head) => deps(&GitRevision::new(root, head).unwrap()),
+        None => deps(Box::new(tree)),
+        Some(head) => deps(Box::new(GitRevision::new(root, head).unwrap())),
     };
     changes::affected(&changed, &prompts)
         .into_iter()
@@ -111,7 +90,7 @@ fn an_unrelated_change_affects_nothing() {
     write(root, "README.md", "# prompts, documented\n");
     write(root, "notes/new.txt", "untracked\n");
     write(root, "ignored/scratch.jsonl", "{}\n");
-    let changed = changes::changed_paths(root, "main", None).unwrap();
+    let changed = repo::changed_paths(root, "main", None).unwrap();
     let paths: Vec<&str> = changed.iter().map(|c| c.path.0.as_str()).collect();
     assert_eq!(paths, ["README.md", "notes/new.txt"]);
     assert!(affected_names(root, "main", None).is_empty());
@@ -130,7 +109,7 @@ fn a_renamed_prompt_is_followed() {
         ],
     );
     git(root, &["commit", "-q", "-m", "rename"]);
-    let changed = changes::changed_paths(root, "HEAD~1", Some("HEAD")).unwrap();
+    let changed = repo::changed_paths(root, "HEAD~1", Some("HEAD")).unwrap();
     assert_eq!(
         changed[0].kind,
         ChangeKind::Renamed {
@@ -191,7 +170,7 @@ fn dataset_and_config_changes() {
     write(
         root,
         "prompts/new.prompt.yml",
-        "name: new\nmodel: openai/gpt-4o\nmessages: []\n",
+        "name: new\nmodel: openai/gpt-4o\nmessages:\n  - role: user\n    content: hi\n",
     );
     let found = affected_names(root, "HEAD", None);
     let new = found.iter().find(|(name, _)| name == "new").unwrap();
@@ -201,7 +180,7 @@ fn dataset_and_config_changes() {
 #[test]
 fn unknown_revisions_are_named() {
     let repo = example_repo();
-    let error = changes::changed_paths(repo.path(), "no-such-branch", None).unwrap_err();
+    let error = repo::changed_paths(repo.path(), "no-such-branch", None).unwrap_err();
     assert!(matches!(&error, RepoError::UnknownRevision { rev, .. } if rev == "no-such-branch"));
     assert!(error.to_string().contains("`no-such-branch`"), "{error}");
     let error = GitRevision::new(repo.path(), "--output=/tmp/x").unwrap_err();

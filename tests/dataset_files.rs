@@ -6,10 +6,9 @@ use std::io::Write;
 use std::path::Path;
 use std::time::Instant;
 
-use promptgate::dataset::{self, Case};
-use promptgate::diagnostics::Diagnostics;
-use promptgate::repo::WorkingTree;
-use promptgate::spec::RepoPath;
+use promptgate::edges::git::WorkingTree;
+use promptgate::pipeline::dataset;
+use promptgate::types::{Case, Diagnostics, RepoPath};
 use proptest::prelude::*;
 use serde_json::json;
 
@@ -88,7 +87,10 @@ fn jsonl_collects_every_problem_with_its_line() {
             .contains("duplicate case id `a` (first used on line 1)"),
         "{found:?}"
     );
-    assert!(found[3].1.contains("`regex` does not compile"), "{found:?}");
+    assert!(
+        found[3].1.contains("`regex` is not a valid regex"),
+        "{found:?}"
+    );
     assert!(
         found[4].1.contains("`keywords` items must be strings"),
         "{found:?}"
@@ -246,7 +248,11 @@ fn unknown_format_and_missing_file() {
     let missing = dataset::load_cases(&tree, &RepoPath("nope.jsonl".into())).unwrap_err();
     assert!(missing.0[0].message.contains("not found"));
     let escape = dataset::load_cases(&tree, &RepoPath("../x.jsonl".into())).unwrap_err();
-    assert!(escape.0[0].message.contains("`..` is not allowed"));
+    assert!(
+        escape.0[0]
+            .message
+            .contains("`..` would leave the repository")
+    );
 }
 
 /// Counts the bytes this thread holds, so the streaming test measures its
@@ -310,7 +316,7 @@ fn a_100k_case_jsonl_streams() {
     let base = LIVE.with(Cell::get);
     PEAK.with(|peak| peak.set(base));
     let started = Instant::now();
-    let reader = promptgate::repo::RepoFiles::open(&tree, &file)
+    let reader = promptgate::types::RepoFiles::open(&tree, &file)
         .unwrap()
         .unwrap();
     // Streaming: look at each case and let it go.

@@ -7,9 +7,10 @@ use std::path::Path;
 use std::time::Duration;
 
 use common::{git, promptgate, promptgate_with, write};
-use promptgate::registry::{self, NewVersion, PromptContent, PublishInput};
-use promptgate::spec::{MessageTemplate, ModelId, ModelParameters, ResponseFormat, Role};
-use promptgate::store::VersionId;
+use promptgate::edges::registry::{self, NewVersion, PublishInput};
+use promptgate::types::{
+    MessageTemplate, ModelId, ModelParameters, PromptContent, ResponseFormat, Role, VersionId,
+};
 
 const PROMPT: &str = "name: support-bot\nmodel: openai/gpt-4o-mini\nmodelParameters:\n  temperature: 0.3\nmessages:\n  - role: system\n    content: |\n      You are the support assistant.\n      {% include \"snippets/tone.md\" %}\n      The customer is on the {{ plan }} plan.\n  - role: user\n    content: \"{{ question }}\"\n";
 const TONE: &str = "Write like a calm colleague.\n";

@@ -8,15 +8,13 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
-use promptgate::dataset::{Case, CaseSource};
-use promptgate::eval::{
-    Embedder, EvalContext, JudgeClient, Score, criterion_info, evaluate, score_outputs,
+use promptgate::pipeline::eval::{
+    Embedder, EvalContext, JudgeClient, criterion_info, evaluate, score_outputs,
 };
-use promptgate::provider::{ChatMessage, Usage};
-use promptgate::runner::CallOutcome;
-use promptgate::spec::{
-    BuiltinEvaluator, EvaluatorKind, EvaluatorSpec, KeywordMode, LengthUnit, LlmChoice, ModelId,
-    RepoPath, Role, SimilarityMethod, StringCheck,
+use promptgate::types::{
+    BuiltinEvaluator, CallOutcome, Case, CaseSource, ChatMessage, EvaluatorKind, EvaluatorSpec,
+    KeywordMode, LengthUnit, LlmChoice, ModelId, RepoPath, Role, Score, SimilarityMethod,
+    StringCheck, Usage,
 };
 use serde_json::{Value, json};
 

@@ -6,10 +6,9 @@
 mod gate_support;
 
 use gate_support::{Rng, binary_criterion, case, criterion, judge, result, true_grades};
-use promptgate::config::GatePolicy;
-use promptgate::gate::{GateInput, Verdict, gate_all, gate_one};
-use promptgate::spec::GateOverrides;
-use promptgate::store::{CriterionInfo, EvalResult};
+use promptgate::pipeline::config::GatePolicy;
+use promptgate::pipeline::gate::{GateInput, Verdict, gate_all, gate_one};
+use promptgate::types::{CriterionInfo, EvalResult, GateOverrides};
 
 const TRIALS: u64 = 200;
 const CASES: usize = 50;

@@ -4,10 +4,11 @@
 mod gate_support;
 
 use gate_support::{binary_criterion, case, criterion, result, scores};
-use promptgate::config::{FailOn, GatePolicy};
-use promptgate::gate::{GateInput, PromptGate, Verdict, effective_policy, gate_all, gate_one};
-use promptgate::spec::GateOverrides;
-use promptgate::store::EvalResult;
+use promptgate::pipeline::config::GatePolicy;
+use promptgate::pipeline::gate::{
+    GateInput, PromptGate, Verdict, effective_policy, gate_all, gate_one,
+};
+use promptgate::types::{EvalResult, FailOn, GateOverrides};
 use proptest::prelude::*;
 
 fn gate_with(head: &EvalResult, baseline: Option<&EvalResult>, policy: &GatePolicy) -> PromptGate {
@@ -332,7 +333,7 @@ fn flips_and_largest_drops_are_listed_worst_first() {
     let head = scores("p", "head", criterion("quality"), &head);
     let base = scores("p", "base", criterion("quality"), &base);
     let c = &gate(&head, &base).criteria[0];
-    let ids = |moves: &[promptgate::gate::CaseMove]| {
+    let ids = |moves: &[promptgate::pipeline::gate::CaseMove]| {
         moves.iter().map(|m| m.case_id.clone()).collect::<Vec<_>>()
     };
     assert_eq!(ids(&c.flipped_to_fail), ["c3", "c7"]);

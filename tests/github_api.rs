@@ -7,7 +7,7 @@ use std::future::Future;
 use std::time::Duration;
 
 use fake_github::{APP_PRIVATE_KEY, APP_SLUG, FakeGitHub};
-use promptgate::github::{
+use promptgate::edges::github::{
     Annotation, AnnotationLevel, AppCredentials, COMMENT_MARKER, CheckHandle, CheckOutcome,
     ClientOptions, CommentOutcome, Conclusion, DeploymentState, FileChange, GitHubApi, GitHubApp,
     GitHubClient, GitHubError, IssueOutcome, NewDeployment, Permission, RetryPolicy, Secret,
@@ -134,7 +134,7 @@ async fn check_run_with_120_annotations_is_sent_in_three_requests() {
         let gh = FakeGitHub::start().await;
         let repo = gh.create_repo("octo/prompts");
         let pr = gh.open_pr(&repo, "tone", &[("prompts/summarize.prompt.yml", "x")]);
-        let sha = promptgate::github::CommitSha(gh.pull(&repo, pr).head_sha);
+        let sha = promptgate::types::CommitSha(gh.pull(&repo, pr).head_sha);
         let api = client(&gh, gh.actions_token());
 
         let handle = api
@@ -176,7 +176,7 @@ async fn forbidden_check_runs_fall_back_to_a_commit_status() {
         let gh = FakeGitHub::start().await;
         let repo = gh.create_repo("octo/prompts");
         let pr = gh.open_pr(&repo, "tone", &[("prompts/a.prompt.yml", "x")]);
-        let sha = promptgate::github::CommitSha(gh.pull(&repo, pr).head_sha);
+        let sha = promptgate::types::CommitSha(gh.pull(&repo, pr).head_sha);
         gh.forbid_check_runs();
         let api = client(&gh, gh.actions_token());
 
@@ -212,7 +212,7 @@ async fn a_403_names_the_missing_permission_and_never_the_token() {
         gh.forbid_check_runs();
         let token = gh.actions_token();
         let api = client(&gh, token.clone());
-        let sha = promptgate::github::CommitSha("a".repeat(40));
+        let sha = promptgate::types::CommitSha("a".repeat(40));
         let err = api
             .create_check_run(&repo, "promptgate", &sha, None)
             .await
@@ -570,7 +570,7 @@ async fn own_login_for_a_personal_token_and_check_runs_refused_to_users() {
             "github-actions[bot]"
         );
         // Only Apps create check runs; a personal token falls back on its own.
-        let sha = promptgate::github::CommitSha(gh.pull(&repo, pr).head_sha);
+        let sha = promptgate::types::CommitSha(gh.pull(&repo, pr).head_sha);
         let handle = api
             .start_check(&repo, "promptgate", &sha, None)
             .await
@@ -616,12 +616,12 @@ async fn the_contract_check_catches_requests_github_would_reject() {
         .unwrap();
         // Our own client, asked to break GitHub's limit of 50 annotations per request.
         let api = client(&gh, gh.actions_token());
-        let sha = promptgate::github::CommitSha("b".repeat(40));
+        let sha = promptgate::types::CommitSha("b".repeat(40));
         let id = api
             .create_check_run(&repo, "promptgate", &sha, None)
             .await
             .unwrap();
-        let too_many = promptgate::github::CheckRunUpdate {
+        let too_many = promptgate::edges::github::CheckRunUpdate {
             conclusion: None,
             title: "t".into(),
             summary: "s".into(),

@@ -5,8 +5,8 @@
 mod fake_github;
 
 use fake_github::webhook_examples;
-use promptgate::github::Secret;
-use promptgate::github::webhook::{
+use promptgate::edges::github::Secret;
+use promptgate::edges::github::webhook::{
     Command, Event, InstallationAction, PrAction, RerequestSource, SignatureError, WebhookSecrets,
     parse_event, sign,
 };

@@ -8,9 +8,10 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use promptgate::jobs::{
-    Database, EnqueueOutcome, Job, JobError, JobEvent, JobHandler, JobId, JobKind, JobQueue,
-    JobStatus, ManualClock, NewJob, RetryPolicy, Settled, SystemClock, WorkerConfig, run_worker,
+use promptgate::edges::db::Database;
+use promptgate::server::jobs::{
+    EnqueueOutcome, Job, JobError, JobEvent, JobHandler, JobId, JobKind, JobQueue, JobStatus,
+    ManualClock, NewJob, RetryPolicy, Settled, SystemClock, WorkerConfig, run_worker,
     shutdown_channel,
 };
 use serde_json::json;

@@ -12,11 +12,9 @@ use axum::Json;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
-use promptgate::config::{ProviderConfig, ProviderKind};
-use promptgate::provider::{
-    self, ApiKey, ChatMessage, ChatRequest, Provider, ProviderError, config_for_kind,
-};
-use promptgate::spec::{ModelParameters, ResponseFormat, Role};
+use promptgate::pipeline::config::{ProviderConfig, ProviderKind};
+use promptgate::pipeline::provider::{self, ApiKey, Provider, ProviderError, config_for_kind};
+use promptgate::types::{ChatMessage, ChatRequest, ModelParameters, ResponseFormat, Role};
 use serde_json::{Value, json};
 
 const LIMIT: Duration = Duration::from_secs(60);
@@ -176,7 +174,7 @@ fn header<'a>(seen: &'a Seen, name: &str) -> Option<&'a str> {
 async fn every_kind_sends_its_own_wire_format() {
     tokio::time::timeout(LIMIT, async {
         let (url, log) = recording_server().await;
-        let usage_and_text = |answer: promptgate::provider::Completion| {
+        let usage_and_text = |answer: promptgate::types::Completion| {
             assert_eq!(answer.text, "ok: hi");
             assert_eq!((answer.usage.input_tokens, answer.usage.output_tokens), (11, 7));
         };

@@ -6,17 +6,16 @@ use std::process::Command as StdCommand;
 
 use assert_cmd::Command;
 use predicates::prelude::*;
-use promptgate::provider::Usage;
-use promptgate::registry::{GateOutcome, NewVersion, PromptContent, PublishInput};
-use promptgate::runner::CallOutcome;
-use promptgate::spec::{MessageTemplate, ModelId, ModelParameters, ResponseFormat, Role};
-use promptgate::store::{
-    CaseResult, CriterionInfo, CriterionScore, EvalResult, Fingerprint, RepeatResult, VersionId,
+use promptgate::edges::registry::{GateOutcome, NewVersion, PublishInput};
+use promptgate::types::{
+    CallOutcome, CaseResult, CriterionInfo, CriterionScore, EvalResult, Fingerprint,
+    MessageTemplate, ModelId, ModelParameters, PromptContent, RepeatResult, ResponseFormat, Role,
+    Usage, VersionId,
 };
 
 fn input(text: &str, cases: usize, gate: GateOutcome) -> PublishInput {
     let id = VersionId(format!("id-{text}"));
-    let score = promptgate::eval::Score {
+    let score = promptgate::types::Score {
         value: 0.9,
         reason: "good".into(),
         display: None,

@@ -14,17 +14,15 @@ use std::process::Command;
 use std::sync::Arc;
 use std::time::Duration;
 
-use promptgate::config::PromotionPolicy;
-use promptgate::provider::Usage;
-use promptgate::registry::{
+use promptgate::edges::registry::{
     ExpectFrom, GateOutcome, LATEST, LabelTarget, MoveKind, MoveLabel, NewVersion, PolicyRule,
-    Promote, PromptContent, PublishInput, Registry, RegistryError, VersionRef, open,
-    publish_prompt,
+    Promote, PublishInput, Registry, RegistryError, VersionRef, open, publish_prompt,
 };
-use promptgate::runner::CallOutcome;
-use promptgate::spec::{MessageTemplate, ModelId, ModelParameters, ResponseFormat, Role};
-use promptgate::store::{
-    CaseResult, CriterionInfo, CriterionScore, EvalResult, Fingerprint, RepeatResult, VersionId,
+use promptgate::pipeline::config::PromotionPolicy;
+use promptgate::types::{
+    CallOutcome, CaseResult, CriterionInfo, CriterionScore, EvalResult, Fingerprint,
+    MessageTemplate, ModelId, ModelParameters, PromptContent, RepeatResult, ResponseFormat, Role,
+    Usage, VersionId,
 };
 
 type Shared = Arc<dyn Registry>;
@@ -298,7 +296,7 @@ fn result_of(
                         cached: false,
                     },
                     scores: vec![CriterionScore {
-                        score: Ok(promptgate::eval::Score {
+                        score: Ok(promptgate::types::Score {
                             value: score,
                             reason: "ok".into(),
                             display: None,

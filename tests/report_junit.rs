@@ -11,7 +11,7 @@ use std::io::Write as _;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use promptgate::report::junit;
+use promptgate::pipeline::report::junit;
 use report_fixtures::*;
 use serde_json::Value;
 

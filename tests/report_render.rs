@@ -4,7 +4,7 @@ mod report_fixtures;
 
 use std::path::Path;
 
-use promptgate::report::{COMMENT_MARKER, json, markdown, terminal};
+use promptgate::pipeline::report::{COMMENT_MARKER, json, markdown, terminal};
 use report_fixtures::*;
 
 const SCHEMA_PATH: &str = "schemas/report.schema.json";
@@ -244,7 +244,7 @@ fn assert_structure(body: &str, marker: bool) {
     }
 }
 
-fn rename_case(report: &mut promptgate::report::CheckReport, old: &str, new: &str) {
+fn rename_case(report: &mut promptgate::pipeline::report::CheckReport, old: &str, new: &str) {
     let prompt = &mut report.prompts[0];
     for result in [Some(&mut prompt.head), prompt.baseline.as_mut()]
         .into_iter()
@@ -265,7 +265,7 @@ fn rename_case(report: &mut promptgate::report::CheckReport, old: &str, new: &st
     }
 }
 
-fn rename_criterion(report: &mut promptgate::report::CheckReport, old: &str, new: &str) {
+fn rename_criterion(report: &mut promptgate::pipeline::report::CheckReport, old: &str, new: &str) {
     let prompt = &mut report.prompts[0];
     for result in [Some(&mut prompt.head), prompt.baseline.as_mut()]
         .into_iter()
@@ -285,7 +285,7 @@ fn rename_criterion(report: &mut promptgate::report::CheckReport, old: &str, new
 }
 
 /// Every field a pull request or a model controls, filled with markup.
-fn hostile_report() -> promptgate::report::CheckReport {
+fn hostile_report() -> promptgate::pipeline::report::CheckReport {
     let mut report = realistic_check();
     report
         .notes

@@ -16,10 +16,11 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use fake_github::{APP_ID, FakeGitHub, webhook_examples};
-use promptgate::github::{CommitSha, InstallationId, PrNumber, RepoName};
-use promptgate::jobs::{Database, JobKind, JobQueue, JobStatus, RetryPolicy};
-use promptgate::registry::{self, VersionRef};
+use promptgate::edges::db::Database;
+use promptgate::edges::registry::{self, VersionRef};
 use promptgate::server::installations::Installations;
+use promptgate::server::jobs::{JobKind, JobQueue, JobStatus, RetryPolicy};
+use promptgate::types::{CommitSha, InstallationId, PrNumber, RepoName};
 use serde_json::{Value, json};
 use serve_process::ServeProcess;
 
@@ -181,7 +182,7 @@ impl Deployment {
         std::fs::read_to_string(self.dir.path().join(format!("{name}.log"))).unwrap_or_default()
     }
 
-    async fn jobs(&self) -> Vec<promptgate::jobs::Job> {
+    async fn jobs(&self) -> Vec<promptgate::server::jobs::Job> {
         let db = Database::connect(&self.database(), 1).await.unwrap();
         JobQueue::new(db, RetryPolicy::default())
             .jobs()
@@ -190,7 +191,7 @@ impl Deployment {
     }
 
     /// Waits until every job is finished (done or failed).
-    async fn settled(&self) -> Vec<promptgate::jobs::Job> {
+    async fn settled(&self) -> Vec<promptgate::server::jobs::Job> {
         let give_up = std::time::Instant::now() + Duration::from_secs(120);
         loop {
             let jobs = self.jobs().await;
@@ -692,7 +693,7 @@ async fn gate_pull_request(
     path: &str,
     content: impl FnOnce(&str) -> String,
 ) -> (
-    Vec<promptgate::jobs::Job>,
+    Vec<promptgate::server::jobs::Job>,
     Vec<fake_github::CheckRun>,
     usize,
 ) {

@@ -12,9 +12,10 @@ use std::time::Duration;
 
 use axum::body::Body;
 use axum::http::{Request, StatusCode};
-use promptgate::jobs::{
-    Database, JobEvent, JobKind, JobQueue, JobStatus, KindRouter, RetryPolicy, Settled,
-    WorkerConfig, run_worker, shutdown_channel,
+use promptgate::edges::db::Database;
+use promptgate::server::jobs::{
+    JobEvent, JobKind, JobQueue, JobStatus, KindRouter, RetryPolicy, Settled, WorkerConfig,
+    run_worker, shutdown_channel,
 };
 use promptgate::server::{
     ApiKeys, AuthFailure, BuiltinEvents, HmacVerifier, PromptSource, PromptSourceError, Scope,

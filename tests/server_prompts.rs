@@ -8,15 +8,17 @@ use std::time::Duration;
 
 use axum::body::Body;
 use axum::http::{Request, StatusCode, header};
-use promptgate::jobs::{Database, JobQueue, RetryPolicy};
-use promptgate::registry::{
-    self, ExpectFrom, LabelTarget, MoveKind, MoveLabel, NewVersion, PromptContent, Registry,
+use promptgate::edges::db::Database;
+use promptgate::edges::registry::{
+    self, ExpectFrom, LabelTarget, MoveKind, MoveLabel, NewVersion, Registry,
 };
+use promptgate::server::jobs::{JobQueue, RetryPolicy};
 use promptgate::server::{
     GitHubEvents, HmacVerifier, RegistryPrompts, Scope, Secret, ServerState, router,
 };
-use promptgate::spec::{MessageTemplate, ModelId, ModelParameters, ResponseFormat, Role};
-use promptgate::store::VersionId;
+use promptgate::types::{
+    MessageTemplate, ModelId, ModelParameters, PromptContent, ResponseFormat, Role, VersionId,
+};
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 use tower::ServiceExt;

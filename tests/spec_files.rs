@@ -3,12 +3,12 @@
 
 use std::path::Path;
 
-use promptgate::config::{self, Config, ProviderKind};
-use promptgate::diagnostics::Severity;
-use promptgate::repo::WorkingTree;
-use promptgate::spec::memory::MemoryFiles;
-use promptgate::spec::{
-    self, BuiltinEvaluator, EvaluatorKind, ModelId, RepoPath, ResponseFormat, Role, StringCheck,
+use promptgate::edges::git::WorkingTree;
+use promptgate::pipeline::config::{self, Config, ProviderKind};
+use promptgate::pipeline::spec;
+use promptgate::types::{
+    BuiltinEvaluator, EvaluatorKind, MemoryFiles, ModelId, RepoPath, ResponseFormat, Role,
+    Severity, StringCheck,
 };
 use proptest::prelude::*;
 use serde_json::json;
@@ -20,8 +20,8 @@ fn example() -> &'static Path {
 fn parse(
     text: &str,
 ) -> (
-    Option<spec::PromptSpec>,
-    promptgate::diagnostics::Diagnostics,
+    Option<promptgate::types::PromptSpec>,
+    promptgate::types::Diagnostics,
 ) {
     spec::parse_prompt(&RepoPath("prompts/t.prompt.yml".into()), text.as_bytes())
 }
@@ -46,14 +46,15 @@ fn example_repository_loads_without_any_diagnostic() {
         ]
     );
     for prompt in &prompts {
-        let cases = spec::cases_of(prompt, &files).unwrap();
+        let cases = promptgate::pipeline::dataset::cases_of(prompt, &files).unwrap();
         assert!(
             (10..=30).contains(&cases.len()),
             "{}: {}",
             prompt.name,
             cases.len()
         );
-        let prepared = promptgate::template::PreparedPrompt::new(&prompt.messages, &files).unwrap();
+        let prepared =
+            promptgate::pipeline::template::PreparedPrompt::new(&prompt.messages, &files).unwrap();
         for case in &cases {
             prepared.render(case).unwrap();
         }
@@ -99,7 +100,10 @@ fn github_models_file_reads_unchanged() {
         }
     );
     assert_eq!((spec.evaluators[1].weight, spec.repeats), (1.0, 1));
-    let rendered = promptgate::template::render_messages(&spec, first, &files).unwrap();
+    let rendered = promptgate::pipeline::template::PreparedPrompt::new(&spec.messages, &files)
+        .unwrap()
+        .render(first)
+        .unwrap();
     assert!(
         rendered[1]
             .content
@@ -254,7 +258,7 @@ fn promptgate_evaluators_and_defaults() {
     assert_eq!(spec.tags, ["a"]);
     assert_eq!(spec.owner.as_deref(), Some("@team"));
     assert_eq!(spec.gate.tolerance, Some(0.05));
-    assert_eq!(spec.gate.fail_on, Some(config::FailOn::Never));
+    assert_eq!(spec.gate.fail_on, Some(promptgate::types::FailOn::Never));
     let e = &spec.evaluators;
     assert_eq!(
         (e[0].weight, e[0].threshold, e[0].line),

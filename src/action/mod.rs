@@ -15,19 +15,23 @@
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
 
-use crate::check::{CheckError, CheckRequest, Workspace, run_check};
-use crate::config::{Config, FailOn};
-use crate::github::actions::{ActionsEnv, ActionsEnvError, ActionsEvent};
-use crate::github::post::{self, CheckVerdict, PostError, PullRequestTarget};
-use crate::github::webhook::{Event, PullRequestEvent, PushEvent};
-use crate::github::{CommitSha, DeploymentState, GitHubApi, GitHubError, NewDeployment};
-use crate::publish::{PublishError, PublishMeta, PublishedPrompt, publish_current};
-use crate::registry::{self, Registry, RegistryError};
-use crate::repo::{GitRevision, WorkingTree};
-use crate::report::markdown;
-use crate::report::{CheckReport, ReportError, ReportMode, RunTotals};
+use crate::edges::git::{GitRevision, WorkingTree};
+use crate::edges::github::actions::{ActionsEnv, ActionsEnvError, ActionsEvent};
+use crate::edges::github::post::{self, CheckVerdict, PostError, PullRequestTarget};
+use crate::edges::github::webhook::{Event, PullRequestEvent, PushEvent};
+use crate::edges::github::{DeploymentState, GitHubApi, GitHubError, NewDeployment};
+use crate::edges::registry::{self, Registry, RegistryError};
+use crate::flows::check::{CheckRequest, check_sources, git_sources};
+use crate::flows::error::FlowError;
+use crate::flows::evaluate::{Locations, RegistryAccess, RunOptions};
+use crate::flows::publish::{PublishError, PublishMeta, PublishedPrompt, publish_current};
+use crate::flows::rerun::rerun_workspace;
+use crate::pipeline::config::Config;
+use crate::pipeline::report::{CheckReport, ReportError, ReportMode, RunTotals, markdown};
+use crate::pipeline::spec::Workspace;
+use crate::types::{CommitSha, FailOn};
 
-pub use crate::github::post::CHECK_NAME;
+pub use crate::edges::github::post::CHECK_NAME;
 
 /// The registry the Action publishes to when neither the input nor the config names one.
 pub const DEFAULT_ACTION_REGISTRY: &str = "git+branch://promptgate-registry";
@@ -60,7 +64,7 @@ impl ActionInputs {
         let present = |name: &str| var(name).filter(|v| !v.trim().is_empty());
         if let Some(config) = present("PROMPTGATE_CONFIG") {
             let config = config.trim().trim_start_matches("./");
-            if config != crate::config::CONFIG_FILE {
+            if config != crate::pipeline::config::CONFIG_FILE {
                 return Err(ActionError::Input {
                     input: "config",
                     message: format!(
@@ -135,7 +139,7 @@ pub enum ActionError {
         message: String,
     },
     #[error(transparent)]
-    Check(Box<CheckError>),
+    Check(Box<FlowError>),
     #[error(transparent)]
     Publish(Box<PublishError>),
     #[error(transparent)]
@@ -151,7 +155,7 @@ pub enum ActionError {
         source: Box<RegistryError>,
     },
     #[error(transparent)]
-    Repo(#[from] crate::repo::RepoError),
+    Repo(#[from] crate::types::RepoError),
     #[error("appending to {what} ({path}): {source}")]
     Append {
         what: &'static str,
@@ -161,8 +165,8 @@ pub enum ActionError {
     },
 }
 
-impl From<CheckError> for ActionError {
-    fn from(error: CheckError) -> Self {
+impl From<FlowError> for ActionError {
+    fn from(error: FlowError) -> Self {
         Self::Check(Box::new(error))
     }
 }
@@ -216,8 +220,11 @@ impl Action<'_> {
             base: Some(self.inputs.base.clone().unwrap_or(pr.base_sha.0.clone())),
             // The checked-out commit (the merge commit GitHub prepares).
             head: Some("HEAD".into()),
-            untrusted: pr.fork,
             fail_on: self.inputs.fail_on,
+            run: RunOptions {
+                untrusted: pr.fork,
+                ..RunOptions::default()
+            },
             ..CheckRequest::default()
         };
         let mut preface = Vec::new();
@@ -251,7 +258,11 @@ impl Action<'_> {
             Some(gh) => Some(post::start_check(gh, &target).await?),
             None => None,
         };
-        let run = match run_check(self.root, &request).await {
+        let checked = async {
+            let sources = git_sources(self.root, &request)?;
+            check_sources(sources, &request, &self.locations()).await
+        };
+        let run = match checked.await {
             Ok(run) => run,
             Err(error) => {
                 if let (Some(gh), Some(handle)) = (github, &handle) {
@@ -319,7 +330,7 @@ impl Action<'_> {
             return Ok(ActionOutcome::Passed);
         };
         let workspace =
-            Workspace::load(Box::new(WorkingTree::new(self.root)?)).map_err(CheckError::from)?;
+            Workspace::load(Box::new(WorkingTree::new(self.root)?)).map_err(FlowError::from)?;
         let registry = self.open_registry(&workspace.config).await?;
         let short: String = push.after.0.chars().take(12).collect();
         let meta = PublishMeta {
@@ -335,7 +346,7 @@ impl Action<'_> {
             self.root,
             registry.as_ref(),
             &selectors,
-            &CheckRequest::default(),
+            &RunOptions::default(),
             &meta,
         )
         .await?;
@@ -373,19 +384,37 @@ impl Action<'_> {
     /// every prompt.
     fn changed_prompts(&self, before: &CommitSha) -> Result<Option<Vec<String>>, ActionError> {
         let workspace =
-            Workspace::load(Box::new(WorkingTree::new(self.root)?)).map_err(CheckError::from)?;
+            Workspace::load(Box::new(WorkingTree::new(self.root)?)).map_err(FlowError::from)?;
         let known = !before.0.bytes().all(|b| b == b'0')
-            && crate::repo::resolve_commit(self.root, &before.0).is_ok();
+            && crate::edges::git::resolve_commit(self.root, &before.0).is_ok();
         let names: Vec<String> = if known {
-            let changed = crate::changes::changed_paths(self.root, &before.0, None)?;
-            crate::changes::affected(&changed, &workspace.dependencies())
-                .into_iter()
-                .map(|a| a.name)
-                .collect()
+            let changed = crate::edges::git::changed_paths(self.root, &before.0, None)?;
+            crate::pipeline::changes::affected(
+                &changed,
+                &crate::pipeline::changes::dependencies(&workspace),
+            )
+            .into_iter()
+            .map(|a| a.name)
+            .collect()
         } else {
             workspace.prompts.iter().map(|p| p.name.clone()).collect()
         };
         Ok((!names.is_empty()).then_some(names))
+    }
+
+    /// The checkout, and the registry this Action publishes to as the source
+    /// of baselines the local store lacks.
+    fn locations(&self) -> Locations {
+        let registry = match &self.inputs.registry {
+            Some(url) => RegistryAccess::Url(url.clone()),
+            None => RegistryAccess::FromConfig {
+                default: Some(DEFAULT_ACTION_REGISTRY.into()),
+            },
+        };
+        Locations {
+            registry,
+            ..Locations::checkout(self.root)
+        }
     }
 
     async fn open_registry(&self, config: &Config) -> Result<Box<dyn Registry>, ActionError> {
@@ -429,7 +458,7 @@ impl Action<'_> {
                 &NewDeployment {
                     git_ref: push.after.0.clone(),
                     environment: registry::LATEST.into(),
-                    description: crate::github::truncate_chars(&description.join(", "), 140),
+                    description: crate::edges::github::truncate_chars(&description.join(", "), 140),
                     payload: serde_json::json!({ "promptgate": { "versions": versions } }),
                 },
             )
@@ -439,7 +468,7 @@ impl Action<'_> {
                 &push.repo,
                 id,
                 DeploymentState::Success,
-                &crate::github::truncate_chars(&description.join(", "), 140),
+                &crate::edges::github::truncate_chars(&description.join(", "), 140),
                 self.inputs.details_url.as_deref(),
             )
             .await?;
@@ -460,29 +489,23 @@ impl Action<'_> {
             (model, _) => model,
         };
         let workspace =
-            Workspace::load(Box::new(WorkingTree::new(self.root)?)).map_err(CheckError::from)?;
-        // The registry is consulted for baselines the local store lacks; a
-        // registry that cannot be opened leaves those prompts without one.
-        let (registry, mut notes) = match self.open_registry(&workspace.config).await {
-            Ok(registry) => (Some(registry), Vec::new()),
-            Err(error) => (None, vec![format!("> {error}")]),
-        };
+            Workspace::load(Box::new(WorkingTree::new(self.root)?)).map_err(FlowError::from)?;
         let request = CheckRequest {
             fail_on: self.inputs.fail_on,
             ..CheckRequest::default()
         };
+        // The registry is consulted for baselines the local store lacks; a
+        // registry that cannot be opened leaves those prompts without one
+        // (the report's notes say so).
         let done =
-            crate::rerun::rerun(self.root, model.as_deref(), registry.as_deref(), &request).await?;
-        notes.insert(
-            0,
-            format!(
-                "Rerun of {} against the stored baselines, evaluated fresh (no cached responses).",
-                model.map_or_else(
-                    || "every prompt".to_string(),
-                    |m| format!("the prompts on `{m}`")
-                )
-            ),
-        );
+            rerun_workspace(&workspace, &self.locations(), model.as_deref(), &request).await?;
+        let notes = vec![format!(
+            "Rerun of {} against the stored baselines, evaluated fresh (no cached responses).",
+            model.map_or_else(
+                || "every prompt".to_string(),
+                |m| format!("the prompts on `{m}`")
+            )
+        )];
         let verdict = CheckVerdict::of(&done.report, done.failed);
         self.deliver(&done.report, verdict, &notes)?;
         Ok(outcome_of(verdict))
@@ -497,9 +520,15 @@ impl Action<'_> {
         preface: &[String],
     ) -> Result<(), ActionError> {
         let junit = self.root.join(&self.inputs.junit);
-        crate::report::write_file(&junit, &crate::report::junit::render(report)?)?;
+        crate::pipeline::report::write_file(
+            &junit,
+            &crate::pipeline::report::junit::render(report)?,
+        )?;
         let json = self.root.join(&self.inputs.report_json);
-        crate::report::write_file(&json, &crate::report::json::render(report)?)?;
+        crate::pipeline::report::write_file(
+            &json,
+            &crate::pipeline::report::json::render(report)?,
+        )?;
         let mut summary = String::new();
         for note in preface {
             summary.push_str(note);
@@ -515,10 +544,10 @@ impl Action<'_> {
             ("report-json", json.display().to_string()),
             ("junit-path", junit.display().to_string()),
         ])?;
-        for annotation in crate::github::annotations::annotations(report) {
+        for annotation in crate::edges::github::annotations::annotations(report) {
             println!(
                 "{}",
-                crate::github::annotations::workflow_command(&annotation)
+                crate::edges::github::annotations::workflow_command(&annotation)
             );
         }
         println!("promptgate: {}", report.headline());
@@ -564,9 +593,9 @@ fn append(path: &Path, what: &'static str, text: &str) -> Result<(), ActionError
 
 /// The variable holding the key a model's provider needs under `config`;
 /// `None` when it needs none (echo, a local server) or cannot be routed.
-fn key_variable(config: &Config, model: &crate::spec::ModelId) -> Option<String> {
+fn key_variable(config: &Config, model: &crate::types::ModelId) -> Option<String> {
     let route = config.provider_for(model).ok()?;
-    if route.config.kind == crate::config::ProviderKind::Echo {
+    if route.config.kind == crate::pipeline::config::ProviderKind::Echo {
         return None;
     }
     route
@@ -584,7 +613,7 @@ fn empty_report(note: String) -> CheckReport {
         totals: RunTotals::default(),
         notes: vec![note],
         tool_version: env!("CARGO_PKG_VERSION").to_string(),
-        generated_at: crate::evaluation::now_rfc3339(),
+        generated_at: crate::types::now_rfc3339(),
     }
 }
 
@@ -645,7 +674,7 @@ mod tests {
             "[providers.local]\nkind = \"echo\"\n[providers.corp]\nkind = \"openai-compatible\"\nbase_url = \"http://127.0.0.1:1\"\napi_key_env = \"CORP_KEY\"\n",
         )
         .unwrap();
-        let model = |id: &str| crate::spec::ModelId::parse(id).unwrap();
+        let model = |id: &str| crate::types::ModelId::parse(id).unwrap();
         assert_eq!(key_variable(&config, &model("local/x")), None);
         assert_eq!(
             key_variable(&config, &model("corp/x")).as_deref(),

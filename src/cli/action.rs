@@ -7,9 +7,8 @@ use clap::Args;
 
 use super::{Outcome, block_on};
 use crate::action::{Action, ActionInputs, ActionOutcome};
-use crate::github::actions::ActionsEnv;
-use crate::github::annotations;
-use crate::github::{ClientOptions, GitHubApi, GitHubClient};
+use crate::edges::github::actions::ActionsEnv;
+use crate::edges::github::{ClientOptions, GitHubApi, GitHubClient, annotations};
 
 #[derive(Debug, Args)]
 pub struct ActionArgs {}

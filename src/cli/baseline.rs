@@ -7,7 +7,7 @@ use clap::Args;
 
 use super::Outcome;
 use super::output::CacheArgs;
-use crate::check::{CheckRequest, evaluate_current};
+use crate::flows::evaluate::{RunOptions, evaluate_current};
 
 #[derive(Debug, Args)]
 pub struct BaselineArgs {
@@ -19,12 +19,12 @@ pub struct BaselineArgs {
 }
 
 pub fn run(repo: &Path, args: BaselineArgs) -> anyhow::Result<Outcome> {
-    let request = CheckRequest {
+    let options = RunOptions {
         cache: args.cache.mode(),
-        ..CheckRequest::default()
+        ..RunOptions::default()
     };
     let (_, evaluated, _) =
-        super::block_on(async { Ok(evaluate_current(repo, &args.prompts, &request).await?) })?;
+        super::block_on(async { Ok(evaluate_current(repo, &args.prompts, &options).await?) })?;
     for item in &evaluated {
         println!(
             "{}  version {}  fingerprint {}  {} cases{}",

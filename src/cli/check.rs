@@ -6,8 +6,9 @@ use clap::Args;
 
 use super::Outcome;
 use super::output::{CacheArgs, ReportArgs};
-use crate::check::{CheckRequest, run_check};
-use crate::config::FailOn;
+use crate::flows::check::{CheckRequest, run_check};
+use crate::flows::evaluate::RunOptions;
+use crate::types::FailOn;
 
 #[derive(Debug, Args)]
 pub struct CheckArgs {
@@ -56,7 +57,10 @@ pub fn run(repo: &Path, args: CheckArgs) -> anyhow::Result<Outcome> {
         all: args.all,
         model: args.model,
         fail_on: args.fail_on.map(Into::into),
-        cache: args.cache.mode(),
+        run: RunOptions {
+            cache: args.cache.mode(),
+            ..RunOptions::default()
+        },
         ..CheckRequest::default()
     };
     let run = super::block_on(async { Ok(run_check(repo, &request).await?) })?;

@@ -13,15 +13,13 @@ use std::path::Path;
 use anyhow::{Context, bail};
 use clap::Args;
 
-use super::Outcome;
-use super::block_on;
 use super::registry::{RegistryArg, open_registry};
-use crate::config::Config;
-use crate::diagnostics::Diagnostics;
-use crate::registry::{PromptContent, Registry, VersionRef};
-use crate::repo::{self, GitRevision, RepoFiles, WorkingTree};
-use crate::spec::{self, PromptSpec};
-use crate::textdiff;
+use super::{Outcome, block_on};
+use crate::edges::git::{self as repo, GitRevision, WorkingTree};
+use crate::edges::registry::{Registry, VersionRef};
+use crate::pipeline::config::Config;
+use crate::pipeline::{spec, textdiff};
+use crate::types::{Diagnostics, PromptContent, PromptSpec, RepoFiles};
 
 #[derive(Debug, Args)]
 pub struct DiffArgs {
@@ -101,7 +99,7 @@ struct Tree {
 
 impl Tree {
     fn load(files: Box<dyn RepoFiles>) -> anyhow::Result<Tree> {
-        let config: Config = crate::config::load(files.as_ref()).map_err(|problems| {
+        let config: Config = crate::pipeline::config::load(files.as_ref()).map_err(|problems| {
             anyhow::anyhow!(
                 "promptgate.toml in the {} is invalid:\n{}",
                 files.describe(),
@@ -118,7 +116,7 @@ impl Tree {
 
     /// The prompt named `name`, else the one whose file is at `query`.
     fn find(&self, name: &str, query: &str) -> Option<&PromptSpec> {
-        let path = repo::normalize(query).ok();
+        let path = crate::types::checked_path(query).ok();
         self.prompts
             .iter()
             .find(|p| p.name == name)
@@ -280,7 +278,7 @@ fn git_side(tree: &Tree, name: &str, query: &str) -> anyhow::Result<Side> {
             content: None,
         });
     };
-    let content = textdiff::resolved_content(spec, tree.files.as_ref())
+    let content = crate::pipeline::template::resolved_content(spec, tree.files.as_ref())
         .with_context(|| format!("{}: resolving its includes in the {origin}", spec.path))?;
     Ok(Side {
         place: format!("{} ({origin})", spec.path),
@@ -306,7 +304,7 @@ async fn published(
             registry
                 .version(prompt, &number)
                 .await
-                .and_then(|v| v.ok_or_else(|| crate::registry::not_found(prompt, &number)))
+                .and_then(|v| v.ok_or_else(|| crate::edges::registry::not_found(prompt, &number)))
         }
         At::Label(label) => registry.resolve(prompt, label, None).await,
     };
@@ -320,7 +318,7 @@ async fn published(
 
 /// The working tree's config: it names the registry.
 fn working_config(repo: &Path) -> anyhow::Result<Config> {
-    crate::config::load(&WorkingTree::new(repo)?)
+    crate::pipeline::config::load(&WorkingTree::new(repo)?)
         .map_err(|problems| anyhow::anyhow!("promptgate.toml is invalid:\n{}", render(&problems)))
 }
 

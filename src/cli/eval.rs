@@ -6,8 +6,12 @@ use clap::Args;
 
 use super::Outcome;
 use super::output::{CacheArgs, ReportArgs};
-use crate::check::{CheckRequest, evaluate_current};
-use crate::report::{CheckReport, PromptReport, ReportMode, RunTotals};
+use crate::edges::git::WorkingTree;
+use crate::flows::evaluate::{Locations, RunOptions, engine, evaluate_current, select_by_name};
+use crate::pipeline::evaluation;
+use crate::pipeline::report::{CheckReport, PromptReport, ReportMode, RunTotals};
+use crate::pipeline::runner::pricing;
+use crate::pipeline::spec::Workspace;
 
 #[derive(Debug, Args)]
 pub struct EvalArgs {
@@ -28,13 +32,13 @@ pub fn run(repo: &Path, args: EvalArgs) -> anyhow::Result<Outcome> {
     if args.estimate {
         return estimate(repo, &args.prompts);
     }
-    let request = CheckRequest {
+    let options = RunOptions {
         cache: args.cache.mode(),
-        ..CheckRequest::default()
+        ..RunOptions::default()
     };
     let started = std::time::Instant::now();
     let (_, evaluated, judge_calls) =
-        super::block_on(async { Ok(evaluate_current(repo, &args.prompts, &request).await?) })?;
+        super::block_on(async { Ok(evaluate_current(repo, &args.prompts, &options).await?) })?;
     let mut totals = judge_calls;
     let prompts = evaluated
         .into_iter()
@@ -54,43 +58,42 @@ pub fn run(repo: &Path, args: EvalArgs) -> anyhow::Result<Outcome> {
             }
         })
         .collect();
-    let report = CheckReport {
-        mode: ReportMode::Eval,
+    let report = CheckReport::new(
+        ReportMode::Eval,
         prompts,
-        totals: RunTotals {
+        RunTotals {
             calls: totals,
             prompts_unaffected: 0,
             elapsed_ms: Some(started.elapsed().as_millis() as u64),
         },
-        notes: Vec::new(),
-        tool_version: env!("CARGO_PKG_VERSION").to_string(),
-        generated_at: crate::evaluation::now_rfc3339(),
-    };
+        Vec::new(),
+    );
     args.report.emit(&report)?;
     // Eval mode has no baseline; only missed absolute thresholds fail it.
-    Ok(if report.status() == crate::report::Status::Fail {
-        Outcome::GateFailed
-    } else {
-        Outcome::Success
-    })
+    Ok(
+        if report.status() == crate::pipeline::report::Status::Fail {
+            Outcome::GateFailed
+        } else {
+            Outcome::Success
+        },
+    )
 }
 
 /// `eval --estimate`: plans every prompt and prices the calls a run would
 /// make, counting the cached ones as free.
 fn estimate(repo: &Path, selectors: &[String]) -> anyhow::Result<Outcome> {
-    let workspace = crate::check::Workspace::load(Box::new(crate::repo::WorkingTree::new(repo)?))?;
-    let engine = crate::check::engine(
-        &crate::check::Locations::checkout(repo),
+    let workspace = Workspace::load(Box::new(WorkingTree::new(repo)?))?;
+    let engine = engine(
+        &Locations::checkout(repo),
         &workspace.config,
-        &CheckRequest::default(),
+        &RunOptions::default(),
     );
     let mut calls = Vec::new();
-    for prompt in crate::check::select_by_name(&workspace, selectors)? {
-        let plan = crate::evaluation::plan(prompt, workspace.files.as_ref(), &workspace.config)?;
+    for prompt in select_by_name(&workspace, selectors)? {
+        let plan = evaluation::plan(prompt, workspace.files.as_ref(), &workspace.config)?;
         calls.extend(engine.calls(&plan)?);
     }
-    let estimate =
-        crate::pricing::estimate(&calls, engine.runner.prices(), Some(engine.runner.cache()));
+    let estimate = pricing::estimate(&calls, engine.runner.prices(), Some(engine.runner.cache()));
     let uncached = estimate.calls - estimate.cached;
     println!(
         "{} calls ({} cached, {uncached} to make): at most {} input and {} output tokens",

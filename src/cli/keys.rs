@@ -8,7 +8,7 @@ use clap::{Args, Subcommand};
 
 use super::Outcome;
 use super::serve::{DEFAULT_DATABASE_URL, ENV_DATABASE_URL};
-use crate::jobs::{Database, redact_url};
+use crate::edges::db::{Database, redact_url};
 use crate::server::{ApiKeyRecord, ApiKeys, Scope};
 
 #[derive(Debug, Args)]

@@ -8,9 +8,9 @@ use clap::Args;
 use serde::Serialize;
 
 use super::Outcome;
-use crate::config::{self, Config};
-use crate::repo::WorkingTree;
-use crate::spec;
+use crate::edges::git::WorkingTree;
+use crate::pipeline::config::{self, Config};
+use crate::pipeline::spec;
 
 #[derive(Debug, Args)]
 pub struct ListArgs {
@@ -46,7 +46,9 @@ pub fn run(repo: &Path, args: ListArgs) -> anyhow::Result<Outcome> {
             path: prompt.path.0.clone(),
             model: prompt.model.to_string(),
             version: spec::version_id(prompt, &files).ok().map(|v| v.0),
-            cases: spec::cases_of(prompt, &files).ok().map(|cases| cases.len()),
+            cases: crate::pipeline::dataset::cases_of(prompt, &files)
+                .ok()
+                .map(|cases| cases.len()),
             evaluators: prompt.evaluators.iter().map(|e| e.name.clone()).collect(),
         })
         .collect();
@@ -57,7 +59,7 @@ pub fn run(repo: &Path, args: ListArgs) -> anyhow::Result<Outcome> {
     }
     let errors: Vec<_> = problems
         .iter()
-        .filter(|d| d.severity == crate::diagnostics::Severity::Error)
+        .filter(|d| d.severity == crate::types::Severity::Error)
         .collect();
     if !errors.is_empty() {
         for error in &errors {

@@ -4,7 +4,7 @@ use std::path::PathBuf;
 
 use clap::{Args, ValueEnum};
 
-use crate::report::{self, CheckReport};
+use crate::pipeline::report::{self, CheckReport};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum Format {
@@ -63,7 +63,7 @@ pub struct CacheArgs {
 }
 
 impl CacheArgs {
-    pub fn mode(&self) -> crate::store::cache::CacheMode {
-        crate::store::cache::CacheMode::from_flags(self.no_cache, self.refresh)
+    pub fn mode(&self) -> crate::pipeline::runner::cache::CacheMode {
+        crate::pipeline::runner::cache::CacheMode::from_flags(self.no_cache, self.refresh)
     }
 }

@@ -9,11 +9,11 @@ use clap::Args;
 use serde_json::json;
 
 use super::{Outcome, block_on};
-use crate::config::Config;
-use crate::registry::{
+use crate::edges::registry::{
     LabelMove, LabelTarget, Promote, PublishInput, Registry, Version, VersionRef, open,
     publish_prompt, url_segment,
 };
+use crate::pipeline::config::Config;
 
 /// Used when neither `--registry` nor `registry` in promptgate.toml names one.
 pub const DEFAULT_REGISTRY: &str = "sqlite://.promptgate/registry.db";
@@ -102,8 +102,8 @@ pub struct ExportArgs {
 /// `promptgate.toml` through the shared loader (every problem with its
 /// line), or the defaults when there is none.
 fn load_config(repo: &Path) -> anyhow::Result<Config> {
-    let files = crate::repo::WorkingTree::new(repo)?;
-    Ok(crate::config::load(&files)?)
+    let files = crate::edges::git::WorkingTree::new(repo)?;
+    Ok(crate::pipeline::config::load(&files)?)
 }
 
 pub(crate) async fn open_registry(
@@ -158,22 +158,22 @@ pub fn publish(repo: &Path, args: PublishArgs) -> anyhow::Result<Outcome> {
         return publish_inputs(repo, input, &args.registry);
     }
     let config = load_config(repo)?;
-    let request = crate::check::CheckRequest {
+    let options = crate::flows::evaluate::RunOptions {
         cache: args.cache.mode(),
-        ..crate::check::CheckRequest::default()
+        ..Default::default()
     };
-    let meta = crate::publish::PublishMeta {
+    let meta = crate::flows::publish::PublishMeta {
         author: actor(repo),
-        git_commit: crate::repo::resolve_commit(repo, "HEAD").ok(),
+        git_commit: crate::edges::git::resolve_commit(repo, "HEAD").ok(),
         message: None,
     };
     block_on(async {
         let registry = open_registry(repo, &args.registry, &config).await?;
-        let published = crate::publish::publish_current(
+        let published = crate::flows::publish::publish_current(
             repo,
             registry.as_ref(),
             &args.prompts,
-            &request,
+            &options,
             &meta,
         )
         .await?;
@@ -438,7 +438,7 @@ pub async fn export_bundle(registry: &dyn Registry, out: &Path) -> anyhow::Resul
     }
     write(
         out.join("index.json"),
-        json!({ "format": "promptgate-registry-export/1", "generated_at": crate::registry::now(), "prompts": index }),
+        json!({ "format": "promptgate-registry-export/1", "generated_at": crate::types::now_rfc3339(), "prompts": index }),
     )?;
     Ok(prompts.len())
 }

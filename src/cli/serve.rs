@@ -12,15 +12,16 @@ use clap::Args;
 use serde::Deserialize;
 
 use super::Outcome;
-use crate::github::ClientOptions;
-use crate::github::app::{AppCredentials, GitHubApp};
-use crate::jobs::{
-    Database, JobHandler, JobKind, JobQueue, KindRouter, RetryPolicy, WorkerConfig, run_worker,
-    shutdown_channel,
-};
-use crate::registry::Registry;
+use crate::edges::db::Database;
+use crate::edges::github::ClientOptions;
+use crate::edges::github::app::{AppCredentials, GitHubApp};
+use crate::edges::registry::Registry;
 use crate::server::handlers::GitHubWork;
 use crate::server::installations::{InstallationSyncHandler, Installations};
+use crate::server::jobs::{
+    JobHandler, JobKind, JobQueue, KindRouter, RetryPolicy, WorkerConfig, run_worker,
+    shutdown_channel,
+};
 use crate::server::sources::FetchLimits;
 use crate::server::{
     EventRouter, GitHubEvents, HmacVerifier, PromptSource, RegistryPrompts, Secret,
@@ -239,7 +240,7 @@ impl ServeSettings {
                     app_id,
                     api_url: env(ENV_GITHUB_API_URL)
                         .or(file.github.api_url.clone())
-                        .unwrap_or_else(|| crate::github::DEFAULT_API_URL.to_string()),
+                        .unwrap_or_else(|| crate::edges::github::DEFAULT_API_URL.to_string()),
                     private_key_path: path,
                     private_key: Secret::new(pem),
                 })
@@ -340,12 +341,12 @@ impl Plugins {
     pub async fn production(settings: &ServeSettings, db: &Database) -> anyhow::Result<Self> {
         let url = settings.database_url.expose();
         let registry: Arc<dyn Registry> = Arc::from(
-            crate::registry::open(url, Path::new("."))
+            crate::edges::registry::open(url, Path::new("."))
                 .await
                 .with_context(|| {
                     format!(
                         "cannot open the prompt registry in {}",
-                        crate::jobs::redact_url(url)
+                        crate::edges::db::redact_url(url)
                     )
                 })?,
         );
@@ -402,7 +403,7 @@ pub fn run(args: ServeArgs, verbose: u8) -> anyhow::Result<Outcome> {
 /// Opens the database, then serves HTTP and runs the workers until SIGTERM or
 /// Ctrl-C; drains both before returning.
 pub async fn serve(listen: SocketAddr, settings: ServeSettings) -> anyhow::Result<()> {
-    let shown_url = crate::jobs::redact_url(settings.database_url.expose());
+    let shown_url = crate::edges::db::redact_url(settings.database_url.expose());
     let connections = (settings.worker.concurrency as u32)
         .saturating_mul(2)
         .max(8);
@@ -530,7 +531,7 @@ mod tests {
     fn the_servers_secrets_are_never_provider_keys() {
         for name in [ENV_WEBHOOK_SECRET, ENV_DATABASE_URL, ENV_PRIVATE_KEY_PATH] {
             assert!(
-                crate::provider::http::RESERVED_VARIABLES.contains(&name),
+                crate::pipeline::provider::http::RESERVED_VARIABLES.contains(&name),
                 "{name} must be refused as an api_key_env"
             );
         }

@@ -8,11 +8,11 @@ use anyhow::Context;
 use clap::Args;
 
 use super::Outcome;
-use crate::config::{self, Config};
-use crate::diagnostics::{Diagnostic, Diagnostics, Severity};
-use crate::repo::{RepoFiles, WorkingTree};
-use crate::spec::{self, ModelId, PromptSpec, RepoPath, yaml};
-use crate::template::PreparedPrompt;
+use crate::edges::git::WorkingTree;
+use crate::pipeline::config::{self, Config};
+use crate::pipeline::spec::{self, yaml};
+use crate::pipeline::template::PreparedPrompt;
+use crate::types::{Diagnostic, Diagnostics, ModelId, PromptSpec, RepoFiles, RepoPath, Severity};
 
 #[derive(Debug, Args)]
 pub struct ValidateArgs {
@@ -132,7 +132,7 @@ pub fn validate(files: &dyn RepoFiles, only: &[PathBuf]) -> Validation {
         let (prompt_files, others): (Vec<RepoPath>, Vec<RepoPath>) =
             wanted.into_iter().partition(|file| is_prompt_file(&file.0));
         for dataset in &others {
-            if let Err(problems) = crate::dataset::load_cases(files, dataset) {
+            if let Err(problems) = crate::pipeline::dataset::load_cases(files, dataset) {
                 diagnostics.extend(problems.0);
             }
         }
@@ -182,9 +182,11 @@ fn check_prompt(
     for (i, evaluator) in prompt.evaluators.iter().enumerate() {
         let pointer = format!("/evaluators/{i}");
         match &evaluator.kind {
-            spec::EvaluatorKind::Llm { model_id, .. } => models.push((pointer, model_id.clone())),
-            spec::EvaluatorKind::Judge { model: Some(m), .. }
-            | spec::EvaluatorKind::Similarity { model: Some(m), .. } => {
+            crate::types::EvaluatorKind::Llm { model_id, .. } => {
+                models.push((pointer, model_id.clone()))
+            }
+            crate::types::EvaluatorKind::Judge { model: Some(m), .. }
+            | crate::types::EvaluatorKind::Similarity { model: Some(m), .. } => {
                 models.push((pointer, m.clone()))
             }
             _ => {}
@@ -196,7 +198,7 @@ fn check_prompt(
         }
     }
 
-    let cases = match spec::cases_of(prompt, files) {
+    let cases = match crate::pipeline::dataset::cases_of(prompt, files) {
         Ok(cases) => cases,
         Err(problems) => {
             diagnostics.extend(problems.0);

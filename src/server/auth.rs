@@ -11,7 +11,7 @@ use sha2::{Digest, Sha256};
 use sqlx::Row;
 
 use super::Secret;
-use crate::jobs::{Database, DatabaseError, per_backend};
+use crate::edges::db::{Database, DatabaseError, per_backend};
 
 /// What a key may do; each scope includes the ones below it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]

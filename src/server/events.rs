@@ -1,5 +1,5 @@
 //! The real [`EventRouter`]: a verified delivery is parsed by
-//! [`crate::github::webhook::parse_event`] into an [`Event`], and each event
+//! [`crate::edges::github::webhook::parse_event`] into an [`Event`], and each event
 //! becomes one job (or a ping, or an acknowledged no-op).
 //!
 //! | event | job | supersede key |
@@ -21,11 +21,11 @@
 use serde::{Deserialize, Serialize};
 
 use super::webhook::{BuiltinEvents, EventError, EventRouter, Routing, SELFTEST_DISPATCH};
-use crate::github::webhook::{
+use crate::edges::github::webhook::{
     Command, Event, InstallationAction, MergedEvent, PushEvent, RerequestEvent, parse_event,
 };
-use crate::github::{InstallationId, RepoName};
-use crate::jobs::{JobKind, NewJob};
+use crate::server::jobs::{JobKind, NewJob};
+use crate::types::{InstallationId, RepoName};
 
 /// Why a gate job was asked for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]

@@ -7,7 +7,8 @@ use sqlx::Row;
 
 use super::events::InstallationSyncJob;
 use super::handlers::payload;
-use crate::jobs::{Database, DatabaseError, Job, JobError, JobHandler, per_backend};
+use crate::edges::db::{Database, DatabaseError, per_backend};
+use crate::server::jobs::{Job, JobError, JobHandler};
 
 /// The `github_installations` and `github_installation_repositories` tables.
 #[derive(Debug, Clone)]

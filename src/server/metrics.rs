@@ -1,15 +1,15 @@
 //! `/metrics` in the Prometheus text format (version 0.0.4), written by hand:
 //! a few counters here, the queue depth and job durations from the queue,
 //! and the process-wide GitHub and provider call counters of
-//! [`crate::telemetry`].
+//! [`crate::pipeline::call_counters`].
 
 use std::collections::BTreeMap;
 use std::fmt::Write;
 use std::sync::Mutex;
 
 use super::webhook::DeliveryOutcome;
-use crate::jobs::{DURATION_BUCKETS_SECONDS, DurationSeries, JobStatus, QueueDepth};
-use crate::telemetry::{self, Snapshot};
+use crate::pipeline::call_counters::{self as telemetry, Snapshot};
+use crate::server::jobs::{DURATION_BUCKETS_SECONDS, DurationSeries, JobStatus, QueueDepth};
 
 #[derive(Debug, Default)]
 pub struct ServerMetrics {

@@ -1,15 +1,16 @@
 //! The HTTP shell of `promptgate serve`: an axum router over a
 //! [`ServerState`]. Handlers only check, record and enqueue; the workers in
-//! [`crate::jobs`] do the work.
+//! [`crate::server::jobs`] do the work.
 //!
 //! Plug points (traits, so the GitHub edge and the registry drop in):
 //! [`WebhookVerifier`], [`EventRouter`], [`PromptSource`], and the job handler
-//! given to [`crate::jobs::run_worker`].
+//! given to [`crate::server::jobs::run_worker`].
 
 pub mod auth;
 pub mod events;
 pub mod handlers;
 pub mod installations;
+pub mod jobs;
 pub mod metrics;
 pub mod openapi;
 pub mod prompts;
@@ -44,14 +45,14 @@ pub use webhook::{
     SELFTEST_DISPATCH, SignatureError, WebhookVerifier,
 };
 
-use crate::jobs::{JobQueue, Shutdown};
+use crate::server::jobs::{JobQueue, Shutdown};
 
 /// GitHub sends at most 25 MB per delivery.
 pub const DEFAULT_MAX_WEBHOOK_BYTES: usize = 25 * 1024 * 1024;
 
 /// Webhook secrets, API keys and the App key are the same never-printed
 /// type the GitHub client uses.
-pub use crate::github::Secret;
+pub use crate::edges::github::Secret;
 
 /// Everything the handlers share. Cheap to clone.
 #[derive(Clone)]

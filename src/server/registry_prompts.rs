@@ -7,7 +7,7 @@ use std::path::Path;
 use std::sync::Arc;
 
 use super::prompts::{PromptSource, PromptSourceError, ServedPrompt};
-use crate::registry::{self, Registry, RegistryError, Version, VersionRef};
+use crate::edges::registry::{self, Registry, RegistryError, Version, VersionRef};
 
 /// Published prompts, read from a [`Registry`].
 pub struct RegistryPrompts {

@@ -1,5 +1,5 @@
 //! The diagnostic job: a `repository_dispatch` of type `promptgate-selftest`
-//! runs a [`JobKind::SelfTest`](crate::jobs::JobKind::SelfTest) job that writes
+//! runs a [`JobKind::SelfTest`](crate::server::jobs::JobKind::SelfTest) job that writes
 //! marker files into the operator's `[selftest] dir`. It shows that webhooks
 //! reach the queue and workers finish jobs; `hold_attempts` makes the first
 //! attempts hang, which is how an operator (and the crash test) checks that a
@@ -18,7 +18,7 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
-use crate::jobs::{Job, JobError, JobHandler};
+use crate::server::jobs::{Job, JobError, JobHandler};
 
 /// The longest simulated work a self-test may ask for.
 pub const MAX_WORK: Duration = Duration::from_secs(60);

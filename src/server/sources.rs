@@ -13,11 +13,11 @@ use std::sync::{Arc, Mutex};
 
 use futures::{StreamExt, TryStreamExt};
 
-use crate::changes::{ChangeKind, ChangedPath};
-use crate::check::{Sources, Workspace};
-use crate::github::{CommitSha, GitHubApi, GitHubError, RepoName, Tree};
-use crate::repo::{RepoError, RepoFiles};
-use crate::spec::RepoPath;
+use crate::edges::github::{GitHubApi, GitHubError, Tree};
+use crate::flows::check::Sources;
+use crate::pipeline::changes::{ChangeKind, ChangedPath};
+use crate::pipeline::spec::Workspace;
+use crate::types::{CommitSha, RepoError, RepoFiles, RepoName, RepoPath};
 
 /// Limits on what one commit may make the server fetch.
 #[derive(Debug, Clone, Copy)]
@@ -259,9 +259,13 @@ fn discover(files: CommitFiles) -> BTreeSet<RepoPath> {
     // Errors are expected while files are missing; the last round, with
     // everything fetched, is the one whose errors the check reports.
     if let Ok(workspace) = Workspace::load(Box::new(recorder)) {
-        workspace.dependencies();
+        crate::pipeline::changes::dependencies(&workspace);
         for prompt in &workspace.prompts {
-            let _ = crate::evaluation::plan(prompt, workspace.files.as_ref(), &workspace.config);
+            let _ = crate::pipeline::evaluation::plan(
+                prompt,
+                workspace.files.as_ref(),
+                &workspace.config,
+            );
         }
     }
     let missing = missing.lock().unwrap_or_else(|p| p.into_inner());

@@ -17,7 +17,7 @@ use sha2::Sha256;
 use tracing::Instrument;
 
 use super::{Secret, ServerState};
-use crate::jobs::{EnqueueOutcome, JobKind, NewJob};
+use crate::server::jobs::{EnqueueOutcome, JobKind, NewJob};
 
 pub const SIGNATURE_HEADER: &str = "x-hub-signature-256";
 pub const EVENT_HEADER: &str = "x-github-event";

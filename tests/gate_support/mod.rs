@@ -3,11 +3,9 @@
 
 #![allow(dead_code)] // each test file uses its own share of these
 
-use promptgate::eval::Score;
-use promptgate::provider::Usage;
-use promptgate::runner::CallOutcome;
-use promptgate::store::{
-    CaseResult, CriterionInfo, CriterionScore, EvalResult, Fingerprint, RepeatResult, VersionId,
+use promptgate::types::{
+    CallOutcome, CaseResult, CriterionInfo, CriterionScore, EvalResult, Fingerprint, RepeatResult,
+    Score, Usage, VersionId,
 };
 
 pub fn criterion(name: &str) -> CriterionInfo {

@@ -2,16 +2,14 @@
 //! failed calls, and gates whose numbers are computed from those results.
 #![allow(dead_code)] // each test file uses a different part
 
-use promptgate::config::GatePolicy;
-use promptgate::eval::Score;
-use promptgate::gate::{CaseMove, CriterionGate, PromptGate, Verdict};
-use promptgate::provider::Usage;
-use promptgate::report::{
-    BaselineSource, CallStats, CheckReport, PromptReport, ReportMode, RunTotals,
+use promptgate::pipeline::config::GatePolicy;
+use promptgate::pipeline::gate::{CaseMove, CriterionGate, PromptGate, Verdict};
+use promptgate::pipeline::report::{
+    BaselineSource, CheckReport, PromptReport, ReportMode, RunTotals,
 };
-use promptgate::runner::CallOutcome;
-use promptgate::store::{
-    CaseResult, CriterionInfo, CriterionScore, EvalResult, Fingerprint, RepeatResult, VersionId,
+use promptgate::types::{
+    CallOutcome, CallStats, CaseResult, CriterionInfo, CriterionScore, EvalResult, Fingerprint,
+    RepeatResult, Score, Usage, VersionId,
 };
 use serde_json::json;
 
@@ -369,7 +367,7 @@ pub fn support_prompt(cases: usize, huge_outputs: bool) -> PromptReport {
             },
         ),
     ];
-    let mut calls = CallStats::from_result(&head);
+    let mut calls = head.call_stats();
     calls.add(&CallStats {
         made: 12,
         cached: 30,
@@ -452,7 +450,7 @@ pub fn summarize_prompt() -> PromptReport {
             failed: false,
             policy: GatePolicy::default(),
         }),
-        calls: CallStats::from_result(&head),
+        calls: head.call_stats(),
         head,
         baseline: Some(base),
         baseline_source: Some(BaselineSource::FreshEvaluation {
@@ -530,7 +528,7 @@ pub fn eval_report() -> CheckReport {
         mode: ReportMode::Eval,
         prompts: vec![PromptReport {
             gate: None,
-            calls: CallStats::from_result(&head),
+            calls: head.call_stats(),
             head,
             baseline: None,
             baseline_source: None,

@@ -3,12 +3,14 @@
 use std::sync::Arc;
 
 use super::{GitHubWork, check_error, github_error, last_attempt, payload, repo_of, sources_error};
-use crate::check::{CheckRequest, check_sources};
-use crate::github::post::{self, CheckVerdict, PullRequestTarget};
-use crate::github::{CommitSha, GitHubApi, PrNumber, PullRequest, RepoName};
-use crate::jobs::{Job, JobError, JobHandler};
+use crate::edges::github::post::{self, CheckVerdict, PullRequestTarget};
+use crate::edges::github::{GitHubApi, PullRequest};
+use crate::flows::check::{CheckRequest, check_sources};
+use crate::flows::evaluate::RunOptions;
 use crate::server::events::{GateJob, GateTrigger};
+use crate::server::jobs::{Job, JobError, JobHandler};
 use crate::server::sources::pull_request_sources;
+use crate::types::{CommitSha, PrNumber, RepoName};
 
 pub struct GateHandler {
     pub(super) work: Arc<GitHubWork>,
@@ -87,8 +89,11 @@ impl GateHandler {
             };
         let request = CheckRequest {
             all,
-            untrusted: pr.is_fork(),
-            refuse_commands: true,
+            run: RunOptions {
+                untrusted: pr.is_fork(),
+                refuse_commands: true,
+                ..RunOptions::default()
+            },
             ..CheckRequest::default()
         };
         let run = match check_sources(sources, &request, &self.work.locations(repo)).await {

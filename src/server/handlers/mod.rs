@@ -1,9 +1,9 @@
 //! The work behind GitHub's events: the [`JobHandler`]s of `gate`,
 //! `publish` and `model_rerun` jobs. Each reads the repository through the
 //! GitHub API as its installation ([`super::sources`]), runs the same code as
-//! the CLI and the Action ([`crate::check`], [`crate::publish`],
-//! [`crate::rerun`]) and posts what the Action posts
-//! ([`crate::github::post`]).
+//! the CLI and the Action ([`crate::flows::check`], [`crate::flows::publish`],
+//! [`crate::flows::rerun`]) and posts what the Action posts
+//! ([`crate::edges::github::post`]).
 //!
 //! Handlers may be stopped at any `.await` (superseded, shut down, killed)
 //! and run again; every effect is safe to repeat: the comment is sticky,
@@ -25,12 +25,15 @@ pub use publish::PublishHandler;
 
 use super::installations::Installations;
 use super::sources::{BlobCache, FetchLimits, SourcesError, commit_files};
-use crate::check::{CheckError, Locations, Workspace};
-use crate::evaluation::ExecuteError;
-use crate::github::app::GitHubApp;
-use crate::github::{CommitSha, GitHubApi, GitHubError, InstallationId, RepoName};
-use crate::jobs::{Job, JobError, JobKind, KindRouter};
-use crate::registry::Registry;
+use crate::edges::github::app::GitHubApp;
+use crate::edges::github::{GitHubApi, GitHubError};
+use crate::edges::registry::Registry;
+use crate::flows::error::FlowError;
+use crate::flows::evaluate::{Locations, RegistryAccess};
+use crate::pipeline::evaluation::ExecuteError;
+use crate::pipeline::spec::Workspace;
+use crate::server::jobs::{Job, JobError, JobKind, KindRouter};
+use crate::types::{CommitSha, InstallationId, RepoName};
 
 /// Makes API clients that act as an installation of the App.
 pub trait InstallationClients: Send + Sync {
@@ -113,13 +116,15 @@ impl GitHubWork {
         })
     }
 
-    /// Where a repository's store lives. The server runs no repository
-    /// code, so the work folder is only where the store sits.
+    /// Where a repository's store lives, and the server's registry for
+    /// baselines. The server runs no repository code, so the work folder is
+    /// only where the store sits.
     fn locations(&self, repo: &RepoName) -> Locations {
         let dir = self.data_dir.join(&repo.owner).join(&repo.name);
         Locations {
             work_dir: dir.clone(),
             store_dir: Some(dir.join("store")),
+            registry: RegistryAccess::Given(self.registry.clone()),
         }
     }
 }
@@ -159,15 +164,15 @@ fn sources_error(error: SourcesError) -> JobError {
 /// wrong (invalid prompts, a provider with no key or no route), as opposed
 /// to the run being cut short or the store failing. Failed model calls are
 /// not errors here: the runner retried them and the report counts them.
-fn check_error_is_permanent(error: &CheckError) -> bool {
+fn check_error_is_permanent(error: &FlowError) -> bool {
     match error {
-        CheckError::Execute(ExecuteError::Provider { source, .. }) => !source.is_retryable(),
-        CheckError::Execute(ExecuteError::Interrupted(_)) | CheckError::Store(_) => false,
+        FlowError::Execute(ExecuteError::Provider { source, .. }) => !source.is_retryable(),
+        FlowError::Execute(ExecuteError::Interrupted(_)) | FlowError::Store(_) => false,
         _ => true,
     }
 }
 
-fn check_error(error: CheckError) -> JobError {
+fn check_error(error: FlowError) -> JobError {
     if check_error_is_permanent(&error) {
         JobError::permanent(error.to_string())
     } else {

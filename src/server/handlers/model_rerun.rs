@@ -6,12 +6,14 @@
 use std::sync::Arc;
 
 use super::{GitHubWork, check_error, github_error, payload, repo_of};
-use crate::check::CheckRequest;
-use crate::github::{GitHubApi, RepoName};
-use crate::jobs::{Job, JobError, JobHandler};
-use crate::report::markdown::{self, MarkdownOptions};
-use crate::rerun::rerun_workspace;
+use crate::edges::github::GitHubApi;
+use crate::flows::check::CheckRequest;
+use crate::flows::evaluate::RunOptions;
+use crate::flows::rerun::rerun_workspace;
+use crate::pipeline::report::markdown::{self, MarkdownOptions};
 use crate::server::events::ModelRerunJob;
+use crate::server::jobs::{Job, JobError, JobHandler};
+use crate::types::RepoName;
 
 pub struct ModelRerunHandler {
     pub(super) work: Arc<GitHubWork>,
@@ -54,14 +56,16 @@ impl JobHandler for ModelRerunHandler {
             return Ok(());
         }
         let request = CheckRequest {
-            refuse_commands: true,
+            run: RunOptions {
+                refuse_commands: true,
+                ..RunOptions::default()
+            },
             ..CheckRequest::default()
         };
         let rerun = rerun_workspace(
             &workspace,
             &self.work.locations(&repo),
             Some(&order.model),
-            Some(self.work.registry.as_ref()),
             &request,
         )
         .await

@@ -7,12 +7,13 @@
 use std::sync::Arc;
 
 use super::{GitHubWork, check_error, payload, repo_of};
-use crate::check::{CheckRequest, Workspace};
-use crate::github::CommitSha;
-use crate::jobs::{Job, JobError, JobHandler};
-use crate::publish::{PublishError, PublishMeta, publish_workspace};
-use crate::registry::{Registry, VersionRef};
+use crate::edges::registry::{Registry, VersionRef};
+use crate::flows::evaluate::RunOptions;
+use crate::flows::publish::{PublishError, PublishMeta, publish_workspace};
+use crate::pipeline::spec::Workspace;
 use crate::server::events::PublishJob;
+use crate::server::jobs::{Job, JobError, JobHandler};
+use crate::types::CommitSha;
 
 pub struct PublishHandler {
     pub(super) work: Arc<GitHubWork>,
@@ -46,16 +47,16 @@ impl JobHandler for PublishHandler {
                 None => format!("published on push of {short} to {}", order.git_ref),
             }),
         };
-        let request = CheckRequest {
+        let options = RunOptions {
             refuse_commands: true,
-            ..CheckRequest::default()
+            ..RunOptions::default()
         };
         let published = publish_workspace(
             &workspace,
             &self.work.locations(&repo),
             registry,
             &unpublished,
-            &request,
+            &options,
             &meta,
         )
         .await
@@ -74,8 +75,9 @@ async fn unpublished(
 ) -> Result<Vec<String>, JobError> {
     let mut names = Vec::new();
     for prompt in &workspace.prompts {
-        let plan = crate::evaluation::plan(prompt, workspace.files.as_ref(), &workspace.config)
-            .map_err(|problems| JobError::permanent(problems.to_string()))?;
+        let plan =
+            crate::pipeline::evaluation::plan(prompt, workspace.files.as_ref(), &workspace.config)
+                .map_err(|problems| JobError::permanent(problems.to_string()))?;
         let known = registry
             .version(&prompt.name, &VersionRef::Id(plan.version.clone()))
             .await

@@ -24,7 +24,8 @@ use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::{HeaderMap, Method, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
-use promptgate::github::{CommitSha, InstallationId, PrNumber, RepoName, Secret};
+use promptgate::edges::github::Secret;
+use promptgate::types::{CommitSha, InstallationId, PrNumber, RepoName};
 use serde_json::Value;
 
 use contract::{Lookup, contract};

@@ -1,0 +1,145 @@
+//! What a gate posts on a pull request: one sticky comment with the
+//! score-delta report, and a check run (or commit status) with its
+//! conclusion and annotations. The Action and the server both post through
+//! here, so a reviewer sees the same thing whichever ran the gate.
+
+use super::{
+    CHECK_SUMMARY_MAX_CHARS, CheckHandle, CheckOutcome, Conclusion, GitHubApi, GitHubError,
+};
+use crate::pipeline::report::markdown::{self, MarkdownOptions};
+use crate::pipeline::report::{CheckReport, ReportError, Status};
+use crate::types::{CommitSha, PrNumber, RepoName};
+
+/// The name of the check run (and of the commit status that stands in for it).
+pub const CHECK_NAME: &str = "promptgate";
+
+/// How a gate ended, as the Action's `verdict` output and the check's conclusion.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CheckVerdict {
+    Pass,
+    /// Passed the gate, with something that needs a look (inconclusive, warnings).
+    Warn,
+    Fail,
+    /// Nothing was evaluated (e.g. a fork without credentials).
+    Skipped,
+}
+
+impl CheckVerdict {
+    pub fn of(report: &CheckReport, failed: bool) -> Self {
+        match (failed, report.status()) {
+            (true, _) | (_, Status::Fail) => Self::Fail,
+            (false, Status::Warn) => Self::Warn,
+            (false, Status::Pass) => Self::Pass,
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Pass => "pass",
+            Self::Warn => "warn",
+            Self::Fail => "fail",
+            Self::Skipped => "skipped",
+        }
+    }
+
+    /// Something that needs a look but passes the gate is neutral.
+    pub fn conclusion(self) -> Conclusion {
+        match self {
+            Self::Pass => Conclusion::Success,
+            Self::Fail => Conclusion::Failure,
+            Self::Warn | Self::Skipped => Conclusion::Neutral,
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum PostError {
+    #[error(transparent)]
+    GitHub(#[from] GitHubError),
+    #[error(transparent)]
+    Report(#[from] ReportError),
+}
+
+/// Where a gate's results go.
+#[derive(Debug, Clone)]
+pub struct PullRequestTarget<'a> {
+    pub repo: &'a RepoName,
+    pub number: PrNumber,
+    pub head_sha: &'a CommitSha,
+    /// Linked from the check run (the workflow run, or the server's page).
+    pub details_url: Option<&'a str>,
+}
+
+/// Starts the check on the head commit (`in_progress`).
+pub async fn start_check(
+    github: &dyn GitHubApi,
+    target: &PullRequestTarget<'_>,
+) -> Result<CheckHandle, GitHubError> {
+    github
+        .start_check(target.repo, CHECK_NAME, target.head_sha, target.details_url)
+        .await
+}
+
+/// Posts a finished gate: the sticky comment (when `comment`), then the
+/// check's conclusion with the report as its summary and annotations.
+pub async fn post_report(
+    github: &dyn GitHubApi,
+    target: &PullRequestTarget<'_>,
+    handle: Option<&CheckHandle>,
+    report: &CheckReport,
+    verdict: CheckVerdict,
+    comment: bool,
+) -> Result<(), PostError> {
+    if comment {
+        let body = markdown::render(
+            report,
+            &MarkdownOptions {
+                // The sticky-comment call adds the marker.
+                marker: false,
+                ..MarkdownOptions::comment()
+            },
+        )?;
+        github
+            .upsert_sticky_comment(target.repo, target.number, &body)
+            .await?;
+    }
+    if let Some(handle) = handle {
+        let summary = markdown::render(
+            report,
+            &MarkdownOptions {
+                marker: false,
+                max_bytes: CHECK_SUMMARY_MAX_CHARS,
+            },
+        )?;
+        let outcome = CheckOutcome {
+            conclusion: verdict.conclusion(),
+            title: report.headline(),
+            summary,
+            annotations: super::annotations::annotations(report),
+            details_url: target.details_url.map(str::to_owned),
+        };
+        github.finish_check(target.repo, handle, &outcome).await?;
+    }
+    Ok(())
+}
+
+/// Completes a started check as failed because the gate could not run;
+/// `why` is shown in a code block. A failure to post is logged, not
+/// returned: the caller is already reporting the first error.
+pub async fn post_could_not_run(
+    github: &dyn GitHubApi,
+    target: &PullRequestTarget<'_>,
+    handle: &CheckHandle,
+    why: &str,
+) {
+    let outcome = CheckOutcome {
+        conclusion: Conclusion::Failure,
+        title: "promptgate could not run".into(),
+        summary: format!("```\n{why}\n```"),
+        annotations: Vec::new(),
+        details_url: target.details_url.map(str::to_owned),
+    };
+    if let Err(also) = github.finish_check(target.repo, handle, &outcome).await {
+        tracing::warn!("{also}");
+    }
+}

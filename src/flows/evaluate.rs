@@ -1,0 +1,225 @@
+//! Evaluating prompts as they are: the engine a run uses (built from the
+//! config trusted to choose providers and judges), where a run keeps its
+//! results, and the rule for storing them. `eval`, `baseline`, `publish`,
+//! the check and the rerun all evaluate through here.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use super::error::FlowError;
+use crate::edges::git::WorkingTree;
+use crate::edges::registry::Registry;
+use crate::edges::store::ResultStore;
+use crate::pipeline::config::Config;
+use crate::pipeline::eval::EvalContext;
+use crate::pipeline::evaluation::{self, Engine, EvaluationPlan};
+use crate::pipeline::runner::cache::{CacheMode, ResponseCache};
+use crate::pipeline::runner::pricing::PriceTable;
+use crate::pipeline::runner::{ProgressMode, Runner, RunnerOptions};
+use crate::pipeline::spec::Workspace;
+use crate::types::{CallStats, EvalResult, EvaluatorKind, PromptSpec};
+
+/// How a run treats what it evaluates: whom it trusts, how it uses the
+/// response cache, how it shows progress.
+#[derive(Debug, Clone, Default)]
+pub struct RunOptions {
+    /// The change comes from someone without write access (a fork): the
+    /// base branch's config decides providers, judges and the gate policy,
+    /// and command evaluators are refused.
+    pub untrusted: bool,
+    /// Refuse `command` evaluators even for a trusted change: the server
+    /// runs no code from the repositories it checks.
+    pub refuse_commands: bool,
+    pub cache: CacheMode,
+    pub progress: ProgressMode,
+}
+
+/// Which registry a run may take published results from. Registries named
+/// by URL are opened from the checkout when first needed, so a run whose
+/// local store has every baseline never touches one.
+#[derive(Clone, Default)]
+pub enum RegistryAccess {
+    /// None: results come from the local store or are evaluated.
+    #[default]
+    Off,
+    /// The one the trusted config names (`registry = …`), else `default`.
+    FromConfig { default: Option<String> },
+    /// This URL, chosen by whoever runs promptgate (the Action's input).
+    Url(String),
+    /// This one (the server's own).
+    Given(Arc<dyn Registry>),
+}
+
+impl std::fmt::Debug for RegistryAccess {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            RegistryAccess::Off => f.write_str("Off"),
+            RegistryAccess::FromConfig { default } => write!(f, "FromConfig({default:?})"),
+            RegistryAccess::Url(_) => f.write_str("Url"),
+            RegistryAccess::Given(registry) => write!(f, "Given({})", registry.describe()),
+        }
+    }
+}
+
+/// Where a run works, keeps its results and finds published ones.
+#[derive(Debug, Clone)]
+pub struct Locations {
+    /// The checkout (command evaluators run here).
+    pub work_dir: PathBuf,
+    /// The store folder; `None`: the config's `store` inside `work_dir`.
+    pub store_dir: Option<PathBuf>,
+    pub registry: RegistryAccess,
+}
+
+impl Locations {
+    /// A local checkout: its own store, and the registry its config names.
+    pub fn checkout(root: &Path) -> Self {
+        Self {
+            work_dir: root.to_path_buf(),
+            store_dir: None,
+            registry: RegistryAccess::FromConfig { default: None },
+        }
+    }
+
+    pub fn store_dir(&self, config: &Config) -> PathBuf {
+        self.store_dir
+            .clone()
+            .unwrap_or_else(|| self.work_dir.join(config.store_dir()))
+    }
+
+    pub fn store(&self, config: &Config) -> ResultStore {
+        ResultStore::new(&self.store_dir(config))
+    }
+}
+
+/// Builds the engine for one run from the config that is trusted to choose
+/// providers and judges.
+pub fn engine(locations: &Locations, config: &Config, options: &RunOptions) -> Engine {
+    let cache = ResponseCache::in_store(&locations.store_dir(config), options.cache);
+    let runner = Runner::new(
+        cache,
+        PriceTable::new(&config.pricing),
+        RunnerOptions {
+            progress: options.progress,
+            ..RunnerOptions::default()
+        },
+    );
+    let mut eval = EvalContext::new(&locations.work_dir);
+    eval.untrusted = options.untrusted || options.refuse_commands;
+    eval.default_judge = config.judge_model();
+    Engine::new(config.clone(), Arc::new(runner), eval)
+}
+
+/// Executes a plan and stores its result under its fingerprint, unless the
+/// result is not the evaluation the fingerprint names: in untrusted mode
+/// `command` evaluators are refused, so their "scores" are refusals that a
+/// later trusted run must never reuse as measurements.
+pub async fn evaluate_and_store(
+    engine: &Engine,
+    store: &ResultStore,
+    plan: &EvaluationPlan,
+) -> Result<(EvalResult, CallStats), FlowError> {
+    let (result, stats) = engine.execute(plan).await?;
+    let refused = engine.eval.untrusted
+        && plan
+            .prompt
+            .evaluators
+            .iter()
+            .any(|e| matches!(e.kind, EvaluatorKind::Command { .. }));
+    if !refused {
+        store.save(&result)?;
+    }
+    Ok((result, stats))
+}
+
+/// The stored result of this exact evaluation when the cache may be read,
+/// else a fresh one (stored for next time). `true` when it was stored.
+pub async fn stored_or_evaluated(
+    engine: &Engine,
+    store: &ResultStore,
+    plan: &EvaluationPlan,
+    cache: CacheMode,
+) -> Result<(EvalResult, CallStats, bool), FlowError> {
+    if cache == CacheMode::ReadWrite
+        && let Some(stored) = store.load(&plan.fingerprint)?
+    {
+        return Ok((stored, CallStats::default(), true));
+    }
+    let (result, calls) = evaluate_and_store(engine, store, plan).await?;
+    Ok((result, calls, false))
+}
+
+/// The prompts named by name or path; all of them when none are named.
+pub fn select_by_name<'w>(
+    workspace: &'w Workspace,
+    selectors: &[String],
+) -> Result<Vec<&'w PromptSpec>, FlowError> {
+    if selectors.is_empty() {
+        return Ok(workspace.prompts.iter().collect());
+    }
+    selectors
+        .iter()
+        .map(|selector| {
+            let path = selector.trim_start_matches("./");
+            workspace
+                .prompts
+                .iter()
+                .find(|p| p.name == *selector || p.path.0 == path)
+                .ok_or_else(|| FlowError::UnknownPrompt {
+                    name: selector.clone(),
+                    known: workspace.prompts.iter().map(|p| p.name.clone()).collect(),
+                })
+        })
+        .collect()
+}
+
+/// One prompt evaluated as it is now.
+pub struct Evaluated {
+    pub prompt: PromptSpec,
+    pub plan: EvaluationPlan,
+    pub result: EvalResult,
+    pub calls: CallStats,
+    /// The result came from the local store: nothing was called.
+    pub from_store: bool,
+}
+
+/// Evaluates prompts of the working tree (all, or those named by name or
+/// path), reusing stored results of identical evaluations.
+pub async fn evaluate_current(
+    root: &Path,
+    selectors: &[String],
+    options: &RunOptions,
+) -> Result<(Workspace, Vec<Evaluated>, CallStats), FlowError> {
+    let workspace = Workspace::load(Box::new(WorkingTree::new(root)?))?;
+    let (evaluated, judge_calls) =
+        evaluate_workspace(&workspace, selectors, options, &Locations::checkout(root)).await?;
+    Ok((workspace, evaluated, judge_calls))
+}
+
+/// [`evaluate_current`] on any workspace (the server's comes from the
+/// GitHub API), with the store where `locations` says. Returns the judge
+/// calls apart: they belong to no single result.
+pub async fn evaluate_workspace(
+    workspace: &Workspace,
+    selectors: &[String],
+    options: &RunOptions,
+    locations: &Locations,
+) -> Result<(Vec<Evaluated>, CallStats), FlowError> {
+    let chosen = select_by_name(workspace, selectors)?;
+    let engine = engine(locations, &workspace.config, options);
+    let store = locations.store(&workspace.config);
+    let mut evaluated = Vec::new();
+    for prompt in chosen {
+        let plan = evaluation::plan(prompt, workspace.files.as_ref(), &workspace.config)?;
+        let (result, calls, from_store) =
+            stored_or_evaluated(&engine, &store, &plan, options.cache).await?;
+        evaluated.push(Evaluated {
+            prompt: prompt.clone(),
+            plan,
+            result,
+            calls,
+            from_store,
+        });
+    }
+    Ok((evaluated, engine.judge_stats()))
+}

@@ -1,0 +1,9 @@
+//! Layer 3: what promptgate does, whichever front end asks — the CLI, the
+//! Action and the server all call these.
+
+pub mod baseline;
+pub mod check;
+pub mod error;
+pub mod evaluate;
+pub mod publish;
+pub mod rerun;

@@ -1,0 +1,216 @@
+//! Executing a plan: every case × repeat through the runner, each output
+//! scored by the evaluators, into an [`EvalResult`].
+
+use std::sync::{Arc, Mutex};
+
+use futures::StreamExt;
+
+use super::plan::EvaluationPlan;
+use crate::pipeline::config::Config;
+use crate::pipeline::eval::{EvalContext, JudgeClient};
+use crate::pipeline::provider::ProviderError;
+use crate::pipeline::runner::{Call, ProviderHandle, ProviderPool, RunError, Runner};
+use crate::types::{
+    CallStats, CaseResult, ChatMessage, ChatRequest, EvalResult, ModelId, ModelParameters,
+    RepeatResult, ResponseFormat, now_rfc3339,
+};
+
+/// What executing plans needs: the runner (cache, limits, retries), the
+/// providers, and the evaluators' context with a judge that calls through
+/// the same runner.
+pub struct Engine {
+    /// The config trusted to choose providers and judges.
+    pub config: Config,
+    pub runner: Arc<Runner>,
+    pub providers: Arc<ProviderPool>,
+    pub eval: EvalContext,
+    judge: Arc<RunnerJudge>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ExecuteError {
+    #[error("{prompt}: {source}")]
+    Provider {
+        prompt: String,
+        #[source]
+        source: ProviderError,
+    },
+    #[error(transparent)]
+    Interrupted(#[from] RunError),
+}
+
+impl Engine {
+    pub fn new(config: Config, runner: Arc<Runner>, mut eval: EvalContext) -> Self {
+        let providers = Arc::new(ProviderPool::new(&config));
+        let judge = Arc::new(RunnerJudge {
+            runner: runner.clone(),
+            providers: providers.clone(),
+            stats: Mutex::new(CallStats::default()),
+        });
+        eval.judge = Some(judge.clone() as Arc<dyn JudgeClient>);
+        Self {
+            config,
+            runner,
+            providers,
+            eval,
+            judge,
+        }
+    }
+
+    /// Judge calls made so far (they are not part of any `EvalResult`).
+    pub fn judge_stats(&self) -> CallStats {
+        self.judge
+            .stats
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+
+    /// The provider calls a plan consists of: every case × repeat, routed
+    /// by the config (`alias/model`, GitHub Models, the built-ins).
+    pub fn calls(&self, plan: &EvaluationPlan) -> Result<Vec<Call>, ExecuteError> {
+        let prompt = &plan.prompt;
+        let (provider, model) =
+            self.route(&prompt.model)
+                .map_err(|source| ExecuteError::Provider {
+                    prompt: prompt.name.clone(),
+                    source,
+                })?;
+        let repeats = prompt.repeats.max(1);
+        Ok(plan
+            .cases
+            .iter()
+            .flat_map(|planned| {
+                (0..repeats).map(|repeat| Call {
+                    provider: provider.clone(),
+                    request: ChatRequest {
+                        model: model.clone(),
+                        messages: planned.messages.clone(),
+                        parameters: prompt.parameters.clone(),
+                        response_format: prompt.response_format.clone(),
+                    },
+                    repeat,
+                    label: format!(
+                        "{} / case {} / repeat {}",
+                        prompt.name,
+                        planned.case.id,
+                        repeat + 1
+                    ),
+                })
+            })
+            .collect())
+    }
+
+    fn route(&self, model: &ModelId) -> Result<(ProviderHandle, String), ProviderError> {
+        self.providers.route(model)
+    }
+
+    /// Runs every case × repeat of the plan and scores each output. Failed
+    /// calls are kept as errors of their case: they count against the prompt.
+    pub async fn execute(
+        &self,
+        plan: &EvaluationPlan,
+    ) -> Result<(EvalResult, CallStats), ExecuteError> {
+        let prompt = &plan.prompt;
+        let repeats = prompt.repeats.max(1);
+        let calls = self.calls(plan)?;
+        let from_model = calls.first().is_none_or(|call| call.provider.is_model());
+        let output = self.runner.run(calls).await?;
+        let mut stats = CallStats::default();
+        output.outcomes.iter().for_each(|call| stats.record(call));
+
+        // Score outputs concurrently: judge criteria wait on the network.
+        let jobs = output
+            .outcomes
+            .into_iter()
+            .enumerate()
+            .map(|(index, call)| {
+                let case = &plan.cases[index / repeats as usize].case;
+                async move {
+                    let scores = crate::pipeline::eval::score_outputs(
+                        &prompt.evaluators,
+                        case,
+                        &call,
+                        &self.eval,
+                    )
+                    .await;
+                    RepeatResult { call, scores }
+                }
+            });
+        let repeat_results: Vec<RepeatResult> =
+            futures::stream::iter(jobs).buffered(32).collect().await;
+        let mut repeat_results = repeat_results.into_iter();
+        let cases = plan
+            .cases
+            .iter()
+            .map(|planned| CaseResult {
+                case_id: planned.case.id.clone(),
+                vars: planned.case.vars.clone(),
+                repeats: repeat_results.by_ref().take(repeats as usize).collect(),
+            })
+            .collect();
+        let result = EvalResult {
+            prompt: prompt.name.clone(),
+            version: plan.version.clone(),
+            fingerprint: plan.fingerprint.clone(),
+            model: prompt.model.to_string(),
+            from_model,
+            criteria: prompt
+                .evaluators
+                .iter()
+                .map(crate::pipeline::eval::criterion_info)
+                .collect(),
+            cases,
+            created_at: now_rfc3339(),
+        };
+        Ok((result, stats))
+    }
+}
+
+/// Judges ask through the runner, so their calls are cached, rate-limited
+/// and retried like any other.
+struct RunnerJudge {
+    runner: Arc<Runner>,
+    providers: Arc<ProviderPool>,
+    stats: Mutex<CallStats>,
+}
+
+#[async_trait::async_trait]
+impl JudgeClient for RunnerJudge {
+    async fn ask(
+        &self,
+        model: &ModelId,
+        messages: Vec<ChatMessage>,
+        attempt: u32,
+    ) -> Result<String, String> {
+        let (provider, model_name) = self.providers.route(model).map_err(|e| e.to_string())?;
+        if !provider.is_model() {
+            return Err(format!(
+                "the judge model {model} routes to the echo provider, which is not a model and \
+                 cannot judge; set `judge` in promptgate.toml (or the evaluator's model) to a real model"
+            ));
+        }
+        let call = Call {
+            provider,
+            request: ChatRequest {
+                model: model_name,
+                messages,
+                // Judges should be as repeatable as the provider allows.
+                parameters: ModelParameters {
+                    temperature: Some(0.0),
+                    ..ModelParameters::default()
+                },
+                response_format: ResponseFormat::Text,
+            },
+            // A re-ask after an unreadable reply must not hit the cache.
+            repeat: attempt,
+            label: format!("judge {model}"),
+        };
+        let outcome = self.runner.complete_one(&call).await;
+        self.stats
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .record(&outcome);
+        outcome.result
+    }
+}

@@ -1,0 +1,13 @@
+//! The evaluation stage: plan a prompt version ([`plan`]: cases loaded, every
+//! conversation rendered, version and fingerprint computed — no provider
+//! calls), then execute it ([`Engine`]: calls through the runner, outputs
+//! scored by the evaluators) into an [`EvalResult`](crate::types::EvalResult).
+//!
+//! The split is what makes baselines cheap: a check plans the base version,
+//! looks its fingerprint up in the stores, and executes only on a miss.
+
+mod engine;
+mod plan;
+
+pub use engine::{Engine, ExecuteError};
+pub use plan::{EvaluationPlan, PlannedCase, load_cases, plan, plan_with_cases};

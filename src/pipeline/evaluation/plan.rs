@@ -1,0 +1,118 @@
+//! Planning an evaluation: load the cases, compile the prompt once, render
+//! every conversation and compute the version id and the fingerprint — no
+//! provider call.
+
+use crate::pipeline::config::Config;
+use crate::pipeline::dataset::cases_of;
+use crate::pipeline::spec::identity::{fingerprint, version_id_of};
+use crate::pipeline::template::{PreparedPrompt, TemplateError};
+use crate::types::{
+    Case, ChatMessage, Diagnostic, Diagnostics, Fingerprint, PromptSpec, RepoFiles, VersionId,
+};
+
+/// Everything needed to evaluate one prompt version, computed without a
+/// single provider call.
+#[derive(Debug, Clone)]
+pub struct EvaluationPlan {
+    pub prompt: PromptSpec,
+    pub version: VersionId,
+    pub fingerprint: Fingerprint,
+    /// Every case with its rendered conversation, in file order.
+    pub cases: Vec<PlannedCase>,
+}
+
+#[derive(Debug, Clone)]
+pub struct PlannedCase {
+    pub case: Case,
+    pub messages: Vec<ChatMessage>,
+}
+
+impl EvaluationPlan {
+    /// Provider calls a run of this plan makes at most (cases × repeats;
+    /// judges not included).
+    pub fn calls(&self) -> usize {
+        self.cases.len() * self.prompt.repeats.max(1) as usize
+    }
+}
+
+/// Plans `prompt` as it is in `files`. The cases are the inline `testData`
+/// followed by the dataset file's; the judge model is part of the
+/// fingerprint because it decides judge scores.
+pub fn plan(
+    prompt: &PromptSpec,
+    files: &dyn RepoFiles,
+    config: &Config,
+) -> Result<EvaluationPlan, Diagnostics> {
+    let cases = load_cases(prompt, files)?;
+    plan_with_cases(prompt, cases, files, config)
+}
+
+/// The prompt's cases ([`cases_of`]); a prompt without any cannot be
+/// evaluated.
+pub fn load_cases(prompt: &PromptSpec, files: &dyn RepoFiles) -> Result<Vec<Case>, Diagnostics> {
+    let cases = cases_of(prompt, files)?;
+    if cases.is_empty() {
+        return Err(Diagnostics(vec![Diagnostic::error(
+            prompt.path.clone(),
+            0,
+            0,
+            format!(
+                "prompt `{}` has no cases: add `testData` or a `dataset`",
+                prompt.name
+            ),
+        )]));
+    }
+    Ok(cases)
+}
+
+/// Plans `prompt` on the given cases, rendering its templates (and their
+/// includes, each read once) from `files`. A baseline is planned this way:
+/// the base version's templates on the head's cases, so both sides are
+/// measured on the same cases with the same evaluators.
+pub fn plan_with_cases(
+    prompt: &PromptSpec,
+    cases: Vec<Case>,
+    files: &dyn RepoFiles,
+    config: &Config,
+) -> Result<EvaluationPlan, Diagnostics> {
+    let whole_prompt = |error: TemplateError| {
+        Diagnostics(vec![Diagnostic::error(
+            prompt.path.clone(),
+            0,
+            0,
+            error.to_string(),
+        )])
+    };
+    let prepared = PreparedPrompt::new(&prompt.messages, files).map_err(whole_prompt)?;
+    let mut problems = Vec::new();
+    let mut planned = Vec::with_capacity(cases.len());
+    for case in cases {
+        match prepared.render(&case) {
+            Ok(messages) => planned.push(PlannedCase { case, messages }),
+            Err(error) => problems.push(Diagnostic::error(
+                case.source.file.clone(),
+                case.source.line,
+                0,
+                error.to_string(),
+            )),
+        }
+    }
+    if !problems.is_empty() {
+        return Err(Diagnostics(problems));
+    }
+    let version = version_id_of(prompt, &prepared.includes().texts());
+    let cases: Vec<Case> = planned.iter().map(|p| p.case.clone()).collect();
+    let fingerprint = fingerprint(
+        &version,
+        &cases,
+        &prompt.evaluators,
+        config.judge_model().as_ref(),
+        prompt.repeats,
+    );
+    Ok(EvaluationPlan {
+        prompt: prompt.clone(),
+        version,
+        fingerprint,
+        cases: planned,
+    })
+}

@@ -1,0 +1,519 @@
+//! What every renderer shows, computed once: table rows, per-case scores,
+//! the worst cases, errors, and how numbers are written.
+
+use crate::pipeline::gate::{CriterionGate, Verdict};
+use crate::types::{CaseResult, EvalResult};
+
+use super::PromptReport;
+
+/// A per-case score at or above this passes (the gate's flip rule).
+pub(crate) const PASS_MARK: f64 = 0.5;
+
+/// How a criterion's scores read best.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Scale {
+    /// Scores in [0, 1].
+    Unit,
+    /// Pass (1) or fail (0) by construction.
+    Binary,
+    /// A judge's 1–5 rubric, stored as (n − 1) / 4.
+    Rubric5,
+}
+
+impl Scale {
+    pub(crate) fn name(self) -> &'static str {
+        match self {
+            Scale::Unit => "0-1",
+            Scale::Binary => "pass/fail",
+            Scale::Rubric5 => "1-5",
+        }
+    }
+}
+
+/// One line of a prompt's table.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct CriterionRow {
+    pub name: String,
+    pub kind: Option<String>,
+    pub scale: Scale,
+    pub line: Option<u32>,
+    pub baseline_mean: Option<f64>,
+    pub head_mean: Option<f64>,
+    pub delta: Option<f64>,
+    pub interval: Option<(f64, f64)>,
+    pub method: Option<String>,
+    /// `None` in eval-only mode.
+    pub verdict: Option<Verdict>,
+    pub threshold: Option<f64>,
+    pub threshold_met: Option<bool>,
+    pub head_pass_rate: Option<f64>,
+    pub baseline_pass_rate: Option<f64>,
+    /// Paired cases (check) or scored head cases (eval).
+    pub cases: usize,
+    pub head_errors: usize,
+    pub baseline_errors: usize,
+    pub min_detectable_effect: Option<f64>,
+    pub cases_needed: Option<u32>,
+}
+
+/// A criterion's scores over one result.
+#[derive(Debug, Clone, Copy, Default)]
+struct ResultStats {
+    mean: Option<f64>,
+    pass_rate: Option<f64>,
+    scored: usize,
+    errors: usize,
+}
+
+fn result_stats(result: &EvalResult, index: usize) -> ResultStats {
+    let mut sum = 0.0;
+    let mut passed = 0;
+    let mut stats = ResultStats::default();
+    for case in &result.cases {
+        let score = case_score(case, index);
+        if score.error.is_some() {
+            stats.errors += 1;
+        }
+        if let Some(mean) = score.mean {
+            stats.scored += 1;
+            sum += mean;
+            if mean >= PASS_MARK {
+                passed += 1;
+            }
+        }
+    }
+    if stats.scored > 0 {
+        let n = stats.scored as f64;
+        stats.mean = Some(sum / n);
+        stats.pass_rate = Some(passed as f64 / n);
+    }
+    stats
+}
+
+pub(crate) fn criterion_index(result: &EvalResult, name: &str) -> Option<usize> {
+    result.criteria.iter().position(|c| c.name == name)
+}
+
+fn scale_of(results: &[Option<&EvalResult>], name: &str) -> Scale {
+    let binary = results
+        .iter()
+        .flatten()
+        .filter_map(|r| r.criteria.iter().find(|c| c.name == name))
+        .any(|c| c.binary);
+    if binary {
+        return Scale::Binary;
+    }
+    let rubric = results.iter().flatten().any(|result| {
+        criterion_index(result, name).is_some_and(|index| {
+            result.cases.iter().flat_map(|c| &c.repeats).any(|r| {
+                r.scores.get(index).is_some_and(|s| {
+                    s.score
+                        .as_ref()
+                        .is_ok_and(|s| s.display.as_deref().is_some_and(|d| d.ends_with("/5")))
+                })
+            })
+        })
+    });
+    if rubric { Scale::Rubric5 } else { Scale::Unit }
+}
+
+fn stats_for(result: Option<&EvalResult>, name: &str) -> ResultStats {
+    result
+        .and_then(|r| criterion_index(r, name).map(|i| result_stats(r, i)))
+        .unwrap_or_default()
+}
+
+/// The table rows of one prompt, in the gate's (or the head's) order.
+pub(crate) fn rows(prompt: &PromptReport) -> Vec<CriterionRow> {
+    let head = Some(&prompt.head);
+    let baseline = prompt.baseline.as_ref();
+    let info = |name: &str| prompt.head.criteria.iter().find(|c| c.name == name);
+    match &prompt.gate {
+        Some(gate) => gate
+            .criteria
+            .iter()
+            .map(|c: &CriterionGate| {
+                let head_stats = stats_for(head, &c.criterion);
+                let base_stats = stats_for(baseline, &c.criterion);
+                CriterionRow {
+                    name: c.criterion.clone(),
+                    kind: info(&c.criterion).map(|i| i.kind.clone()),
+                    scale: scale_of(&[head, baseline], &c.criterion),
+                    line: info(&c.criterion).and_then(|i| i.line),
+                    baseline_mean: c.baseline_mean,
+                    head_mean: c.head_mean,
+                    delta: c.delta,
+                    interval: c.interval,
+                    method: Some(c.method.clone()).filter(|m| !m.is_empty()),
+                    verdict: Some(c.verdict),
+                    threshold: c.threshold,
+                    threshold_met: c.threshold_met,
+                    head_pass_rate: head_stats.pass_rate,
+                    baseline_pass_rate: base_stats.pass_rate,
+                    cases: c.paired_cases,
+                    head_errors: c.head_errors,
+                    baseline_errors: c.baseline_errors,
+                    min_detectable_effect: c.min_detectable_effect,
+                    cases_needed: c.cases_needed,
+                }
+            })
+            .collect(),
+        None => prompt
+            .head
+            .criteria
+            .iter()
+            .map(|info| {
+                let stats = stats_for(head, &info.name);
+                CriterionRow {
+                    name: info.name.clone(),
+                    kind: Some(info.kind.clone()),
+                    scale: scale_of(&[head], &info.name),
+                    line: info.line,
+                    baseline_mean: None,
+                    head_mean: stats.mean,
+                    delta: None,
+                    interval: None,
+                    method: None,
+                    verdict: None,
+                    threshold: info.threshold,
+                    threshold_met: info.threshold.zip(stats.mean).map(|(t, m)| m >= t),
+                    head_pass_rate: stats.pass_rate,
+                    baseline_pass_rate: None,
+                    cases: stats.scored,
+                    head_errors: stats.errors,
+                    baseline_errors: 0,
+                    min_detectable_effect: None,
+                    cases_needed: None,
+                }
+            })
+            .collect(),
+    }
+}
+
+/// One case's score on one criterion: the mean over its repeats.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub(crate) struct CaseScore {
+    pub mean: Option<f64>,
+    /// `Score::display` (e.g. `4/5`) when there is one repeat.
+    pub display: Option<String>,
+    /// The first repeat's reason (a judge's reason is kept here).
+    pub reason: Option<String>,
+    /// The first failed call or score.
+    pub error: Option<String>,
+}
+
+pub(crate) fn case_score(case: &CaseResult, index: usize) -> CaseScore {
+    let mut out = CaseScore::default();
+    let mut sum = 0.0;
+    let mut n = 0usize;
+    for repeat in &case.repeats {
+        if let Err(e) = &repeat.call.result {
+            out.error.get_or_insert_with(|| format!("call failed: {e}"));
+            continue;
+        }
+        match repeat.scores.get(index).map(|s| &s.score) {
+            Some(Ok(score)) => {
+                sum += score.value;
+                n += 1;
+                if out.reason.is_none() && !score.reason.is_empty() {
+                    out.reason = Some(score.reason.clone());
+                }
+                if case.repeats.len() == 1 {
+                    out.display = score.display.clone();
+                }
+            }
+            Some(Err(e)) => {
+                out.error
+                    .get_or_insert_with(|| format!("scoring failed: {e}"));
+            }
+            None => {
+                out.error
+                    .get_or_insert_with(|| "no score recorded".to_string());
+            }
+        }
+    }
+    if n > 0 {
+        out.mean = Some(sum / n as f64);
+    }
+    out
+}
+
+pub(crate) fn find_case<'a>(result: &'a EvalResult, case_id: &str) -> Option<&'a CaseResult> {
+    result.cases.iter().find(|c| c.case_id == case_id)
+}
+
+/// The first repeat's reply (or why there is none), and how many repeats ran.
+pub(crate) fn case_output(case: &CaseResult) -> (Option<Result<&str, &str>>, usize) {
+    let first = case.repeats.first().map(|r| match &r.call.result {
+        Ok(text) => Ok(text.as_str()),
+        Err(e) => Err(e.as_str()),
+    });
+    (first, case.repeats.len())
+}
+
+/// One criterion's move within a [`WorstCase`].
+#[derive(Debug, Clone)]
+pub(crate) struct CaseMoveView {
+    pub criterion: String,
+    pub scale: Scale,
+    pub head: CaseScore,
+    pub baseline: Option<CaseScore>,
+    pub flipped: bool,
+}
+
+/// A case worth a look: it flipped to fail or dropped most on some
+/// criterion, or (eval-only) scored lowest. All its moves together.
+#[derive(Debug, Clone)]
+pub(crate) struct WorstCase<'a> {
+    pub case_id: String,
+    pub moves: Vec<CaseMoveView>,
+    pub head_case: Option<&'a CaseResult>,
+    pub baseline_case: Option<&'a CaseResult>,
+}
+
+/// Worst first: a case with a flip to fail before one that only dropped,
+/// larger drops first; within a case, the criteria in the same order.
+pub(crate) fn worst_cases(prompt: &PromptReport) -> Vec<WorstCase<'_>> {
+    let head = &prompt.head;
+    let baseline = prompt.baseline.as_ref();
+    let rows = rows(prompt);
+    let scale = |name: &str| {
+        rows.iter()
+            .find(|r| r.name == name)
+            .map_or(Scale::Unit, |r| r.scale)
+    };
+    let score_in = |result: &EvalResult, case: Option<&CaseResult>, criterion: &str| {
+        criterion_index(result, criterion)
+            .zip(case)
+            .map(|(i, c)| case_score(c, i))
+    };
+    // (rank, case id, criterion, flipped), unordered.
+    let mut found: Vec<(f64, String, String, bool)> = Vec::new();
+    match &prompt.gate {
+        Some(gate) => {
+            for c in &gate.criteria {
+                let flips = c.flipped_to_fail.iter().map(|m| (m, true));
+                let drops = c
+                    .largest_drops
+                    .iter()
+                    .filter(|m| m.head < m.baseline)
+                    .map(|m| (m, false));
+                for (m, flipped) in flips.chain(drops) {
+                    let seen = found
+                        .iter()
+                        .any(|(_, id, name, _)| *id == m.case_id && *name == c.criterion);
+                    if !seen {
+                        // Flips rank above any plain drop.
+                        let rank = (m.baseline - m.head) + if flipped { 2.0 } else { 0.0 };
+                        found.push((rank, m.case_id.clone(), c.criterion.clone(), flipped));
+                    }
+                }
+            }
+        }
+        None => {
+            for (index, info) in head.criteria.iter().enumerate() {
+                for case in &head.cases {
+                    let score = case_score(case, index);
+                    if score.mean.is_none_or(|m| m < PASS_MARK) {
+                        let rank = 1.0 - score.mean.unwrap_or(-1.0);
+                        found.push((rank, case.case_id.clone(), info.name.clone(), false));
+                    }
+                }
+            }
+        }
+    }
+    let mut cases: Vec<(f64, WorstCase<'_>)> = Vec::new();
+    for (rank, case_id, criterion, flipped) in found {
+        let position = match cases.iter().position(|(_, w)| w.case_id == case_id) {
+            Some(at) => at,
+            None => {
+                let head_case = find_case(head, &case_id);
+                let baseline_case = baseline.and_then(|b| find_case(b, &case_id));
+                cases.push((
+                    rank,
+                    WorstCase {
+                        case_id: case_id.clone(),
+                        moves: Vec::new(),
+                        head_case,
+                        baseline_case,
+                    },
+                ));
+                cases.len() - 1
+            }
+        };
+        let (best_rank, case) = &mut cases[position];
+        *best_rank = best_rank.max(rank);
+        case.moves.push(CaseMoveView {
+            head: score_in(head, case.head_case, &criterion).unwrap_or_default(),
+            baseline: baseline.and_then(|b| score_in(b, case.baseline_case, &criterion)),
+            scale: scale(&criterion),
+            criterion,
+            flipped,
+        });
+    }
+    let order = |name: &str| rows.iter().position(|r| r.name == name);
+    for (_, case) in &mut cases {
+        case.moves.sort_by_key(|m| order(&m.criterion));
+    }
+    // Stable: equal ranks keep the gate's order.
+    cases.sort_by(|a, b| b.0.total_cmp(&a.0));
+    cases.into_iter().map(|(_, w)| w).collect()
+}
+
+/// A failed call or score on the head side.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct CaseError {
+    pub case_id: String,
+    /// `None` when the call itself failed.
+    pub criterion: Option<String>,
+    pub message: String,
+}
+
+pub(crate) fn head_errors(result: &EvalResult) -> Vec<CaseError> {
+    let mut out = Vec::new();
+    for case in &result.cases {
+        for repeat in &case.repeats {
+            if let Err(e) = &repeat.call.result {
+                out.push(CaseError {
+                    case_id: case.case_id.clone(),
+                    criterion: None,
+                    message: e.clone(),
+                });
+                continue;
+            }
+            for (info, score) in result.criteria.iter().zip(&repeat.scores) {
+                if let Err(e) = &score.score {
+                    out.push(CaseError {
+                        case_id: case.case_id.clone(),
+                        criterion: Some(info.name.clone()),
+                        message: e.clone(),
+                    });
+                }
+            }
+        }
+    }
+    out.dedup();
+    out
+}
+
+/// `0.75`, or `0.75 (4.0/5)` on a 1–5 rubric.
+pub(crate) fn fmt_mean(mean: Option<f64>, scale: Scale) -> String {
+    match (mean, scale) {
+        (None, _) => "—".to_string(),
+        (Some(m), Scale::Unit | Scale::Binary) => format!("{m:.2}"),
+        (Some(m), Scale::Rubric5) => format!("{m:.2} ({:.1}/5)", 1.0 + 4.0 * m),
+    }
+}
+
+/// A signed number with a real minus sign: `+0.05`, `−0.32`.
+pub(crate) fn fmt_signed(value: f64) -> String {
+    let text = format!("{:.2}", value.abs());
+    if text == "0.00" {
+        "0.00".to_string()
+    } else if value < 0.0 {
+        format!("−{text}")
+    } else {
+        format!("+{text}")
+    }
+}
+
+pub(crate) fn fmt_delta(delta: Option<f64>) -> String {
+    delta.map_or_else(|| "—".to_string(), fmt_signed)
+}
+
+pub(crate) fn fmt_interval(interval: Option<(f64, f64)>) -> String {
+    interval.map_or_else(
+        || "—".to_string(),
+        |(lo, hi)| format!("[{}, {}]", fmt_signed(lo), fmt_signed(hi)),
+    )
+}
+
+pub(crate) fn fmt_rate(rate: Option<f64>) -> String {
+    rate.map_or_else(|| "—".to_string(), |r| format!("{:.0}%", r * 100.0))
+}
+
+/// A per-case score as the evaluator shows it (`4/5`), else `0.75`.
+pub(crate) fn fmt_case_score(score: &CaseScore) -> String {
+    match (&score.display, score.mean) {
+        (Some(d), _) => d.clone(),
+        (None, Some(m)) => format!("{m:.2}"),
+        (None, None) if score.error.is_some() => "error".to_string(),
+        (None, None) => "—".to_string(),
+    }
+}
+
+pub(crate) fn verdict_word(verdict: Verdict) -> &'static str {
+    match verdict {
+        Verdict::Improved => "improved",
+        Verdict::Unchanged => "unchanged",
+        Verdict::Regressed => "regressed",
+        Verdict::Inconclusive => "inconclusive",
+        Verdict::New => "new",
+    }
+}
+
+/// The verdict cell: the gate's word, plus a missed threshold.
+pub(crate) fn row_verdict_text(row: &CriterionRow) -> String {
+    let mut text = match row.verdict {
+        Some(v) => verdict_word(v).to_string(),
+        None => format!("pass rate {}", fmt_rate(row.head_pass_rate)),
+    };
+    if row.threshold_met == Some(false) {
+        let threshold = row.threshold.map_or(String::new(), |t| format!(" {t:.2}"));
+        text.push_str(&format!(", below threshold{threshold}"));
+    }
+    text
+}
+
+/// Hashes are long; twelve characters identify them in a report.
+pub(crate) fn short_id(id: &str) -> &str {
+    match id.char_indices().nth(12) {
+        Some((end, _)) => &id[..end],
+        None => id,
+    }
+}
+
+/// The inconclusive note: what the suite can detect and what would decide.
+pub(crate) fn inconclusive_note(row: &CriterionRow) -> Option<String> {
+    if row.verdict != Some(Verdict::Inconclusive) {
+        return None;
+    }
+    let mut note = format!("inconclusive with {} paired case(s)", row.cases);
+    if let Some(mde) = row.min_detectable_effect {
+        note.push_str(&format!(
+            "; the smallest change this suite can detect is ±{mde:.2}"
+        ));
+    }
+    match row.cases_needed {
+        Some(n) => note.push_str(&format!("; about {n} more case(s) would decide")),
+        None => note.push_str("; more cases or repeats would narrow the interval"),
+    }
+    Some(note)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn signed_numbers_use_a_real_minus_and_no_negative_zero() {
+        assert_eq!(fmt_signed(-0.321), "−0.32");
+        assert_eq!(fmt_signed(0.05), "+0.05");
+        assert_eq!(fmt_signed(-0.001), "0.00");
+        assert_eq!(fmt_interval(Some((-0.45, 0.1))), "[−0.45, +0.10]");
+    }
+
+    #[test]
+    fn rubric_means_show_both_scales() {
+        assert_eq!(fmt_mean(Some(0.75), Scale::Rubric5), "0.75 (4.0/5)");
+        assert_eq!(fmt_mean(Some(0.75), Scale::Unit), "0.75");
+        assert_eq!(fmt_mean(None, Scale::Unit), "—");
+    }
+
+    #[test]
+    fn short_ids_cut_on_characters() {
+        assert_eq!(short_id("0123456789abcdef"), "0123456789ab");
+        assert_eq!(short_id("ééééééééééééé"), "éééééééééééé");
+        assert_eq!(short_id("abc"), "abc");
+    }
+}

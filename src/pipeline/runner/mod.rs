@@ -1,0 +1,808 @@
+//! The runner stage: cases × repeats → provider calls, with the response
+//! cache ([`cache`]), bounded concurrency, rate limits, retries and cost
+//! accounting ([`pricing`]).
+//!
+//! Plain data in ([`Call`]s), plain data out ([`CallOutcome`]s in the same
+//! order). A failed call is an outcome with `result: Err(..)`, never
+//! dropped; the run always finishes unless interrupted.
+
+use std::collections::HashMap;
+use std::future::Future;
+use std::io::IsTerminal;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, OnceLock};
+use std::time::{Duration, Instant};
+
+use futures::StreamExt;
+use rand::Rng;
+use tokio::sync::Semaphore;
+
+use crate::pipeline::config::{Config, ProviderConfig, ProviderKind};
+use crate::pipeline::provider::{self, Provider, ProviderError};
+use crate::types::{CallOutcome, CallStats, ChatRequest, Completion, ModelId, Usage};
+
+pub mod cache;
+pub mod pricing;
+
+use cache::{CacheKey, CachedResponse, ResponseCache};
+use pricing::PriceTable;
+
+/// A provider plus the limits every call to it shares: one handle per
+/// alias per run, cloned into each [`Call`].
+#[derive(Clone)]
+pub struct ProviderHandle {
+    inner: Arc<HandleInner>,
+    /// Per attempt, from `timeout_s`.
+    timeout: Duration,
+}
+
+struct HandleInner {
+    alias: String,
+    kind: ProviderKind,
+    provider: Arc<dyn Provider>,
+    describe: String,
+    in_flight: Semaphore,
+    concurrency: usize,
+    rate: Option<RateLimiter>,
+    max_retries: u32,
+    /// Set after a 401/403: the key is wrong, so later calls fail at once
+    /// with the same message instead of each being refused again.
+    refused: OnceLock<String>,
+    /// Requests actually sent (attempts, retries included).
+    requests: AtomicU64,
+}
+
+impl std::fmt::Debug for ProviderHandle {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ProviderHandle")
+            .field("alias", &self.inner.alias)
+            .field("describe", &self.inner.describe)
+            .finish_non_exhaustive()
+    }
+}
+
+impl ProviderHandle {
+    /// Wraps a built provider with the limits from its config table.
+    pub fn new(alias: &str, provider: Arc<dyn Provider>, config: &ProviderConfig) -> Self {
+        let describe = provider.describe();
+        Self {
+            inner: Arc::new(HandleInner {
+                alias: alias.to_string(),
+                kind: config.kind,
+                provider,
+                describe,
+                in_flight: Semaphore::new(config.concurrency.max(1)),
+                concurrency: config.concurrency.max(1),
+                rate: config
+                    .requests_per_minute
+                    .filter(|&rpm| rpm > 0)
+                    .map(RateLimiter::per_minute),
+                max_retries: config.max_retries,
+                refused: OnceLock::new(),
+                requests: AtomicU64::new(0),
+            }),
+            timeout: Duration::from_secs(config.timeout_s.max(1)),
+        }
+    }
+
+    /// Builds the provider from its table (reading its key now) and wraps it.
+    pub fn from_config(alias: &str, config: &ProviderConfig) -> Result<Self, ProviderError> {
+        Ok(Self::new(alias, provider::build(alias, config)?, config))
+    }
+
+    /// The same provider and shared limits, with a per-attempt timeout finer
+    /// than the config's whole seconds.
+    pub fn with_timeout(mut self, timeout: Duration) -> Self {
+        self.timeout = timeout;
+        self
+    }
+
+    pub fn alias(&self) -> &str {
+        &self.inner.alias
+    }
+
+    pub fn kind(&self) -> ProviderKind {
+        self.inner.kind
+    }
+
+    /// Kind and endpoint, as in cache keys and reports.
+    pub fn describe(&self) -> &str {
+        &self.inner.describe
+    }
+
+    /// False for `echo`: its outputs are not a model's.
+    pub fn is_model(&self) -> bool {
+        self.inner.provider.is_model()
+    }
+
+    /// HTTP requests sent through this handle so far, retries included.
+    pub fn requests_sent(&self) -> u64 {
+        self.inner.requests.load(Ordering::Relaxed)
+    }
+}
+
+/// The providers of one run, by alias, built on first use from
+/// `[providers]` or the built-in defaults, so calls to one alias share its
+/// concurrency and rate limits.
+pub struct ProviderPool {
+    config: Config,
+    handles: Mutex<HashMap<String, ProviderHandle>>,
+}
+
+impl ProviderPool {
+    pub fn new(config: &Config) -> Self {
+        Self {
+            config: config.clone(),
+            handles: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// The handle for a model and the model name to send, routed by the
+    /// config ([`Config::provider_for`]: configured aliases, GitHub Models,
+    /// the built-ins). Fails, naming the variable, when the key is missing.
+    pub fn route(&self, model: &ModelId) -> Result<(ProviderHandle, String), ProviderError> {
+        let route = self
+            .config
+            .provider_for(model)
+            .map_err(|e| ProviderError::Routing(e.to_string()))?;
+        let mut handles = self.handles.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(handle) = handles.get(&route.alias) {
+            return Ok((handle.clone(), route.model));
+        }
+        let handle = ProviderHandle::from_config(&route.alias, &route.config)?;
+        handles.insert(route.alias.clone(), handle.clone());
+        Ok((handle, route.model))
+    }
+}
+
+/// One provider call to make.
+#[derive(Debug, Clone)]
+pub struct Call {
+    pub provider: ProviderHandle,
+    pub request: ChatRequest,
+    /// Which repeat of the case this is (0-based); part of the cache key.
+    pub repeat: u32,
+    /// Names the call in errors, e.g. `support-bot / case 12 / repeat 2`.
+    pub label: String,
+}
+
+/// How progress is shown.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum ProgressMode {
+    /// A bar on a terminal; plain lines when `CI=true` or not a terminal.
+    #[default]
+    Auto,
+    Bar,
+    Lines,
+    Hidden,
+}
+
+#[derive(Debug, Clone)]
+pub struct RunnerOptions {
+    pub progress: ProgressMode,
+    /// First backoff ceiling; doubles per attempt (full jitter below it).
+    pub retry_base: Duration,
+    /// Largest backoff ceiling.
+    pub retry_cap: Duration,
+    /// Longest server-requested wait honoured (`Retry-After` and kin).
+    pub max_server_wait: Duration,
+}
+
+impl Default for RunnerOptions {
+    fn default() -> Self {
+        Self {
+            progress: ProgressMode::Auto,
+            retry_base: Duration::from_millis(500),
+            retry_cap: Duration::from_secs(30),
+            max_server_wait: Duration::from_secs(120),
+        }
+    }
+}
+
+/// The outcomes of a batch, in input order, with their totals.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RunOutput {
+    pub outcomes: Vec<CallOutcome>,
+    pub totals: CallStats,
+}
+
+#[derive(Debug, Clone, thiserror::Error, PartialEq)]
+pub enum RunError {
+    #[error(
+        "interrupted after {finished} of {total} calls; finished answers are cached, \
+         so running again resumes where this stopped"
+    )]
+    Interrupted { finished: usize, total: usize },
+}
+
+/// Makes calls: cache first, then the provider under its limits, with
+/// retries; prices every answer.
+pub struct Runner {
+    cache: ResponseCache,
+    prices: PriceTable,
+    options: RunnerOptions,
+    writes: Arc<PendingWrites>,
+}
+
+/// Cache writes under way on blocking threads. Creating files is slow next
+/// to an HTTP round trip on loopback, so writes leave the task that polls
+/// the calls; [`Runner::flush`] waits for them.
+#[derive(Default)]
+struct PendingWrites {
+    count: std::sync::atomic::AtomicUsize,
+    idle: tokio::sync::Notify,
+}
+
+impl PendingWrites {
+    fn finish_one(&self) {
+        if self.count.fetch_sub(1, Ordering::SeqCst) == 1 {
+            self.idle.notify_waiters();
+        }
+    }
+
+    async fn wait_idle(&self) {
+        loop {
+            let notified = self.idle.notified();
+            tokio::pin!(notified);
+            // Registered before the check, so a write finishing in between
+            // still wakes us.
+            notified.as_mut().enable();
+            if self.count.load(Ordering::SeqCst) == 0 {
+                return;
+            }
+            notified.await;
+        }
+    }
+}
+
+impl Runner {
+    pub fn new(cache: ResponseCache, prices: PriceTable, options: RunnerOptions) -> Self {
+        Self {
+            cache,
+            prices,
+            options,
+            writes: Arc::default(),
+        }
+    }
+
+    /// Waits until every answer received so far is in the cache. Batches
+    /// flush before they return; single calls write in the background.
+    pub async fn flush(&self) {
+        self.writes.wait_idle().await;
+    }
+
+    pub fn cache(&self) -> &ResponseCache {
+        &self.cache
+    }
+
+    pub fn prices(&self) -> &PriceTable {
+        &self.prices
+    }
+
+    /// Runs the batch; Ctrl-C stops it cleanly ([`RunError::Interrupted`]).
+    pub async fn run(&self, calls: Vec<Call>) -> Result<RunOutput, RunError> {
+        let ctrl_c = async {
+            // If the signal handler cannot be installed, run uninterruptibly.
+            if tokio::signal::ctrl_c().await.is_err() {
+                std::future::pending::<()>().await;
+            }
+        };
+        self.run_until(calls, ctrl_c).await
+    }
+
+    /// Runs the batch until done or until `shutdown` completes. On shutdown,
+    /// calls in flight are abandoned: every finished call is stored in the
+    /// cache before this returns, nothing else is, and the cache only ever
+    /// holds whole entries.
+    pub async fn run_until(
+        &self,
+        calls: Vec<Call>,
+        shutdown: impl Future<Output = ()>,
+    ) -> Result<RunOutput, RunError> {
+        let total = calls.len();
+        let progress = Progress::start(self.options.progress, total);
+        // One queue per provider, each keeping at most twice its concurrency
+        // in flight (room for calls sleeping before a retry), so a slow
+        // provider never holds up another and memory stays bounded however
+        // large the batch. The semaphores do the real limiting.
+        let mut queues: Vec<(ProviderHandle, Vec<(usize, Call)>)> = Vec::new();
+        for (index, call) in calls.into_iter().enumerate() {
+            match queues
+                .iter_mut()
+                .find(|(handle, _)| Arc::ptr_eq(&handle.inner, &call.provider.inner))
+            {
+                Some((_, queue)) => queue.push((index, call)),
+                None => queues.push((call.provider.clone(), vec![(index, call)])),
+            }
+        }
+        let streams = queues.into_iter().map(|(handle, queue)| {
+            futures::stream::iter(queue)
+                .map(|(index, call)| async move { (index, self.complete_one(&call).await) })
+                .buffer_unordered(handle.inner.concurrency.saturating_mul(2))
+                .boxed()
+        });
+        let mut stream = futures::stream::select_all(streams);
+        let mut slots: Vec<Option<CallOutcome>> = vec![None; total];
+        let mut finished = 0;
+        tokio::pin!(shutdown);
+        loop {
+            tokio::select! {
+                next = stream.next() => match next {
+                    Some((index, outcome)) => {
+                        progress.record(&outcome);
+                        slots[index] = Some(outcome);
+                        finished += 1;
+                    }
+                    None => break,
+                },
+                () = &mut shutdown => {
+                    // Calls in flight are dropped here; what finished is kept.
+                    drop(stream);
+                    self.flush().await;
+                    progress.abandon();
+                    return Err(RunError::Interrupted { finished, total });
+                }
+            }
+        }
+        self.flush().await;
+        progress.finish();
+        let outcomes: Vec<CallOutcome> = slots.into_iter().flatten().collect();
+        let totals = CallStats::from_outcomes(&outcomes);
+        Ok(RunOutput { outcomes, totals })
+    }
+
+    /// One call (e.g. an LLM judge's) with the same cache, limits, retries
+    /// and pricing as a batch.
+    pub async fn complete_one(&self, call: &Call) -> CallOutcome {
+        let handle = &call.provider;
+        let key = CacheKey::new(handle.describe(), &call.request, call.repeat);
+        if let Some(hit) = self.cache.get(&key) {
+            return self.outcome(call, Ok(hit.completion), hit.latency_ms, true);
+        }
+        match self.call_with_retries(call).await {
+            Ok((completion, latency_ms)) => {
+                self.store(
+                    key,
+                    CachedResponse {
+                        completion: completion.clone(),
+                        latency_ms,
+                    },
+                );
+                self.outcome(call, Ok(completion), latency_ms, false)
+            }
+            Err(message) => self.outcome(call, Err(message), 0, false),
+        }
+    }
+
+    /// Starts writing an answer to the cache. Not awaited: a write, once
+    /// started, completes even if the run is interrupted (and is atomic), so
+    /// a call counts as finished exactly when its write has been started.
+    fn store(&self, key: CacheKey, entry: CachedResponse) {
+        if self.cache.mode() == crate::pipeline::runner::cache::CacheMode::Off {
+            return;
+        }
+        let cache = self.cache.clone();
+        let writes = self.writes.clone();
+        writes.count.fetch_add(1, Ordering::SeqCst);
+        tokio::task::spawn_blocking(move || {
+            if let Err(error) = cache.put(&key, &entry) {
+                tracing::warn!("{error}");
+            }
+            writes.finish_one();
+        });
+    }
+
+    fn outcome(
+        &self,
+        call: &Call,
+        result: Result<Completion, String>,
+        latency_ms: u64,
+        cached: bool,
+    ) -> CallOutcome {
+        let handle = &call.provider;
+        match result {
+            Ok(completion) => CallOutcome {
+                cost_usd: self.prices.cost(
+                    handle.kind(),
+                    handle.alias(),
+                    &call.request.model,
+                    completion.usage,
+                ),
+                usage: completion.usage,
+                result: Ok(completion.text),
+                latency_ms,
+                cached,
+            },
+            Err(message) => CallOutcome {
+                result: Err(message),
+                usage: Usage::default(),
+                latency_ms,
+                cost_usd: Some(0.0),
+                cached,
+            },
+        }
+    }
+
+    /// The provider's answer and its latency, or a message that names the
+    /// call, the provider and what to do.
+    async fn call_with_retries(&self, call: &Call) -> Result<(Completion, u64), String> {
+        let inner = &call.provider.inner;
+        let timeout = call.provider.timeout;
+        let mut attempt = 0;
+        loop {
+            let result = {
+                let _permit = inner
+                    .in_flight
+                    .acquire()
+                    .await
+                    .map_err(|_| format!("{}: the provider pool was shut down", call.label))?;
+                // Checked after waiting for a slot: the refusal may have
+                // arrived while this call queued.
+                if let Some(refusal) = inner.refused.get() {
+                    return Err(format!("{}: {refusal}", call.label));
+                }
+                if let Some(rate) = &inner.rate {
+                    rate.wait().await;
+                }
+                inner.requests.fetch_add(1, Ordering::Relaxed);
+                let started = Instant::now();
+                match tokio::time::timeout(timeout, inner.provider.complete(&call.request)).await {
+                    Ok(Ok(completion)) => Ok((completion, elapsed_ms(started))),
+                    Ok(Err(error)) => Err(error),
+                    Err(_) => Err(ProviderError::Timeout(timeout)),
+                }
+            };
+            // Only a request actually sent gets here (cache hits never reach this loop).
+            crate::pipeline::call_counters::record_provider_call(inner.kind, result.as_ref().err());
+            let error = match result {
+                Ok(answer) => return Ok(answer),
+                Err(error) => error,
+            };
+            if error.is_retryable() && attempt < inner.max_retries {
+                let wait = self.backoff(attempt, &error);
+                if let (Some(rate), Some(server_wait)) = (&inner.rate, error.retry_after()) {
+                    // The server throttles the whole key, not just this call.
+                    rate.pause(server_wait.min(self.options.max_server_wait));
+                }
+                tracing::debug!(
+                    call = %call.label,
+                    attempt = attempt + 1,
+                    wait_ms = wait.as_millis() as u64,
+                    "retrying after: {error}"
+                );
+                tokio::time::sleep(wait).await;
+                attempt += 1;
+                continue;
+            }
+            return Err(self.final_error(call, &error, attempt));
+        }
+    }
+
+    /// The server's requested wait when it gave one; otherwise exponential
+    /// backoff with full jitter (uniform in [0, min(cap, base·2^attempt)]).
+    fn backoff(&self, attempt: u32, error: &ProviderError) -> Duration {
+        if let Some(wait) = error.retry_after() {
+            return wait.min(self.options.max_server_wait);
+        }
+        let ceiling = self
+            .options
+            .retry_base
+            .saturating_mul(1u32 << attempt.min(16))
+            .min(self.options.retry_cap);
+        let millis = ceiling.as_millis() as u64;
+        Duration::from_millis(rand::rng().random_range(0..=millis))
+    }
+
+    fn final_error(&self, call: &Call, error: &ProviderError, retries: u32) -> String {
+        let handle = &call.provider;
+        let inner = &handle.inner;
+        let prompt_excerpt = call
+            .request
+            .messages
+            .last()
+            .map(|message| shorten(&message.content, 80))
+            .unwrap_or_default();
+        let hint = match error {
+            ProviderError::Http { status: 401, .. } | ProviderError::Http { status: 403, .. } => {
+                " — the provider refused the key: check the variable named by `api_key_env` \
+                 (and for GitHub Models, `permissions: models: read`)"
+            }
+            ProviderError::Http { status: 404, .. } => {
+                " — check the model name and the provider's base_url"
+            }
+            ProviderError::Http {
+                status: 400 | 422, ..
+            } => " — the provider rejected the request: check modelParameters and responseFormat",
+            ProviderError::Timeout(_) => " — raise `timeout_s` for this provider if calls are slow",
+            _ if error.is_retryable() => {
+                " — gave up after retries; lower `concurrency` or \
+                 `requests_per_minute`, or run again (finished calls are cached)"
+            }
+            _ => "",
+        };
+        let tries = if retries > 0 {
+            format!(" after {} attempts", retries + 1)
+        } else {
+            String::new()
+        };
+        let what = format!(
+            "{} ({}, model {}){tries}: {error}{hint}",
+            handle.alias(),
+            handle.describe(),
+            call.request.model
+        );
+        if matches!(
+            error,
+            ProviderError::Http {
+                status: 401 | 403,
+                ..
+            }
+        ) && inner.refused.set(what.clone()).is_ok()
+        {
+            // Reported once; later calls to this provider fail fast with it.
+            tracing::error!("{}: {what}", call.label);
+        } else if !error.is_retryable() {
+            tracing::warn!("{}: {what} [prompt: {prompt_excerpt}]", call.label);
+        } else {
+            tracing::warn!("{}: {what}", call.label);
+        }
+        format!("{}: {what}", call.label)
+    }
+}
+
+fn elapsed_ms(started: Instant) -> u64 {
+    started.elapsed().as_millis().try_into().unwrap_or(u64::MAX)
+}
+
+fn shorten(text: &str, max_chars: usize) -> String {
+    let flat = text.split_whitespace().collect::<Vec<_>>().join(" ");
+    match flat.char_indices().nth(max_chars) {
+        Some((cut, _)) => format!("{}…", &flat[..cut]),
+        None => flat,
+    }
+}
+
+/// Requests-per-minute as an even spacing of start times; a server's
+/// `Retry-After` pushes every later start back.
+struct RateLimiter {
+    interval: Duration,
+    next_start: tokio::sync::Mutex<Instant>,
+    paused_until: Mutex<Option<Instant>>,
+}
+
+impl RateLimiter {
+    fn per_minute(rpm: u32) -> Self {
+        Self {
+            interval: Duration::from_secs(60) / rpm,
+            next_start: tokio::sync::Mutex::new(Instant::now()),
+            paused_until: Mutex::new(None),
+        }
+    }
+
+    fn pause(&self, wait: Duration) {
+        let until = Instant::now() + wait;
+        let mut paused = self.paused_until.lock().unwrap_or_else(|e| e.into_inner());
+        *paused = Some(paused.map_or(until, |current| current.max(until)));
+    }
+
+    async fn wait(&self) {
+        let slot = {
+            let mut next = self.next_start.lock().await;
+            let paused = *self.paused_until.lock().unwrap_or_else(|e| e.into_inner());
+            let now = Instant::now();
+            let slot = (*next).max(now).max(paused.unwrap_or(now));
+            *next = slot + self.interval;
+            slot
+        };
+        tokio::time::sleep_until(slot.into()).await;
+    }
+}
+
+/// Progress on stderr: an indicatif bar on a terminal, plain lines in CI.
+struct Progress {
+    total: usize,
+    started: Instant,
+    done: AtomicU64,
+    spent_micro_usd: AtomicU64,
+    bar: Option<indicatif::ProgressBar>,
+    lines: bool,
+    last_line: Mutex<Instant>,
+}
+
+impl Progress {
+    fn start(mode: ProgressMode, total: usize) -> Self {
+        let in_ci = std::env::var("CI").is_ok_and(|value| value == "true" || value == "1");
+        let (bar, lines) = match mode {
+            ProgressMode::Hidden => (false, false),
+            ProgressMode::Bar => (true, false),
+            ProgressMode::Lines => (false, true),
+            ProgressMode::Auto if !in_ci && std::io::stderr().is_terminal() => (true, false),
+            ProgressMode::Auto => (false, true),
+        };
+        let bar = bar.then(|| {
+            let bar = indicatif::ProgressBar::new(total as u64);
+            let style = indicatif::ProgressStyle::with_template(
+                "{bar:30} {pos}/{len} calls · {per_sec} · ETA {eta} · {msg}",
+            )
+            .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar());
+            bar.set_style(style);
+            bar.set_message("$0.0000");
+            bar
+        });
+        Self {
+            total,
+            started: Instant::now(),
+            done: AtomicU64::new(0),
+            spent_micro_usd: AtomicU64::new(0),
+            bar,
+            lines: lines && total > 0,
+            last_line: Mutex::new(Instant::now()),
+        }
+    }
+
+    fn spent(&self) -> f64 {
+        self.spent_micro_usd.load(Ordering::Relaxed) as f64 / 1e6
+    }
+
+    fn record(&self, outcome: &CallOutcome) {
+        let done = self.done.fetch_add(1, Ordering::Relaxed) + 1;
+        if !outcome.cached
+            && let Some(cost) = outcome.cost_usd
+        {
+            self.spent_micro_usd
+                .fetch_add((cost * 1e6).round() as u64, Ordering::Relaxed);
+        }
+        if let Some(bar) = &self.bar {
+            bar.set_position(done);
+            bar.set_message(format!("${:.4}", self.spent()));
+        }
+        if self.lines {
+            // A line every 10 % (at most one every 2 s, so a quick batch
+            // prints nothing) or every 10 s, whichever comes first.
+            let step = (self.total as u64 / 10).max(1);
+            let mut last = self.last_line.lock().unwrap_or_else(|e| e.into_inner());
+            let at_step = done % step == 0 || done == self.total as u64;
+            if (at_step && last.elapsed() >= Duration::from_secs(2))
+                || last.elapsed() >= Duration::from_secs(10)
+            {
+                *last = Instant::now();
+                let elapsed = self.started.elapsed().as_secs_f64().max(1e-3);
+                eprintln!(
+                    "promptgate: {done}/{} calls ({:.1}/s, ${:.4} spent)",
+                    self.total,
+                    done as f64 / elapsed,
+                    self.spent()
+                );
+            }
+        }
+    }
+
+    fn finish(&self) {
+        if let Some(bar) = &self.bar {
+            bar.finish_and_clear();
+        }
+    }
+
+    fn abandon(&self) {
+        if let Some(bar) = &self.bar {
+            bar.abandon();
+        }
+        if self.lines || self.bar.is_some() {
+            eprintln!(
+                "promptgate: interrupted at {}/{} calls",
+                self.done.load(Ordering::Relaxed),
+                self.total
+            );
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::types::{ChatMessage, ModelParameters, ResponseFormat, Role};
+
+    fn echo_call(handle: &ProviderHandle, text: &str, repeat: u32) -> Call {
+        Call {
+            provider: handle.clone(),
+            request: ChatRequest {
+                model: "echo".into(),
+                messages: vec![ChatMessage {
+                    role: Role::User,
+                    content: text.into(),
+                }],
+                parameters: ModelParameters::default(),
+                response_format: ResponseFormat::Text,
+            },
+            repeat,
+            label: format!("t / {text} / repeat {repeat}"),
+        }
+    }
+
+    fn quiet() -> RunnerOptions {
+        RunnerOptions {
+            progress: ProgressMode::Hidden,
+            ..RunnerOptions::default()
+        }
+    }
+
+    #[tokio::test]
+    async fn echo_batch_keeps_order_and_caches() {
+        let dir = tempfile::tempdir().unwrap();
+        let pool = ProviderPool::new(&Config::default());
+        let (echo, _) = pool
+            .route(&ModelId {
+                provider: "echo".into(),
+                model: "echo".into(),
+            })
+            .unwrap();
+        let calls: Vec<Call> = (0..50)
+            .map(|i| echo_call(&echo, &format!("case {i}"), 0))
+            .collect();
+        let runner = Runner::new(
+            ResponseCache::new(
+                dir.path(),
+                crate::pipeline::runner::cache::CacheMode::ReadWrite,
+            ),
+            PriceTable::default(),
+            quiet(),
+        );
+        let first = tokio::time::timeout(Duration::from_secs(10), runner.run(calls.clone()))
+            .await
+            .unwrap()
+            .unwrap();
+        for (i, outcome) in first.outcomes.iter().enumerate() {
+            assert_eq!(outcome.result, Ok(format!("user: case {i}")));
+            assert!(!outcome.cached);
+            assert_eq!(outcome.cost_usd, Some(0.0));
+        }
+        let second = tokio::time::timeout(Duration::from_secs(10), runner.run(calls))
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(second.totals.cached, 50);
+        assert_eq!(echo.requests_sent(), 50);
+    }
+
+    #[tokio::test]
+    async fn rate_limiter_spaces_starts() {
+        let limiter = RateLimiter::per_minute(600); // one per 100 ms
+        let started = Instant::now();
+        for _ in 0..3 {
+            limiter.wait().await;
+        }
+        let elapsed = started.elapsed();
+        assert!(elapsed >= Duration::from_millis(195), "{elapsed:?}");
+        assert!(elapsed < Duration::from_secs(2), "{elapsed:?}");
+    }
+
+    #[test]
+    fn backoff_stays_under_its_ceiling_and_honours_the_server() {
+        let runner = Runner::new(
+            ResponseCache::new("unused", crate::pipeline::runner::cache::CacheMode::Off),
+            PriceTable::default(),
+            quiet(),
+        );
+        let plain = ProviderError::Http {
+            status: 503,
+            message: String::new(),
+            retry_after: None,
+        };
+        for attempt in 0..40 {
+            assert!(runner.backoff(attempt, &plain) <= Duration::from_secs(30));
+        }
+        assert!(runner.backoff(0, &plain) <= Duration::from_millis(500));
+        let told = ProviderError::Http {
+            status: 429,
+            message: String::new(),
+            retry_after: Some(Duration::from_secs(7)),
+        };
+        assert_eq!(runner.backoff(0, &told), Duration::from_secs(7));
+        let greedy = ProviderError::Http {
+            status: 429,
+            message: String::new(),
+            retry_after: Some(Duration::from_secs(100_000)),
+        };
+        assert_eq!(runner.backoff(0, &greedy), Duration::from_secs(120));
+    }
+}

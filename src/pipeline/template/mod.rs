@@ -1,0 +1,378 @@
+//! The template stage: message templates are minijinja, strict about
+//! undefined variables, with `{% include "path" %}` reading only files inside
+//! the repository.
+//!
+//! Includes are resolved up front ([`includes`], through the one tag scanner
+//! in [`scan`]) rather than through a minijinja loader: the loader would have
+//! to own the file reader for `'static`, and the set of included files is
+//! needed anyway for a prompt's version id, its text diff and change
+//! detection. There is no environment or file interpolation: the only data a
+//! template sees is the case's variables. A prompt is compiled once
+//! ([`PreparedPrompt`]) and rendered per case.
+
+pub mod includes;
+pub mod scan;
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use minijinja::{Environment, UndefinedBehavior};
+
+pub use includes::Includes;
+
+use crate::types::{
+    Case, ChatMessage, MessageTemplate, PromptContent, PromptSpec, RepoFiles, Role,
+};
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum TemplateError {
+    #[error("messages[{message}] ({role}): not a valid template: {detail}")]
+    Syntax {
+        message: usize,
+        role: Role,
+        detail: String,
+    },
+    #[error(
+        "case `{case}`: messages[{message}] ({role}) uses `{variable}`, which the case does not define; add `{variable}` to the case or remove it from the template"
+    )]
+    UndefinedVariable {
+        variable: String,
+        message: usize,
+        role: Role,
+        case: String,
+    },
+    #[error("{{% include \"{path}\" %}}: {reason}")]
+    Include { path: String, reason: String },
+    #[error(
+        "`{tag}`: `{keyword}` takes a quoted path inside the repository, like \"snippets/tone.md\", so what a template reads is known before it runs"
+    )]
+    ComputedInclude { tag: String, keyword: String },
+    #[error("case `{case}`: messages[{message}] ({role}): {detail}")]
+    Render {
+        message: usize,
+        role: Role,
+        case: String,
+        detail: String,
+    },
+}
+
+/// Checks a template's syntax without rendering it.
+pub fn check_syntax(source: &str) -> Result<(), String> {
+    Environment::new()
+        .template_from_str(source)
+        .map(|_| ())
+        .map_err(|error| describe(&error))
+}
+
+fn describe(error: &minijinja::Error) -> String {
+    let mut text = error
+        .detail()
+        .map_or_else(|| error.kind().to_string(), str::to_owned);
+    if let Some(line) = error.line() {
+        text.push_str(&format!(" (template line {line})"));
+    }
+    text
+}
+
+/// A prompt's messages compiled once, rendered per case.
+pub struct PreparedPrompt {
+    env: Environment<'static>,
+    roles: Vec<Role>,
+    /// Variables each message (with its includes) reads from the case.
+    reads: Vec<BTreeSet<String>>,
+    /// Every included file, read once.
+    includes: Includes,
+}
+
+fn message_name(index: usize) -> String {
+    // A leading `/` can never be an include path, so no snippet can shadow a message.
+    format!("/messages[{index}]")
+}
+
+impl PreparedPrompt {
+    pub fn new(messages: &[MessageTemplate], files: &dyn RepoFiles) -> Result<Self, TemplateError> {
+        let sources: Vec<&str> = messages.iter().map(|m| m.content.as_str()).collect();
+        let includes = Includes::walk(&sources, files);
+        includes.check()?;
+        let mut env = Environment::new();
+        env.set_undefined_behavior(UndefinedBehavior::Strict);
+        // Keep the output exactly as written (GitHub Models renders `{{input}}` verbatim).
+        env.set_keep_trailing_newline(true);
+        for (name, text) in includes.by_name() {
+            env.add_template_owned(name.to_owned(), text.to_owned())
+                .map_err(|error| TemplateError::Include {
+                    path: name.to_owned(),
+                    reason: describe(&error),
+                })?;
+        }
+        let texts: BTreeMap<&str, &str> = includes.by_name().collect();
+        for (index, message) in messages.iter().enumerate() {
+            env.add_template_owned(message_name(index), message.content.clone())
+                .map_err(|error| TemplateError::Syntax {
+                    message: index,
+                    role: message.role,
+                    detail: describe(&error),
+                })?;
+        }
+        let globals: BTreeSet<String> = env.globals().map(|(name, _)| name.to_owned()).collect();
+        let undeclared = |name: &str| -> BTreeSet<String> {
+            env.get_template(name)
+                .map(|t| t.undeclared_variables(false).into_iter().collect())
+                .unwrap_or_default()
+        };
+        let mut reads = Vec::new();
+        for (index, message) in messages.iter().enumerate() {
+            let mut names = undeclared(&message_name(index));
+            // Snippets see the including template's variables.
+            let mut pending = scan::included_names(&message.content);
+            let mut seen = BTreeSet::new();
+            while let Some(name) = pending.pop() {
+                if seen.insert(name.clone()) {
+                    names.extend(undeclared(&name));
+                    if let Some(text) = texts.get(name.as_str()) {
+                        pending.extend(scan::included_names(text));
+                    }
+                }
+            }
+            names.retain(|name| !globals.contains(name));
+            reads.push(names);
+        }
+        Ok(PreparedPrompt {
+            env,
+            roles: messages.iter().map(|m| m.role).collect(),
+            reads,
+            includes,
+        })
+    }
+
+    /// What the messages include, as read when the prompt was compiled.
+    pub fn includes(&self) -> &Includes {
+        &self.includes
+    }
+
+    /// Renders every message with the case's variables. A variable the case
+    /// does not define is an error naming it, the message and the case.
+    pub fn render(&self, case: &Case) -> Result<Vec<ChatMessage>, TemplateError> {
+        let context = minijinja::Value::from_serialize(&case.vars);
+        let mut rendered = Vec::with_capacity(self.roles.len());
+        for (index, role) in self.roles.iter().enumerate() {
+            if let Some(variable) = self.reads[index]
+                .iter()
+                .find(|name| !case.vars.contains_key(name.as_str()))
+            {
+                return Err(TemplateError::UndefinedVariable {
+                    variable: variable.clone(),
+                    message: index,
+                    role: *role,
+                    case: case.id.clone(),
+                });
+            }
+            let template = self
+                .env
+                .get_template(&message_name(index))
+                .map_err(|error| self.render_error(index, case, &error))?;
+            let content = template
+                .render(&context)
+                .map_err(|error| self.render_error(index, case, &error))?;
+            rendered.push(ChatMessage {
+                role: *role,
+                content,
+            });
+        }
+        Ok(rendered)
+    }
+
+    fn render_error(&self, index: usize, case: &Case, error: &minijinja::Error) -> TemplateError {
+        TemplateError::Render {
+            message: index,
+            role: self.roles[index],
+            case: case.id.clone(),
+            detail: describe(error),
+        }
+    }
+}
+
+/// What a spec sends, with every `{% include %}` replaced by the snippet's
+/// text: the form a published version holds, so a changed snippet shows as
+/// changed message text. Fails when an include cannot be read.
+pub fn resolved_content(
+    spec: &PromptSpec,
+    files: &dyn RepoFiles,
+) -> Result<PromptContent, TemplateError> {
+    let sources: Vec<&str> = spec.messages.iter().map(|m| m.content.as_str()).collect();
+    let includes = Includes::walk(&sources, files);
+    includes.check()?;
+    Ok(PromptContent {
+        messages: spec
+            .messages
+            .iter()
+            .map(|message| MessageTemplate {
+                role: message.role,
+                content: includes.inline(&message.content),
+            })
+            .collect(),
+        model: spec.model.clone(),
+        parameters: spec.parameters.clone(),
+        response_format: spec.response_format.clone(),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::types::{CaseSource, MemoryFiles, RepoPath};
+
+    fn case(vars: serde_json::Value) -> Case {
+        Case {
+            id: "c1".into(),
+            vars: vars.as_object().cloned().unwrap_or_default(),
+            expected: None,
+            keywords: Vec::new(),
+            regex: None,
+            schema: None,
+            source: CaseSource {
+                file: RepoPath("data.jsonl".into()),
+                line: 1,
+            },
+        }
+    }
+
+    fn user(content: &str) -> MessageTemplate {
+        MessageTemplate {
+            role: Role::User,
+            content: content.into(),
+        }
+    }
+
+    #[test]
+    fn both_spacings_render() {
+        let files = MemoryFiles::new();
+        let prepared = PreparedPrompt::new(&[user("A {{input}} B {{ input }}")], &files).unwrap();
+        let out = prepared
+            .render(&case(serde_json::json!({"input": "x"})))
+            .unwrap();
+        assert_eq!(out[0].content, "A x B x");
+    }
+
+    #[test]
+    fn undefined_variable_names_variable_message_and_case() {
+        let files = MemoryFiles::new();
+        let messages = [
+            MessageTemplate {
+                role: Role::System,
+                content: "Be brief.".into(),
+            },
+            user("{{ question }}"),
+        ];
+        let prepared = PreparedPrompt::new(&messages, &files).unwrap();
+        let error = prepared
+            .render(&case(serde_json::json!({"input": "x"})))
+            .unwrap_err();
+        assert_eq!(
+            error,
+            TemplateError::UndefinedVariable {
+                variable: "question".into(),
+                message: 1,
+                role: Role::User,
+                case: "c1".into()
+            }
+        );
+        let text = error.to_string();
+        assert!(
+            text.contains("`question`")
+                && text.contains("messages[1] (user)")
+                && text.contains("`c1`"),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn undefined_attribute_is_an_error_not_empty() {
+        let files = MemoryFiles::new();
+        let prepared = PreparedPrompt::new(&[user("{{ order.id }}")], &files).unwrap();
+        let error = prepared
+            .render(&case(serde_json::json!({"order": {}})))
+            .unwrap_err();
+        assert!(matches!(error, TemplateError::Render { .. }), "{error}");
+    }
+
+    #[test]
+    fn includes_resolve_through_repo_files() {
+        let files = MemoryFiles::new()
+            .with(
+                "snippets/tone.md",
+                "Be kind to {{ name }}. {% include 'snippets/sign.md' %}",
+            )
+            .with("snippets/sign.md", "-- Bot");
+        let prepared =
+            PreparedPrompt::new(&[user("{% include \"snippets/tone.md\" %}")], &files).unwrap();
+        let out = prepared
+            .render(&case(serde_json::json!({"name": "Ann"})))
+            .unwrap();
+        assert_eq!(out[0].content, "Be kind to Ann. -- Bot");
+        // A variable used only inside a snippet is still required.
+        let error = prepared.render(&case(serde_json::json!({}))).unwrap_err();
+        assert!(
+            matches!(error, TemplateError::UndefinedVariable { ref variable, .. } if variable == "name")
+        );
+
+        let paths: Vec<String> = prepared
+            .includes()
+            .texts()
+            .into_keys()
+            .map(|p| p.0)
+            .collect();
+        assert_eq!(paths, ["snippets/sign.md", "snippets/tone.md"]);
+    }
+
+    #[test]
+    fn escaping_and_dynamic_includes_are_refused() {
+        let files = MemoryFiles::new().with("a.md", "x");
+        for source in [
+            "{% include '../secret' %}",
+            "{% include '/etc/passwd' %}",
+            "{% include 'a/../../b' %}",
+            "{% include name %}",
+            "{% include 'missing.md' %}",
+        ] {
+            let error = PreparedPrompt::new(&[user(source)], &files).err().unwrap();
+            assert!(
+                matches!(
+                    error,
+                    TemplateError::Include { .. } | TemplateError::ComputedInclude { .. }
+                ),
+                "{source}: {error}"
+            );
+        }
+        let error = PreparedPrompt::new(&[user("{% include name %}")], &files)
+            .err()
+            .unwrap();
+        assert!(
+            error.to_string().contains("`{% include name %}`"),
+            "{error}"
+        );
+        let error = PreparedPrompt::new(&[user("{% include '../x' %}")], &files)
+            .err()
+            .unwrap();
+        assert!(
+            error.to_string().contains("leave the repository"),
+            "{error}"
+        );
+    }
+
+    #[test]
+    fn include_cycles_stop() {
+        let files = MemoryFiles::new()
+            .with("a.md", "{% include 'b.md' %}")
+            .with("b.md", "{% include 'a.md' %}");
+        // Both load; rendering hits minijinja's recursion limit, an error not a hang.
+        let prepared = PreparedPrompt::new(&[user("{% include 'a.md' %}")], &files).unwrap();
+        assert!(prepared.render(&case(serde_json::json!({}))).is_err());
+    }
+
+    #[test]
+    fn syntax_errors_are_reported() {
+        assert!(check_syntax("{{ input ").is_err());
+        assert!(check_syntax("{% if x %}").is_err());
+        assert!(check_syntax("hello {{ x }}").is_ok());
+    }
+}
