@@ -22,7 +22,7 @@ const fs = require("fs");
 const path = require("path");
 const { WORK, OUT, OPENAPI_VERSION, EXAMPLES_VERSION } = process.env;
 
-// Every REST operation promptgate calls (src/github/). Keep in sync with the client.
+// Every REST operation promptgate calls (src/edges/github/). Keep in sync with the client.
 const USED = {
   "/user": ["get"],
   "/app": ["get"],

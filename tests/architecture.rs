@@ -326,14 +326,11 @@ fn imports(files: &[SourceFile]) -> Result<(BTreeSet<String>, Vec<Import>), Vec<
     let units: BTreeSet<String> = files
         .iter()
         .filter(|f| !f.module.is_empty())
-        .filter_map(|f| {
-            let first = &f.module[0];
-            match f.module.get(1) {
-                Some(second) if FOLDERS.contains(&first.as_str()) => {
-                    Some(format!("{first}::{second}"))
-                }
-                _ => Some(first.clone()),
+        .map(|f| match (f.module.first(), f.module.get(1)) {
+            (Some(first), Some(second)) if FOLDERS.contains(&first.as_str()) => {
+                format!("{first}::{second}")
             }
+            _ => f.module[0].clone(),
         })
         .collect();
     let exports = reexports(files);

@@ -120,6 +120,52 @@ fn a_second_check_of_the_same_change_calls_nothing() {
     assert!(stdout.contains("calls: 0 made"), "{stdout}");
 }
 
+/// DESIGN.md: a check finds its baseline in the local store, then in the
+/// registry (the results the merge published), and only then evaluates the
+/// base. A fresh clone has an empty store; the merge published to the
+/// registry branch, so the base must not be evaluated again.
+#[test]
+fn a_fresh_clone_takes_its_baseline_from_the_registry_the_merge_published() {
+    let upstream = example_repo();
+    let config = upstream.path().join("promptgate.toml");
+    let text = std::fs::read_to_string(&config).unwrap();
+    std::fs::write(
+        &config,
+        text.replacen(
+            "judge = ",
+            "registry = \"git+branch://promptgate-registry\"\njudge = ",
+            1,
+        ),
+    )
+    .unwrap();
+    git(
+        upstream.path(),
+        &["commit", "-qam", "publish to the registry branch"],
+    );
+    let (code, stdout, stderr) = promptgate(upstream.path(), &["publish", "support-bot"]);
+    assert_eq!(code, 0, "{stdout}\n{stderr}");
+
+    let clone = tempfile::tempdir().unwrap();
+    let from = upstream.path().to_str().unwrap();
+    git(clone.path(), &["clone", "-q", from, "repo"]);
+    let repo = clone.path().join("repo");
+    assert!(
+        !repo.join(".promptgate").exists(),
+        "a fresh clone has no store"
+    );
+    apply(&repo, "harmless.patch");
+    let (code, stdout, stderr) =
+        promptgate(&repo, &["check", "--base", "main", "--format", "json"]);
+    assert_eq!(code, 0, "{stdout}\n{stderr}");
+    let report: serde_json::Value = serde_json::from_str(&stdout).unwrap();
+    let prompt = &report["prompts"][0];
+    assert_eq!(prompt["name"], "support-bot");
+    assert_eq!(prompt["baseline_source"], "registry", "{stdout}");
+    // Only the head was evaluated: one call per case, none for the base.
+    let cases = prompt["criteria"][0]["cases"].as_u64().unwrap();
+    assert_eq!(prompt["calls"]["made"].as_u64(), Some(cases), "{stdout}");
+}
+
 #[test]
 fn nothing_changed_means_nothing_evaluated() {
     let repo = example_repo();

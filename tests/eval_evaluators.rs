@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
 use promptgate::pipeline::eval::{
-    Embedder, EvalContext, JudgeClient, criterion_info, evaluate, score_outputs,
+    Embedder, EvalContext, JudgeClient, JudgeError, criterion_info, evaluate, score_outputs,
 };
 use promptgate::types::{
     BuiltinEvaluator, CallOutcome, Case, CaseSource, ChatMessage, EvaluatorKind, EvaluatorSpec,
@@ -584,7 +584,7 @@ impl JudgeClient for ScriptedJudge {
         model: &ModelId,
         messages: Vec<ChatMessage>,
         attempt: u32,
-    ) -> Result<String, String> {
+    ) -> Result<String, JudgeError> {
         self.asked
             .lock()
             .unwrap()
@@ -597,6 +597,7 @@ impl JudgeClient for ScriptedJudge {
             .unwrap()
             .pop_front()
             .unwrap_or_else(|| Err("the script has no more replies".into()))
+            .map_err(JudgeError::Call)
     }
 }
 

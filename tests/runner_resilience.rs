@@ -27,7 +27,7 @@ use promptgate::pipeline::runner::{
     Call, ProgressMode, ProviderHandle, RunError, Runner, RunnerOptions,
 };
 use promptgate::types::{
-    CallOutcome, ChatMessage, ChatRequest, ModelParameters, ResponseFormat, Role,
+    Backoff, CallOutcome, ChatMessage, ChatRequest, Jitter, ModelParameters, ResponseFormat, Role,
 };
 use serde_json::{Value, json};
 
@@ -197,8 +197,11 @@ fn runner(cache_dir: &Path, mode: CacheMode) -> Runner {
         PriceTable::default(),
         RunnerOptions {
             progress: ProgressMode::Hidden,
-            retry_base: Duration::from_millis(5),
-            retry_cap: Duration::from_millis(200),
+            retry: Backoff {
+                first: Duration::from_millis(5),
+                cap: Duration::from_millis(200),
+                jitter: Jitter::Full,
+            },
             ..RunnerOptions::default()
         },
     )

@@ -332,7 +332,7 @@ impl Action<'_> {
         let workspace =
             Workspace::load(Box::new(WorkingTree::new(self.root)?)).map_err(FlowError::from)?;
         let registry = self.open_registry(&workspace.config).await?;
-        let short: String = push.after.0.chars().take(12).collect();
+        let short = push.after.short();
         let meta = PublishMeta {
             author: self
                 .inputs

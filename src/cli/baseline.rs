@@ -29,8 +29,8 @@ pub fn run(repo: &Path, args: BaselineArgs) -> anyhow::Result<Outcome> {
         println!(
             "{}  version {}  fingerprint {}  {} cases{}",
             item.prompt.name,
-            short(&item.result.version.0),
-            short(&item.result.fingerprint.0),
+            item.result.version.short(),
+            item.result.fingerprint.short(),
             item.result.cases.len(),
             if item.from_store {
                 "  (already stored)"
@@ -40,8 +40,4 @@ pub fn run(repo: &Path, args: BaselineArgs) -> anyhow::Result<Outcome> {
         );
     }
     Ok(Outcome::Success)
-}
-
-fn short(id: &str) -> &str {
-    &id[..id.len().min(12)]
 }

@@ -127,11 +127,5 @@ fn table(keys: &[ApiKeyRecord]) -> String {
 
 /// Unix milliseconds as RFC 3339 UTC, to the second.
 fn timestamp(ms: i64) -> String {
-    time::OffsetDateTime::from_unix_timestamp(ms.div_euclid(1000))
-        .ok()
-        .and_then(|t| {
-            t.format(&time::format_description::well_known::Rfc3339)
-                .ok()
-        })
-        .unwrap_or_else(|| ms.to_string())
+    crate::types::time::unix_ms_rfc3339(ms).unwrap_or_else(|| ms.to_string())
 }

@@ -87,7 +87,7 @@ fn print_table(rows: &[Row]) {
                 row.model.clone(),
                 row.version
                     .as_deref()
-                    .map_or("?".into(), |v| v.chars().take(12).collect()),
+                    .map_or("?".into(), |v| crate::types::ids::short_hex(v).to_owned()),
                 row.cases.map_or("?".into(), |n| n.to_string()),
                 if row.evaluators.is_empty() {
                     "-".into()

@@ -327,7 +327,7 @@ fn render_history(
             .filter(|(_, target)| target.contains(version.number))
             .map(|(label, _)| label.as_str())
             .collect();
-        let short_id: String = version.id.0.chars().take(12).collect();
+        let short_id = version.id.short();
         out.push_str(&format!(
             "  v{:<4} {short_id:<12}  {}  {}{}{}\n",
             version.number,

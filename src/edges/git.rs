@@ -12,6 +12,7 @@ use std::ffi::OsStr;
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::Command;
+use std::sync::{Arc, Mutex};
 
 use crate::pipeline::changes::{ChangeKind, ChangedPath};
 use crate::types::{RepoError, RepoFiles, RepoPath, checked_path};
@@ -328,7 +329,14 @@ pub struct GitRevision {
     sha: String,
     /// Every blob under the root at this commit, by root-relative path.
     entries: HashMap<String, TreeEntry>,
+    /// Small blobs already read, by object id: a snippet that many prompts
+    /// include costs one `git cat-file`, not one per prompt.
+    read_blobs: Arc<Mutex<HashMap<String, Arc<[u8]>>>>,
 }
+
+/// Blobs up to this size are kept once read (snippets, prompt files);
+/// larger ones (datasets) are read again rather than held.
+const KEPT_BLOB_BYTES: usize = 256 * 1024;
 
 impl GitRevision {
     /// `root` may be the repository or a folder inside it; paths are
@@ -384,6 +392,7 @@ impl GitRevision {
             rev: rev.to_owned(),
             sha,
             entries,
+            read_blobs: Arc::default(),
         })
     }
 
@@ -393,13 +402,30 @@ impl GitRevision {
     }
 
     fn blob(&self, oid: &str, path: &str) -> Result<Vec<u8>, RepoError> {
-        run_git(&self.toplevel, ["cat-file", "blob", oid]).map_err(|error| match error {
-            RepoError::Git { message, .. } => RepoError::Git {
-                args: format!("cat-file blob {oid} ({path} at {})", self.rev),
-                message,
-            },
-            other => other,
-        })
+        let kept = self
+            .read_blobs
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(oid)
+            .cloned();
+        if let Some(bytes) = kept {
+            return Ok(bytes.to_vec());
+        }
+        let bytes =
+            run_git(&self.toplevel, ["cat-file", "blob", oid]).map_err(|error| match error {
+                RepoError::Git { message, .. } => RepoError::Git {
+                    args: format!("cat-file blob {oid} ({path} at {})", self.rev),
+                    message,
+                },
+                other => other,
+            })?;
+        if bytes.len() <= KEPT_BLOB_BYTES {
+            self.read_blobs
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .insert(oid.to_owned(), Arc::from(bytes.as_slice()));
+        }
+        Ok(bytes)
     }
 
     /// Follows symlinks component by component, as the file system would,
@@ -482,7 +508,7 @@ impl RepoFiles for GitRevision {
     }
 
     fn describe(&self) -> String {
-        let short = &self.sha[..self.sha.len().min(12)];
+        let short = crate::types::ids::short_hex(&self.sha);
         if self.sha.starts_with(&self.rev) {
             format!("git {short}")
         } else {

@@ -20,6 +20,7 @@ use crate::edges::store::ResultStore;
 use crate::pipeline::config::Config;
 use crate::pipeline::evaluation::{Engine, EvaluationPlan};
 use crate::pipeline::report::BaselineSource;
+use crate::types::ids::short_hex;
 use crate::types::{CallStats, EvalResult};
 
 /// Where one run looks its baselines up.
@@ -118,10 +119,7 @@ impl<'a> Baselines<'a> {
         Ok(Found {
             result,
             source: BaselineSource::FreshEvaluation {
-                rev: base_rev
-                    .chars()
-                    .take(crate::types::ids::SHORT_HEX)
-                    .collect(),
+                rev: short_hex(base_rev).to_owned(),
             },
             calls,
         })

@@ -111,9 +111,11 @@ pub fn engine(locations: &Locations, config: &Config, options: &RunOptions) -> E
 }
 
 /// Executes a plan and stores its result under its fingerprint, unless the
-/// result is not the evaluation the fingerprint names: in untrusted mode
-/// `command` evaluators are refused, so their "scores" are refusals that a
-/// later trusted run must never reuse as measurements.
+/// result is not the evaluation the fingerprint names:
+/// - calls failed (an outage, a timeout): the result is incomplete, and a
+///   later run must evaluate again rather than reuse it or gate against it;
+/// - in untrusted mode `command` evaluators are refused, so their "scores"
+///   are refusals that a later trusted run must never reuse as measurements.
 pub async fn evaluate_and_store(
     engine: &Engine,
     store: &ResultStore,
@@ -126,7 +128,13 @@ pub async fn evaluate_and_store(
             .evaluators
             .iter()
             .any(|e| matches!(e.kind, EvaluatorKind::Command { .. }));
-    if !refused {
+    if result.failed_calls() > 0 {
+        tracing::warn!(
+            prompt = %result.prompt,
+            failed = result.failed_calls(),
+            "not storing a result whose calls failed"
+        );
+    } else if !refused {
         store.save(&result)?;
     }
     Ok((result, stats))

@@ -9,8 +9,9 @@ use serde::{Deserialize, Serialize};
 /// How many hex digits of a SHA or a version id tables and messages show.
 pub const SHORT_HEX: usize = 12;
 
-/// The first [`SHORT_HEX`] characters of a hex id (all of it when shorter).
-fn short(hex: &str) -> &str {
+/// The first [`SHORT_HEX`] characters of a hex id (all of it when shorter):
+/// how every table and message names a commit, version or fingerprint.
+pub fn short_hex(hex: &str) -> &str {
     hex.get(..SHORT_HEX).unwrap_or(hex)
 }
 
@@ -22,7 +23,7 @@ pub struct VersionId(pub String);
 impl VersionId {
     /// The first 12 hex digits, for tables.
     pub fn short(&self) -> &str {
-        short(&self.0)
+        short_hex(&self.0)
     }
 }
 
@@ -36,6 +37,13 @@ impl fmt::Display for VersionId {
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(transparent)]
 pub struct Fingerprint(pub String);
+
+impl Fingerprint {
+    /// The first 12 hex digits, for tables.
+    pub fn short(&self) -> &str {
+        short_hex(&self.0)
+    }
+}
 
 impl fmt::Display for Fingerprint {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -108,7 +116,7 @@ pub struct CommitSha(pub String);
 impl CommitSha {
     /// The first 12 hex digits, as reports name a commit.
     pub fn short(&self) -> &str {
-        short(&self.0)
+        short_hex(&self.0)
     }
 }
 

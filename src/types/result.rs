@@ -100,6 +100,16 @@ pub struct EvalResult {
 }
 
 impl EvalResult {
+    /// Calls that got no answer (provider errors, timeouts): a result with
+    /// any is incomplete and is never stored or used as a baseline.
+    pub fn failed_calls(&self) -> usize {
+        self.cases
+            .iter()
+            .flat_map(|case| &case.repeats)
+            .filter(|repeat| repeat.call.result.is_err())
+            .count()
+    }
+
     /// The output calls recorded in the result (judge calls are not in it).
     pub fn call_stats(&self) -> CallStats {
         CallStats::from_outcomes(

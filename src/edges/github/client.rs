@@ -24,7 +24,7 @@ use super::{
     DeploymentState, FileChange, GitHubApi, GitHubError, Issue, IssueComment, NewDeployment,
     Permission, PullRequest, Secret, Tree, TreeFile, truncate_chars,
 };
-use crate::types::{CommitSha, InstallationId, PrNumber, RepoName};
+use crate::types::{Backoff, CommitSha, InstallationId, Jitter, PrNumber, RepoName};
 
 /// When to retry and how long to wait.
 #[derive(Debug, Clone)]
@@ -479,11 +479,15 @@ fn retry_after(policy: &RetryPolicy, response: &Response, attempt: u32) -> Optio
     None
 }
 
+/// The wait after failed attempt `attempt` (1-based) when GitHub names none:
+/// doubling from `policy.backoff`, at most `policy.max_wait`.
 fn backoff(policy: &RetryPolicy, attempt: u32) -> Duration {
-    policy
-        .backoff
-        .saturating_mul(1 << attempt.saturating_sub(1).min(10))
-        .min(policy.max_wait)
+    Backoff {
+        first: policy.backoff,
+        cap: policy.max_wait,
+        jitter: Jitter::None,
+    }
+    .delay(attempt.saturating_sub(1))
 }
 
 /// The URL of the next page in a `Link` header.
@@ -982,7 +986,7 @@ impl GitHubApi for GitHubClient {
             "name": name,
             "head_sha": head_sha.0,
             "status": "in_progress",
-            "started_at": now_rfc3339(),
+            "started_at": crate::types::time::now_rfc3339_seconds(),
         });
         if let Some(url) = details_url {
             body["details_url"] = json!(url);
@@ -1027,7 +1031,7 @@ impl GitHubApi for GitHubClient {
         if let Some(conclusion) = update.conclusion {
             body["status"] = json!("completed");
             body["conclusion"] = json!(conclusion.as_str());
-            body["completed_at"] = json!(now_rfc3339());
+            body["completed_at"] = json!(crate::types::time::now_rfc3339_seconds());
         }
         if let Some(url) = &update.details_url {
             body["details_url"] = json!(url);
@@ -1178,17 +1182,6 @@ impl GitHubApi for GitHubClient {
             .await?;
         Ok(())
     }
-}
-
-fn now_rfc3339() -> String {
-    time::OffsetDateTime::now_utc()
-        .replace_nanosecond(0)
-        .ok()
-        .and_then(|t| {
-            t.format(&time::format_description::well_known::Rfc3339)
-                .ok()
-        })
-        .unwrap_or_default()
 }
 
 #[cfg(test)]

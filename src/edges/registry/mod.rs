@@ -16,7 +16,7 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 use crate::pipeline::config::PromotionPolicy;
-use crate::types::{EvalResult, Fingerprint, PromptContent, VersionId};
+use crate::types::{Backoff, EvalResult, Fingerprint, Jitter, PromptContent, VersionId};
 
 pub mod gitbranch;
 pub mod policy;
@@ -924,11 +924,16 @@ pub fn url_segment(name: &str) -> String {
         .collect()
 }
 
-/// Jittered exponential backoff between retries of a conflicting write.
+/// How long a write that lost a race to another writer waits before it
+/// tries again: short, doubling, jittered so the racers spread out.
+const WRITE_RACE_BACKOFF: Backoff = Backoff {
+    first: std::time::Duration::from_millis(20),
+    cap: std::time::Duration::from_millis(1280),
+    jitter: Jitter::Equal,
+};
+
 pub(crate) fn backoff(attempt: u32) -> std::time::Duration {
-    use rand::Rng;
-    let base = 10u64 << attempt.min(6);
-    std::time::Duration::from_millis(base + rand::rng().random_range(0..base))
+    WRITE_RACE_BACKOFF.delay(attempt)
 }
 
 /// Now, RFC 3339 in UTC.

@@ -115,10 +115,7 @@ async fn ask_for_verdict(
     messages: Vec<ChatMessage>,
 ) -> Result<Score, EvalError> {
     let client = ctx.judge_client()?;
-    let first = client
-        .ask(model, messages.clone(), 0)
-        .await
-        .map_err(EvalError::JudgeCall)?;
+    let first = client.ask(model, messages.clone(), 0).await?;
     let why = match parse_judge_reply(&first) {
         Ok(verdict) => return Ok(verdict.into_score()),
         Err(why) => why,
@@ -126,10 +123,7 @@ async fn ask_for_verdict(
     let mut reask = messages;
     reask.push(message(Role::Assistant, truncate(&first, 2000)));
     reask.push(message(Role::User, REASK.to_string()));
-    let second = client
-        .ask(model, reask, 1)
-        .await
-        .map_err(EvalError::JudgeCall)?;
+    let second = client.ask(model, reask, 1).await?;
     parse_judge_reply(&second)
         .map(JudgeVerdict::into_score)
         .map_err(|again| EvalError::JudgeReply(format!("first: {why}; then: {again}")))
@@ -292,10 +286,7 @@ pub(crate) async fn llm_choices(
     }
     let rendered = render_github_template(prompt, &case.vars, &[("completion", output)]);
     messages.push(message(Role::User, rendered));
-    let reply = client
-        .ask(model, messages, 0)
-        .await
-        .map_err(EvalError::JudgeCall)?;
+    let reply = client.ask(model, messages, 0).await?;
     let reply = reply.trim().to_lowercase();
     match choices
         .iter()

@@ -19,6 +19,7 @@ mod similarity;
 use std::path::PathBuf;
 use std::sync::Arc;
 
+use crate::pipeline::provider::ProviderError;
 use crate::types::{
     BuiltinEvaluator, CallOutcome, Case, ChatMessage, CriterionInfo, CriterionScore, EvaluatorKind,
     EvaluatorSpec, KeywordMode, ModelId, Score, ScoreOutOfRange,
@@ -36,13 +37,30 @@ pub trait JudgeClient: Send + Sync {
     /// One judge call. `attempt` is 0 for the first question and 1 for the
     /// re-ask after an invalid reply: the implementation must make it part of
     /// the cache key so a re-ask is never answered from the cache.
-    /// The error is a message fit for a report (it never contains a key).
     async fn ask(
         &self,
         model: &ModelId,
         messages: Vec<ChatMessage>,
         attempt: u32,
-    ) -> Result<String, String>;
+    ) -> Result<String, JudgeError>;
+}
+
+/// Why a judge gave no reply. Every message is fit for a report: none
+/// contains a key.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum JudgeError {
+    /// The judge model routes to no usable provider (unknown alias, missing key).
+    #[error(transparent)]
+    Route(#[from] ProviderError),
+    #[error(
+        "the judge model {model} routes to the echo provider, which is not a model and cannot \
+         judge; set `judge` in promptgate.toml (or the evaluator's model) to a real model"
+    )]
+    NotAModel { model: ModelId },
+    /// The call failed after the runner's retries; its message names the
+    /// call, the provider and what to do.
+    #[error("{0}")]
+    Call(String),
 }
 
 /// Turns texts into embedding vectors (a provider's embeddings endpoint).
@@ -111,7 +129,7 @@ pub enum EvalError {
     #[error("no judge client is configured, so judge evaluators cannot run")]
     NoJudge,
     #[error("judge call failed: {0}")]
-    JudgeCall(String),
+    JudgeCall(#[from] JudgeError),
     #[error("judge gave no valid score twice: {0}")]
     JudgeReply(String),
     #[error("embedding call failed: {0}")]

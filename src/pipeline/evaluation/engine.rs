@@ -7,7 +7,7 @@ use futures::StreamExt;
 
 use super::plan::EvaluationPlan;
 use crate::pipeline::config::Config;
-use crate::pipeline::eval::{EvalContext, JudgeClient};
+use crate::pipeline::eval::{EvalContext, JudgeClient, JudgeError};
 use crate::pipeline::provider::ProviderError;
 use crate::pipeline::runner::{Call, ProviderHandle, ProviderPool, RunError, Runner};
 use crate::types::{
@@ -182,13 +182,12 @@ impl JudgeClient for RunnerJudge {
         model: &ModelId,
         messages: Vec<ChatMessage>,
         attempt: u32,
-    ) -> Result<String, String> {
-        let (provider, model_name) = self.providers.route(model).map_err(|e| e.to_string())?;
+    ) -> Result<String, JudgeError> {
+        let (provider, model_name) = self.providers.route(model)?;
         if !provider.is_model() {
-            return Err(format!(
-                "the judge model {model} routes to the echo provider, which is not a model and \
-                 cannot judge; set `judge` in promptgate.toml (or the evaluator's model) to a real model"
-            ));
+            return Err(JudgeError::NotAModel {
+                model: model.clone(),
+            });
         }
         let call = Call {
             provider,
@@ -211,6 +210,6 @@ impl JudgeClient for RunnerJudge {
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .record(&outcome);
-        outcome.result
+        outcome.result.map_err(JudgeError::Call)
     }
 }

@@ -116,3 +116,70 @@ pub fn plan_with_cases(
         cases: planned,
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    use super::*;
+    use crate::types::{MemoryFiles, RepoError, RepoPath};
+
+    /// Counts how often each file is read.
+    struct CountingFiles {
+        inner: MemoryFiles,
+        snippet_reads: AtomicUsize,
+    }
+
+    impl RepoFiles for CountingFiles {
+        fn read(&self, path: &RepoPath) -> Result<Option<Vec<u8>>, RepoError> {
+            if path.0 == "snippets/tone.md" {
+                self.snippet_reads.fetch_add(1, Ordering::SeqCst);
+            }
+            self.inner.read(path)
+        }
+        fn list(&self) -> Result<Vec<RepoPath>, RepoError> {
+            self.inner.list()
+        }
+        fn describe(&self) -> String {
+            "counting files".into()
+        }
+    }
+
+    #[test]
+    fn a_prompt_is_compiled_once_and_its_includes_read_once() {
+        let files = CountingFiles {
+            inner: MemoryFiles::new().with("snippets/tone.md", "Be kind to {{ name }}."),
+            snippet_reads: AtomicUsize::new(0),
+        };
+        let text = "name: p\nmodel: echo/echo\nmessages:\n  - role: system\n    content: \"{% include 'snippets/tone.md' %}\"\n  - role: user\n    content: \"{{ q }}\"\n";
+        let (spec, problems) =
+            crate::pipeline::spec::parse_prompt(&RepoPath("p.prompt.yml".into()), text.as_bytes());
+        let spec = spec.unwrap_or_else(|| panic!("{problems}"));
+        let cases: Vec<Case> = (0..50)
+            .map(|i| {
+                let vars = serde_json::json!({"name": format!("n{i}"), "q": "?"});
+                Case {
+                    id: format!("c{i}"),
+                    vars: vars.as_object().cloned().unwrap_or_default(),
+                    expected: None,
+                    keywords: Vec::new(),
+                    regex: None,
+                    schema: None,
+                    source: crate::types::CaseSource {
+                        file: RepoPath("p.prompt.yml".into()),
+                        line: 1,
+                    },
+                }
+            })
+            .collect();
+        let plan = plan_with_cases(&spec, cases, &files, &Config::default()).unwrap();
+        assert_eq!(plan.cases.len(), 50);
+        assert_eq!(plan.cases[7].messages[0].content, "Be kind to n7.");
+        assert_eq!(files.snippet_reads.load(Ordering::SeqCst), 1);
+        // The version id is the one computed by reading the includes anew.
+        assert_eq!(
+            plan.version,
+            crate::pipeline::spec::version_id(&spec, &files.inner).unwrap()
+        );
+    }
+}

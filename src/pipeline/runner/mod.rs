@@ -14,12 +14,13 @@ use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
 use futures::StreamExt;
-use rand::Rng;
 use tokio::sync::Semaphore;
 
 use crate::pipeline::config::{Config, ProviderConfig, ProviderKind};
 use crate::pipeline::provider::{self, Provider, ProviderError};
-use crate::types::{CallOutcome, CallStats, ChatRequest, Completion, ModelId, Usage};
+use crate::types::{
+    Backoff, CallOutcome, CallStats, ChatRequest, Completion, Jitter, ModelId, Usage,
+};
 
 pub mod cache;
 pub mod pricing;
@@ -180,10 +181,9 @@ pub enum ProgressMode {
 #[derive(Debug, Clone)]
 pub struct RunnerOptions {
     pub progress: ProgressMode,
-    /// First backoff ceiling; doubles per attempt (full jitter below it).
-    pub retry_base: Duration,
-    /// Largest backoff ceiling.
-    pub retry_cap: Duration,
+    /// The wait before each retry when the server names none: exponential,
+    /// full jitter (many calls retry at once; spreading them helps most).
+    pub retry: Backoff,
     /// Longest server-requested wait honoured (`Retry-After` and kin).
     pub max_server_wait: Duration,
 }
@@ -192,8 +192,11 @@ impl Default for RunnerOptions {
     fn default() -> Self {
         Self {
             progress: ProgressMode::Auto,
-            retry_base: Duration::from_millis(500),
-            retry_cap: Duration::from_secs(30),
+            retry: Backoff {
+                first: Duration::from_millis(500),
+                cap: Duration::from_secs(30),
+                jitter: Jitter::Full,
+            },
             max_server_wait: Duration::from_secs(120),
         }
     }
@@ -478,19 +481,13 @@ impl Runner {
         }
     }
 
-    /// The server's requested wait when it gave one; otherwise exponential
-    /// backoff with full jitter (uniform in [0, min(cap, base·2^attempt)]).
+    /// The server's requested wait when it gave one; otherwise the
+    /// configured backoff.
     fn backoff(&self, attempt: u32, error: &ProviderError) -> Duration {
-        if let Some(wait) = error.retry_after() {
-            return wait.min(self.options.max_server_wait);
+        match error.retry_after() {
+            Some(wait) => wait.min(self.options.max_server_wait),
+            None => self.options.retry.delay(attempt),
         }
-        let ceiling = self
-            .options
-            .retry_base
-            .saturating_mul(1u32 << attempt.min(16))
-            .min(self.options.retry_cap);
-        let millis = ceiling.as_millis() as u64;
-        Duration::from_millis(rand::rng().random_range(0..=millis))
     }
 
     fn final_error(&self, call: &Call, error: &ProviderError, retries: u32) -> String {
