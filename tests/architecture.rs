@@ -326,13 +326,13 @@ fn imports(files: &[SourceFile]) -> Result<(BTreeSet<String>, Vec<Import>), Vec<
     let units: BTreeSet<String> = files
         .iter()
         .filter(|f| !f.module.is_empty())
-        .filter_map(|f| {
+        .map(|f| {
             let first = &f.module[0];
             match f.module.get(1) {
                 Some(second) if FOLDERS.contains(&first.as_str()) => {
-                    Some(format!("{first}::{second}"))
+                    format!("{first}::{second}")
                 }
-                _ => Some(first.clone()),
+                _ => first.clone(),
             }
         })
         .collect();
