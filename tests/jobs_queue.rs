@@ -58,7 +58,7 @@ async fn sqlite_db() -> TestDb {
     let dir = tempfile::tempdir().unwrap();
     let url = format!("sqlite://{}", dir.path().join("server.db").display());
     let db = Database::connect(&url, 8).await.unwrap();
-    db.migrate().await.unwrap();
+    promptgate::server::schema::migrate(&db).await.unwrap();
     TestDb {
         db,
         _sqlite_dir: Some(dir),
@@ -98,7 +98,7 @@ async fn postgres_db(test: &str) -> Option<TestDb> {
     let mut url = url::Url::parse(&admin_url).unwrap();
     url.set_path(&name);
     let db = Database::connect(url.as_str(), 8).await.unwrap();
-    db.migrate().await.unwrap();
+    promptgate::server::schema::migrate(&db).await.unwrap();
     Some(TestDb {
         db,
         _sqlite_dir: None,
@@ -617,13 +617,15 @@ async fn two_worker_pools_run_every_job_exactly_once(db: Database) {
 async fn installations_follow_the_webhooks_in_any_order(db: Database) {
     use promptgate::server::InstallationSyncJob;
     use promptgate::server::installations::Installations;
+    use promptgate::types::InstallationId;
     let installations = Installations::new(db);
+    let repos = |names: &[&str]| names.iter().map(|r| r.parse().unwrap()).collect();
     let sync = |action: &str, added: &[&str], removed: &[&str]| InstallationSyncJob {
-        installation: 42,
+        installation: InstallationId(42),
         action: action.to_string(),
         account: Some("octo-org".into()),
-        added: added.iter().map(|r| r.to_string()).collect(),
-        removed: removed.iter().map(|r| r.to_string()).collect(),
+        added: repos(added),
+        removed: repos(removed),
     };
     installations
         .apply(&sync("created", &["octo-org/a", "octo-org/b"], &[]), 100)
@@ -654,9 +656,14 @@ async fn installations_follow_the_webhooks_in_any_order(db: Database) {
     assert_eq!(known.len(), 1);
     assert_eq!(known[0].repositories, ["octo-org/b", "octo-org/c"]);
     assert!(known[0].suspended);
-    assert!(installations.is_suspended(42).await.unwrap());
     assert!(
-        !installations.is_suspended(7).await.unwrap(),
+        installations
+            .is_suspended(InstallationId(42))
+            .await
+            .unwrap()
+    );
+    assert!(
+        !installations.is_suspended(InstallationId(7)).await.unwrap(),
         "unknown: not suspended"
     );
 

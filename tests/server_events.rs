@@ -39,7 +39,7 @@ async fn fixture() -> Fixture {
     let dir = tempfile::tempdir().unwrap();
     let url = format!("sqlite://{}", dir.path().join("server.db").display());
     let db = Database::connect(&url, 4).await.unwrap();
-    db.migrate().await.unwrap();
+    promptgate::server::schema::migrate(&db).await.unwrap();
     let queue = JobQueue::new(db, RetryPolicy::default());
     let state = ServerState::new(
         queue.clone(),

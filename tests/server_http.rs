@@ -112,7 +112,7 @@ async fn fixture(max_webhook_bytes: usize) -> Fixture {
     let dir = tempfile::tempdir().unwrap();
     let url = format!("sqlite://{}", dir.path().join("server.db").display());
     let db = Database::connect(&url, 8).await.unwrap();
-    db.migrate().await.unwrap();
+    promptgate::server::schema::migrate(&db).await.unwrap();
     let queue = JobQueue::new(db, RetryPolicy::default());
     let mut state = ServerState::new(
         queue.clone(),

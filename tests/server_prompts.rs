@@ -1,6 +1,7 @@
 //! `GET /v1/prompts/…` served from a real registry: versions published
-//! through the `Registry` API into a temporary SQLite database that the
-//! server's queue and API keys share.
+//! through the `Registry` API (as the CLI publishes, on a pool of its own)
+//! into a temporary SQLite database whose one server pool the queue, the API
+//! keys and the served registry share.
 
 use std::future::Future;
 use std::sync::Arc;
@@ -9,6 +10,7 @@ use std::time::Duration;
 use axum::body::Body;
 use axum::http::{Request, StatusCode, header};
 use promptgate::edges::db::Database;
+use promptgate::edges::registry::sql::SqlRegistry;
 use promptgate::edges::registry::{
     self, ExpectFrom, LabelTarget, MoveKind, MoveLabel, NewVersion, Registry,
 };
@@ -134,14 +136,16 @@ async fn fixture() -> Fixture {
     )
     .await;
 
+    // The server's one pool: the registry it serves from is on it too.
     let db = Database::connect(&url, 4).await.unwrap();
-    db.migrate().await.unwrap();
+    promptgate::server::schema::migrate(&db).await.unwrap();
+    let prompts = RegistryPrompts::new(Arc::new(SqlRegistry::on(db.clone())));
     let queue = JobQueue::new(db, RetryPolicy::default());
     let state = ServerState::new(
         queue,
         Arc::new(HmacVerifier::new(vec![Secret::new("s")])),
         Arc::new(GitHubEvents::default()),
-        Arc::new(RegistryPrompts::open(&url).await.unwrap()),
+        Arc::new(prompts),
     );
     let key = state
         .api_keys

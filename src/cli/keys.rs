@@ -7,9 +7,9 @@ use anyhow::Context;
 use clap::{Args, Subcommand};
 
 use super::Outcome;
-use super::serve::{DEFAULT_DATABASE_URL, ENV_DATABASE_URL};
 use crate::edges::db::{Database, redact_url};
-use crate::server::{ApiKeyRecord, ApiKeys, Scope};
+use crate::server::settings::{DEFAULT_DATABASE_URL, ENV_DATABASE_URL};
+use crate::server::{ApiKeyRecord, ApiKeys, Scope, schema};
 
 #[derive(Debug, Args)]
 pub struct KeysArgs {
@@ -57,7 +57,7 @@ pub fn run(args: KeysArgs) -> anyhow::Result<Outcome> {
     super::block_on(async move {
         let shown = redact_url(&args.database_url);
         let db = Database::connect(&args.database_url, 1).await?;
-        db.migrate()
+        schema::migrate(&db)
             .await
             .with_context(|| format!("cannot migrate the database {shown}"))?;
         let keys = ApiKeys::new(db.clone());

@@ -2,7 +2,14 @@
 //! (several replicas). Queries use sqlx's runtime API and are written once
 //! with `$N` placeholders, which both drivers accept; [`per_backend!`] runs the
 //! same code against whichever pool is configured.
+//!
+//! Tables belong to owners (the registry; the server's queue, deliveries and
+//! installations), each with its own [`Schema`]: its migrations, applied with
+//! [`Database::migrate`]. Owners share one database and one `_sqlx_migrations`
+//! table, so a CLI registry file gets only the registry's tables while the
+//! server's database holds both.
 
+use std::path::Path;
 use std::str::FromStr;
 use std::time::Duration;
 
@@ -10,11 +17,6 @@ use sqlx::migrate::Migrator;
 use sqlx::postgres::{PgPool, PgPoolOptions};
 use sqlx::sqlite::SqliteSynchronous;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions};
-
-/// Migrations for SQLite, embedded in the binary.
-pub static SQLITE_MIGRATOR: Migrator = sqlx::migrate!("migrations/sqlite");
-/// Migrations for PostgreSQL, embedded in the binary.
-pub static POSTGRES_MIGRATOR: Migrator = sqlx::migrate!("migrations/postgres");
 
 /// How long an SQLite connection waits for the write lock before giving up.
 const SQLITE_BUSY_TIMEOUT: Duration = Duration::from_secs(10);
@@ -33,6 +35,51 @@ pub enum Backend {
     Postgres,
 }
 
+/// The migrations of one owner's tables, for both engines (embedded with
+/// `sqlx::migrate!`, one folder per engine).
+#[derive(Debug)]
+pub struct Schema {
+    /// Who owns the tables (`registry`, `server`), for messages.
+    pub owner: &'static str,
+    sqlite: fn() -> Migrator,
+    postgres: fn() -> Migrator,
+}
+
+impl Schema {
+    /// `sqlite` and `postgres` build the migrators (`|| sqlx::migrate!("…")`):
+    /// a built migrator borrows the embedded files, so building one is cheap.
+    pub const fn new(
+        owner: &'static str,
+        sqlite: fn() -> Migrator,
+        postgres: fn() -> Migrator,
+    ) -> Self {
+        Schema {
+            owner,
+            sqlite,
+            postgres,
+        }
+    }
+
+    /// The migrator for `backend`. Other owners' versions sit in the same
+    /// `_sqlx_migrations` table; it ignores them instead of refusing to run.
+    pub fn migrator(&self, backend: Backend) -> Migrator {
+        let mut migrator = match backend {
+            Backend::Sqlite => (self.sqlite)(),
+            Backend::Postgres => (self.postgres)(),
+        };
+        migrator.set_ignore_missing(true);
+        migrator
+    }
+
+    /// The versions of this schema's migrations for `backend`, in order.
+    pub fn versions(&self, backend: Backend) -> Vec<i64> {
+        self.migrator(backend)
+            .iter()
+            .map(|migration| migration.version)
+            .collect()
+    }
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum DatabaseError {
     #[error(
@@ -45,8 +92,12 @@ pub enum DatabaseError {
         #[source]
         source: sqlx::Error,
     },
-    #[error("cannot apply the database migrations: {0}")]
-    Migrate(#[from] sqlx::migrate::MigrateError),
+    #[error("cannot apply the database migrations ({owner} tables): {source}")]
+    Migrate {
+        owner: &'static str,
+        #[source]
+        source: sqlx::migrate::MigrateError,
+    },
     #[error("database query failed: {0}")]
     Query(#[from] sqlx::Error),
 }
@@ -74,19 +125,10 @@ impl Database {
             source,
         };
         if url.starts_with("sqlite:") {
-            let options = SqliteConnectOptions::from_str(url)
-                .map_err(connect_error)?
-                .create_if_missing(true)
-                .journal_mode(SqliteJournalMode::Wal)
-                .synchronous(SqliteSynchronous::Normal)
-                .busy_timeout(SQLITE_BUSY_TIMEOUT)
-                .foreign_keys(true);
-            let pool = SqlitePoolOptions::new()
-                .max_connections(max_connections.max(1))
-                .connect_with(options)
+            let options = SqliteConnectOptions::from_str(url).map_err(connect_error)?;
+            Self::sqlite(options, max_connections)
                 .await
-                .map_err(connect_error)?;
-            Ok(Database::Sqlite(pool))
+                .map_err(connect_error)
         } else if url.starts_with("postgres:") || url.starts_with("postgresql:") {
             let pool = PgPoolOptions::new()
                 .max_connections(max_connections.max(1))
@@ -100,6 +142,39 @@ impl Database {
         }
     }
 
+    /// Opens (creating it when missing) the SQLite file at `path`, as
+    /// [`Database::connect`] opens a `sqlite://` URL. A path needs no URL
+    /// escaping this way (`%`, `?` and `#` are file name characters here).
+    pub async fn open_sqlite_file(
+        path: &Path,
+        max_connections: u32,
+    ) -> Result<Self, DatabaseError> {
+        let options = SqliteConnectOptions::new().filename(path);
+        Self::sqlite(options, max_connections)
+            .await
+            .map_err(|source| DatabaseError::Connect {
+                url: format!("sqlite://{}", path.display()),
+                source,
+            })
+    }
+
+    async fn sqlite(
+        options: SqliteConnectOptions,
+        max_connections: u32,
+    ) -> Result<Self, sqlx::Error> {
+        let options = options
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            .synchronous(SqliteSynchronous::Normal)
+            .busy_timeout(SQLITE_BUSY_TIMEOUT)
+            .foreign_keys(true);
+        let pool = SqlitePoolOptions::new()
+            .max_connections(max_connections.max(1))
+            .connect_with(options)
+            .await?;
+        Ok(Database::Sqlite(pool))
+    }
+
     pub fn backend(&self) -> Backend {
         match self {
             Database::Sqlite(_) => Backend::Sqlite,
@@ -107,18 +182,16 @@ impl Database {
         }
     }
 
-    fn migrator(&self) -> &'static Migrator {
-        match self {
-            Database::Sqlite(_) => &SQLITE_MIGRATOR,
-            Database::Postgres(_) => &POSTGRES_MIGRATOR,
-        }
-    }
-
-    /// Applies every embedded migration not yet applied.
-    pub async fn migrate(&self) -> Result<(), DatabaseError> {
-        let migrator = self.migrator();
-        per_backend!(self, pool => migrator.run(pool).await)?;
-        Ok(())
+    /// Applies every migration of `schema` not yet applied (on PostgreSQL
+    /// under sqlx's advisory lock, so several processes may start at once).
+    pub async fn migrate(&self, schema: &Schema) -> Result<(), DatabaseError> {
+        let migrator = schema.migrator(self.backend());
+        per_backend!(self, pool => migrator.run(pool).await).map_err(|source| {
+            DatabaseError::Migrate {
+                owner: schema.owner,
+                source,
+            }
+        })
     }
 
     /// Whether the database answers a trivial query.
@@ -127,10 +200,10 @@ impl Database {
         Ok(())
     }
 
-    /// Versions of embedded migrations that the database has not applied
-    /// (empty when the schema is current). A database never migrated has none
-    /// applied.
-    pub async fn pending_migrations(&self) -> Result<Vec<i64>, DatabaseError> {
+    /// Versions of the migrations of `schemas` that the database has not
+    /// applied (empty when the schema is current). A database never migrated
+    /// has none applied.
+    pub async fn pending_migrations(&self, schemas: &[&Schema]) -> Result<Vec<i64>, DatabaseError> {
         use sqlx::Row;
         let applied: Vec<i64> = per_backend!(self, pool => {
             match sqlx::query("SELECT version FROM _sqlx_migrations WHERE success")
@@ -146,10 +219,9 @@ impl Database {
                 Err(other) => return Err(other.into()),
             }
         });
-        Ok(self
-            .migrator()
+        Ok(schemas
             .iter()
-            .map(|migration| migration.version)
+            .flat_map(|schema| schema.versions(self.backend()))
             .filter(|version| !applied.contains(version))
             .collect())
     }

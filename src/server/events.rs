@@ -25,7 +25,7 @@ use crate::edges::github::webhook::{
     Command, Event, InstallationAction, MergedEvent, PushEvent, RerequestEvent, parse_event,
 };
 use crate::server::jobs::{JobKind, NewJob};
-use crate::types::{InstallationId, RepoName};
+use crate::types::{CommitSha, InstallationId, PrNumber, RepoName};
 
 /// Why a gate job was asked for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -41,20 +41,23 @@ pub enum GateTrigger {
 
 /// The payload of a [`JobKind::Gate`] job. SHAs the event does not carry
 /// (reruns, comments) are `None`: the handler reads the pull request.
+///
+/// Payloads are stored with the job, so their JSON must not change: the
+/// typed fields serialize as the plain strings and numbers they replaced
+/// (`"owner/name"`, a SHA, a number).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct GateJob {
     pub trigger: GateTrigger,
-    /// `owner/name`.
-    pub repo: String,
+    pub repo: RepoName,
     /// `None` for a rerun of a commit that belongs to no pull request of the
     /// repository (GitHub lists none for forks).
-    pub pull_request: Option<u64>,
-    pub head_sha: Option<String>,
-    pub base_sha: Option<String>,
+    pub pull_request: Option<PrNumber>,
+    pub head_sha: Option<CommitSha>,
+    pub base_sha: Option<CommitSha>,
     /// The head is in another repository: untrusted (DESIGN.md "Trust").
     /// `None` when the event does not say.
     pub fork: Option<bool>,
-    pub installation: Option<u64>,
+    pub installation: Option<InstallationId>,
     /// Evaluate every prompt, not only the changed ones (`rerun --all`).
     pub all: bool,
     /// Who commented `/promptgate rerun`: the handler must check they have
@@ -65,34 +68,34 @@ pub struct GateJob {
 /// The payload of a [`JobKind::Publish`] job.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PublishJob {
-    pub repo: String,
+    pub repo: RepoName,
     /// The commit on the default branch whose prompts are published.
-    pub sha: String,
+    pub sha: CommitSha,
     /// `refs/heads/main`.
     pub git_ref: String,
     /// The merged pull request, when the job came from one.
-    pub pull_request: Option<u64>,
-    pub installation: Option<u64>,
+    pub pull_request: Option<PrNumber>,
+    pub installation: Option<InstallationId>,
 }
 
 /// The payload of a [`JobKind::ModelRerun`] job.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ModelRerunJob {
-    pub repo: String,
+    pub repo: RepoName,
     pub model: String,
-    pub installation: Option<u64>,
+    pub installation: Option<InstallationId>,
 }
 
 /// The payload of a [`JobKind::InstallationSync`] job.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct InstallationSyncJob {
-    pub installation: u64,
+    pub installation: InstallationId,
     /// `created`, `deleted`, `suspend`, `unsuspend`,
     /// `new_permissions_accepted`, or `repositories_changed`.
     pub action: String,
     pub account: Option<String>,
-    pub added: Vec<String>,
-    pub removed: Vec<String>,
+    pub added: Vec<RepoName>,
+    pub removed: Vec<RepoName>,
 }
 
 /// Routes GitHub's events to jobs; the `promptgate-selftest` dispatch still
@@ -129,15 +132,15 @@ impl EventRouter for GitHubEvents {
                 None => format!("`{event}`: {reason}"),
             })),
             Event::PullRequest(pr) => {
-                let key = pr_key(&pr.repo, pr.number.0);
+                let key = pr_key(&pr.repo, pr.number);
                 let gate = GateJob {
                     trigger: GateTrigger::PullRequest,
-                    repo: pr.repo.to_string(),
-                    pull_request: Some(pr.number.0),
-                    head_sha: Some(pr.head_sha.0),
-                    base_sha: Some(pr.base_sha.0),
+                    repo: pr.repo,
+                    pull_request: Some(pr.number),
+                    head_sha: Some(pr.head_sha),
+                    base_sha: Some(pr.base_sha),
                     fork: Some(pr.fork),
-                    installation: id(pr.installation),
+                    installation: pr.installation,
                     all: false,
                     commenter: None,
                 };
@@ -149,28 +152,25 @@ impl EventRouter for GitHubEvents {
             }
             Event::Command(command) => match command.command {
                 Command::Rerun { all } => {
+                    let key = pr_key(&command.repo, command.number);
                     let gate = GateJob {
                         trigger: GateTrigger::Comment,
-                        repo: command.repo.to_string(),
-                        pull_request: Some(command.number.0),
+                        repo: command.repo,
+                        pull_request: Some(command.number),
                         head_sha: None,
                         base_sha: None,
                         fork: None,
-                        installation: id(command.installation),
+                        installation: command.installation,
                         all,
                         commenter: Some(command.author),
                     };
-                    job(
-                        JobKind::Gate,
-                        serde_json::to_value(&gate),
-                        pr_key(&command.repo, command.number.0),
-                    )
+                    job(JobKind::Gate, serde_json::to_value(&gate), key)
                 }
                 Command::Unknown { text } => Ok(Routing::Ignore(format!(
                     "`/promptgate {text}` is not a command (try `/promptgate rerun` or `/promptgate rerun --all`)"
                 ))),
             },
-            Event::PullRequestMerged(merged) => match merged_publish(merged, body) {
+            Event::PullRequestMerged(merged) => match merged_publish(merged) {
                 Ok(publish) => {
                     let key = publish_key(&publish);
                     job(JobKind::Publish, serde_json::to_value(&publish), key)
@@ -187,18 +187,18 @@ impl EventRouter for GitHubEvents {
             Event::ModelChanged(changed) => {
                 let key = format!("{} model@{}", changed.repo, changed.model);
                 let rerun = ModelRerunJob {
-                    repo: changed.repo.to_string(),
+                    repo: changed.repo,
                     model: changed.model,
-                    installation: id(changed.installation),
+                    installation: changed.installation,
                 };
                 job(JobKind::ModelRerun, serde_json::to_value(&rerun), key)
             }
             Event::Installation(installation) => {
                 let sync = InstallationSyncJob {
-                    installation: installation.installation.0,
+                    installation: installation.installation,
                     action: installation_action(installation.action).to_string(),
                     account: Some(installation.account).filter(|a| !a.is_empty()),
-                    added: names(&installation.repositories),
+                    added: installation.repositories,
                     removed: Vec::new(),
                 };
                 enqueue(
@@ -210,11 +210,11 @@ impl EventRouter for GitHubEvents {
             }
             Event::InstallationRepositories(change) => {
                 let sync = InstallationSyncJob {
-                    installation: change.installation.0,
+                    installation: change.installation,
                     action: "repositories_changed".to_string(),
                     account: None,
-                    added: names(&change.added),
-                    removed: names(&change.removed),
+                    added: change.added,
+                    removed: change.removed,
                 };
                 enqueue(
                     event,
@@ -258,16 +258,9 @@ fn dispatch_action(body: &[u8]) -> Option<&'static str> {
     (action == SELFTEST_DISPATCH).then_some(SELFTEST_DISPATCH)
 }
 
-fn id(installation: Option<InstallationId>) -> Option<u64> {
-    installation.map(|i| i.0)
-}
-
-fn names(repos: &[RepoName]) -> Vec<String> {
-    repos.iter().map(RepoName::to_string).collect()
-}
-
-fn pr_key(repo: &RepoName, number: u64) -> String {
-    format!("{repo}#{number}")
+/// `owner/repo#12`.
+fn pr_key(repo: &RepoName, number: PrNumber) -> String {
+    format!("{repo}{number}")
 }
 
 fn publish_key(publish: &PublishJob) -> String {
@@ -285,19 +278,19 @@ fn installation_action(action: InstallationAction) -> &'static str {
 }
 
 fn rerun_gate(rerun: RerequestEvent) -> (GateJob, String) {
-    let number = rerun.pull_requests.first().map(|n| n.0);
+    let number = rerun.pull_requests.first().copied();
     let key = match number {
         Some(number) => pr_key(&rerun.repo, number),
         None => format!("{}@{}", rerun.repo, rerun.head_sha),
     };
     let gate = GateJob {
         trigger: GateTrigger::Rerequested,
-        repo: rerun.repo.to_string(),
+        repo: rerun.repo,
         pull_request: number,
-        head_sha: Some(rerun.head_sha.0),
+        head_sha: Some(rerun.head_sha),
         base_sha: None,
         fork: None,
-        installation: id(rerun.installation),
+        installation: rerun.installation,
         all: false,
         commenter: None,
     };
@@ -315,33 +308,26 @@ fn push_publish(push: PushEvent) -> Result<PublishJob, String> {
         ));
     }
     Ok(PublishJob {
-        repo: push.repo.to_string(),
-        sha: push.after.0,
+        repo: push.repo,
+        sha: push.after,
         git_ref: push.git_ref,
         pull_request: None,
-        installation: id(push.installation),
+        installation: push.installation,
     })
 }
 
-/// The merged pull request's `repository.default_branch`, which [`MergedEvent`]
-/// does not carry: merges into other branches publish nothing.
-fn merged_publish(merged: MergedEvent, body: &[u8]) -> Result<PublishJob, String> {
-    #[derive(Deserialize)]
-    struct Body {
-        repository: Repository,
-    }
-    #[derive(Deserialize)]
-    struct Repository {
-        default_branch: Option<String>,
-    }
-    let default_branch = serde_json::from_slice::<Body>(body)
-        .ok()
-        .and_then(|b| b.repository.default_branch);
+/// A merge publishes only into the default branch. A payload that does not
+/// name its default branch is taken at its word (GitHub always names it).
+fn merged_publish(merged: MergedEvent) -> Result<PublishJob, String> {
     let base = merged
         .base_ref
         .strip_prefix("refs/heads/")
         .unwrap_or(&merged.base_ref);
-    if default_branch.as_deref().is_some_and(|d| d != base) {
+    if merged
+        .default_branch
+        .as_deref()
+        .is_some_and(|default| default != base)
+    {
         return Err(format!(
             "merged into `{base}`, not the default branch: only the default branch publishes"
         ));
@@ -350,11 +336,11 @@ fn merged_publish(merged: MergedEvent, body: &[u8]) -> Result<PublishJob, String
         return Err("merged pull request without a merge commit SHA".to_string());
     };
     Ok(PublishJob {
-        repo: merged.repo.to_string(),
-        sha: sha.0,
         git_ref: format!("refs/heads/{base}"),
-        pull_request: Some(merged.number.0),
-        installation: id(merged.installation),
+        repo: merged.repo,
+        sha,
+        pull_request: Some(merged.number),
+        installation: merged.installation,
     })
 }
 
@@ -400,6 +386,78 @@ mod tests {
             events.route("pull_request", elsewhere.to_string().as_bytes()),
             Ok(Routing::Ignore(_))
         ));
+    }
+
+    /// Jobs outlive deployments: payloads an older server stored (plain
+    /// strings and numbers) read into the typed structs and write back the
+    /// same JSON.
+    #[test]
+    fn payloads_stored_before_the_typed_fields_still_read() {
+        fn round_trip<T: serde::de::DeserializeOwned + Serialize>(stored: serde_json::Value) -> T {
+            let typed: T = serde_json::from_value(stored.clone()).unwrap();
+            assert_eq!(serde_json::to_value(&typed).unwrap(), stored);
+            typed
+        }
+        let sha = "a".repeat(40);
+        let gate: GateJob = round_trip(json!({
+            "trigger": "pull_request", "repo": "octo/p", "pull_request": 7,
+            "head_sha": sha, "base_sha": "b".repeat(40), "fork": false,
+            "installation": 42, "all": false, "commenter": null,
+        }));
+        assert_eq!(gate.repo, RepoName::new("octo", "p"));
+        assert_eq!(gate.pull_request, Some(PrNumber(7)));
+        assert_eq!(gate.head_sha, Some(CommitSha(sha.clone())));
+        assert_eq!(gate.installation, Some(InstallationId(42)));
+        let rerun: GateJob = round_trip(json!({
+            "trigger": "rerequested", "repo": "octo/p", "pull_request": null,
+            "head_sha": sha, "base_sha": null, "fork": null,
+            "installation": null, "all": false, "commenter": null,
+        }));
+        assert_eq!(rerun.pull_request, None);
+        let publish: PublishJob = round_trip(json!({
+            "repo": "octo/p", "sha": sha, "git_ref": "refs/heads/main",
+            "pull_request": 7, "installation": 42,
+        }));
+        assert_eq!(publish.sha, CommitSha(sha));
+        let model: ModelRerunJob = round_trip(json!({
+            "repo": "octo/p", "model": "openai/gpt-4o", "installation": 42,
+        }));
+        assert_eq!(model.repo.to_string(), "octo/p");
+        let sync: InstallationSyncJob = round_trip(json!({
+            "installation": 42, "action": "repositories_changed", "account": null,
+            "added": ["octo/a"], "removed": ["octo/b"],
+        }));
+        assert_eq!(sync.added, [RepoName::new("octo", "a")]);
+        // A stored repository that is not `owner/name` is refused, as the
+        // handlers refused it before.
+        assert!(
+            serde_json::from_value::<ModelRerunJob>(json!({
+                "repo": "octo", "model": "m", "installation": null,
+            }))
+            .is_err()
+        );
+    }
+
+    #[test]
+    fn a_merge_names_its_default_branch_in_the_event() {
+        let merged = json!({
+            "action": "closed", "number": 7,
+            "pull_request": {
+                "merged": true, "merge_commit_sha": "a".repeat(40),
+                "head": {"sha": "b".repeat(40), "ref": "feature"},
+                "base": {"sha": "c".repeat(40), "ref": "trunk"},
+            },
+            "repository": {"full_name": "octo/p", "default_branch": "trunk"},
+        });
+        let Ok(Event::PullRequestMerged(event)) =
+            parse_event("pull_request", merged.to_string().as_bytes())
+        else {
+            panic!("a merge");
+        };
+        assert_eq!(event.default_branch.as_deref(), Some("trunk"));
+        let publish = merged_publish(event).unwrap();
+        assert_eq!(publish.git_ref, "refs/heads/trunk");
+        assert_eq!(publish.pull_request, Some(PrNumber(7)));
     }
 
     #[test]

@@ -8,7 +8,8 @@ use sqlx::Row;
 use super::events::InstallationSyncJob;
 use super::handlers::payload;
 use crate::edges::db::{Database, DatabaseError, per_backend};
-use crate::server::jobs::{Job, JobError, JobHandler};
+use crate::server::jobs::{Job, JobError, JobHandler, ServerError};
+use crate::types::InstallationId;
 
 /// The `github_installations` and `github_installation_repositories` tables.
 #[derive(Debug, Clone)]
@@ -39,7 +40,7 @@ impl Installations {
         sync: &InstallationSyncJob,
         received_ms: i64,
     ) -> Result<(), DatabaseError> {
-        let id = sync.installation as i64;
+        let id = sync.installation.0 as i64;
         if sync.action == "deleted" {
             per_backend!(&self.db, pool => {
                 let mut tx = pool.begin().await?;
@@ -85,7 +86,7 @@ impl Installations {
                      VALUES ($1, $2) ON CONFLICT DO NOTHING",
                 )
                 .bind(id)
-                .bind(repo)
+                .bind(repo.to_string())
                 .execute(&mut *tx)
                 .await?;
             }
@@ -94,7 +95,7 @@ impl Installations {
                     "DELETE FROM github_installation_repositories WHERE installation_id = $1 AND repo = $2",
                 )
                 .bind(id)
-                .bind(repo)
+                .bind(repo.to_string())
                 .execute(&mut *tx)
                 .await?;
             }
@@ -143,10 +144,10 @@ impl Installations {
     }
 
     /// Whether the installation is known and suspended.
-    pub async fn is_suspended(&self, installation: u64) -> Result<bool, DatabaseError> {
+    pub async fn is_suspended(&self, installation: InstallationId) -> Result<bool, DatabaseError> {
         let suspended: Option<bool> = per_backend!(&self.db, pool => {
             sqlx::query("SELECT suspended FROM github_installations WHERE installation_id = $1")
-                .bind(installation as i64)
+                .bind(installation.0 as i64)
                 .fetch_optional(pool)
                 .await?
                 .map(|row| row.try_get("suspended"))
@@ -168,9 +169,9 @@ impl JobHandler for InstallationSyncHandler {
         self.installations
             .apply(&sync, job.created_at_ms)
             .await
-            .map_err(|error| JobError::retryable(error.to_string()))?;
+            .map_err(|source| ServerError::Database { source })?;
         tracing::info!(
-            installation = sync.installation,
+            installation = sync.installation.0,
             action = %sync.action,
             added = sync.added.len(),
             removed = sync.removed.len(),

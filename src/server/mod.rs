@@ -1,6 +1,7 @@
 //! The HTTP shell of `promptgate serve`: an axum router over a
 //! [`ServerState`]. Handlers only check, record and enqueue; the workers in
-//! [`crate::server::jobs`] do the work.
+//! [`crate::server::jobs`] do the work. [`settings`] reads the configuration,
+//! [`start`] puts the server together on one database pool ([`schema`]).
 //!
 //! Plug points (traits, so the GitHub edge and the registry drop in):
 //! [`WebhookVerifier`], [`EventRouter`], [`PromptSource`], and the job handler
@@ -15,8 +16,11 @@ pub mod metrics;
 pub mod openapi;
 pub mod prompts;
 pub mod registry_prompts;
+pub mod schema;
 pub mod selftest;
+pub mod settings;
 pub mod sources;
+pub mod start;
 pub mod webhook;
 
 use std::sync::Arc;
@@ -144,7 +148,7 @@ async fn readyz(State(state): State<ServerState>) -> Response {
             tracing::warn!(%error, "not ready: database unreachable");
             Some("the database does not answer".to_string())
         }
-        Ok(()) => match db.pending_migrations().await {
+        Ok(()) => match schema::pending_migrations(db).await {
             Ok(pending) if pending.is_empty() => None,
             Ok(pending) => Some(format!("migrations not applied: {pending:?}")),
             Err(error) => {

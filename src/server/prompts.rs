@@ -12,6 +12,7 @@ use serde_json::json;
 
 use super::ServerState;
 use super::auth::Scope;
+use crate::edges::registry::RegistryError;
 
 /// A published prompt version as an application receives it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -27,9 +28,33 @@ pub struct ServedPrompt {
     pub content: serde_json::Value,
 }
 
+/// Why a [`PromptSource`] could not answer. For the operator (logged): an
+/// application is only told the registry is unavailable (503), and an
+/// unknown prompt, label or version is not an error but `None` (404).
 #[derive(Debug, thiserror::Error)]
-#[error("the prompt registry failed: {0}")]
-pub struct PromptSourceError(pub String);
+pub enum PromptSourceError {
+    #[error("the prompt registry failed reading `{prompt}`: {source}")]
+    Registry {
+        prompt: String,
+        /// Boxed: registry errors are large, and this is every answer's error.
+        #[source]
+        source: Box<RegistryError>,
+    },
+    /// A stored version that cannot be turned into the served JSON.
+    #[error("the prompt registry failed: `{prompt}` v{number} cannot be served: {source}")]
+    Content {
+        prompt: String,
+        number: u32,
+        #[source]
+        source: serde_json::Error,
+    },
+    /// Any other source's failure (sources outside this crate).
+    #[error("the prompt registry failed: {source}")]
+    Other {
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
+}
 
 /// Reads published prompts; the registry implements it.
 #[async_trait::async_trait]

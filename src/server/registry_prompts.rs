@@ -1,13 +1,12 @@
 //! [`PromptSource`] over the registry: what `GET /v1/prompts/…` serves is
 //! what `promptgate publish` and `promote` wrote. The server's database URL is
-//! a registry URL too (the registry and the queue migrate from the same
-//! folders), so one SQLite file or PostgreSQL database holds both.
+//! a registry URL too (the server applies the registry's migrations next to
+//! its own), so one SQLite file or PostgreSQL database holds both.
 
-use std::path::Path;
 use std::sync::Arc;
 
 use super::prompts::{PromptSource, PromptSourceError, ServedPrompt};
-use crate::edges::registry::{self, Registry, RegistryError, Version, VersionRef};
+use crate::edges::registry::{Registry, RegistryError, Version, VersionRef};
 
 /// Published prompts, read from a [`Registry`].
 pub struct RegistryPrompts {
@@ -18,35 +17,38 @@ impl RegistryPrompts {
     pub fn new(registry: Arc<dyn Registry>) -> Self {
         RegistryPrompts { registry }
     }
-
-    /// Opens the registry at `url` (`sqlite://PATH`, relative to the current
-    /// directory, or `postgres://…`), applying its migrations.
-    pub async fn open(url: &str) -> Result<Self, RegistryError> {
-        Ok(Self::new(Arc::from(
-            registry::open(url, Path::new(".")).await?,
-        )))
-    }
 }
 
 fn served(version: Version, label: Option<&str>) -> Result<ServedPrompt, PromptSourceError> {
+    let content =
+        serde_json::to_value(&version.content).map_err(|source| PromptSourceError::Content {
+            prompt: version.prompt.clone(),
+            number: version.number,
+            source,
+        })?;
     Ok(ServedPrompt {
         name: version.prompt,
         version: u64::from(version.number),
         version_id: version.id.0,
         label: label.map(str::to_string),
-        content: serde_json::to_value(&version.content)
-            .map_err(|error| PromptSourceError(error.to_string()))?,
+        content,
     })
 }
 
 /// Unknown prompts, labels, versions and names that cannot exist are all
 /// "not found" to an application; everything else is the registry failing.
-fn absent_or_failed(error: RegistryError) -> Result<Option<ServedPrompt>, PromptSourceError> {
+fn absent_or_failed(
+    prompt: &str,
+    error: RegistryError,
+) -> Result<Option<ServedPrompt>, PromptSourceError> {
     match error {
         RegistryError::LabelNotSet { .. }
         | RegistryError::VersionNotFound { .. }
         | RegistryError::InvalidName { .. } => Ok(None),
-        other => Err(PromptSourceError(other.to_string())),
+        source => Err(PromptSourceError::Registry {
+            prompt: prompt.to_string(),
+            source: Box::new(source),
+        }),
     }
 }
 
@@ -60,7 +62,7 @@ impl PromptSource for RegistryPrompts {
     ) -> Result<Option<ServedPrompt>, PromptSourceError> {
         match self.registry.resolve(name, label, key).await {
             Ok(version) => served(version, Some(label)).map(Some),
-            Err(error) => absent_or_failed(error),
+            Err(error) => absent_or_failed(name, error),
         }
     }
 
@@ -78,7 +80,7 @@ impl PromptSource for RegistryPrompts {
             .await
         {
             Ok(found) => found.map(|version| served(version, None)).transpose(),
-            Err(error) => absent_or_failed(error),
+            Err(error) => absent_or_failed(name, error),
         }
     }
 }

@@ -18,7 +18,7 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
-use crate::server::jobs::{Job, JobError, JobHandler};
+use crate::server::jobs::{Job, JobError, JobHandler, ServerError};
 
 /// The longest simulated work a self-test may ask for.
 pub const MAX_WORK: Duration = Duration::from_secs(60);
@@ -80,13 +80,16 @@ pub struct SelfTestHandler {
 impl JobHandler for SelfTestHandler {
     async fn handle(&self, job: &Job) -> Result<(), JobError> {
         let order: SelfTestOrder = serde_json::from_value(job.payload.clone())
-            .map_err(|e| JobError::permanent(format!("self-test payload: {e}")))?;
-        order.check().map_err(JobError::permanent)?;
-        let write_error = |e: std::io::Error| {
-            JobError::retryable(format!(
-                "cannot write self-test markers in {}: {e}",
-                self.dir.display()
-            ))
+            .map_err(|source| ServerError::SelfTestPayload { source })?;
+        order
+            .check()
+            .map_err(|problem| ServerError::SelfTestOrder { problem })?;
+        let write_error = |source: std::io::Error| -> JobError {
+            ServerError::SelfTestMarkers {
+                dir: self.dir.clone(),
+                source,
+            }
+            .into()
         };
         std::fs::create_dir_all(&self.dir).map_err(write_error)?;
         std::fs::write(

@@ -98,8 +98,11 @@ pub struct PullRequestEvent {
 pub struct MergedEvent {
     pub repo: RepoName,
     pub number: PrNumber,
+    /// The branch merged into (`main`).
     pub base_ref: String,
     pub merge_commit_sha: Option<CommitSha>,
+    /// `repository.default_branch`; `None` when the payload does not say.
+    pub default_branch: Option<String>,
     pub installation: Option<InstallationId>,
 }
 
@@ -397,6 +400,7 @@ pub fn parse_event(event: &str, body: &[u8]) -> Result<Event, PayloadError> {
                         number: PrNumber(p.number),
                         base_ref: p.pull_request.base.git_ref,
                         merge_commit_sha: p.pull_request.merge_commit_sha.map(CommitSha),
+                        default_branch: p.repository.default_branch,
                         installation,
                     }));
                 }

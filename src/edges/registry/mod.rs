@@ -466,8 +466,9 @@ pub enum RegistryError {
     NothingToRollBack { prompt: String, label: String },
     #[error("registry database: {0}")]
     Database(#[from] sqlx::Error),
-    #[error("migrating the registry database: {0}")]
-    Migrate(#[from] sqlx::migrate::MigrateError),
+    /// Opening or migrating the registry's database.
+    #[error("registry: {0}")]
+    Open(#[from] crate::edges::db::DatabaseError),
     #[error("git {args}: {message}")]
     Git { args: String, message: String },
     #[error(

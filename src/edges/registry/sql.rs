@@ -1,5 +1,11 @@
-//! The SQL registry: one query module for SQLite and PostgreSQL through
-//! sqlx's runtime `Any` driver (the compile-time macros bind to one database).
+//! The SQL registry, in a [`Database`]: SQLite or PostgreSQL through their
+//! typed pools ([`per_backend!`]) and sqlx's runtime query API, one query
+//! text for both (the compile-time macros bind to one database).
+//!
+//! The CLI opens a registry of its own ([`SqlRegistry::open_sqlite`],
+//! [`SqlRegistry::open_postgres`]), which applies only the registry's
+//! migrations ([`REGISTRY_SCHEMA`]); the server runs it on the pool its job
+//! queue uses ([`SqlRegistry::on`]).
 //!
 //! Every write is one transaction whose first statement upserts the
 //! prompt's row in `prompts`. That takes the SQLite write lock at once (so a
@@ -10,11 +16,11 @@
 
 use std::collections::BTreeMap;
 use std::path::Path;
-use std::time::Duration;
 
 use async_trait::async_trait;
-use sqlx::any::{AnyPoolOptions, AnyRow};
-use sqlx::{Any, AnyPool, Executor, Row, Transaction};
+use sqlx::Row;
+use sqlx::postgres::PgRow;
+use sqlx::sqlite::SqliteRow;
 
 use super::{
     AuditEntry, Baseline, GateOutcome, LabelMove, LabelTarget, MoveKind, MoveLabel, NewVersion,
@@ -22,31 +28,133 @@ use super::{
     check_result_matches, checked_move, move_detail, next_version, not_found, now, publish_detail,
     result_detail, validate_name,
 };
+use crate::edges::db::{Backend, Database, Schema, per_backend, redact_url};
 use crate::types::{EvalResult, Fingerprint, VersionId};
+
+/// The registry's tables: prompts, versions, results, baselines, labels,
+/// label moves and the audit log (`migrations/registry/<engine>`).
+pub static REGISTRY_SCHEMA: Schema = Schema::new(
+    "registry",
+    || sqlx::migrate!("migrations/registry/sqlite"),
+    || sqlx::migrate!("migrations/registry/postgres"),
+);
 
 /// How often a write is retried after a transient conflict.
 const ATTEMPTS: u32 = 10;
+
+/// Pool sizes of a registry the CLI opens for itself.
+const SQLITE_CONNECTIONS: u32 = 4;
+const POSTGRES_CONNECTIONS: u32 = 8;
 
 const VERSION_COLUMNS: &str =
     "prompt, number, version_id, content, parent, git_commit, author, message, created_at";
 const MOVE_COLUMNS: &str = "prompt, label, from_target, to_target, kind, forced, actor, reason, at";
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Dialect {
-    Sqlite,
-    Postgres,
+// The queries shared by several operations are macros, not functions: inside
+// `per_backend!` they expand once per backend, against that backend's
+// connection and row types, where a generic function would need a bound for
+// every type it binds or reads.
+
+/// Upserts the prompt's row: the first statement of every write (see the
+/// module comment).
+macro_rules! lock_prompt {
+    ($conn:expr, $prompt:expr) => {
+        sqlx::query(
+            "INSERT INTO prompts (name) VALUES ($1) \
+             ON CONFLICT (name) DO UPDATE SET writes = prompts.writes + 1",
+        )
+        .bind($prompt)
+        .execute($conn)
+        .await?
+    };
+}
+
+/// Appends one line to the audit log.
+macro_rules! audit {
+    ($conn:expr, $actor:expr, $action:expr, $prompt:expr, $detail:expr) => {
+        sqlx::query(
+            "INSERT INTO audit (at, actor, action, prompt, detail) VALUES ($1, $2, $3, $4, $5)",
+        )
+        .bind(now())
+        .bind($actor)
+        .bind($action)
+        .bind($prompt)
+        .bind($detail.to_string())
+        .execute($conn)
+        .await?
+    };
+}
+
+/// The version `$at` names, if it is published (an `Option<Version>`).
+macro_rules! select_version {
+    ($conn:expr, $prompt:expr, $at:expr) => {{
+        let row = match $at {
+            VersionRef::Number(n) => {
+                let sql = format!(
+                    "SELECT {VERSION_COLUMNS} FROM versions WHERE prompt = $1 AND number = $2"
+                );
+                sqlx::query(&sql)
+                    .bind($prompt)
+                    .bind(i64::from(*n))
+                    .fetch_optional($conn)
+                    .await?
+            }
+            VersionRef::Id(id) => {
+                let sql = format!(
+                    "SELECT {VERSION_COLUMNS} FROM versions WHERE prompt = $1 AND version_id = $2"
+                );
+                sqlx::query(&sql)
+                    .bind($prompt)
+                    .bind(&id.0)
+                    .fetch_optional($conn)
+                    .await?
+            }
+        };
+        row.as_ref().map(version_from_row).transpose()?
+    }};
+}
+
+/// The result stored under `$fingerprint` (an `Option<EvalResult>`).
+macro_rules! select_result {
+    ($conn:expr, $fingerprint:expr) => {
+        sqlx::query("SELECT result FROM results WHERE fingerprint = $1")
+            .bind(&$fingerprint.0)
+            .fetch_optional($conn)
+            .await?
+            .map(|row| from_json_column::<EvalResult>(&row, "result", "results"))
+            .transpose()?
+    };
 }
 
 /// A registry in a SQLite file or a PostgreSQL database.
 pub struct SqlRegistry {
-    pool: AnyPool,
-    dialect: Dialect,
+    db: Database,
     describe: String,
 }
 
 impl SqlRegistry {
+    /// The registry in `db`, sharing its pool. The caller has applied
+    /// [`REGISTRY_SCHEMA`] (the server does at start-up).
+    pub fn on(db: Database) -> Self {
+        let describe = match db.backend() {
+            Backend::Sqlite => "the server's SQLite database",
+            Backend::Postgres => "the server's PostgreSQL database",
+        };
+        SqlRegistry {
+            db,
+            describe: describe.to_string(),
+        }
+    }
+
+    /// Names where the registry lives, for messages. Pass URLs through
+    /// [`redact_url`]: this is shown as is.
+    pub fn described_as(mut self, describe: impl Into<String>) -> Self {
+        self.describe = describe.into();
+        self
+    }
+
     /// Opens (creating it if needed) a SQLite registry, in WAL mode with a
-    /// busy timeout, and applies the migrations.
+    /// busy timeout, and applies the registry's migrations.
     pub async fn open_sqlite(path: &Path) -> Result<Self> {
         if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
             std::fs::create_dir_all(parent).map_err(|source| RegistryError::Io {
@@ -54,71 +162,29 @@ impl SqlRegistry {
                 source,
             })?;
         }
-        sqlx::any::install_default_drivers();
-        // sqlx percent-decodes the path: escape what would end it early.
-        let escaped = path
-            .display()
-            .to_string()
-            .replace('%', "%25")
-            .replace('?', "%3F")
-            .replace('#', "%23");
-        let url = format!("sqlite://{escaped}?mode=rwc");
-        let pool = AnyPoolOptions::new()
-            .max_connections(4)
-            .after_connect(|conn, _| {
-                Box::pin(async move {
-                    conn.execute("PRAGMA busy_timeout = 15000").await?;
-                    conn.execute("PRAGMA foreign_keys = ON").await?;
-                    Ok(())
-                })
-            })
-            .connect(&url)
-            .await?;
-        // WAL is a property of the file: readers never block the writer.
-        sqlx::query("PRAGMA journal_mode = WAL")
-            .execute(&pool)
-            .await?;
-        sqlx::migrate!("migrations/sqlite").run(&pool).await?;
-        Ok(Self {
-            pool,
-            dialect: Dialect::Sqlite,
-            describe: format!("sqlite://{}", path.display()),
-        })
+        let db = Database::open_sqlite_file(path, SQLITE_CONNECTIONS).await?;
+        db.migrate(&REGISTRY_SCHEMA).await?;
+        Ok(Self::on(db).described_as(format!("sqlite://{}", path.display())))
     }
 
-    /// Connects to a PostgreSQL registry and applies the migrations (under
-    /// sqlx's advisory lock, so several processes may start at once).
+    /// Connects to a PostgreSQL registry and applies the registry's
+    /// migrations (under sqlx's advisory lock, so several processes may start
+    /// at once).
     pub async fn open_postgres(url: &str) -> Result<Self> {
-        sqlx::any::install_default_drivers();
-        let pool = AnyPoolOptions::new()
-            .max_connections(8)
-            .acquire_timeout(Duration::from_secs(30))
-            .connect(url)
-            .await?;
-        sqlx::migrate!("migrations/postgres").run(&pool).await?;
-        Ok(Self {
-            pool,
-            dialect: Dialect::Postgres,
-            describe: without_password(url),
-        })
+        let db = Database::connect(url, POSTGRES_CONNECTIONS).await?;
+        db.migrate(&REGISTRY_SCHEMA).await?;
+        Ok(Self::on(db).described_as(redact_url(url)))
     }
 
-    /// Closes the connections (tests drop their database afterwards).
+    /// The database the registry is in.
+    pub fn database(&self) -> &Database {
+        &self.db
+    }
+
+    /// Closes the connections (tests drop their database afterwards). On a
+    /// shared pool this closes it for every user.
     pub async fn close(&self) {
-        self.pool.close().await;
-    }
-
-    /// A write transaction holding the prompt's lock.
-    async fn begin(&self, prompt: &str) -> Result<Transaction<'static, Any>> {
-        let mut tx = self.pool.begin().await?;
-        sqlx::query(
-            "INSERT INTO prompts (name) VALUES ($1) \
-             ON CONFLICT (name) DO UPDATE SET writes = prompts.writes + 1",
-        )
-        .bind(prompt)
-        .execute(&mut *tx)
-        .await?;
-        Ok(tx)
+        self.db.close().await;
     }
 
     /// Runs a write, retrying it when the database reports a transient conflict.
@@ -149,94 +215,98 @@ impl SqlRegistry {
             return false;
         };
         let code = db.code().unwrap_or_default();
-        match self.dialect {
+        match self.db.backend() {
             // Serialization failure, deadlock, unique violation (a lost race
             // the row lock should prevent; retrying sees the winner's row).
-            Dialect::Postgres => matches!(code.as_ref(), "40001" | "40P01" | "23505"),
+            Backend::Postgres => matches!(code.as_ref(), "40001" | "40P01" | "23505"),
             // SQLITE_BUSY and its extended codes, SQLITE_LOCKED.
-            Dialect::Sqlite => matches!(code.as_ref(), "5" | "6" | "261" | "517" | "773"),
+            Backend::Sqlite => matches!(code.as_ref(), "5" | "6" | "261" | "517" | "773"),
         }
     }
 
     async fn try_publish(&self, new: &NewVersion) -> Result<Published> {
-        let mut tx = self.begin(&new.prompt).await?;
-        if let Some(version) =
-            select_version(&mut tx, &new.prompt, &VersionRef::Id(new.id.clone())).await?
-        {
-            tx.commit().await?;
-            return Ok(Published {
-                version,
-                created: false,
-            });
-        }
-        let newest: Option<i64> =
-            sqlx::query("SELECT MAX(number) AS newest FROM versions WHERE prompt = $1")
-                .bind(&new.prompt)
-                .fetch_one(&mut *tx)
-                .await?
-                .try_get("newest")?;
-        let newest = newest.map(to_u32).transpose()?;
-        let parent = match &new.parent {
-            Some(id) => select_version(&mut tx, &new.prompt, &VersionRef::Id(id.clone()))
-                .await?
-                .map(|v| v.number),
-            None => None,
-        };
-        let version = next_version(new, newest, parent);
-        sqlx::query(&format!(
+        let insert = format!(
             "INSERT INTO versions ({VERSION_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)"
-        ))
-        .bind(&version.prompt)
-        .bind(i64::from(version.number))
-        .bind(&version.id.0)
-        .bind(to_json(&version.content))
-        .bind(version.parent.map(i64::from))
-        .bind(version.git_commit.clone())
-        .bind(&version.author)
-        .bind(version.message.clone())
-        .bind(&version.created_at)
-        .execute(&mut *tx)
-        .await?;
-        audit(
-            &mut tx,
-            &version.author,
-            "publish",
-            Some(&version.prompt),
-            publish_detail(&version),
-        )
-        .await?;
-        tx.commit().await?;
-        Ok(Published {
-            version,
-            created: true,
+        );
+        per_backend!(&self.db, pool => {
+            let mut tx = pool.begin().await?;
+            lock_prompt!(&mut *tx, &new.prompt);
+            if let Some(version) =
+                select_version!(&mut *tx, &new.prompt, &VersionRef::Id(new.id.clone()))
+            {
+                tx.commit().await?;
+                return Ok(Published {
+                    version,
+                    created: false,
+                });
+            }
+            let newest: Option<i64> =
+                sqlx::query("SELECT MAX(number) AS newest FROM versions WHERE prompt = $1")
+                    .bind(&new.prompt)
+                    .fetch_one(&mut *tx)
+                    .await?
+                    .try_get("newest")?;
+            let newest = newest.map(to_u32).transpose()?;
+            let parent = match &new.parent {
+                Some(id) => select_version!(&mut *tx, &new.prompt, &VersionRef::Id(id.clone()))
+                    .map(|v| v.number),
+                None => None,
+            };
+            let version = next_version(new, newest, parent);
+            sqlx::query(&insert)
+                .bind(&version.prompt)
+                .bind(i64::from(version.number))
+                .bind(&version.id.0)
+                .bind(to_json(&version.content))
+                .bind(version.parent.map(i64::from))
+                .bind(version.git_commit.clone())
+                .bind(&version.author)
+                .bind(version.message.clone())
+                .bind(&version.created_at)
+                .execute(&mut *tx)
+                .await?;
+            audit!(
+                &mut *tx,
+                &version.author,
+                "publish",
+                Some(version.prompt.as_str()),
+                publish_detail(&version)
+            );
+            tx.commit().await?;
+            Ok(Published {
+                version,
+                created: true,
+            })
         })
     }
 
     async fn try_record_result(&self, result: &EvalResult, actor: &str) -> Result<()> {
-        let mut tx = self.begin(&result.prompt).await?;
-        sqlx::query(
-            "INSERT INTO results (fingerprint, prompt, version_id, result, recorded_at) \
-             VALUES ($1, $2, $3, $4, $5) \
-             ON CONFLICT (fingerprint) DO UPDATE SET prompt = excluded.prompt, \
-             version_id = excluded.version_id, result = excluded.result, recorded_at = excluded.recorded_at",
-        )
-        .bind(&result.fingerprint.0)
-        .bind(&result.prompt)
-        .bind(&result.version.0)
-        .bind(to_json(result))
-        .bind(now())
-        .execute(&mut *tx)
-        .await?;
-        audit(
-            &mut tx,
-            actor,
-            "record_result",
-            Some(&result.prompt),
-            result_detail(result),
-        )
-        .await?;
-        tx.commit().await?;
-        Ok(())
+        per_backend!(&self.db, pool => {
+            let mut tx = pool.begin().await?;
+            lock_prompt!(&mut *tx, &result.prompt);
+            sqlx::query(
+                "INSERT INTO results (fingerprint, prompt, version_id, result, recorded_at) \
+                 VALUES ($1, $2, $3, $4, $5) \
+                 ON CONFLICT (fingerprint) DO UPDATE SET prompt = excluded.prompt, \
+                 version_id = excluded.version_id, result = excluded.result, recorded_at = excluded.recorded_at",
+            )
+            .bind(&result.fingerprint.0)
+            .bind(&result.prompt)
+            .bind(&result.version.0)
+            .bind(to_json(result))
+            .bind(now())
+            .execute(&mut *tx)
+            .await?;
+            audit!(
+                &mut *tx,
+                actor,
+                "record_result",
+                Some(result.prompt.as_str()),
+                result_detail(result)
+            );
+            tx.commit().await?;
+            Ok(())
+        })
     }
 
     async fn try_set_baseline(
@@ -247,101 +317,101 @@ impl SqlRegistry {
         gate: GateOutcome,
         actor: &str,
     ) -> Result<Baseline> {
-        let mut tx = self.begin(prompt).await?;
-        let version = select_version(&mut tx, prompt, &VersionRef::Number(number))
-            .await?
-            .ok_or_else(|| not_found(prompt, &VersionRef::Number(number)))?;
-        let result = select_result(&mut tx, fingerprint)
-            .await?
-            .ok_or_else(|| RegistryError::ResultNotFound(fingerprint.clone()))?;
-        check_result_matches(&version, &result)?;
-        let baseline = Baseline {
-            prompt: prompt.to_string(),
-            number,
-            fingerprint: fingerprint.clone(),
-            gate,
-            result,
-            set_by: actor.to_string(),
-            set_at: now(),
-        };
-        sqlx::query(
-            "INSERT INTO baselines (prompt, number, fingerprint, gate, set_by, set_at) \
-             VALUES ($1, $2, $3, $4, $5, $6) \
-             ON CONFLICT (prompt, number) DO UPDATE SET fingerprint = excluded.fingerprint, \
-             gate = excluded.gate, set_by = excluded.set_by, set_at = excluded.set_at",
-        )
-        .bind(prompt)
-        .bind(i64::from(number))
-        .bind(&fingerprint.0)
-        .bind(gate.as_str())
-        .bind(actor)
-        .bind(&baseline.set_at)
-        .execute(&mut *tx)
-        .await?;
-        audit(
-            &mut tx,
-            actor,
-            "set_baseline",
-            Some(prompt),
-            baseline_detail(&baseline),
-        )
-        .await?;
-        tx.commit().await?;
-        Ok(baseline)
+        per_backend!(&self.db, pool => {
+            let mut tx = pool.begin().await?;
+            lock_prompt!(&mut *tx, prompt);
+            let version = select_version!(&mut *tx, prompt, &VersionRef::Number(number))
+                .ok_or_else(|| not_found(prompt, &VersionRef::Number(number)))?;
+            let result = select_result!(&mut *tx, fingerprint)
+                .ok_or_else(|| RegistryError::ResultNotFound(fingerprint.clone()))?;
+            check_result_matches(&version, &result)?;
+            let baseline = Baseline {
+                prompt: prompt.to_string(),
+                number,
+                fingerprint: fingerprint.clone(),
+                gate,
+                result,
+                set_by: actor.to_string(),
+                set_at: now(),
+            };
+            sqlx::query(
+                "INSERT INTO baselines (prompt, number, fingerprint, gate, set_by, set_at) \
+                 VALUES ($1, $2, $3, $4, $5, $6) \
+                 ON CONFLICT (prompt, number) DO UPDATE SET fingerprint = excluded.fingerprint, \
+                 gate = excluded.gate, set_by = excluded.set_by, set_at = excluded.set_at",
+            )
+            .bind(prompt)
+            .bind(i64::from(number))
+            .bind(&fingerprint.0)
+            .bind(gate.as_str())
+            .bind(actor)
+            .bind(&baseline.set_at)
+            .execute(&mut *tx)
+            .await?;
+            audit!(
+                &mut *tx,
+                actor,
+                "set_baseline",
+                Some(prompt),
+                baseline_detail(&baseline)
+            );
+            tx.commit().await?;
+            Ok(baseline)
+        })
     }
 
     async fn try_move_label(&self, request: &MoveLabel, to: &LabelTarget) -> Result<LabelMove> {
-        let mut tx = self.begin(&request.prompt).await?;
-        for number in to.versions() {
-            if select_version(&mut tx, &request.prompt, &VersionRef::Number(number))
-                .await?
-                .is_none()
-            {
-                return Err(not_found(&request.prompt, &VersionRef::Number(number)));
-            }
-        }
-        let current: Option<LabelTarget> =
-            sqlx::query("SELECT target FROM labels WHERE prompt = $1 AND label = $2")
-                .bind(&request.prompt)
-                .bind(&request.label)
-                .fetch_optional(&mut *tx)
-                .await?
-                .map(|row| from_json_column(&row, "target", "labels"))
-                .transpose()?;
-        let recorded = checked_move(request, to, current)?;
-        sqlx::query(
-            "INSERT INTO labels (prompt, label, target) VALUES ($1, $2, $3) \
-             ON CONFLICT (prompt, label) DO UPDATE SET target = excluded.target",
-        )
-        .bind(&request.prompt)
-        .bind(&request.label)
-        .bind(to_json(to))
-        .execute(&mut *tx)
-        .await?;
-        sqlx::query(&format!(
+        let insert = format!(
             "INSERT INTO label_moves ({MOVE_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)"
-        ))
-        .bind(&recorded.prompt)
-        .bind(&recorded.label)
-        .bind(recorded.from.as_ref().map(to_json))
-        .bind(to_json(&recorded.to))
-        .bind(recorded.kind.as_str())
-        .bind(i64::from(recorded.forced))
-        .bind(&recorded.actor)
-        .bind(recorded.reason.clone())
-        .bind(&recorded.at)
-        .execute(&mut *tx)
-        .await?;
-        audit(
-            &mut tx,
-            &recorded.actor,
-            "move_label",
-            Some(&recorded.prompt),
-            move_detail(&recorded),
-        )
-        .await?;
-        tx.commit().await?;
-        Ok(recorded)
+        );
+        per_backend!(&self.db, pool => {
+            let mut tx = pool.begin().await?;
+            lock_prompt!(&mut *tx, &request.prompt);
+            for number in to.versions() {
+                if select_version!(&mut *tx, &request.prompt, &VersionRef::Number(number)).is_none() {
+                    return Err(not_found(&request.prompt, &VersionRef::Number(number)));
+                }
+            }
+            let current: Option<LabelTarget> =
+                sqlx::query("SELECT target FROM labels WHERE prompt = $1 AND label = $2")
+                    .bind(&request.prompt)
+                    .bind(&request.label)
+                    .fetch_optional(&mut *tx)
+                    .await?
+                    .map(|row| from_json_column(&row, "target", "labels"))
+                    .transpose()?;
+            let recorded = checked_move(request, to, current)?;
+            sqlx::query(
+                "INSERT INTO labels (prompt, label, target) VALUES ($1, $2, $3) \
+                 ON CONFLICT (prompt, label) DO UPDATE SET target = excluded.target",
+            )
+            .bind(&request.prompt)
+            .bind(&request.label)
+            .bind(to_json(to))
+            .execute(&mut *tx)
+            .await?;
+            sqlx::query(&insert)
+                .bind(&recorded.prompt)
+                .bind(&recorded.label)
+                .bind(recorded.from.as_ref().map(to_json))
+                .bind(to_json(&recorded.to))
+                .bind(recorded.kind.as_str())
+                .bind(i64::from(recorded.forced))
+                .bind(&recorded.actor)
+                .bind(recorded.reason.clone())
+                .bind(&recorded.at)
+                .execute(&mut *tx)
+                .await?;
+            audit!(
+                &mut *tx,
+                &recorded.actor,
+                "move_label",
+                Some(recorded.prompt.as_str()),
+                move_detail(&recorded)
+            );
+            tx.commit().await?;
+            Ok(recorded)
+        })
     }
 }
 
@@ -359,28 +429,33 @@ impl Registry for SqlRegistry {
     }
 
     async fn version(&self, prompt: &str, at: &VersionRef) -> Result<Option<Version>> {
-        let mut conn = self.pool.acquire().await?;
-        select_version(&mut conn, prompt, at).await
+        Ok(per_backend!(&self.db, pool => select_version!(pool, prompt, at)))
     }
 
     async fn versions(&self, prompt: &str) -> Result<Vec<Version>> {
-        let rows = sqlx::query(&format!(
-            "SELECT {VERSION_COLUMNS} FROM versions WHERE prompt = $1 ORDER BY number"
-        ))
-        .bind(prompt)
-        .fetch_all(&self.pool)
-        .await?;
-        rows.iter().map(version_from_row).collect()
+        let sql =
+            format!("SELECT {VERSION_COLUMNS} FROM versions WHERE prompt = $1 ORDER BY number");
+        per_backend!(&self.db, pool => {
+            sqlx::query(&sql)
+                .bind(prompt)
+                .fetch_all(pool)
+                .await?
+                .iter()
+                .map(version_from_row)
+                .collect()
+        })
     }
 
     async fn prompts(&self) -> Result<Vec<String>> {
-        let rows = sqlx::query("SELECT DISTINCT prompt FROM versions ORDER BY prompt")
-            .fetch_all(&self.pool)
-            .await?;
-        Ok(rows
-            .iter()
-            .map(|row| row.try_get("prompt"))
-            .collect::<Result<_, _>>()?)
+        per_backend!(&self.db, pool => {
+            let rows = sqlx::query("SELECT DISTINCT prompt FROM versions ORDER BY prompt")
+                .fetch_all(pool)
+                .await?;
+            Ok(rows
+                .iter()
+                .map(|row| row.try_get("prompt"))
+                .collect::<Result<_, _>>()?)
+        })
     }
 
     async fn record_result(&self, result: &EvalResult, actor: &str) -> Result<()> {
@@ -392,8 +467,7 @@ impl Registry for SqlRegistry {
     }
 
     async fn result(&self, fingerprint: &Fingerprint) -> Result<Option<EvalResult>> {
-        let mut conn = self.pool.acquire().await?;
-        select_result(&mut conn, fingerprint).await
+        Ok(per_backend!(&self.db, pool => select_result!(pool, fingerprint)))
     }
 
     async fn set_baseline(
@@ -411,41 +485,51 @@ impl Registry for SqlRegistry {
     }
 
     async fn baseline(&self, prompt: &str, number: u32) -> Result<Option<Baseline>> {
-        let row = sqlx::query(
-            "SELECT b.fingerprint, b.gate, b.set_by, b.set_at, r.result FROM baselines b \
-             JOIN results r ON r.fingerprint = b.fingerprint WHERE b.prompt = $1 AND b.number = $2",
-        )
-        .bind(prompt)
-        .bind(i64::from(number))
-        .fetch_optional(&self.pool)
-        .await?;
-        let Some(row) = row else { return Ok(None) };
-        let gate: String = row.try_get("gate")?;
+        let stored = per_backend!(&self.db, pool => {
+            let row = sqlx::query(
+                "SELECT b.fingerprint, b.gate, b.set_by, b.set_at, r.result FROM baselines b \
+                 JOIN results r ON r.fingerprint = b.fingerprint WHERE b.prompt = $1 AND b.number = $2",
+            )
+            .bind(prompt)
+            .bind(i64::from(number))
+            .fetch_optional(pool)
+            .await?;
+            match row {
+                None => None,
+                Some(row) => Some((
+                    row.text("fingerprint")?,
+                    row.text("gate")?,
+                    row.text("set_by")?,
+                    row.text("set_at")?,
+                    from_json_column::<EvalResult>(&row, "result", "results")?,
+                )),
+            }
+        });
+        let Some((fingerprint, gate, set_by, set_at, result)) = stored else {
+            return Ok(None);
+        };
         Ok(Some(Baseline {
             prompt: prompt.to_string(),
             number,
-            fingerprint: Fingerprint(row.try_get("fingerprint")?),
+            fingerprint: Fingerprint(fingerprint),
             gate: GateOutcome::parse(&gate)
                 .ok_or_else(|| corrupt("baselines", format!("unknown gate `{gate}`")))?,
-            result: from_json_column(&row, "result", "results")?,
-            set_by: row.try_get("set_by")?,
-            set_at: row.try_get("set_at")?,
+            result,
+            set_by,
+            set_at,
         }))
     }
 
     async fn labels(&self, prompt: &str) -> Result<BTreeMap<String, LabelTarget>> {
-        let rows = sqlx::query("SELECT label, target FROM labels WHERE prompt = $1")
-            .bind(prompt)
-            .fetch_all(&self.pool)
-            .await?;
-        rows.iter()
-            .map(|row| {
-                Ok((
-                    row.try_get("label")?,
-                    from_json_column(row, "target", "labels")?,
-                ))
-            })
-            .collect()
+        per_backend!(&self.db, pool => {
+            sqlx::query("SELECT label, target FROM labels WHERE prompt = $1")
+                .bind(prompt)
+                .fetch_all(pool)
+                .await?
+                .iter()
+                .map(|row| Ok((row.text("label")?, from_json_column(row, "target", "labels")?)))
+                .collect()
+        })
     }
 
     async fn move_label(&self, request: MoveLabel) -> Result<LabelMove> {
@@ -457,120 +541,81 @@ impl Registry for SqlRegistry {
     }
 
     async fn label_history(&self, prompt: &str) -> Result<Vec<LabelMove>> {
-        let rows = sqlx::query(&format!(
-            "SELECT {MOVE_COLUMNS} FROM label_moves WHERE prompt = $1 ORDER BY id"
-        ))
-        .bind(prompt)
-        .fetch_all(&self.pool)
-        .await?;
-        rows.iter().map(move_from_row).collect()
+        let sql = format!("SELECT {MOVE_COLUMNS} FROM label_moves WHERE prompt = $1 ORDER BY id");
+        per_backend!(&self.db, pool => {
+            sqlx::query(&sql)
+                .bind(prompt)
+                .fetch_all(pool)
+                .await?
+                .iter()
+                .map(move_from_row)
+                .collect()
+        })
     }
 
     async fn audit_log(&self) -> Result<Vec<AuditEntry>> {
-        let rows =
+        per_backend!(&self.db, pool => {
             sqlx::query("SELECT seq, at, actor, action, prompt, detail FROM audit ORDER BY seq")
-                .fetch_all(&self.pool)
-                .await?;
-        rows.iter()
-            .map(|row| {
-                Ok(AuditEntry {
-                    seq: u64::try_from(row.try_get::<i64, _>("seq")?)
-                        .map_err(|_| corrupt("audit", "negative sequence number".into()))?,
-                    at: row.try_get("at")?,
-                    actor: row.try_get("actor")?,
-                    action: row.try_get("action")?,
-                    prompt: row.try_get("prompt")?,
-                    detail: from_json_column(row, "detail", "audit")?,
-                })
-            })
-            .collect()
+                .fetch_all(pool)
+                .await?
+                .iter()
+                .map(audit_from_row)
+                .collect()
+        })
     }
 }
 
-async fn audit(
-    conn: &mut sqlx::AnyConnection,
-    actor: &str,
-    action: &str,
-    prompt: Option<&str>,
-    detail: serde_json::Value,
-) -> Result<()> {
-    sqlx::query(
-        "INSERT INTO audit (at, actor, action, prompt, detail) VALUES ($1, $2, $3, $4, $5)",
-    )
-    .bind(now())
-    .bind(actor)
-    .bind(action)
-    .bind(prompt.map(str::to_string))
-    .bind(detail.to_string())
-    .execute(&mut *conn)
-    .await?;
-    Ok(())
+/// A row of either backend, read by column name: the registry's columns
+/// are text and 64-bit integers on both.
+trait RegistryRow {
+    fn text(&self, column: &str) -> sqlx::Result<String>;
+    fn optional_text(&self, column: &str) -> sqlx::Result<Option<String>>;
+    fn integer(&self, column: &str) -> sqlx::Result<i64>;
+    fn optional_integer(&self, column: &str) -> sqlx::Result<Option<i64>>;
 }
 
-async fn select_version(
-    conn: &mut sqlx::AnyConnection,
-    prompt: &str,
-    at: &VersionRef,
-) -> Result<Option<Version>> {
-    let by_number =
-        format!("SELECT {VERSION_COLUMNS} FROM versions WHERE prompt = $1 AND number = $2");
-    let by_id =
-        format!("SELECT {VERSION_COLUMNS} FROM versions WHERE prompt = $1 AND version_id = $2");
-    let row = match at {
-        VersionRef::Number(n) => {
-            sqlx::query(&by_number)
-                .bind(prompt)
-                .bind(i64::from(*n))
-                .fetch_optional(&mut *conn)
-                .await?
-        }
-        VersionRef::Id(id) => {
-            sqlx::query(&by_id)
-                .bind(prompt)
-                .bind(&id.0)
-                .fetch_optional(&mut *conn)
-                .await?
+macro_rules! registry_row {
+    ($row:ty) => {
+        impl RegistryRow for $row {
+            fn text(&self, column: &str) -> sqlx::Result<String> {
+                self.try_get(column)
+            }
+            fn optional_text(&self, column: &str) -> sqlx::Result<Option<String>> {
+                self.try_get(column)
+            }
+            fn integer(&self, column: &str) -> sqlx::Result<i64> {
+                self.try_get(column)
+            }
+            fn optional_integer(&self, column: &str) -> sqlx::Result<Option<i64>> {
+                self.try_get(column)
+            }
         }
     };
-    row.as_ref().map(version_from_row).transpose()
 }
+registry_row!(SqliteRow);
+registry_row!(PgRow);
 
-async fn select_result(
-    conn: &mut sqlx::AnyConnection,
-    fingerprint: &Fingerprint,
-) -> Result<Option<EvalResult>> {
-    sqlx::query("SELECT result FROM results WHERE fingerprint = $1")
-        .bind(&fingerprint.0)
-        .fetch_optional(&mut *conn)
-        .await?
-        .map(|row| from_json_column(&row, "result", "results"))
-        .transpose()
-}
-
-fn version_from_row(row: &AnyRow) -> Result<Version> {
+fn version_from_row(row: &impl RegistryRow) -> Result<Version> {
     Ok(Version {
-        prompt: row.try_get("prompt")?,
-        number: to_u32(row.try_get("number")?)?,
-        id: VersionId(row.try_get("version_id")?),
+        prompt: row.text("prompt")?,
+        number: to_u32(row.integer("number")?)?,
+        id: VersionId(row.text("version_id")?),
         content: from_json_column(row, "content", "versions")?,
-        parent: row
-            .try_get::<Option<i64>, _>("parent")?
-            .map(to_u32)
-            .transpose()?,
-        git_commit: row.try_get("git_commit")?,
-        author: row.try_get("author")?,
-        message: row.try_get("message")?,
-        created_at: row.try_get("created_at")?,
+        parent: row.optional_integer("parent")?.map(to_u32).transpose()?,
+        git_commit: row.optional_text("git_commit")?,
+        author: row.text("author")?,
+        message: row.optional_text("message")?,
+        created_at: row.text("created_at")?,
     })
 }
 
-fn move_from_row(row: &AnyRow) -> Result<LabelMove> {
-    let kind: String = row.try_get("kind")?;
+fn move_from_row(row: &impl RegistryRow) -> Result<LabelMove> {
+    let kind = row.text("kind")?;
     Ok(LabelMove {
-        prompt: row.try_get("prompt")?,
-        label: row.try_get("label")?,
+        prompt: row.text("prompt")?,
+        label: row.text("label")?,
         from: row
-            .try_get::<Option<String>, _>("from_target")?
+            .optional_text("from_target")?
             .map(|text| {
                 serde_json::from_str(&text).map_err(|e| corrupt("label_moves", e.to_string()))
             })
@@ -578,19 +623,31 @@ fn move_from_row(row: &AnyRow) -> Result<LabelMove> {
         to: from_json_column(row, "to_target", "label_moves")?,
         kind: MoveKind::parse(&kind)
             .ok_or_else(|| corrupt("label_moves", format!("unknown kind `{kind}`")))?,
-        forced: row.try_get::<i64, _>("forced")? != 0,
-        actor: row.try_get("actor")?,
-        reason: row.try_get("reason")?,
-        at: row.try_get("at")?,
+        forced: row.integer("forced")? != 0,
+        actor: row.text("actor")?,
+        reason: row.optional_text("reason")?,
+        at: row.text("at")?,
+    })
+}
+
+fn audit_from_row(row: &impl RegistryRow) -> Result<AuditEntry> {
+    Ok(AuditEntry {
+        seq: u64::try_from(row.integer("seq")?)
+            .map_err(|_| corrupt("audit", "negative sequence number".into()))?,
+        at: row.text("at")?,
+        actor: row.text("actor")?,
+        action: row.text("action")?,
+        prompt: row.optional_text("prompt")?,
+        detail: from_json_column(row, "detail", "audit")?,
     })
 }
 
 fn from_json_column<T: serde::de::DeserializeOwned>(
-    row: &AnyRow,
+    row: &impl RegistryRow,
     column: &str,
     table: &str,
 ) -> Result<T> {
-    let text: String = row.try_get(column)?;
+    let text = row.text(column)?;
     serde_json::from_str(&text).map_err(|e| corrupt(table, format!("column {column}: {e}")))
 }
 
@@ -608,16 +665,5 @@ fn corrupt(table: &str, message: String) -> RegistryError {
     RegistryError::Corrupt {
         path: format!("table {table}"),
         message,
-    }
-}
-
-/// A database URL safe to print: the password is removed.
-fn without_password(url: &str) -> String {
-    match url::Url::parse(url) {
-        Ok(mut parsed) => {
-            let _ = parsed.set_password(None);
-            parsed.to_string()
-        }
-        Err(_) => "postgres://(unparsable URL)".to_string(),
     }
 }

@@ -20,7 +20,7 @@ impl std::fmt::Debug for ApiKey {
 }
 
 /// Variables that hold promptgate's own secrets (the server's settings;
-/// `cli::serve` checks that its names are all here).
+/// `server::settings` checks that its names are all here).
 pub(crate) const RESERVED_VARIABLES: [&str; 3] = [
     "PROMPTGATE_WEBHOOK_SECRET",
     "PROMPTGATE_DATABASE_URL",

@@ -24,15 +24,13 @@ pub use model_rerun::{ModelRerunHandler, model_issue_marker};
 pub use publish::PublishHandler;
 
 use super::installations::Installations;
-use super::sources::{BlobCache, FetchLimits, SourcesError, commit_files};
+use super::sources::{BlobCache, FetchLimits, commit_files};
 use crate::edges::github::app::GitHubApp;
 use crate::edges::github::{GitHubApi, GitHubError};
 use crate::edges::registry::Registry;
-use crate::flows::error::FlowError;
 use crate::flows::evaluate::{Locations, RegistryAccess};
-use crate::pipeline::evaluation::ExecuteError;
 use crate::pipeline::spec::Workspace;
-use crate::server::jobs::{Job, JobError, JobKind, KindRouter};
+use crate::server::jobs::{Job, JobError, JobKind, KindRouter, RepositoryError, ServerError};
 use crate::types::{CommitSha, InstallationId, RepoName};
 
 /// Makes API clients that act as an installation of the App.
@@ -78,23 +76,24 @@ impl GitHubWork {
     /// installation is suspended (the job has nothing to do).
     async fn client(
         &self,
-        installation: Option<u64>,
+        repo: &RepoName,
+        installation: Option<InstallationId>,
     ) -> Result<Option<Arc<dyn GitHubApi>>, JobError> {
-        let installation = installation.ok_or_else(|| {
-            JobError::permanent(
-                "the event named no App installation: it was not sent to the App's webhook",
-            )
-        })?;
+        let installation =
+            installation.ok_or_else(|| ServerError::NoInstallation { repo: repo.clone() })?;
         let suspended = self
             .installations
             .is_suspended(installation)
             .await
-            .map_err(|error| JobError::retryable(error.to_string()))?;
+            .map_err(|source| ServerError::Database { source })?;
         if suspended {
-            tracing::info!(installation, "the installation is suspended: skipped");
+            tracing::info!(
+                installation = installation.0,
+                "the installation is suspended: skipped"
+            );
             return Ok(None);
         }
-        Ok(Some(self.clients.client(InstallationId(installation))))
+        Ok(Some(self.clients.client(installation)))
     }
 
     /// The repository's prompts and config at `commit`, read through the API.
@@ -106,13 +105,18 @@ impl GitHubWork {
     ) -> Result<Workspace, JobError> {
         let files = commit_files(github, repo, commit, &BlobCache::default(), self.limits)
             .await
-            .map_err(sources_error)?;
+            .map_err(|source| RepositoryError::Files {
+                repo: repo.clone(),
+                source,
+            })?;
+        // The gate reported these problems on the pull request already.
         Workspace::load(Box::new(files)).map_err(|problems| {
-            // The gate reported these on the pull request already.
-            JobError::permanent(format!(
-                "{repo}@{}: the prompts cannot be loaded:\n{problems}",
-                commit.0
-            ))
+            RepositoryError::Prompts {
+                repo: repo.clone(),
+                commit: commit.clone(),
+                problems,
+            }
+            .into()
         })
     }
 
@@ -131,52 +135,24 @@ impl GitHubWork {
 
 /// A job's payload, or a permanent error naming the job.
 pub(crate) fn payload<T: DeserializeOwned>(job: &Job) -> Result<T, JobError> {
-    serde_json::from_value(job.payload.clone()).map_err(|error| {
-        JobError::permanent(format!(
-            "job {} ({}) has an unreadable payload: {error}",
-            job.id, job.kind
-        ))
+    serde_json::from_value(job.payload.clone()).map_err(|source| {
+        ServerError::Payload {
+            job: job.id,
+            kind: job.kind,
+            source,
+        }
+        .into()
     })
 }
 
-fn repo_of(name: &str) -> Result<RepoName, JobError> {
-    name.parse()
-        .map_err(|_| JobError::permanent(format!("`{name}` is not an owner/name repository")))
-}
-
-/// GitHub's refusals (no access, gone, invalid) do not heal by retrying;
-/// outages, rate limits and timeouts may.
-fn github_error(error: GitHubError) -> JobError {
-    match error.status() {
-        Some(403 | 404 | 410 | 422) => JobError::permanent(error.to_string()),
-        _ => JobError::retryable(error.to_string()),
-    }
-}
-
-fn sources_error(error: SourcesError) -> JobError {
-    match error {
-        SourcesError::GitHub(error) => github_error(error),
-        other => JobError::permanent(other.to_string()),
-    }
-}
-
-/// Whether retrying cannot help: the repository's files or config are
-/// wrong (invalid prompts, a provider with no key or no route), as opposed
-/// to the run being cut short or the store failing. Failed model calls are
-/// not errors here: the runner retried them and the report counts them.
-fn check_error_is_permanent(error: &FlowError) -> bool {
-    match error {
-        FlowError::Execute(ExecuteError::Provider { source, .. }) => !source.is_retryable(),
-        FlowError::Execute(ExecuteError::Interrupted(_)) | FlowError::Store(_) => false,
-        _ => true,
-    }
-}
-
-fn check_error(error: FlowError) -> JobError {
-    if check_error_is_permanent(&error) {
-        JobError::permanent(error.to_string())
-    } else {
-        JobError::retryable(error.to_string())
+/// Turns a failed call of the App's to GitHub about `repo` into a job error.
+fn github_failed(repo: &RepoName) -> impl FnOnce(GitHubError) -> JobError {
+    move |source| {
+        ServerError::GitHub {
+            repo: repo.clone(),
+            source,
+        }
+        .into()
     }
 }
 

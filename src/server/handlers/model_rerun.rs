@@ -5,14 +5,14 @@
 
 use std::sync::Arc;
 
-use super::{GitHubWork, check_error, github_error, payload, repo_of};
+use super::{GitHubWork, github_failed, payload};
 use crate::edges::github::GitHubApi;
 use crate::flows::check::CheckRequest;
 use crate::flows::evaluate::RunOptions;
 use crate::flows::rerun::rerun_workspace;
 use crate::pipeline::report::markdown::{self, MarkdownOptions};
 use crate::server::events::ModelRerunJob;
-use crate::server::jobs::{Job, JobError, JobHandler};
+use crate::server::jobs::{Job, JobError, JobHandler, RepositoryError, ServerError};
 use crate::types::RepoName;
 
 pub struct ModelRerunHandler {
@@ -33,19 +33,25 @@ pub fn model_issue_marker(model: &str) -> String {
 impl JobHandler for ModelRerunHandler {
     async fn handle(&self, job: &Job) -> Result<(), JobError> {
         let order: ModelRerunJob = payload(job)?;
-        let repo = repo_of(&order.repo)?;
-        let Some(github) = self.work.client(order.installation).await? else {
+        let repo = &order.repo;
+        let Some(github) = self.work.client(repo, order.installation).await? else {
             return Ok(());
         };
-        let branch = github.default_branch(&repo).await.map_err(github_error)?;
-        let commit = github
-            .resolve_ref(&repo, &format!("heads/{branch}"))
+        let branch = github
+            .default_branch(repo)
             .await
-            .map_err(github_error)?
-            .ok_or_else(|| JobError::permanent(format!("{repo} has no branch `{branch}`")))?;
+            .map_err(github_failed(repo))?;
+        let commit = github
+            .resolve_ref(repo, &format!("heads/{branch}"))
+            .await
+            .map_err(github_failed(repo))?
+            .ok_or_else(|| RepositoryError::NoBranch {
+                repo: repo.clone(),
+                branch: branch.clone(),
+            })?;
         let workspace = self
             .work
-            .workspace_at(github.as_ref(), &repo, &commit)
+            .workspace_at(github.as_ref(), repo, &commit)
             .await?;
         if !workspace
             .prompts
@@ -64,13 +70,16 @@ impl JobHandler for ModelRerunHandler {
         };
         let rerun = rerun_workspace(
             &workspace,
-            &self.work.locations(&repo),
+            &self.work.locations(repo),
             Some(&order.model),
             &request,
         )
         .await
-        .map_err(check_error)?;
-        let short: String = commit.0.chars().take(12).collect();
+        .map_err(|source| RepositoryError::Check {
+            repo: repo.clone(),
+            source,
+        })?;
+        let short = commit.short();
         let report = markdown::render(
             &rerun.report,
             &MarkdownOptions {
@@ -78,14 +87,17 @@ impl JobHandler for ModelRerunHandler {
                 ..MarkdownOptions::comment()
             },
         )
-        .map_err(|error| JobError::permanent(error.to_string()))?;
+        .map_err(|source| ServerError::Report {
+            repo: repo.clone(),
+            source,
+        })?;
         let body = format!(
             "The model `{}` changed, so promptgate reran the prompts that use it on `{branch}` ({short}) against their baselines, without cached responses.\n\n{report}",
             order.model
         );
         record(
             github.as_ref(),
-            &repo,
+            repo,
             &order.model,
             rerun.failed,
             &body,
@@ -110,13 +122,13 @@ async fn record(
         let outcome = github
             .upsert_issue_by_marker(repo, &marker, &title, body)
             .await
-            .map_err(github_error)?;
+            .map_err(github_failed(repo))?;
         tracing::info!(%repo, %model, ?outcome, %headline, "model rerun regressed");
     } else {
         let closed = github
             .close_issue_by_marker(repo, &marker, Some(&format!("Passed again.\n\n{body}")))
             .await
-            .map_err(github_error)?;
+            .map_err(github_failed(repo))?;
         tracing::info!(%repo, %model, ?closed, %headline, "model rerun passed");
     }
     Ok(())

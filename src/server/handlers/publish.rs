@@ -6,14 +6,14 @@
 
 use std::sync::Arc;
 
-use super::{GitHubWork, check_error, payload, repo_of};
+use super::{GitHubWork, payload};
 use crate::edges::registry::{Registry, VersionRef};
 use crate::flows::evaluate::RunOptions;
-use crate::flows::publish::{PublishError, PublishMeta, publish_workspace};
+use crate::flows::publish::{PublishMeta, publish_workspace};
 use crate::pipeline::spec::Workspace;
 use crate::server::events::PublishJob;
-use crate::server::jobs::{Job, JobError, JobHandler};
-use crate::types::CommitSha;
+use crate::server::jobs::{Job, JobError, JobHandler, RepositoryError, ServerError};
+use crate::types::RepoName;
 
 pub struct PublishHandler {
     pub(super) work: Arc<GitHubWork>,
@@ -23,27 +23,28 @@ pub struct PublishHandler {
 impl JobHandler for PublishHandler {
     async fn handle(&self, job: &Job) -> Result<(), JobError> {
         let order: PublishJob = payload(job)?;
-        let repo = repo_of(&order.repo)?;
-        let Some(github) = self.work.client(order.installation).await? else {
+        let repo = &order.repo;
+        let commit = &order.sha;
+        let Some(github) = self.work.client(repo, order.installation).await? else {
             return Ok(());
         };
-        let commit = CommitSha(order.sha.clone());
         let workspace = self
             .work
-            .workspace_at(github.as_ref(), &repo, &commit)
+            .workspace_at(github.as_ref(), repo, commit)
             .await?;
         let registry = self.work.registry.as_ref();
-        let unpublished = unpublished(&workspace, registry).await?;
+        let unpublished = unpublished(repo, &workspace, registry).await?;
         if unpublished.is_empty() {
-            tracing::info!(%repo, sha = %order.sha, "every prompt is already published");
+            tracing::info!(%repo, sha = %commit, "every prompt is already published");
             return Ok(());
         }
-        let short: String = order.sha.chars().take(12).collect();
+        let short = commit.short();
         let meta = PublishMeta {
             author: format!("promptgate (GitHub App) for {repo}"),
-            git_commit: Some(order.sha.clone()),
+            git_commit: Some(commit.0.clone()),
             message: Some(match order.pull_request {
-                Some(number) => format!("published on merge of #{number} ({short})"),
+                // `PrNumber` shows as `#12`.
+                Some(number) => format!("published on merge of {number} ({short})"),
                 None => format!("published on push of {short} to {}", order.git_ref),
             }),
         };
@@ -53,16 +54,20 @@ impl JobHandler for PublishHandler {
         };
         let published = publish_workspace(
             &workspace,
-            &self.work.locations(&repo),
+            &self.work.locations(repo),
             registry,
             &unpublished,
             &options,
             &meta,
         )
         .await
-        .map_err(publish_error)?;
+        .map_err(|source| RepositoryError::Publish {
+            repo: repo.clone(),
+            commit: commit.clone(),
+            source,
+        })?;
         for item in &published {
-            tracing::info!(%repo, sha = %order.sha, "{}", item.describe());
+            tracing::info!(%repo, sha = %commit, "{}", item.describe());
         }
         Ok(())
     }
@@ -70,6 +75,7 @@ impl JobHandler for PublishHandler {
 
 /// The prompts whose current content has no version in the registry.
 async fn unpublished(
+    repo: &RepoName,
     workspace: &Workspace,
     registry: &dyn Registry,
 ) -> Result<Vec<String>, JobError> {
@@ -77,22 +83,21 @@ async fn unpublished(
     for prompt in &workspace.prompts {
         let plan =
             crate::pipeline::evaluation::plan(prompt, workspace.files.as_ref(), &workspace.config)
-                .map_err(|problems| JobError::permanent(problems.to_string()))?;
+                .map_err(|problems| RepositoryError::Plan {
+                    repo: repo.clone(),
+                    prompt: prompt.name.clone(),
+                    problems,
+                })?;
         let known = registry
             .version(&prompt.name, &VersionRef::Id(plan.version.clone()))
             .await
-            .map_err(|error| JobError::retryable(error.to_string()))?;
+            .map_err(|source| ServerError::Registry {
+                repo: repo.clone(),
+                source,
+            })?;
         if known.is_none() {
             names.push(prompt.name.clone());
         }
     }
     Ok(names)
-}
-
-fn publish_error(error: PublishError) -> JobError {
-    match error {
-        PublishError::Check(error) => check_error(error),
-        PublishError::Content { .. } => JobError::permanent(error.to_string()),
-        PublishError::Registry { .. } => JobError::retryable(error.to_string()),
-    }
 }

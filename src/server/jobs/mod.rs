@@ -15,7 +15,7 @@
 //!   every time ends `failed` instead of looping.
 //! - **Retries** — a handler error re-queues the job with exponential backoff
 //!   ([`RetryPolicy`]) until `max_attempts`, then the job is `failed` with the
-//!   last error. [`JobError::permanent`] skips the retries.
+//!   last error. A permanent error ([`JobError::is_permanent`]) skips the retries.
 //! - **Supersede** — a job with a `supersede_key` (e.g. `owner/repo#12`) marks
 //!   every older queued *or running* job with the same key `superseded`. A
 //!   running one is stopped: its worker's next lease renewal fails, the worker
@@ -27,6 +27,7 @@
 //! row with `FOR UPDATE SKIP LOCKED`. On SQLite the claim is a single
 //! `UPDATE … RETURNING` statement, which SQLite runs under its write lock.
 
+mod error;
 mod metrics;
 mod worker;
 
@@ -41,6 +42,8 @@ use sqlx::Row;
 use tokio::sync::{Notify, broadcast};
 
 use crate::edges::db::{Backend, Database, DatabaseError, per_backend};
+use crate::types::{Backoff, Jitter};
+pub use error::{JobError, RepositoryError, ServerError};
 pub use metrics::{DURATION_BUCKETS_SECONDS, DurationSeries, JobMetrics};
 pub use worker::{
     JobHandler, KindRouter, Shutdown, ShutdownTrigger, WorkerConfig, WorkerSummary, run_worker,
@@ -265,31 +268,6 @@ pub enum JobEvent {
     },
 }
 
-/// A handler's failure.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("{message}")]
-pub struct JobError {
-    pub message: String,
-    /// Retrying cannot help (bad payload, missing configuration).
-    pub permanent: bool,
-}
-
-impl JobError {
-    pub fn retryable(message: impl Into<String>) -> Self {
-        JobError {
-            message: message.into(),
-            permanent: false,
-        }
-    }
-
-    pub fn permanent(message: impl Into<String>) -> Self {
-        JobError {
-            message: message.into(),
-            permanent: true,
-        }
-    }
-}
-
 /// Retries with exponential backoff: attempt `n` failing waits
 /// `base * 2^(n-1)`, at most `max_delay`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -310,11 +288,16 @@ impl Default for RetryPolicy {
 }
 
 impl RetryPolicy {
+    /// The wait after attempt `attempt` (1 for the first) failed. Without
+    /// jitter: the wait is stored as the job's `run_after`, and operators
+    /// (and tests) should be able to predict it.
     pub fn delay_after(&self, attempt: u32) -> Duration {
-        let doublings = attempt.saturating_sub(1).min(30);
-        self.base_delay
-            .saturating_mul(1u32 << doublings)
-            .min(self.max_delay)
+        let backoff = Backoff {
+            first: self.base_delay,
+            cap: self.max_delay,
+            jitter: Jitter::None,
+        };
+        backoff.delay(attempt.saturating_sub(1))
     }
 }
 
@@ -784,7 +767,7 @@ impl JobQueue {
     ) -> Result<Settled, JobsError> {
         let retry = self.inner.retry;
         let out_of_attempts = job.attempts >= job.max_attempts;
-        let (set, settled) = if error.permanent || out_of_attempts {
+        let (set, settled) = if error.is_permanent() || out_of_attempts {
             (
                 "status = 'failed', finished_at = $1, run_after = COALESCE($5, run_after), last_error = $6",
                 Settled::Failed,
@@ -801,6 +784,7 @@ impl JobQueue {
             Settled::Retrying { run_after_ms } => Some(run_after_ms),
             _ => None,
         };
+        let message = error.to_string();
         let applied = self
             .settle(
                 job,
@@ -808,7 +792,7 @@ impl JobQueue {
                 set,
                 SettleBinds {
                     run_after,
-                    error: Some(&error.message),
+                    error: Some(&message),
                 },
             )
             .await?;

@@ -12,7 +12,7 @@ use tokio::sync::{Semaphore, watch};
 use tokio::task::JoinSet;
 use tracing::Instrument;
 
-use super::{Job, JobError, JobKind, JobQueue, JobsError, Settled};
+use super::{Job, JobError, JobKind, JobQueue, JobsError, ServerError, Settled};
 
 /// Does the work of a job. The lead's gate handler implements this; the worker
 /// owns leases, retries and bookkeeping.
@@ -52,10 +52,7 @@ impl JobHandler for KindRouter {
     async fn handle(&self, job: &Job) -> Result<(), JobError> {
         match self.handlers.get(&job.kind) {
             Some(handler) => handler.handle(job).await,
-            None => Err(JobError::permanent(format!(
-                "this server has no handler for `{}` jobs; configure it or upgrade promptgate",
-                job.kind
-            ))),
+            None => Err(ServerError::NoHandler { kind: job.kind }.into()),
         }
     }
 }
@@ -260,7 +257,7 @@ async fn run_job(
     let ran = loop {
         tokio::select! {
             result = &mut work => break Ran::Finished(result.unwrap_or_else(|panic| {
-                Err(JobError::retryable(format!("the job handler panicked: {}", panic_text(&panic))))
+                Err(ServerError::Panicked { message: panic_text(&panic) }.into())
             })),
             _ = renew.tick() => match queue.extend_lease(&job, &config.worker_id, config.lease).await {
                 Ok(true) => {}
@@ -289,7 +286,7 @@ async fn run_job(
     queue.metrics().record(job.kind, settled.label(), took);
     match &ran {
         Ran::Finished(Err(error)) => {
-            tracing::warn!(parent: &span, error = %error.message, outcome = settled.label(), ?took, "job failed")
+            tracing::warn!(parent: &span, %error, outcome = settled.label(), ?took, "job failed")
         }
         Ran::LeaseLost => {
             tracing::info!(parent: &span, ?took, "job stopped: superseded or taken over; result discarded")

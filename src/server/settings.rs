@@ -1,0 +1,423 @@
+//! The configuration of `promptgate serve`: the optional TOML file, then
+//! the environment (which wins), checked into [`ServeSettings`] before
+//! anything starts.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde::Deserialize;
+
+use super::Secret;
+use super::jobs::{RetryPolicy, WorkerConfig};
+
+pub const ENV_WEBHOOK_SECRET: &str = "PROMPTGATE_WEBHOOK_SECRET";
+pub const ENV_APP_ID: &str = "PROMPTGATE_GITHUB_APP_ID";
+pub const ENV_PRIVATE_KEY_PATH: &str = "PROMPTGATE_GITHUB_PRIVATE_KEY_PATH";
+pub const ENV_DATABASE_URL: &str = "PROMPTGATE_DATABASE_URL";
+pub const ENV_GITHUB_API_URL: &str = "PROMPTGATE_GITHUB_API_URL";
+pub const ENV_DATA_DIR: &str = "PROMPTGATE_DATA_DIR";
+pub const DEFAULT_DATABASE_URL: &str = "sqlite://promptgate-server.db";
+pub const DEFAULT_DATA_DIR: &str = "promptgate-data";
+
+/// The configuration file as written.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ServeFile {
+    database_url: Option<String>,
+    data_dir: Option<PathBuf>,
+    max_webhook_bytes: Option<usize>,
+    #[serde(default)]
+    jobs: JobsFile,
+    selftest: Option<SelfTestFile>,
+    #[serde(default)]
+    github: GitHubFile,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct JobsFile {
+    concurrency: Option<usize>,
+    lease_seconds: Option<u64>,
+    poll_interval_ms: Option<u64>,
+    max_attempts: Option<u32>,
+    backoff_base_seconds: Option<u64>,
+    backoff_max_seconds: Option<u64>,
+    shutdown_grace_seconds: Option<u64>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SelfTestFile {
+    dir: PathBuf,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct GitHubFile {
+    app_id: Option<u64>,
+    private_key_path: Option<PathBuf>,
+    api_url: Option<String>,
+}
+
+/// The GitHub App's identity, for the API client.
+#[derive(Debug, Clone)]
+pub struct GitHubAppSettings {
+    pub app_id: u64,
+    /// `https://api.github.com`, or a GitHub Enterprise Server's `/api/v3`.
+    pub api_url: String,
+    pub private_key_path: PathBuf,
+    /// The PEM contents, read at start-up so a bad path stops the start.
+    pub private_key: Secret,
+}
+
+/// Everything `serve` needs, checked.
+#[derive(Debug, Clone)]
+pub struct ServeSettings {
+    pub database_url: Secret,
+    pub webhook_secrets: Vec<Secret>,
+    pub github_app: Option<GitHubAppSettings>,
+    /// Per-repository stores (response cache, results) of the jobs.
+    pub data_dir: PathBuf,
+    pub max_webhook_bytes: usize,
+    pub retry: RetryPolicy,
+    pub worker: WorkerConfig,
+    /// Where self-test jobs write their markers; `None` disables them.
+    pub selftest_dir: Option<PathBuf>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ServeConfigError {
+    #[error("cannot read the server config {path}: {source}")]
+    ReadFile {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("the server config {path} is invalid: {message}")]
+    ParseFile { path: PathBuf, message: String },
+    #[error(
+        "{ENV_WEBHOOK_SECRET} is not set: set it to the webhook secret of the GitHub App (several, comma-separated, while rotating)"
+    )]
+    MissingWebhookSecret,
+    #[error("{ENV_WEBHOOK_SECRET} has an empty entry (entry {position}): remove the stray comma")]
+    EmptyWebhookSecret { position: usize },
+    #[error("{ENV_APP_ID} `{value}` is not a GitHub App id (a positive whole number)")]
+    BadAppId { value: String },
+    #[error(
+        "the GitHub App needs both an id and a private key: {missing} is not set ({source_hint})"
+    )]
+    IncompleteGitHubApp {
+        missing: &'static str,
+        source_hint: &'static str,
+    },
+    #[error(
+        "cannot read the GitHub App private key {path} (from {ENV_PRIVATE_KEY_PATH} or [github] private_key_path): {source}"
+    )]
+    ReadPrivateKey {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error(
+        "{path} is not a PEM private key (no `-----BEGIN` line): download the key from the App's settings page"
+    )]
+    NotPem { path: PathBuf },
+    #[error("server config: {field} must be {rule}")]
+    OutOfRange {
+        field: &'static str,
+        rule: &'static str,
+    },
+}
+
+impl ServeSettings {
+    /// Reads the optional config file, then the environment (through `env`,
+    /// so tests need not touch the process environment). Environment wins.
+    pub fn load(
+        config: Option<&Path>,
+        env: &dyn Fn(&str) -> Option<String>,
+    ) -> Result<Self, ServeConfigError> {
+        let file = match config {
+            None => ServeFile::default(),
+            Some(path) => {
+                let text =
+                    std::fs::read_to_string(path).map_err(|source| ServeConfigError::ReadFile {
+                        path: path.to_path_buf(),
+                        source,
+                    })?;
+                toml::from_str(&text).map_err(|error| ServeConfigError::ParseFile {
+                    path: path.to_path_buf(),
+                    message: error.to_string(),
+                })?
+            }
+        };
+        let env = |name: &str| env(name).filter(|value| !value.trim().is_empty());
+
+        let raw_secrets = env(ENV_WEBHOOK_SECRET).ok_or(ServeConfigError::MissingWebhookSecret)?;
+        let mut webhook_secrets = Vec::new();
+        for (index, secret) in raw_secrets.split(',').enumerate() {
+            let secret = secret.trim();
+            if secret.is_empty() {
+                return Err(ServeConfigError::EmptyWebhookSecret {
+                    position: index + 1,
+                });
+            }
+            webhook_secrets.push(Secret::new(secret));
+        }
+
+        let app_id = match env(ENV_APP_ID) {
+            Some(value) => Some(
+                value
+                    .trim()
+                    .parse::<u64>()
+                    .ok()
+                    .filter(|id| *id > 0)
+                    .ok_or(ServeConfigError::BadAppId { value })?,
+            ),
+            None => file.github.app_id,
+        };
+        let key_path = env(ENV_PRIVATE_KEY_PATH)
+            .map(PathBuf::from)
+            .or(file.github.private_key_path);
+        let github_app = match (app_id, key_path) {
+            (None, None) => None,
+            (Some(_), None) => {
+                return Err(ServeConfigError::IncompleteGitHubApp {
+                    missing: ENV_PRIVATE_KEY_PATH,
+                    source_hint: "or [github] private_key_path in the config",
+                });
+            }
+            (None, Some(_)) => {
+                return Err(ServeConfigError::IncompleteGitHubApp {
+                    missing: ENV_APP_ID,
+                    source_hint: "or [github] app_id in the config",
+                });
+            }
+            (Some(app_id), Some(path)) => {
+                let pem = std::fs::read_to_string(&path).map_err(|source| {
+                    ServeConfigError::ReadPrivateKey {
+                        path: path.clone(),
+                        source,
+                    }
+                })?;
+                if !pem.contains("-----BEGIN") {
+                    return Err(ServeConfigError::NotPem { path });
+                }
+                Some(GitHubAppSettings {
+                    app_id,
+                    api_url: env(ENV_GITHUB_API_URL)
+                        .or(file.github.api_url.clone())
+                        .unwrap_or_else(|| crate::edges::github::DEFAULT_API_URL.to_string()),
+                    private_key_path: path,
+                    private_key: Secret::new(pem),
+                })
+            }
+        };
+
+        let jobs = file.jobs;
+        let positive = |value: Option<u64>, default: u64, field: &'static str| match value {
+            Some(0) => Err(ServeConfigError::OutOfRange {
+                field,
+                rule: "at least 1",
+            }),
+            Some(value) => Ok(value),
+            None => Ok(default),
+        };
+        let concurrency =
+            positive(jobs.concurrency.map(|n| n as u64), 4, "jobs.concurrency")? as usize;
+        let lease = Duration::from_secs(positive(jobs.lease_seconds, 60, "jobs.lease_seconds")?);
+        let poll_interval = Duration::from_millis(positive(
+            jobs.poll_interval_ms,
+            1000,
+            "jobs.poll_interval_ms",
+        )?);
+        let max_attempts =
+            positive(jobs.max_attempts.map(u64::from), 5, "jobs.max_attempts")? as u32;
+        let base_delay = Duration::from_secs(jobs.backoff_base_seconds.unwrap_or(10));
+        let max_delay = Duration::from_secs(jobs.backoff_max_seconds.unwrap_or(600));
+        if max_delay < base_delay {
+            return Err(ServeConfigError::OutOfRange {
+                field: "jobs.backoff_max_seconds",
+                rule: "at least jobs.backoff_base_seconds",
+            });
+        }
+        let max_webhook_bytes = positive(
+            file.max_webhook_bytes.map(|n| n as u64),
+            super::DEFAULT_MAX_WEBHOOK_BYTES as u64,
+            "max_webhook_bytes",
+        )? as usize;
+
+        Ok(ServeSettings {
+            database_url: Secret::new(
+                env(ENV_DATABASE_URL)
+                    .or(file.database_url)
+                    .unwrap_or_else(|| DEFAULT_DATABASE_URL.to_string()),
+            ),
+            webhook_secrets,
+            github_app,
+            data_dir: env(ENV_DATA_DIR)
+                .map(PathBuf::from)
+                .or(file.data_dir)
+                .unwrap_or_else(|| PathBuf::from(DEFAULT_DATA_DIR)),
+            max_webhook_bytes,
+            retry: RetryPolicy {
+                max_attempts,
+                base_delay,
+                max_delay,
+            },
+            worker: WorkerConfig {
+                concurrency,
+                lease,
+                poll_interval,
+                shutdown_grace: Duration::from_secs(jobs.shutdown_grace_seconds.unwrap_or(30)),
+                ..WorkerConfig::new(worker_id())
+            },
+            selftest_dir: file.selftest.map(|selftest| selftest.dir),
+        })
+    }
+}
+
+/// Names this process's leases: host, pid and a random part (pids repeat
+/// across restarts and containers).
+fn worker_id() -> String {
+    let host = std::env::var("HOSTNAME").unwrap_or_else(|_| "promptgate".to_string());
+    format!(
+        "{host}-{}-{:08x}",
+        std::process::id(),
+        rand::random::<u32>()
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    fn load(file: Option<&str>, vars: &[(&str, &str)]) -> Result<ServeSettings, ServeConfigError> {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("server.toml");
+        if let Some(text) = file {
+            std::fs::write(&path, text).unwrap();
+        }
+        let vars: HashMap<String, String> = vars
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        ServeSettings::load(file.map(|_| path.as_path()), &|name| {
+            vars.get(name).cloned()
+        })
+    }
+
+    #[test]
+    fn the_servers_secrets_are_never_provider_keys() {
+        for name in [ENV_WEBHOOK_SECRET, ENV_DATABASE_URL, ENV_PRIVATE_KEY_PATH] {
+            assert!(
+                crate::pipeline::provider::http::RESERVED_VARIABLES.contains(&name),
+                "{name} must be refused as an api_key_env"
+            );
+        }
+    }
+
+    #[test]
+    fn defaults_with_only_a_secret() {
+        let settings = load(None, &[(ENV_WEBHOOK_SECRET, "s1")]).unwrap();
+        assert_eq!(settings.database_url.expose(), DEFAULT_DATABASE_URL);
+        assert_eq!(settings.webhook_secrets, vec![Secret::new("s1")]);
+        assert!(settings.github_app.is_none());
+        assert_eq!(settings.worker.concurrency, 4);
+        assert_eq!(settings.retry, RetryPolicy::default());
+    }
+
+    #[test]
+    fn secrets_rotate_and_never_print() {
+        let settings = load(None, &[(ENV_WEBHOOK_SECRET, "old-secret, new-secret")]).unwrap();
+        assert_eq!(settings.webhook_secrets.len(), 2);
+        assert_eq!(settings.webhook_secrets[1].expose(), "new-secret");
+        let shown = format!("{settings:?}");
+        assert!(
+            !shown.contains("old-secret") && !shown.contains("new-secret"),
+            "{shown}"
+        );
+        let error = load(None, &[(ENV_WEBHOOK_SECRET, "a,,b")]).unwrap_err();
+        assert!(error.to_string().contains("entry 2"), "{error}");
+    }
+
+    #[test]
+    fn missing_and_malformed_configuration_is_named() {
+        let error = load(None, &[]).unwrap_err().to_string();
+        assert!(error.contains(ENV_WEBHOOK_SECRET), "{error}");
+
+        let error = load(
+            Some("[jobs]\nconcurency = 2\n"),
+            &[(ENV_WEBHOOK_SECRET, "s")],
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(
+            error.contains("server.toml") && error.contains("concurency"),
+            "{error}"
+        );
+
+        let error = load(None, &[(ENV_WEBHOOK_SECRET, "s"), (ENV_APP_ID, "twelve")])
+            .unwrap_err()
+            .to_string();
+        assert!(
+            error.contains(ENV_APP_ID) && error.contains("twelve"),
+            "{error}"
+        );
+
+        let error = load(None, &[(ENV_WEBHOOK_SECRET, "s"), (ENV_APP_ID, "12")])
+            .unwrap_err()
+            .to_string();
+        assert!(error.contains(ENV_PRIVATE_KEY_PATH), "{error}");
+
+        let error = load(
+            None,
+            &[
+                (ENV_WEBHOOK_SECRET, "s"),
+                (ENV_APP_ID, "12"),
+                (ENV_PRIVATE_KEY_PATH, "/nonexistent/key.pem"),
+            ],
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(error.contains("/nonexistent/key.pem"), "{error}");
+
+        let error = load(
+            Some("[jobs]\nconcurrency = 0\n"),
+            &[(ENV_WEBHOOK_SECRET, "s")],
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(error.contains("jobs.concurrency"), "{error}");
+    }
+
+    #[test]
+    fn environment_overrides_the_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let key = dir.path().join("app.pem");
+        std::fs::write(
+            &key,
+            "-----BEGIN RSA PRIVATE KEY-----\nMIIB\n-----END RSA PRIVATE KEY-----\n",
+        )
+        .unwrap();
+        let file = format!(
+            "database_url = \"sqlite://file.db\"\n[jobs]\nlease_seconds = 5\n[github]\napp_id = 7\nprivate_key_path = \"{}\"\n[selftest]\ndir = \"/tmp/st\"\n",
+            key.display()
+        );
+        let settings = load(
+            Some(&file),
+            &[
+                (ENV_WEBHOOK_SECRET, "s"),
+                (ENV_DATABASE_URL, "postgres://db/x"),
+                (ENV_APP_ID, "99"),
+            ],
+        )
+        .unwrap();
+        assert_eq!(settings.database_url.expose(), "postgres://db/x");
+        let app = settings.github_app.unwrap();
+        assert_eq!(app.app_id, 99);
+        assert!(app.private_key.expose().contains("BEGIN"));
+        assert_eq!(settings.worker.lease, Duration::from_secs(5));
+        assert_eq!(settings.selftest_dir, Some(PathBuf::from("/tmp/st")));
+    }
+}

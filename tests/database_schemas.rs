@@ -1,0 +1,385 @@
+//! Who owns which tables: a registry the CLI opens gets only the registry's
+//! tables; the server's database gets the registry's and the server's, on one
+//! pool; and a database migrated by the old layout (every migration in one
+//! folder, applied in one run) opens and migrates cleanly under the split.
+//! Each scenario runs on SQLite and on PostgreSQL (`PROMPTGATE_TEST_POSTGRES`;
+//! required when `CI` is set).
+
+use std::future::Future;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use promptgate::edges::db::{Backend, Database};
+use promptgate::edges::registry::sql::{REGISTRY_SCHEMA, SqlRegistry};
+use promptgate::edges::registry::{self, NewVersion, Registry, VersionRef};
+use promptgate::server::jobs::{JobKind, JobQueue, NewJob, RetryPolicy};
+use promptgate::server::schema::{self, SERVER_SCHEMA};
+use promptgate::server::settings::ServeSettings;
+use promptgate::types::{
+    MessageTemplate, ModelId, ModelParameters, PromptContent, ResponseFormat, Role, VersionId,
+};
+use sqlx::Row;
+
+const REGISTRY_TABLES: &[&str] = &[
+    "audit",
+    "baselines",
+    "label_moves",
+    "labels",
+    "prompts",
+    "results",
+    "versions",
+];
+const SERVER_TABLES: &[&str] = &[
+    "github_installation_repositories",
+    "github_installations",
+    "jobs",
+    "server_api_keys",
+    "webhook_deliveries",
+];
+
+/// Where a scenario's database is: a URL the CLI (as a registry URL) and
+/// the server (as its database URL) both take.
+#[derive(Debug, Clone)]
+struct Target {
+    /// `sqlite://…` (absolute) or `postgres://…`.
+    url: String,
+    /// The repository root the CLI resolves relative registry paths in.
+    repo_root: PathBuf,
+}
+
+/// A fresh database on the test server (its admin URL and name), or `None`
+/// after saying loudly why (a failure under CI, where PostgreSQL must be).
+async fn create_postgres(test: &str) -> Option<(String, String, String)> {
+    let Some(admin_url) = std::env::var("PROMPTGATE_TEST_POSTGRES")
+        .ok()
+        .filter(|url| !url.is_empty())
+    else {
+        eprintln!(
+            "\n*** SKIPPED {test} on PostgreSQL: set PROMPTGATE_TEST_POSTGRES=postgres://USER@HOST:PORT/DB ***\n"
+        );
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "CI is set but PROMPTGATE_TEST_POSTGRES is not: the schema tests must run on PostgreSQL in CI"
+        );
+        return None;
+    };
+    static COUNTER: AtomicU64 = AtomicU64::new(0);
+    // Test names would pass PostgreSQL's 63-byte limit on names.
+    let name = format!(
+        "promptgate_schema_{}_{}",
+        std::process::id(),
+        COUNTER.fetch_add(1, Ordering::SeqCst)
+    );
+    admin(&admin_url, &format!("CREATE DATABASE \"{name}\"")).await;
+    let mut url = url::Url::parse(&admin_url).unwrap();
+    url.set_path(&name);
+    Some((admin_url, name, url.to_string()))
+}
+
+async fn admin(admin_url: &str, sql: &str) {
+    let admin = Database::connect(admin_url, 1).await.unwrap();
+    let Database::Postgres(pool) = &admin else {
+        panic!("PROMPTGATE_TEST_POSTGRES must be a postgres:// URL");
+    };
+    sqlx::query(sql).execute(pool).await.unwrap();
+    admin.close().await;
+}
+
+/// Every table of the database, sorted, without the engine's own.
+async fn tables(db: &Database) -> Vec<String> {
+    match db {
+        Database::Sqlite(pool) => sqlx::query(
+            "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' ORDER BY name",
+        )
+        .fetch_all(pool)
+        .await
+        .unwrap()
+        .iter()
+        .map(|row| row.get("name"))
+        .collect(),
+        Database::Postgres(pool) => sqlx::query(
+            "SELECT tablename::TEXT AS name FROM pg_tables WHERE schemaname = 'public' ORDER BY tablename",
+        )
+        .fetch_all(pool)
+        .await
+        .unwrap()
+        .iter()
+        .map(|row| row.get("name"))
+        .collect(),
+    }
+}
+
+/// The number of migrations recorded as applied.
+async fn applied_migrations(db: &Database) -> i64 {
+    let sql = "SELECT COUNT(*) AS n FROM _sqlx_migrations WHERE success";
+    match db {
+        Database::Sqlite(pool) => sqlx::query(sql).fetch_one(pool).await.unwrap().get("n"),
+        Database::Postgres(pool) => sqlx::query(sql).fetch_one(pool).await.unwrap().get("n"),
+    }
+}
+
+fn expected(groups: &[&[&str]]) -> Vec<String> {
+    let mut names: Vec<String> = groups
+        .iter()
+        .flat_map(|group| group.iter().map(|name| name.to_string()))
+        .chain(["_sqlx_migrations".to_string()])
+        .collect();
+    names.sort();
+    names
+}
+
+fn new_version(text: &str) -> NewVersion {
+    let content = PromptContent {
+        messages: vec![MessageTemplate {
+            role: Role::User,
+            content: text.into(),
+        }],
+        model: ModelId {
+            provider: "openai".into(),
+            model: "gpt-4o-mini".into(),
+        },
+        parameters: ModelParameters::default(),
+        response_format: ResponseFormat::Text,
+    };
+    NewVersion {
+        prompt: "support".into(),
+        id: VersionId(format!("id-{text}")),
+        content,
+        parent: None,
+        git_commit: None,
+        author: "Ada <ada@example.com>".into(),
+        message: None,
+    }
+}
+
+/// The server's settings with `url` as its database.
+fn settings(url: &str) -> ServeSettings {
+    ServeSettings::load(None, &|name| match name {
+        "PROMPTGATE_WEBHOOK_SECRET" => Some("s".to_string()),
+        "PROMPTGATE_DATABASE_URL" => Some(url.to_string()),
+        _ => None,
+    })
+    .unwrap()
+}
+
+/// The CLI's registry: only the registry's tables, nothing of the server's.
+async fn a_cli_registry_gets_only_the_registry_tables(target: Target) {
+    let cli = registry::open(&target.url, &target.repo_root)
+        .await
+        .unwrap();
+    cli.publish(new_version("one")).await.unwrap();
+    drop(cli);
+    let db = Database::connect(&target.url, 1).await.unwrap();
+    assert_eq!(tables(&db).await, expected(&[REGISTRY_TABLES]));
+    assert!(
+        db.pending_migrations(&[&REGISTRY_SCHEMA])
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    assert_eq!(
+        db.pending_migrations(&[&SERVER_SCHEMA]).await.unwrap(),
+        SERVER_SCHEMA.versions(db.backend()),
+        "the server's migrations are not applied by the CLI"
+    );
+    db.close().await;
+}
+
+/// The server's start-up: both schemas on one pool, which the registry and
+/// the queue share; the CLI can still open the same database as a registry
+/// (its migrator ignores the server's versions).
+async fn the_server_database_holds_both_on_one_pool(target: Target) {
+    let db = promptgate::server::start::open_database(&settings(&target.url))
+        .await
+        .unwrap();
+    assert_eq!(
+        tables(&db).await,
+        expected(&[REGISTRY_TABLES, SERVER_TABLES])
+    );
+    assert!(schema::pending_migrations(&db).await.unwrap().is_empty());
+    // Again, as a restarted server does: nothing to do, nothing refused.
+    schema::migrate(&db).await.unwrap();
+
+    let served = SqlRegistry::on(db.clone());
+    let published = served.publish(new_version("one")).await.unwrap();
+    let queue = JobQueue::new(db.clone(), RetryPolicy::default());
+    queue
+        .enqueue(&NewJob::new(
+            JobKind::SelfTest,
+            serde_json::json!({"id": "t"}),
+        ))
+        .await
+        .unwrap();
+    assert_eq!(queue.depth().await.unwrap().queued, 1);
+
+    let cli = registry::open(&target.url, &target.repo_root)
+        .await
+        .unwrap();
+    let seen = cli
+        .version("support", &VersionRef::Number(published.version.number))
+        .await
+        .unwrap();
+    assert_eq!(seen.map(|v| v.id), Some(published.version.id));
+    db.close().await;
+}
+
+/// A registry the CLI created first, later used as the server's database.
+async fn a_cli_registry_becomes_a_server_database(target: Target) {
+    let cli = registry::open(&target.url, &target.repo_root)
+        .await
+        .unwrap();
+    cli.publish(new_version("one")).await.unwrap();
+    drop(cli);
+    let db = promptgate::server::start::open_database(&settings(&target.url))
+        .await
+        .unwrap();
+    assert_eq!(
+        tables(&db).await,
+        expected(&[REGISTRY_TABLES, SERVER_TABLES])
+    );
+    let versions = SqlRegistry::on(db.clone())
+        .versions("support")
+        .await
+        .unwrap();
+    assert_eq!(versions.len(), 1);
+    db.close().await;
+}
+
+/// The migration files of one engine as the old layout had them: all of
+/// them in one folder (copied byte for byte from today's two).
+fn old_layout(engine: &str) -> tempfile::TempDir {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("migrations");
+    let dir = tempfile::tempdir().unwrap();
+    let mut copied = 0;
+    for owner in ["registry", "server"] {
+        let folder: PathBuf = root.join(owner).join(engine);
+        for entry in std::fs::read_dir(&folder).unwrap() {
+            let path = entry.unwrap().path();
+            std::fs::copy(&path, dir.path().join(path.file_name().unwrap())).unwrap();
+            copied += 1;
+        }
+    }
+    assert_eq!(copied, 3, "the three migrations of the old layout");
+    dir
+}
+
+/// A database that the old layout migrated in one run (one migrator, all
+/// three files) opens, migrates and works under the split.
+async fn a_database_of_the_old_layout_migrates_cleanly(target: Target) {
+    let db = Database::connect(&target.url, 2).await.unwrap();
+    let engine = match db.backend() {
+        Backend::Sqlite => "sqlite",
+        Backend::Postgres => "postgres",
+    };
+    let files = old_layout(engine);
+    let old = sqlx::migrate::Migrator::new(files.path()).await.unwrap();
+    match &db {
+        Database::Sqlite(pool) => old.run(pool).await.unwrap(),
+        Database::Postgres(pool) => old.run(pool).await.unwrap(),
+    }
+    assert_eq!(applied_migrations(&db).await, 3);
+    // Published before the upgrade: still there after it.
+    SqlRegistry::on(db.clone())
+        .publish(new_version("before"))
+        .await
+        .unwrap();
+    db.close().await;
+
+    // The new server: each migrator finds its versions applied with the
+    // same checksums and ignores the other's.
+    let db = promptgate::server::start::open_database(&settings(&target.url))
+        .await
+        .unwrap();
+    assert!(schema::pending_migrations(&db).await.unwrap().is_empty());
+    assert_eq!(
+        tables(&db).await,
+        expected(&[REGISTRY_TABLES, SERVER_TABLES])
+    );
+    let served = SqlRegistry::on(db.clone());
+    served.publish(new_version("after")).await.unwrap();
+    assert_eq!(served.versions("support").await.unwrap().len(), 2);
+    let queue = JobQueue::new(db.clone(), RetryPolicy::default());
+    queue
+        .enqueue(&NewJob::new(
+            JobKind::SelfTest,
+            serde_json::json!({"id": "t"}),
+        ))
+        .await
+        .unwrap();
+    db.close().await;
+
+    // The new CLI on the same database, which also holds the server's tables.
+    let cli = registry::open(&target.url, &target.repo_root)
+        .await
+        .unwrap();
+    assert_eq!(cli.versions("support").await.unwrap().len(), 2);
+}
+
+async fn on_sqlite<F, Fut>(scenario: F)
+where
+    F: FnOnce(Target) -> Fut,
+    Fut: Future<Output = ()>,
+{
+    let dir = tempfile::tempdir().unwrap();
+    let target = Target {
+        url: format!("sqlite://{}", dir.path().join("db.sqlite").display()),
+        repo_root: dir.path().to_path_buf(),
+    };
+    within_timeout(scenario(target)).await;
+}
+
+async fn on_postgres<F, Fut>(test: &str, scenario: F)
+where
+    F: FnOnce(Target) -> Fut,
+    Fut: Future<Output = ()>,
+{
+    let Some((admin_url, name, url)) = create_postgres(test).await else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let target = Target {
+        url,
+        repo_root: dir.path().to_path_buf(),
+    };
+    within_timeout(scenario(target)).await;
+    admin(
+        &admin_url,
+        &format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)"),
+    )
+    .await;
+}
+
+async fn within_timeout(test: impl Future<Output = ()>) {
+    tokio::time::timeout(Duration::from_secs(120), test)
+        .await
+        .expect("test timed out");
+}
+
+macro_rules! on_both_backends {
+    ($($scenario:ident),* $(,)?) => {
+        mod sqlite {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $scenario() {
+                    super::on_sqlite(super::$scenario).await;
+                }
+            )*
+        }
+        mod postgres {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $scenario() {
+                    super::on_postgres(stringify!($scenario), super::$scenario).await;
+                }
+            )*
+        }
+    };
+}
+
+on_both_backends!(
+    a_cli_registry_gets_only_the_registry_tables,
+    the_server_database_holds_both_on_one_pool,
+    a_cli_registry_becomes_a_server_database,
+    a_database_of_the_old_layout_migrates_cleanly,
+);
