@@ -108,8 +108,7 @@ impl RepoFiles for CommitFiles {
     }
 
     fn describe(&self) -> String {
-        let short: String = self.commit.0.chars().take(12).collect();
-        format!("{}@{short}", self.repo)
+        format!("{}@{}", self.repo, self.commit.short())
     }
 }
 

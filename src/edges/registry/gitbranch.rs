@@ -30,10 +30,10 @@ use tokio::io::AsyncWriteExt;
 use super::{
     AuditEntry, Baseline, GateOutcome, LabelMove, LabelTarget, MoveLabel, NewVersion, Published,
     Registry, RegistryError, Result, Version, VersionRef, backoff, baseline_detail,
-    check_result_matches, checked_move, move_detail, next_version, not_found, now, publish_detail,
+    check_result_matches, checked_move, move_detail, next_version, not_found, publish_detail,
     result_detail, validate_name,
 };
-use crate::types::{EvalResult, Fingerprint};
+use crate::types::{EvalResult, Fingerprint, now_rfc3339};
 
 /// How often a write is re-applied after losing a race to push.
 const ATTEMPTS: u32 = 40;
@@ -141,7 +141,7 @@ impl Files {
         detail: serde_json::Value,
     ) -> Result<()> {
         let seq = self.audit_log()?.last().map_or(0, |e| e.seq) + 1;
-        let at = now();
+        let at = now_rfc3339();
         let month = at.get(..7).unwrap_or("unknown").to_string();
         let entry = AuditEntry {
             seq,
@@ -211,7 +211,7 @@ impl Files {
             fingerprint: fingerprint.clone(),
             gate,
             set_by: actor.to_string(),
-            set_at: now(),
+            set_at: now_rfc3339(),
         };
         let mut baselines = self.baselines(prompt)?;
         baselines.insert(number, stored.clone());

@@ -16,7 +16,9 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 use crate::pipeline::config::PromotionPolicy;
-use crate::types::{Backoff, EvalResult, Fingerprint, Jitter, PromptContent, VersionId};
+use crate::types::{
+    Backoff, EvalResult, Fingerprint, Jitter, PromptContent, VersionId, now_rfc3339,
+};
 
 pub mod gitbranch;
 pub mod policy;
@@ -697,7 +699,7 @@ pub(crate) fn checked_move(
         forced: request.forced,
         actor: request.actor.clone(),
         reason: request.reason.clone(),
-        at: now(),
+        at: now_rfc3339(),
     })
 }
 
@@ -740,7 +742,7 @@ pub(crate) fn next_version(
         git_commit: new.git_commit.clone(),
         author: new.author.clone(),
         message: new.message.clone(),
-        created_at: now(),
+        created_at: now_rfc3339(),
     }
 }
 
@@ -937,13 +939,6 @@ pub(crate) fn backoff(attempt: u32) -> std::time::Duration {
     WRITE_RACE_BACKOFF.delay(attempt)
 }
 
-/// Now, RFC 3339 in UTC.
-pub(crate) fn now() -> String {
-    time::OffsetDateTime::now_utc()
-        .format(&time::format_description::well_known::Rfc3339)
-        .unwrap_or_else(|_| "1970-01-01T00:00:00Z".to_string())
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -959,7 +954,7 @@ mod tests {
             forced: false,
             actor: "a".into(),
             reason: None,
-            at: now(),
+            at: now_rfc3339(),
         }
     }
 

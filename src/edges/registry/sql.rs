@@ -25,11 +25,11 @@ use sqlx::sqlite::SqliteRow;
 use super::{
     AuditEntry, Baseline, GateOutcome, LabelMove, LabelTarget, MoveKind, MoveLabel, NewVersion,
     Published, Registry, RegistryError, Result, Version, VersionRef, backoff, baseline_detail,
-    check_result_matches, checked_move, move_detail, next_version, not_found, now, publish_detail,
+    check_result_matches, checked_move, move_detail, next_version, not_found, publish_detail,
     result_detail, validate_name,
 };
 use crate::edges::db::{Backend, Database, Schema, per_backend, redact_url};
-use crate::types::{EvalResult, Fingerprint, VersionId};
+use crate::types::{EvalResult, Fingerprint, VersionId, now_rfc3339};
 
 /// The registry's tables: prompts, versions, results, baselines, labels,
 /// label moves and the audit log (`migrations/registry/<engine>`).
@@ -75,7 +75,7 @@ macro_rules! audit {
         sqlx::query(
             "INSERT INTO audit (at, actor, action, prompt, detail) VALUES ($1, $2, $3, $4, $5)",
         )
-        .bind(now())
+        .bind(now_rfc3339())
         .bind($actor)
         .bind($action)
         .bind($prompt)
@@ -294,7 +294,7 @@ impl SqlRegistry {
             .bind(&result.prompt)
             .bind(&result.version.0)
             .bind(to_json(result))
-            .bind(now())
+            .bind(now_rfc3339())
             .execute(&mut *tx)
             .await?;
             audit!(
@@ -332,7 +332,7 @@ impl SqlRegistry {
                 gate,
                 result,
                 set_by: actor.to_string(),
-                set_at: now(),
+                set_at: now_rfc3339(),
             };
             sqlx::query(
                 "INSERT INTO baselines (prompt, number, fingerprint, gate, set_by, set_at) \
