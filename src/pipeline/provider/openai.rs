@@ -57,8 +57,13 @@ impl OpenAiProvider {
 
     fn model_name(&self, model: &str) -> String {
         // `openai/gpt-4o-mini` in a prompt file arrives here as alias
-        // `openai` + model `gpt-4o-mini`; GitHub Models wants it whole.
-        if self.flavor == Flavor::GithubModels && !model.contains('/') {
+        // `openai` + model `gpt-4o-mini`; GitHub Models wants it whole. The
+        // `github-models` alias itself receives ids whole (`gpt-4o-mini`
+        // stays as written, as gh sends it).
+        if self.flavor == Flavor::GithubModels
+            && !model.contains('/')
+            && self.alias != crate::pipeline::config::GITHUB_MODELS
+        {
             format!("{}/{model}", self.alias)
         } else {
             model.to_string()
@@ -77,7 +82,15 @@ pub fn request_body(flavor: Flavor, model: &str, request: &ChatRequest) -> Value
     body.insert("model".into(), json!(model));
     body.insert("messages".into(), Value::Array(messages));
     let parameters = &request.parameters;
-    if let Some(max_tokens) = parameters.max_tokens {
+    insert_some(
+        &mut body,
+        "max_completion_tokens",
+        parameters.max_completion_tokens,
+    );
+    if let Some(max_tokens) = parameters
+        .max_tokens
+        .filter(|_| parameters.max_completion_tokens.is_none())
+    {
         // OpenAI's reasoning models refuse `max_tokens`; everyone else
         // (including most compatible servers) only knows `max_tokens`.
         let name = if flavor == Flavor::OpenAi && is_reasoning_model(model) {

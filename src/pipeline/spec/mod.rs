@@ -4,6 +4,7 @@
 //! [`Workspace`]; and the identities computed from them: a prompt's version
 //! id and an evaluation's fingerprint.
 
+pub mod github;
 pub mod identity;
 mod parse;
 mod workspace;
