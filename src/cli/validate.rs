@@ -108,27 +108,6 @@ fn is_prompt_file(path: &str) -> bool {
     path.ends_with(".prompt.yml") || path.ends_with(".prompt.yaml")
 }
 
-/// A file named on the command line is a prompt file when its name says so,
-/// or when it is YAML whose top level is a map (gh-models' own examples are
-/// `examples/*.yml`); a YAML list, JSONL or CSV is a dataset.
-pub fn holds_prompt(files: &dyn RepoFiles, path: &RepoPath) -> bool {
-    if is_prompt_file(&path.0) {
-        return true;
-    }
-    if !(path.0.ends_with(".yml") || path.0.ends_with(".yaml")) {
-        return false;
-    }
-    let Ok(Some(bytes)) = files.read(path) else {
-        return false;
-    };
-    let text = String::from_utf8_lossy(&bytes);
-    match yaml::parse(&text) {
-        Ok((doc, _)) => doc.value.is_object(),
-        // Broken YAML: read it as a prompt, so its error shows with its line.
-        Err(_) => true,
-    }
-}
-
 /// Checks the config, the prompts (all, or those under `only`), their
 /// datasets, that every case renders every message, and that every model
 /// id routes to a provider.
@@ -159,7 +138,7 @@ pub fn validate(files: &dyn RepoFiles, only: &[PathBuf]) -> Validation {
             .collect();
         // A named file that is not a prompt is checked as a dataset.
         let (prompt_files, others): (Vec<RepoPath>, Vec<RepoPath>) =
-            wanted.into_iter().partition(|file| holds_prompt(files, file));
+            wanted.into_iter().partition(|file| spec::holds_prompt(files, file));
         for dataset in &others {
             if let Err(problems) = crate::pipeline::dataset::load_cases(files, dataset) {
                 diagnostics.extend(problems.0);

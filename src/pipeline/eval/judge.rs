@@ -326,7 +326,7 @@ fn no_choice(reply: &str) -> Score {
 /// The top of an `llm` evaluator's scale: 1, or the largest choice score
 /// when one is above 1 (a 1–10 scale). Scores are divided by it for the
 /// gate, so a pass in gh (score > 0) stays above 0 here.
-pub(crate) fn choice_scale(choices: &[LlmChoice]) -> f64 {
+pub fn choice_scale(choices: &[LlmChoice]) -> f64 {
     choices
         .iter()
         .map(|choice| choice.score)

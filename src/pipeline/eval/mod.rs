@@ -26,7 +26,7 @@ use crate::types::{
 };
 
 pub use command::parse_command_output;
-pub use judge::{JudgeVerdict, parse_judge_reply};
+pub use judge::{JudgeVerdict, choice_scale, normalised_choice_score, parse_judge_reply};
 pub use rubrics::{BuiltinRubric, ExpectedRole, builtin_rubric};
 pub use similarity::{cosine_similarity, rouge_l_f1, token_f1};
 
