@@ -32,6 +32,7 @@ fn repo() -> tempfile::TempDir {
 /// The support-bot content as published: the snippet already inlined.
 fn content(system: &str, temperature: f64) -> PromptContent {
     PromptContent {
+        semantics: Default::default(),
         messages: vec![
             MessageTemplate {
                 role: Role::System,

@@ -453,48 +453,55 @@ fn models_route_to_providers() {
     )
     .unwrap();
     let route = |id: &str, config: &Config| config.provider_for(&ModelId::parse(id).unwrap());
-    let local = route("local/llama-3", &config).unwrap();
+    let local = route("local/llama-3", &config);
     assert_eq!(
         (local.alias.as_str(), local.model.as_str()),
         ("local", "llama-3")
     );
     assert_eq!(local.config.kind, ProviderKind::OpenaiCompatible);
-    let openai = route("openai/gpt-4o-mini", &config).unwrap();
+    let openai = route("openai/gpt-4o-mini", &config);
     assert_eq!(openai.config.kind, ProviderKind::Openai);
     assert_eq!(openai.config.api_key_env.as_deref(), Some("OPENAI_API_KEY"));
     assert_eq!(openai.model, "gpt-4o-mini");
     assert_eq!(
-        route("anthropic/claude-3-5-haiku", &config)
-            .unwrap()
-            .config
-            .kind,
+        route("anthropic/claude-3-5-haiku", &config).config.kind,
         ProviderKind::Anthropic
     );
     assert_eq!(
-        route("ollama/llama3.1:8b", &config).unwrap().model,
+        route("ollama/llama3.1:8b", &config).model,
         "llama3.1:8b"
     );
     assert_eq!(
-        route("echo/x", &config).unwrap().config.kind,
+        route("echo/x", &config).config.kind,
         ProviderKind::Echo
     );
-    let unknown = route("meta/llama-3.3-70b-instruct", &config).unwrap_err();
-    assert!(unknown.to_string().contains("github_models = true"));
+    // A publisher no provider claims belongs to GitHub Models, id whole.
+    for id in [
+        "meta/llama-3.3-70b-instruct",
+        "gpt-4o-mini",
+        "github:openai/gpt-4.1-mini",
+    ] {
+        let unclaimed = route(id, &config);
+        assert_eq!(unclaimed.config.kind, ProviderKind::GithubModels, "{id}");
+        assert_eq!(unclaimed.alias, "github-models");
+        assert_eq!(unclaimed.model, id);
+        assert_eq!(unclaimed.config.api_key_env.as_deref(), Some("GITHUB_TOKEN"));
+    }
 
     let github = Config {
         github_models: true,
         ..config.clone()
     };
-    let gh = route("openai/gpt-4o-mini", &github).unwrap();
+    let gh = route("openai/gpt-4o-mini", &github);
     assert_eq!(gh.config.kind, ProviderKind::GithubModels);
     assert_eq!(gh.model, "openai/gpt-4o-mini");
     assert_eq!(gh.config.api_key_env.as_deref(), Some("GITHUB_TOKEN"));
     assert_eq!(
-        route("meta/llama-3.3-70b-instruct", &github).unwrap().model,
+        route("meta/llama-3.3-70b-instruct", &github).model,
         "meta/llama-3.3-70b-instruct"
     );
     // A configured alias still wins.
-    assert_eq!(route("local/x", &github).unwrap().alias, "local");
+    assert_eq!(route("local/x", &github).alias, "local");
 }
 
 #[test]

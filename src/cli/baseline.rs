@@ -25,8 +25,8 @@ pub fn run(repo: &Path, args: BaselineArgs) -> anyhow::Result<Outcome> {
     };
     let (_, evaluations) =
         super::block_on(async { Ok(evaluate_current(repo, &args.prompts, &options).await?) })?;
-    for note in &evaluations.skipped {
-        println!("{note}");
+    for skipped in &evaluations.skipped {
+        println!("{}", skipped.note);
     }
     for item in &evaluations.evaluated {
         println!(

@@ -41,13 +41,18 @@ pub fn run(repo: &Path, args: EvalArgs) -> anyhow::Result<Outcome> {
     let (_, evaluations) =
         super::block_on(async { Ok(evaluate_current(repo, &args.prompts, &options).await?) })?;
     let github = (args.report.format == Format::Github).then(|| {
+        // gh runs a file without cases as 0 of 0 tests.
         let items: Vec<GithubEval<'_>> = evaluations
             .evaluated
             .iter()
             .map(|item| GithubEval {
                 prompt: &item.prompt,
-                result: &item.result,
+                result: Some(&item.result),
             })
+            .chain(evaluations.skipped.iter().map(|skipped| GithubEval {
+                prompt: &skipped.prompt,
+                result: None,
+            }))
             .collect();
         report::github::render(&items)
     });
@@ -81,7 +86,7 @@ pub fn run(repo: &Path, args: EvalArgs) -> anyhow::Result<Outcome> {
             prompts_unaffected: 0,
             elapsed_ms: Some(started.elapsed().as_millis() as u64),
         },
-        evaluations.skipped,
+        evaluations.skipped.into_iter().map(|s| s.note).collect(),
     );
     args.report.emit_with(&report, github)?;
     // Eval mode has no baseline: a GitHub-format prompt with a failed case

@@ -213,8 +213,14 @@ pub struct Evaluations {
     pub evaluated: Vec<Evaluated>,
     /// Judge calls, which belong to no single result.
     pub judge_calls: CallStats,
-    /// Prompts not evaluated, each with why (no cases).
-    pub skipped: Vec<String>,
+    /// Prompts not evaluated (they have no cases), in order.
+    pub skipped: Vec<Skipped>,
+}
+
+/// A prompt left out of a run, and the note that says why.
+pub struct Skipped {
+    pub prompt: PromptSpec,
+    pub note: String,
 }
 
 /// Evaluates prompts of the working tree (all, or those named by name or
@@ -247,7 +253,7 @@ pub async fn evaluate_workspace(
     for prompt in chosen {
         let plan = evaluation::plan(&prompt, workspace.files.as_ref(), &workspace.config)?;
         if let Some(note) = plan.skip_note() {
-            skipped.push(note);
+            skipped.push(Skipped { prompt, note });
             continue;
         }
         let (result, calls, from_store) =

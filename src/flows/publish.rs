@@ -110,8 +110,8 @@ pub async fn publish_workspace(
     meta: &PublishMeta,
 ) -> Result<Vec<PublishedPrompt>, PublishError> {
     let evaluations = evaluate_workspace(workspace, selectors, options, locations).await?;
-    for note in &evaluations.skipped {
-        tracing::warn!("{note}");
+    for skipped in &evaluations.skipped {
+        tracing::warn!("{}", skipped.note);
     }
     let mut published = Vec::new();
     for item in evaluations.evaluated {

@@ -335,8 +335,6 @@ fn missing(case: &Case, field: &'static str) -> EvalError {
 
 #[cfg(test)]
 mod tests {
-    use serde_json::json;
-
     use super::*;
 
     #[test]

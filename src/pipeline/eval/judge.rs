@@ -293,7 +293,11 @@ pub(crate) async fn builtin(
             display: Some(format!("{}/5", choice.choice)),
             ..Score::graded(
                 choice.score,
-                format!("the judge answered '{}'", truncate(&reply, 80)),
+                format!(
+                    "matched choice '{}' in the judge's reply '{}'",
+                    choice.choice,
+                    truncate(&reply, 80)
+                ),
             )?
         },
         None => no_choice(&reply),

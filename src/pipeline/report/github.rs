@@ -15,10 +15,11 @@ use crate::pipeline::eval::{choice_scale, normalised_choice_score};
 use crate::pipeline::template::github::go_json_float;
 use crate::types::{CaseResult, EvalResult, EvaluatorKind, EvaluatorSpec, PromptSpec};
 
-/// One evaluated prompt: the file as read, and its result.
+/// One prompt: the file as read, and its result (`None`: it has no cases,
+/// which gh runs as 0 tests).
 pub struct GithubEval<'a> {
     pub prompt: &'a PromptSpec,
-    pub result: &'a EvalResult,
+    pub result: Option<&'a EvalResult>,
 }
 
 /// gh's JSON for the prompts, ending in a newline.
@@ -37,7 +38,7 @@ pub fn render(items: &[GithubEval<'_>]) -> String {
 fn summary(item: &GithubEval<'_>) -> Value {
     let mut tests = Vec::new();
     let mut passed_tests = 0;
-    for case in &item.result.cases {
+    for case in item.result.iter().flat_map(|result| &result.cases) {
         for repeat in 0..case.repeats.len() {
             let (test, passed) = test_result(item, case, repeat);
             passed_tests += usize::from(passed);
