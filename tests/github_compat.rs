@@ -47,8 +47,7 @@ struct Entry {
 
 fn entries(dir: &Path) -> Vec<Entry> {
     let expected: Value =
-        serde_json::from_str(&std::fs::read_to_string(dir.join("expected.json")).unwrap())
-            .unwrap();
+        serde_json::from_str(&std::fs::read_to_string(dir.join("expected.json")).unwrap()).unwrap();
     let mut entries: Vec<Entry> = expected
         .as_object()
         .unwrap()
@@ -222,7 +221,10 @@ fn p01_undefined_placeholder_is_sent_as_written() {
     let (code, json, _) = eval_github(repo.path(), "p.prompt.yml");
     assert_eq!(code, 0);
     let response = json["testResults"][0]["modelResponse"].as_str().unwrap();
-    assert!(response.ends_with("User: Q: hello / {{company}}"), "{response}");
+    assert!(
+        response.ends_with("User: Q: hello / {{company}}"),
+        "{response}"
+    );
 }
 
 /// 2. Model ids no provider claims (`gpt-4o-mini`, `github:openai/…`, catalog
@@ -250,9 +252,15 @@ fn p02_unclaimed_model_ids_run_on_github_models() {
         );
         let (code, stdout, stderr) = promptgate(repo.path(), &["list", "--json"]);
         assert_eq!(code, 0, "{stderr}");
-        assert!(stdout.contains(&format!("\"model\": \"{model}\"")), "{stdout}");
-        let (code, _, stderr) =
-            promptgate_with(repo.path(), &["eval", "p.prompt.yml"], &[("GITHUB_TOKEN", "")]);
+        assert!(
+            stdout.contains(&format!("\"model\": \"{model}\"")),
+            "{stdout}"
+        );
+        let (code, _, stderr) = promptgate_with(
+            repo.path(),
+            &["eval", "p.prompt.yml"],
+            &[("GITHUB_TOKEN", "")],
+        );
         assert_eq!(code, 2, "{stderr}");
         assert!(stderr.contains("GITHUB_TOKEN"), "{stderr}");
     }
@@ -288,7 +296,10 @@ fn p04_roles_in_capitals() {
     let (code, json, stderr) = eval_github(repo.path(), "p.prompt.yml");
     assert_eq!(code, 0, "{stderr}");
     let response = json["testResults"][0]["modelResponse"].as_str().unwrap();
-    assert!(response.contains("messages=2") && response.ends_with("User: hello"), "{response}");
+    assert!(
+        response.contains("messages=2") && response.ends_with("User: hello"),
+        "{response}"
+    );
 }
 
 /// 5. Unquoted scalars in string fields keep their text: `contains: 2026`
@@ -345,7 +356,10 @@ fn p07_lenient_evaluators() {
     assert_eq!(result(&json, 0, "same (2)")["passed"], true);
     assert_eq!(result(&json, 0, "evaluators[2]")["passed"], true);
     let plugin = result(&json, 0, "plugin");
-    assert_eq!((plugin["score"].clone(), plugin["passed"].clone()), (0.into(), false.into()));
+    assert_eq!(
+        (plugin["score"].clone(), plugin["passed"].clone()),
+        (0.into(), false.into())
+    );
 }
 
 /// 8. Values render as Go prints them: `4.0` → `4`, `1e3` → `1000`,
@@ -426,9 +440,15 @@ fn p11_llm_choice_scales_beyond_one() {
     let (code, json, stderr) = eval_github(repo.path(), "p.prompt.yml");
     assert_eq!(code, 0, "{stderr}\n{json:#}");
     let first = result(&json, 0, "rating");
-    assert_eq!((first["score"].clone(), first["passed"].clone()), (10.into(), true.into()));
+    assert_eq!(
+        (first["score"].clone(), first["passed"].clone()),
+        (10.into(), true.into())
+    );
     let second = result(&json, 1, "rating");
-    assert_eq!((second["score"].clone(), second["passed"].clone()), (1.into(), true.into()));
+    assert_eq!(
+        (second["score"].clone(), second["passed"].clone()),
+        (1.into(), true.into())
+    );
     let (_, table, _) = promptgate_with(repo.path(), &["eval", "p.prompt.yml"], &[KEY]);
     assert!(table.contains("rating"), "{table}");
 }
@@ -447,8 +467,18 @@ fn p12_builtins_score_by_ghs_rule() {
     assert_eq!(code, 1, "{stderr}\n{json:#}");
     for name in ["fluent", "similar"] {
         let r = result(&json, 0, name);
-        assert_eq!((r["score"].clone(), r["passed"].clone()), (0.into(), false.into()), "{r}");
-        assert!(r["details"].as_str().unwrap().contains("matched choice '1'"), "{r}");
+        assert_eq!(
+            (r["score"].clone(), r["passed"].clone()),
+            (0.into(), false.into()),
+            "{r}"
+        );
+        assert!(
+            r["details"]
+                .as_str()
+                .unwrap()
+                .contains("matched choice '1'"),
+            "{r}"
+        );
     }
 }
 
@@ -492,7 +522,11 @@ fn p14_no_cases_is_skipped_with_a_note() {
     let (code, stdout, stderr) = promptgate(repo.path(), &["eval"]);
     assert_eq!(code, 0, "{stdout}\n{stderr}");
     assert!(stdout.contains("skipped, it has no cases"), "{stdout}");
-    write(repo.path(), "p.prompt.yml", &format!("{text}description: changed\n"));
+    write(
+        repo.path(),
+        "p.prompt.yml",
+        &format!("{text}description: changed\n"),
+    );
     let (code, stdout, stderr) = promptgate(repo.path(), &["check", "--base", "main"]);
     assert_eq!(code, 0, "{stdout}\n{stderr}");
     assert!(stdout.contains("skipped, it has no cases"), "{stdout}");
@@ -535,7 +569,9 @@ fn validate_lists_differences_from_gh() {
     let (code, stdout, _) = promptgate(repo.path(), &["validate"]);
     assert_eq!(code, 0);
     assert!(
-        stdout.contains("GitHub-format file: promptgate reads and scores it as `gh models eval` does"),
+        stdout.contains(
+            "GitHub-format file: promptgate reads and scores it as `gh models eval` does"
+        ),
         "{stdout}"
     );
     let openai = text.replace("meta/llama-3.3-70b-instruct", "openai/gpt-4o");
@@ -552,5 +588,8 @@ fn validate_lists_differences_from_gh() {
     );
     let (code, _, stderr) = promptgate(repo.path(), &["validate"]);
     assert_eq!(code, 2);
-    assert!(stderr.contains("p.prompt.yml:2:1: error: `tags` is promptgate's own key"), "{stderr}");
+    assert!(
+        stderr.contains("p.prompt.yml:2:1: error: `tags` is promptgate's own key"),
+        "{stderr}"
+    );
 }

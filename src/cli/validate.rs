@@ -137,8 +137,9 @@ pub fn validate(files: &dyn RepoFiles, only: &[PathBuf]) -> Validation {
             })
             .collect();
         // A named file that is not a prompt is checked as a dataset.
-        let (prompt_files, others): (Vec<RepoPath>, Vec<RepoPath>) =
-            wanted.into_iter().partition(|file| spec::holds_prompt(files, file));
+        let (prompt_files, others): (Vec<RepoPath>, Vec<RepoPath>) = wanted
+            .into_iter()
+            .partition(|file| spec::holds_prompt(files, file));
         for dataset in &others {
             if let Err(problems) = crate::pipeline::dataset::load_cases(files, dataset) {
                 diagnostics.extend(problems.0);
@@ -201,7 +202,11 @@ fn check_prompt(
     for model in models {
         let route = config.provider_for(&model);
         if route.alias == GITHUB_MODELS {
-            let key = route.config.api_key_env.as_deref().unwrap_or("GITHUB_TOKEN");
+            let key = route
+                .config
+                .api_key_env
+                .as_deref()
+                .unwrap_or("GITHUB_TOKEN");
             let note = format!(
                 "{}: model `{model}` runs on GitHub Models, with the token in {key}",
                 prompt.path

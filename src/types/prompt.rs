@@ -130,6 +130,14 @@ pub struct ModelParameters {
     pub frequency_penalty: Option<f64>,
 }
 
+impl ModelParameters {
+    /// The most output tokens asked for: `maxCompletionTokens` when set
+    /// (it is the newer name), else `maxTokens`.
+    pub fn output_cap(&self) -> Option<u32> {
+        self.max_completion_tokens.or(self.max_tokens)
+    }
+}
+
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum ResponseFormat {

@@ -27,13 +27,8 @@ Answer with the score alone: one digit from 1 to 5, and nothing else.";
 
 /// The built-ins' choices, as gh defines them: "1" … "5" score 0, 0.25,
 /// 0.5, 0.75, 1.
-const BUILTIN_CHOICES: [(&str, f64); 5] = [
-    ("1", 0.0),
-    ("2", 0.25),
-    ("3", 0.5),
-    ("4", 0.75),
-    ("5", 1.0),
-];
+const BUILTIN_CHOICES: [(&str, f64); 5] =
+    [("1", 0.0), ("2", 0.25), ("3", 0.5), ("4", 0.75), ("5", 1.0)];
 
 const REASK: &str = "Your reply could not be read as a score. Answer again with only a JSON object and nothing else: \
 {\"score\": <integer 1 to 5>, \"reason\": \"<one short sentence>\"}";
@@ -185,7 +180,14 @@ fn rubric_messages(
     expected: Option<(ExpectedRole, &str)>,
     output: &str,
 ) -> Vec<ChatMessage> {
-    rubric_conversation(JUDGE_SYSTEM_PROMPT, criterion, levels, input, expected, output)
+    rubric_conversation(
+        JUDGE_SYSTEM_PROMPT,
+        criterion,
+        levels,
+        input,
+        expected,
+        output,
+    )
 }
 
 fn rubric_conversation(
@@ -216,7 +218,10 @@ fn rubric_conversation(
         "\n<reply>\n{}\n</reply>\n\nScore the reply from 1 to 5 on the criterion.",
         as_data(output)
     ));
-    vec![message(Role::System, system.to_string()), message(Role::User, user)]
+    vec![
+        message(Role::System, system.to_string()),
+        message(Role::User, user),
+    ]
 }
 
 /// promptgate's `judge`.

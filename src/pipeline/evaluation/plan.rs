@@ -150,7 +150,8 @@ mod tests {
             inner: MemoryFiles::new().with("snippets/tone.md", "Be kind to {{ name }}."),
             snippet_reads: AtomicUsize::new(0),
         };
-        let text = "name: p\nmodel: echo/echo\nmessages:\n  - role: system\n    content: \"{% include 'snippets/tone.md' %}\"\n  - role: user\n    content: \"{{ q }}\"\n";
+        // Includes are minijinja: promptgate's semantics.
+        let text = "name: p\nsemantics: promptgate\nmodel: echo/echo\nmessages:\n  - role: system\n    content: \"{% include 'snippets/tone.md' %}\"\n  - role: user\n    content: \"{{ q }}\"\n";
         let (spec, problems) =
             crate::pipeline::spec::parse_prompt(&RepoPath("p.prompt.yml".into()), text.as_bytes());
         let spec = spec.unwrap_or_else(|| panic!("{problems}"));

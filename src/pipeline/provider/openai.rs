@@ -332,5 +332,30 @@ mod tests {
         );
         assert_eq!(provider.model_name("gpt-4o-mini"), "openai/gpt-4o-mini");
         assert_eq!(provider.model_name("meta/llama-3"), "meta/llama-3");
+        // The `github-models` alias itself sends ids as written, as gh does.
+        let catalog = OpenAiProvider::new(
+            Flavor::GithubModels,
+            reqwest::Client::new(),
+            "https://models.github.ai/inference".into(),
+            None,
+            "github-models",
+        );
+        assert_eq!(catalog.model_name("gpt-4o-mini"), "gpt-4o-mini");
+        assert_eq!(
+            catalog.model_name("github:openai/gpt-4.1-mini"),
+            "github:openai/gpt-4.1-mini"
+        );
+    }
+
+    #[test]
+    fn max_completion_tokens_is_sent_and_wins_over_max_tokens() {
+        let mut with_both = request(ResponseFormat::Text);
+        with_both.parameters.max_completion_tokens = Some(80);
+        let body = request_body(Flavor::Compatible, "gpt-4o", &with_both);
+        assert_eq!(body["max_completion_tokens"], json!(80));
+        assert!(body.get("max_tokens").is_none(), "{body}");
+        let body = request_body(Flavor::Compatible, "gpt-4o", &request(ResponseFormat::Text));
+        assert_eq!(body["max_tokens"], json!(50));
+        assert!(body.get("max_completion_tokens").is_none(), "{body}");
     }
 }

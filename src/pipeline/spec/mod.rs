@@ -12,6 +12,4 @@ pub mod yaml;
 
 pub use identity::{fingerprint, version_id};
 pub use parse::{PROMPT_KEYS, parse_prompt};
-pub use workspace::{
-    Workspace, holds_prompt, load_prompts, load_workspace, prompt_globs_matcher,
-};
+pub use workspace::{Workspace, holds_prompt, load_prompts, load_workspace, prompt_globs_matcher};

@@ -613,7 +613,13 @@ impl Reader<'_> {
         let mut texts: Vec<(String, &str, &[&str])> = messages
             .iter()
             .enumerate()
-            .map(|(i, m)| (child(&index("/messages", i), "content"), m.content.as_str(), &[][..]))
+            .map(|(i, m)| {
+                (
+                    child(&index("/messages", i), "content"),
+                    m.content.as_str(),
+                    &[][..],
+                )
+            })
             .collect();
         for (i, evaluator) in evaluators.iter().enumerate() {
             let pointer = index("/evaluators", i);
@@ -673,8 +679,11 @@ impl Reader<'_> {
                 let which = if at.len() == cases.len() {
                     "no case defines it".to_string()
                 } else {
-                    let list: Vec<String> =
-                        at.iter().take(5).map(|i| format!("testData[{i}]")).collect();
+                    let list: Vec<String> = at
+                        .iter()
+                        .take(5)
+                        .map(|i| format!("testData[{i}]"))
+                        .collect();
                     let more = if at.len() > 5 { ", …" } else { "" };
                     format!("{}{more} do not define it", list.join(", "))
                 };

@@ -128,9 +128,7 @@ struct Builder {
 
 /// As [`parse`], also keeping the text of every plain scalar
 /// ([`Located::literal`]); prompt files need it, datasets do not.
-pub fn parse_keeping_literals(
-    text: &str,
-) -> Result<(Located, Vec<YamlProblem>), Vec<YamlProblem>> {
+pub fn parse_keeping_literals(text: &str) -> Result<(Located, Vec<YamlProblem>), Vec<YamlProblem>> {
     parse_with(text, true)
 }
 
@@ -413,7 +411,8 @@ mod tests {
 
     #[test]
     fn plain_scalars_keep_their_text_when_asked() {
-        let (doc, _) = parse_keeping_literals("a: 1.0\nb: '1.0'\nc: [x, 0x1F]\nd: !!str 5\n").unwrap();
+        let (doc, _) =
+            parse_keeping_literals("a: 1.0\nb: '1.0'\nc: [x, 0x1F]\nd: !!str 5\n").unwrap();
         assert_eq!(doc.literal("/a"), Some("1.0"));
         assert_eq!(doc.literal("/b"), None);
         assert_eq!(doc.literal("/c/1"), Some("0x1F"));

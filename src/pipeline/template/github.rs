@@ -231,7 +231,8 @@ mod tests {
 
     #[test]
     fn exact_placeholders_only_once_and_triple_braces() {
-        let vars: Map<String, Value> = vars!({"input": "say {{expected}}", "expected": "Paris", "n": 3});
+        let vars: Map<String, Value> =
+            vars!({"input": "say {{expected}}", "expected": "Paris", "n": 3});
         let text = substitute(
             "Q: {{input}} A: {{completion}} E: {{{expected}}} N: {{n}} U: {{unknown}} S: {{ input }}",
             &vars,
