@@ -198,20 +198,37 @@ fn corpus_files_gh_runs_evaluate() {
 
 // ------------------------------------------------------------ one test per point
 
-fn prompt_repo(server: &llm_katan::LlmKatan, path: &str, text: &str) -> tempfile::TempDir {
-    let config = katan_config(server);
-    repo_with(&[(path, text), ("promptgate.toml", config.as_str())])
+/// A repository holding one prompt file, its models on a running llm-katan.
+struct OnKatan {
+    repo: tempfile::TempDir,
+    _server: llm_katan::LlmKatan,
+}
+
+/// `None` (after llm-katan's loud notice) when llm-katan is not installed.
+fn on_katan(path: &str, text: &str) -> Option<OnKatan> {
+    let server = llm_katan::start(&[])?;
+    let config = katan_config(&server);
+    Some(OnKatan {
+        repo: repo_with(&[(path, text), ("promptgate.toml", config.as_str())]),
+        _server: server,
+    })
+}
+
+/// What the echo model was sent in test `test`: its reply's last line.
+fn sent(json: &Value, test: usize) -> &str {
+    let response = json["testResults"][test]["modelResponse"].as_str().unwrap();
+    response.rsplit("User: ").next().unwrap_or(response)
 }
 
 /// 1. A `{{var}}` the case does not define is sent as written, with a warning
 ///    naming its line.
 #[test]
 fn p01_undefined_placeholder_is_sent_as_written() {
-    let Some(server) = llm_katan::start(&[]) else {
+    let text = "model: openai/gpt-4o\nmessages:\n  - role: user\n    content: \"Q: {{input}} / {{company}}\"\ntestData:\n  - input: hello\n";
+    let Some(on) = on_katan("p.prompt.yml", text) else {
         return;
     };
-    let text = "model: openai/gpt-4o\nmessages:\n  - role: user\n    content: \"Q: {{input}} / {{company}}\"\ntestData:\n  - input: hello\n";
-    let repo = prompt_repo(&server, "p.prompt.yml", text);
+    let repo = &on.repo;
     let (code, stdout, stderr) = promptgate(repo.path(), &["validate"]);
     assert_eq!(code, 0, "{stdout}\n{stderr}");
     assert!(
@@ -220,11 +237,7 @@ fn p01_undefined_placeholder_is_sent_as_written() {
     );
     let (code, json, _) = eval_github(repo.path(), "p.prompt.yml");
     assert_eq!(code, 0);
-    let response = json["testResults"][0]["modelResponse"].as_str().unwrap();
-    assert!(
-        response.ends_with("User: Q: hello / {{company}}"),
-        "{response}"
-    );
+    assert_eq!(sent(&json, 0), "Q: hello / {{company}}");
 }
 
 /// 2. Model ids no provider claims (`gpt-4o-mini`, `github:openai/…`, catalog
@@ -270,11 +283,11 @@ fn p02_unclaimed_model_ids_run_on_github_models() {
 ///    without `.prompt.` in its name (gh-models' `examples/*.yml`).
 #[test]
 fn p03_a_named_yml_file_holding_a_prompt_is_a_prompt() {
-    let Some(server) = llm_katan::start(&[]) else {
+    let text = "name: sample\nmodel: openai/gpt-4o\nmessages:\n  - role: user\n    content: \"{{input}}\"\ntestData:\n  - input: hello\nevaluators:\n  - name: echoes\n    string: {contains: hello}\n";
+    let Some(on) = on_katan("examples/sample_prompt.yml", text) else {
         return;
     };
-    let text = "name: sample\nmodel: openai/gpt-4o\nmessages:\n  - role: user\n    content: \"{{input}}\"\ntestData:\n  - input: hello\nevaluators:\n  - name: echoes\n    string: {contains: hello}\n";
-    let repo = prompt_repo(&server, "examples/sample_prompt.yml", text);
+    let repo = &on.repo;
     let named = repo.path().join("examples/sample_prompt.yml");
     let (code, stdout, stderr) = promptgate(repo.path(), &["validate", named.to_str().unwrap()]);
     assert_eq!(code, 0, "{stderr}");
@@ -288,11 +301,11 @@ fn p03_a_named_yml_file_holding_a_prompt_is_a_prompt() {
 /// 4. Roles in capitals are lowercased, as gh does.
 #[test]
 fn p04_roles_in_capitals() {
-    let Some(server) = llm_katan::start(&[]) else {
+    let text = "model: openai/gpt-4o\nmessages:\n  - role: System\n    content: Be brief.\n  - role: USER\n    content: \"{{input}}\"\ntestData:\n  - input: hello\n";
+    let Some(on) = on_katan("p.prompt.yml", text) else {
         return;
     };
-    let text = "model: openai/gpt-4o\nmessages:\n  - role: System\n    content: Be brief.\n  - role: USER\n    content: \"{{input}}\"\ntestData:\n  - input: hello\n";
-    let repo = prompt_repo(&server, "p.prompt.yml", text);
+    let repo = &on.repo;
     let (code, json, stderr) = eval_github(repo.path(), "p.prompt.yml");
     assert_eq!(code, 0, "{stderr}");
     let response = json["testResults"][0]["modelResponse"].as_str().unwrap();
@@ -307,11 +320,11 @@ fn p04_roles_in_capitals() {
 ///    `1.50`, not `1.5`.
 #[test]
 fn p05_unquoted_scalars_in_string_fields_keep_their_text() {
-    let Some(server) = llm_katan::start(&[]) else {
+    let text = "model: openai/gpt-4o\nmessages:\n  - role: user\n    content: \"{{input}}\"\ntestData:\n  - input: in 2026 it costs 1.50\nevaluators:\n  - name: year\n    string: {contains: 2026}\n  - name: price\n    string: {contains: 1.50}\n  - name: digit\n    llm:\n      modelId: openai/gpt-4o\n      prompt: \"{{completion}}\"\n      choices: [{choice: 2026, score: 1}]\n";
+    let Some(on) = on_katan("p.prompt.yml", text) else {
         return;
     };
-    let text = "model: openai/gpt-4o\nmessages:\n  - role: user\n    content: \"{{input}}\"\ntestData:\n  - input: in 2026 it costs 1.50\nevaluators:\n  - name: year\n    string: {contains: 2026}\n  - name: price\n    string: {contains: 1.50}\n  - name: digit\n    llm:\n      modelId: openai/gpt-4o\n      prompt: \"{{completion}}\"\n      choices: [{choice: 2026, score: 1}]\n";
-    let repo = prompt_repo(&server, "p.prompt.yml", text);
+    let repo = &on.repo;
     let (code, json, stderr) = eval_github(repo.path(), "p.prompt.yml");
     assert_eq!(code, 0, "{stderr}\n{json:#}");
     for name in ["year", "price", "digit"] {
@@ -323,30 +336,26 @@ fn p05_unquoted_scalars_in_string_fields_keep_their_text() {
 ///    variables in a GitHub-format file: no error, rendered as gh renders.
 #[test]
 fn p06_promptgate_columns_are_plain_variables() {
-    let Some(server) = llm_katan::start(&[]) else {
+    let text = "model: openai/gpt-4o\nmessages:\n  - role: user\n    content: \"{{schema}} | {{regex}} | {{id}} | {{keywords}}\"\ntestData:\n  - schema: \"CREATE TABLE t (a int)\"\n    regex: \"[a-z\"\n    id: [1, 2]\n    keywords: 7\n  - schema: x\n    regex: y\n    id: [1, 2]\n    keywords: 8\n";
+    let Some(on) = on_katan("p.prompt.yml", text) else {
         return;
     };
-    let text = "model: openai/gpt-4o\nmessages:\n  - role: user\n    content: \"{{schema}} | {{regex}} | {{id}} | {{keywords}}\"\ntestData:\n  - schema: \"CREATE TABLE t (a int)\"\n    regex: \"[a-z\"\n    id: [1, 2]\n    keywords: 7\n  - schema: x\n    regex: y\n    id: [1, 2]\n    keywords: 8\n";
-    let repo = prompt_repo(&server, "p.prompt.yml", text);
+    let repo = &on.repo;
     let (code, stdout, stderr) = promptgate(repo.path(), &["validate"]);
     assert_eq!(code, 0, "{stdout}\n{stderr}");
     let (_, json, _) = eval_github(repo.path(), "p.prompt.yml");
-    let response = json["testResults"][0]["modelResponse"].as_str().unwrap();
-    assert!(
-        response.ends_with("User: CREATE TABLE t (a int) | [a-z | [1 2] | 7"),
-        "{response}"
-    );
+    assert_eq!(sent(&json, 0), "CREATE TABLE t (a int) | [a-z | [1 2] | 7");
 }
 
 /// 7. Evaluators with duplicate names, no name or an unknown `uses:` are
 ///    accepted; the unknown plugin scores 0 and fails, as in gh.
 #[test]
 fn p07_lenient_evaluators() {
-    let Some(server) = llm_katan::start(&[]) else {
+    let text = "model: openai/gpt-4o\nmessages:\n  - role: user\n    content: \"{{input}}\"\ntestData:\n  - input: hello\nevaluators:\n  - name: same\n    string: {contains: hello}\n  - name: same\n    string: {startsWith: \"[echo]\"}\n  - string: {contains: user}\n  - name: plugin\n    uses: acme/custom\n";
+    let Some(on) = on_katan("p.prompt.yml", text) else {
         return;
     };
-    let text = "model: openai/gpt-4o\nmessages:\n  - role: user\n    content: \"{{input}}\"\ntestData:\n  - input: hello\nevaluators:\n  - name: same\n    string: {contains: hello}\n  - name: same\n    string: {startsWith: \"[echo]\"}\n  - string: {contains: user}\n  - name: plugin\n    uses: acme/custom\n";
-    let repo = prompt_repo(&server, "p.prompt.yml", text);
+    let repo = &on.repo;
     let (code, stdout, stderr) = promptgate(repo.path(), &["validate"]);
     assert_eq!(code, 0, "{stdout}\n{stderr}");
     assert!(stderr.contains("gh scores it 0"), "{stderr}");
@@ -366,18 +375,14 @@ fn p07_lenient_evaluators() {
 ///    `[a, b]` → `[a b]`, null → `<nil>`, in messages and evaluators alike.
 #[test]
 fn p08_values_render_as_gh_renders_them() {
-    let Some(server) = llm_katan::start(&[]) else {
+    let text = "model: openai/gpt-4o\nmessages:\n  - role: user\n    content: \"f={{f}} e={{e}} l={{l}} n={{n}} o={{o}} end\"\ntestData:\n  - f: 4.0\n    e: 1e3\n    l: [a, b]\n    n: null\n    o: 017\nevaluators:\n  - name: four\n    string: {contains: \"f=4 \"}\n  - name: list\n    string: {contains: \"l={{l}}\"}\n  - name: nil\n    string: {contains: \"n={{n}}\"}\n";
+    let Some(on) = on_katan("p.prompt.yml", text) else {
         return;
     };
-    let text = "model: openai/gpt-4o\nmessages:\n  - role: user\n    content: \"f={{f}} e={{e}} l={{l}} n={{n}} o={{o}} end\"\ntestData:\n  - f: 4.0\n    e: 1e3\n    l: [a, b]\n    n: null\n    o: 017\nevaluators:\n  - name: four\n    string: {contains: \"f=4 \"}\n  - name: list\n    string: {contains: \"l={{l}}\"}\n  - name: nil\n    string: {contains: \"n={{n}}\"}\n";
-    let repo = prompt_repo(&server, "p.prompt.yml", text);
+    let repo = &on.repo;
     let (code, json, stderr) = eval_github(repo.path(), "p.prompt.yml");
     assert_eq!(code, 0, "{stderr}\n{json:#}");
-    let response = json["testResults"][0]["modelResponse"].as_str().unwrap();
-    assert!(
-        response.ends_with("User: f=4 e=1000 l=[a b] n=<nil> o=15 end"),
-        "{response}"
-    );
+    assert_eq!(sent(&json, 0), "f=4 e=1000 l=[a b] n=<nil> o=15 end");
     for name in ["four", "list", "nil"] {
         assert_eq!(result(&json, 0, name)["passed"], true, "{name}");
     }
@@ -386,15 +391,14 @@ fn p08_values_render_as_gh_renders_them() {
 /// 9. Triple braces: `{{{expected}}}` becomes `{Paris}`.
 #[test]
 fn p09_triple_braces() {
-    let Some(server) = llm_katan::start(&[]) else {
+    let text = "model: openai/gpt-4o\nmessages:\n  - role: user\n    content: \"A: {{{expected}}}\"\ntestData:\n  - expected: Paris\nevaluators:\n  - name: braced\n    string: {endsWith: \"{{{expected}}}\"}\n";
+    let Some(on) = on_katan("p.prompt.yml", text) else {
         return;
     };
-    let text = "model: openai/gpt-4o\nmessages:\n  - role: user\n    content: \"A: {{{expected}}}\"\ntestData:\n  - expected: Paris\nevaluators:\n  - name: braced\n    string: {endsWith: \"{{{expected}}}\"}\n";
-    let repo = prompt_repo(&server, "p.prompt.yml", text);
+    let repo = &on.repo;
     let (code, json, _) = eval_github(repo.path(), "p.prompt.yml");
     assert_eq!(code, 0);
-    let response = json["testResults"][0]["modelResponse"].as_str().unwrap();
-    assert!(response.ends_with("User: A: {Paris}"), "{response}");
+    assert_eq!(sent(&json, 0), "A: {Paris}");
     assert_eq!(result(&json, 0, "braced")["passed"], true);
 }
 
@@ -402,11 +406,11 @@ fn p09_triple_braces() {
 ///     that says `semantics: promptgate` reads it as minijinja.
 #[test]
 fn p10_spaced_placeholders_are_sent_literally() {
-    let Some(server) = llm_katan::start(&[]) else {
+    let body = "model: openai/gpt-4o\nmessages:\n  - role: user\n    content: \"Q: {{ input }}\"\ntestData:\n  - input: hello\n";
+    let Some(on) = on_katan("p.prompt.yml", body) else {
         return;
     };
-    let body = "model: openai/gpt-4o\nmessages:\n  - role: user\n    content: \"Q: {{ input }}\"\ntestData:\n  - input: hello\n";
-    let repo = prompt_repo(&server, "p.prompt.yml", body);
+    let repo = &on.repo;
     let (code, _, stderr) = promptgate(repo.path(), &["validate"]);
     assert_eq!(code, 0);
     assert!(
@@ -414,27 +418,25 @@ fn p10_spaced_placeholders_are_sent_literally() {
         "{stderr}"
     );
     let (_, json, _) = eval_github(repo.path(), "p.prompt.yml");
-    let response = json["testResults"][0]["modelResponse"].as_str().unwrap();
-    assert!(response.ends_with("User: Q: {{ input }}"), "{response}");
+    assert_eq!(sent(&json, 0), "Q: {{ input }}");
 
     let opted = format!("semantics: promptgate\n{body}");
     write(repo.path(), "p.prompt.yml", &opted);
     let (_, json, _) = eval_github(repo.path(), "p.prompt.yml");
-    let response = json["testResults"][0]["modelResponse"].as_str().unwrap();
-    assert!(response.ends_with("User: Q: hello"), "{response}");
+    assert_eq!(sent(&json, 0), "Q: hello");
 }
 
 /// 11. `llm` choices on a 1–10 scale: gh reports the raw score and passes
 ///     it (`score > 0`); validate and eval agree.
 #[test]
 fn p11_llm_choice_scales_beyond_one() {
-    let Some(server) = llm_katan::start(&[]) else {
-        return;
-    };
     // The echo judge replies with its prompt, which holds the output, which
     // holds the input: gh's rule picks the first choice the reply contains.
     let text = "model: openai/gpt-4o\nmessages:\n  - role: user\n    content: \"{{input}}\"\ntestData:\n  - input: rated excellent\n  - input: rated poor\nevaluators:\n  - name: rating\n    llm:\n      modelId: openai/gpt-4o\n      prompt: \"Rate: {{completion}}\"\n      choices:\n        - {choice: excellent, score: 10}\n        - {choice: poor, score: 1}\n        - {choice: rate, score: 0}\n";
-    let repo = prompt_repo(&server, "p.prompt.yml", text);
+    let Some(on) = on_katan("p.prompt.yml", text) else {
+        return;
+    };
+    let repo = &on.repo;
     let (code, _, stderr) = promptgate(repo.path(), &["validate"]);
     assert_eq!(code, 0, "{stderr}");
     let (code, json, stderr) = eval_github(repo.path(), "p.prompt.yml");
@@ -458,11 +460,11 @@ fn p11_llm_choice_scales_beyond_one() {
 ///     first, so gh's rule gives 0 — failed, like gh would.
 #[test]
 fn p12_builtins_score_by_ghs_rule() {
-    let Some(server) = llm_katan::start(&[]) else {
+    let text = "model: openai/gpt-4o\nmessages:\n  - role: user\n    content: \"{{input}}\"\ntestData:\n  - input: Why is the sky blue?\n    expected: Rayleigh scattering.\nevaluators:\n  - name: fluent\n    uses: github/fluency\n  - name: similar\n    uses: github/similarity\n";
+    let Some(on) = on_katan("p.prompt.yml", text) else {
         return;
     };
-    let text = "model: openai/gpt-4o\nmessages:\n  - role: user\n    content: \"{{input}}\"\ntestData:\n  - input: Why is the sky blue?\n    expected: Rayleigh scattering.\nevaluators:\n  - name: fluent\n    uses: github/fluency\n  - name: similar\n    uses: github/similarity\n";
-    let repo = prompt_repo(&server, "p.prompt.yml", text);
+    let repo = &on.repo;
     let (code, json, stderr) = eval_github(repo.path(), "p.prompt.yml");
     assert_eq!(code, 1, "{stderr}\n{json:#}");
     for name in ["fluent", "similar"] {
@@ -486,11 +488,11 @@ fn p12_builtins_score_by_ghs_rule() {
 ///     fail), and a passing file passes.
 #[test]
 fn p13_eval_fails_exactly_when_gh_does() {
-    let Some(server) = llm_katan::start(&[]) else {
+    let failing = "name: Failing\nmodel: openai/gpt-4o\nmessages:\n  - role: user\n    content: \"{{input}}\"\ntestData:\n  - input: a\n  - input: b\nevaluators:\n  - name: impossible\n    string: {contains: never-in-any-response}\n";
+    let Some(on) = on_katan("f.prompt.yml", failing) else {
         return;
     };
-    let failing = "name: Failing\nmodel: openai/gpt-4o\nmessages:\n  - role: user\n    content: \"{{input}}\"\ntestData:\n  - input: a\n  - input: b\nevaluators:\n  - name: impossible\n    string: {contains: never-in-any-response}\n";
-    let repo = prompt_repo(&server, "f.prompt.yml", failing);
+    let repo = &on.repo;
     let (code, stdout, _) = promptgate_with(
         repo.path(),
         &["eval", "f.prompt.yml", "--format", "json"],
