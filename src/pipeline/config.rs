@@ -269,7 +269,7 @@ pub const GITHUB_MODELS: &str = "github-models";
 
 impl Config {
     /// The default judge model, when `judge` is set (the loader has already
-    /// refused one that is not `publisher/model`).
+    /// refused one that is not a model id).
     pub fn judge_model(&self) -> Option<crate::types::ModelId> {
         self.judge
             .as_deref()

@@ -7,21 +7,30 @@
 //!
 //! # Keys of a prompt file
 //!
+//! A file that uses only GitHub Models keys is read with GitHub's semantics
+//! ([`Semantics::Github`]): values as `gh models eval`'s YAML decoder reads
+//! them ([`super::github`]), `{{name}}` replaced exactly, every `testData`
+//! column a plain variable, and what gh accepts accepted (unnamed or
+//! duplicate evaluators, unknown `uses:`, several kinds), with warnings. Any
+//! of promptgate's keys, or `semantics: promptgate`, selects promptgate's.
+//!
 //! GitHub Models keys (read unchanged):
 //! - `name` — the prompt's name, unique in the repository (default: the file
 //!   name without `.prompt.yml`).
 //! - `description` — free text.
 //! - `model` — **required**, `publisher/model`, e.g. `openai/gpt-4o-mini`.
-//!   The publisher doubles as a provider alias from `promptgate.toml`.
+//!   The publisher doubles as a provider alias from `promptgate.toml`; an id
+//!   no alias claims runs on GitHub Models as written.
 //! - `modelParameters` — `maxTokens`, `temperature`, `topP`, `stop` (a list),
 //!   `seed`, `presencePenalty`, `frequencyPenalty`.
 //! - `responseFormat` — `text` (default), `json_object` or `json_schema`.
 //! - `jsonSchema` — with `json_schema`: the schema as a JSON string (as
 //!   GitHub writes it) or as a YAML map.
 //! - `messages` — **required**, a list of `{role, content}`; roles `system`,
-//!   `user`, `assistant`; content is a minijinja template (`{{input}}`).
+//!   `user`, `assistant` (any case); content is a template (`{{input}}`).
 //! - `testData` — a list of variable maps; `expected` is the reference
-//!   answer; `id`, `keywords`, `regex`, `schema` are optional expectations.
+//!   answer; with promptgate's semantics `id`, `keywords`, `regex`, `schema`
+//!   are optional expectations.
 //! - `evaluators` — a list of `{name, <kind>}`; GitHub's kinds are
 //!   `string: {contains|startsWith|endsWith|equals: text}`,
 //!   `llm: {modelId, prompt, choices: [{choice, score}], systemPrompt}` and
@@ -42,6 +51,8 @@
 //! - `repeats` — times each case is sent (default 1).
 //! - `gate` — `{tolerance, confidence, minCases, failOn}` overriding the config.
 //! - `tags` — a list of strings; `owner` — a person or team.
+//! - `semantics` — `github` or `promptgate` (see above); `modelParameters`
+//!   also takes `maxCompletionTokens`.
 
 use serde::de::DeserializeOwned;
 use serde_json::{Map, Value};
