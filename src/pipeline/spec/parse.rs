@@ -493,6 +493,31 @@ impl Reader<'_> {
         self.semantics.is_github()
     }
 
+    /// Warns at the first line, from the node at `pointer` on, that holds
+    /// `needle` (a placeholder inside a block of text), else at the node.
+    fn warn_at_text(&mut self, pointer: &str, needle: &str, message: String) {
+        let start = self.doc.pos(pointer);
+        let found = self
+            .text
+            .lines()
+            .enumerate()
+            .skip(start.line.saturating_sub(1) as usize)
+            .find_map(|(i, line)| {
+                let at = line.find(needle)?;
+                Some(Pos {
+                    line: i as u32 + 1,
+                    column: line[..at].chars().count() as u32 + 1,
+                })
+            });
+        let pos = found.unwrap_or(start);
+        self.push(Diagnostic::warning(
+            self.path.clone(),
+            pos.line,
+            pos.column,
+            message,
+        ));
+    }
+
     fn prompt(&mut self) -> Option<(PromptSpec, Pos)> {
         let root = self.doc.value.clone();
         let Value::Object(top) = &root else {
@@ -675,16 +700,22 @@ impl Reader<'_> {
                 }
             }
             for item in shown {
-                let message = match item {
-                    Unreplaced::Spaced { written, name } => format!(
-                        "`{written}` is sent as written: gh replaces only `{{{{{name}}}}}`, without spaces (promptgate does the same for a GitHub-format file; `semantics: promptgate` reads it as minijinja)"
-                    ),
-                    Unreplaced::Tag { written } => format!(
-                        "`{written}` is sent as written: gh knows no template tags (promptgate does the same for a GitHub-format file; `semantics: promptgate` reads it as minijinja)"
-                    ),
+                let (written, message) = match item {
+                    Unreplaced::Spaced { written, name } => {
+                        let message = format!(
+                            "`{written}` is sent as written: gh replaces only `{{{{{name}}}}}`, without spaces (promptgate does the same for a GitHub-format file; `semantics: promptgate` reads it as minijinja)"
+                        );
+                        (written, message)
+                    }
+                    Unreplaced::Tag { written } => {
+                        let message = format!(
+                            "`{written}` is sent as written: gh knows no template tags (promptgate does the same for a GitHub-format file; `semantics: promptgate` reads it as minijinja)"
+                        );
+                        (written, message)
+                    }
                     Unreplaced::Undefined { .. } => continue,
                 };
-                self.warn_at(&pointer, message);
+                self.warn_at_text(&pointer, &written, message);
             }
             for (name, at) in undefined {
                 let which = if at.len() == cases.len() {
@@ -698,8 +729,9 @@ impl Reader<'_> {
                     let more = if at.len() > 5 { ", …" } else { "" };
                     format!("{}{more} do not define it", list.join(", "))
                 };
-                self.warn_at(
+                self.warn_at_text(
                     &pointer,
+                    &format!("{{{{{name}}}}}"),
                     format!(
                         "`{{{{{name}}}}}` is sent as written where a case lacks `{name}` ({which}), as gh does"
                     ),
