@@ -12,7 +12,7 @@ use promptgate::types::{
     MessageTemplate, ModelId, ModelParameters, PromptContent, ResponseFormat, Role, VersionId,
 };
 
-const PROMPT: &str = "name: support-bot\nmodel: openai/gpt-4o-mini\nmodelParameters:\n  temperature: 0.3\nmessages:\n  - role: system\n    content: |\n      You are the support assistant.\n      {% include \"snippets/tone.md\" %}\n      The customer is on the {{ plan }} plan.\n  - role: user\n    content: \"{{ question }}\"\n";
+const PROMPT: &str = "name: support-bot\nsemantics: promptgate\nmodel: openai/gpt-4o-mini\nmodelParameters:\n  temperature: 0.3\nmessages:\n  - role: system\n    content: |\n      You are the support assistant.\n      {% include \"snippets/tone.md\" %}\n      The customer is on the {{ plan }} plan.\n  - role: user\n    content: \"{{ question }}\"\n";
 const TONE: &str = "Write like a calm colleague.\n";
 const REGISTRY: &str = "sqlite://.promptgate/registry.db";
 
@@ -32,6 +32,7 @@ fn repo() -> tempfile::TempDir {
 /// The support-bot content as published: the snippet already inlined.
 fn content(system: &str, temperature: f64) -> PromptContent {
     PromptContent {
+        semantics: Default::default(),
         messages: vec![
             MessageTemplate {
                 role: Role::System,

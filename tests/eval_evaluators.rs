@@ -833,16 +833,57 @@ async fn llm_scores_the_first_contained_choice_like_gh_models() {
     assert!(got.reason.contains("'it depends.'"), "{}", got.reason);
     assert_eq!(judge.asked().len(), 1, "gh does not re-ask");
 
+    // A scale beyond 1 (gh reports the raw score, passed when > 0): the
+    // gate sees the score over the scale's top; the raw score is shown.
+    let scale = [("unhelpful", 0.0), ("partly", 4.0), ("helpful", 10.0)];
+    for (answer, value, shown) in [
+        ("Partly.", 0.4, "4 ('partly')"),
+        ("helpful", 1.0, "10 ('helpful')"),
+        ("unhelpful", 0.0, "0 ('unhelpful')"),
+    ] {
+        let judge = ScriptedJudge::replying(&[answer]);
+        let got = score(
+            helpfulness_llm(&scale),
+            &support_case(),
+            &good,
+            &judging(&judge),
+        )
+        .await;
+        assert_eq!((got.value, got.display.as_deref()), (value, Some(shown)));
+    }
+    // No choices: nothing can match, 0 on every case, as in gh.
     let judge = ScriptedJudge::replying(&["helpful"]);
-    let err = run(
-        helpfulness_llm(&[("helpful", 5.0)]),
+    let got = score(
+        helpfulness_llm(&[]),
         &support_case(),
-        &reply("x"),
+        &good,
         &judging(&judge),
     )
-    .await
-    .unwrap_err();
-    assert!(err.contains("[0, 1]"), "{err}");
+    .await;
+    assert_eq!(got.value, 0.0);
+}
+
+/// gh's rule for `uses: github/*`: the first of "1" … "5" that the trimmed,
+/// lowercased reply contains, anywhere; no digit scores 0; never re-asked.
+#[tokio::test]
+async fn builtins_score_by_ghs_substring_rule() {
+    let good = fixture("support_good.txt");
+    let fluency = EvaluatorKind::Builtin {
+        which: BuiltinEvaluator::Fluency,
+    };
+    for (answer, value) in [
+        ("4", 0.75),
+        ("Score: 5", 1.0),
+        ("Let's think step by step: 1. it is clear. Score: 4", 0.0),
+        ("2 or maybe 5", 0.25),
+        ("45", 0.75),
+        ("no idea", 0.0),
+    ] {
+        let judge = ScriptedJudge::replying(&[answer]);
+        let got = score(fluency.clone(), &support_case(), &good, &judging(&judge)).await;
+        assert_eq!(got.value, value, "{answer}: {}", got.reason);
+        assert_eq!(judge.asked().len(), 1, "{answer}: gh does not re-ask");
+    }
 }
 
 #[tokio::test]
@@ -903,17 +944,19 @@ async fn builtins_judge_on_their_rubrics_with_the_right_variables() {
         messages[1].content
     );
 
-    // Similarity and groundedness need `expected`.
+    // Similarity without `expected`: scored as gh scores it (gh sends the
+    // placeholder); the judge is told the case has none.
     let judge = ScriptedJudge::replying(&["3"]);
-    let err = run(
+    let got = score(
         builtin(BuiltinEvaluator::Similarity),
         &case_with(json!({"question": "Where is my order?"})),
-        &reply(&good),
+        &good,
         &judging(&judge),
     )
-    .await
-    .unwrap_err();
-    assert!(err.contains("`expected`"), "{err}");
+    .await;
+    assert_eq!(got.value, 0.5);
+    let user = judge.asked()[0].1[1].content.clone();
+    assert!(user.contains("(the case has no `expected`)"), "{user}");
 
     // Without an `input` variable the judge sees the case's variables.
     let judge = ScriptedJudge::replying(&["4"]);

@@ -25,6 +25,7 @@ fn input(text: &str, cases: usize, gate: GateOutcome) -> PublishInput {
             prompt: "support bot".into(),
             id: id.clone(),
             content: PromptContent {
+                semantics: Default::default(),
                 messages: vec![MessageTemplate {
                     role: Role::User,
                     content: text.into(),

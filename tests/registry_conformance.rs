@@ -217,6 +217,7 @@ where
 
 fn content(text: &str) -> PromptContent {
     PromptContent {
+        semantics: Default::default(),
         messages: vec![
             MessageTemplate {
                 role: Role::System,

@@ -33,6 +33,7 @@ async fn within_timeout<T>(test: impl Future<Output = T>) -> T {
 
 fn content(text: &str, temperature: f64, response_format: ResponseFormat) -> PromptContent {
     PromptContent {
+        semantics: Default::default(),
         messages: vec![
             MessageTemplate {
                 role: Role::System,

@@ -31,7 +31,12 @@ fn validate_passes_on_the_example() {
         .arg("validate")
         .assert()
         .success()
-        .stdout("ok: 4 prompts, 49 cases\n");
+        .stdout(
+            "note: prompts/summarize.prompt.yml: GitHub-format file, differs from `gh models eval`: model `openai/gpt-4o-mini` runs on provider `openai`; gh sends it to GitHub Models (set `github_models = true` in promptgate.toml to do the same)\n\
+             note: prompts/summarize.prompt.yml: GitHub-format file, differs from `gh models eval`: `uses: github/…` evaluators ask `openai/gpt-4o-mini` on provider `openai` with promptgate's own rubric wording and gh's scoring rule; gh asks `openai/gpt-4o` on GitHub Models with its own prompts, so the judge may answer differently\n\
+             note: prompts/summarize.prompt.yml: GitHub-format file, differs from `gh models eval`: judges are asked at temperature 0 for repeatable scores; gh sends no temperature\n\
+             ok: 4 prompts, 49 cases\n",
+        );
 }
 
 #[test]
@@ -120,7 +125,7 @@ fn validate_lists_every_problem_with_location_and_line() {
     write(
         root,
         "prompts/b.prompt.yml",
-        "model: nomodel\nmessages: hello\nsurprise: 1\n",
+        "model: \"no model\"\nmessages: hello\nsurprise: 1\n",
     );
     write(
         root,
@@ -131,29 +136,32 @@ fn validate_lists_every_problem_with_location_and_line() {
     let stderr = String::from_utf8(output.get_output().stderr.clone()).unwrap();
     for expected in [
         "data/cases.jsonl:2: error: prompt `a`: case `cases.jsonl:2`: messages[0] (user) uses `tone`",
-        "prompts/b.prompt.yml:1:8: error: `model`: `nomodel` is not a model id",
+        "prompts/b.prompt.yml:1:8: error: `model`: `no model` is not a model id",
         "prompts/b.prompt.yml:2:11: error: `messages` must be a list, not a string",
         "prompts/b.prompt.yml:3:1: warning: unknown key `surprise`",
-        "prompts/c.prompt.yml:1:8: error: no provider for model `mystery/m1`",
         "promptgate.toml:3:11: error:",
         "3 | fail_on = \"sometimes\"",
-        "error: 5 errors and 1 warning",
+        "error: 4 errors and 1 warning",
     ] {
         assert!(
             stderr.contains(expected),
             "missing {expected:?} in:\n{stderr}"
         );
     }
+    assert!(!stderr.contains("c.prompt.yml"), "{stderr}");
 
-    // Only the named paths.
+    // Only the named paths; a publisher no provider claims runs on GitHub Models.
+    write(root, "promptgate.toml", "");
     promptgate(root)
         .args(["validate", "prompts/c.prompt.yml"])
         .current_dir(root)
         .assert()
-        .code(2)
-        .stderr(
-            predicate::str::contains("mystery/m1")
-                .and(predicate::str::contains("b.prompt.yml").not()),
+        .success()
+        .stdout(
+            predicate::str::contains(
+                "note: prompts/c.prompt.yml: model `mystery/m1` runs on GitHub Models, with the token in GITHUB_TOKEN",
+            )
+            .and(predicate::str::contains("b.prompt.yml").not()),
         );
 }
 
@@ -169,7 +177,10 @@ fn validate_warns_but_passes() {
         .arg("validate")
         .assert()
         .success()
-        .stdout("ok: 1 prompt, 0 cases, 2 warnings\n")
+        .stdout(
+            "note: x.prompt.yaml: GitHub-format file, differs from `gh models eval`: model `echo/e` runs on provider `echo`; gh sends it to GitHub Models (set `github_models = true` in promptgate.toml to do the same)\n\
+             ok: 1 prompt, 0 cases, 2 warnings\n",
+        )
         .stderr(predicate::str::contains(
             "x.prompt.yaml:3:1: warning: unknown key `newGitHubKey`",
         ));

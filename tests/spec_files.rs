@@ -114,7 +114,7 @@ fn github_models_file_reads_unchanged() {
 #[test]
 fn every_problem_is_reported_with_its_line_and_column() {
     let text = "\
-model: gpt4
+model: \"gpt 4\"
 colour: blue
 modelParameters:
   temperature: hot
@@ -153,7 +153,7 @@ testData:
     );
     let messages: Vec<&str> = diagnostics.0.iter().map(|d| d.message.as_str()).collect();
     assert!(messages[0].contains("unknown key `colour`"));
-    assert!(messages[1].contains("`gpt4` is not a model id"));
+    assert!(messages[1].contains("`gpt 4` is not a model id"));
     assert!(messages[3].contains("unknown variant `bot`"));
     assert!(messages[5].contains("not a valid regex"));
     assert!(messages[6].contains("not a valid JSON schema"));
@@ -212,7 +212,11 @@ fn json_schema_as_json_text_or_yaml_map_is_the_same() {
     );
     let (a, da) = parse(&as_text);
     let (b, db) = parse(&as_map);
-    assert!(da.0.is_empty() && db.0.is_empty(), "{da}{db}");
+    assert!(da.0.is_empty(), "{da}");
+    // gh refuses the map form; promptgate reads it and says so.
+    assert_eq!(db.0.len(), 1, "{db}");
+    assert_eq!(db.0[0].severity, Severity::Warning);
+    assert!(db.0[0].message.contains("gh refuses"), "{db}");
     let (a, b) = (a.unwrap(), b.unwrap());
     assert_eq!(a.response_format, b.response_format);
     let files = MemoryFiles::new();
@@ -311,6 +315,7 @@ fn dataset_paths_may_not_leave_the_repository() {
 const GOLDEN_PROMPT: &str = "\
 # a comment
 name: golden
+semantics: promptgate
 model: openai/gpt-4o-mini
 modelParameters: {temperature: 0.2, maxTokens: 100}
 messages:
@@ -327,7 +332,8 @@ evaluators:
 ";
 
 const GOLDEN_VERSION: &str = "a2d96b19f311fb2c5d616b2143e7db92cf0524f737db6c40a9c8b762da5b4045";
-const GOLDEN_FINGERPRINT: &str = "842f407838c9290434b69a8530e9e3d388975ddf3cd73a0004466ff2a706ac6e";
+// Form 2 (GitHub's evaluators score by gh's rules) changed every fingerprint once.
+const GOLDEN_FINGERPRINT: &str = "e8fb6fa7ceeb9fc196c68b09d56944aacd04e8c972e006efd287f386fddc44d0";
 
 #[test]
 fn version_id_and_fingerprint_are_pinned() {
@@ -352,6 +358,7 @@ modelParameters:
   maxTokens: 100
   temperature: 0.20
 name: golden
+semantics: promptgate
 ";
     let restyled = parse(restyled).0.unwrap();
     // Message order matters, so put them back in the original order.
@@ -425,7 +432,7 @@ fn config_defaults_when_absent_and_errors_with_positions() {
 
     let error = config::parse(
         &path,
-        "judge = \"gpt4\"\n[gate]\ntolerance = 2.0\n[providers.local]\nkind = \"openai-compatible\"\n",
+        "judge = \"gpt 4\"\n[gate]\ntolerance = 2.0\n[providers.local]\nkind = \"openai-compatible\"\n",
     )
     .unwrap_err();
     let found: Vec<(u32, bool)> = error
@@ -453,48 +460,52 @@ fn models_route_to_providers() {
     )
     .unwrap();
     let route = |id: &str, config: &Config| config.provider_for(&ModelId::parse(id).unwrap());
-    let local = route("local/llama-3", &config).unwrap();
+    let local = route("local/llama-3", &config);
     assert_eq!(
         (local.alias.as_str(), local.model.as_str()),
         ("local", "llama-3")
     );
     assert_eq!(local.config.kind, ProviderKind::OpenaiCompatible);
-    let openai = route("openai/gpt-4o-mini", &config).unwrap();
+    let openai = route("openai/gpt-4o-mini", &config);
     assert_eq!(openai.config.kind, ProviderKind::Openai);
     assert_eq!(openai.config.api_key_env.as_deref(), Some("OPENAI_API_KEY"));
     assert_eq!(openai.model, "gpt-4o-mini");
     assert_eq!(
-        route("anthropic/claude-3-5-haiku", &config)
-            .unwrap()
-            .config
-            .kind,
+        route("anthropic/claude-3-5-haiku", &config).config.kind,
         ProviderKind::Anthropic
     );
-    assert_eq!(
-        route("ollama/llama3.1:8b", &config).unwrap().model,
-        "llama3.1:8b"
-    );
-    assert_eq!(
-        route("echo/x", &config).unwrap().config.kind,
-        ProviderKind::Echo
-    );
-    let unknown = route("meta/llama-3.3-70b-instruct", &config).unwrap_err();
-    assert!(unknown.to_string().contains("github_models = true"));
+    assert_eq!(route("ollama/llama3.1:8b", &config).model, "llama3.1:8b");
+    assert_eq!(route("echo/x", &config).config.kind, ProviderKind::Echo);
+    // A publisher no provider claims belongs to GitHub Models, id whole.
+    for id in [
+        "meta/llama-3.3-70b-instruct",
+        "gpt-4o-mini",
+        "github:openai/gpt-4.1-mini",
+    ] {
+        let unclaimed = route(id, &config);
+        assert_eq!(unclaimed.config.kind, ProviderKind::GithubModels, "{id}");
+        assert_eq!(unclaimed.alias, "github-models");
+        assert_eq!(unclaimed.model, id);
+        assert_eq!(
+            unclaimed.config.api_key_env.as_deref(),
+            Some("GITHUB_TOKEN")
+        );
+    }
 
     let github = Config {
         github_models: true,
         ..config.clone()
     };
-    let gh = route("openai/gpt-4o-mini", &github).unwrap();
+    let gh = route("openai/gpt-4o-mini", &github);
     assert_eq!(gh.config.kind, ProviderKind::GithubModels);
     assert_eq!(gh.model, "openai/gpt-4o-mini");
     assert_eq!(gh.config.api_key_env.as_deref(), Some("GITHUB_TOKEN"));
     assert_eq!(
-        route("meta/llama-3.3-70b-instruct", &github).unwrap().model,
+        route("meta/llama-3.3-70b-instruct", &github).model,
         "meta/llama-3.3-70b-instruct"
     );
     // A configured alias still wins.
-    assert_eq!(route("local/x", &github).unwrap().alias, "local");
+    assert_eq!(route("local/x", &github).alias, "local");
 }
 
 #[test]
@@ -541,7 +552,7 @@ fn prompt_schema_accepts_the_examples_and_rejects_a_broken_file() {
         assert!(errors.is_empty(), "{}: {errors:?}", path.display());
     }
     for broken in [
-        "model: gpt4\nmessages: [{role: user, content: hi}]\n",
+        "model: \"gpt 4\"\nmessages: [{role: user, content: hi}]\n",
         "model: a/b\nmessages: [{role: bot, content: hi}]\n",
         "model: a/b\nmessages: []\n",
         "model: a/b\nmessages: [{role: user, content: hi}]\nevaluators: [{name: x}]\n",
@@ -582,4 +593,81 @@ proptest! {
     fn config_reader_never_panics_on_bytes(text in "\\PC{0,200}") {
         let _ = config::parse(&RepoPath("promptgate.toml".into()), &text);
     }
+}
+
+/// A file that uses only GitHub's keys reads with GitHub's semantics; any
+/// promptgate key (or `semantics: promptgate`) opts into promptgate's, and
+/// `semantics: github` beside a promptgate key is refused with its line.
+#[test]
+fn semantics_follow_the_keys_a_file_uses() {
+    use promptgate::types::Semantics;
+    let semantics = |text: &str| {
+        let (spec, diagnostics) = parse(text);
+        spec.unwrap_or_else(|| panic!("{diagnostics}")).semantics
+    };
+    assert_eq!(semantics(MINIMAL), Semantics::Github);
+    for opt_in in [
+        "dataset: cases.jsonl\n",
+        "repeats: 2\n",
+        "tags: [a]\n",
+        "owner: me\n",
+        "gate: {tolerance: 0.1}\n",
+        "semantics: promptgate\n",
+        "evaluators: [{name: j, json: true}]\n",
+        "evaluators: [{name: s, string: {contains: x}, weight: 2}]\n",
+    ] {
+        assert_eq!(
+            semantics(&format!("{MINIMAL}{opt_in}")),
+            Semantics::Promptgate,
+            "{opt_in}"
+        );
+    }
+    assert_eq!(
+        semantics(&format!("semantics: github\n{MINIMAL}")),
+        Semantics::Github
+    );
+    let (spec, diagnostics) = parse(&format!("semantics: github\n{MINIMAL}repeats: 2\n"));
+    assert!(spec.is_none());
+    let text = diagnostics.to_string();
+    assert!(
+        text.contains("t.prompt.yml:6:1: error: `repeats` is promptgate's own key"),
+        "{text}"
+    );
+    // The same text sends something else under the other semantics: a new version.
+    let files = MemoryFiles::new();
+    let github = parse(MINIMAL).0.unwrap();
+    let minijinja = parse(&format!("semantics: promptgate\n{MINIMAL}"))
+        .0
+        .unwrap();
+    assert_ne!(
+        spec::version_id(&github, &files).unwrap(),
+        spec::version_id(&minijinja, &files).unwrap()
+    );
+    let (spec, diagnostics) = parse(&format!("semantics: jinja\n{MINIMAL}"));
+    assert!(spec.is_none());
+    assert!(
+        diagnostics.to_string().contains("not `jinja`"),
+        "{diagnostics}"
+    );
+
+    // In a GitHub-format file, the expectation columns are variables: no
+    // error for values that could not be expectations, ids by position.
+    let (spec, diagnostics) = parse(&format!(
+        "{MINIMAL}testData:\n  - id: [1, 2]\n    regex: \"[a-z\"\n    schema: CREATE TABLE t\n    keywords: 3\n"
+    ));
+    let spec = spec.unwrap_or_else(|| panic!("{diagnostics}"));
+    let case = &spec.test_data[0];
+    assert_eq!(case.id, "testData[0]");
+    assert_eq!((case.regex.as_ref(), case.schema.as_ref()), (None, None));
+    assert!(case.keywords.is_empty());
+    assert_eq!(case.vars["id"], json!([1, 2]));
+    // The same columns in a promptgate-format file are expectations, checked.
+    let (spec, diagnostics) = parse(&format!(
+        "semantics: promptgate\n{MINIMAL}testData:\n  - regex: \"[a-z\"\n"
+    ));
+    assert!(spec.is_none());
+    assert!(
+        diagnostics.to_string().contains("not a valid regex"),
+        "{diagnostics}"
+    );
 }

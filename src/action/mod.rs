@@ -594,7 +594,7 @@ fn append(path: &Path, what: &'static str, text: &str) -> Result<(), ActionError
 /// The variable holding the key a model's provider needs under `config`;
 /// `None` when it needs none (echo, a local server) or cannot be routed.
 fn key_variable(config: &Config, model: &crate::types::ModelId) -> Option<String> {
-    let route = config.provider_for(model).ok()?;
+    let route = config.provider_for(model);
     if route.config.kind == crate::pipeline::config::ProviderKind::Echo {
         return None;
     }

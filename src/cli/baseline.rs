@@ -23,9 +23,12 @@ pub fn run(repo: &Path, args: BaselineArgs) -> anyhow::Result<Outcome> {
         cache: args.cache.mode(),
         ..RunOptions::default()
     };
-    let (_, evaluated, _) =
+    let (_, evaluations) =
         super::block_on(async { Ok(evaluate_current(repo, &args.prompts, &options).await?) })?;
-    for item in &evaluated {
+    for skipped in &evaluations.skipped {
+        println!("{}", skipped.note);
+    }
+    for item in &evaluations.evaluated {
         println!(
             "{}  version {}  fingerprint {}  {} cases{}",
             item.prompt.name,

@@ -51,6 +51,8 @@ impl From<FailOnArg> for FailOn {
 }
 
 pub fn run(repo: &Path, args: CheckArgs) -> anyhow::Result<Outcome> {
+    // Refused before anything is spent.
+    args.report.refuse_github_format()?;
     let request = CheckRequest {
         base: args.base,
         head: args.head,

@@ -5,11 +5,12 @@ use std::path::Path;
 use clap::Args;
 
 use super::Outcome;
-use super::output::{CacheArgs, ReportArgs};
+use super::output::{CacheArgs, Format, ReportArgs};
 use crate::edges::git::WorkingTree;
 use crate::flows::evaluate::{Locations, RunOptions, engine, evaluate_current, select_by_name};
 use crate::pipeline::evaluation;
-use crate::pipeline::report::{CheckReport, PromptReport, ReportMode, RunTotals};
+use crate::pipeline::report::github::GithubEval;
+use crate::pipeline::report::{self, CheckReport, PromptReport, ReportMode, RunTotals};
 use crate::pipeline::runner::pricing;
 use crate::pipeline::spec::Workspace;
 
@@ -37,10 +38,27 @@ pub fn run(repo: &Path, args: EvalArgs) -> anyhow::Result<Outcome> {
         ..RunOptions::default()
     };
     let started = std::time::Instant::now();
-    let (_, evaluated, judge_calls) =
+    let (_, evaluations) =
         super::block_on(async { Ok(evaluate_current(repo, &args.prompts, &options).await?) })?;
-    let mut totals = judge_calls;
-    let prompts = evaluated
+    let github = (args.report.format == Format::Github).then(|| {
+        // gh runs a file without cases as 0 of 0 tests.
+        let items: Vec<GithubEval<'_>> = evaluations
+            .evaluated
+            .iter()
+            .map(|item| GithubEval {
+                prompt: &item.prompt,
+                result: Some(&item.result),
+            })
+            .chain(evaluations.skipped.iter().map(|skipped| GithubEval {
+                prompt: &skipped.prompt,
+                result: None,
+            }))
+            .collect();
+        report::github::render(&items)
+    });
+    let mut totals = evaluations.judge_calls;
+    let prompts = evaluations
+        .evaluated
         .into_iter()
         .map(|item| {
             totals.add(&item.calls);
@@ -55,6 +73,8 @@ pub fn run(repo: &Path, args: EvalArgs) -> anyhow::Result<Outcome> {
                 prompt_diff_terminal: None,
                 policy_change: None,
                 calls: item.calls,
+                // A GitHub-format file fails exactly when `gh models eval` would.
+                cases_must_pass: item.prompt.semantics.is_github(),
             }
         })
         .collect();
@@ -66,10 +86,11 @@ pub fn run(repo: &Path, args: EvalArgs) -> anyhow::Result<Outcome> {
             prompts_unaffected: 0,
             elapsed_ms: Some(started.elapsed().as_millis() as u64),
         },
-        Vec::new(),
+        evaluations.skipped.into_iter().map(|s| s.note).collect(),
     );
-    args.report.emit(&report)?;
-    // Eval mode has no baseline; only missed absolute thresholds fail it.
+    args.report.emit_with(&report, github)?;
+    // Eval mode has no baseline: a GitHub-format prompt with a failed case
+    // fails it, as gh does.
     Ok(
         if report.status() == crate::pipeline::report::Status::Fail {
             Outcome::GateFailed
@@ -90,7 +111,7 @@ fn estimate(repo: &Path, selectors: &[String]) -> anyhow::Result<Outcome> {
     );
     let mut calls = Vec::new();
     for prompt in select_by_name(&workspace, selectors)? {
-        let plan = evaluation::plan(prompt, workspace.files.as_ref(), &workspace.config)?;
+        let plan = evaluation::plan(&prompt, workspace.files.as_ref(), &workspace.config)?;
         calls.extend(engine.calls(&plan)?);
     }
     let estimate = pricing::estimate(&calls, engine.runner.prices(), Some(engine.runner.cache()));

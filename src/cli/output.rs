@@ -11,7 +11,11 @@ pub enum Format {
     Table,
     Markdown,
     Json,
+    /// What `gh models eval --json` prints (`promptgate eval` only).
+    Github,
 }
+
+const GITHUB_ONLY_IN_EVAL: &str = "`--format github` prints what `gh models eval --json` prints, so only `promptgate eval` has it; use `--format json` here";
 
 #[derive(Debug, Args)]
 pub struct ReportArgs {
@@ -32,10 +36,29 @@ pub struct ReportArgs {
 impl ReportArgs {
     /// Prints the report on stdout and writes every requested file.
     pub fn emit(&self, report: &CheckReport) -> anyhow::Result<()> {
+        self.emit_with(report, None)
+    }
+
+    /// Fails for `--format github`, which only `eval` prints.
+    pub fn refuse_github_format(&self) -> anyhow::Result<()> {
+        if self.format == Format::Github {
+            anyhow::bail!(GITHUB_ONLY_IN_EVAL);
+        }
+        Ok(())
+    }
+
+    /// As [`emit`](Self::emit), printing `github` (gh's JSON, which only
+    /// `eval` can make) for `--format github`.
+    pub fn emit_with(&self, report: &CheckReport, github: Option<String>) -> anyhow::Result<()> {
         let stdout = match self.format {
             Format::Table => report::terminal::render(report, super::color_enabled_stdout()),
             Format::Markdown => report::markdown::render_step_summary(report)?,
             Format::Json => report::json::render(report)?,
+            Format::Github => match github {
+                // gh's JSON ends in its own newline.
+                Some(text) => text.trim_end().to_string(),
+                None => anyhow::bail!(GITHUB_ONLY_IN_EVAL),
+            },
         };
         println!("{stdout}");
         if let Some(path) = &self.junit {

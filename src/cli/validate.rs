@@ -9,10 +9,12 @@ use clap::Args;
 
 use super::Outcome;
 use crate::edges::git::WorkingTree;
-use crate::pipeline::config::{self, Config};
+use crate::pipeline::config::{self, Config, GITHUB_MODELS};
 use crate::pipeline::spec::{self, yaml};
 use crate::pipeline::template::PreparedPrompt;
-use crate::types::{Diagnostic, Diagnostics, ModelId, PromptSpec, RepoFiles, RepoPath, Severity};
+use crate::types::{
+    Diagnostic, Diagnostics, EvaluatorKind, ModelId, PromptSpec, RepoFiles, RepoPath, Severity,
+};
 
 #[derive(Debug, Args)]
 pub struct ValidateArgs {
@@ -25,6 +27,9 @@ pub struct Validation {
     pub prompts: usize,
     pub cases: usize,
     pub diagnostics: Diagnostics,
+    /// Facts worth knowing that are not problems: where models run, what
+    /// would differ from `gh models eval` for a GitHub-format file.
+    pub notes: Vec<String>,
 }
 
 pub fn run(repo: &Path, args: ValidateArgs) -> anyhow::Result<Outcome> {
@@ -37,6 +42,9 @@ pub fn run(repo: &Path, args: ValidateArgs) -> anyhow::Result<Outcome> {
     let validation = validate(&files, &only);
     for diagnostic in &validation.diagnostics.0 {
         eprintln!("{diagnostic}\n");
+    }
+    for note in &validation.notes {
+        println!("note: {note}");
     }
     let count = |severity| {
         validation
@@ -129,8 +137,9 @@ pub fn validate(files: &dyn RepoFiles, only: &[PathBuf]) -> Validation {
             })
             .collect();
         // A named file that is not a prompt is checked as a dataset.
-        let (prompt_files, others): (Vec<RepoPath>, Vec<RepoPath>) =
-            wanted.into_iter().partition(|file| is_prompt_file(&file.0));
+        let (prompt_files, others): (Vec<RepoPath>, Vec<RepoPath>) = wanted
+            .into_iter()
+            .partition(|file| spec::holds_prompt(files, file));
         for dataset in &others {
             if let Err(problems) = crate::pipeline::dataset::load_cases(files, dataset) {
                 diagnostics.extend(problems.0);
@@ -140,14 +149,16 @@ pub fn validate(files: &dyn RepoFiles, only: &[PathBuf]) -> Validation {
     };
     diagnostics.extend(found.0);
     let mut cases = 0;
+    let mut notes = Vec::new();
     for prompt in &prompts {
-        cases += check_prompt(prompt, files, &config, &mut diagnostics);
+        cases += check_prompt(prompt, files, &config, &mut diagnostics, &mut notes);
     }
     diagnostics.sort_by(|a, b| (&a.file, a.line, a.column).cmp(&(&b.file, b.line, b.column)));
     Validation {
         prompts: prompts.len(),
         cases,
         diagnostics: Diagnostics(diagnostics),
+        notes,
     }
 }
 
@@ -157,6 +168,7 @@ fn check_prompt(
     files: &dyn RepoFiles,
     config: &Config,
     diagnostics: &mut Vec<Diagnostic>,
+    notes: &mut Vec<String>,
 ) -> usize {
     let text = files
         .read(&prompt.path)
@@ -178,23 +190,45 @@ fn check_prompt(
         .with_source(&text)
     };
 
-    let mut models: Vec<(String, ModelId)> = vec![("/model".into(), prompt.model.clone())];
-    for (i, evaluator) in prompt.evaluators.iter().enumerate() {
-        let pointer = format!("/evaluators/{i}");
+    let mut models: Vec<ModelId> = vec![prompt.model.clone()];
+    for evaluator in &prompt.evaluators {
         match &evaluator.kind {
-            crate::types::EvaluatorKind::Llm { model_id, .. } => {
-                models.push((pointer, model_id.clone()))
-            }
-            crate::types::EvaluatorKind::Judge { model: Some(m), .. }
-            | crate::types::EvaluatorKind::Similarity { model: Some(m), .. } => {
-                models.push((pointer, m.clone()))
-            }
+            EvaluatorKind::Llm { model_id, .. } => models.push(model_id.clone()),
+            EvaluatorKind::Judge { model: Some(m), .. }
+            | EvaluatorKind::Similarity { model: Some(m), .. } => models.push(m.clone()),
             _ => {}
         }
     }
-    for (pointer, model) in models {
-        if let Err(error) = config.provider_for(&model) {
-            diagnostics.push(at(&pointer, error.to_string(), Severity::Error));
+    for model in models {
+        let route = config.provider_for(&model);
+        if route.alias == GITHUB_MODELS {
+            let key = route
+                .config
+                .api_key_env
+                .as_deref()
+                .unwrap_or("GITHUB_TOKEN");
+            let note = format!(
+                "{}: model `{model}` runs on GitHub Models, with the token in {key}",
+                prompt.path
+            );
+            if !notes.contains(&note) {
+                notes.push(note);
+            }
+        }
+    }
+    if prompt.semantics.is_github() {
+        let differences = crate::pipeline::spec::github::differences(prompt, config);
+        if differences.is_empty() {
+            notes.push(format!(
+                "{}: GitHub-format file: promptgate reads and scores it as `gh models eval` does",
+                prompt.path
+            ));
+        }
+        for difference in differences {
+            notes.push(format!(
+                "{}: GitHub-format file, differs from `gh models eval`: {difference}",
+                prompt.path
+            ));
         }
     }
 
@@ -209,13 +243,31 @@ fn check_prompt(
         diagnostics.push(at(
             "",
             format!(
-                "prompt `{}` has no cases; add `testData` or a `dataset` file so it can be evaluated",
+                "prompt `{}` has no cases, so `eval` and `check` skip it; add `testData` or a `dataset` file so it can be evaluated",
                 prompt.name
             ),
             Severity::Warning,
         ));
     }
-    let prepared = match PreparedPrompt::new(&prompt.messages, files) {
+    for (i, evaluator) in prompt.evaluators.iter().enumerate() {
+        let EvaluatorKind::Builtin { which } = &evaluator.kind else {
+            continue;
+        };
+        let wants = crate::pipeline::eval::builtin_rubric(*which).expected;
+        let lacking = cases.iter().filter(|c| c.expected.is_none()).count();
+        if wants != crate::pipeline::eval::ExpectedRole::Unused && lacking > 0 {
+            diagnostics.push(at(
+                &format!("/evaluators/{i}"),
+                format!(
+                    "`{}` compares the reply with each case's `expected`, and {lacking} of {} cases have none; the judge is told so, and its score for them means little",
+                    evaluator.name,
+                    cases.len()
+                ),
+                Severity::Warning,
+            ));
+        }
+    }
+    let prepared = match PreparedPrompt::for_prompt(prompt, files) {
         Ok(prepared) => prepared,
         Err(error) => {
             diagnostics.push(at("/messages", error.to_string(), Severity::Error));

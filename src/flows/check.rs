@@ -208,7 +208,7 @@ pub async fn check_sources(
             continue;
         };
         let base_prompt = sides.base.as_ref().and_then(|b| b.prompt(&item.name));
-        let checked = check_prompt(
+        let Some(checked) = check_prompt(
             &sides,
             &engine,
             &baselines,
@@ -217,7 +217,10 @@ pub async fn check_sources(
             &base_sha,
             &mut notes,
         )
-        .await?;
+        .await?
+        else {
+            continue;
+        };
         totals.add(&checked.calls);
         overrides.push(sides.overrides(head_prompt, base_prompt));
         reports.push(PromptReport {
@@ -252,6 +255,7 @@ pub async fn check_sources(
 /// One affected prompt: the head evaluated (or its stored result), the
 /// base version measured the head's way and looked up as a baseline, and
 /// the text diff between them. The gate is decided later, for all at once.
+/// `None`, with a note, for a prompt without cases.
 async fn check_prompt(
     sides: &Sides,
     engine: &Engine,
@@ -260,9 +264,13 @@ async fn check_prompt(
     head_prompt: &PromptSpec,
     base_sha: &str,
     notes: &mut Vec<String>,
-) -> Result<PromptReport, FlowError> {
+) -> Result<Option<PromptReport>, FlowError> {
     let config = sides.trusted_config();
     let head_plan = evaluation::plan(head_prompt, sides.head.files.as_ref(), config)?;
+    if let Some(note) = head_plan.skip_note() {
+        notes.push(note);
+        return Ok(None);
+    }
     let base = sides
         .base
         .as_ref()
@@ -294,7 +302,7 @@ async fn check_prompt(
     let diff = base
         .map(|(_, base_prompt)| textdiff::diff_specs(base_prompt, head_prompt))
         .filter(|d| !d.is_empty());
-    Ok(PromptReport {
+    Ok(Some(PromptReport {
         gate: None,
         head,
         baseline,
@@ -305,7 +313,8 @@ async fn check_prompt(
         prompt_diff_terminal: diff.as_ref().map(|d| d.render_terminal(false)),
         policy_change: None,
         calls,
-    })
+        cases_must_pass: false,
+    }))
 }
 
 /// The base version planned on the head's cases, or why it cannot be.

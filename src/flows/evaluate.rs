@@ -16,8 +16,8 @@ use crate::pipeline::evaluation::{self, Engine, EvaluationPlan};
 use crate::pipeline::runner::cache::{CacheMode, ResponseCache};
 use crate::pipeline::runner::pricing::PriceTable;
 use crate::pipeline::runner::{ProgressMode, Runner, RunnerOptions};
-use crate::pipeline::spec::Workspace;
-use crate::types::{CallStats, EvalResult, EvaluatorKind, PromptSpec};
+use crate::pipeline::spec::{Workspace, holds_prompt, load_prompts};
+use crate::types::{CallStats, EvalResult, EvaluatorKind, PromptSpec, RepoPath};
 
 /// How a run treats what it evaluates: whom it trusts, how it uses the
 /// response cache, how it shows progress.
@@ -157,26 +157,43 @@ pub async fn stored_or_evaluated(
     Ok((result, calls, false))
 }
 
-/// The prompts named by name or path; all of them when none are named.
-pub fn select_by_name<'w>(
-    workspace: &'w Workspace,
+/// The prompts named by name or path; all of them when none are named. A
+/// path the config's globs do not find is read as a prompt when it holds
+/// one ([`holds_prompt`]): a file named on the command line is what it is.
+pub fn select_by_name(
+    workspace: &Workspace,
     selectors: &[String],
-) -> Result<Vec<&'w PromptSpec>, FlowError> {
+) -> Result<Vec<PromptSpec>, FlowError> {
     if selectors.is_empty() {
-        return Ok(workspace.prompts.iter().collect());
+        return Ok(workspace.prompts.clone());
     }
     selectors
         .iter()
         .map(|selector| {
             let path = selector.trim_start_matches("./");
-            workspace
+            if let Some(found) = workspace
                 .prompts
                 .iter()
                 .find(|p| p.name == *selector || p.path.0 == path)
-                .ok_or_else(|| FlowError::UnknownPrompt {
-                    name: selector.clone(),
-                    known: workspace.prompts.iter().map(|p| p.name.clone()).collect(),
-                })
+            {
+                return Ok(found.clone());
+            }
+            let unknown = || FlowError::UnknownPrompt {
+                name: selector.clone(),
+                known: workspace.prompts.iter().map(|p| p.name.clone()).collect(),
+            };
+            let Ok(named) = RepoPath::relative(path) else {
+                return Err(unknown());
+            };
+            let files = workspace.files.as_ref();
+            if !matches!(files.read(&named), Ok(Some(_))) || !holds_prompt(files, &named) {
+                return Err(unknown());
+            }
+            let (mut prompts, problems) = load_prompts(files, std::slice::from_ref(&named));
+            if problems.has_errors() {
+                return Err(problems.into());
+            }
+            prompts.pop().ok_or_else(unknown)
         })
         .collect()
 }
@@ -191,43 +208,67 @@ pub struct Evaluated {
     pub from_store: bool,
 }
 
+/// What evaluating a set of prompts produced.
+pub struct Evaluations {
+    pub evaluated: Vec<Evaluated>,
+    /// Judge calls, which belong to no single result.
+    pub judge_calls: CallStats,
+    /// Prompts not evaluated (they have no cases), in order.
+    pub skipped: Vec<Skipped>,
+}
+
+/// A prompt left out of a run, and the note that says why.
+pub struct Skipped {
+    pub prompt: PromptSpec,
+    pub note: String,
+}
+
 /// Evaluates prompts of the working tree (all, or those named by name or
 /// path), reusing stored results of identical evaluations.
 pub async fn evaluate_current(
     root: &Path,
     selectors: &[String],
     options: &RunOptions,
-) -> Result<(Workspace, Vec<Evaluated>, CallStats), FlowError> {
+) -> Result<(Workspace, Evaluations), FlowError> {
     let workspace = Workspace::load(Box::new(WorkingTree::new(root)?))?;
-    let (evaluated, judge_calls) =
+    let evaluations =
         evaluate_workspace(&workspace, selectors, options, &Locations::checkout(root)).await?;
-    Ok((workspace, evaluated, judge_calls))
+    Ok((workspace, evaluations))
 }
 
 /// [`evaluate_current`] on any workspace (the server's comes from the
-/// GitHub API), with the store where `locations` says. Returns the judge
-/// calls apart: they belong to no single result.
+/// GitHub API), with the store where `locations` says. A prompt without
+/// cases is skipped with a note, as `gh models eval` runs 0 of 0 tests.
 pub async fn evaluate_workspace(
     workspace: &Workspace,
     selectors: &[String],
     options: &RunOptions,
     locations: &Locations,
-) -> Result<(Vec<Evaluated>, CallStats), FlowError> {
+) -> Result<Evaluations, FlowError> {
     let chosen = select_by_name(workspace, selectors)?;
     let engine = engine(locations, &workspace.config, options);
     let store = locations.store(&workspace.config);
     let mut evaluated = Vec::new();
+    let mut skipped = Vec::new();
     for prompt in chosen {
-        let plan = evaluation::plan(prompt, workspace.files.as_ref(), &workspace.config)?;
+        let plan = evaluation::plan(&prompt, workspace.files.as_ref(), &workspace.config)?;
+        if let Some(note) = plan.skip_note() {
+            skipped.push(Skipped { prompt, note });
+            continue;
+        }
         let (result, calls, from_store) =
             stored_or_evaluated(&engine, &store, &plan, options.cache).await?;
         evaluated.push(Evaluated {
-            prompt: prompt.clone(),
+            prompt,
             plan,
             result,
             calls,
             from_store,
         });
     }
-    Ok((evaluated, engine.judge_stats()))
+    Ok(Evaluations {
+        evaluated,
+        judge_calls: engine.judge_stats(),
+        skipped,
+    })
 }

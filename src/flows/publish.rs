@@ -109,10 +109,12 @@ pub async fn publish_workspace(
     options: &RunOptions,
     meta: &PublishMeta,
 ) -> Result<Vec<PublishedPrompt>, PublishError> {
-    let (evaluated, _judge_calls) =
-        evaluate_workspace(workspace, selectors, options, locations).await?;
+    let evaluations = evaluate_workspace(workspace, selectors, options, locations).await?;
+    for skipped in &evaluations.skipped {
+        tracing::warn!("{}", skipped.note);
+    }
     let mut published = Vec::new();
-    for item in evaluated {
+    for item in evaluations.evaluated {
         let content =
             crate::pipeline::template::resolved_content(&item.prompt, workspace.files.as_ref())
                 .map_err(|source| PublishError::Content {

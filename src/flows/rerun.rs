@@ -60,8 +60,13 @@ pub async fn rerun_workspace(
         .iter()
         .filter(|p| model.is_none_or(|m| p.model.to_string() == m))
         .collect();
+    let mut skipped = Vec::new();
     for prompt in &chosen {
         let plan = evaluation::plan(prompt, workspace.files.as_ref(), config)?;
+        if let Some(note) = plan.skip_note() {
+            skipped.push(note);
+            continue;
+        }
         // Read before evaluating: the baseline is what was stored until now.
         let (baseline, source) = match baselines.stored(&plan).await? {
             Some((result, source)) => (Some(result), Some(source)),
@@ -84,10 +89,12 @@ pub async fn rerun_workspace(
             prompt_diff_terminal: None,
             policy_change: None,
             calls,
+            cases_must_pass: false,
         });
     }
     totals.add(&engine.judge_stats());
     let mut notes = baselines.notes();
+    notes.extend(skipped);
     if reports.iter().any(|r| r.baseline.is_none()) {
         notes.push(
             "prompts without a stored baseline are reported as new; `promptgate baseline` or a publish records one"

@@ -169,8 +169,7 @@ fn error_class(error: &ProviderError) -> &'static str {
         ProviderError::Malformed(_) => "malformed",
         ProviderError::MissingKey { .. }
         | ProviderError::UnknownProvider { .. }
-        | ProviderError::Config { .. }
-        | ProviderError::Routing(_) => "config",
+        | ProviderError::Config { .. } => "config",
     }
 }
 

@@ -161,14 +161,11 @@ pub fn dependencies(workspace: &Workspace) -> Vec<PromptDeps> {
     workspace
         .prompts
         .iter()
-        .map(|prompt| {
-            let sources: Vec<&str> = prompt.messages.iter().map(|m| m.content.as_str()).collect();
-            PromptDeps {
-                name: prompt.name.clone(),
-                path: prompt.path.clone(),
-                includes: Includes::walk(&sources, workspace.files.as_ref()).paths(),
-                dataset: prompt.dataset.clone(),
-            }
+        .map(|prompt| PromptDeps {
+            name: prompt.name.clone(),
+            path: prompt.path.clone(),
+            includes: Includes::of_prompt(prompt, workspace.files.as_ref()).paths(),
+            dataset: prompt.dataset.clone(),
         })
         .collect()
 }

@@ -6,7 +6,7 @@
 //! store = ".promptgate"                   # the local store (git-ignore it)
 //! registry = "git+branch://promptgate-registry"
 //! judge = "openai/gpt-4o-mini"            # default judge model
-//! github_models = true                    # publisher/model ids go to GitHub Models
+//! github_models = true                    # every model id goes to GitHub Models
 //! environments = ["staging", "production"]
 //!
 //! [providers.local]                       # `local/<model>` routes here
@@ -210,10 +210,11 @@ pub struct Config {
     /// What a version needs before a label may move to it.
     #[serde(default)]
     pub promotion: PromotionPolicy,
-    /// Send model ids in the GitHub Models form (`openai/gpt-4o-mini`,
-    /// `meta/llama-3.3-70b-instruct`) to GitHub Models, authenticated by
-    /// `GITHUB_TOKEN`, unless the publisher is one of `providers`. Off by
-    /// default: then `openai/…` and `anthropic/…` go to those vendors directly.
+    /// Send every model id to GitHub Models (`openai/gpt-4o-mini` as well),
+    /// authenticated by `GITHUB_TOKEN`, unless the publisher is one of
+    /// `providers` (or `echo`, `ollama`). Off by default: then `openai/…` and
+    /// `anthropic/…` go to those vendors directly, and only ids no provider
+    /// claims (`meta/…`, `gpt-4o-mini`) go to GitHub Models.
     #[serde(default)]
     pub github_models: bool,
 }
@@ -263,17 +264,12 @@ pub struct ProviderRoute {
     pub model: String,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum RoutingError {
-    #[error(
-        "no provider for model `{model}`: `{alias}` is not a provider alias in promptgate.toml; add `[providers.{alias}]` with a `kind`, set `github_models = true` to send it to GitHub Models, or use openai/…, anthropic/…, ollama/… or echo/…"
-    )]
-    UnknownAlias { model: String, alias: String },
-}
+/// The alias of GitHub Models: a model id no provider claims goes there.
+pub const GITHUB_MODELS: &str = "github-models";
 
 impl Config {
     /// The default judge model, when `judge` is set (the loader has already
-    /// refused one that is not `publisher/model`).
+    /// refused one that is not a model id).
     pub fn judge_model(&self) -> Option<crate::types::ModelId> {
         self.judge
             .as_deref()
@@ -300,45 +296,53 @@ impl Config {
     /// Routes a model id to a provider: a configured alias first; then, with
     /// `github_models = true`, GitHub Models for any other publisher; then
     /// the built-ins `openai`, `anthropic`, `ollama`, `echo` and
-    /// `github-models` (whose model part is the GitHub Models id).
-    pub fn provider_for(
-        &self,
-        model: &crate::types::ModelId,
-    ) -> Result<ProviderRoute, RoutingError> {
+    /// `github-models` (whose model part is the GitHub Models id). Any
+    /// other id belongs to GitHub Models, the catalog the prompt file format
+    /// was made for, and is sent there as written (with `GITHUB_TOKEN`, or
+    /// as `[providers.github-models]` says).
+    pub fn provider_for(&self, model: &crate::types::ModelId) -> ProviderRoute {
         if let Some(config) = self.providers.get(&model.provider) {
             let config = config.clone().with_defaults();
             // An alias of kind github-models takes GitHub's `publisher/model` ids after it.
-            return Ok(ProviderRoute {
+            return ProviderRoute {
                 alias: model.provider.clone(),
                 config,
                 model: model.model.clone(),
-            });
-        }
-        if self.github_models && model.provider != "echo" && model.provider != "ollama" {
-            return Ok(ProviderRoute {
-                alias: "github-models".into(),
-                config: ProviderConfig::builtin(ProviderKind::GithubModels),
-                model: model.to_string(),
-            });
+            };
         }
         let kind = match model.provider.as_str() {
-            "openai" => ProviderKind::Openai,
-            "anthropic" => ProviderKind::Anthropic,
-            "ollama" => ProviderKind::Ollama,
-            "echo" => ProviderKind::Echo,
-            "github-models" => ProviderKind::GithubModels,
-            _ => {
-                return Err(RoutingError::UnknownAlias {
-                    model: model.to_string(),
-                    alias: model.provider.clone(),
-                });
-            }
+            "echo" => Some(ProviderKind::Echo),
+            "ollama" => Some(ProviderKind::Ollama),
+            GITHUB_MODELS => Some(ProviderKind::GithubModels),
+            _ if self.github_models => None,
+            "openai" => Some(ProviderKind::Openai),
+            "anthropic" => Some(ProviderKind::Anthropic),
+            _ => None,
         };
-        Ok(ProviderRoute {
-            alias: model.provider.clone(),
-            config: ProviderConfig::builtin(kind),
-            model: model.model.clone(),
-        })
+        match kind {
+            Some(kind) => ProviderRoute {
+                alias: model.provider.clone(),
+                config: ProviderConfig::builtin(kind),
+                model: model.model.clone(),
+            },
+            None => self.github_models_route(model.to_string()),
+        }
+    }
+
+    /// GitHub Models, as `[providers.github-models]` configures it (or its
+    /// defaults), receiving `model` whole.
+    fn github_models_route(&self, model: String) -> ProviderRoute {
+        let config = self
+            .providers
+            .get(GITHUB_MODELS)
+            .cloned()
+            .map(ProviderConfig::with_defaults)
+            .unwrap_or_else(|| ProviderConfig::builtin(ProviderKind::GithubModels));
+        ProviderRoute {
+            alias: GITHUB_MODELS.into(),
+            config,
+            model,
+        }
     }
 }
 

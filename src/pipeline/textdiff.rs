@@ -438,6 +438,7 @@ pub fn content_value(content: &PromptContent) -> Value {
 /// A spec's content as written: messages with their include tags.
 fn written_content(spec: &PromptSpec) -> PromptContent {
     PromptContent {
+        semantics: spec.semantics,
         messages: spec.messages.clone(),
         model: spec.model.clone(),
         parameters: spec.parameters.clone(),

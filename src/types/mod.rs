@@ -25,7 +25,7 @@ pub use path::RepoPath;
 pub use prompt::{
     BuiltinEvaluator, EvaluatorKind, EvaluatorSpec, FailOn, GateOverrides, KeywordMode, LengthUnit,
     LlmChoice, MessageTemplate, ModelId, ModelParameters, PromptContent, PromptSpec,
-    ResponseFormat, Role, SimilarityMethod, StringCheck,
+    ResponseFormat, Role, Semantics, SimilarityMethod, StringCheck,
 };
 pub use result::{
     CaseResult, CriterionInfo, CriterionScore, EvalResult, RepeatResult, Score, ScoreOutOfRange,

@@ -7,8 +7,12 @@ use serde::{Deserialize, Serialize};
 use super::case::Case;
 use super::path::RepoPath;
 
-/// `publisher/model` as written in a prompt file, e.g. `openai/gpt-4o-mini`.
-/// The publisher part doubles as a provider alias from `promptgate.toml`.
+/// A model id as written in a prompt file, e.g. `openai/gpt-4o-mini`: a
+/// publisher, which doubles as a provider alias from `promptgate.toml`, and
+/// the model. An id no alias could claim (no `/`, as in `gpt-4o-mini`, or a
+/// publisher with other characters, as in `github:openai/gpt-4.1-mini`) has
+/// an empty publisher and is kept whole in `model`: it belongs to GitHub
+/// Models, which receives it exactly as written.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct ModelId {
     pub provider: String,
@@ -16,35 +20,47 @@ pub struct ModelId {
 }
 
 impl ModelId {
-    /// Reads `publisher/model`. The model part may itself contain `/` or `:`
-    /// (`ollama/llama3.1:8b`, `openrouter/meta-llama/llama-3-8b`).
+    /// Reads a model id. `publisher/model` splits at the first `/` when the
+    /// publisher is a possible alias (letters, digits, `-`, `_`, `.`); the
+    /// model part may itself contain `/` or `:` (`ollama/llama3.1:8b`,
+    /// `openrouter/meta-llama/llama-3-8b`). Any other id without white space
+    /// is kept whole, for GitHub Models.
     pub fn parse(text: &str) -> Result<ModelId, String> {
         let problem = |why: &str| {
             format!(
                 "`{text}` is not a model id: {why} (write `publisher/model`, e.g. `openai/gpt-4o-mini`)"
             )
         };
-        let (provider, model) = text
-            .split_once('/')
-            .ok_or_else(|| problem("there is no `/`"))?;
-        if provider.is_empty() || model.is_empty() {
-            return Err(problem("both sides of `/` must be non-empty"));
+        if text.is_empty() {
+            return Err(problem("it is empty"));
         }
         if text.chars().any(char::is_whitespace) {
             return Err(problem("it contains white space"));
         }
-        if !provider
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_' || c == '.')
-        {
-            return Err(problem(
-                "the publisher may use only letters, digits, `-`, `_` and `.`",
-            ));
+        if let Some((provider, model)) = text.split_once('/') {
+            let alias = !provider.is_empty()
+                && provider
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_' || c == '.');
+            if alias && !model.is_empty() {
+                return Ok(ModelId {
+                    provider: provider.to_owned(),
+                    model: model.to_owned(),
+                });
+            }
+            if model.is_empty() {
+                return Err(problem("nothing follows the `/`"));
+            }
         }
         Ok(ModelId {
-            provider: provider.to_owned(),
-            model: model.to_owned(),
+            provider: String::new(),
+            model: text.to_owned(),
         })
+    }
+
+    /// The id has no publisher any provider alias could claim.
+    pub fn is_unclaimable(&self) -> bool {
+        self.provider.is_empty()
     }
 }
 
@@ -57,7 +73,11 @@ impl std::str::FromStr for ModelId {
 
 impl std::fmt::Display for ModelId {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{}/{}", self.provider, self.model)
+        if self.provider.is_empty() {
+            f.write_str(&self.model)
+        } else {
+            write!(f, "{}/{}", self.provider, self.model)
+        }
     }
 }
 
@@ -92,6 +112,10 @@ pub struct MessageTemplate {
 pub struct ModelParameters {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub max_tokens: Option<u32>,
+    /// `maxCompletionTokens` (the `actions/ai-inference` schema's name; `gh
+    /// models eval` does not send it).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub max_completion_tokens: Option<u32>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub temperature: Option<f64>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -104,6 +128,14 @@ pub struct ModelParameters {
     pub presence_penalty: Option<f64>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub frequency_penalty: Option<f64>,
+}
+
+impl ModelParameters {
+    /// The most output tokens asked for: `maxCompletionTokens` when set
+    /// (it is the newer name), else `maxTokens`.
+    pub fn output_cap(&self) -> Option<u32> {
+        self.max_completion_tokens.or(self.max_tokens)
+    }
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -119,6 +151,30 @@ pub enum ResponseFormat {
     },
 }
 
+/// How a prompt file is read: its templates, its case values and columns.
+/// docs/github-models.md has the whole table.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Semantics {
+    /// A file that uses only GitHub Models keys reads exactly as `gh models
+    /// eval` reads it: `{{name}}` is replaced where written exactly so,
+    /// values render as Go prints them, YAML scalars resolve as Go's
+    /// `yaml.v3` resolves them, and no case column has a meaning of its own.
+    Github,
+    /// A file that uses promptgate's own keys (or says `semantics:
+    /// promptgate`): minijinja templates with includes, variables a case must
+    /// define, and the expectation columns `id`, `expected`, `keywords`,
+    /// `regex`, `schema`.
+    #[default]
+    Promptgate,
+}
+
+impl Semantics {
+    pub fn is_github(self) -> bool {
+        self == Semantics::Github
+    }
+}
+
 /// A validated prompt file.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct PromptSpec {
@@ -126,6 +182,8 @@ pub struct PromptSpec {
     pub path: RepoPath,
     pub name: String,
     pub description: Option<String>,
+    /// How the file's templates and cases are read.
+    pub semantics: Semantics,
     pub model: ModelId,
     pub parameters: ModelParameters,
     pub response_format: ResponseFormat,
@@ -234,6 +292,10 @@ pub enum EvaluatorKind {
     Builtin {
         which: BuiltinEvaluator,
     },
+    /// A `uses:` gh does not know: it scores 0 on every case, as in gh.
+    UnknownPlugin {
+        uses: String,
+    },
     Regex {
         pattern: String,
         negate: bool,
@@ -298,6 +360,9 @@ pub enum FailOn {
 /// hashes, with includes already resolved into the message texts.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct PromptContent {
+    /// How the messages are templates: an app renders them the same way.
+    #[serde(default)]
+    pub semantics: Semantics,
     pub messages: Vec<MessageTemplate>,
     pub model: ModelId,
     pub parameters: ModelParameters,

@@ -110,6 +110,26 @@ impl EvalResult {
             .count()
     }
 
+    /// Cases whose every repeat scored above 0 on every criterion: `gh
+    /// models eval`'s rule for a passed test (a failed call or an error
+    /// fails the case). With the number of cases.
+    pub fn cases_passing_every_criterion(&self) -> (usize, usize) {
+        let passed = self
+            .cases
+            .iter()
+            .filter(|case| {
+                case.repeats.iter().all(|repeat| {
+                    repeat.call.result.is_ok()
+                        && repeat
+                            .scores
+                            .iter()
+                            .all(|s| s.score.as_ref().is_ok_and(|score| score.value > 0.0))
+                })
+            })
+            .count();
+        (passed, self.cases.len())
+    }
+
     /// The output calls recorded in the result (judge calls are not in it).
     pub fn call_stats(&self) -> CallStats {
         CallStats::from_outcomes(

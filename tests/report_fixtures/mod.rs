@@ -403,6 +403,7 @@ pub fn support_prompt(cases: usize, huge_outputs: bool) -> PromptReport {
         ),
         policy_change: None,
         calls,
+        cases_must_pass: false,
     }
 }
 
@@ -461,6 +462,7 @@ pub fn summarize_prompt() -> PromptReport {
         prompt_diff_markdown: None,
         prompt_diff_terminal: None,
         policy_change: Some("tolerance 0.02 → 0.05".to_string()),
+        cases_must_pass: false,
     }
 }
 
@@ -537,6 +539,7 @@ pub fn eval_report() -> CheckReport {
             prompt_diff_markdown: None,
             prompt_diff_terminal: None,
             policy_change: None,
+            cases_must_pass: false,
         }],
         totals: RunTotals::default(),
         notes: Vec::new(),

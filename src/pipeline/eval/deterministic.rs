@@ -2,67 +2,20 @@
 //! metadata: `string`, `regex`, `keywords`, `json`, `jsonSchema`, `length`,
 //! `latency` and `cost`.
 
-use serde_json::{Map, Value};
+use serde_json::Value;
 
 use super::{EvalError, truncate};
+use crate::pipeline::template::github::substitute;
 use crate::types::{CallOutcome, Case, KeywordMode, LengthUnit, Score, StringCheck};
 
 /// Compiled-program cap for patterns from prompt files and datasets; the
 /// regex crate is linear-time, this only bounds memory.
 const REGEX_SIZE_LIMIT: usize = 1 << 20;
 
-/// GitHub's `{{name}}` substitution, as `gh models eval` does it: the exact
-/// text `{{name}}` (no spaces) is replaced by the variable; unknown names stay
-/// as written. Unlike gh (which replaces key by key in map order) this is a
-/// single pass, so text inserted from one variable is never substituted again.
-pub(crate) fn render_github_template(
-    template: &str,
-    vars: &Map<String, Value>,
-    extra: &[(&str, &str)],
-) -> String {
-    let mut out = String::with_capacity(template.len());
-    let mut rest = template;
-    while let Some(open) = rest.find("{{") {
-        out.push_str(&rest[..open]);
-        let after = &rest[open + 2..];
-        let Some(close) = after.find("}}") else {
-            out.push_str(&rest[open..]);
-            return out;
-        };
-        let name = &after[..close];
-        let value = extra
-            .iter()
-            .find(|(key, _)| *key == name)
-            .map(|(_, value)| (*value).to_string())
-            .or_else(|| vars.get(name).map(value_text));
-        match value {
-            Some(value) => {
-                out.push_str(&value);
-                rest = &after[close + 2..];
-            }
-            None => {
-                out.push_str("{{");
-                rest = after;
-            }
-        }
-    }
-    out.push_str(rest);
-    out
-}
-
-/// A variable as text: strings as they are, other values as JSON (null as
-/// nothing).
-pub(crate) fn value_text(value: &Value) -> String {
-    match value {
-        Value::String(text) => text.clone(),
-        Value::Null => String::new(),
-        other => other.to_string(),
-    }
-}
-
 /// GitHub Models `string`: `equals` is exact and case-sensitive;
 /// `contains`, `startsWith` and `endsWith` ignore case. The expected text may
-/// use the case's variables (`{{expected}}`), as in gh.
+/// use the case's variables (`{{expected}}`), replaced and rendered as gh
+/// does ([`substitute`]).
 pub(crate) fn string_check(
     check: &StringCheck,
     case: &Case,
@@ -79,7 +32,7 @@ pub(crate) fn string_check(
                 .into(),
         ));
     }
-    let render = |text: &str| render_github_template(text, &case.vars, &[]);
+    let render = |text: &str| substitute(text, &case.vars, &[]);
     let lower_output = output.to_lowercase();
     let (passed, reason) = match check {
         StringCheck::Equals(text) => {
@@ -382,35 +335,7 @@ fn missing(case: &Case, field: &'static str) -> EvalError {
 
 #[cfg(test)]
 mod tests {
-    use serde_json::json;
-
     use super::*;
-
-    fn vars(value: Value) -> Map<String, Value> {
-        value.as_object().cloned().unwrap_or_default()
-    }
-
-    #[test]
-    fn template_substitutes_exact_placeholders_once() {
-        let vars = vars(json!({"input": "say {{expected}}", "expected": "hi", "n": 3}));
-        let text = render_github_template(
-            "Q: {{input}} A: {{completion}} E: {{expected}} N: {{n}} U: {{unknown}} S: {{ input }}",
-            &vars,
-            &[("completion", "hello")],
-        );
-        assert_eq!(
-            text,
-            "Q: say {{expected}} A: hello E: hi N: 3 U: {{unknown}} S: {{ input }}"
-        );
-    }
-
-    #[test]
-    fn template_keeps_unclosed_braces() {
-        assert_eq!(
-            render_github_template("a {{b", &Map::new(), &[]),
-            "a {{b".to_string()
-        );
-    }
 
     #[test]
     fn fence_is_stripped_only_when_it_is_the_whole_output() {

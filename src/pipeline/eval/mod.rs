@@ -26,7 +26,7 @@ use crate::types::{
 };
 
 pub use command::parse_command_output;
-pub use judge::{JudgeVerdict, parse_judge_reply};
+pub use judge::{JudgeVerdict, choice_scale, normalised_choice_score, parse_judge_reply};
 pub use rubrics::{BuiltinRubric, ExpectedRole, builtin_rubric};
 pub use similarity::{cosine_similarity, rouge_l_f1, token_f1};
 
@@ -178,6 +178,10 @@ pub async fn evaluate(
             .await
         }
         EvaluatorKind::Builtin { which } => judge::builtin(ctx, *which, case, output).await,
+        EvaluatorKind::UnknownPlugin { uses } => Ok(Score::pass_fail(
+            false,
+            format!("plugin evaluator '{uses}' not found; gh models eval scores it 0"),
+        )),
         EvaluatorKind::Regex { pattern, negate } => {
             deterministic::regex_match(pattern, *negate, case, output)
         }
@@ -248,6 +252,7 @@ fn kind_name(kind: &EvaluatorKind) -> String {
         EvaluatorKind::Builtin { which } => {
             return format!("github/{}", builtin_name(*which));
         }
+        EvaluatorKind::UnknownPlugin { uses } => return uses.clone(),
         EvaluatorKind::Regex { .. } => "regex",
         EvaluatorKind::Keywords { .. } => "keywords",
         EvaluatorKind::Json => "json",
@@ -282,15 +287,20 @@ fn is_binary(kind: &EvaluatorKind) -> bool {
         | EvaluatorKind::JsonSchema { .. }
         | EvaluatorKind::Length { .. }
         | EvaluatorKind::Latency { .. }
-        | EvaluatorKind::Cost { .. } => true,
+        | EvaluatorKind::Cost { .. }
+        | EvaluatorKind::UnknownPlugin { .. } => true,
         // `all` scores the fraction found, which is binary only for one keyword.
         EvaluatorKind::Keywords { keywords, mode, .. } => {
             *mode == KeywordMode::Any || keywords.len() == 1
         }
-        // No match scores 0 (GitHub's rule), so 0/1 choices give 0/1 scores.
-        EvaluatorKind::Llm { choices, .. } => choices
-            .iter()
-            .all(|choice| choice.score == 0.0 || choice.score == 1.0),
+        // No match scores 0 (GitHub's rule), so choices scoring 0 or the
+        // top of their scale give pass/fail scores.
+        EvaluatorKind::Llm { choices, .. } => {
+            let top = judge::choice_scale(choices);
+            choices
+                .iter()
+                .all(|choice| choice.score <= 0.0 || choice.score == top)
+        }
         EvaluatorKind::Builtin { .. }
         | EvaluatorKind::Similarity { .. }
         | EvaluatorKind::Judge { .. }

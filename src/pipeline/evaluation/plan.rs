@@ -33,6 +33,17 @@ impl EvaluationPlan {
     pub fn calls(&self) -> usize {
         self.cases.len() * self.prompt.repeats.max(1) as usize
     }
+
+    /// Why the plan is not worth running, when it has no cases: the note a
+    /// flow shows instead of a result (`gh models eval` runs 0 of 0 tests).
+    pub fn skip_note(&self) -> Option<String> {
+        self.cases.is_empty().then(|| {
+            format!(
+                "{} ({}): skipped, it has no cases; add `testData` or a `dataset` to evaluate it",
+                self.prompt.name, self.prompt.path
+            )
+        })
+    }
 }
 
 /// Plans `prompt` as it is in `files`. The cases are the inline `testData`
@@ -47,22 +58,10 @@ pub fn plan(
     plan_with_cases(prompt, cases, files, config)
 }
 
-/// The prompt's cases ([`cases_of`]); a prompt without any cannot be
-/// evaluated.
+/// The prompt's cases ([`cases_of`]). A prompt without any plans to
+/// nothing: the flows skip it with a note ([`EvaluationPlan::skip_note`]).
 pub fn load_cases(prompt: &PromptSpec, files: &dyn RepoFiles) -> Result<Vec<Case>, Diagnostics> {
-    let cases = cases_of(prompt, files)?;
-    if cases.is_empty() {
-        return Err(Diagnostics(vec![Diagnostic::error(
-            prompt.path.clone(),
-            0,
-            0,
-            format!(
-                "prompt `{}` has no cases: add `testData` or a `dataset`",
-                prompt.name
-            ),
-        )]));
-    }
-    Ok(cases)
+    cases_of(prompt, files)
 }
 
 /// Plans `prompt` on the given cases, rendering its templates (and their
@@ -83,7 +82,7 @@ pub fn plan_with_cases(
             error.to_string(),
         )])
     };
-    let prepared = PreparedPrompt::new(&prompt.messages, files).map_err(whole_prompt)?;
+    let prepared = PreparedPrompt::for_prompt(prompt, files).map_err(whole_prompt)?;
     let mut problems = Vec::new();
     let mut planned = Vec::with_capacity(cases.len());
     for case in cases {
@@ -151,7 +150,8 @@ mod tests {
             inner: MemoryFiles::new().with("snippets/tone.md", "Be kind to {{ name }}."),
             snippet_reads: AtomicUsize::new(0),
         };
-        let text = "name: p\nmodel: echo/echo\nmessages:\n  - role: system\n    content: \"{% include 'snippets/tone.md' %}\"\n  - role: user\n    content: \"{{ q }}\"\n";
+        // Includes are minijinja: promptgate's semantics.
+        let text = "name: p\nsemantics: promptgate\nmodel: echo/echo\nmessages:\n  - role: system\n    content: \"{% include 'snippets/tone.md' %}\"\n  - role: user\n    content: \"{{ q }}\"\n";
         let (spec, problems) =
             crate::pipeline::spec::parse_prompt(&RepoPath("p.prompt.yml".into()), text.as_bytes());
         let spec = spec.unwrap_or_else(|| panic!("{problems}"));

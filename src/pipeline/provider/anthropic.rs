@@ -69,7 +69,7 @@ pub fn request_body(request: &ChatRequest) -> Value {
     body.insert("model".into(), json!(request.model));
     body.insert(
         "max_tokens".into(),
-        json!(parameters.max_tokens.unwrap_or(DEFAULT_MAX_TOKENS)),
+        json!(parameters.output_cap().unwrap_or(DEFAULT_MAX_TOKENS)),
     );
     if !system.is_empty() {
         body.insert("system".into(), json!(system.join("\n\n")));

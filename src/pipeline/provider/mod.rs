@@ -49,9 +49,6 @@ pub enum ProviderError {
     UnknownProvider { alias: String },
     #[error("provider `{provider}` is misconfigured: {message}")]
     Config { provider: String, message: String },
-    /// The config routes the model nowhere (`Config::provider_for`).
-    #[error("{0}")]
-    Routing(String),
 }
 
 impl ProviderError {
@@ -67,8 +64,7 @@ impl ProviderError {
             ProviderError::Malformed(_)
             | ProviderError::MissingKey { .. }
             | ProviderError::UnknownProvider { .. }
-            | ProviderError::Config { .. }
-            | ProviderError::Routing(_) => false,
+            | ProviderError::Config { .. } => false,
         }
     }
 

@@ -36,7 +36,7 @@ pub fn request_body(request: &ChatRequest) -> Value {
             options.insert(name.into(), value);
         }
     };
-    put("num_predict", parameters.max_tokens.map(|v| json!(v)));
+    put("num_predict", parameters.output_cap().map(|v| json!(v)));
     put("temperature", parameters.temperature.map(|v| json!(v)));
     put("top_p", parameters.top_p.map(|v| json!(v)));
     put("seed", parameters.seed.map(|v| json!(v)));

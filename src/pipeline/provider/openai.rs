@@ -57,8 +57,13 @@ impl OpenAiProvider {
 
     fn model_name(&self, model: &str) -> String {
         // `openai/gpt-4o-mini` in a prompt file arrives here as alias
-        // `openai` + model `gpt-4o-mini`; GitHub Models wants it whole.
-        if self.flavor == Flavor::GithubModels && !model.contains('/') {
+        // `openai` + model `gpt-4o-mini`; GitHub Models wants it whole. The
+        // `github-models` alias itself receives ids whole (`gpt-4o-mini`
+        // stays as written, as gh sends it).
+        if self.flavor == Flavor::GithubModels
+            && !model.contains('/')
+            && self.alias != crate::pipeline::config::GITHUB_MODELS
+        {
             format!("{}/{model}", self.alias)
         } else {
             model.to_string()
@@ -77,7 +82,15 @@ pub fn request_body(flavor: Flavor, model: &str, request: &ChatRequest) -> Value
     body.insert("model".into(), json!(model));
     body.insert("messages".into(), Value::Array(messages));
     let parameters = &request.parameters;
-    if let Some(max_tokens) = parameters.max_tokens {
+    insert_some(
+        &mut body,
+        "max_completion_tokens",
+        parameters.max_completion_tokens,
+    );
+    if let Some(max_tokens) = parameters
+        .max_tokens
+        .filter(|_| parameters.max_completion_tokens.is_none())
+    {
         // OpenAI's reasoning models refuse `max_tokens`; everyone else
         // (including most compatible servers) only knows `max_tokens`.
         let name = if flavor == Flavor::OpenAi && is_reasoning_model(model) {
@@ -319,5 +332,30 @@ mod tests {
         );
         assert_eq!(provider.model_name("gpt-4o-mini"), "openai/gpt-4o-mini");
         assert_eq!(provider.model_name("meta/llama-3"), "meta/llama-3");
+        // The `github-models` alias itself sends ids as written, as gh does.
+        let catalog = OpenAiProvider::new(
+            Flavor::GithubModels,
+            reqwest::Client::new(),
+            "https://models.github.ai/inference".into(),
+            None,
+            "github-models",
+        );
+        assert_eq!(catalog.model_name("gpt-4o-mini"), "gpt-4o-mini");
+        assert_eq!(
+            catalog.model_name("github:openai/gpt-4.1-mini"),
+            "github:openai/gpt-4.1-mini"
+        );
+    }
+
+    #[test]
+    fn max_completion_tokens_is_sent_and_wins_over_max_tokens() {
+        let mut with_both = request(ResponseFormat::Text);
+        with_both.parameters.max_completion_tokens = Some(80);
+        let body = request_body(Flavor::Compatible, "gpt-4o", &with_both);
+        assert_eq!(body["max_completion_tokens"], json!(80));
+        assert!(body.get("max_tokens").is_none(), "{body}");
+        let body = request_body(Flavor::Compatible, "gpt-4o", &request(ResponseFormat::Text));
+        assert_eq!(body["max_tokens"], json!(50));
+        assert!(body.get("max_completion_tokens").is_none(), "{body}");
     }
 }

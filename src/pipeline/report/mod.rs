@@ -16,6 +16,7 @@ use crate::pipeline::gate::{PromptGate, Verdict};
 use crate::types::{CallStats, EvalResult};
 
 pub mod escape;
+pub mod github;
 pub mod json;
 pub mod junit;
 pub mod markdown;
@@ -95,9 +96,21 @@ pub struct PromptReport {
     pub policy_change: Option<String>,
     /// Calls this run made for this prompt (outputs, judges, a fresh baseline).
     pub calls: CallStats,
+    /// Judged as `gh models eval` judges it: the prompt fails when a case
+    /// fails any evaluator. Set for a GitHub-format prompt in an eval run.
+    #[serde(default)]
+    pub cases_must_pass: bool,
 }
 
 impl PromptReport {
+    /// Cases failing an evaluator, when the prompt is judged by gh's rule.
+    pub fn failed_cases(&self) -> Option<usize> {
+        self.cases_must_pass.then(|| {
+            let (passed, total) = self.head.cases_passing_every_criterion();
+            total - passed
+        })
+    }
+
     /// False when either side's outputs came from the echo provider: the
     /// scores then test the pipeline, not a model.
     pub fn from_model(&self) -> bool {
@@ -143,6 +156,10 @@ pub struct Summary {
     pub errors: usize,
     /// Prompts whose outputs came from the echo provider.
     pub not_model: usize,
+    /// Cases that failed an evaluator in prompts judged as `gh models eval`
+    /// judges them (a GitHub-format file in `promptgate eval`).
+    #[serde(default)]
+    pub cases_failed: usize,
 }
 
 impl CheckReport {
@@ -169,7 +186,9 @@ impl CheckReport {
             ..Summary::default()
         };
         for prompt in &self.prompts {
-            if prompt.gate.as_ref().is_some_and(|g| g.failed) {
+            let cases_failed = prompt.failed_cases().unwrap_or(0);
+            summary.cases_failed += cases_failed;
+            if prompt.gate.as_ref().is_some_and(|g| g.failed) || cases_failed > 0 {
                 summary.prompts_failed += 1;
             }
             if !prompt.from_model() {
@@ -224,9 +243,19 @@ impl CheckReport {
         if s.errors > 0 {
             parts.push(format!("{} failed call(s) or score(s)", s.errors));
         }
+        let cases_failed = (s.cases_failed > 0).then(|| {
+            let noun = if s.cases_failed == 1 { "case" } else { "cases" };
+            format!("{} {noun} failed", s.cases_failed)
+        });
         let noun = if s.prompts == 1 { "prompt" } else { "prompts" };
         let lead = match self.mode {
-            ReportMode::Eval => format!("{} {noun} evaluated", s.prompts),
+            ReportMode::Eval => {
+                let lead = format!("{} {noun} evaluated", s.prompts);
+                match cases_failed {
+                    Some(failed) => format!("{lead}, {failed}"),
+                    None => lead,
+                }
+            }
             ReportMode::Check if s.prompts == 0 => "no prompt affected".to_string(),
             ReportMode::Check if s.prompts_failed > 0 => {
                 format!("{} of {} {noun} failed", s.prompts_failed, s.prompts)

@@ -80,6 +80,7 @@ fn prompt_status(
     });
     match &prompt.gate {
         Some(g) if g.failed => ("✗", "FAILED", RED.bold()),
+        _ if prompt.failed_cases().is_some_and(|n| n > 0) => ("✗", "FAILED", RED.bold()),
         _ if needs_look => ("!", "needs a look", YELLOW.bold()),
         Some(_) => ("✓", "passed", GREEN.bold()),
         None => ("✓", "evaluated", GREEN.bold()),
@@ -101,6 +102,12 @@ fn render_prompt(p: &Painter, mode: ReportMode, prompt: &PromptReport, out: &mut
         p.paint(word, style)
     ));
     out.push(format!("  {}", identity_line(prompt)));
+    if prompt.cases_must_pass {
+        let (passed, total) = prompt.head.cases_passing_every_criterion();
+        out.push(format!(
+            "  GitHub-format file: {passed} of {total} cases passed every evaluator (gh models eval's rule)"
+        ));
+    }
     if !prompt.affected_because.is_empty() {
         let reasons: Vec<String> = prompt.affected_because.iter().map(|r| clean(r)).collect();
         out.push(format!("  affected: {}", reasons.join("; ")));

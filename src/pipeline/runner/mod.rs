@@ -142,10 +142,7 @@ impl ProviderPool {
     /// config ([`Config::provider_for`]: configured aliases, GitHub Models,
     /// the built-ins). Fails, naming the variable, when the key is missing.
     pub fn route(&self, model: &ModelId) -> Result<(ProviderHandle, String), ProviderError> {
-        let route = self
-            .config
-            .provider_for(model)
-            .map_err(|e| ProviderError::Routing(e.to_string()))?;
+        let route = self.config.provider_for(model);
         let mut handles = self.handles.lock().unwrap_or_else(|e| e.into_inner());
         if let Some(handle) = handles.get(&route.alias) {
             return Ok((handle.clone(), route.model));

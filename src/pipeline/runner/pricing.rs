@@ -159,7 +159,7 @@ pub fn estimate(calls: &[Call], prices: &PriceTable, cache: Option<&ResponseCach
             .iter()
             .map(|message| estimate_tokens(&message.content) + MESSAGE_OVERHEAD_TOKENS)
             .sum();
-        let output = match (call.request.parameters.max_tokens, handle.kind()) {
+        let output = match (call.request.parameters.output_cap(), handle.kind()) {
             (Some(max), _) => u64::from(max),
             (None, ProviderKind::Anthropic) => {
                 u64::from(crate::pipeline::provider::anthropic::DEFAULT_MAX_TOKENS)

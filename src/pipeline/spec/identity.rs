@@ -54,14 +54,20 @@ pub fn version_form(spec: &PromptSpec, includes: &BTreeMap<RepoPath, String>) ->
         .iter()
         .map(|(path, text)| (path.0.clone(), Value::String(text.clone())))
         .collect();
-    json!({
+    let mut form = json!({
         "form": "promptgate.version/1",
         "model": spec.model.to_string(),
         "parameters": to_value(&spec.parameters),
         "response_format": to_value(&spec.response_format),
         "messages": to_value(&spec.messages),
         "includes": includes,
-    })
+    });
+    // The same text sends something else under GitHub's template rules; a
+    // promptgate-format prompt keeps the id it always had.
+    if spec.semantics.is_github() {
+        form["semantics"] = json!("github");
+    }
+    form
 }
 
 /// The id of what a prompt sends, given the texts of what it includes
@@ -73,14 +79,16 @@ pub fn version_id_of(spec: &PromptSpec, includes: &BTreeMap<RepoPath, String>) -
 /// The id of what a prompt sends, reading its includes from `files`. Fails
 /// only when an include cannot be read.
 pub fn version_id(spec: &PromptSpec, files: &dyn RepoFiles) -> Result<VersionId, TemplateError> {
-    let sources: Vec<&str> = spec.messages.iter().map(|m| m.content.as_str()).collect();
-    let includes = Includes::walk(&sources, files);
+    let includes = Includes::of_prompt(spec, files);
     includes.check()?;
     Ok(version_id_of(spec, &includes.texts()))
 }
 
 /// The identity of an evaluation. Case order and evaluator order do not
 /// matter (both are sorted); where a case sits in its file does not either.
+/// Form 2: GitHub's evaluators score by gh's rules (built-ins by choice
+/// substring, `llm` scales, values rendered as Go prints them), so results
+/// scored the old way are never compared with new ones.
 pub fn fingerprint(
     version: &VersionId,
     cases: &[Case],
@@ -115,7 +123,7 @@ pub fn fingerprint(
         .collect();
     evaluators.sort_by_cached_key(canonical_json);
     let form = json!({
-        "form": "promptgate.fingerprint/1",
+        "form": "promptgate.fingerprint/2",
         "version": version.0,
         "cases": cases,
         "evaluators": evaluators,

@@ -4,6 +4,7 @@
 //! [`Workspace`]; and the identities computed from them: a prompt's version
 //! id and an evaluation's fingerprint.
 
+pub mod github;
 pub mod identity;
 mod parse;
 mod workspace;
@@ -11,4 +12,4 @@ pub mod yaml;
 
 pub use identity::{fingerprint, version_id};
 pub use parse::{PROMPT_KEYS, parse_prompt};
-pub use workspace::{Workspace, load_prompts, load_workspace, prompt_globs_matcher};
+pub use workspace::{Workspace, holds_prompt, load_prompts, load_workspace, prompt_globs_matcher};

@@ -7,21 +7,30 @@
 //!
 //! # Keys of a prompt file
 //!
+//! A file that uses only GitHub Models keys is read with GitHub's semantics
+//! ([`Semantics::Github`]): values as `gh models eval`'s YAML decoder reads
+//! them ([`super::github`]), `{{name}}` replaced exactly, every `testData`
+//! column a plain variable, and what gh accepts accepted (unnamed or
+//! duplicate evaluators, unknown `uses:`, several kinds), with warnings. Any
+//! of promptgate's keys, or `semantics: promptgate`, selects promptgate's.
+//!
 //! GitHub Models keys (read unchanged):
 //! - `name` — the prompt's name, unique in the repository (default: the file
 //!   name without `.prompt.yml`).
 //! - `description` — free text.
 //! - `model` — **required**, `publisher/model`, e.g. `openai/gpt-4o-mini`.
-//!   The publisher doubles as a provider alias from `promptgate.toml`.
+//!   The publisher doubles as a provider alias from `promptgate.toml`; an id
+//!   no alias claims runs on GitHub Models as written.
 //! - `modelParameters` — `maxTokens`, `temperature`, `topP`, `stop` (a list),
 //!   `seed`, `presencePenalty`, `frequencyPenalty`.
 //! - `responseFormat` — `text` (default), `json_object` or `json_schema`.
 //! - `jsonSchema` — with `json_schema`: the schema as a JSON string (as
 //!   GitHub writes it) or as a YAML map.
 //! - `messages` — **required**, a list of `{role, content}`; roles `system`,
-//!   `user`, `assistant`; content is a minijinja template (`{{input}}`).
+//!   `user`, `assistant` (any case); content is a template (`{{input}}`).
 //! - `testData` — a list of variable maps; `expected` is the reference
-//!   answer; `id`, `keywords`, `regex`, `schema` are optional expectations.
+//!   answer; with promptgate's semantics `id`, `keywords`, `regex`, `schema`
+//!   are optional expectations.
 //! - `evaluators` — a list of `{name, <kind>}`; GitHub's kinds are
 //!   `string: {contains|startsWith|endsWith|equals: text}`,
 //!   `llm: {modelId, prompt, choices: [{choice, score}], systemPrompt}` and
@@ -42,15 +51,19 @@
 //! - `repeats` — times each case is sent (default 1).
 //! - `gate` — `{tolerance, confidence, minCases, failOn}` overriding the config.
 //! - `tags` — a list of strings; `owner` — a person or team.
+//! - `semantics` — `github` or `promptgate` (see above); `modelParameters`
+//!   also takes `maxCompletionTokens`.
 
 use serde::de::DeserializeOwned;
 use serde_json::{Map, Value};
 
 use super::yaml::{self, Located, Pos, child, index};
+use crate::pipeline::template::github::{Unreplaced, go_text, unreplaced};
 use crate::types::{
     BuiltinEvaluator, Case, CaseSource, Diagnostic, Diagnostics, EvaluatorKind, EvaluatorSpec,
     Expectations, GateOverrides, KeywordMode, LengthUnit, LlmChoice, MessageTemplate, ModelId,
-    ModelParameters, PromptSpec, RepoPath, ResponseFormat, SimilarityMethod, StringCheck,
+    ModelParameters, PromptSpec, RepoPath, ResponseFormat, Semantics, SimilarityMethod,
+    StringCheck,
 };
 
 /// Every top-level key a prompt file may have; others draw a warning.
@@ -69,9 +82,22 @@ pub const PROMPT_KEYS: &[&str] = &[
     "gate",
     "tags",
     "owner",
+    "semantics",
+];
+/// Top-level keys of promptgate's own: any of them reads the file with
+/// promptgate's semantics.
+const PROMPTGATE_KEYS: &[&str] = &["dataset", "repeats", "gate", "tags", "owner"];
+/// Evaluator kinds GitHub Models defines; any other is promptgate's.
+const GITHUB_KINDS: &[&str] = &["string", "llm", "uses"];
+/// Parameter names seen in the wild that neither gh nor promptgate reads.
+const IGNORED_PARAMETERS: &[(&str, &str)] = &[
+    ("max_tokens", "maxTokens"),
+    ("top_p", "topP"),
+    ("max_completion_tokens", "maxCompletionTokens"),
 ];
 const PARAMETER_KEYS: &[&str] = &[
     "maxTokens",
+    "maxCompletionTokens",
     "temperature",
     "topP",
     "stop",
@@ -133,8 +159,9 @@ pub(crate) fn parse_with_name_pos(
         text,
         doc: Located::default(),
         diagnostics: Vec::new(),
+        semantics: Semantics::Promptgate,
     };
-    let doc = match yaml::parse(text) {
+    let doc = match yaml::parse_keeping_literals(text) {
         Ok((doc, problems)) => {
             reader.yaml_problems(problems);
             doc
@@ -145,6 +172,11 @@ pub(crate) fn parse_with_name_pos(
         }
     };
     reader.doc = doc;
+    reader.semantics = reader.semantics();
+    reader.doc.value = match reader.semantics {
+        Semantics::Github => super::github::as_gh_decodes(&reader.doc),
+        Semantics::Promptgate => super::github::with_literal_strings(&reader.doc),
+    };
     let result = reader.prompt();
     let has_errors = reader
         .diagnostics
@@ -159,6 +191,7 @@ struct Reader<'a> {
     text: &'a str,
     doc: Located,
     diagnostics: Vec<Diagnostic>,
+    semantics: Semantics,
 }
 
 /// `/messages/0/role` → `messages[0].role`, as users think of the key.
@@ -376,6 +409,115 @@ impl Reader<'_> {
         }
     }
 
+    /// Where the file uses a key of promptgate's own (the first one found),
+    /// as a pointer and a display name.
+    fn promptgate_key(&self) -> Option<(String, String)> {
+        let Value::Object(top) = &self.doc.value else {
+            return None;
+        };
+        if let Some(key) = PROMPTGATE_KEYS.iter().find(|k| top.contains_key(**k)) {
+            return Some((child("", key), (*key).to_string()));
+        }
+        let evaluators = top.get("evaluators").and_then(Value::as_array)?;
+        for (i, evaluator) in evaluators.iter().enumerate() {
+            let Value::Object(map) = evaluator else {
+                continue;
+            };
+            let pointer = index("/evaluators", i);
+            for key in map.keys() {
+                let own = ["weight", "threshold"].contains(&key.as_str())
+                    || (EVALUATOR_KINDS.contains(&key.as_str())
+                        && !GITHUB_KINDS.contains(&key.as_str()));
+                if own {
+                    let at = child(&pointer, key);
+                    return Some((at.clone(), display(&at)));
+                }
+            }
+        }
+        None
+    }
+
+    /// GitHub's semantics unless the file uses promptgate's keys or says
+    /// `semantics: promptgate`; `semantics: github` with promptgate's keys
+    /// is an error naming the key.
+    fn semantics(&mut self) -> Semantics {
+        let declared = self.doc.value.get("semantics").cloned();
+        let own_key = self.promptgate_key();
+        match declared {
+            None => match own_key {
+                Some(_) => Semantics::Promptgate,
+                None => Semantics::Github,
+            },
+            Some(Value::String(text)) if text == "promptgate" => Semantics::Promptgate,
+            Some(Value::String(text)) if text == "github" => {
+                if let Some((pointer, key)) = own_key {
+                    let pos = self.doc.key_pos(&pointer);
+                    self.error(
+                        pos,
+                        format!(
+                            "`{key}` is promptgate's own key, and this file says `semantics: github`; \
+                             remove one of the two (`semantics: promptgate` keeps the key)"
+                        ),
+                    );
+                }
+                Semantics::Github
+            }
+            Some(other) => {
+                let found = match &other {
+                    Value::String(text) => format!("`{text}`"),
+                    value => type_name(value).to_string(),
+                };
+                self.error_at(
+                    "/semantics",
+                    format!(
+                        "`semantics` is `github` (read as `gh models eval` reads the file) or \
+                         `promptgate` (minijinja, strict variables, expectation columns), not {found}"
+                    ),
+                );
+                Semantics::Promptgate
+            }
+        }
+    }
+
+    fn warn_at(&mut self, pointer: &str, message: impl Into<String>) {
+        let pos = self.doc.pos(pointer);
+        self.push(Diagnostic::warning(
+            self.path.clone(),
+            pos.line,
+            pos.column,
+            message,
+        ));
+    }
+
+    fn github(&self) -> bool {
+        self.semantics.is_github()
+    }
+
+    /// Warns at the first line, from the node at `pointer` on, that holds
+    /// `needle` (a placeholder inside a block of text), else at the node.
+    fn warn_at_text(&mut self, pointer: &str, needle: &str, message: String) {
+        let start = self.doc.pos(pointer);
+        let found = self
+            .text
+            .lines()
+            .enumerate()
+            .skip(start.line.saturating_sub(1) as usize)
+            .find_map(|(i, line)| {
+                let at = line.find(needle)?;
+                Some(Pos {
+                    line: i as u32 + 1,
+                    column: line[..at].chars().count() as u32 + 1,
+                })
+            });
+        let pos = found.unwrap_or(start);
+        self.push(Diagnostic::warning(
+            self.path.clone(),
+            pos.line,
+            pos.column,
+            message,
+        ));
+    }
+
     fn prompt(&mut self) -> Option<(PromptSpec, Pos)> {
         let root = self.doc.value.clone();
         let Value::Object(top) = &root else {
@@ -390,16 +532,27 @@ impl Reader<'_> {
 
         let name_pos = self.doc.pos("/name");
         let name = match top.get("name") {
+            // gh runs a file without a name; its reports need one.
+            Some(Value::String(name)) if name.is_empty() => Some(default_name(self.path)),
             Some(value) => self.de::<String>("/name", value),
             None => Some(default_name(self.path)),
         };
-        let description = self.optional::<String>(top, "description");
+        let description = self
+            .optional::<String>(top, "description")
+            .filter(|text| !text.is_empty());
         let model = match top.get("model") {
+            Some(Value::String(text)) if text.is_empty() => {
+                self.error_at(
+                    "/model",
+                    "`model` is empty: there is no model to send the messages to (gh would send an empty model id, which GitHub Models refuses)",
+                );
+                None
+            }
             Some(value) => self.model_id("/model", value),
             None => {
                 self.error(
                     Pos { line: 1, column: 1 },
-                    "missing required key `model` (e.g. `model: openai/gpt-4o-mini`)",
+                    "missing required key `model` (e.g. `model: openai/gpt-4o-mini`); without it there is nothing to send the messages to",
                 );
                 None
             }
@@ -407,7 +560,7 @@ impl Reader<'_> {
         let parameters = match top.get("modelParameters") {
             Some(value) => {
                 if let Some(map) = self.expect_map("/modelParameters", value, "a map") {
-                    self.unknown_keys("/modelParameters", map, PARAMETER_KEYS);
+                    self.parameter_keys(map);
                 }
                 self.de::<ModelParameters>("/modelParameters", value)
             }
@@ -454,12 +607,20 @@ impl Reader<'_> {
             .optional::<Vec<String>>(top, "tags")
             .unwrap_or_default();
         let owner = self.optional::<String>(top, "owner");
+        if self.github() {
+            if let (Some(messages), Some(cases), Some(evaluators)) =
+                (&messages, &test_data, &evaluators)
+            {
+                self.unreplaced_placeholders(messages, cases, evaluators);
+            }
+        }
 
         Some((
             PromptSpec {
                 path: self.path.clone(),
                 name: name?,
                 description,
+                semantics: self.semantics,
                 model: model?,
                 parameters: parameters?,
                 response_format: response_format?,
@@ -476,6 +637,135 @@ impl Reader<'_> {
         ))
     }
 
+    /// Warns where gh sends a placeholder as written though its author
+    /// probably meant it replaced: `{{ name }}` with spaces, a `{{name}}`
+    /// some case does not define, a minijinja tag.
+    fn unreplaced_placeholders(
+        &mut self,
+        messages: &[MessageTemplate],
+        cases: &[Case],
+        evaluators: &[EvaluatorSpec],
+    ) {
+        let mut texts: Vec<(String, &str, &[&str])> = messages
+            .iter()
+            .enumerate()
+            .map(|(i, m)| {
+                (
+                    child(&index("/messages", i), "content"),
+                    m.content.as_str(),
+                    &[][..],
+                )
+            })
+            .collect();
+        for (i, evaluator) in evaluators.iter().enumerate() {
+            let pointer = index("/evaluators", i);
+            match &evaluator.kind {
+                EvaluatorKind::String { check } => {
+                    let (StringCheck::Equals(text)
+                    | StringCheck::Contains(text)
+                    | StringCheck::StartsWith(text)
+                    | StringCheck::EndsWith(text)) = check;
+                    texts.push((child(&pointer, "string"), text.as_str(), &[]));
+                }
+                EvaluatorKind::Llm { prompt, .. } => texts.push((
+                    child(&child(&pointer, "llm"), "prompt"),
+                    prompt.as_str(),
+                    &["completion"],
+                )),
+                _ => {}
+            }
+        }
+        let no_vars = Map::new();
+        let case_vars: Vec<&Map<String, Value>> = if cases.is_empty() {
+            vec![&no_vars]
+        } else {
+            cases.iter().map(|c| &c.vars).collect()
+        };
+        for (pointer, text, extra) in texts {
+            let mut undefined: Vec<(String, Vec<usize>)> = Vec::new();
+            let mut shown: Vec<Unreplaced> = Vec::new();
+            for (i, vars) in case_vars.iter().enumerate() {
+                for item in unreplaced(text, vars, extra) {
+                    match item {
+                        Unreplaced::Undefined { name } if !cases.is_empty() => {
+                            match undefined.iter_mut().find(|(n, _)| *n == name) {
+                                Some((_, at)) => at.push(i),
+                                None => undefined.push((name, vec![i])),
+                            }
+                        }
+                        Unreplaced::Undefined { .. } => {}
+                        other if !shown.contains(&other) => shown.push(other),
+                        _ => {}
+                    }
+                }
+            }
+            for item in shown {
+                let (written, message) = match item {
+                    Unreplaced::Spaced { written, name } => {
+                        let message = format!(
+                            "`{written}` is sent as written: gh replaces only `{{{{{name}}}}}`, without spaces (promptgate does the same for a GitHub-format file; `semantics: promptgate` reads it as minijinja)"
+                        );
+                        (written, message)
+                    }
+                    Unreplaced::Tag { written } => {
+                        let message = format!(
+                            "`{written}` is sent as written: gh knows no template tags (promptgate does the same for a GitHub-format file; `semantics: promptgate` reads it as minijinja)"
+                        );
+                        (written, message)
+                    }
+                    Unreplaced::Undefined { .. } => continue,
+                };
+                self.warn_at_text(&pointer, &written, message);
+            }
+            for (name, at) in undefined {
+                let which = if at.len() == cases.len() {
+                    "no case defines it".to_string()
+                } else {
+                    let list: Vec<String> = at
+                        .iter()
+                        .take(5)
+                        .map(|i| format!("testData[{i}]"))
+                        .collect();
+                    let more = if at.len() > 5 { ", …" } else { "" };
+                    format!("{}{more} do not define it", list.join(", "))
+                };
+                self.warn_at_text(
+                    &pointer,
+                    &format!("{{{{{name}}}}}"),
+                    format!(
+                        "`{{{{{name}}}}}` is sent as written where a case lacks `{name}` ({which}), as gh does"
+                    ),
+                );
+            }
+        }
+    }
+
+    /// Unknown parameters warn; the snake_case names seen in the wild say
+    /// which name is read instead, and that gh ignores them too.
+    fn parameter_keys(&mut self, map: &Map<String, Value>) {
+        let (wild, unknown): (Map<String, Value>, Map<String, Value>) = map
+            .clone()
+            .into_iter()
+            .partition(|(key, _)| IGNORED_PARAMETERS.iter().any(|(name, _)| name == key));
+        self.unknown_keys("/modelParameters", &unknown, PARAMETER_KEYS);
+        for key in wild.keys() {
+            let instead = IGNORED_PARAMETERS
+                .iter()
+                .find(|(name, _)| name == key)
+                .map_or("", |(_, instead)| instead);
+            let at = child("/modelParameters", key);
+            let pos = self.doc.key_pos(&at);
+            self.push(Diagnostic::warning(
+                self.path.clone(),
+                pos.line,
+                pos.column,
+                format!(
+                    "`modelParameters.{key}` is ignored, by `gh models eval` too; write `{instead}`"
+                ),
+            ));
+        }
+    }
+
     fn optional<T: DeserializeOwned>(&mut self, map: &Map<String, Value>, key: &str) -> Option<T> {
         let value = map.get(key)?;
         self.de(&child("", key), value)
@@ -489,7 +779,26 @@ impl Reader<'_> {
         let schema = top.get("jsonSchema");
         match (kind.as_str(), schema) {
             ("json_schema", Some(schema)) => {
+                let written_as_map = schema.is_object();
                 let schema = self.json_schema("/jsonSchema", schema, true)?;
+                if self.github() {
+                    if written_as_map {
+                        self.warn_at(
+                            "/jsonSchema",
+                            "gh refuses a `jsonSchema` written as a YAML map (it must be JSON text); promptgate reads it",
+                        );
+                    }
+                    // gh refuses the file without these two.
+                    for field in ["name", "schema"] {
+                        if schema.get(field).is_none() {
+                            self.error_at(
+                                "/jsonSchema",
+                                format!("`jsonSchema` must have a `{field}` field (gh refuses the file without it): {{\"name\": …, \"schema\": {{…}}}}"),
+                            );
+                            return None;
+                        }
+                    }
+                }
                 Some(ResponseFormat::JsonSchema { schema })
             }
             ("json_schema", None) => {
@@ -544,12 +853,22 @@ impl Reader<'_> {
         let mut ok = true;
         for (i, item) in items.iter().enumerate() {
             let pointer = index("/messages", i);
-            if let Some(map) = self.expect_map(&pointer, item, "a map with `role` and `content`") {
+            let mut item = item.clone();
+            if let Some(map) = self.expect_map(&pointer, &item, "a map with `role` and `content`") {
                 self.unknown_keys(&pointer, map, MESSAGE_KEYS);
             }
-            match self.de::<MessageTemplate>(&pointer, item) {
+            // gh lowercases roles (`System`, `User`).
+            if let Some(Value::String(role)) = item.get_mut("role") {
+                *role = role.to_lowercase();
+            }
+            match self.de::<MessageTemplate>(&pointer, &item) {
                 Some(message) => {
-                    if let Err(error) = crate::pipeline::template::check_syntax(&message.content) {
+                    let checked = if self.github() {
+                        Ok(())
+                    } else {
+                        crate::pipeline::template::check_syntax(&message.content)
+                    };
+                    if let Err(error) = checked {
                         let content = child(&pointer, "content");
                         self.error_at(
                             &content,
@@ -593,6 +912,23 @@ impl Reader<'_> {
     }
 
     fn case(&mut self, pointer: &str, position: usize, vars: &Map<String, Value>) -> Option<Case> {
+        let source = CaseSource {
+            file: self.path.clone(),
+            line: self.doc.pos(pointer).line,
+        };
+        if self.github() {
+            // Every column is a variable and nothing else, as in gh; the
+            // case is known by its position.
+            return Some(Case {
+                id: format!("testData[{position}]"),
+                vars: vars.clone(),
+                expected: vars.get("expected").map(go_text),
+                keywords: Vec::new(),
+                regex: None,
+                schema: None,
+                source,
+            });
+        }
         let expectations = match Expectations::read(vars) {
             Ok(expectations) => expectations,
             Err(problem) => {
@@ -609,10 +945,7 @@ impl Reader<'_> {
             keywords: expectations.keywords,
             regex: expectations.regex,
             schema: expectations.schema,
-            source: CaseSource {
-                file: self.path.clone(),
-                line: self.doc.pos(pointer).line,
-            },
+            source,
         })
     }
 
@@ -623,7 +956,23 @@ impl Reader<'_> {
         for (i, item) in items.iter().enumerate() {
             let pointer = index("/evaluators", i);
             match self.evaluator(&pointer, item) {
-                Some(evaluator) => {
+                Some(mut evaluator) => {
+                    let taken = |name: &str| evaluators.iter().any(|e| e.name == name);
+                    if self.github() && taken(&evaluator.name) {
+                        // gh runs both; reports need a name for each.
+                        let base = evaluator.name.clone();
+                        let name = (2..)
+                            .map(|n| format!("{base} ({n})"))
+                            .find(|name| !taken(name))
+                            .unwrap_or_default();
+                        self.warn_at(
+                            &child(&pointer, "name"),
+                            format!(
+                                "two evaluators are named `{base}`; gh runs both, and promptgate reports this one as `{name}`"
+                            ),
+                        );
+                        evaluator.name = name;
+                    }
                     if evaluators.iter().any(|e| e.name == evaluator.name) {
                         self.error_at(
                             &child(&pointer, "name"),
@@ -642,6 +991,18 @@ impl Reader<'_> {
         ok.then_some(evaluators)
     }
 
+    /// The name an unnamed evaluator is reported by (gh runs it nameless).
+    fn unnamed(&mut self, pointer: &str) -> String {
+        let shown = display(pointer);
+        self.warn_at(
+            pointer,
+            format!(
+                "this evaluator has no `name`; gh runs it, and promptgate reports it as `{shown}`"
+            ),
+        );
+        shown
+    }
+
     fn evaluator(&mut self, pointer: &str, item: &Value) -> Option<EvaluatorSpec> {
         let map = self.expect_map(pointer, item, "a map with `name` and one kind key")?;
         let known: Vec<&str> = EVALUATOR_COMMON_KEYS
@@ -651,6 +1012,10 @@ impl Reader<'_> {
             .collect();
         self.unknown_keys(pointer, map, &known);
         let name = match map.get("name") {
+            Some(Value::String(name)) if name.is_empty() && self.github() => {
+                Some(self.unnamed(pointer))
+            }
+            None if self.github() => Some(self.unnamed(pointer)),
             Some(value) => self.de::<String>(&child(pointer, "name"), value),
             None => {
                 self.error_at(pointer, "this evaluator has no `name`");
@@ -688,8 +1053,25 @@ impl Reader<'_> {
         let kinds: Vec<&str> = EVALUATOR_KINDS
             .iter()
             .copied()
-            .filter(|k| map.contains_key(*k))
+            .filter(|k| match (self.github(), map.get(*k)) {
+                // gh's test is `String != nil`, `LLM != nil`, `Uses != ""`.
+                (true, Some(Value::Null)) => false,
+                (true, Some(Value::String(text))) => !text.is_empty(),
+                (_, found) => found.is_some(),
+            })
             .collect();
+        let kinds = match kinds.as_slice() {
+            [first, second, ..] if self.github() => {
+                self.warn_at(
+                    pointer,
+                    format!(
+                        "this evaluator has two kinds, `{first}` and `{second}`; gh uses `{first}` only, and so does promptgate"
+                    ),
+                );
+                vec![*first]
+            }
+            _ => kinds,
+        };
         let kind = match kinds.as_slice() {
             [kind] => self.evaluator_kind(&child(pointer, kind), kind, &map[*kind]),
             [] => {
@@ -738,6 +1120,13 @@ impl Reader<'_> {
                     "github/fluency" => BuiltinEvaluator::Fluency,
                     "github/relevance" => BuiltinEvaluator::Relevance,
                     "github/groundedness" => BuiltinEvaluator::Groundedness,
+                    other if self.github() => {
+                        self.warn_at(
+                            pointer,
+                            format!("`{other}` is not a GitHub evaluator (github/similarity, github/coherence, github/fluency, github/relevance, github/groundedness); gh scores it 0 on every case, and so does promptgate"),
+                        );
+                        return Some(EvaluatorKind::UnknownPlugin { uses: text });
+                    }
                     other => {
                         self.error_at(
                             pointer,
@@ -992,6 +1381,9 @@ impl Reader<'_> {
         const CHECKS: &[&str] = &["contains", "startsWith", "endsWith", "equals"];
         let map = self.expect_map(pointer, value, "a map like `{contains: text}`")?;
         self.unknown_keys(pointer, map, CHECKS);
+        if self.github() {
+            return self.github_string_check(pointer, map);
+        }
         let present: Vec<&str> = CHECKS
             .iter()
             .copied()
@@ -1014,12 +1406,55 @@ impl Reader<'_> {
         Some(EvaluatorKind::String { check })
     }
 
+    /// gh's `string`: the first non-empty of `equals`, `contains`,
+    /// `startsWith`, `endsWith`; with none, gh cannot run the evaluator.
+    fn github_string_check(
+        &mut self,
+        pointer: &str,
+        map: &Map<String, Value>,
+    ) -> Option<EvaluatorKind> {
+        const ORDER: &[&str] = &["equals", "contains", "startsWith", "endsWith"];
+        let mut set = Vec::new();
+        for key in ORDER {
+            if let Some(value) = map.get(*key) {
+                let text: String = self.de(&child(pointer, key), value)?;
+                if !text.is_empty() {
+                    set.push((*key, text));
+                }
+            }
+        }
+        let Some((which, text)) = set.first().cloned() else {
+            self.error_at(
+                pointer,
+                "this `string` evaluator sets none of equals, contains, startsWith, endsWith (or only empty ones); gh stops the whole run on it",
+            );
+            return None;
+        };
+        if let Some((second, _)) = set.get(1) {
+            self.warn_at(
+                pointer,
+                format!("this `string` evaluator sets `{which}` and `{second}`; gh checks `{which}` only, and so does promptgate"),
+            );
+        }
+        let check = match which {
+            "equals" => StringCheck::Equals(text),
+            "contains" => StringCheck::Contains(text),
+            "startsWith" => StringCheck::StartsWith(text),
+            _ => StringCheck::EndsWith(text),
+        };
+        Some(EvaluatorKind::String { check })
+    }
+
     fn llm(&mut self, pointer: &str, value: &Value) -> Option<EvaluatorKind> {
         #[derive(serde::Deserialize)]
         #[serde(rename_all = "camelCase")]
         struct Raw {
+            // gh reads a missing field as empty; an empty model is refused below.
+            #[serde(default)]
             model_id: String,
+            #[serde(default)]
             prompt: String,
+            #[serde(default)]
             choices: Vec<LlmChoice>,
             system_prompt: Option<String>,
         }
@@ -1029,15 +1464,36 @@ impl Reader<'_> {
             &["modelId", "prompt", "choices", "systemPrompt"],
         )?;
         let raw: Raw = self.de(pointer, value)?;
+        if raw.model_id.is_empty() {
+            self.error_at(
+                &child(pointer, "modelId"),
+                "`llm.modelId` is empty: there is no judge model to ask",
+            );
+            return None;
+        }
         let model_id = self.model_id(&child(pointer, "modelId"), &Value::String(raw.model_id))?;
-        if raw.choices.is_empty() {
+        if let Some(bad) = raw.choices.iter().position(|c| !c.score.is_finite()) {
+            self.error_at(
+                &child(&index(&child(pointer, "choices"), bad), "score"),
+                "a choice's `score` must be a number",
+            );
+            return None;
+        }
+        if raw.choices.is_empty() && self.github() {
+            self.warn_at(
+                pointer,
+                "this `llm` evaluator has no `choices`; no reply can match one, so gh scores it 0 on every case, and so does promptgate",
+            );
+        } else if raw.choices.is_empty() {
             self.error_at(
                 &child(pointer, "choices"),
                 "`llm.choices` needs at least one choice",
             );
             return None;
         }
-        if let Err(error) = crate::pipeline::template::check_syntax(&raw.prompt) {
+        if let Err(error) = crate::pipeline::template::check_syntax(&raw.prompt)
+            && !self.github()
+        {
             let at = child(pointer, "prompt");
             self.error_at(
                 &at,

@@ -41,6 +41,27 @@ pub fn load_workspace(files: &dyn RepoFiles, config: &Config) -> (Vec<PromptSpec
     (prompts, Diagnostics(diagnostics))
 }
 
+/// A file named on the command line is a prompt file when its name says so
+/// (`*.prompt.yml`, `*.prompt.yaml`), or when it is YAML whose top level is
+/// a map: gh-models' own examples are `examples/*.yml`. A YAML list, JSONL
+/// or CSV is a dataset.
+pub fn holds_prompt(files: &dyn RepoFiles, path: &RepoPath) -> bool {
+    if path.0.ends_with(".prompt.yml") || path.0.ends_with(".prompt.yaml") {
+        return true;
+    }
+    if !(path.0.ends_with(".yml") || path.0.ends_with(".yaml")) {
+        return false;
+    }
+    let Ok(Some(bytes)) = files.read(path) else {
+        return false;
+    };
+    match super::yaml::parse(&String::from_utf8_lossy(&bytes)) {
+        Ok((doc, _)) => doc.value.is_object(),
+        // Broken YAML: read it as a prompt, so its error shows with its line.
+        Err(_) => true,
+    }
+}
+
 /// Reads and parses the given prompt files; names must be unique among them.
 pub fn load_prompts(files: &dyn RepoFiles, paths: &[RepoPath]) -> (Vec<PromptSpec>, Diagnostics) {
     let mut diagnostics = Vec::new();

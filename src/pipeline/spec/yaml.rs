@@ -44,6 +44,10 @@ pub struct Located {
     pub value: Value,
     values: HashMap<String, Pos>,
     keys: HashMap<String, Pos>,
+    /// The text of every plain (unquoted, untagged) scalar, when asked for
+    /// ([`parse_keeping_literals`]): Go's YAML decoder resolves it by rules
+    /// of its own, and keeps it as written in a string field.
+    literals: HashMap<String, String>,
 }
 
 /// A problem found while reading the YAML itself.
@@ -81,6 +85,12 @@ impl Located {
         }
     }
 
+    /// The plain scalar at `pointer` as written, when it is one and literals
+    /// were kept.
+    pub fn literal(&self, pointer: &str) -> Option<&str> {
+        self.literals.get(pointer).map(String::as_str)
+    }
+
     /// Where the key naming the node at `pointer` is written, falling back to the node.
     pub fn key_pos(&self, pointer: &str) -> Pos {
         self.keys
@@ -113,11 +123,25 @@ struct Builder {
     nodes: usize,
     root: Option<Value>,
     problems: Vec<YamlProblem>,
+    keep_literals: bool,
+}
+
+/// As [`parse`], also keeping the text of every plain scalar
+/// ([`Located::literal`]); prompt files need it, datasets do not.
+pub fn parse_keeping_literals(text: &str) -> Result<(Located, Vec<YamlProblem>), Vec<YamlProblem>> {
+    parse_with(text, true)
 }
 
 /// Parses the first document of `text`. `Err` holds the fatal problem plus
 /// any earlier non-fatal ones; `Ok` may carry non-fatal problems (duplicate keys).
 pub fn parse(text: &str) -> Result<(Located, Vec<YamlProblem>), Vec<YamlProblem>> {
+    parse_with(text, false)
+}
+
+fn parse_with(
+    text: &str,
+    keep_literals: bool,
+) -> Result<(Located, Vec<YamlProblem>), Vec<YamlProblem>> {
     let mut builder = Builder {
         out: Located::default(),
         stack: Vec::new(),
@@ -125,6 +149,7 @@ pub fn parse(text: &str) -> Result<(Located, Vec<YamlProblem>), Vec<YamlProblem>
         nodes: 0,
         root: None,
         problems: Vec::new(),
+        keep_literals,
     };
     let mut documents = 0;
     for event in Parser::new_from_str(text) {
@@ -185,6 +210,10 @@ impl Builder {
                     self.out.keys.insert(child(pointer, &name), pos);
                     *key = Some(name);
                     return Ok(());
+                }
+                if self.keep_literals && style == ScalarStyle::Plain && tag.is_none() {
+                    let pointer = self.next_pointer();
+                    self.out.literals.insert(pointer, text.to_string());
                 }
                 let value = scalar(text, style, tag.as_ref());
                 self.count(1, pos)?;
@@ -378,6 +407,18 @@ mod tests {
             doc.value,
             serde_json::json!({"a": "1", "b": "true", "c": 1, "d": true})
         );
+    }
+
+    #[test]
+    fn plain_scalars_keep_their_text_when_asked() {
+        let (doc, _) =
+            parse_keeping_literals("a: 1.0\nb: '1.0'\nc: [x, 0x1F]\nd: !!str 5\n").unwrap();
+        assert_eq!(doc.literal("/a"), Some("1.0"));
+        assert_eq!(doc.literal("/b"), None);
+        assert_eq!(doc.literal("/c/1"), Some("0x1F"));
+        assert_eq!(doc.literal("/d"), None);
+        let (doc, _) = parse("a: 1.0\n").unwrap();
+        assert_eq!(doc.literal("/a"), None);
     }
 
     #[test]

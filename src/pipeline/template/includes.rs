@@ -12,7 +12,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use super::TemplateError;
 use super::scan::{IncludeTag, include_tags};
-use crate::types::{RepoFiles, RepoPath};
+use crate::types::{PromptSpec, RepoFiles, RepoPath};
 
 /// How deep includes may nest (a snippet including a snippet …).
 pub const MAX_INCLUDE_DEPTH: usize = 16;
@@ -35,6 +35,16 @@ pub struct Includes {
 }
 
 impl Includes {
+    /// What a prompt's messages include. A GitHub-format prompt includes
+    /// nothing: gh sends `{% include %}` as written.
+    pub fn of_prompt(spec: &PromptSpec, files: &dyn RepoFiles) -> Self {
+        if spec.semantics.is_github() {
+            return Includes::default();
+        }
+        let sources: Vec<&str> = spec.messages.iter().map(|m| m.content.as_str()).collect();
+        Includes::walk(&sources, files)
+    }
+
     /// Walks the includes of `sources`, reading each file once through `files`.
     /// Problems are collected, not stopped at, so a change-detection caller
     /// still learns every path a broken template refers to.

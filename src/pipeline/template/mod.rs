@@ -1,6 +1,7 @@
 //! The template stage: message templates are minijinja, strict about
 //! undefined variables, with `{% include "path" %}` reading only files inside
-//! the repository.
+//! the repository — or, for a GitHub-format prompt ([`Semantics::Github`]),
+//! GitHub's own exact `{{name}}` replacement ([`github`]).
 //!
 //! Includes are resolved up front ([`includes`], through the one tag scanner
 //! in [`scan`]) rather than through a minijinja loader: the loader would have
@@ -10,6 +11,7 @@
 //! template sees is the case's variables. A prompt is compiled once
 //! ([`PreparedPrompt`]) and rendered per case.
 
+pub mod github;
 pub mod includes;
 pub mod scan;
 
@@ -20,7 +22,7 @@ use minijinja::{Environment, UndefinedBehavior};
 pub use includes::Includes;
 
 use crate::types::{
-    Case, ChatMessage, MessageTemplate, PromptContent, PromptSpec, RepoFiles, Role,
+    Case, ChatMessage, MessageTemplate, PromptContent, PromptSpec, RepoFiles, Role, Semantics,
 };
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -75,12 +77,20 @@ fn describe(error: &minijinja::Error) -> String {
 
 /// A prompt's messages compiled once, rendered per case.
 pub struct PreparedPrompt {
-    env: Environment<'static>,
     roles: Vec<Role>,
-    /// Variables each message (with its includes) reads from the case.
-    reads: Vec<BTreeSet<String>>,
+    language: Language,
     /// Every included file, read once.
     includes: Includes,
+}
+
+enum Language {
+    Minijinja {
+        env: Box<Environment<'static>>,
+        /// Variables each message (with its includes) reads from the case.
+        reads: Vec<BTreeSet<String>>,
+    },
+    /// The message texts, replaced as gh replaces them.
+    Github { contents: Vec<String> },
 }
 
 fn message_name(index: usize) -> String {
@@ -89,6 +99,21 @@ fn message_name(index: usize) -> String {
 }
 
 impl PreparedPrompt {
+    /// Compiles a prompt's messages the way its semantics reads them.
+    pub fn for_prompt(spec: &PromptSpec, files: &dyn RepoFiles) -> Result<Self, TemplateError> {
+        match spec.semantics {
+            Semantics::Promptgate => Self::new(&spec.messages, files),
+            Semantics::Github => Ok(PreparedPrompt {
+                roles: spec.messages.iter().map(|m| m.role).collect(),
+                language: Language::Github {
+                    contents: spec.messages.iter().map(|m| m.content.clone()).collect(),
+                },
+                includes: Includes::default(),
+            }),
+        }
+    }
+
+    /// Compiles minijinja messages, reading their includes through `files`.
     pub fn new(messages: &[MessageTemplate], files: &dyn RepoFiles) -> Result<Self, TemplateError> {
         let sources: Vec<&str> = messages.iter().map(|m| m.content.as_str()).collect();
         let includes = Includes::walk(&sources, files);
@@ -137,9 +162,11 @@ impl PreparedPrompt {
             reads.push(names);
         }
         Ok(PreparedPrompt {
-            env,
             roles: messages.iter().map(|m| m.role).collect(),
-            reads,
+            language: Language::Minijinja {
+                env: Box::new(env),
+                reads,
+            },
             includes,
         })
     }
@@ -149,13 +176,28 @@ impl PreparedPrompt {
         &self.includes
     }
 
-    /// Renders every message with the case's variables. A variable the case
-    /// does not define is an error naming it, the message and the case.
+    /// Renders every message with the case's variables. For minijinja, a
+    /// variable the case does not define is an error naming it, the message
+    /// and the case; GitHub's rules send an unknown `{{name}}` as written.
     pub fn render(&self, case: &Case) -> Result<Vec<ChatMessage>, TemplateError> {
+        let (env, reads) = match &self.language {
+            Language::Minijinja { env, reads } => (env, reads),
+            Language::Github { contents } => {
+                return Ok(self
+                    .roles
+                    .iter()
+                    .zip(contents)
+                    .map(|(role, content)| ChatMessage {
+                        role: *role,
+                        content: github::substitute(content, &case.vars, &[]),
+                    })
+                    .collect());
+            }
+        };
         let context = minijinja::Value::from_serialize(&case.vars);
         let mut rendered = Vec::with_capacity(self.roles.len());
         for (index, role) in self.roles.iter().enumerate() {
-            if let Some(variable) = self.reads[index]
+            if let Some(variable) = reads[index]
                 .iter()
                 .find(|name| !case.vars.contains_key(name.as_str()))
             {
@@ -166,8 +208,7 @@ impl PreparedPrompt {
                     case: case.id.clone(),
                 });
             }
-            let template = self
-                .env
+            let template = env
                 .get_template(&message_name(index))
                 .map_err(|error| self.render_error(index, case, &error))?;
             let content = template
@@ -198,10 +239,10 @@ pub fn resolved_content(
     spec: &PromptSpec,
     files: &dyn RepoFiles,
 ) -> Result<PromptContent, TemplateError> {
-    let sources: Vec<&str> = spec.messages.iter().map(|m| m.content.as_str()).collect();
-    let includes = Includes::walk(&sources, files);
+    let includes = Includes::of_prompt(spec, files);
     includes.check()?;
     Ok(PromptContent {
+        semantics: spec.semantics,
         messages: spec
             .messages
             .iter()
