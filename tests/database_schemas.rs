@@ -17,7 +17,8 @@ use promptgate::server::jobs::{JobKind, JobQueue, NewJob, RetryPolicy};
 use promptgate::server::schema::{self, SERVER_SCHEMA};
 use promptgate::server::settings::ServeSettings;
 use promptgate::types::{
-    MessageTemplate, ModelId, ModelParameters, PromptContent, ResponseFormat, Role, VersionId,
+    MessageTemplate, ModelId, ModelParameters, PromptContent, ResponseFormat, Role, Semantics,
+    VersionId,
 };
 use sqlx::Row;
 
@@ -131,6 +132,7 @@ fn expected(groups: &[&[&str]]) -> Vec<String> {
 
 fn new_version(text: &str) -> NewVersion {
     let content = PromptContent {
+        semantics: Semantics::default(),
         messages: vec![MessageTemplate {
             role: Role::User,
             content: text.into(),
