@@ -1,6 +1,7 @@
 //! `promptgate action`: the GitHub Action's entry point. Reads the Actions
 //! environment and the inputs `action.yml` passes as `PROMPTGATE_*`.
 
+use super::console::outln;
 use std::path::Path;
 
 use clap::Args;
@@ -41,7 +42,7 @@ pub fn run(repo: &Path, _args: ActionArgs) -> anyhow::Result<Outcome> {
         Ok(ActionOutcome::GateFailed) => Ok(Outcome::GateFailed),
         Err(error) => {
             // Shown as an annotation on the run as well as in the log.
-            println!("{}", annotations::error_command(&format!("{error:#}")));
+            outln!("{}", annotations::error_command(&format!("{error:#}")));
             Err(error)
         }
     }

@@ -10,6 +10,7 @@ use clap::{Parser, Subcommand};
 mod action;
 mod baseline;
 mod check;
+mod console;
 mod diff;
 mod eval;
 mod init;
@@ -83,7 +84,8 @@ pub enum Command {
     /// (`PROMPTGATE_*`).
     Action(action::ActionArgs),
     /// Set up promptgate in this repository: a config, one prompt with a
-    /// dataset and three evaluators, and a `.gitignore` entry for the store.
+    /// 14-case dataset and three evaluators, and a `.gitignore` entry for the
+    /// store. Its project shows the gate catching a regression.
     Init(init::InitArgs),
     /// Run the GitHub App server: webhooks in, gate jobs out, prompts served.
     Serve(serve::ServeArgs),
@@ -180,7 +182,18 @@ pub fn color_enabled_stdout() -> bool {
 /// The error and its causes, one per line. A cause whose text the message
 /// already shows (errors that display their source) is not repeated.
 pub fn render_error(error: &anyhow::Error) -> String {
-    let mut text = format!("error: {error}");
+    // Diagnostics start with their own `file:line: error:`; a second
+    // `error:` in front of them would only repeat it.
+    let own_prefix = error.downcast_ref::<crate::types::Diagnostics>().is_some()
+        || matches!(
+            error.downcast_ref::<crate::flows::error::FlowError>(),
+            Some(crate::flows::error::FlowError::Invalid(_))
+        );
+    let mut text = if own_prefix {
+        error.to_string()
+    } else {
+        format!("error: {error}")
+    };
     for cause in error.chain().skip(1) {
         let cause = cause.to_string();
         if !text.contains(&cause) {

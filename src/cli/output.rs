@@ -1,5 +1,6 @@
 //! Report flags shared by every command that evaluates.
 
+use super::console::outln;
 use std::path::PathBuf;
 
 use clap::{Args, ValueEnum};
@@ -60,7 +61,7 @@ impl ReportArgs {
                 None => anyhow::bail!(GITHUB_ONLY_IN_EVAL),
             },
         };
-        println!("{stdout}");
+        outln!("{stdout}");
         if let Some(path) = &self.junit {
             report::write_file(path, &report::junit::render(report)?)?;
         }

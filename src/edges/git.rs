@@ -138,12 +138,23 @@ pub fn default_branch(root: &Path) -> Result<String, RepoError> {
             return Ok(candidate.to_owned());
         }
     }
-    Err(RepoError::Git {
-        args: "symbolic-ref refs/remotes/origin/HEAD".to_owned(),
-        message: "cannot tell the default branch: no origin/HEAD, main or master; \
-                  name the base revision explicitly"
-            .to_owned(),
-    })
+    let reason = if !in_git_work_tree(root) {
+        format!(
+            "{} is not inside a git repository: a check compares with a base revision, \
+             so run `git init` and commit your files first (or score the prompts as they are \
+             with `promptgate eval`)",
+            root.display()
+        )
+    } else if head_sha(root).is_err() {
+        "this repository has no commits yet: commit your files first (that commit is the \
+         baseline), or score the prompts as they are with `promptgate eval`"
+            .to_owned()
+    } else {
+        "cannot tell the default branch (no origin/HEAD, main or master): \
+         name the base revision with `--base REV`"
+            .to_owned()
+    };
+    Err(RepoError::NoBase(reason))
 }
 
 /// The files on disk under a root folder.

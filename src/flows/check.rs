@@ -195,7 +195,7 @@ pub async fn check_sources(
                 .to_string(),
         );
     }
-    let affected = select_prompts(request, &changed, &sides.head, sides.base.as_ref());
+    let affected = select_prompts(request, &changed, &sides.head, sides.base.as_ref())?;
     let engine = engine(locations, config, &request.run);
     let baselines = Baselines::new(locations, config);
     let policy_change = sides.policy_change();
@@ -367,7 +367,7 @@ fn select_prompts(
     changed: &[ChangedPath],
     head: &Workspace,
     base: Option<&Workspace>,
-) -> Vec<Affected> {
+) -> Result<Vec<Affected>, FlowError> {
     let deps = changes::dependencies(head);
     let mut affected = if request.all || request.model.is_some() || !request.prompts.is_empty() {
         changes::everything(&deps)
@@ -390,11 +390,20 @@ fn select_prompts(
             head.prompt(&a.name)
                 .is_some_and(|p| p.model.to_string() == *model)
         });
+        // "No prompt affected" would hide a typo in the model id.
+        if affected.is_empty() {
+            let models: std::collections::BTreeSet<String> =
+                head.prompts.iter().map(|p| p.model.to_string()).collect();
+            return Err(FlowError::NoPromptOnModel {
+                model: model.clone(),
+                models: models.into_iter().collect(),
+            });
+        }
     }
     if !request.prompts.is_empty() {
         affected.retain(|a| request.prompts.contains(&a.name));
     }
-    affected
+    Ok(affected)
 }
 
 /// The base version's content measured the head's way: the base's

@@ -23,4 +23,6 @@ pub enum FlowError {
     Store(#[from] ResultStoreError),
     #[error("no prompt named `{name}`; the prompts are: {}", known.join(", "))]
     UnknownPrompt { name: String, known: Vec<String> },
+    #[error("no prompt uses the model `{model}`; the prompts use: {}", models.join(", "))]
+    NoPromptOnModel { model: String, models: Vec<String> },
 }

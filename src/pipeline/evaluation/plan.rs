@@ -2,13 +2,12 @@
 //! every conversation and compute the version id and the fingerprint — no
 //! provider call.
 
+use super::problems::{self, CaseProblems};
 use crate::pipeline::config::Config;
 use crate::pipeline::dataset::cases_of;
 use crate::pipeline::spec::identity::{fingerprint, version_id_of};
 use crate::pipeline::template::{PreparedPrompt, TemplateError};
-use crate::types::{
-    Case, ChatMessage, Diagnostic, Diagnostics, Fingerprint, PromptSpec, RepoFiles, VersionId,
-};
+use crate::types::{Case, ChatMessage, Diagnostics, Fingerprint, PromptSpec, RepoFiles, VersionId};
 
 /// Everything needed to evaluate one prompt version, computed without a
 /// single provider call.
@@ -75,29 +74,23 @@ pub fn plan_with_cases(
     config: &Config,
 ) -> Result<EvaluationPlan, Diagnostics> {
     let whole_prompt = |error: TemplateError| {
-        Diagnostics(vec![Diagnostic::error(
-            prompt.path.clone(),
-            0,
-            0,
+        Diagnostics(vec![problems::prompt_problem(
+            prompt,
+            files,
             error.to_string(),
         )])
     };
     let prepared = PreparedPrompt::for_prompt(prompt, files).map_err(whole_prompt)?;
-    let mut problems = Vec::new();
+    let mut problems = CaseProblems::new(prompt, files);
     let mut planned = Vec::with_capacity(cases.len());
     for case in cases {
         match prepared.render(&case) {
             Ok(messages) => planned.push(PlannedCase { case, messages }),
-            Err(error) => problems.push(Diagnostic::error(
-                case.source.file.clone(),
-                case.source.line,
-                0,
-                error.to_string(),
-            )),
+            Err(error) => problems.push(&case, &error),
         }
     }
     if !problems.is_empty() {
-        return Err(Diagnostics(problems));
+        return Err(Diagnostics(problems.into_diagnostics()));
     }
     let version = version_id_of(prompt, &prepared.includes().texts());
     let cases: Vec<Case> = planned.iter().map(|p| p.case.clone()).collect();
