@@ -291,12 +291,12 @@ fn report(created: &Created, plan: &Plan) {
         app.installation_url()
     );
     println!(
-        "  2. Start the server: promptgate serve --listen 0.0.0.0:8080 --config {}",
+        "  2. Start the server: promptgate serve --listen 127.0.0.1:8080 --config {}",
         created.config.display()
     );
     match &plan.server_url {
         Some(url) => println!(
-            "     and make {} reach it over HTTPS (docs/server.md, \"HTTPS\").",
+            "     and make {} reach it through an HTTPS reverse proxy (docs/server.md, \"HTTPS and a reverse proxy\").",
             manifest::webhook_url(url)
         ),
         None => println!(

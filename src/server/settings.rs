@@ -335,7 +335,7 @@ pub fn starter_config(config: &StarterConfig) -> String {
     };
     format!(
         "# The promptgate server of the GitHub App {name} (id {id}), written by\n\
-         # `promptgate app create`. Run: promptgate serve --listen 0.0.0.0:8080 --config THIS_FILE\n\
+         # `promptgate app create`. Run: promptgate serve --listen 127.0.0.1:8080 --config THIS_FILE\n\
          # Every key is described in docs/server.md; PROMPTGATE_* variables override them.\n\
          database_url = {database}\n\
          data_dir = {data_dir}\n\
