@@ -27,6 +27,7 @@ const USED = {
   "/user": ["get"],
   "/app": ["get"],
   "/app/installations/{installation_id}/access_tokens": ["post"],
+  "/app-manifests/{code}/conversions": ["post"],
   "/repos/{owner}/{repo}": ["get"],
   "/repos/{owner}/{repo}/pulls/{pull_number}": ["get"],
   "/repos/{owner}/{repo}/pulls/{pull_number}/files": ["get"],

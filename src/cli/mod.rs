@@ -8,6 +8,7 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 
 mod action;
+mod app;
 mod baseline;
 mod check;
 mod console;
@@ -91,6 +92,8 @@ pub enum Command {
     Serve(serve::ServeArgs),
     /// Manage the API keys applications use to fetch prompts from `serve`.
     Keys(keys::KeysArgs),
+    /// Set up the GitHub App that `serve` runs as (`app create`).
+    App(app::AppArgs),
 }
 
 /// What a command concluded, as the process exit code says it.
@@ -134,6 +137,7 @@ pub fn run(cli: Cli) -> anyhow::Result<Outcome> {
         Command::Serve(args) => serve::run(args, cli.verbose),
         Command::Action(args) => action::run(&repo, args),
         Command::Keys(args) => keys::run(args),
+        Command::App(args) => app::run(args),
     }
 }
 

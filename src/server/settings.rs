@@ -57,6 +57,9 @@ struct GitHubFile {
     app_id: Option<u64>,
     private_key_path: Option<PathBuf>,
     api_url: Option<String>,
+    /// A file holding the webhook secret (what `promptgate app create` writes),
+    /// so the secret need not sit in the config or the environment.
+    webhook_secret_path: Option<PathBuf>,
 }
 
 /// The GitHub App's identity, for the API client.
@@ -96,11 +99,19 @@ pub enum ServeConfigError {
     #[error("the server config {path} is invalid: {message}")]
     ParseFile { path: PathBuf, message: String },
     #[error(
-        "{ENV_WEBHOOK_SECRET} is not set: set it to the webhook secret of the GitHub App (several, comma-separated, while rotating)"
+        "{ENV_WEBHOOK_SECRET} is not set: set it to the webhook secret of the GitHub App (several, comma-separated, while rotating), or name a file holding it as [github] webhook_secret_path in the config"
     )]
     MissingWebhookSecret,
-    #[error("{ENV_WEBHOOK_SECRET} has an empty entry (entry {position}): remove the stray comma")]
-    EmptyWebhookSecret { position: usize },
+    #[error(
+        "the webhook secret ({from}) has an empty entry (entry {position}): remove the stray comma"
+    )]
+    EmptyWebhookSecret { from: String, position: usize },
+    #[error("cannot read the webhook secret file {path} ([github] webhook_secret_path): {source}")]
+    ReadWebhookSecret {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
     #[error("{ENV_APP_ID} `{value}` is not a GitHub App id (a positive whole number)")]
     BadAppId { value: String },
     #[error(
@@ -152,12 +163,29 @@ impl ServeSettings {
         };
         let env = |name: &str| env(name).filter(|value| !value.trim().is_empty());
 
-        let raw_secrets = env(ENV_WEBHOOK_SECRET).ok_or(ServeConfigError::MissingWebhookSecret)?;
+        let (raw_secrets, secrets_from) =
+            match (env(ENV_WEBHOOK_SECRET), &file.github.webhook_secret_path) {
+                (Some(value), _) => (value, ENV_WEBHOOK_SECRET.to_string()),
+                (None, Some(path)) => {
+                    let text = std::fs::read_to_string(path).map_err(|source| {
+                        ServeConfigError::ReadWebhookSecret {
+                            path: path.clone(),
+                            source,
+                        }
+                    })?;
+                    (text, path.display().to_string())
+                }
+                (None, None) => return Err(ServeConfigError::MissingWebhookSecret),
+            };
+        if raw_secrets.trim().is_empty() {
+            return Err(ServeConfigError::MissingWebhookSecret);
+        }
         let mut webhook_secrets = Vec::new();
-        for (index, secret) in raw_secrets.split(',').enumerate() {
+        for (index, secret) in raw_secrets.trim().split(',').enumerate() {
             let secret = secret.trim();
             if secret.is_empty() {
                 return Err(ServeConfigError::EmptyWebhookSecret {
+                    from: secrets_from,
                     position: index + 1,
                 });
             }
@@ -276,6 +304,56 @@ impl ServeSettings {
     }
 }
 
+/// What a new App's server config says: written by `promptgate app create`.
+#[derive(Debug, Clone)]
+pub struct StarterConfig<'a> {
+    pub app_name: &'a str,
+    pub app_id: u64,
+    pub api_url: &'a str,
+    pub private_key_path: &'a Path,
+    /// `None` when GitHub gave no webhook secret; the config then says where to put one.
+    pub webhook_secret_path: Option<&'a Path>,
+    /// Where the database and the jobs' data go.
+    pub data_root: &'a Path,
+}
+
+/// A config file [`ServeSettings::load`] accepts as is: absolute paths, no
+/// secret in it (the key and the webhook secret stay in their own files).
+pub fn starter_config(config: &StarterConfig) -> String {
+    let quoted = |text: &str| toml::Value::String(text.to_owned()).to_string();
+    let path = |p: &Path| quoted(&p.display().to_string());
+    let database = format!(
+        "sqlite://{}",
+        config.data_root.join("promptgate-server.db").display()
+    );
+    let secret_line = match config.webhook_secret_path {
+        Some(p) => format!("webhook_secret_path = {}", path(p)),
+        None => "# GitHub gave no webhook secret: set one in the App's settings, write it to a\n\
+                 # file readable only by the server, and name that file here:\n\
+                 # webhook_secret_path = \"/path/to/webhook-secret\""
+            .to_owned(),
+    };
+    format!(
+        "# The promptgate server of the GitHub App {name} (id {id}), written by\n\
+         # `promptgate app create`. Run: promptgate serve --listen 127.0.0.1:8080 --config THIS_FILE\n\
+         # Every key is described in docs/server.md; PROMPTGATE_* variables override them.\n\
+         database_url = {database}\n\
+         data_dir = {data_dir}\n\
+         \n\
+         [github]\n\
+         app_id = {id}\n\
+         private_key_path = {key}\n\
+         {secret_line}\n\
+         api_url = {api}\n",
+        name = config.app_name.replace(['\n', '\r'], " "),
+        id = config.app_id,
+        database = quoted(&database),
+        data_dir = path(&config.data_root.join("promptgate-data")),
+        key = path(config.private_key_path),
+        api = quoted(config.api_url),
+    )
+}
+
 /// Names this process's leases: host, pid and a random part (pids repeat
 /// across restarts and containers).
 fn worker_id() -> String {
@@ -389,6 +467,42 @@ mod tests {
         .unwrap_err()
         .to_string();
         assert!(error.contains("jobs.concurrency"), "{error}");
+    }
+
+    #[test]
+    fn a_secret_file_serves_when_the_environment_has_none() {
+        let dir = tempfile::tempdir().unwrap();
+        let secret = dir.path().join("webhook-secret");
+        std::fs::write(&secret, "from-file\n").unwrap();
+        let key = dir.path().join("app.pem");
+        std::fs::write(&key, "-----BEGIN RSA PRIVATE KEY-----\nMIIB\n").unwrap();
+        let text = starter_config(&StarterConfig {
+            app_name: "promptgate \"acme\"",
+            app_id: 12,
+            api_url: "https://ghe.acme.dev/api/v3",
+            private_key_path: &key,
+            webhook_secret_path: Some(&secret),
+            data_root: dir.path(),
+        });
+        let settings = load(Some(&text), &[]).unwrap();
+        assert_eq!(settings.webhook_secrets, vec![Secret::new("from-file")]);
+        let app = settings.github_app.unwrap();
+        assert_eq!(
+            (app.app_id, app.api_url.as_str()),
+            (12, "https://ghe.acme.dev/api/v3")
+        );
+        assert!(settings.database_url.expose().starts_with("sqlite:///"));
+        // The environment still wins over the file.
+        let settings = load(Some(&text), &[(ENV_WEBHOOK_SECRET, "from-env")]).unwrap();
+        assert_eq!(settings.webhook_secrets, vec![Secret::new("from-env")]);
+
+        std::fs::write(&secret, "a,,b").unwrap();
+        let error = load(Some(&text), &[]).unwrap_err().to_string();
+        assert!(
+            error.contains("webhook-secret") && error.contains("entry 2"),
+            "{error}"
+        );
+        assert!(!error.contains("a,,b"), "{error}");
     }
 
     #[test]

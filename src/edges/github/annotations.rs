@@ -63,6 +63,23 @@ pub fn annotations(report: &CheckReport) -> Vec<Annotation> {
     found
 }
 
+/// The annotations with `folder` (`services/chat/`, or empty) put before
+/// their paths: GitHub places annotations by repository path, while a report
+/// made in a folder of the repository names files relative to that folder.
+pub fn in_folder(annotations: Vec<Annotation>, folder: &str) -> Vec<Annotation> {
+    let folder = folder.trim_matches('/');
+    if folder.is_empty() {
+        return annotations;
+    }
+    annotations
+        .into_iter()
+        .map(|a| Annotation {
+            path: format!("{folder}/{}", a.path),
+            ..a
+        })
+        .collect()
+}
+
 fn score(value: Option<f64>) -> String {
     value.map_or_else(|| "?".to_string(), |v| format!("{v:.2}"))
 }

@@ -14,6 +14,7 @@ pub mod actions;
 pub mod annotations;
 pub mod app;
 mod client;
+pub mod manifest;
 pub mod post;
 mod secret;
 pub mod webhook;

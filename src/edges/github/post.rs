@@ -68,6 +68,9 @@ pub struct PullRequestTarget<'a> {
     pub head_sha: &'a CommitSha,
     /// Linked from the check run (the workflow run, or the server's page).
     pub details_url: Option<&'a str>,
+    /// The folder of the repository the report's paths are relative to
+    /// (`services/chat/`); empty at the root.
+    pub path_prefix: &'a str,
 }
 
 /// Starts the check on the head commit (`in_progress`).
@@ -115,7 +118,10 @@ pub async fn post_report(
             conclusion: verdict.conclusion(),
             title: report.headline(),
             summary,
-            annotations: super::annotations::annotations(report),
+            annotations: super::annotations::in_folder(
+                super::annotations::annotations(report),
+                target.path_prefix,
+            ),
             details_url: target.details_url.map(str::to_owned),
         };
         github.finish_check(target.repo, handle, &outcome).await?;

@@ -68,6 +68,8 @@ impl GateHandler {
             number: pr.number,
             head_sha: &pr.head_sha,
             details_url: None,
+            // The server reads whole repositories: paths are from the root.
+            path_prefix: "",
         };
         let handle = post::start_check(github, &target)
             .await

@@ -153,7 +153,22 @@ pub struct World {
     pub failures: Failures,
     pub violations: Vec<String>,
     pub requests: Vec<RecordedRequest>,
+    /// Apps registered through the manifest form, by the code GitHub hands out.
+    pub manifest_apps: BTreeMap<String, ManifestApp>,
+    /// The PEM the manifest conversion answers with (the key of [`APP_ID`]).
+    pub app_private_key: String,
     next_id: u64,
+}
+
+/// An App the manifest form created, waiting for its code to be exchanged.
+#[derive(Debug, Clone)]
+pub struct ManifestApp {
+    pub manifest: Value,
+    /// `None` for the signed-in user's account.
+    pub org: Option<String>,
+    pub webhook_secret: String,
+    /// A code works once.
+    pub converted: bool,
 }
 
 pub struct Reply {
@@ -370,8 +385,39 @@ impl World {
                     json!({ "token": token, "expires_at": expires_at, "permissions": {}, "repository_selection": "selected" }),
                 )
             }
+            "apps/create-from-manifest" => self.convert_manifest(call),
             _ => self.handle_repo(call),
         }
+    }
+
+    /// `POST /app-manifests/{code}/conversions`: GitHub's own example answer
+    /// with this App's values; an unknown or spent code is 404.
+    fn convert_manifest(&mut self, call: &Call) -> Reply {
+        let code = call.param("code");
+        let Some(app) = self.manifest_apps.get_mut(code).filter(|a| !a.converted) else {
+            return Reply::error(404, "Not Found");
+        };
+        app.converted = true;
+        let app = app.clone();
+        let name = app.manifest["name"].as_str().unwrap_or("app").to_owned();
+        let slug: String = name
+            .to_lowercase()
+            .chars()
+            .map(|c| if c.is_ascii_alphanumeric() { c } else { '-' })
+            .collect();
+        let mut body = super::contract::example("integration-from-manifest");
+        body["id"] = json!(APP_ID);
+        body["slug"] = json!(slug);
+        body["name"] = json!(name);
+        body["html_url"] = json!(format!("{}/apps/{slug}", call.base_url));
+        body["owner"]["login"] = json!(app.org.as_deref().unwrap_or("octocat"));
+        body["permissions"] = app.manifest["default_permissions"].clone();
+        body["events"] = app.manifest["default_events"].clone();
+        body["pem"] = json!(self.app_private_key);
+        body["webhook_secret"] = json!(app.webhook_secret);
+        body["created_at"] = json!(now());
+        body["updated_at"] = json!(now());
+        Reply::json(201, body)
     }
 
     fn handle_repo(&mut self, call: &Call) -> Reply {
