@@ -5,6 +5,7 @@
 //! that `promptgate serve --config` accepts as is. Secrets go to files (mode
 //! 0600), never to the terminal.
 
+use super::console::outln;
 use std::collections::HashMap;
 use std::io::Write as _;
 use std::net::SocketAddr;
@@ -236,15 +237,15 @@ async fn create(args: CreateArgs) -> anyhow::Result<Outcome> {
         Some(org) => format!("an owner of the organization {org}"),
         None => "the account that will own the App".to_owned(),
     };
-    println!("Open this page in a browser signed in to GitHub as {owner}:");
-    println!();
-    println!("    http://{local}/");
-    println!();
-    println!(
+    outln!("Open this page in a browser signed in to GitHub as {owner}:");
+    outln!();
+    outln!("    http://{local}/");
+    outln!();
+    outln!(
         "It sends the App's manifest to {}; confirm there, and GitHub sends you back here.",
         plan.web_url
     );
-    println!("Waiting (up to an hour; Ctrl-C stops)…");
+    outln!("Waiting (up to an hour; Ctrl-C stops)…");
     let _ = std::io::stdout().flush();
 
     let outcome = tokio::select! {
@@ -258,51 +259,54 @@ async fn create(args: CreateArgs) -> anyhow::Result<Outcome> {
     // Let the last page reach the browser; an idle keep-alive must not hold us.
     let _ = tokio::time::timeout(Duration::from_secs(5), server).await;
     let created = outcome?;
-    report(&created, &plan);
+    report(&created, &plan)?;
     Ok(Outcome::Success)
 }
 
-fn report(created: &Created, plan: &Plan) {
+fn report(created: &Created, plan: &Plan) -> anyhow::Result<()> {
     let app = &created.app;
-    println!();
-    println!(
+    outln!();
+    outln!(
         "Created the GitHub App {} (id {}): {}",
-        app.name, app.id, app.html_url
+        app.name,
+        app.id,
+        app.html_url
     );
-    println!("Wrote:");
-    println!(
+    outln!("Wrote:");
+    outln!(
         "  {}  the App's private key (mode 0600)",
         created.key.display()
     );
     if let Some(secret) = &created.secret {
-        println!("  {}  the webhook secret (mode 0600)", secret.display());
+        outln!("  {}  the webhook secret (mode 0600)", secret.display());
     }
-    println!("  {}  the server config", created.config.display());
+    outln!("  {}  the server config", created.config.display());
     if created.secret.is_none() {
-        println!(
+        outln!(
             "GitHub gave no webhook secret: set one in the App's settings and follow the note in {}.",
             created.config.display()
         );
     }
-    println!();
-    println!("Next:");
-    println!(
+    outln!();
+    outln!("Next:");
+    outln!(
         "  1. Install the App on your repositories: {}",
         app.installation_url()
     );
-    println!(
+    outln!(
         "  2. Start the server: promptgate serve --listen 127.0.0.1:8080 --config {}",
         created.config.display()
     );
     match &plan.server_url {
-        Some(url) => println!(
+        Some(url) => outln!(
             "     and make {} reach it through an HTTPS reverse proxy (docs/server.md, \"HTTPS and a reverse proxy\").",
             manifest::webhook_url(url)
         ),
-        None => println!(
+        None => outln!(
             "     The App's webhook is inactive: once the server has a public HTTPS address, set the\n     webhook URL to https://YOUR-HOST/webhooks/github in the App's settings and tick \"Active\"."
         ),
     }
+    Ok(())
 }
 
 async fn show_form(State(flow): State<Arc<Flow>>) -> Html<String> {
