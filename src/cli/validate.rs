@@ -9,6 +9,7 @@ use clap::Args;
 
 use super::Outcome;
 use crate::edges::git::WorkingTree;
+use crate::edges::github::annotations::neutralise_commands;
 use crate::pipeline::config::{self, Config, GITHUB_MODELS};
 use crate::pipeline::spec::{self, yaml};
 use crate::pipeline::template::PreparedPrompt;
@@ -41,10 +42,10 @@ pub fn run(repo: &Path, args: ValidateArgs) -> anyhow::Result<Outcome> {
         .collect::<anyhow::Result<Vec<_>>>()?;
     let validation = validate(&files, &only);
     for diagnostic in &validation.diagnostics.0 {
-        eprintln!("{diagnostic}\n");
+        eprintln!("{}\n", neutralise_commands(&diagnostic.to_string()));
     }
     for note in &validation.notes {
-        println!("note: {note}");
+        println!("note: {}", neutralise_commands(note));
     }
     let count = |severity| {
         validation
@@ -278,8 +279,15 @@ fn check_prompt(
     const SHOWN: usize = 10;
     let mut texts: std::collections::HashMap<RepoPath, String> = std::collections::HashMap::new();
     let mut failed = 0;
-    for case in &cases {
-        let Err(error) = prepared.render(case) else {
+    let rendered = match prepared.render_all(&cases) {
+        Ok(rendered) => rendered,
+        Err(error) => {
+            diagnostics.push(at("/messages", error.to_string(), Severity::Error));
+            return cases.len();
+        }
+    };
+    for (case, result) in cases.iter().zip(rendered) {
+        let Err(error) = result else {
             continue;
         };
         failed += 1;

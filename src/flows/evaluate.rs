@@ -90,6 +90,25 @@ impl Locations {
     pub fn store(&self, config: &Config) -> ResultStore {
         ResultStore::new(&self.store_dir(config))
     }
+
+    /// Whether a run may read stored results and cached answers. An
+    /// untrusted change carries the checkout's store with it (a fork can
+    /// commit `.promptgate/` holding a forged result under the right
+    /// fingerprint), so its run reads only a store kept outside the
+    /// checkout (the server's own); it still writes what it measured.
+    pub fn reads_store(&self, options: &RunOptions) -> bool {
+        !(options.untrusted && self.store_dir.is_none())
+    }
+
+    /// `options` as this location lets them run: the cache never read
+    /// when the store is the change's own ([`Locations::reads_store`]).
+    pub fn run_options(&self, options: &RunOptions) -> RunOptions {
+        let mut options = options.clone();
+        if !self.reads_store(&options) && options.cache == CacheMode::ReadWrite {
+            options.cache = CacheMode::Refresh;
+        }
+        options
+    }
 }
 
 /// Builds the engine for one run from the config that is trusted to choose

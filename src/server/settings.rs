@@ -8,6 +8,7 @@ use std::time::Duration;
 use serde::Deserialize;
 
 use super::Secret;
+use super::connections::HttpLimits;
 use super::jobs::{RetryPolicy, WorkerConfig};
 
 pub const ENV_WEBHOOK_SECRET: &str = "PROMPTGATE_WEBHOOK_SECRET";
@@ -18,6 +19,9 @@ pub const ENV_GITHUB_API_URL: &str = "PROMPTGATE_GITHUB_API_URL";
 pub const ENV_DATA_DIR: &str = "PROMPTGATE_DATA_DIR";
 pub const DEFAULT_DATABASE_URL: &str = "sqlite://promptgate-server.db";
 pub const DEFAULT_DATA_DIR: &str = "promptgate-data";
+/// The shortest webhook secret accepted: GitHub signs with it, so a short
+/// one lets anyone forge deliveries.
+pub const MIN_WEBHOOK_SECRET: usize = 16;
 
 /// The configuration file as written.
 #[derive(Debug, Default, Deserialize)]
@@ -31,6 +35,38 @@ struct ServeFile {
     selftest: Option<SelfTestFile>,
     #[serde(default)]
     github: GitHubFile,
+    #[serde(default)]
+    http: HttpFile,
+}
+
+/// `[http]`: what a connection may cost before it has proven anything.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct HttpFile {
+    max_connections: Option<usize>,
+    idle_timeout_seconds: Option<u64>,
+    request_timeout_seconds: Option<u64>,
+    max_unverified_body_bytes: Option<usize>,
+}
+
+impl HttpFile {
+    fn limits(&self) -> HttpLimits {
+        let default = HttpLimits::default();
+        let seconds = |value: Option<u64>, default: Duration| {
+            value.map_or(default, |s| Duration::from_secs(s.max(1)))
+        };
+        HttpLimits {
+            max_connections: self
+                .max_connections
+                .unwrap_or(default.max_connections)
+                .max(1),
+            idle_timeout: seconds(self.idle_timeout_seconds, default.idle_timeout),
+            request_timeout: seconds(self.request_timeout_seconds, default.request_timeout),
+            max_unverified_body_bytes: self
+                .max_unverified_body_bytes
+                .unwrap_or(default.max_unverified_body_bytes),
+        }
+    }
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -79,6 +115,7 @@ pub struct ServeSettings {
     /// Per-repository stores (response cache, results) of the jobs.
     pub data_dir: PathBuf,
     pub max_webhook_bytes: usize,
+    pub http: HttpLimits,
     pub retry: RetryPolicy,
     pub worker: WorkerConfig,
     /// Where self-test jobs write their markers; `None` disables them.
@@ -101,6 +138,12 @@ pub enum ServeConfigError {
     MissingWebhookSecret,
     #[error("{ENV_WEBHOOK_SECRET} has an empty entry (entry {position}): remove the stray comma")]
     EmptyWebhookSecret { position: usize },
+    #[error(
+        "{ENV_WEBHOOK_SECRET} entry {position} has {length} characters; a webhook secret needs at \
+         least {MIN_WEBHOOK_SECRET} (a short one can be guessed): generate one with \
+         `openssl rand -hex 32` and set the same on GitHub"
+    )]
+    ShortWebhookSecret { position: usize, length: usize },
     #[error("{ENV_APP_ID} `{value}` is not a GitHub App id (a positive whole number)")]
     BadAppId { value: String },
     #[error(
@@ -159,6 +202,12 @@ impl ServeSettings {
             if secret.is_empty() {
                 return Err(ServeConfigError::EmptyWebhookSecret {
                     position: index + 1,
+                });
+            }
+            if secret.chars().count() < MIN_WEBHOOK_SECRET {
+                return Err(ServeConfigError::ShortWebhookSecret {
+                    position: index + 1,
+                    length: secret.chars().count(),
                 });
             }
             webhook_secrets.push(Secret::new(secret));
@@ -259,6 +308,7 @@ impl ServeSettings {
                 .or(file.data_dir)
                 .unwrap_or_else(|| PathBuf::from(DEFAULT_DATA_DIR)),
             max_webhook_bytes,
+            http: file.http.limits(),
             retry: RetryPolicy {
                 max_attempts,
                 base_delay,
@@ -319,9 +369,12 @@ mod tests {
 
     #[test]
     fn defaults_with_only_a_secret() {
-        let settings = load(None, &[(ENV_WEBHOOK_SECRET, "s1")]).unwrap();
+        let settings = load(None, &[(ENV_WEBHOOK_SECRET, "settings-test-secret-1")]).unwrap();
         assert_eq!(settings.database_url.expose(), DEFAULT_DATABASE_URL);
-        assert_eq!(settings.webhook_secrets, vec![Secret::new("s1")]);
+        assert_eq!(
+            settings.webhook_secrets,
+            vec![Secret::new("settings-test-secret-1")]
+        );
         assert!(settings.github_app.is_none());
         assert_eq!(settings.worker.concurrency, 4);
         assert_eq!(settings.retry, RetryPolicy::default());
@@ -329,16 +382,35 @@ mod tests {
 
     #[test]
     fn secrets_rotate_and_never_print() {
-        let settings = load(None, &[(ENV_WEBHOOK_SECRET, "old-secret, new-secret")]).unwrap();
+        let settings = load(
+            None,
+            &[(
+                ENV_WEBHOOK_SECRET,
+                "old-webhook-secret-1, new-webhook-secret-2",
+            )],
+        )
+        .unwrap();
         assert_eq!(settings.webhook_secrets.len(), 2);
-        assert_eq!(settings.webhook_secrets[1].expose(), "new-secret");
+        assert_eq!(settings.webhook_secrets[1].expose(), "new-webhook-secret-2");
         let shown = format!("{settings:?}");
         assert!(
-            !shown.contains("old-secret") && !shown.contains("new-secret"),
+            !shown.contains("old-webhook-secret") && !shown.contains("new-webhook-secret"),
             "{shown}"
         );
-        let error = load(None, &[(ENV_WEBHOOK_SECRET, "a,,b")]).unwrap_err();
+        let error = load(
+            None,
+            &[(
+                ENV_WEBHOOK_SECRET,
+                "first-webhook-secret,,second-webhook-secret",
+            )],
+        )
+        .unwrap_err();
         assert!(error.to_string().contains("entry 2"), "{error}");
+        // A secret anyone could guess is refused, naming the entry.
+        for short in ["x", "short-secret", "first-webhook-secret,tiny"] {
+            let error = load(None, &[(ENV_WEBHOOK_SECRET, short)]).unwrap_err();
+            assert!(error.to_string().contains("at least 16"), "{error}");
+        }
     }
 
     #[test]
@@ -348,7 +420,7 @@ mod tests {
 
         let error = load(
             Some("[jobs]\nconcurency = 2\n"),
-            &[(ENV_WEBHOOK_SECRET, "s")],
+            &[(ENV_WEBHOOK_SECRET, "settings-test-secret-1")],
         )
         .unwrap_err()
         .to_string();
@@ -357,23 +429,35 @@ mod tests {
             "{error}"
         );
 
-        let error = load(None, &[(ENV_WEBHOOK_SECRET, "s"), (ENV_APP_ID, "twelve")])
-            .unwrap_err()
-            .to_string();
+        let error = load(
+            None,
+            &[
+                (ENV_WEBHOOK_SECRET, "settings-test-secret-1"),
+                (ENV_APP_ID, "twelve"),
+            ],
+        )
+        .unwrap_err()
+        .to_string();
         assert!(
             error.contains(ENV_APP_ID) && error.contains("twelve"),
             "{error}"
         );
 
-        let error = load(None, &[(ENV_WEBHOOK_SECRET, "s"), (ENV_APP_ID, "12")])
-            .unwrap_err()
-            .to_string();
+        let error = load(
+            None,
+            &[
+                (ENV_WEBHOOK_SECRET, "settings-test-secret-1"),
+                (ENV_APP_ID, "12"),
+            ],
+        )
+        .unwrap_err()
+        .to_string();
         assert!(error.contains(ENV_PRIVATE_KEY_PATH), "{error}");
 
         let error = load(
             None,
             &[
-                (ENV_WEBHOOK_SECRET, "s"),
+                (ENV_WEBHOOK_SECRET, "settings-test-secret-1"),
                 (ENV_APP_ID, "12"),
                 (ENV_PRIVATE_KEY_PATH, "/nonexistent/key.pem"),
             ],
@@ -384,7 +468,7 @@ mod tests {
 
         let error = load(
             Some("[jobs]\nconcurrency = 0\n"),
-            &[(ENV_WEBHOOK_SECRET, "s")],
+            &[(ENV_WEBHOOK_SECRET, "settings-test-secret-1")],
         )
         .unwrap_err()
         .to_string();
@@ -407,7 +491,7 @@ mod tests {
         let settings = load(
             Some(&file),
             &[
-                (ENV_WEBHOOK_SECRET, "s"),
+                (ENV_WEBHOOK_SECRET, "settings-test-secret-1"),
                 (ENV_DATABASE_URL, "postgres://db/x"),
                 (ENV_APP_ID, "99"),
             ],

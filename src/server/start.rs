@@ -116,6 +116,7 @@ pub async fn run(listen: SocketAddr, settings: ServeSettings) -> anyhow::Result<
         plugins.prompts,
     );
     state.max_webhook_bytes = settings.max_webhook_bytes;
+    state.http = settings.http;
 
     let listener = tokio::net::TcpListener::bind(listen)
         .await
