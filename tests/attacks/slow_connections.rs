@@ -155,3 +155,48 @@ async fn slow_idle_and_oversized_clients_are_bounded() {
     drop(held);
     server.stop().await;
 }
+
+/// The smaller holes of the API: a non-numeric version answered 400 before
+/// the key was checked (so anyone could probe the routes), and a lowercase
+/// `bearer` was refused though schemes are case-insensitive.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_key_is_checked_before_anything_and_the_scheme_is_any_case() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = server(dir.path()).await;
+    let client = reqwest::Client::new();
+    let get = |path: &str, auth: Option<&str>| {
+        let mut request = client
+            .get(format!("http://{}{path}", server.address))
+            .timeout(Duration::from_secs(10));
+        if let Some(auth) = auth {
+            request = request.header("authorization", auth);
+        }
+        request.send()
+    };
+    for path in ["/v1/prompts/p/versions/abc", "/v1/prompts/p/versions/3"] {
+        let answer = get(path, None).await.unwrap();
+        assert_eq!(answer.status().as_u16(), 401, "{path} without a key");
+    }
+    // A real key, in any case of the scheme, gets past the check: then the
+    // bad version number is what is answered.
+    let database = format!("sqlite://{}", dir.path().join("server.db").display());
+    let (code, key, stderr) = crate::common::promptgate_with(
+        dir.path(),
+        &["keys", "create", "--name", "attack-tests"],
+        &[("PROMPTGATE_DATABASE_URL", &database)],
+    );
+    assert_eq!(code, 0, "{stderr}");
+    let key = key.trim();
+    for scheme in ["Bearer", "bearer", "BEARER"] {
+        let auth = format!("{scheme} {key}");
+        let answer = get("/v1/prompts/p/versions/abc", Some(&auth)).await.unwrap();
+        assert_eq!(answer.status().as_u16(), 400, "{scheme}");
+        let answer = get("/v1/prompts/p/versions/3", Some(&auth)).await.unwrap();
+        assert_eq!(answer.status().as_u16(), 404, "{scheme}");
+    }
+    let wrong = get("/v1/prompts/p/versions/abc", Some("bearer pgk_wrong"))
+        .await
+        .unwrap();
+    assert_eq!(wrong.status().as_u16(), 401);
+    server.stop().await;
+}
