@@ -281,7 +281,7 @@ pub async fn check_sources(
         });
     }
     let run = locations.run_options(&request.run);
-    let engine = engine(locations, config, &run);
+    let engine = engine(locations, config, &run)?;
     let mut baselines = Baselines::new(locations, config);
     if !locations.reads_store(&run) {
         notes.push(

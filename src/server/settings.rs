@@ -10,6 +10,8 @@ use serde::Deserialize;
 use super::Secret;
 use super::connections::HttpLimits;
 use super::jobs::{RetryPolicy, WorkerConfig};
+use crate::pipeline::config::ProviderConfig;
+use crate::types::RepoName;
 
 pub const ENV_WEBHOOK_SECRET: &str = "PROMPTGATE_WEBHOOK_SECRET";
 pub const ENV_APP_ID: &str = "PROMPTGATE_GITHUB_APP_ID";
@@ -37,6 +39,105 @@ struct ServeFile {
     github: GitHubFile,
     #[serde(default)]
     http: HttpFile,
+    /// `[[keys]]`: where each provider key may be sent.
+    #[serde(default)]
+    keys: Vec<KeyFile>,
+}
+
+/// One `[[keys]]` entry: the variable holding a key, the endpoints it may
+/// be sent to, and (optionally) the repositories that may use it.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct KeyFile {
+    env: String,
+    endpoints: Vec<String>,
+    #[serde(default)]
+    repositories: Vec<String>,
+}
+
+/// Where the server's provider keys may go, per repository. A kind's own
+/// variable may always go to the kind's own endpoint (`OPENAI_API_KEY` to
+/// `https://api.openai.com/v1`); anything else needs a `[[keys]]` entry, so
+/// a repository's `base_url` cannot draw a key to a server of its choosing.
+#[derive(Debug, Clone, Default)]
+pub struct KeyAllowlist {
+    rules: Vec<KeyAllowed>,
+}
+
+#[derive(Debug, Clone)]
+struct KeyAllowed {
+    env: String,
+    endpoints: Vec<url::Url>,
+    /// `owner/name` or `owner/*`; empty: every repository.
+    repositories: Vec<String>,
+}
+
+impl KeyAllowed {
+    fn covers(&self, repo: &RepoName) -> bool {
+        self.repositories.is_empty()
+            || self.repositories.iter().any(|pattern| {
+                let full = format!("{}/{}", repo.owner, repo.name);
+                match pattern.strip_suffix("/*") {
+                    Some(owner) => owner.eq_ignore_ascii_case(&repo.owner),
+                    None => pattern.eq_ignore_ascii_case(&full),
+                }
+            })
+    }
+}
+
+/// The same scheme and host, the same port when the entry names one, and a
+/// path under the entry's.
+fn endpoint_matches(allowed: &url::Url, url: &url::Url) -> bool {
+    allowed.scheme() == url.scheme()
+        && allowed.host_str() == url.host_str()
+        && (allowed.port().is_none() || allowed.port() == url.port())
+        && url
+            .path()
+            .trim_end_matches('/')
+            .starts_with(allowed.path().trim_end_matches('/'))
+}
+
+impl KeyAllowlist {
+    /// May `repo` have the key of provider `alias` (its table, defaults
+    /// filled in) sent to the table's endpoint? `Err` says why not and how
+    /// to allow it.
+    pub fn check(
+        &self,
+        repo: &RepoName,
+        alias: &str,
+        table: &ProviderConfig,
+    ) -> Result<(), String> {
+        let Some(var) = table.api_key_env.as_deref() else {
+            return Ok(());
+        };
+        let endpoint = table.base_url.as_deref().unwrap_or_default();
+        let own = table.kind.default_api_key_env() == Some(var)
+            && table
+                .kind
+                .default_base_url()
+                .is_some_and(|url| url.trim_end_matches('/') == endpoint.trim_end_matches('/'));
+        if own {
+            return Ok(());
+        }
+        let parsed = url::Url::parse(endpoint).ok();
+        let allowed = self.rules.iter().any(|rule| {
+            rule.env == var
+                && rule.covers(repo)
+                && parsed
+                    .as_ref()
+                    .is_some_and(|url| rule.endpoints.iter().any(|a| endpoint_matches(a, url)))
+        });
+        if allowed {
+            Ok(())
+        } else {
+            Err(format!(
+                "this server does not send `{var}` to {endpoint} for {}/{} (provider `{alias}`); \
+                 its operator can allow it with a `[[keys]]` entry (env = \"{var}\", endpoints, \
+                 repositories) in the server config",
+                repo.owner, repo.name
+            ))
+        }
+    }
 }
 
 /// `[http]`: what a connection may cost before it has proven anything.
@@ -116,6 +217,8 @@ pub struct ServeSettings {
     pub data_dir: PathBuf,
     pub max_webhook_bytes: usize,
     pub http: HttpLimits,
+    /// Where each provider key may be sent.
+    pub keys: KeyAllowlist,
     pub retry: RetryPolicy,
     pub worker: WorkerConfig,
     /// Where self-test jobs write their markers; `None` disables them.
@@ -289,6 +392,26 @@ impl ServeSettings {
                 rule: "at least jobs.backoff_base_seconds",
             });
         }
+        let mut keys = KeyAllowlist::default();
+        for (index, entry) in file.keys.iter().enumerate() {
+            let endpoints = entry
+                .endpoints
+                .iter()
+                .map(|text| {
+                    url::Url::parse(text).map_err(|error| ServeConfigError::ParseFile {
+                        path: config.map(Path::to_path_buf).unwrap_or_default(),
+                        message: format!(
+                            "keys[{index}].endpoints: `{text}` is not a URL ({error})"
+                        ),
+                    })
+                })
+                .collect::<Result<Vec<_>, _>>()?;
+            keys.rules.push(KeyAllowed {
+                env: entry.env.clone(),
+                endpoints,
+                repositories: entry.repositories.clone(),
+            });
+        }
         let max_webhook_bytes = positive(
             file.max_webhook_bytes.map(|n| n as u64),
             super::DEFAULT_MAX_WEBHOOK_BYTES as u64,
@@ -309,6 +432,7 @@ impl ServeSettings {
                 .unwrap_or_else(|| PathBuf::from(DEFAULT_DATA_DIR)),
             max_webhook_bytes,
             http: file.http.limits(),
+            keys,
             retry: RetryPolicy {
                 max_attempts,
                 base_delay,

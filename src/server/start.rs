@@ -70,6 +70,7 @@ impl Plugins {
                 data_dir: settings.data_dir.clone(),
                 limits: FetchLimits::default(),
                 installations,
+                keys: settings.keys.clone(),
             }
             .handlers(handlers);
         }

@@ -17,6 +17,7 @@ mod support;
 mod budget;
 mod check_run_summary;
 mod forged_store;
+mod key_allowlist;
 mod key_echo;
 mod loosened_gate;
 mod slow_connections;

@@ -189,7 +189,9 @@ async fn the_key_is_checked_before_anything_and_the_scheme_is_any_case() {
     let key = key.trim();
     for scheme in ["Bearer", "bearer", "BEARER"] {
         let auth = format!("{scheme} {key}");
-        let answer = get("/v1/prompts/p/versions/abc", Some(&auth)).await.unwrap();
+        let answer = get("/v1/prompts/p/versions/abc", Some(&auth))
+            .await
+            .unwrap();
         assert_eq!(answer.status().as_u16(), 400, "{scheme}");
         let answer = get("/v1/prompts/p/versions/3", Some(&auth)).await.unwrap();
         assert_eq!(answer.status().as_u16(), 404, "{scheme}");
