@@ -12,25 +12,9 @@ pub fn fixtures() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures")
 }
 
-/// A git repository holding the example on `main` (it answers through the
-/// echo provider, so a check needs no key and no network).
-pub fn example_repo() -> tempfile::TempDir {
-    let dir = tempfile::tempdir().unwrap();
-    let from = fixtures().join("example");
-    for entry in walkdir::WalkDir::new(&from) {
-        let entry = entry.unwrap();
-        let target = dir.path().join(entry.path().strip_prefix(&from).unwrap());
-        if entry.file_type().is_dir() {
-            std::fs::create_dir_all(&target).unwrap();
-        } else {
-            std::fs::copy(entry.path(), &target).unwrap();
-        }
-    }
-    git(dir.path(), &["init", "-q"]);
-    git(dir.path(), &["add", "-A"]);
-    git(dir.path(), &["commit", "-qm", "base"]);
-    dir
-}
+/// The example on `main` (it answers through the echo provider, so a
+/// check needs no key and no network).
+pub use crate::common::example_repo;
 
 /// Applies one of the example's edits (`harmless.patch`, `regression.patch`).
 pub fn apply(repo: &Path, patch: &str) {
