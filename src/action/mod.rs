@@ -17,6 +17,7 @@ use std::path::{Path, PathBuf};
 
 use crate::edges::git::{GitRevision, WorkingTree};
 use crate::edges::github::actions::{ActionsEnv, ActionsEnvError, ActionsEvent};
+use crate::edges::github::annotations::neutralise_commands;
 use crate::edges::github::post::{self, CheckVerdict, PostError, PullRequestTarget};
 use crate::edges::github::webhook::{Event, PullRequestEvent, PushEvent};
 use crate::edges::github::{DeploymentState, GitHubApi, GitHubError, NewDeployment};
@@ -390,7 +391,7 @@ impl Action<'_> {
                 item.gate.as_str().replace('_', " "),
                 if item.latest_moved { "moved" } else { "—" }
             ));
-            println!("{}", item.describe());
+            println!("{}", neutralise_commands(&item.describe()));
         }
         if self.inputs.deployments
             && let Some(github) = self.github
@@ -581,9 +582,9 @@ impl Action<'_> {
                 crate::edges::github::annotations::workflow_command(&annotation)
             );
         }
-        println!("promptgate: {}", report.headline());
+        println!("promptgate: {}", neutralise_commands(&report.headline()));
         for note in &report.notes {
-            println!("promptgate: {note}");
+            println!("promptgate: {}", neutralise_commands(note));
         }
         Ok(())
     }

@@ -68,7 +68,10 @@ pub fn run(repo: &Path, args: ListArgs) -> anyhow::Result<Outcome> {
     }
     if !errors.is_empty() {
         for error in &errors {
-            eprintln!("{error}\n");
+            eprintln!(
+                "{}\n",
+                crate::edges::github::annotations::neutralise_commands(&error.to_string())
+            );
         }
         anyhow::bail!(
             "{} problem{} found; run `promptgate validate` for the full list",

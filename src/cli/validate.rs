@@ -10,6 +10,7 @@ use clap::Args;
 
 use super::Outcome;
 use crate::edges::git::WorkingTree;
+use crate::edges::github::annotations::neutralise_commands;
 use crate::pipeline::config::{self, Config, GITHUB_MODELS};
 use crate::pipeline::evaluation::problems::{self, CaseProblems};
 use crate::pipeline::spec::{self, yaml};
@@ -43,10 +44,10 @@ pub fn run(repo: &Path, args: ValidateArgs) -> anyhow::Result<Outcome> {
         .collect::<anyhow::Result<Vec<_>>>()?;
     let validation = validate(&files, &only);
     for diagnostic in &validation.diagnostics.0 {
-        eprintln!("{diagnostic}\n");
+        eprintln!("{}\n", neutralise_commands(&diagnostic.to_string()));
     }
     for note in &validation.notes {
-        outln!("note: {note}");
+        outln!("note: {}", neutralise_commands(note));
     }
     let count = |severity| {
         validation
@@ -284,9 +285,16 @@ fn check_prompt(
             return cases.len();
         }
     };
+    let rendered = match prepared.render_all(&cases) {
+        Ok(rendered) => rendered,
+        Err(error) => {
+            diagnostics.push(problems::prompt_problem(prompt, files, error.to_string()));
+            return cases.len();
+        }
+    };
     let mut failing = CaseProblems::new(prompt, files);
-    for case in &cases {
-        if let Err(error) = prepared.render(case) {
+    for (case, result) in cases.iter().zip(rendered) {
+        if let Err(error) = result {
             failing.push(case, &error);
         }
     }

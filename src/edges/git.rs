@@ -15,6 +15,7 @@ use std::process::Command;
 use std::sync::{Arc, Mutex};
 
 use crate::pipeline::changes::{ChangeKind, ChangedPath};
+use crate::types::path::is_vcs_metadata;
 use crate::types::{RepoError, RepoFiles, RepoPath, checked_path};
 
 /// Folders never listed: git's own, the build output and promptgate's store.
@@ -201,6 +202,20 @@ impl WorkingTree {
                     "it is a symlink to {}, outside the repository; only files inside the \
                      repository can be read",
                     real.display()
+                ),
+            });
+        }
+        // A symlink inside the repository may still point into `.git/`.
+        let inside = real.strip_prefix(&self.root).unwrap_or(&real);
+        if inside
+            .components()
+            .any(|c| is_vcs_metadata(&c.as_os_str().to_string_lossy()))
+        {
+            return Err(RepoError::Refused {
+                path: path.0,
+                reason: format!(
+                    "it leads to {}, version-control metadata, which prompts never read",
+                    inside.display()
                 ),
             });
         }

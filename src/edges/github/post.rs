@@ -130,7 +130,8 @@ pub async fn post_report(
 }
 
 /// Completes a started check as failed because the gate could not run;
-/// `why` is shown in a code block. A failure to post is logged, not
+/// `why` (which quotes the pull request's files) is shown in a code block
+/// it cannot close, neutralised as the comment is. A failure to post is logged, not
 /// returned: the caller is already reporting the first error.
 pub async fn post_could_not_run(
     github: &dyn GitHubApi,
@@ -141,7 +142,7 @@ pub async fn post_could_not_run(
     let outcome = CheckOutcome {
         conclusion: Conclusion::Failure,
         title: "promptgate could not run".into(),
-        summary: format!("```\n{why}\n```"),
+        summary: crate::pipeline::report::escape::code_block(why, ""),
         annotations: Vec::new(),
         details_url: target.details_url.map(str::to_owned),
     };

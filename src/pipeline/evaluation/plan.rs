@@ -83,8 +83,9 @@ pub fn plan_with_cases(
     let prepared = PreparedPrompt::for_prompt(prompt, files).map_err(whole_prompt)?;
     let mut problems = CaseProblems::new(prompt, files);
     let mut planned = Vec::with_capacity(cases.len());
-    for case in cases {
-        match prepared.render(&case) {
+    let rendered = prepared.render_all(&cases).map_err(whole_prompt)?;
+    for (case, result) in cases.into_iter().zip(rendered) {
+        match result {
             Ok(messages) => planned.push(PlannedCase { case, messages }),
             Err(error) => problems.push(&case, &error),
         }
@@ -100,6 +101,7 @@ pub fn plan_with_cases(
         &prompt.evaluators,
         config.judge_model().as_ref(),
         prompt.repeats,
+        &answering_endpoints(prompt, config),
     );
     Ok(EvaluationPlan {
         prompt: prompt.clone(),
@@ -107,6 +109,16 @@ pub fn plan_with_cases(
         fingerprint,
         cases: planned,
     })
+}
+
+/// The endpoints that answer the prompt and its judge, as the config
+/// routes them: a result is only ever reused against the same servers.
+fn answering_endpoints(prompt: &PromptSpec, config: &Config) -> Vec<String> {
+    let mut endpoints = vec![config.provider_for(&prompt.model).endpoint()];
+    if let Some(judge) = config.judge_model() {
+        endpoints.push(config.provider_for(&judge).endpoint());
+    }
+    endpoints
 }
 
 #[cfg(test)]

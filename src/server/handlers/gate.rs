@@ -102,6 +102,7 @@ impl GateHandler {
             run: RunOptions {
                 untrusted: pr.is_fork(),
                 refuse_commands: true,
+                keys: self.work.key_policy(repo),
                 ..RunOptions::default()
             },
             ..CheckRequest::default()
