@@ -238,3 +238,44 @@ fn check_on_a_model_no_prompt_uses_says_so() {
         "{stderr}"
     );
 }
+
+/// What a run would cost is known before anyone has a key; the run itself
+/// names the missing variable before any call.
+#[test]
+fn estimate_works_without_the_key_the_run_needs() {
+    let repo = initialised_repo();
+    let path = repo.path().join(PROMPT);
+    let text = std::fs::read_to_string(&path).unwrap();
+    std::fs::write(
+        &path,
+        text.replacen("model: demo/echo", "model: openai/gpt-4o-mini", 1),
+    )
+    .unwrap();
+    let run = |args: &[&str]| {
+        let output = Command::new(env!("CARGO_BIN_EXE_promptgate"))
+            .arg("-C")
+            .arg(repo.path())
+            .args(args)
+            .env("NO_COLOR", "1")
+            .env_remove("OPENAI_API_KEY")
+            .env_remove("PROMPTGATE_REPO")
+            .output()
+            .unwrap();
+        (
+            output.status.code(),
+            String::from_utf8_lossy(&output.stdout).into_owned(),
+            String::from_utf8_lossy(&output.stderr).into_owned(),
+        )
+    };
+    let (code, stdout, stderr) = run(&["eval", "--estimate"]);
+    assert_eq!(code, Some(0), "{stdout}\n{stderr}");
+    assert!(
+        stdout.starts_with("14 calls (0 cached, 14 to make)"),
+        "{stdout}"
+    );
+    assert!(stdout.contains("cost: at most $"), "{stdout}");
+
+    let (code, stdout, stderr) = run(&["eval"]);
+    assert_eq!(code, Some(2), "{stdout}\n{stderr}");
+    assert!(stderr.contains("OPENAI_API_KEY"), "{stderr}");
+}

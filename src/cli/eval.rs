@@ -109,7 +109,8 @@ fn estimate(repo: &Path, selectors: &[String]) -> anyhow::Result<Outcome> {
         &Locations::checkout(repo),
         &workspace.config,
         &RunOptions::default(),
-    )?;
+    )?
+    .pricing_only();
     let mut calls = Vec::new();
     for prompt in select_by_name(&workspace, selectors)? {
         let plan = evaluation::plan(&prompt, workspace.files.as_ref(), &workspace.config)?;

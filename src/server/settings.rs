@@ -686,7 +686,7 @@ mod tests {
     fn a_secret_file_serves_when_the_environment_has_none() {
         let dir = tempfile::tempdir().unwrap();
         let secret = dir.path().join("webhook-secret");
-        std::fs::write(&secret, "from-file\n").unwrap();
+        std::fs::write(&secret, "from-file-0123456789abcdef\n").unwrap();
         let key = dir.path().join("app.pem");
         std::fs::write(&key, "-----BEGIN RSA PRIVATE KEY-----\nMIIB\n").unwrap();
         let text = starter_config(&StarterConfig {
@@ -698,7 +698,10 @@ mod tests {
             data_root: dir.path(),
         });
         let settings = load(Some(&text), &[]).unwrap();
-        assert_eq!(settings.webhook_secrets, vec![Secret::new("from-file")]);
+        assert_eq!(
+            settings.webhook_secrets,
+            vec![Secret::new("from-file-0123456789abcdef")]
+        );
         let app = settings.github_app.unwrap();
         assert_eq!(
             (app.app_id, app.api_url.as_str()),

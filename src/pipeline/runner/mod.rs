@@ -128,6 +128,9 @@ impl ProviderHandle {
 pub struct ProviderPool {
     config: Config,
     handles: Mutex<HashMap<String, ProviderHandle>>,
+    /// False when the pool only prices calls (`eval --estimate`): knowing
+    /// what a run would cost must not need the key that pays for it.
+    keys_needed: bool,
 }
 
 impl ProviderPool {
@@ -135,6 +138,16 @@ impl ProviderPool {
         Self {
             config: config.clone(),
             handles: Mutex::new(HashMap::new()),
+            keys_needed: true,
+        }
+    }
+
+    /// A pool whose providers are built without their keys: for routing
+    /// and pricing calls, never for sending them.
+    pub fn without_keys(config: &Config) -> Self {
+        Self {
+            keys_needed: false,
+            ..Self::new(config)
         }
     }
 
@@ -147,7 +160,12 @@ impl ProviderPool {
         if let Some(handle) = handles.get(&route.alias) {
             return Ok((handle.clone(), route.model));
         }
-        let handle = ProviderHandle::from_config(&route.alias, &route.config)?;
+        let handle = if self.keys_needed {
+            ProviderHandle::from_config(&route.alias, &route.config)?
+        } else {
+            let provider = provider::build_with_key(&route.alias, &route.config, None)?;
+            ProviderHandle::new(&route.alias, provider, &route.config)
+        };
         handles.insert(route.alias.clone(), handle.clone());
         Ok((handle, route.model))
     }
