@@ -709,10 +709,17 @@ mod tests {
         );
         assert!(settings.database_url.expose().starts_with("sqlite:///"));
         // The environment still wins over the file.
-        let settings = load(Some(&text), &[(ENV_WEBHOOK_SECRET, "from-env")]).unwrap();
-        assert_eq!(settings.webhook_secrets, vec![Secret::new("from-env")]);
+        let settings = load(
+            Some(&text),
+            &[(ENV_WEBHOOK_SECRET, "from-env-0123456789abcdef")],
+        )
+        .unwrap();
+        assert_eq!(
+            settings.webhook_secrets,
+            vec![Secret::new("from-env-0123456789abcdef")]
+        );
 
-        std::fs::write(&secret, "a,,b").unwrap();
+        std::fs::write(&secret, "aaaaaaaaaaaaaaaaaaaa,,b").unwrap();
         let error = load(Some(&text), &[]).unwrap_err().to_string();
         assert!(
             error.contains("webhook-secret") && error.contains("entry 2"),
