@@ -41,6 +41,7 @@ const USED = {
   "/repos/{owner}/{repo}/issues/{issue_number}/comments": ["get", "post"],
   "/repos/{owner}/{repo}/issues/comments/{comment_id}": ["patch"],
   "/repos/{owner}/{repo}/check-runs": ["post"],
+  "/repos/{owner}/{repo}/commits/{ref}/check-runs": ["get"],
   "/repos/{owner}/{repo}/check-runs/{check_run_id}": ["patch"],
   "/repos/{owner}/{repo}/statuses/{sha}": ["post"],
   "/repos/{owner}/{repo}/deployments": ["post"],

@@ -283,7 +283,7 @@ impl Action<'_> {
             path_prefix: &path_prefix,
         };
         let handle = match github {
-            Some(gh) => Some(post::start_check(gh, &target).await?),
+            Some(gh) => Some(post::start_check(gh, &target, None).await?),
             None => None,
         };
         let checked = async {

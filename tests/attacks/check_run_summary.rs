@@ -46,7 +46,7 @@ async fn the_reason_stays_inside_its_code_block() {
         details_url: None,
         path_prefix: "",
     };
-    let handle = post::start_check(&api as &dyn GitHubApi, &target)
+    let handle = post::start_check(&api as &dyn GitHubApi, &target, None)
         .await
         .unwrap();
     post::post_could_not_run(&api, &target, &handle, WHY).await;

@@ -74,12 +74,21 @@ pub struct PullRequestTarget<'a> {
 }
 
 /// Starts the check on the head commit (`in_progress`).
+/// `external_id` names the work (the server's job), so that a retry of a
+/// job killed mid-way takes over its check run instead of adding a second.
 pub async fn start_check(
     github: &dyn GitHubApi,
     target: &PullRequestTarget<'_>,
+    external_id: Option<&str>,
 ) -> Result<CheckHandle, GitHubError> {
     github
-        .start_check(target.repo, CHECK_NAME, target.head_sha, target.details_url)
+        .start_check(
+            target.repo,
+            CHECK_NAME,
+            target.head_sha,
+            target.details_url,
+            external_id,
+        )
         .await
 }
 

@@ -71,7 +71,8 @@ impl GateHandler {
             // The server reads whole repositories: paths are from the root.
             path_prefix: "",
         };
-        let handle = post::start_check(github, &target)
+        let external_id = format!("promptgate-job-{}", job.id);
+        let handle = post::start_check(github, &target, Some(&external_id))
             .await
             .map_err(github_failed(repo))?;
         // A failure retrying cannot fix is reported on the check run and ends

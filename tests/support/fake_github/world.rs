@@ -78,6 +78,7 @@ pub struct CheckRun {
     /// Update requests received (`PATCH .../check-runs/{id}`).
     pub updates: u32,
     pub author: String,
+    pub external_id: Option<String>,
 }
 
 #[derive(Debug, Clone)]
@@ -690,10 +691,26 @@ impl World {
                     annotations: Vec::new(),
                     updates: 0,
                     author: login,
+                    external_id: call.body["external_id"].as_str().map(str::to_owned),
                 };
                 let reply = check_run_json(&run);
                 self.repo_mut(&full_name).check_runs.push(run);
                 Reply::json(201, reply)
+            }
+            "checks/list-for-ref" => {
+                let sha = call.param("ref").to_owned();
+                let name = call.query("check_name").map(str::to_owned);
+                let runs: Vec<Value> = self
+                    .repo_mut(&full_name)
+                    .check_runs
+                    .iter()
+                    .filter(|r| r.head_sha == sha && name.as_ref().is_none_or(|n| *n == r.name))
+                    .map(check_run_json)
+                    .collect();
+                Reply::json(
+                    200,
+                    json!({ "total_count": runs.len(), "check_runs": runs }),
+                )
             }
             "checks/update" => {
                 let id = call.number("check_run_id");
@@ -862,6 +879,7 @@ fn comment_json(c: &Comment) -> Value {
 
 fn check_run_json(r: &CheckRun) -> Value {
     json!({ "id": r.id, "name": r.name, "head_sha": r.head_sha, "status": r.status,
+            "external_id": r.external_id,
             "conclusion": r.conclusion, "output": { "title": r.title, "summary": r.summary,
             "annotations_count": r.annotations.len() } })
 }
