@@ -40,6 +40,9 @@ pub struct CheckRequest {
     /// Overrides the config's `fail_on` for this run (trusted runs only).
     pub fail_on: Option<FailOn>,
     pub run: RunOptions,
+    /// What this pull request already spent today, where someone keeps
+    /// count (the server): `[budget.pull_request_per_day]` then applies.
+    pub spent_today: Option<Spending>,
 }
 
 /// A finished check: the report, and whether it failed the gate.
@@ -266,7 +269,7 @@ pub async fn check_sources(
         );
     }
     let affected = select_prompts(request, &changed, &sides.head, sides.base.as_ref())?;
-    if let Some(refusal) = refuse_over_budget(&sides, &affected) {
+    if let Some(refusal) = refuse_over_budget(&sides, &affected, request.spent_today.as_ref()) {
         notes.push(refusal);
         let totals = RunTotals {
             calls: CallStats::default(),
@@ -414,7 +417,11 @@ async fn check_prompt(
 /// more than the trusted config's `[budget]` allows (for an untrusted run,
 /// with its defaults for unset limits). Estimated from the files alone:
 /// nothing is rendered or planned first.
-fn refuse_over_budget(sides: &Sides, affected: &[Affected]) -> Option<String> {
+fn refuse_over_budget(
+    sides: &Sides,
+    affected: &[Affected],
+    spent_today: Option<&Spending>,
+) -> Option<String> {
     let config = sides.trusted_config();
     let limits = config.budget.for_run(sides.untrusted);
     let mut spending = Spending::default();
@@ -429,15 +436,25 @@ fn refuse_over_budget(sides: &Sides, affected: &[Affected]) -> Option<String> {
             spending.add(&one);
         }
     }
-    let why = budget::over_budget(&spending, &limits)?;
+    let whose = if sides.untrusted {
+        "the base branch's promptgate.toml (or the defaults for untrusted changes)"
+    } else {
+        "promptgate.toml"
+    };
+    if let Some(why) = budget::over_budget(&spending, &limits) {
+        return Some(format!(
+            "refused, nothing was run: this change would spend up to {spending} ({why}); the \
+             budget is `[budget]` in {whose}"
+        ));
+    }
+    let spent = spent_today?;
+    let mut today = spent.clone();
+    today.add(&spending);
+    let why = budget::over_budget(&today, &config.budget.daily_for_run(sides.untrusted))?;
     Some(format!(
-        "refused, nothing was run: this change would spend up to {spending} ({why}); the budget \
-         is `[budget]` in {}",
-        if sides.untrusted {
-            "the base branch's promptgate.toml (or the defaults for untrusted changes)"
-        } else {
-            "promptgate.toml"
-        }
+        "refused, nothing was run: this pull request spent {spent} today, and this run would add \
+         up to {spending} ({why}); the daily budget is `[budget.pull_request_per_day]` in \
+         {whose}; it starts again at 00:00 UTC"
     ))
 }
 

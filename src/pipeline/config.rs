@@ -235,6 +235,20 @@ pub struct Budget {
     pub max_tokens: Option<u64>,
     /// US dollars, for models with a known price.
     pub max_cost_usd: Option<f64>,
+    /// On the server: what one pull request may spend in a UTC day, all its
+    /// pushes and reruns together (calls made; cached answers are free).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pull_request_per_day: Option<DailyBudget>,
+}
+
+/// `[budget.pull_request_per_day]`: the same limits, per pull request and
+/// UTC day.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct DailyBudget {
+    pub max_calls: Option<u64>,
+    pub max_tokens: Option<u64>,
+    pub max_cost_usd: Option<f64>,
 }
 
 impl Budget {
@@ -243,7 +257,32 @@ impl Budget {
         max_calls: Some(2_000),
         max_tokens: Some(4_000_000),
         max_cost_usd: Some(5.0),
+        pull_request_per_day: None,
     };
+
+    /// The daily limits of a pull request from a fork whose base sets none.
+    pub const UNTRUSTED_DAILY_DEFAULT: DailyBudget = DailyBudget {
+        max_calls: Some(10_000),
+        max_tokens: Some(20_000_000),
+        max_cost_usd: Some(25.0),
+    };
+
+    /// The per-pull-request daily limits as a budget of their own, with the
+    /// untrusted defaults for those left unset when `untrusted`.
+    pub fn daily_for_run(&self, untrusted: bool) -> Budget {
+        let set = self.pull_request_per_day.clone().unwrap_or_default();
+        let default = if untrusted {
+            Budget::UNTRUSTED_DAILY_DEFAULT
+        } else {
+            DailyBudget::default()
+        };
+        Budget {
+            max_calls: set.max_calls.or(default.max_calls),
+            max_tokens: set.max_tokens.or(default.max_tokens),
+            max_cost_usd: set.max_cost_usd.or(default.max_cost_usd),
+            pull_request_per_day: None,
+        }
+    }
 
     /// These limits, with the untrusted defaults for those left unset when
     /// `untrusted`.
@@ -256,6 +295,7 @@ impl Budget {
             max_calls: self.max_calls.or(default.max_calls),
             max_tokens: self.max_tokens.or(default.max_tokens),
             max_cost_usd: self.max_cost_usd.or(default.max_cost_usd),
+            pull_request_per_day: self.pull_request_per_day.clone(),
         }
     }
 }

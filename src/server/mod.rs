@@ -21,6 +21,7 @@ pub mod schema;
 pub mod selftest;
 pub mod settings;
 pub mod sources;
+pub mod spend;
 pub mod start;
 pub mod webhook;
 

@@ -13,6 +13,7 @@ use super::installations::{InstallationSyncHandler, Installations};
 use super::jobs::{JobHandler, JobKind, JobQueue, KindRouter, run_worker, shutdown_channel};
 use super::settings::{ENV_APP_ID, ENV_PRIVATE_KEY_PATH, ServeSettings};
 use super::sources::FetchLimits;
+use super::spend::PullRequestSpend;
 use super::{
     EventRouter, GitHubEvents, HmacVerifier, PromptSource, RegistryPrompts, SelfTestHandler,
     ServerState, WebhookVerifier, schema,
@@ -71,6 +72,7 @@ impl Plugins {
                 limits: FetchLimits::default(),
                 installations,
                 keys: settings.keys.clone(),
+                spend: PullRequestSpend::new(db.clone()),
             }
             .handlers(handlers);
         }

@@ -69,3 +69,48 @@ async fn the_base_budget_binds_a_trusted_change_too() {
         run.report.notes
     );
 }
+
+/// On the server a pull request's pushes add up: what it spent today plus
+/// what this run would spend must fit `[budget.pull_request_per_day]` (for
+/// a fork whose base sets none, the untrusted daily default, 10,000 calls).
+#[tokio::test(flavor = "multi_thread")]
+async fn a_pull_request_over_its_daily_budget_is_refused() {
+    use promptgate::flows::check::{CheckRequest, run_check};
+    use promptgate::flows::evaluate::RunOptions;
+    use promptgate::pipeline::budget::Spending;
+
+    let repo = example_repo();
+    let root = repo.path();
+    crate::support::apply(root, "regression.patch");
+    commit_fork(root, "regress");
+    let request = |calls: u64| CheckRequest {
+        base: Some("main".into()),
+        head: Some("HEAD".into()),
+        spent_today: Some(Spending {
+            calls,
+            ..Spending::default()
+        }),
+        run: RunOptions {
+            untrusted: true,
+            progress: promptgate::pipeline::runner::ProgressMode::Hidden,
+            ..RunOptions::default()
+        },
+        ..CheckRequest::default()
+    };
+    // 15 cases, head and baseline: 30 calls on top of 9,990 already spent.
+    let run = run_check(root, &request(9_990)).await.unwrap();
+    assert!(run.failed);
+    assert_eq!(calls_made(&run), 0);
+    let refusal = run
+        .report
+        .notes
+        .iter()
+        .find(|n| n.contains("nothing was run"))
+        .unwrap_or_else(|| panic!("no refusal in {:?}", run.report.notes));
+    assert!(refusal.contains("spent 9990 calls"), "{refusal}");
+    assert!(refusal.contains("pull_request_per_day"), "{refusal}");
+
+    // The same change with room left today runs.
+    let run = run_check(root, &request(100)).await.unwrap();
+    assert!(calls_made(&run) > 0, "{:?}", run.report.notes);
+}

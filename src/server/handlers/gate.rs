@@ -10,6 +10,7 @@ use crate::flows::evaluate::RunOptions;
 use crate::server::events::{GateJob, GateTrigger};
 use crate::server::jobs::{Job, JobError, JobHandler, RepositoryError, ServerError};
 use crate::server::sources::pull_request_sources;
+use crate::server::spend;
 use crate::types::RepoName;
 
 pub struct GateHandler {
@@ -98,8 +99,16 @@ impl GateHandler {
                     return could_not_run(RepositoryError::Files { repo, source }).await;
                 }
             };
+        let day = spend::utc_day();
+        let spent_today = self
+            .work
+            .spend
+            .spent(repo, pr.number, &day)
+            .await
+            .map_err(spend_unknown)?;
         let request = CheckRequest {
             all,
+            spent_today: Some(spent_today),
             run: RunOptions {
                 untrusted: pr.is_fork(),
                 refuse_commands: true,
@@ -115,6 +124,13 @@ impl GateHandler {
                 return could_not_run(RepositoryError::Check { repo, source }).await;
             }
         };
+        // Counted before posting: a post that fails and is retried must not
+        // make the spending vanish.
+        self.work
+            .spend
+            .add(repo, pr.number, &day, &run.report.totals.calls)
+            .await
+            .map_err(spend_unknown)?;
         let verdict = CheckVerdict::of(&run.report, run.failed);
         post::post_report(github, &target, Some(&handle), &run.report, verdict, true)
             .await
@@ -135,6 +151,12 @@ impl GateHandler {
         );
         Ok(())
     }
+}
+
+/// The day's spending could not be read or written: retried, as any
+/// database failure is.
+fn spend_unknown(source: crate::edges::db::DatabaseError) -> JobError {
+    ServerError::Database { source }.into()
 }
 
 /// `/promptgate rerun` runs only for users who may push to the repository.

@@ -32,6 +32,7 @@ use crate::flows::evaluate::{KeyPolicy, Locations, RegistryAccess};
 use crate::pipeline::spec::Workspace;
 use crate::server::jobs::{Job, JobError, JobKind, KindRouter, RepositoryError, ServerError};
 use crate::server::settings::KeyAllowlist;
+use crate::server::spend::PullRequestSpend;
 use crate::types::{CommitSha, InstallationId, RepoName};
 
 /// Makes API clients that act as an installation of the App.
@@ -60,6 +61,8 @@ pub struct GitHubWork {
     pub installations: Installations,
     /// Where the server's provider keys may go, per repository.
     pub keys: KeyAllowlist,
+    /// What each pull request spent per day, for the daily budget.
+    pub spend: PullRequestSpend,
 }
 
 impl GitHubWork {
