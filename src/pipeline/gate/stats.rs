@@ -4,8 +4,6 @@
 
 use std::f64::consts::SQRT_2;
 
-use rand::{RngCore, SeedableRng};
-use rand_chacha::ChaCha8Rng;
 use statrs::distribution::{ContinuousCDF, StudentsT};
 use statrs::function::{beta, erf};
 
@@ -205,6 +203,21 @@ pub(crate) struct Bootstrap {
     means: Vec<f64>,
 }
 
+/// SplitMix64 (Steele, Lea & Flood 2014): a tiny seeded generator whose
+/// quality is ample for resampling, and that stays fast unoptimised (the
+/// gate runs in debug-built tests thousands of times).
+struct SplitMix64(u64);
+
+impl SplitMix64 {
+    fn next_u64(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^ (z >> 31)
+    }
+}
+
 /// A uniform index below `n` from 32 random bits (Lemire's multiply-shift;
 /// its bias, below n / 2³², is far under the bootstrap's own noise).
 fn pick(bits: u32, n: usize) -> usize {
@@ -248,7 +261,7 @@ impl Bootstrap {
         }
         let (sums, sizes) = (&units.sums, &units.sizes);
         let single_cases = sizes.iter().all(|s| *s == 1.0);
-        let mut rng = ChaCha8Rng::seed_from_u64(seed);
+        let mut rng = SplitMix64(seed);
         let mut means = Vec::with_capacity(resamples);
         for _ in 0..resamples {
             let (mut sum, mut cases) = (0.0, 0.0);
