@@ -21,6 +21,12 @@
 //! under any dependence). The cases must arrive in an order fixed before
 //! their scores are known (a seeded shuffle: [`case_order`]).
 //!
+//! A run that never stops early still ends with the fixed-n gate on every
+//! case, which is more powerful at the full size. Two chances to err would
+//! add their error rates, so the error budget is split: the sequential
+//! tests get [`SEQUENTIAL_SHARE`] of α and the final gate the rest
+//! ([`final_policy`]); whichever decides, "regressed" stays within α.
+//!
 //! Pure: no I/O. The engine feeds it batches and asks [`Sequential::decided`].
 
 use std::collections::HashMap;
@@ -30,6 +36,19 @@ use sha2::{Digest, Sha256};
 
 use super::Verdict;
 use crate::types::{CaseResult, CriterionInfo, EvalResult};
+
+/// The share of the error budget the sequential tests spend; the final
+/// fixed-n gate of a run that did not stop spends the rest.
+pub const SEQUENTIAL_SHARE: f64 = 0.5;
+
+/// The policy of the fixed-n gate that ends a sequential run which did not
+/// stop early: its one-sided level is what the sequential tests left.
+pub fn final_policy(policy: &crate::pipeline::config::GatePolicy) -> crate::pipeline::config::GatePolicy {
+    crate::pipeline::config::GatePolicy {
+        confidence: 1.0 - (1.0 - policy.confidence) * (1.0 - SEQUENTIAL_SHARE),
+        ..policy.clone()
+    }
+}
 
 /// The largest share of wealth a bettor stakes, as a fraction of the most
 /// it could without risking ruin (Waudby-Smith & Ramdas use 1/2 or 3/4).
@@ -108,7 +127,8 @@ struct CriterionTests {
 /// The running state of one prompt's sequential gate.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Sequential {
-    /// Level of each test: (1 − confidence) / number of criteria.
+    /// Level of each test: its share of (1 − confidence), over the number
+    /// of criteria.
     alpha: f64,
     criteria: Vec<CriterionTests>,
     /// Cases seen so far.
@@ -120,7 +140,8 @@ impl Sequential {
     pub fn new(criteria: usize, tolerance: f64, confidence: f64) -> Self {
         let tolerance = tolerance.max(0.0);
         Self {
-            alpha: (1.0 - confidence).clamp(1e-12, 1.0) / criteria.max(1) as f64,
+            alpha: (1.0 - confidence).clamp(1e-12, 1.0) * SEQUENTIAL_SHARE
+                / criteria.max(1) as f64,
             criteria: (0..criteria)
                 .map(|_| CriterionTests {
                     drop: BettingTest::new(-tolerance, true),
