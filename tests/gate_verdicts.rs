@@ -739,3 +739,15 @@ proptest! {
         prop_assert!(new.criteria.iter().all(|c| c.verdict == Verdict::New));
     }
 }
+
+#[test]
+fn a_weight_zero_criterion_is_shown_but_never_fails_the_prompt() {
+    let (mut head, base) = shifted(40, -0.2, 0.05);
+    head.criteria[0].weight = 0.0;
+    head.criteria[0].threshold = Some(0.9);
+    let g = gate(&head, &base);
+    assert_eq!(g.criteria[0].verdict, Verdict::Regressed);
+    assert_eq!(g.criteria[0].threshold_met, Some(false));
+    assert!(!g.failed);
+    assert_ne!(g.verdict, Verdict::Regressed);
+}

@@ -328,8 +328,17 @@ fn summarise(
     criteria: Vec<CriterionGate>,
     policy: GatePolicy,
 ) -> PromptGate {
-    let verdict = criteria
-        .iter()
+    // A criterion of weight 0 is shown but never decides the prompt: it is
+    // how a prompt file marks a criterion as informational.
+    let counts = |i: usize| input.head.criteria.get(i).is_none_or(|c| c.weight > 0.0);
+    let deciding = || {
+        criteria
+            .iter()
+            .enumerate()
+            .filter(move |(i, _)| counts(*i))
+            .map(|(_, c)| c)
+    };
+    let verdict = deciding()
         .map(|c| c.verdict)
         .max_by_key(|v| v.severity())
         .unwrap_or(if input.baseline.is_some() {
@@ -337,7 +346,7 @@ fn summarise(
         } else {
             Verdict::New
         });
-    let missed_threshold = criteria.iter().any(|c| c.threshold_met == Some(false));
+    let missed_threshold = deciding().any(|c| c.threshold_met == Some(false));
     let calls = CallFailures::of(input.head, input.baseline);
     // A head whose calls failed was not evaluated in full: it never passes
     // (unless the policy never fails anything).
