@@ -61,7 +61,14 @@ fn simulate(s: &Scenario, seed: u64) -> (EvalResult, EvalResult) {
             }
         } else {
             let b = if rng.unit() < 0.5 { 0.5 } else { 0.75 };
-            (b, if rng.unit() < share { b + sign * step } else { b })
+            (
+                b,
+                if rng.unit() < share {
+                    b + sign * step
+                } else {
+                    b
+                },
+            )
         };
         let mut noisy = |score: f64| {
             if rng.unit() < s.noise {
@@ -175,7 +182,9 @@ fn main() {
         "{CASES} cases, batches of {BATCH}, {TRIALS} trials each, tolerance {TOLERANCE}, confidence {}",
         policy.confidence
     );
-    println!("| scenario | median share of calls saved | decided sequentially | regressed | unchanged | improved |");
+    println!(
+        "| scenario | median share of calls saved | decided sequentially | regressed | unchanged | improved |"
+    );
     println!("|---|---|---|---|---|---|");
     for s in &scenarios {
         let outcomes: Vec<Outcome> = (0..TRIALS)

@@ -297,9 +297,7 @@ fn binomial_upper_tail(k: u64, n: u64, p: f64) -> f64 {
     if k == 0 {
         return 1.0;
     }
-    let ln_choose = |i: u64| -> f64 {
-        (1..=i).map(|j| ((n - i + j) as f64 / j as f64).ln()).sum()
-    };
+    let ln_choose = |i: u64| -> f64 { (1..=i).map(|j| ((n - i + j) as f64 / j as f64).ln()).sum() };
     (k..=n)
         .map(|i| (ln_choose(i) + i as f64 * p.ln() + (n - i) as f64 * (1.0 - p).ln()).exp())
         .sum::<f64>()
@@ -379,7 +377,11 @@ fn rows(sweep: bool) -> Vec<Row> {
     add(SparseRubric, 50, 1, 1, -1.0, &[PowerAtLeast(0.0)]);
     add(SparseRubric, 50, 1, 1, -2.0, &[PowerAtLeast(0.0)]);
     add(SparseRubric, 50, 1, 1, -5.0, &[PowerAtLeast(0.60)]);
-    let sizes: &[usize] = if sweep { &[5, 10, 20, 50, 200] } else { &[10, 50] };
+    let sizes: &[usize] = if sweep {
+        &[5, 10, 20, 50, 200]
+    } else {
+        &[10, 50]
+    };
     for &n in sizes {
         add(SparseRubric, n, 1, 1, -1.0, &at_drop);
         add(Ceiling, n, 1, 1, -1.0, &at_drop);
@@ -475,10 +477,18 @@ const TRIALS: u64 = 300;
 
 #[test]
 fn the_gate_keeps_every_documented_rate() {
-    let (trials, sweep) = if sweep() { (2_000, true) } else { (TRIALS, false) };
+    let (trials, sweep) = if sweep() {
+        (2_000, true)
+    } else {
+        (TRIALS, false)
+    };
     let gate = real_gate(GatePolicy::default());
     let broken = calibrate(&gate, trials, sweep, true);
-    assert!(broken.is_empty(), "the gate broke its claims:\n{}", broken.join("\n"));
+    assert!(
+        broken.is_empty(),
+        "the gate broke its claims:\n{}",
+        broken.join("\n")
+    );
 }
 
 #[test]
@@ -515,8 +525,16 @@ fn calls_as_the_unit_fails_the_calibration() {
 #[test]
 fn the_rate_bounds_are_exact() {
     // 7 of 100: Clopper–Pearson one-sided 95% bounds 3.3% and 12.8%.
-    assert!((upper_bound(7, 100) - 0.1280).abs() < 2e-3, "{}", upper_bound(7, 100));
-    assert!((lower_bound(7, 100) - 0.0333).abs() < 2e-3, "{}", lower_bound(7, 100));
+    assert!(
+        (upper_bound(7, 100) - 0.1280).abs() < 2e-3,
+        "{}",
+        upper_bound(7, 100)
+    );
+    assert!(
+        (lower_bound(7, 100) - 0.0333).abs() < 2e-3,
+        "{}",
+        lower_bound(7, 100)
+    );
     assert!((upper_bound(0, 300) - (1.0 - 0.05f64.powf(1.0 / 300.0))).abs() < 1e-6);
     // A true 7% rate at 300 trials: 21 expected; the bound clears 7%.
     assert!(upper_bound(21, 300) >= ALARM_BOUND);

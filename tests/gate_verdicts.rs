@@ -149,7 +149,10 @@ fn equal_deltas_are_floored_by_what_the_cases_could_not_see() {
     let c = &gate(&head, &base).criteria[0];
     let (lo, hi) = c.interval.unwrap();
     let floor = 1.0 - 0.05f64.powf(1.0 / 30.0);
-    assert!((lo + 0.3 + floor).abs() < 1e-9 && (hi + 0.3 - floor).abs() < 1e-9, "{lo} {hi}");
+    assert!(
+        (lo + 0.3 + floor).abs() < 1e-9 && (hi + 0.3 - floor).abs() < 1e-9,
+        "{lo} {hi}"
+    );
     assert_eq!(c.verdict, Verdict::Regressed);
 
     // Nothing moved in 30 cases (a ceiling effect, a deterministic judge):
@@ -176,7 +179,10 @@ fn equal_deltas_are_floored_by_what_the_cases_could_not_see() {
     head10[0] = 0.5;
     let head10 = scores("p", "h", criterion("quality"), &head10);
     let base10 = scores("p", "b", criterion("quality"), &base10);
-    assert_eq!(gate(&head10, &base10).criteria[0].verdict, Verdict::Inconclusive);
+    assert_eq!(
+        gate(&head10, &base10).criteria[0].verdict,
+        Verdict::Inconclusive
+    );
 
     // With 200 cases and nothing moved, "unchanged" is earned.
     let (head, base) = shifted(200, 0.0, 0.0);
@@ -246,7 +252,10 @@ fn min_cases_has_a_floor() {
     let error = promptgate::pipeline::config::parse(&path, "[gate]\nmin_cases = 2\n")
         .expect_err("min_cases below the floor is refused");
     let text = format!("{error:?}");
-    assert!(text.contains("gate.min_cases") && text.contains("at least 5"), "{text}");
+    assert!(
+        text.contains("gate.min_cases") && text.contains("at least 5"),
+        "{text}"
+    );
 }
 
 #[test]
@@ -269,7 +278,10 @@ fn failed_calls_leave_their_case_out_and_fail_the_prompt() {
     assert_eq!(g.calls.head_failed, 2);
     assert_eq!(g.calls.head_calls, 50);
     assert_eq!(g.calls.cases_left_out, 2);
-    assert!(g.calls.regressed, "calls fail more often than on the baseline");
+    assert!(
+        g.calls.regressed,
+        "calls fail more often than on the baseline"
+    );
     assert!(g.failed, "an incomplete run never passes");
     // A failed call on the baseline side leaves the pair out too, and is
     // no regression of the head.
@@ -312,7 +324,12 @@ fn grouped_cases_are_resampled_as_groups() {
         let (lo, hi) = c.interval.unwrap();
         hi - lo
     };
-    assert!(width(g) > width(u) * 1.5, "{:?} vs {:?}", g.interval, u.interval);
+    assert!(
+        width(g) > width(u) * 1.5,
+        "{:?} vs {:?}",
+        g.interval,
+        u.interval
+    );
 }
 
 #[test]

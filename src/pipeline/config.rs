@@ -457,8 +457,7 @@ fn check(config: &Config) -> Vec<(Vec<String>, String)> {
             &["gate", "min_cases"],
             format!(
                 "`gate.min_cases` is {}; use at least {} (fewer cases can never show a regression at 95% confidence)",
-                gate.min_cases,
-                MIN_CASES_FLOOR
+                gate.min_cases, MIN_CASES_FLOOR
             ),
         );
     }

@@ -16,9 +16,7 @@ use sha2::{Digest, Sha256};
 use crate::pipeline::config::{GatePolicy, MIN_CASES_FLOOR};
 use crate::types::{CriterionInfo, EvalResult, FailOn, GateOverrides};
 
-use stats::{
-    Bootstrap, Bound, EPS, PairedTable, SignFlip, TBound, UnseenChange, Units, Widest,
-};
+use stats::{Bootstrap, Bound, EPS, PairedTable, SignFlip, TBound, Units, UnseenChange, Widest};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -217,7 +215,6 @@ const MAX_RESAMPLES: usize = 100_000;
 const DRAWS_IN_TAIL: f64 = 25.0;
 /// The power the minimum detectable effect is quoted at.
 const POWER: f64 = 0.80;
-
 
 /// The policy a prompt is gated under: `promptgate.toml`'s, with the
 /// prompt's own overrides. Values the config loader should have refused
@@ -450,7 +447,10 @@ struct Paired<'a> {
 enum Analysis {
     /// Scored criteria: the widest of the resampling bound (exact sign-flip
     /// at small n, bootstrap above), the t bound and the unseen-change floor.
-    Scored { bounds: Widest, method: String },
+    Scored {
+        bounds: Widest,
+        method: String,
+    },
     Binary(PairedTable),
 }
 

@@ -43,7 +43,9 @@ pub const SEQUENTIAL_SHARE: f64 = 0.5;
 
 /// The policy of the fixed-n gate that ends a sequential run which did not
 /// stop early: its one-sided level is what the sequential tests left.
-pub fn final_policy(policy: &crate::pipeline::config::GatePolicy) -> crate::pipeline::config::GatePolicy {
+pub fn final_policy(
+    policy: &crate::pipeline::config::GatePolicy,
+) -> crate::pipeline::config::GatePolicy {
     crate::pipeline::config::GatePolicy {
         confidence: 1.0 - (1.0 - policy.confidence) * (1.0 - SEQUENTIAL_SHARE),
         ..policy.clone()
@@ -89,9 +91,9 @@ impl BettingTest {
     fn stake(&self) -> f64 {
         let largest = 1.0 + self.bound.abs();
         let mean = self.sum / (self.count + 1.0);
-        let variance =
-            (PRIOR_VARIANCE + self.sum_sq - self.sum * self.sum / (self.count + 1.0)).max(0.0)
-                / (self.count + 1.0);
+        let variance = (PRIOR_VARIANCE + self.sum_sq - self.sum * self.sum / (self.count + 1.0))
+            .max(0.0)
+            / (self.count + 1.0);
         let lambda = mean / (variance + mean * mean).max(1e-12);
         lambda.clamp(0.0, MAX_STAKE / largest)
     }
@@ -140,8 +142,7 @@ impl Sequential {
     pub fn new(criteria: usize, tolerance: f64, confidence: f64) -> Self {
         let tolerance = tolerance.max(0.0);
         Self {
-            alpha: (1.0 - confidence).clamp(1e-12, 1.0) * SEQUENTIAL_SHARE
-                / criteria.max(1) as f64,
+            alpha: (1.0 - confidence).clamp(1e-12, 1.0) * SEQUENTIAL_SHARE / criteria.max(1) as f64,
             criteria: (0..criteria)
                 .map(|_| CriterionTests {
                     drop: BettingTest::new(-tolerance, true),
@@ -192,11 +193,7 @@ impl Sequential {
     /// Every criterion decided: the provider need not be called again for
     /// this prompt.
     pub fn decided(&self) -> bool {
-        !self.criteria.is_empty()
-            && self
-                .verdicts()
-                .iter()
-                .all(|v| *v != Verdict::Inconclusive)
+        !self.criteria.is_empty() && self.verdicts().iter().all(|v| *v != Verdict::Inconclusive)
     }
 }
 

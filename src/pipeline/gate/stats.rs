@@ -332,7 +332,6 @@ impl Bound for Bootstrap {
     fn p_below(&self, x: f64) -> f64 {
         self.p_beyond(x, true)
     }
-
 }
 
 /// Below this many cases the sign-flip test is enumerated exactly (2ⁿ sign
@@ -380,7 +379,6 @@ impl Bound for SignFlip {
         let count = count_at_or_beyond(&self.subset_means, x, true);
         resampling_p(count, self.subset_means.len())
     }
-
 }
 
 /// Student's t interval for the mean delta. On sparse, skewed deltas it is
@@ -427,7 +425,6 @@ impl Bound for TBound {
     fn p_below(&self, x: f64) -> f64 {
         self.p_beyond(x, false)
     }
-
 }
 
 /// What n cases (or groups) cannot have seen: a change that strikes a share
@@ -471,7 +468,9 @@ impl UnseenChange {
         if distance <= 0.0 {
             1.0
         } else {
-            (1.0 - distance).max(0.0).powi(self.n.min(i32::MAX as usize) as i32)
+            (1.0 - distance)
+                .max(0.0)
+                .powi(self.n.min(i32::MAX as usize) as i32)
         }
     }
 }
@@ -485,7 +484,6 @@ impl Bound for UnseenChange {
     fn p_below(&self, x: f64) -> f64 {
         self.p_beyond(x - self.mean)
     }
-
 }
 
 /// Several valid bounds; the widest interval and the largest p-value, so
@@ -507,12 +505,8 @@ impl Bound for Widest {
     }
 
     fn p_below(&self, x: f64) -> f64 {
-        self.bounds
-            .iter()
-            .map(|b| b.p_below(x))
-            .fold(0.0, f64::max)
+        self.bounds.iter().map(|b| b.p_below(x)).fold(0.0, f64::max)
     }
-
 }
 
 /// Paired pass/fail outcomes over the same cases (pass = score 1).
