@@ -162,7 +162,7 @@ pub struct JsonCriterion {
     /// Share of cases scoring at least 0.5.
     pub head_pass_rate: Option<f64>,
     pub baseline_pass_rate: Option<f64>,
-    /// Failed calls or scores per side; they count against the prompt.
+    /// Scores that failed on an output, per side (they count 0 against it).
     pub head_errors: usize,
     pub baseline_errors: usize,
     pub threshold: Option<f64>,
