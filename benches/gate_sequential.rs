@@ -4,6 +4,9 @@
 //!
 //!     cargo bench --profile dev --bench gate_sequential
 //!
+//! Under `cargo test --all-targets` (no `--bench` argument) it runs a smoke
+//! run of 10 trials per scenario; the figures are for the full run only.
+//!
 //! Each trial simulates a suite of `CASES` cases (head and baseline), feeds
 //! them in a seeded order, `BATCH` at a time, to the anytime-valid tests,
 //! and stops at the first batch after which every criterion is decided.
@@ -25,6 +28,7 @@ use promptgate::types::{EvalResult, GateOverrides};
 const CASES: usize = 500;
 const BATCH: usize = 20;
 const TRIALS: u64 = 200;
+const SMOKE_TRIALS: u64 = 10;
 const TOLERANCE: f64 = 0.02;
 
 #[derive(Clone, Copy)]
@@ -134,6 +138,14 @@ fn median(mut values: Vec<f64>) -> f64 {
 
 fn main() {
     let policy = GatePolicy::default();
+    let trials = if std::env::args().any(|arg| arg == "--bench") {
+        TRIALS
+    } else {
+        println!(
+            "smoke run (no --bench): {SMOKE_TRIALS} trials; the figures are for `cargo bench` only"
+        );
+        SMOKE_TRIALS
+    };
     let scenarios = [
         Scenario {
             name: "clear regression (rubric, −0.10)",
@@ -179,7 +191,7 @@ fn main() {
         },
     ];
     println!(
-        "{CASES} cases, batches of {BATCH}, {TRIALS} trials each, tolerance {TOLERANCE}, confidence {}",
+        "{CASES} cases, batches of {BATCH}, {trials} trials each, tolerance {TOLERANCE}, confidence {}",
         policy.confidence
     );
     println!(
@@ -187,7 +199,7 @@ fn main() {
     );
     println!("|---|---|---|---|---|---|");
     for s in &scenarios {
-        let outcomes: Vec<Outcome> = (0..TRIALS)
+        let outcomes: Vec<Outcome> = (0..trials)
             .map(|t| run_trial(s, 1_000 + t, &policy))
             .collect();
         let saved = median(
@@ -197,7 +209,7 @@ fn main() {
                 .collect(),
         );
         let share = |f: &dyn Fn(&Outcome) -> bool| {
-            100.0 * outcomes.iter().filter(|o| f(o)).count() as f64 / TRIALS as f64
+            100.0 * outcomes.iter().filter(|o| f(o)).count() as f64 / trials as f64
         };
         println!(
             "| {} | {:.0}% | {:.0}% | {:.1}% | {:.1}% | {:.1}% |",
