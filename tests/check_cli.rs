@@ -309,3 +309,34 @@ fn github_models_routing_names_its_key_before_any_call() {
     assert!(stdout.contains("10 calls"), "{stdout}");
     assert!(!stdout.contains("ghs_test") && !stderr.contains("ghs_test"));
 }
+
+/// A run whose calls failed could not evaluate: it never exits 0, in
+/// `eval` (no baseline) or in `check` (the failed cases are left out of the
+/// comparison and the prompt fails).
+#[test]
+fn failed_calls_never_pass() {
+    let Some(server) = llm_katan::start(&["--error-rate", "1.0"]) else {
+        return;
+    };
+    let repo = example_repo();
+    let config = std::fs::read_to_string(repo.path().join("promptgate.toml"))
+        .unwrap()
+        .replace(
+            "[providers.openai]\nkind = \"echo\"",
+            &format!(
+                "[providers.openai]\nkind = \"openai-compatible\"\nbase_url = \"{}/v1\"\napi_key_env = \"KATAN_KEY\"\nmax_retries = 0",
+                server.base_url()
+            ),
+        );
+    write(repo.path(), "promptgate.toml", &config);
+    git(repo.path(), &["commit", "-qam", "route to llm-katan"]);
+    let env = [("KATAN_KEY", "sk-test-not-a-secret")];
+    // A promptgate-format prompt: no case must pass, only the calls failed.
+    let (code, stdout, stderr) =
+        common::promptgate_with(repo.path(), &["eval", "classify-ticket"], &env);
+    assert_eq!(code, 1, "eval with failed calls:\n{stdout}\n{stderr}");
+    apply(repo.path(), "harmless.patch");
+    let (code, stdout, stderr) =
+        common::promptgate_with(repo.path(), &["check", "--base", "main"], &env);
+    assert_ne!(code, 0, "check with failed calls:\n{stdout}\n{stderr}");
+}

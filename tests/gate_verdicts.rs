@@ -80,7 +80,8 @@ fn clear_gain_is_improved_and_passes() {
 
 #[test]
 fn tiny_wobble_is_unchanged_only_when_the_whole_interval_is_inside() {
-    let (head, base) = shifted(100, 0.0, 0.01);
+    // 300 cases: enough that a change striking 1% of them would have shown.
+    let (head, base) = shifted(300, 0.0, 0.01);
     let c = &gate(&head, &base).criteria[0];
     assert_eq!(c.verdict, Verdict::Unchanged);
     let (lo, hi) = c.interval.unwrap();
@@ -112,11 +113,13 @@ fn drop_straddling_the_tolerance_is_inconclusive_with_an_mde() {
     // would clear −tolerance.
     let n = (20 + c.cases_needed.unwrap()) as f64;
     assert!(1.645 * 0.3 * (20f64 / 19.0).sqrt() / n.sqrt() < 0.03 + 0.005);
+    // … and the unseen-change floor, 1 − 0.05^(1/n), would fit too.
+    assert!(1.0 - 0.05f64.powf(1.0 / n) < 0.03);
 }
 
 #[test]
 fn too_few_cases_is_inconclusive_whatever_the_drop() {
-    let (head, base) = shifted(5, -0.5, 0.0);
+    let (head, base) = shifted(5, -0.6, 0.0);
     let c = &gate(&head, &base).criteria[0];
     assert_eq!(c.verdict, Verdict::Inconclusive);
     assert_eq!(c.cases_needed, Some(5), "default min_cases is 10");
@@ -138,26 +141,195 @@ fn too_few_cases_is_inconclusive_whatever_the_drop() {
 }
 
 #[test]
-fn all_equal_deltas_give_a_point_interval() {
+fn equal_deltas_are_floored_by_what_the_cases_could_not_see() {
+    // Every case fell by 0.3: a clear regression, but the interval is not a
+    // point: a change striking 1 − 0.05^(1/30) ≈ 9.5% of cases could have
+    // gone unseen.
     let (head, base) = shifted(30, -0.3, 0.0);
     let c = &gate(&head, &base).criteria[0];
     let (lo, hi) = c.interval.unwrap();
-    assert!((lo + 0.3).abs() < 1e-9 && (hi + 0.3).abs() < 1e-9);
+    let floor = 1.0 - 0.05f64.powf(1.0 / 30.0);
+    assert!(
+        (lo + 0.3 + floor).abs() < 1e-9 && (hi + 0.3 - floor).abs() < 1e-9,
+        "{lo} {hi}"
+    );
     assert_eq!(c.verdict, Verdict::Regressed);
 
+    // Nothing moved in 30 cases (a ceiling effect, a deterministic judge):
+    // not evidence of "unchanged". The scored criterion answers like the
+    // same data on a pass/fail one.
     let (head, base) = shifted(30, 0.0, 0.0);
     let c = &gate(&head, &base).criteria[0];
-    assert_eq!(c.interval, Some((0.0, 0.0)));
-    assert_eq!(c.verdict, Verdict::Unchanged);
+    assert_eq!(c.verdict, Verdict::Inconclusive);
+    let (lo, hi) = c.interval.unwrap();
+    assert!((hi - floor).abs() < 1e-9 && (lo + floor).abs() < 1e-9);
+    // The MDE comes from the same floor, not from the zero spread.
+    assert!(c.min_detectable_effect.unwrap() > 0.02 + floor);
+    assert_eq!(c.cases_needed, Some(149 - 30));
+    let ones = scores("p", "h", binary_criterion("json"), &[1.0; 30]);
+    let ones_base = scores("p", "b", binary_criterion("json"), &[1.0; 30]);
+    let binary = &gate(&ones, &ones_base).criteria[0];
+    assert_eq!(binary.verdict, Verdict::Inconclusive);
+
+    // At 10 cases, a real drop of 0.05 striking a few cases is never
+    // "unchanged" (it was, 60% of the time, before the floor).
+    let mut base10 = vec![0.75; 10];
+    base10[0] = 1.0;
+    let mut head10 = base10.clone();
+    head10[0] = 0.5;
+    let head10 = scores("p", "h", criterion("quality"), &head10);
+    let base10 = scores("p", "b", criterion("quality"), &base10);
     assert_eq!(
-        c.min_detectable_effect,
-        Some(0.02),
-        "no spread: only the tolerance"
+        gate(&head10, &base10).criteria[0].verdict,
+        Verdict::Inconclusive
     );
 
-    // Exactly on the bound is not "below" it.
-    let (head, base) = shifted(30, -0.02, 0.0);
+    // With 200 cases and nothing moved, "unchanged" is earned.
+    let (head, base) = shifted(200, 0.0, 0.0);
     assert_eq!(gate(&head, &base).criteria[0].verdict, Verdict::Unchanged);
+    // Exactly on the bound is not "below" it.
+    let (head, base) = shifted(200, -0.02, 0.0);
+    assert_ne!(gate(&head, &base).criteria[0].verdict, Verdict::Regressed);
+}
+
+#[test]
+fn p_values_are_never_zero_and_tiny_suites_use_the_exact_sign_flip_test() {
+    // Every case fell far: no resample reaches −tolerance, yet p > 0.
+    let (head, base) = shifted(40, -0.5, 0.05);
+    let c = &gate(&head, &base).criteria[0];
+    assert_eq!(c.verdict, Verdict::Regressed);
+    assert!(c.p_value.unwrap() > 0.0);
+    assert!(c.method.contains("bootstrap"), "{}", c.method);
+    // At 8 cases the smallest p the exact test can give is 2⁻⁸.
+    let policy = GatePolicy {
+        min_cases: 5,
+        ..GatePolicy::default()
+    };
+    let (head, base) = shifted(8, -0.5, 0.05);
+    let c = &gate_with(&head, Some(&base), &policy).criteria[0];
+    assert!(c.method.contains("sign-flip"), "{}", c.method);
+    assert!(c.p_value.unwrap() >= 1.0 / 256.0 - 1e-12);
+    assert_eq!(c.verdict, Verdict::Regressed);
+    // Twenty such criteria in one check: Holm needs p ≤ 0.05/20 = 0.0025,
+    // which 8 cases (p ≥ 0.0039) can never give. Before, p = 0 rejected
+    // at any family size.
+    let pairs: Vec<(EvalResult, EvalResult)> = (0..20)
+        .map(|k| {
+            let (mut h, mut b) = shifted(8, -0.5, 0.05);
+            h.prompt = format!("p{k}");
+            b.prompt = format!("p{k}");
+            (h, b)
+        })
+        .collect();
+    let overrides = GateOverrides::default();
+    let inputs: Vec<GateInput<'_>> = pairs
+        .iter()
+        .map(|(h, b)| GateInput {
+            head: h,
+            baseline: Some(b),
+            policy: &policy,
+            overrides: &overrides,
+        })
+        .collect();
+    assert!(
+        gate_all(&inputs)
+            .iter()
+            .all(|g| g.verdict != Verdict::Regressed)
+    );
+}
+
+#[test]
+fn min_cases_has_a_floor() {
+    let policy = GatePolicy {
+        min_cases: 0,
+        ..GatePolicy::default()
+    };
+    assert_eq!(
+        effective_policy(&policy, &GateOverrides::default()).min_cases,
+        5
+    );
+    let path = promptgate::types::RepoPath::relative("promptgate.toml").unwrap();
+    let error = promptgate::pipeline::config::parse(&path, "[gate]\nmin_cases = 2\n")
+        .expect_err("min_cases below the floor is refused");
+    let text = format!("{error:?}");
+    assert!(
+        text.contains("gate.min_cases") && text.contains("at least 5"),
+        "{text}"
+    );
+}
+
+#[test]
+fn failed_calls_leave_their_case_out_and_fail_the_prompt() {
+    // Two transient head errors in 50 cases: before, they scored 0 and
+    // moved the delta by −0.028, past the tolerance.
+    let base = scores("p", "b", criterion("quality"), &[0.7; 50]);
+    let mut head = scores("p", "h", criterion("quality"), &[0.7; 50]);
+    for i in [3, 17] {
+        let repeat = &mut head.cases[i].repeats[0];
+        repeat.call.result = Err("provider timed out".to_owned());
+        repeat.scores[0].score = Err("no output".to_owned());
+    }
+    let g = gate(&head, &base);
+    let c = &g.criteria[0];
+    assert_eq!(c.paired_cases, 48);
+    assert_eq!(c.delta, Some(0.0));
+    assert_ne!(c.verdict, Verdict::Regressed);
+    assert_eq!(c.head_errors, 0, "failed calls are not output failures");
+    assert_eq!(g.calls.head_failed, 2);
+    assert_eq!(g.calls.head_calls, 50);
+    assert_eq!(g.calls.cases_left_out, 2);
+    assert!(
+        g.calls.regressed,
+        "calls fail more often than on the baseline"
+    );
+    assert!(g.failed, "an incomplete run never passes");
+    // A failed call on the baseline side leaves the pair out too, and is
+    // no regression of the head.
+    let g = gate(&base, &head);
+    assert_eq!(g.criteria[0].paired_cases, 48);
+    assert!(!g.calls.regressed);
+    assert!(!g.failed);
+    // fail_on = never stays report-only.
+    let never = GatePolicy {
+        fail_on: FailOn::Never,
+        ..GatePolicy::default()
+    };
+    assert!(!gate_with(&head, Some(&base), &never).failed);
+}
+
+#[test]
+fn grouped_cases_are_resampled_as_groups() {
+    // Ten groups of five cases that move together: five groups fall by
+    // 0.4, five gain 0.3. As fifty independent cases this looks decided;
+    // as ten groups it is not.
+    let base = scores("p", "b", criterion("quality"), &[0.5; 50]);
+    let values: Vec<f64> = (0..50)
+        .map(|i| if (i / 5) % 2 == 0 { 0.1 } else { 0.8 })
+        .collect();
+    let mut head = scores("p", "h", criterion("quality"), &values);
+    let ungrouped = gate(&head, &base);
+    for (i, case) in head.cases.iter_mut().enumerate() {
+        case.vars
+            .insert("group".to_owned(), serde_json::json!(format!("g{}", i / 5)));
+    }
+    let grouped = gate(&head, &base);
+    let (u, g) = (&ungrouped.criteria[0], &grouped.criteria[0]);
+    assert_eq!(g.groups, Some(10));
+    assert_eq!(u.groups, None);
+    assert!(
+        (u.delta.unwrap() - g.delta.unwrap()).abs() < 1e-12,
+        "the mean is still over cases"
+    );
+    let width = |c: &promptgate::pipeline::gate::CriterionGate| {
+        let (lo, hi) = c.interval.unwrap();
+        hi - lo
+    };
+    assert!(
+        width(g) > width(u) * 1.5,
+        "{:?} vs {:?}",
+        g.interval,
+        u.interval
+    );
 }
 
 #[test]
@@ -167,7 +339,7 @@ fn threshold_fails_the_prompt_on_its_own() {
     head.criteria[0].threshold = Some(0.7);
     let g = gate(&head, &base);
     let c = &g.criteria[0];
-    assert_eq!(c.verdict, Verdict::Unchanged);
+    assert_eq!(c.verdict, Verdict::Inconclusive);
     assert_eq!(c.threshold, Some(0.7));
     assert_eq!(c.threshold_met, Some(false));
     assert!(g.failed);
@@ -241,9 +413,10 @@ fn no_baseline_or_new_criterion_is_new() {
     );
     let base = scores("p", "base", criterion("quality"), &[0.5; 20]);
     let g = gate(&head, &base);
-    assert_eq!(g.criteria[0].verdict, Verdict::Unchanged);
+    assert_eq!(g.criteria[0].delta, Some(0.0));
+    assert_eq!(g.criteria[0].verdict, Verdict::Inconclusive);
     assert_eq!(g.criteria[1].verdict, Verdict::New);
-    assert_eq!(g.verdict, Verdict::Unchanged);
+    assert_eq!(g.verdict, Verdict::Inconclusive);
 }
 
 #[test]
@@ -282,7 +455,7 @@ fn only_cases_on_both_sides_are_paired() {
     let g = gate(&head, &base);
     // head a = 0.9 vs base a = 0.9 (second column of base); same for b.
     assert!(
-        g.criteria.iter().all(|c| c.verdict == Verdict::Unchanged),
+        g.criteria.iter().all(|c| c.delta.unwrap().abs() < 1e-12),
         "{g:#?}"
     );
 
@@ -377,14 +550,14 @@ fn pass_fail_criteria_use_the_exact_paired_method() {
         .collect();
     let head = result("p", "head", vec![binary_criterion("json")], cases);
     let base = scores("p", "base", binary_criterion("json"), &[1.0; 12]);
-    assert!(gate(&head, &base).criteria[0].method.contains("bootstrap"));
+    assert!(gate(&head, &base).criteria[0].method.contains("sign-flip"));
 }
 
 /// A drop that is significant on its own but not after Holm across ten tests.
 fn marginal_drop(fingerprint: &str) -> (EvalResult, EvalResult) {
     let pattern = [-0.4, -0.3, -0.2, -0.1, -0.1, 0.0, 0.0, 0.1, 0.1, 0.0];
-    let base = [0.5; 30];
-    let head: Vec<f64> = (0..30).map(|i| 0.5 + pattern[i % 10]).collect();
+    let base = [0.5; 50];
+    let head: Vec<f64> = (0..50).map(|i| 0.5 + pattern[i % 10]).collect();
     (
         scores(
             &format!("marginal-{fingerprint}"),
@@ -412,7 +585,8 @@ fn holm_adjusts_across_every_prompt_of_the_check() {
 
     let quiet: Vec<(EvalResult, EvalResult)> = (0..8)
         .map(|k| {
-            let (h, b) = shifted(30, 0.0, 0.01);
+            // Enough cases to earn "unchanged" at the Bonferroni level.
+            let (h, b) = shifted(400, 0.0, 0.01);
             let rename = |mut r: EvalResult, side: &str| {
                 r.prompt = format!("quiet-{k}");
                 r.fingerprint.0 = format!("{side}-{k}");
@@ -504,14 +678,13 @@ fn odd_inputs_do_not_panic() {
         Verdict::Regressed
     );
 
-    // One case and min_cases 1: decided on an uninformative interval.
+    // One case and min_cases 1 (raised to the floor of 5): inconclusive.
     let one = GatePolicy {
         min_cases: 1,
         ..GatePolicy::default()
     };
     let (head, base) = shifted(1, -0.3, 0.0);
     let c = &gate_with(&head, Some(&base), &one).criteria[0];
-    assert_eq!(c.interval, Some((-1.0, 1.0)));
     assert_eq!(c.verdict, Verdict::Inconclusive);
 }
 
@@ -582,4 +755,16 @@ proptest! {
         let new = gate_with(&head, None, &policy);
         prop_assert!(new.criteria.iter().all(|c| c.verdict == Verdict::New));
     }
+}
+
+#[test]
+fn a_weight_zero_criterion_is_shown_but_never_fails_the_prompt() {
+    let (mut head, base) = shifted(40, -0.2, 0.05);
+    head.criteria[0].weight = 0.0;
+    head.criteria[0].threshold = Some(0.9);
+    let g = gate(&head, &base);
+    assert_eq!(g.criteria[0].verdict, Verdict::Regressed);
+    assert_eq!(g.criteria[0].threshold_met, Some(false));
+    assert!(!g.failed);
+    assert_ne!(g.verdict, Verdict::Regressed);
 }

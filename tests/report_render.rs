@@ -405,3 +405,27 @@ fn passing_prompts_fold_into_one_line_when_space_runs_out() {
     assert!(body.contains("| mentions order number |"));
     assert!(body.contains("400 more prompt(s) passed with nothing to report"));
 }
+
+#[test]
+fn failed_calls_are_said_in_every_report() {
+    let mut prompt = support_prompt(30, false);
+    let gate = prompt.gate.as_mut().unwrap();
+    gate.calls.head_failed = 2;
+    gate.calls.head_calls = 30;
+    gate.calls.cases_left_out = 2;
+    gate.calls.regressed = true;
+    let report = check_report(vec![prompt]);
+    let md = markdown::render_comment(&report).unwrap();
+    assert!(
+        md.contains("2 of 30 head call(s) failed; 2 case(s) left out"),
+        "{md}"
+    );
+    let text = terminal::render(&report, false);
+    assert!(
+        text.contains("2 case(s) left out of the comparison"),
+        "{text}"
+    );
+    let json: serde_json::Value = serde_json::from_str(&json::render(&report).unwrap()).unwrap();
+    assert_eq!(json["prompts"][0]["cases_left_out"], 2);
+    assert_eq!(json["prompts"][0]["call_failures_regressed"], true);
+}

@@ -120,6 +120,11 @@ impl ProviderConfig {
     }
 }
 
+/// The fewest paired cases `gate.min_cases` may ask for: below 5 the exact
+/// sign-flip test cannot reach p < 0.05 (its smallest p-value is 2⁻ⁿ), so a
+/// smaller minimum would only promise verdicts the gate can never give.
+pub const MIN_CASES_FLOOR: u32 = 5;
+
 /// `[gate]`: when a change counts as a regression.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
@@ -127,11 +132,16 @@ pub struct GatePolicy {
     /// Deltas within ±tolerance (on the 0–1 score scale) count as unchanged.
     #[serde(default = "defaults::tolerance")]
     pub tolerance: f64,
-    /// Confidence level of the intervals, e.g. 0.95.
+    /// Confidence of each one-sided verdict, e.g. 0.95: "regressed" is
+    /// claimed at most 1 − confidence of the time when the true drop is at
+    /// the tolerance. The intervals shown are two-sided at
+    /// 1 − 2·(1 − confidence) (90% for 0.95), before the adjustment for
+    /// many criteria.
     #[serde(default = "defaults::confidence")]
     pub confidence: f64,
-    /// Fewer paired cases than this is always inconclusive.
+    /// Fewer paired cases than this is always inconclusive; at least 5.
     #[serde(default = "defaults::min_cases")]
+    #[schemars(range(min = 5))]
     pub min_cases: u32,
     /// `regression` (default), `inconclusive` or `never`.
     #[serde(default)]
@@ -536,6 +546,15 @@ fn check(config: &Config) -> Vec<(Vec<String>, String)> {
             format!(
                 "`gate.confidence` is {}; use a level between 0.5 and 1, e.g. 0.95",
                 gate.confidence
+            ),
+        );
+    }
+    if gate.min_cases < MIN_CASES_FLOOR {
+        problem(
+            &["gate", "min_cases"],
+            format!(
+                "`gate.min_cases` is {}; use at least {} (fewer cases can never show a regression at 95% confidence)",
+                gate.min_cases, MIN_CASES_FLOOR
             ),
         );
     }

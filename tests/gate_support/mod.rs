@@ -31,12 +31,15 @@ pub fn binary_criterion(name: &str) -> CriterionInfo {
 pub struct Case {
     pub id: String,
     pub repeats: Vec<Vec<Option<f64>>>,
+    /// The dataset's `group` column, when the case has one.
+    pub group: Option<String>,
 }
 
 pub fn case(id: impl Into<String>, repeats: Vec<Vec<Option<f64>>>) -> Case {
     Case {
         id: id.into(),
         repeats,
+        group: None,
     }
 }
 
@@ -85,7 +88,10 @@ pub fn result(
             .into_iter()
             .map(|c| CaseResult {
                 case_id: c.id,
-                vars: serde_json::Map::new(),
+                vars: c
+                    .group
+                    .map(|g| serde_json::Map::from_iter([("group".to_owned(), g.into())]))
+                    .unwrap_or_default(),
                 repeats: c.repeats.iter().map(|r| repeat(r)).collect(),
             })
             .collect(),

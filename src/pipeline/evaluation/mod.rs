@@ -9,6 +9,7 @@
 mod engine;
 mod plan;
 pub mod problems;
+pub mod sequential;
 
 pub use engine::{Engine, ExecuteError};
 pub use plan::{EvaluationPlan, PlannedCase, load_cases, plan, plan_with_cases};

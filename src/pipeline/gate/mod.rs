@@ -5,6 +5,7 @@
 //! `docs/gate.md` explains the method in plain words.
 
 mod holm;
+pub mod sequential;
 mod stats;
 
 use std::collections::HashMap;
@@ -12,10 +13,10 @@ use std::collections::HashMap;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
-use crate::pipeline::config::GatePolicy;
+use crate::pipeline::config::{GatePolicy, MIN_CASES_FLOOR};
 use crate::types::{CriterionInfo, EvalResult, FailOn, GateOverrides};
 
-use stats::{Bootstrap, EPS, PairedTable};
+use stats::{Bootstrap, Bound, EPS, PairedTable, SignFlip, TBound, Units, UnseenChange, Widest};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -78,8 +79,14 @@ pub struct CriterionGate {
     pub method: String,
     /// Cases scored on both sides.
     pub paired_cases: usize,
-    /// Calls or scores that failed, per side, over all of that side's cases:
-    /// they count as score 0, against the side they happened on.
+    /// When the cases carry a `group`: the number of groups among the
+    /// paired cases, which are resampled as units.
+    #[serde(default)]
+    pub groups: Option<usize>,
+    /// Scores that failed on an output the call did return (the output
+    /// broke the evaluator), per side, over all of that side's cases: they
+    /// count as score 0, against the side they happened on. Failed calls
+    /// are not here: see [`PromptGate::calls`].
     pub head_errors: usize,
     pub baseline_errors: usize,
     pub verdict: Verdict,
@@ -110,10 +117,78 @@ pub struct PromptGate {
     /// unchanged > new). A prompt without criteria is `new` without a
     /// baseline and `inconclusive` with one.
     pub verdict: Verdict,
-    /// Under the policy's `fail_on`, including missed thresholds.
+    /// Under the policy's `fail_on`, including missed thresholds and
+    /// failed calls (an incomplete run never passes).
     pub failed: bool,
+    /// Calls that failed (provider errors, timeouts) and the cases the gate
+    /// left out because of them.
+    #[serde(default)]
+    pub calls: CallFailures,
     /// The policy this prompt was gated under (config + its overrides).
     pub policy: GatePolicy,
+}
+
+/// Calls that failed on either side. A failed call says nothing about the
+/// prompt's output, so its case is left out of every comparison rather
+/// than scored 0 (an outage must not read as a regression); the failures
+/// are tested on their own instead.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct CallFailures {
+    /// Failed calls / all calls of the head's cases.
+    pub head_failed: usize,
+    pub head_calls: usize,
+    pub baseline_failed: usize,
+    pub baseline_calls: usize,
+    /// Case ids on both sides left out of the pairing because a call of
+    /// theirs failed on either side.
+    pub cases_left_out: usize,
+    /// The head's calls failed more often than the baseline's: a regression
+    /// of its own kind (the edit may make calls fail, e.g. a request the
+    /// provider refuses), whatever the scores say.
+    pub regressed: bool,
+}
+
+impl CallFailures {
+    fn of(head: &EvalResult, baseline: Option<&EvalResult>) -> Self {
+        let count = |r: &EvalResult| {
+            let calls = r.cases.iter().flat_map(|c| &c.repeats);
+            let failed = calls.clone().filter(|r| r.call.result.is_err()).count();
+            (failed, calls.count())
+        };
+        let (head_failed, head_calls) = count(head);
+        let (baseline_failed, baseline_calls) = baseline.map(count).unwrap_or_default();
+        let cases_left_out = baseline.map_or(0, |b| left_out(head, b));
+        let rate = |failed: usize, calls: usize| failed as f64 / calls.max(1) as f64;
+        Self {
+            head_failed,
+            head_calls,
+            baseline_failed,
+            baseline_calls,
+            cases_left_out,
+            regressed: rate(head_failed, head_calls) > rate(baseline_failed, baseline_calls),
+        }
+    }
+}
+
+/// Case ids present on both sides of which either side has a failed call.
+fn left_out(head: &EvalResult, baseline: &EvalResult) -> usize {
+    let failed_ids = |r: &EvalResult| -> std::collections::HashSet<String> {
+        r.cases
+            .iter()
+            .filter(|c| c.repeats.iter().any(|r| r.call.result.is_err()))
+            .map(|c| c.case_id.clone())
+            .collect()
+    };
+    let ids = |r: &EvalResult| -> std::collections::HashSet<String> {
+        r.cases.iter().map(|c| c.case_id.clone()).collect()
+    };
+    let (head_ids, base_ids) = (ids(head), ids(baseline));
+    let mut failed = failed_ids(head);
+    failed.extend(failed_ids(baseline));
+    failed
+        .iter()
+        .filter(|id| head_ids.contains(*id) && base_ids.contains(*id))
+        .count()
 }
 
 /// One prompt to gate: its head result, its baseline if there is one, and
@@ -131,12 +206,14 @@ const PASS_MARK: f64 = 0.5;
 /// At most this many largest drops are listed.
 const MAX_DROPS: usize = 10;
 /// Resampling bounds: enough draws beyond the most extreme quantile a
-/// check can need (the Bonferroni tail), within a budget that keeps a
-/// check with many criteria fast.
+/// check can need (the Bonferroni tail, expanded to the percentile scale at
+/// the criterion's n), within a budget that keeps a check with many
+/// criteria fast. Too few resamples only cost power: with p = (c + 1)/(B + 1)
+/// no p-value falls below 1/(B + 1).
 const MIN_RESAMPLES: usize = 2_000;
-const MAX_RESAMPLES: usize = 10_000;
+const MAX_RESAMPLES: usize = 100_000;
 const DRAWS_IN_TAIL: f64 = 25.0;
-/// z for 80% power.
+/// The power the minimum detectable effect is quoted at.
 const POWER: f64 = 0.80;
 
 /// The policy a prompt is gated under: `promptgate.toml`'s, with the
@@ -158,7 +235,10 @@ pub fn effective_policy(policy: &GatePolicy, overrides: &GateOverrides) -> GateP
         } else {
             defaults.confidence
         },
-        min_cases: overrides.min_cases.unwrap_or(policy.min_cases),
+        min_cases: overrides
+            .min_cases
+            .unwrap_or(policy.min_cases)
+            .max(MIN_CASES_FLOOR),
         fail_on: overrides.fail_on.unwrap_or(policy.fail_on),
     }
 }
@@ -194,14 +274,12 @@ pub fn gate_all(inputs: &[GateInput<'_>]) -> Vec<PromptGate> {
         .iter()
         .map(|p| one_sided_level(p) / family.max(1) as f64)
         .fold(f64::INFINITY, f64::min);
-    let resamples =
-        ((DRAWS_IN_TAIL / bonferroni_tail).ceil() as usize).clamp(MIN_RESAMPLES, MAX_RESAMPLES);
 
     let mut tests = Vec::with_capacity(family);
     for (prompt, policy) in prepared.iter_mut().zip(&policies) {
         for criterion in prompt.iter_mut() {
             if let Some(paired) = criterion.paired.as_mut() {
-                paired.analyse(resamples, policy.tolerance);
+                paired.analyse(bonferroni_tail, policy.tolerance);
                 if paired.testable {
                     tests.push(holm::Test {
                         p: paired.p_drop,
@@ -247,8 +325,17 @@ fn summarise(
     criteria: Vec<CriterionGate>,
     policy: GatePolicy,
 ) -> PromptGate {
-    let verdict = criteria
-        .iter()
+    // A criterion of weight 0 is shown but never decides the prompt: it is
+    // how a prompt file marks a criterion as informational.
+    let counts = |i: usize| input.head.criteria.get(i).is_none_or(|c| c.weight > 0.0);
+    let deciding = || {
+        criteria
+            .iter()
+            .enumerate()
+            .filter(move |(i, _)| counts(*i))
+            .map(|(_, c)| c)
+    };
+    let verdict = deciding()
         .map(|c| c.verdict)
         .max_by_key(|v| v.severity())
         .unwrap_or(if input.baseline.is_some() {
@@ -256,12 +343,18 @@ fn summarise(
         } else {
             Verdict::New
         });
-    let missed_threshold = criteria.iter().any(|c| c.threshold_met == Some(false));
+    let missed_threshold = deciding().any(|c| c.threshold_met == Some(false));
+    let calls = CallFailures::of(input.head, input.baseline);
+    // A head whose calls failed was not evaluated in full: it never passes
+    // (unless the policy never fails anything).
+    let incomplete = calls.head_failed > 0;
     let failed = match policy.fail_on {
         FailOn::Never => false,
-        FailOn::Regression => missed_threshold || verdict == Verdict::Regressed,
+        FailOn::Regression => incomplete || missed_threshold || verdict == Verdict::Regressed,
         FailOn::Inconclusive => {
-            missed_threshold || matches!(verdict, Verdict::Regressed | Verdict::Inconclusive)
+            incomplete
+                || missed_threshold
+                || matches!(verdict, Verdict::Regressed | Verdict::Inconclusive)
         }
     };
     PromptGate {
@@ -269,6 +362,7 @@ fn summarise(
         criteria,
         verdict,
         failed,
+        calls,
         policy,
     }
 }
@@ -278,20 +372,27 @@ struct SideScores<'r> {
     /// (case id, mean over repeats), in the result's case order; the first
     /// of duplicate ids wins.
     cases: Vec<(&'r str, f64)>,
-    /// Errored (or missing, or non-finite) scores over all repeats.
+    /// Errored (or missing, or non-finite) scores of calls that returned
+    /// an output, over all repeats.
     errors: usize,
 }
 
 impl<'r> SideScores<'r> {
-    /// Per-case score = mean over repeats; an errored repeat scores 0 for
-    /// the side it happened on. Scores outside [0, 1] are clamped into it.
-    /// A case without repeats has no score and is left out.
+    /// Per-case score = mean over repeats; a repeat whose score failed on
+    /// the output it got scores 0 for the side it happened on. Scores
+    /// outside [0, 1] are clamped into it. A case without repeats has no
+    /// score, and a case with a failed call is left out (see
+    /// [`CallFailures`]).
     fn collect(result: &'r EvalResult, criterion: usize) -> Self {
         let mut seen = std::collections::HashSet::new();
         let mut cases = Vec::with_capacity(result.cases.len());
         let mut errors = 0;
         for case in &result.cases {
-            if case.repeats.is_empty() || !seen.insert(case.case_id.as_str()) {
+            // The first copy of an id wins, even when it has nothing to say.
+            if !seen.insert(case.case_id.as_str()) || case.repeats.is_empty() {
+                continue;
+            }
+            if case.repeats.iter().any(|r| r.call.result.is_err()) {
                 continue;
             }
             let mut sum = 0.0;
@@ -330,6 +431,10 @@ struct Paired<'a> {
     head: Vec<f64>,
     baseline: Vec<f64>,
     deltas: Vec<f64>,
+    /// The units resampled: every case, or every group when cases have one.
+    units: Units,
+    /// The number of groups when the cases are grouped.
+    groups: Option<usize>,
     seed: u64,
     binary: bool,
     /// Enough paired cases to be tested (≥ min_cases, ≥ 1).
@@ -340,14 +445,59 @@ struct Paired<'a> {
 }
 
 enum Analysis {
-    Bootstrap(Bootstrap),
+    /// Scored criteria: the widest of the resampling bound (exact sign-flip
+    /// at small n, bootstrap above), the t bound and the unseen-change floor.
+    Scored {
+        bounds: Widest,
+        method: String,
+    },
     Binary(PairedTable),
 }
 
+/// How many bootstrap resamples a criterion of `n` cases needs so that
+/// about `DRAWS_IN_TAIL` of them fall beyond the most extreme percentile a
+/// verdict can read (the Bonferroni tail, expanded at this n).
+fn resamples_for(n: usize, bonferroni_tail: f64) -> usize {
+    if n < 2 {
+        return MIN_RESAMPLES;
+    }
+    let pct = stats::expanded_tail(bonferroni_tail, n);
+    let wanted = (DRAWS_IN_TAIL / pct).ceil() - 1.0;
+    if wanted.is_finite() {
+        (wanted as usize).clamp(MIN_RESAMPLES, MAX_RESAMPLES)
+    } else {
+        MAX_RESAMPLES
+    }
+}
+
 impl Analysis {
+    fn scored(units: &Units, bonferroni_tail: f64, seed: u64) -> Self {
+        let n = units.len();
+        let mean = units.mean();
+        let mut bounds: Vec<Box<dyn Bound + Send + Sync>> = Vec::with_capacity(3);
+        let method = if n <= stats::EXACT_SIGN_FLIP_MAX {
+            bounds.push(Box::new(SignFlip::run(units)));
+            "exact sign-flip test, t bound and unseen-change floor".to_owned()
+        } else {
+            let boot = Bootstrap::run(units, resamples_for(n, bonferroni_tail), seed);
+            let method = format!(
+                "paired bootstrap, expanded percentile ({} resamples), t bound and unseen-change floor",
+                boot.resamples()
+            );
+            bounds.push(Box::new(boot));
+            method
+        };
+        bounds.push(Box::new(TBound::new(units)));
+        bounds.push(Box::new(UnseenChange::new(n, mean)));
+        Analysis::Scored {
+            bounds: Widest { mean, bounds },
+            method,
+        }
+    }
+
     fn interval(&self, tail: f64) -> (f64, f64) {
         match self {
-            Analysis::Bootstrap(b) => b.interval(tail),
+            Analysis::Scored { bounds, .. } => bounds.interval(tail),
             Analysis::Binary(t) => t.interval(tail),
         }
     }
@@ -357,7 +507,7 @@ impl Analysis {
     /// two p-values: both tests have to agree).
     fn p_below(&self, x: f64) -> f64 {
         match self {
-            Analysis::Bootstrap(b) => b.p_below(x),
+            Analysis::Scored { bounds, .. } => bounds.p_below(x),
             Analysis::Binary(t) => t.p_below(x).max(t.mcnemar_losses()),
         }
     }
@@ -365,7 +515,7 @@ impl Analysis {
     /// Whether McNemar's exact test backs a drop (or a gain) at this tail.
     fn exact_test_agrees(&self, drop: bool, tail: f64) -> bool {
         match self {
-            Analysis::Bootstrap(_) => true,
+            Analysis::Scored { .. } => true,
             Analysis::Binary(t) if drop => t.mcnemar_losses() <= tail,
             Analysis::Binary(t) => t.mcnemar_gains() <= tail,
         }
@@ -373,29 +523,27 @@ impl Analysis {
 
     fn method(&self) -> String {
         match self {
-            Analysis::Bootstrap(b) if b.resamples() > 1 => format!(
-                "paired bootstrap, expanded percentile ({} resamples)",
-                b.resamples()
-            ),
-            Analysis::Bootstrap(_) => "paired bootstrap, expanded percentile".to_owned(),
+            Analysis::Scored { method, .. } => method.clone(),
             Analysis::Binary(_) => "Newcombe paired score interval + McNemar exact".to_owned(),
         }
     }
 }
 
 impl Paired<'_> {
-    fn analyse(&mut self, resamples: usize, tolerance: f64) {
+    fn analyse(&mut self, bonferroni_tail: f64, tolerance: f64) {
         if self.deltas.is_empty() {
             return;
         }
-        let table = if self.binary {
+        // Grouped pass/fail cases are not independent pairs: McNemar's
+        // table does not apply, the grouped resampling does.
+        let table = if self.binary && self.groups.is_none() {
             PairedTable::from_scores(&self.head, &self.baseline)
         } else {
             None
         };
         let analysis = match table {
             Some(table) => Analysis::Binary(table),
-            None => Analysis::Bootstrap(Bootstrap::run(&self.deltas, resamples, self.seed)),
+            None => Analysis::scored(&self.units, bonferroni_tail, self.seed),
         };
         self.p_drop = analysis.p_below(-tolerance - EPS);
         self.analysis = Some(analysis);
@@ -455,6 +603,8 @@ fn pair<'a>(
         head: Vec::new(),
         baseline: Vec::new(),
         deltas: Vec::new(),
+        units: Units::of_cases(&[]),
+        groups: None,
         seed: seed(head_result, baseline_result, &info.name),
         binary: info.binary,
         testable: false,
@@ -471,7 +621,53 @@ fn pair<'a>(
     }
     let n = paired.deltas.len();
     paired.testable = n >= 1 && n >= policy.min_cases as usize;
+    let groups = case_groups(head_result, baseline_result);
+    if paired.case_ids.iter().any(|id| groups.contains_key(id)) {
+        let units = group_units(&paired.case_ids, &paired.deltas, &groups);
+        paired.groups = Some(units.len());
+        paired.units = units;
+    } else {
+        paired.units = Units::of_cases(&paired.deltas);
+    }
     paired
+}
+
+/// The variable (a dataset column) that names a case's group.
+pub const GROUP_KEY: &str = "group";
+
+/// Case id → group, from the head's cases and then the baseline's (the
+/// first copy of an id wins). A number or other value is used as its text.
+fn case_groups<'r>(head: &'r EvalResult, baseline: &'r EvalResult) -> HashMap<&'r str, String> {
+    let mut groups = HashMap::new();
+    for case in head.cases.iter().chain(&baseline.cases) {
+        if let Some(value) = case.vars.get(GROUP_KEY) {
+            let name = match value {
+                serde_json::Value::String(s) => s.clone(),
+                serde_json::Value::Null => continue,
+                other => other.to_string(),
+            };
+            groups.entry(case.case_id.as_str()).or_insert(name);
+        }
+    }
+    groups
+}
+
+/// One unit per group (cases without a group are their own), in the order
+/// groups first appear.
+fn group_units(case_ids: &[&str], deltas: &[f64], groups: &HashMap<&str, String>) -> Units {
+    let mut index: HashMap<&str, usize> = HashMap::new();
+    let mut units = Units::of_cases(&[]);
+    for (id, delta) in case_ids.iter().zip(deltas) {
+        let key = groups.get(id).map_or(*id, String::as_str);
+        let at = *index.entry(key).or_insert_with(|| {
+            units.sums.push(0.0);
+            units.sizes.push(0.0);
+            units.sums.len() - 1
+        });
+        units.sums[at] += delta;
+        units.sizes[at] += 1.0;
+    }
+    units
 }
 
 /// The bootstrap seed: a hash of both fingerprints and the criterion, so a
@@ -503,6 +699,7 @@ impl Prepared<'_> {
             p_value: None,
             method: "none: no baseline".to_owned(),
             paired_cases: 0,
+            groups: None,
             head_errors: self.head_errors,
             baseline_errors: self.baseline_errors,
             verdict: Verdict::New,
@@ -537,7 +734,9 @@ impl Paired<'_> {
             gate.cases_needed = Some(policy.min_cases.max(1));
             return;
         };
-        let (delta, sd) = stats::mean_sd(&self.deltas);
+        let delta = self.units.mean();
+        let sd = self.units.sd();
+        gate.groups = self.groups;
         gate.head_mean = Some(self.head.iter().sum::<f64>() / n as f64);
         gate.baseline_mean = Some(self.baseline.iter().sum::<f64>() / n as f64);
         gate.delta = Some(delta);
@@ -552,16 +751,20 @@ impl Paired<'_> {
         gate.interval_confidence = Some(1.0 - 2.0 * tail);
         gate.p_value = decision.map(|d| d.adjusted_p);
 
-        let z = stats::normal_quantile(1.0 - tail);
         // The observed spread can understate the uncertainty the interval
-        // carries (a pass/fail criterion with no discordant pairs has sd 0
-        // but a wide exact interval): the detectable effect is projected
-        // from whichever is wider, so it never claims more than the interval.
-        if n >= 2 {
-            let spread = sd.max((hi - lo) / 2.0 * (n as f64).sqrt() / z);
-            let z_power = stats::normal_quantile(POWER);
-            gate.min_detectable_effect =
-                Some(tolerance + (z + z_power) * spread / (n as f64).sqrt());
+        // carries (equal deltas have sd 0 but the unseen-change floor; a
+        // pass/fail criterion with no discordant pairs has a wide exact
+        // interval): the detectable effect is projected from whichever is
+        // wider, so it never claims more than the interval.
+        // With groups, the groups are the sample size.
+        let units = self.units.len();
+        if units >= 2 {
+            let df = units as f64 - 1.0;
+            let q = stats::t_quantile(1.0 - tail, df);
+            let q_power = stats::t_quantile(POWER, df);
+            let root_n = (units as f64).sqrt();
+            let spread = sd.max((hi - lo) / 2.0 * root_n / q);
+            gate.min_detectable_effect = Some(tolerance + (q + q_power) * spread / root_n);
         }
         gate.verdict = if self.testable {
             verdict(analysis, (lo, hi), tolerance, tail)
@@ -569,7 +772,7 @@ impl Paired<'_> {
             Verdict::Inconclusive
         };
         if gate.verdict == Verdict::Inconclusive {
-            gate.cases_needed = cases_needed(n, delta, sd, z, tolerance, policy.min_cases);
+            gate.cases_needed = cases_needed(units, delta, sd, tail, tolerance, policy.min_cases);
         }
     }
 
@@ -630,15 +833,17 @@ fn verdict(analysis: &Analysis, (lo, hi): (f64, f64), tolerance: f64, tail: f64)
 }
 
 /// About how many more paired cases would make the interval clear the
-/// nearest tolerance bound, if the mean delta and its standard deviation
-/// stayed as observed (half-width ≈ z·sd/√n). `None` when no number of
-/// cases would (the mean sits on a bound) or the projection disagrees with
-/// the interval actually computed.
+/// nearest tolerance bound if the mean delta and its standard deviation
+/// stayed as observed: the n where the t half-width t₍ₙ₋₁₎·sd/√n and the
+/// unseen-change floor both fit in the distance. A projection of a mean
+/// that stays put decides about half the time (50% power), and the reports
+/// say so. `None` when no number of cases would (the mean sits on a bound)
+/// or the projection disagrees with the interval actually computed.
 fn cases_needed(
     n: usize,
     delta: f64,
     sd: f64,
-    z: f64,
+    tail: f64,
     tolerance: f64,
     min_cases: u32,
 ) -> Option<u32> {
@@ -647,14 +852,21 @@ fn cases_needed(
         return Some(short_of_minimum.max(2 - n) as u32);
     }
     let distance = (delta.abs() - tolerance).abs();
-    let projected = if sd <= 0.0 {
-        0.0
-    } else if distance <= EPS {
+    if distance <= EPS {
         return (short_of_minimum > 0).then_some(short_of_minimum as u32);
-    } else {
-        (z * sd / distance).powi(2).ceil()
-    };
-    let total = projected.max(min_cases as f64);
+    }
+    let mut total = UnseenChange::cases_for(distance, tail);
+    if sd > 0.0 {
+        // t's quantile depends on the n being solved for: a few fixed-point
+        // steps from the normal answer settle it.
+        let mut m = (stats::normal_quantile(1.0 - tail) * sd / distance).powi(2);
+        for _ in 0..4 {
+            let df = m.max(2.0) - 1.0;
+            m = (stats::t_quantile(1.0 - tail, df) * sd / distance).powi(2);
+        }
+        total = total.max(m.ceil());
+    }
+    let total = total.max(min_cases as f64);
     let more = total - n as f64;
     (more >= 1.0).then(|| more.min(u32::MAX as f64) as u32)
 }
@@ -665,19 +877,23 @@ mod tests {
 
     #[test]
     fn cases_needed_projects_from_the_observed_spread() {
-        // Mean −0.05, sd 0.3, bound at −0.02: distance 0.03, n = (1.96·0.3/0.03)² ≈ 385.
-        let z = stats::normal_quantile(0.975);
-        let more = cases_needed(20, -0.05, 0.3, z, 0.02, 10).unwrap();
-        assert_eq!(more, 385 - 20);
+        // Mean −0.05, sd 0.3, bound at −0.02: distance 0.03; t₀.₉₇₅ at ~385
+        // cases is 1.966, so (1.966·0.3/0.03)² ≈ 387.
+        let more = cases_needed(20, -0.05, 0.3, 0.025, 0.02, 10).unwrap();
+        assert!((386..=389).contains(&(more + 20)), "{more}");
         // Too few cases for any spread estimate: reach the minimum first.
-        assert_eq!(cases_needed(1, -0.5, 0.0, z, 0.02, 10), Some(9));
-        assert_eq!(cases_needed(0, 0.0, 0.0, z, 0.02, 0), Some(2));
-        // No spread: only the minimum is missing.
-        assert_eq!(cases_needed(4, -0.5, 0.0, z, 0.02, 10), Some(6));
+        assert_eq!(cases_needed(1, -0.5, 0.0, 0.025, 0.02, 10), Some(9));
+        assert_eq!(cases_needed(0, 0.0, 0.0, 0.025, 0.02, 0), Some(2));
+        // No spread: the unseen-change floor still needs its cases:
+        // 1 − 0.025^(1/n) < 0.48 from n = 6 on.
+        assert_eq!(cases_needed(4, -0.5, 0.0, 0.025, 0.02, 5), Some(2));
+        // An all-zero delta claims "unchanged" only once a change striking
+        // 2% of cases would have shown: n > ln 0.05 / ln 0.98 ≈ 148.3.
+        assert_eq!(cases_needed(30, 0.0, 0.0, 0.05, 0.02, 10), Some(149 - 30));
         // A mean exactly on the bound never decides.
-        assert_eq!(cases_needed(40, -0.02, 0.2, z, 0.02, 10), None);
+        assert_eq!(cases_needed(40, -0.02, 0.2, 0.025, 0.02, 10), None);
         // Already enough by the projection: no number to offer.
-        assert_eq!(cases_needed(400, -0.05, 0.3, z, 0.02, 10), None);
+        assert_eq!(cases_needed(400, -0.05, 0.3, 0.025, 0.02, 10), None);
     }
 
     #[test]

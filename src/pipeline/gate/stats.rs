@@ -4,8 +4,6 @@
 
 use std::f64::consts::SQRT_2;
 
-use rand::{RngCore, SeedableRng};
-use rand_chacha::ChaCha8Rng;
 use statrs::distribution::{ContinuousCDF, StudentsT};
 use statrs::function::{beta, erf};
 
@@ -68,6 +66,7 @@ pub(crate) fn binomial_half_upper_tail(k: u64, n: u64) -> f64 {
 }
 
 /// Sample mean and standard deviation (n − 1 denominator; 0 when n < 2).
+#[cfg(test)]
 pub(crate) fn mean_sd(values: &[f64]) -> (f64, f64) {
     if values.is_empty() {
         return (0.0, 0.0);
@@ -79,6 +78,116 @@ pub(crate) fn mean_sd(values: &[f64]) -> (f64, f64) {
     }
     let ss: f64 = values.iter().map(|v| (v - mean).powi(2)).sum();
     (mean, (ss / (n - 1.0)).sqrt())
+}
+
+/// The independent units the statistics resample: each case, or each
+/// group of cases that share a source (a dataset's `group` column), whose
+/// deltas move together and so must be resampled together (cluster
+/// resampling; Miller 2024, §3). The mean delta is still the mean over
+/// cases: Σ sums / Σ sizes.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct Units {
+    /// Each unit's summed delta.
+    pub sums: Vec<f64>,
+    /// Each unit's number of cases (≥ 1).
+    pub sizes: Vec<f64>,
+}
+
+impl Units {
+    /// Every case its own unit.
+    pub(crate) fn of_cases(deltas: &[f64]) -> Self {
+        Self {
+            sums: deltas.to_vec(),
+            sizes: vec![1.0; deltas.len()],
+        }
+    }
+
+    pub(crate) fn len(&self) -> usize {
+        self.sums.len()
+    }
+
+    pub(crate) fn mean(&self) -> f64 {
+        let cases: f64 = self.sizes.iter().sum();
+        if cases <= 0.0 {
+            0.0
+        } else {
+            self.sums.iter().sum::<f64>() / cases
+        }
+    }
+
+    /// The standard error of the mean, cluster-robust (with the G/(G − 1)
+    /// small-sample factor); for single cases it is the usual sd/√n.
+    pub(crate) fn se(&self) -> f64 {
+        let g = self.len();
+        if g < 2 {
+            return 0.0;
+        }
+        let mean = self.mean();
+        let cases: f64 = self.sizes.iter().sum();
+        let ss: f64 = self
+            .sums
+            .iter()
+            .zip(&self.sizes)
+            .map(|(s, n)| (s - mean * n).powi(2))
+            .sum();
+        (g as f64 / (g as f64 - 1.0) * ss).sqrt() / cases
+    }
+
+    /// The spread of one unit's delta, as sd of a case would be: se·√G.
+    pub(crate) fn sd(&self) -> f64 {
+        self.se() * (self.len() as f64).sqrt()
+    }
+
+    fn all_equal(&self) -> bool {
+        let first = self.sums[0] / self.sizes[0];
+        self.sums
+            .iter()
+            .zip(&self.sizes)
+            .all(|(s, n)| s / n == first)
+    }
+}
+
+/// One way to bound the mean delta. Each is valid on its own; a scored
+/// criterion keeps the widest of several (see [`Widest`]). The interval and
+/// the p-values are two readings of the same bound: `interval(tail).1 < x`
+/// exactly when `p_below(x) ≤ tail` (and the mirror for the lower bound), so a
+/// verdict read off the interval agrees with the test Holm adjusts.
+pub(crate) trait Bound {
+    /// The two-sided interval with `tail` in each tail.
+    fn interval(&self, tail: f64) -> (f64, f64);
+    /// One-sided p-value for "the mean delta is below `x`".
+    fn p_below(&self, x: f64) -> f64;
+}
+
+/// The number of values at or above (`above`) / at or below `x` in a
+/// sorted slice.
+fn count_at_or_beyond(sorted: &[f64], x: f64, above: bool) -> usize {
+    if above {
+        sorted.len() - sorted.partition_point(|m| *m < x)
+    } else {
+        sorted.partition_point(|m| *m <= x)
+    }
+}
+
+/// The bounds of an interval read from sorted resampled means whose
+/// p-values are (c + 1)/(B + 1) at percentile tail `pct`: the
+/// (m + 1)-th value from each end, m = ⌊pct·(B + 1)⌋ − 1. When m < 0 no
+/// resample count can reach that tail, and the bound is the widest a mean
+/// delta can be.
+fn order_bounds(sorted: &[f64], pct: f64) -> (f64, f64) {
+    let b = sorted.len();
+    let m = (pct * (b + 1) as f64 + 1e-9).floor() as i64 - 1;
+    if m < 0 || b == 0 {
+        return (-1.0, 1.0);
+    }
+    let m = (m as usize).min(b - 1);
+    (sorted[m], sorted[b - 1 - m])
+}
+
+/// The resampling p-value: never 0, because the observed data are one of
+/// the resamples (Davison & Hinkley 1997, §4.2; Phipson & Smyth 2010).
+fn resampling_p(count: usize, resamples: usize) -> f64 {
+    ((count + 1) as f64 / (resamples + 1) as f64).min(1.0)
 }
 
 /// The seeded paired bootstrap of the mean delta, read with Hesterberg's
@@ -94,16 +203,45 @@ pub(crate) struct Bootstrap {
     means: Vec<f64>,
 }
 
+/// SplitMix64 (Steele, Lea & Flood 2014): a tiny seeded generator whose
+/// quality is ample for resampling, and that stays fast unoptimised (the
+/// gate runs in debug-built tests thousands of times).
+struct SplitMix64(u64);
+
+impl SplitMix64 {
+    fn next_u64(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^ (z >> 31)
+    }
+}
+
 /// A uniform index below `n` from 32 random bits (Lemire's multiply-shift;
 /// its bias, below n / 2³², is far under the bootstrap's own noise).
 fn pick(bits: u32, n: usize) -> usize {
     ((u64::from(bits) * n as u64) >> 32) as usize
 }
 
+/// √(n / (n − 1)): the expansion factor.
+fn expansion(n: usize) -> f64 {
+    (n as f64 / (n as f64 - 1.0)).sqrt()
+}
+
+/// The percentile-scale tail matching a nominal one-sided tail at `n`
+/// cases (n ≥ 2).
+pub(crate) fn expanded_tail(tail: f64, n: usize) -> f64 {
+    let df = n as f64 - 1.0;
+    normal_cdf(-expansion(n) * t_quantile(1.0 - tail, df))
+}
+
 impl Bootstrap {
-    pub(crate) fn run(deltas: &[f64], resamples: usize, seed: u64) -> Self {
-        let n = deltas.len();
-        let (mean, _) = mean_sd(deltas);
+    /// Resamples the units with replacement; each resample's mean is its
+    /// summed delta over its number of cases.
+    pub(crate) fn run(units: &Units, resamples: usize, seed: u64) -> Self {
+        let n = units.len();
+        let mean = units.mean();
         if n < 2 {
             return Self {
                 n,
@@ -111,31 +249,41 @@ impl Bootstrap {
                 means: Vec::new(),
             };
         }
-        // All deltas equal: every resample has the same mean; no need to draw.
-        if deltas.iter().all(|d| *d == deltas[0]) {
+        let resamples = resamples.max(1);
+        // All unit means equal: every resample has the same mean; no need
+        // to draw.
+        if units.all_equal() {
             return Self {
                 n,
                 mean,
-                means: vec![deltas[0]],
+                means: vec![mean; resamples],
             };
         }
-        let mut rng = ChaCha8Rng::seed_from_u64(seed);
-        let mut means = Vec::with_capacity(resamples.max(1));
-        for _ in 0..resamples.max(1) {
-            let mut sum = 0.0;
+        let (sums, sizes) = (&units.sums, &units.sizes);
+        let single_cases = sizes.iter().all(|s| *s == 1.0);
+        let mut rng = SplitMix64(seed);
+        let mut means = Vec::with_capacity(resamples);
+        for _ in 0..resamples {
+            let (mut sum, mut cases) = (0.0, 0.0);
             let mut drawn = 0;
             // Two indices per 64 random bits: the resampling loop is the
             // gate's only hot path, and it runs unoptimised in debug builds.
             while drawn < n {
                 let bits = rng.next_u64();
-                sum += deltas[pick(bits as u32, n)];
-                drawn += 1;
-                if drawn < n {
-                    sum += deltas[pick((bits >> 32) as u32, n)];
-                    drawn += 1;
+                for half in [bits as u32, (bits >> 32) as u32] {
+                    if drawn < n {
+                        let i = pick(half, n);
+                        sum += sums[i];
+                        cases += sizes[i];
+                        drawn += 1;
+                    }
                 }
             }
-            means.push(sum / n as f64);
+            means.push(if single_cases {
+                sum / n as f64
+            } else {
+                sum / cases
+            });
         }
         means.sort_by(f64::total_cmp);
         Self { n, mean, means }
@@ -143,17 +291,6 @@ impl Bootstrap {
 
     pub(crate) fn resamples(&self) -> usize {
         self.means.len()
-    }
-
-    /// √(n / (n − 1)): the expansion factor.
-    fn expansion(&self) -> f64 {
-        (self.n as f64 / (self.n as f64 - 1.0)).sqrt()
-    }
-
-    /// The percentile-scale tail matching a nominal one-sided tail.
-    fn expanded_tail(&self, tail: f64) -> f64 {
-        let df = self.n as f64 - 1.0;
-        normal_cdf(-self.expansion() * t_quantile(1.0 - tail, df))
     }
 
     /// Inverse of `expanded_tail`.
@@ -165,40 +302,210 @@ impl Bootstrap {
             return 1.0;
         }
         let df = self.n as f64 - 1.0;
-        t_cdf(normal_quantile(percentile_tail) / self.expansion(), df)
+        t_cdf(normal_quantile(percentile_tail) / expansion(self.n), df)
     }
 
-    /// The 1-based order statistic, clamped into range.
-    fn order_statistic(&self, rank: f64) -> f64 {
-        let last = self.means.len();
-        let index = (rank.max(1.0) as usize).min(last);
-        self.means[index - 1]
+    fn p_beyond(&self, x: f64, above: bool) -> f64 {
+        if self.n < 2 {
+            return 1.0;
+        }
+        let count = count_at_or_beyond(&self.means, x, above);
+        self.nominal_tail(resampling_p(count, self.means.len()))
     }
+}
 
-    /// The two-sided interval with `tail` in each tail. Its bounds are order
-    /// statistics chosen so that `hi < x` exactly when `p_below(x) ≤ tail`.
-    /// Deltas lie in [−1, 1], which is all one case can say.
-    pub(crate) fn interval(&self, tail: f64) -> (f64, f64) {
+impl Bound for Bootstrap {
+    /// Bounds are order statistics chosen so that `hi < x` exactly when
+    /// `p_below(x) ≤ tail`. Deltas lie in [−1, 1], which is all one case
+    /// can say.
+    fn interval(&self, tail: f64) -> (f64, f64) {
         if self.n < 2 {
             return (-1.0, 1.0);
         }
-        let b = self.means.len() as f64;
-        let pct = self.expanded_tail(tail);
-        let lo = self.order_statistic((pct * b).floor() + 1.0);
-        let hi = self.order_statistic(((1.0 - pct) * b).ceil());
+        let (lo, hi) = order_bounds(&self.means, expanded_tail(tail, self.n));
         // An interval for the mean always holds the observed mean; only
         // extreme skew at a very low confidence could break that.
         (lo.min(self.mean), hi.max(self.mean))
     }
 
-    /// One-sided p-value for "the mean delta is below `x`": the nominal tail
-    /// at which the interval's upper bound would reach `x`.
-    pub(crate) fn p_below(&self, x: f64) -> f64 {
+    /// The nominal tail at which the interval's upper bound would reach `x`.
+    fn p_below(&self, x: f64) -> f64 {
+        self.p_beyond(x, true)
+    }
+}
+
+/// Below this many cases the sign-flip test is enumerated exactly (2ⁿ sign
+/// patterns) instead of bootstrapping, whose resamples are too few and too
+/// lumpy to read tails from.
+pub(crate) const EXACT_SIGN_FLIP_MAX: usize = 12;
+
+/// The exact sign-flip (Fisher–Pitman) permutation test of the mean delta.
+/// Testing "mean < x" flips the signs of each unit's Sᵤ − x·nᵤ; a pattern
+/// flipping the set S scores at least the observed sum exactly when
+/// x ≤ mean(S) (its summed deltas over its cases), so the p-value is
+/// (1 + #{S ≠ ∅ : mean(S) ≥ x}) / 2ⁿ, and the interval's bounds are order
+/// statistics of the 2ⁿ − 1 subset means. Exact when the deltas are
+/// symmetric about their mean; never 0.
+#[derive(Debug, Clone)]
+pub(crate) struct SignFlip {
+    /// Means of every non-empty subset of the units, sorted ascending.
+    subset_means: Vec<f64>,
+}
+
+impl SignFlip {
+    /// At most [`EXACT_SIGN_FLIP_MAX`] units are enumerated.
+    pub(crate) fn run(units: &Units) -> Self {
+        let n = units.len().min(EXACT_SIGN_FLIP_MAX);
+        let patterns = 1usize << n;
+        let mut sums = vec![(0.0, 0.0); patterns];
+        let mut subset_means = Vec::with_capacity(patterns.saturating_sub(1));
+        for mask in 1..patterns {
+            let low = mask.trailing_zeros() as usize;
+            let (sum, cases) = sums[mask & (mask - 1)];
+            sums[mask] = (sum + units.sums[low], cases + units.sizes[low]);
+            subset_means.push(sums[mask].0 / sums[mask].1);
+        }
+        subset_means.sort_by(f64::total_cmp);
+        Self { subset_means }
+    }
+}
+
+impl Bound for SignFlip {
+    fn interval(&self, tail: f64) -> (f64, f64) {
+        order_bounds(&self.subset_means, tail)
+    }
+
+    fn p_below(&self, x: f64) -> f64 {
+        let count = count_at_or_beyond(&self.subset_means, x, true);
+        resampling_p(count, self.subset_means.len())
+    }
+}
+
+/// Student's t interval for the mean delta. On sparse, skewed deltas it is
+/// wider than the percentile interval at small n, which is what keeps the
+/// false-alarm rate at the tolerance boundary below its level there.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct TBound {
+    n: usize,
+    mean: f64,
+    se: f64,
+}
+
+impl TBound {
+    /// With n − 1 degrees of freedom, n the number of units.
+    pub(crate) fn new(units: &Units) -> Self {
+        Self {
+            n: units.len(),
+            mean: units.mean(),
+            se: units.se(),
+        }
+    }
+
+    fn p_beyond(&self, x: f64, above: bool) -> f64 {
         if self.n < 2 {
             return 1.0;
         }
-        let at_or_above = self.means.len() - self.means.partition_point(|m| *m < x);
-        self.nominal_tail(at_or_above as f64 / self.means.len() as f64)
+        let distance = if above { self.mean - x } else { x - self.mean };
+        if self.se <= 0.0 {
+            return if distance > 0.0 { 0.0 } else { 1.0 };
+        }
+        1.0 - t_cdf(distance / self.se, self.n as f64 - 1.0)
+    }
+}
+
+impl Bound for TBound {
+    fn interval(&self, tail: f64) -> (f64, f64) {
+        if self.n < 2 {
+            return (-1.0, 1.0);
+        }
+        let half = t_quantile(1.0 - tail, self.n as f64 - 1.0) * self.se;
+        (self.mean - half, self.mean + half)
+    }
+
+    fn p_below(&self, x: f64) -> f64 {
+        self.p_beyond(x, false)
+    }
+}
+
+/// What n cases (or groups) cannot have seen: a change that strikes a share
+/// q of them is missed by all n with probability (1 − q)ⁿ, so the exact
+/// (Clopper–Pearson) upper bound on the share of changed cases that no case
+/// showed is 1 − tail^(1/n), and each could move its score by up to 1.
+/// Every scored interval is at least that wide around the mean, so equal
+/// deltas (ceiling effects, deterministic judges) never give a point
+/// interval and an "unchanged" that nothing supports.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct UnseenChange {
+    n: usize,
+    mean: f64,
+}
+
+impl UnseenChange {
+    pub(crate) fn new(n: usize, mean: f64) -> Self {
+        Self { n, mean }
+    }
+
+    /// The half-width at this tail.
+    pub(crate) fn half_width(n: usize, tail: f64) -> f64 {
+        if n == 0 {
+            return 1.0;
+        }
+        1.0 - tail.clamp(0.0, 1.0).powf(1.0 / n as f64)
+    }
+
+    /// The fewest cases whose floor is below `distance` at this tail.
+    pub(crate) fn cases_for(distance: f64, tail: f64) -> f64 {
+        if distance >= 1.0 {
+            return 1.0;
+        }
+        if distance <= 0.0 {
+            return f64::INFINITY;
+        }
+        (tail.ln() / (1.0 - distance).ln()).floor() + 1.0
+    }
+
+    fn p_beyond(&self, distance: f64) -> f64 {
+        if distance <= 0.0 {
+            1.0
+        } else {
+            (1.0 - distance)
+                .max(0.0)
+                .powi(self.n.min(i32::MAX as usize) as i32)
+        }
+    }
+}
+
+impl Bound for UnseenChange {
+    fn interval(&self, tail: f64) -> (f64, f64) {
+        let half = Self::half_width(self.n, tail);
+        (self.mean - half, self.mean + half)
+    }
+
+    fn p_below(&self, x: f64) -> f64 {
+        self.p_beyond(x - self.mean)
+    }
+}
+
+/// Several valid bounds; the widest interval and the largest p-value, so
+/// a claim stands only when every one of them makes it.
+pub(crate) struct Widest {
+    pub(crate) mean: f64,
+    pub(crate) bounds: Vec<Box<dyn Bound + Send + Sync>>,
+}
+
+impl Bound for Widest {
+    fn interval(&self, tail: f64) -> (f64, f64) {
+        let (mut lo, mut hi) = (self.mean, self.mean);
+        for bound in &self.bounds {
+            let (l, h) = bound.interval(tail);
+            lo = lo.min(l);
+            hi = hi.max(h);
+        }
+        (lo.max(-1.0), hi.min(1.0))
+    }
+
+    fn p_below(&self, x: f64) -> f64 {
+        self.bounds.iter().map(|b| b.p_below(x)).fold(0.0, f64::max)
     }
 }
 
@@ -407,7 +714,7 @@ mod tests {
                 }
             })
             .collect();
-        let boot = Bootstrap::run(&deltas, 4000, 7);
+        let boot = Bootstrap::run(&Units::of_cases(&deltas), 4000, 7);
         let x = -0.02;
         let p = boot.p_below(x);
         assert!(p > 0.0 && p < 0.5, "p {p}");
@@ -418,9 +725,9 @@ mod tests {
     #[test]
     fn bootstrap_is_reproducible_and_seed_dependent() {
         let deltas: Vec<f64> = (0..30).map(|i| f64::from(i % 7) / 10.0 - 0.3).collect();
-        let a = Bootstrap::run(&deltas, 2000, 1).interval(0.025);
-        let b = Bootstrap::run(&deltas, 2000, 1).interval(0.025);
-        let c = Bootstrap::run(&deltas, 2000, 2).interval(0.025);
+        let a = Bootstrap::run(&Units::of_cases(&deltas), 2000, 1).interval(0.025);
+        let b = Bootstrap::run(&Units::of_cases(&deltas), 2000, 1).interval(0.025);
+        let c = Bootstrap::run(&Units::of_cases(&deltas), 2000, 2).interval(0.025);
         assert_eq!(a, b);
         assert_ne!(a, c);
     }
@@ -430,7 +737,7 @@ mod tests {
         let deltas: Vec<f64> = (0..25).map(|i| f64::from(i % 5) / 10.0 - 0.2).collect();
         let (mean, sd) = mean_sd(&deltas);
         let half_t = t_quantile(0.975, 24.0) * sd / 25f64.sqrt();
-        let (lo, hi) = Bootstrap::run(&deltas, 4000, 3).interval(0.025);
+        let (lo, hi) = Bootstrap::run(&Units::of_cases(&deltas), 4000, 3).interval(0.025);
         assert!(
             close(lo, mean - half_t, 0.02),
             "lo {lo} vs {}",

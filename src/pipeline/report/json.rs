@@ -86,6 +86,14 @@ pub struct JsonPrompt {
     pub prompt_diff_markdown: Option<String>,
     /// Calls this run made for this prompt.
     pub calls: CallStats,
+    /// Paired cases the gate left out because a call of theirs failed (on
+    /// either side); `null` in eval mode.
+    #[serde(default)]
+    pub cases_left_out: Option<usize>,
+    /// The head's calls failed more often than the baseline's: a regression
+    /// of its own kind; `null` in eval mode.
+    #[serde(default)]
+    pub call_failures_regressed: Option<bool>,
     pub criteria: Vec<JsonCriterion>,
     /// The cases the markdown report shows first, worst first.
     pub worst_cases: Vec<JsonWorstCase>,
@@ -162,7 +170,7 @@ pub struct JsonCriterion {
     /// Share of cases scoring at least 0.5.
     pub head_pass_rate: Option<f64>,
     pub baseline_pass_rate: Option<f64>,
-    /// Failed calls or scores per side; they count against the prompt.
+    /// Scores that failed on an output, per side (they count 0 against it).
     pub head_errors: usize,
     pub baseline_errors: usize,
     pub threshold: Option<f64>,
@@ -317,6 +325,8 @@ fn json_prompt(prompt: &PromptReport) -> JsonPrompt {
         policy_change: prompt.policy_change.clone(),
         prompt_diff_markdown: prompt.prompt_diff_markdown.clone(),
         calls: prompt.calls.clone(),
+        cases_left_out: gate.map(|g| g.calls.cases_left_out),
+        call_failures_regressed: gate.map(|g| g.calls.regressed),
         criteria: rows.iter().map(|row| json_criterion(prompt, row)).collect(),
         worst_cases: view::worst_cases(prompt)
             .iter()

@@ -426,6 +426,21 @@ impl PromptDoc {
                 ));
             }
         }
+        if let Some(calls) = prompt.gate.as_ref().map(|g| &g.calls) {
+            if calls.head_failed > 0 || calls.cases_left_out > 0 {
+                notes.push(format!(
+                    "🔴 {} of {} head call(s) failed; {} case(s) left out of the comparison. A run that could not evaluate never passes{}.",
+                    calls.head_failed,
+                    calls.head_calls,
+                    calls.cases_left_out,
+                    if calls.regressed {
+                        ", and calls fail more often than on the baseline"
+                    } else {
+                        ""
+                    }
+                ));
+            }
+        }
         let all_worst = view::worst_cases(prompt);
         let worst: Vec<CaseDoc> = all_worst
             .iter()

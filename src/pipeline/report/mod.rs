@@ -188,7 +188,16 @@ impl CheckReport {
         for prompt in &self.prompts {
             let cases_failed = prompt.failed_cases().unwrap_or(0);
             summary.cases_failed += cases_failed;
-            if prompt.gate.as_ref().is_some_and(|g| g.failed) || cases_failed > 0 {
+            // Without a gate (eval mode) a failed call still fails the run:
+            // a run that could not evaluate never passes.
+            let incomplete = prompt.gate.is_none()
+                && prompt
+                    .head
+                    .cases
+                    .iter()
+                    .flat_map(|c| &c.repeats)
+                    .any(|r| r.call.result.is_err());
+            if prompt.gate.as_ref().is_some_and(|g| g.failed) || cases_failed > 0 || incomplete {
                 summary.prompts_failed += 1;
             }
             if !prompt.from_model() {

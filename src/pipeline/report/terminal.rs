@@ -176,10 +176,23 @@ fn render_prompt(p: &Painter, mode: ReportMode, prompt: &PromptReport, out: &mut
             }
         }
     }
+    if let Some(calls) = prompt.gate.as_ref().map(|g| &g.calls) {
+        if calls.cases_left_out > 0 {
+            out.push(format!(
+                "  {} case(s) left out of the comparison: a call failed{}",
+                calls.cases_left_out,
+                if calls.regressed {
+                    "; calls fail more often than on the baseline"
+                } else {
+                    ""
+                }
+            ));
+        }
+    }
     let errors = view::head_errors(&prompt.head);
     if !errors.is_empty() {
         out.push(format!(
-            "  {} (they count against the prompt):",
+            "  {} (a failed call leaves its case out and fails the run; a failed score counts 0):",
             p.paint("errors", RED)
         ));
         for e in errors.iter().take(LIST_LIMIT) {

@@ -481,11 +481,14 @@ pub(crate) fn inconclusive_note(row: &CriterionRow) -> Option<String> {
     let mut note = format!("inconclusive with {} paired case(s)", row.cases);
     if let Some(mde) = row.min_detectable_effect {
         note.push_str(&format!(
-            "; the smallest change this suite can detect is ±{mde:.2}"
+            "; the smallest change this suite detects with 80% power is ±{mde:.2}"
         ));
     }
+    // The projection keeps the mean as observed: about an even chance.
     match row.cases_needed {
-        Some(n) => note.push_str(&format!("; about {n} more case(s) would decide")),
+        Some(n) => note.push_str(&format!(
+            "; about {n} more case(s) would give an even chance to decide"
+        )),
         None => note.push_str("; more cases or repeats would narrow the interval"),
     }
     Some(note)

@@ -1,0 +1,75 @@
+//! The sequential runner on the example repository (the `echo` provider, no
+//! network): batches run through the real engine in a seeded order, the
+//! result keeps the plan's case order, every call is accounted for, and a
+//! suite the tests cannot decide runs to its end.
+
+use std::path::Path;
+
+use promptgate::edges::git::WorkingTree;
+use promptgate::flows::evaluate::{Locations, RunOptions, engine};
+use promptgate::pipeline::config::GatePolicy;
+use promptgate::pipeline::evaluation;
+use promptgate::pipeline::evaluation::sequential::{SequentialOptions, execute_sequential};
+use promptgate::pipeline::spec::Workspace;
+
+fn copy_example(to: &Path) {
+    let from = Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/example");
+    for entry in walkdir::WalkDir::new(&from) {
+        let entry = entry.unwrap();
+        let target = to.join(entry.path().strip_prefix(&from).unwrap());
+        if entry.file_type().is_dir() {
+            std::fs::create_dir_all(&target).unwrap();
+        } else {
+            std::fs::copy(entry.path(), &target).unwrap();
+        }
+    }
+}
+
+#[tokio::test]
+async fn batches_cover_the_suite_in_plan_order_when_nothing_is_decided() {
+    let dir = tempfile::tempdir().unwrap();
+    copy_example(dir.path());
+    let workspace = Workspace::load(Box::new(WorkingTree::new(dir.path()).unwrap())).unwrap();
+    let prompt = workspace
+        .prompts
+        .iter()
+        .max_by_key(|p| {
+            evaluation::plan(p, &*workspace.files, &workspace.config)
+                .map(|plan| plan.cases.len())
+                .unwrap_or(0)
+        })
+        .unwrap();
+    let plan = evaluation::plan(prompt, &*workspace.files, &workspace.config).unwrap();
+    assert!(plan.cases.len() > 3, "a suite of several batches");
+    let options = RunOptions::default();
+    let engine = engine(
+        &Locations::checkout(dir.path()),
+        &workspace.config,
+        &options,
+    )
+    .unwrap();
+    let (baseline, _) = engine.execute(&plan).await.unwrap();
+
+    // The same version against itself: every delta is 0, which a dozen
+    // cases can never show to be within ±0.02, so no stop.
+    let run = execute_sequential(
+        &engine,
+        &plan,
+        &baseline,
+        &GatePolicy::default(),
+        &SequentialOptions {
+            batch: 3,
+            cached: &|_| false,
+        },
+    )
+    .await
+    .unwrap();
+    assert!(run.savings.is_none());
+    let ids = |cases: &[promptgate::types::CaseResult]| {
+        cases.iter().map(|c| c.case_id.clone()).collect::<Vec<_>>()
+    };
+    assert_eq!(ids(&run.result.cases), ids(&baseline.cases));
+    assert_eq!(run.result.fingerprint, plan.fingerprint);
+    // Answers come from the provider or the cache the baseline filled.
+    assert_eq!((run.stats.made + run.stats.cached) as usize, plan.calls());
+}
