@@ -429,3 +429,50 @@ fn failed_calls_are_said_in_every_report() {
     assert_eq!(json["prompts"][0]["cases_left_out"], 2);
     assert_eq!(json["prompts"][0]["call_failures_regressed"], true);
 }
+
+/// One vocabulary: every format says a prompt's outcome with the same word
+/// and mark, and the run's outcome is its worst prompt's, so a summary never
+/// says "passed" over a prompt marked as failing (or the reverse).
+#[test]
+fn every_report_says_each_outcome_the_same_way() {
+    use promptgate::pipeline::report::Status;
+    for report in [realistic_check(), eval_report()] {
+        let text = terminal::render(&report, false);
+        let markdown = markdown::render_comment(&report).unwrap();
+        let json: serde_json::Value =
+            serde_json::from_str(&json::render(&report).unwrap()).unwrap();
+        let mut worst = Status::Pass;
+        for (prompt, in_json) in report
+            .prompts
+            .iter()
+            .zip(json["prompts"].as_array().unwrap())
+        {
+            let status = prompt.status();
+            worst = worst.max(status);
+            let word = status.word(report.mode);
+            let (mark, emoji, key) = match status {
+                Status::Pass => ("✓", "✅", "pass"),
+                Status::Warn => ("!", "⚠️", "warn"),
+                Status::Fail => ("✗", "❌", "fail"),
+            };
+            let name = &prompt.head.prompt;
+            assert!(
+                text.lines()
+                    .any(|l| l.starts_with(&format!("{mark} {name}  {word}  "))),
+                "{name}: `{mark} … {word}` in\n{text}"
+            );
+            assert!(
+                markdown.contains(&format!("### {emoji} <code>{name}</code> — {word}")),
+                "{name}: `{emoji} … {word}` in\n{markdown}"
+            );
+            assert_eq!(in_json["status"], key, "{name}");
+        }
+        assert_eq!(report.status(), worst);
+        let run_mark = match worst {
+            Status::Pass => "✓",
+            Status::Warn => "!",
+            Status::Fail => "✗",
+        };
+        assert!(text.starts_with(run_mark), "{text}");
+    }
+}

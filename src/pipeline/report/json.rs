@@ -67,6 +67,9 @@ pub struct JsonPrompt {
     pub name: String,
     /// The prompt file, repository-relative.
     pub path: Option<String>,
+    /// The prompt's outcome, as the terminal and markdown reports say it:
+    /// `pass`, `warn` (passes, needs a look) or `fail`.
+    pub status: Status,
     /// The gate's worst criterion verdict; `null` in eval mode.
     pub verdict: Option<JsonVerdict>,
     /// Whether this prompt fails the check under the policy; `null` in eval mode.
@@ -315,6 +318,7 @@ fn json_prompt(prompt: &PromptReport) -> JsonPrompt {
     JsonPrompt {
         name: prompt.head.prompt.clone(),
         path: prompt.path.clone(),
+        status: prompt.status(),
         verdict: gate.map(|g| g.verdict.into()),
         failed: gate.map(|g| g.failed),
         from_model: prompt.from_model(),

@@ -225,7 +225,7 @@ struct Doc {
 struct PromptDoc {
     name: String,
     status_emoji: &'static str,
-    status_word: &'static str,
+    status_word: String,
     path: Option<String>,
     /// Baseline source, versions and model; built with escaping, so safe.
     identity: String,
@@ -320,7 +320,7 @@ impl Doc {
         let mut passed_unlisted = 0;
         for prompt in &report.prompts {
             let rows = view::rows(prompt);
-            if detail.only_notable_prompts && prompt_status(prompt, &rows).0 == "✅" {
+            if detail.only_notable_prompts && prompt.status() == Status::Pass {
                 passed_unlisted += 1;
             } else {
                 prompts.push(PromptDoc::build(report.mode, prompt, rows, detail));
@@ -346,11 +346,7 @@ impl Doc {
         }
         Doc {
             marker: options.marker.then_some(COMMENT_MARKER),
-            status_emoji: match report.status() {
-                Status::Pass => "✅",
-                Status::Warn => "⚠️",
-                Status::Fail => "❌",
-            },
+            status_emoji: emoji(report.status()),
             command: match report.mode {
                 ReportMode::Check => "check",
                 ReportMode::Eval => "eval",
@@ -374,20 +370,29 @@ impl Doc {
     }
 }
 
-fn prompt_status(prompt: &PromptReport, rows: &[CriterionRow]) -> (&'static str, &'static str) {
-    let regressed = rows.iter().any(|r| r.verdict == Some(Verdict::Regressed));
-    let needs_look = rows.iter().any(|r| {
-        r.verdict == Some(Verdict::Inconclusive)
-            || r.threshold_met == Some(false)
-            || r.head_errors > 0
-    });
-    match &prompt.gate {
-        Some(g) if g.failed => ("❌", "fails the gate"),
-        Some(_) if regressed => ("⚠️", "regressed (not failing under this policy)"),
-        _ if needs_look => ("⚠️", "needs a look"),
-        Some(_) => ("✅", "passes"),
-        None => ("✅", "evaluated"),
+/// The markdown reports' emoji for a [`Status`].
+fn emoji(status: Status) -> &'static str {
+    match status {
+        Status::Pass => "✅",
+        Status::Warn => "⚠️",
+        Status::Fail => "❌",
     }
+}
+
+/// A prompt's emoji and word: its [`Status`], said as everywhere else, and
+/// why a passing prompt with a regression still passes.
+fn prompt_status(
+    prompt: &PromptReport,
+    rows: &[CriterionRow],
+    mode: ReportMode,
+) -> (&'static str, String) {
+    let status = prompt.status();
+    let regressed = rows.iter().any(|r| r.verdict == Some(Verdict::Regressed));
+    let mut word = status.word(mode).to_string();
+    if status == Status::Warn && regressed {
+        word.push_str(" (regressed; not failing under this policy)");
+    }
+    (emoji(status), word)
 }
 
 fn verdict_emoji(row: &CriterionRow) -> &'static str {
@@ -411,7 +416,7 @@ impl PromptDoc {
         rows: Vec<CriterionRow>,
         detail: Detail,
     ) -> PromptDoc {
-        let (status_emoji, status_word) = prompt_status(prompt, &rows);
+        let (status_emoji, status_word) = prompt_status(prompt, &rows, mode);
         let mut notes = Vec::new();
         for row in &rows {
             if let Some(note) = view::inconclusive_note(row) {

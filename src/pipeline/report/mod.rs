@@ -116,6 +116,38 @@ impl PromptReport {
     pub fn from_model(&self) -> bool {
         self.head.from_model && self.baseline.as_ref().is_none_or(|b| b.from_model)
     }
+
+    /// Whether a head call failed: without a gate (eval mode) that alone
+    /// fails the prompt, since a run that could not evaluate never passes.
+    fn incomplete(&self) -> bool {
+        self.head
+            .cases
+            .iter()
+            .flat_map(|c| &c.repeats)
+            .any(|r| r.call.result.is_err())
+    }
+
+    /// This prompt's outcome, in the one vocabulary every report uses
+    /// ([`Status`]).
+    pub fn status(&self) -> Status {
+        let failed = self.gate.as_ref().is_some_and(|g| g.failed)
+            || self.failed_cases().is_some_and(|n| n > 0)
+            || (self.gate.is_none() && self.incomplete());
+        if failed {
+            return Status::Fail;
+        }
+        let needs_look = !self.from_model()
+            || view::rows(self).iter().any(|r| {
+                matches!(r.verdict, Some(Verdict::Regressed | Verdict::Inconclusive))
+                    || r.threshold_met == Some(false)
+                    || r.head_errors > 0
+            });
+        if needs_look {
+            Status::Warn
+        } else {
+            Status::Pass
+        }
+    }
 }
 
 /// Run-wide totals.
@@ -127,17 +159,36 @@ pub struct RunTotals {
     pub elapsed_ms: Option<u64>,
 }
 
-/// The one-line outcome of a run.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+/// The outcome of a prompt, and of a run (its worst prompt's): the one
+/// vocabulary of the terminal, markdown and JSON reports and the exit code
+/// (the table is in the README, "Outcomes").
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize, JsonSchema,
+)]
 #[serde(rename_all = "snake_case")]
 pub enum Status {
     /// Nothing regressed, nothing undecided.
     Pass,
     /// Passes the gate, but something needs a look: inconclusive criteria,
-    /// failed calls, regressions under `fail_on = never`, the echo provider.
+    /// regressions under `fail_on = never`, the echo provider.
     Warn,
-    /// At least one prompt fails the gate.
+    /// Fails the gate (or, in `eval`, a call failed or a GitHub-format case
+    /// failed).
     Fail,
+}
+
+impl Status {
+    /// The word every report shows for it: `check` passes or fails a gate,
+    /// `eval` only evaluates.
+    pub fn word(self, mode: ReportMode) -> &'static str {
+        match (self, mode) {
+            (Status::Pass, ReportMode::Eval) => "evaluated",
+            (Status::Warn, ReportMode::Eval) => "evaluated, needs a look",
+            (Status::Pass, _) => "passed",
+            (Status::Warn, _) => "passed, needs a look",
+            (Status::Fail, _) => "failed",
+        }
+    }
 }
 
 /// Counts behind the verdict line.
@@ -190,14 +241,7 @@ impl CheckReport {
             summary.cases_failed += cases_failed;
             // Without a gate (eval mode) a failed call still fails the run:
             // a run that could not evaluate never passes.
-            let incomplete = prompt.gate.is_none()
-                && prompt
-                    .head
-                    .cases
-                    .iter()
-                    .flat_map(|c| &c.repeats)
-                    .any(|r| r.call.result.is_err());
-            if prompt.gate.as_ref().is_some_and(|g| g.failed) || cases_failed > 0 || incomplete {
+            if prompt.status() == Status::Fail {
                 summary.prompts_failed += 1;
             }
             if !prompt.from_model() {
@@ -221,15 +265,13 @@ impl CheckReport {
         summary
     }
 
+    /// The run's outcome: its worst prompt's.
     pub fn status(&self) -> Status {
-        let s = self.summary();
-        if s.prompts_failed > 0 {
-            Status::Fail
-        } else if s.regressed + s.inconclusive + s.below_threshold + s.errors + s.not_model > 0 {
-            Status::Warn
-        } else {
-            Status::Pass
-        }
+        self.prompts
+            .iter()
+            .map(PromptReport::status)
+            .max()
+            .unwrap_or(Status::Pass)
     }
 
     /// One line, no emoji or colour: `1 of 3 prompts failed · 2 regressed, 1 improved`.

@@ -41,11 +41,7 @@ impl Painter {
 pub fn render(report: &CheckReport, color: bool) -> String {
     let p = Painter { color };
     let mut out = Vec::new();
-    let (mark, style) = match report.status() {
-        Status::Pass => ("✓", GREEN.bold()),
-        Status::Warn => ("!", YELLOW.bold()),
-        Status::Fail => ("✗", RED.bold()),
-    };
+    let (mark, style) = mark(report.status());
     let command = match report.mode {
         ReportMode::Check => "promptgate check",
         ReportMode::Eval => "promptgate eval",
@@ -69,27 +65,20 @@ pub fn render(report: &CheckReport, color: bool) -> String {
     text
 }
 
-fn prompt_status(
-    prompt: &PromptReport,
-    rows: &[CriterionRow],
-) -> (&'static str, &'static str, Style) {
-    let needs_look = rows.iter().any(|r| {
-        matches!(r.verdict, Some(Verdict::Regressed | Verdict::Inconclusive))
-            || r.threshold_met == Some(false)
-            || r.head_errors > 0
-    });
-    match &prompt.gate {
-        Some(g) if g.failed => ("✗", "FAILED", RED.bold()),
-        _ if prompt.failed_cases().is_some_and(|n| n > 0) => ("✗", "FAILED", RED.bold()),
-        _ if needs_look => ("!", "needs a look", YELLOW.bold()),
-        Some(_) => ("✓", "passed", GREEN.bold()),
-        None => ("✓", "evaluated", GREEN.bold()),
+/// The terminal's mark and colour for a [`Status`].
+fn mark(status: Status) -> (&'static str, Style) {
+    match status {
+        Status::Pass => ("✓", GREEN.bold()),
+        Status::Warn => ("!", YELLOW.bold()),
+        Status::Fail => ("✗", RED.bold()),
     }
 }
 
 fn render_prompt(p: &Painter, mode: ReportMode, prompt: &PromptReport, out: &mut Vec<String>) {
     let rows = view::rows(prompt);
-    let (mark, word, style) = prompt_status(prompt, &rows);
+    let status = prompt.status();
+    let (mark, style) = mark(status);
+    let word = status.word(mode);
     let path = prompt
         .path
         .as_deref()
