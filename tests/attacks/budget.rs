@@ -76,7 +76,6 @@ async fn the_base_budget_binds_a_trusted_change_too() {
 #[tokio::test(flavor = "multi_thread")]
 async fn a_pull_request_over_its_daily_budget_is_refused() {
     use promptgate::flows::check::{CheckRequest, run_check};
-    use promptgate::flows::evaluate::RunOptions;
     use promptgate::pipeline::budget::Spending;
 
     let repo = example_repo();
@@ -84,18 +83,11 @@ async fn a_pull_request_over_its_daily_budget_is_refused() {
     crate::support::apply(root, "regression.patch");
     commit_fork(root, "regress");
     let request = |calls: u64| CheckRequest {
-        base: Some("main".into()),
-        head: Some("HEAD".into()),
         spent_today: Some(Spending {
             calls,
             ..Spending::default()
         }),
-        run: RunOptions {
-            untrusted: true,
-            progress: promptgate::pipeline::runner::ProgressMode::Hidden,
-            ..RunOptions::default()
-        },
-        ..CheckRequest::default()
+        ..crate::support::request(true)
     };
     // 15 cases, head and baseline: 30 calls on top of 9,990 already spent.
     let run = run_check(root, &request(9_990)).await.unwrap();

@@ -53,7 +53,12 @@ pub async fn try_check(
     repo: &Path,
     untrusted: bool,
 ) -> Result<CheckRun, promptgate::flows::error::FlowError> {
-    let request = CheckRequest {
+    run_check(repo, &request(untrusted)).await
+}
+
+/// A check of `HEAD` against `main`, as a fork's (`untrusted`) or not.
+pub fn request(untrusted: bool) -> CheckRequest {
+    CheckRequest {
         base: Some("main".into()),
         head: Some("HEAD".into()),
         run: RunOptions {
@@ -62,8 +67,7 @@ pub async fn try_check(
             ..RunOptions::default()
         },
         ..CheckRequest::default()
-    };
-    run_check(repo, &request).await
+    }
 }
 
 /// Provider calls a check made (head and baseline, judges included).
