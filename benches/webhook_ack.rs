@@ -3,7 +3,9 @@
 //! once, each enqueuing a self-test job that works for 50 ms, and prints the
 //! p50/p99/max time to the 202 while the workers run those jobs.
 //!
-//! Run: `cargo bench --bench webhook_ack`
+//! Run: `cargo bench --bench webhook_ack` (SQLite; and PostgreSQL too when
+//! `PROMPTGATE_TEST_POSTGRES` names a server: a fresh database is made there
+//! for the run and dropped after).
 
 use std::process::Stdio;
 use std::time::{Duration, Instant};
@@ -30,22 +32,47 @@ fn percentile(sorted: &[Duration], p: f64) -> Duration {
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let dir = tempfile::tempdir()?;
-    let config = dir.path().join("server.toml");
+    let sqlite = format!("sqlite://{}", dir.path().join("bench.db").display());
+    bench("SQLite", &sqlite, dir.path()).await?;
+    if let Ok(admin) = std::env::var("PROMPTGATE_TEST_POSTGRES") {
+        use sqlx::Connection;
+        let name = format!("promptgate_bench_{}", std::process::id());
+        let mut connection = sqlx::PgConnection::connect(&admin).await?;
+        sqlx::query(&format!("CREATE DATABASE {name}"))
+            .execute(&mut connection)
+            .await?;
+        let (base, _) = admin.rsplit_once('/').ok_or("a URL ending in /database")?;
+        let result = bench("PostgreSQL", &format!("{base}/{name}"), dir.path()).await;
+        sqlx::query(&format!("DROP DATABASE {name} WITH (FORCE)"))
+            .execute(&mut connection)
+            .await?;
+        result?;
+    } else {
+        println!("PostgreSQL: skipped (set PROMPTGATE_TEST_POSTGRES to measure it too)");
+    }
+    Ok(())
+}
+
+async fn bench(
+    label: &str,
+    database_url: &str,
+    dir: &std::path::Path,
+) -> Result<(), Box<dyn std::error::Error>> {
+    let dir = &dir.join(label);
+    std::fs::create_dir_all(dir)?;
+    let config = dir.join("server.toml");
     std::fs::write(
         &config,
         format!(
             "[jobs]\nconcurrency = 4\npoll_interval_ms = 200\n[selftest]\ndir = \"{}\"\n",
-            dir.path().join("selftest").display()
+            dir.join("selftest").display()
         ),
     )?;
     let mut server = tokio::process::Command::new(env!("CARGO_BIN_EXE_promptgate"))
         .args(["serve", "--listen", "127.0.0.1:0", "--config"])
         .arg(&config)
         .env("PROMPTGATE_WEBHOOK_SECRET", SECRET)
-        .env(
-            "PROMPTGATE_DATABASE_URL",
-            format!("sqlite://{}", dir.path().join("bench.db").display()),
-        )
+        .env("PROMPTGATE_DATABASE_URL", database_url)
         .env("PROMPTGATE_LOG", "warn")
         .stdout(Stdio::piped())
         .stderr(Stdio::inherit())
@@ -117,7 +144,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     }
     let ms = |d: Duration| d.as_secs_f64() * 1000.0;
     println!(
-        "webhook_ack: {DELIVERIES} concurrent signed deliveries on loopback, jobs of {JOB_WORK_MS} ms running (4 workers)"
+        "webhook_ack ({label}): {DELIVERIES} concurrent signed deliveries on loopback, jobs of {JOB_WORK_MS} ms running (4 workers)"
     );
     println!(
         "  ack latency  p50 {:.2} ms  p99 {:.2} ms  max {:.2} ms  (all acknowledged in {:.1} ms)",

@@ -22,22 +22,10 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use axum::Json;
-use axum::extract::State;
-use serde_json::{Value, json};
+mod support;
+use support::{LATENCY, answer};
 
-const LATENCY: Duration = Duration::from_millis(50);
 const CONCURRENCY: usize = 64;
-
-async fn answer(State(served): State<Arc<AtomicU64>>, Json(body): Json<Value>) -> Json<Value> {
-    served.fetch_add(1, Ordering::Relaxed);
-    tokio::time::sleep(LATENCY).await;
-    let content = body["messages"][1]["content"].as_str().unwrap_or_default();
-    Json(json!({
-        "choices": [{"message": {"role": "assistant", "content": format!("Answer to: {content}")}, "finish_reason": "stop"}],
-        "usage": {"prompt_tokens": 42, "completion_tokens": 12}
-    }))
-}
 
 /// The local provider: its base URL and the count of requests it answered.
 fn start_server() -> (String, Arc<AtomicU64>) {
@@ -115,6 +103,8 @@ struct Measured {
 }
 
 /// Runs the binary in `dir` with `args`, output discarded, and measures it.
+// The child is reaped by `wait4` (for its resource usage), not `Child::wait`.
+#[allow(clippy::zombie_processes)]
 fn run(dir: &Path, args: &[&str]) -> Measured {
     let started = Instant::now();
     let child = Command::new(env!("CARGO_BIN_EXE_promptgate"))

@@ -10,4 +10,4 @@ mod engine;
 mod plan;
 
 pub use engine::{Engine, ExecuteError};
-pub use plan::{EvaluationPlan, PlannedCase, load_cases, plan, plan_with_cases};
+pub use plan::{EvaluationPlan, PlannedCase, load_cases, plan, plan_in_chunks, plan_with_cases};

@@ -3,7 +3,7 @@
 //! provider call.
 
 use crate::pipeline::config::Config;
-use crate::pipeline::dataset::cases_of;
+use crate::pipeline::dataset::{cases_of, stream_cases_of};
 use crate::pipeline::spec::identity::{fingerprint, version_id_of};
 use crate::pipeline::template::{PreparedPrompt, TemplateError};
 use crate::types::{
@@ -74,15 +74,73 @@ pub fn plan_with_cases(
     files: &dyn RepoFiles,
     config: &Config,
 ) -> Result<EvaluationPlan, Diagnostics> {
-    let whole_prompt = |error: TemplateError| {
+    let prepared = prepare(prompt, files)?;
+    let (planned, problems) = render_all(&prepared, cases);
+    if !problems.is_empty() {
+        return Err(Diagnostics(problems));
+    }
+    Ok(assemble(prompt, &prepared, planned, config))
+}
+
+/// Plans `prompt` as [`plan`] does, a chunk of at most `chunk` cases at a
+/// time, reading its dataset as it goes: each chunk's plan (a plan of those
+/// cases, with their own fingerprint) is handed to `each` before the next
+/// chunk is read, so memory holds one chunk however large the dataset is.
+/// Every problem is collected, as [`plan`] does; after the first one no
+/// further chunk is handed out. Returns the number of cases planned.
+pub fn plan_in_chunks<E: From<Diagnostics>>(
+    prompt: &PromptSpec,
+    files: &dyn RepoFiles,
+    config: &Config,
+    chunk: usize,
+    mut each: impl FnMut(EvaluationPlan) -> Result<(), E>,
+) -> Result<usize, E> {
+    let prepared = prepare(prompt, files)?;
+    let mut cases = stream_cases_of(prompt, files)?;
+    let mut problems = Vec::new();
+    let mut planned = 0;
+    let size = chunk.max(1);
+    let mut exhausted = false;
+    while !exhausted {
+        let mut batch = Vec::with_capacity(size);
+        while batch.len() < size {
+            match cases.next() {
+                Some(Ok(case)) => batch.push(case),
+                Some(Err(problem)) => problems.push(problem),
+                None => {
+                    exhausted = true;
+                    break;
+                }
+            }
+        }
+        let (rendered, mut failed) = render_all(&prepared, batch);
+        problems.append(&mut failed);
+        if problems.is_empty() && !rendered.is_empty() {
+            planned += rendered.len();
+            each(assemble(prompt, &prepared, rendered, config))?;
+        }
+    }
+    if problems.is_empty() {
+        Ok(planned)
+    } else {
+        Err(Diagnostics(problems).into())
+    }
+}
+
+/// The prompt compiled once, or the one problem that stops it.
+fn prepare(prompt: &PromptSpec, files: &dyn RepoFiles) -> Result<PreparedPrompt, Diagnostics> {
+    PreparedPrompt::for_prompt(prompt, files).map_err(|error: TemplateError| {
         Diagnostics(vec![Diagnostic::error(
             prompt.path.clone(),
             0,
             0,
             error.to_string(),
         )])
-    };
-    let prepared = PreparedPrompt::for_prompt(prompt, files).map_err(whole_prompt)?;
+    })
+}
+
+/// Every case rendered, and the cases that could not be.
+fn render_all(prepared: &PreparedPrompt, cases: Vec<Case>) -> (Vec<PlannedCase>, Vec<Diagnostic>) {
     let mut problems = Vec::new();
     let mut planned = Vec::with_capacity(cases.len());
     for case in cases {
@@ -96,9 +154,16 @@ pub fn plan_with_cases(
             )),
         }
     }
-    if !problems.is_empty() {
-        return Err(Diagnostics(problems));
-    }
+    (planned, problems)
+}
+
+/// The plan of rendered cases: version id and fingerprint computed.
+fn assemble(
+    prompt: &PromptSpec,
+    prepared: &PreparedPrompt,
+    planned: Vec<PlannedCase>,
+    config: &Config,
+) -> EvaluationPlan {
     let version = version_id_of(prompt, &prepared.includes().texts());
     let cases: Vec<Case> = planned.iter().map(|p| p.case.clone()).collect();
     let fingerprint = fingerprint(
@@ -108,12 +173,12 @@ pub fn plan_with_cases(
         config.judge_model().as_ref(),
         prompt.repeats,
     );
-    Ok(EvaluationPlan {
+    EvaluationPlan {
         prompt: prompt.clone(),
         version,
         fingerprint,
         cases: planned,
-    })
+    }
 }
 
 #[cfg(test)]
@@ -181,5 +246,73 @@ mod tests {
             plan.version,
             crate::pipeline::spec::version_id(&spec, &files.inner).unwrap()
         );
+    }
+
+    fn spec_with_dataset(files: &MemoryFiles) -> PromptSpec {
+        let text = "name: p\nmodel: echo/echo\nmessages:\n  - role: user\n    content: \"{{ q }}\"\ntestData:\n  - { id: inline, q: first }\ndataset: data.jsonl\n";
+        let (spec, problems) =
+            crate::pipeline::spec::parse_prompt(&RepoPath("p.prompt.yml".into()), text.as_bytes());
+        let _ = files;
+        spec.unwrap_or_else(|| panic!("{problems}"))
+    }
+
+    #[test]
+    fn planning_in_chunks_gives_the_cases_of_one_plan_in_order() {
+        let data: String = (0..10)
+            .map(|i| format!("{{\"id\": \"c{i}\", \"q\": \"question {i}\"}}\n"))
+            .collect();
+        let files = MemoryFiles::new().with("data.jsonl", data);
+        let spec = spec_with_dataset(&files);
+        let whole = plan(&spec, &files, &Config::default()).unwrap();
+        let mut chunks = Vec::new();
+        let planned = plan_in_chunks(&spec, &files, &Config::default(), 4, |chunk| {
+            chunks.push(chunk);
+            Ok::<_, Diagnostics>(())
+        })
+        .unwrap();
+        assert_eq!(planned, 11);
+        assert_eq!(
+            chunks.iter().map(|c| c.cases.len()).collect::<Vec<_>>(),
+            [4, 4, 3]
+        );
+        let streamed: Vec<(String, String)> = chunks
+            .iter()
+            .flat_map(|c| &c.cases)
+            .map(|p| (p.case.id.clone(), p.messages[0].content.clone()))
+            .collect();
+        let at_once: Vec<(String, String)> = whole
+            .cases
+            .iter()
+            .map(|p| (p.case.id.clone(), p.messages[0].content.clone()))
+            .collect();
+        assert_eq!(streamed, at_once);
+        assert!(chunks.iter().all(|c| c.version == whole.version));
+    }
+
+    #[test]
+    fn planning_in_chunks_collects_every_problem_and_stops_handing_out_chunks() {
+        // Line 3 is not JSON, line 5 reuses the inline id, line 7 lacks `q`.
+        let mut lines: Vec<String> = (0..8)
+            .map(|i| format!("{{\"id\": \"c{i}\", \"q\": \"question {i}\"}}"))
+            .collect();
+        lines[2] = "{not json".into();
+        lines[4] = "{\"id\": \"inline\", \"q\": \"again\"}".into();
+        lines[6] = "{\"id\": \"c6\"}".into();
+        let files = MemoryFiles::new().with("data.jsonl", lines.join("\n"));
+        let spec = spec_with_dataset(&files);
+        let mut handed = 0;
+        let problems = plan_in_chunks(&spec, &files, &Config::default(), 2, |_| {
+            handed += 1;
+            Ok::<_, Diagnostics>(())
+        })
+        .unwrap_err();
+        let lines: Vec<u32> = problems.0.iter().map(|d| d.line).collect();
+        assert_eq!(lines, [3, 5, 7], "{problems}");
+        assert!(problems.0[1].message.contains("used twice"), "{problems}");
+        assert_eq!(handed, 1, "only the chunk before the first problem");
+        // Planning at once reports the dataset's problems before rendering
+        // anything; streaming meets both kinds as it goes.
+        let at_once = plan(&spec, &files, &Config::default()).unwrap_err();
+        assert_eq!(at_once.0.iter().map(|d| d.line).collect::<Vec<_>>(), [3, 5]);
     }
 }

@@ -153,6 +153,8 @@ pub struct ResponseCache {
     /// Opened on first use; an error is kept so it is reported, not retried
     /// per call.
     database: Arc<OnceLock<Result<Database, String>>>,
+    /// Found without a database or old entries to read, on first lookup.
+    absent: Arc<OnceLock<bool>>,
 }
 
 impl std::fmt::Debug for ResponseCache {
@@ -171,6 +173,7 @@ impl ResponseCache {
             dir: dir.into(),
             mode,
             database: Arc::new(OnceLock::new()),
+            absent: Arc::new(OnceLock::new()),
         }
     }
 
@@ -196,12 +199,15 @@ impl ResponseCache {
     /// read (the file, or old entries to import), so a run that finds no
     /// cache creates none until it has an answer to keep.
     fn database(&self, create: bool) -> Option<Result<&Database, &str>> {
-        if self.database.get().is_none()
-            && !create
-            && !self.database_path().exists()
-            && !has_legacy_entries(&self.dir)
-        {
-            return None;
+        if self.database.get().is_none() && !create {
+            // Looked for once per run: a million lookups must not cost a
+            // million directory reads. Our own first write opens it anyway.
+            let absent = *self
+                .absent
+                .get_or_init(|| !self.database_path().exists() && !has_legacy_entries(&self.dir));
+            if absent {
+                return None;
+            }
         }
         let opened = self.database.get_or_init(|| {
             open(&self.dir).map_err(|error| {
@@ -242,6 +248,12 @@ impl ResponseCache {
                 None
             }
         }
+    }
+
+    /// Whether an answer is stored for `key` (what `get` would find, without
+    /// reading it), unless the mode skips reads.
+    pub fn contains(&self, key: &CacheKey) -> bool {
+        self.get(key).is_some()
     }
 
     /// How many answers are stored (0 when there is no database yet).
