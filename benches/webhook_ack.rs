@@ -137,7 +137,10 @@ async fn bench(
 
     // Jobs were running meanwhile; wait for them so the figure is honest about load.
     let metrics_url = format!("http://{address}/metrics");
-    let target = format!("promptgate_jobs{{status=\"done\"}} {}", DELIVERIES + warmups);
+    let target = format!(
+        "promptgate_jobs{{status=\"done\"}} {}",
+        DELIVERIES + warmups
+    );
     let drain = Instant::now();
     loop {
         let text = client.get(&metrics_url).send().await?.text().await?;
