@@ -32,6 +32,12 @@ trap cleanup EXIT
 echo "installing promptfoo@$PROMPTFOO_VERSION from npm…" >&2
 npm install --silent --prefix "$WORK/npm" "promptfoo@$PROMPTFOO_VERSION" >/dev/null
 PROMPTFOO="$WORK/npm/node_modules/.bin/promptfoo"
+# promptfoo 0.123 needs Node 22.22 or later; the `node` package on npm brings one.
+if ! node -e 'const [a, b] = process.versions.node.split(".").map(Number); process.exit(a > 22 || (a === 22 && b >= 22) ? 0 : 1)'; then
+  echo "node $(node --version) is too old for promptfoo; installing node@22 from npm…" >&2
+  npm install --silent --prefix "$WORK/node" node@22 >/dev/null
+  export PATH="$WORK/node/node_modules/.bin:$PATH"
+fi
 
 # The provider: a threaded HTTP server, 50 ms per answer.
 cat > "$WORK/server.py" <<'PY'
@@ -131,8 +137,9 @@ export PROMPTFOO_CACHE_PATH="$WORK/pf-cache" PROMPTFOO_DISABLE_TELEMETRY=1 \
 IDEAL=$(python3 -c "print(f'{$CASES * 0.05 / $CONCURRENCY:.3f}')")
 echo "$CASES cases, 50 ms per answer, concurrency $CONCURRENCY (ideal cold wall time $IDEAL s)"
 printf '%-28s %-26s %s\n' "" "promptgate" "promptfoo $PROMPTFOO_VERSION"
-printf '%-28s %-26s %s\n' "start-up (--version)" \
-  "$(measure "$WORK/pg" "$PROMPTGATE" --version)" "$(measure "$WORK/pf" "$PROMPTFOO" --version)"
+PG_START=$(measure "$WORK/pg" "$PROMPTGATE" --version)
+PF_START=$(measure "$WORK/pf" "$PROMPTFOO" --version)
+printf '%-28s %-26s %s\n' "start-up (--version)" "$PG_START" "$PF_START"
 PG_COLD=$(measure "$WORK/pg" "$PROMPTGATE" eval)
 PF_COLD=$(measure "$WORK/pf" "$PROMPTFOO" eval -j "$CONCURRENCY" --no-progress-bar --no-table --no-write)
 printf '%-28s %-26s %s\n' "cold (empty cache)" "$PG_COLD" "$PF_COLD"
