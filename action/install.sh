@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Puts the promptgate binary for this runner on the PATH: the release asset
 # for the action's own version, verified against the release's SHA256SUMS;
-# if there is no asset for this platform, builds the same tag with cargo.
+# if there is no such release asset (no release for this ref, or none for
+# this platform), builds the same ref with cargo — many minutes, uncached —
+# and says so as a warning on the run.
 set -euo pipefail
 
 version="${PROMPTGATE_VERSION:-}"
@@ -38,9 +40,23 @@ install_release() {
 }
 
 if ! install_release; then
-  echo "promptgate: no release binary for ${target:-this platform} at $version; building from source"
-  cargo install --locked --git "$api/$repo" --tag "$version" --root "${bin_dir%/}/.." promptgate
+  echo "::warning title=promptgate is being built from source::No release binary promptgate-${target:-<unsupported platform>}.tar.gz at $api/$repo/releases/tag/$version, so the action is compiling promptgate with cargo. This takes 10-30 minutes on every run (nothing is cached). Use a released version (uses: $repo@v1, or the version input set to a release tag such as v1.2.3); see docs/action.md, \"Where the binary comes from\"."
+  if ! command -v cargo >/dev/null 2>&1; then
+    echo "::error::promptgate: no release binary for $version and no cargo on this runner to build one; use a released version of the action (see docs/action.md)"
+    exit 2
+  fi
+  # A release tag, a commit, or a branch (uses: owner/promptgate@main).
+  if [[ "$version" =~ ^[0-9a-f]{40}$ ]]; then
+    source_ref=(--rev "$version")
+  elif [[ "$version" =~ ^v[0-9] ]]; then
+    source_ref=(--tag "$version")
+  else
+    source_ref=(--branch "$version")
+  fi
+  started=$SECONDS
+  cargo install --locked --git "$api/$repo" "${source_ref[@]}" --root "${bin_dir%/}/.." promptgate
   bin_dir="${bin_dir%/}/../bin"
+  echo "promptgate: built from source in $((SECONDS - started))s"
 fi
 
 echo "$bin_dir" >> "$GITHUB_PATH"

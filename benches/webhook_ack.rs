@@ -15,7 +15,7 @@ use sha2::Sha256;
 use tokio::io::AsyncBufReadExt;
 
 const DELIVERIES: usize = 200;
-const SECRET: &str = "bench-secret";
+const SECRET: &str = "bench-webhook-secret";
 const JOB_WORK_MS: u64 = 50;
 
 fn sign(body: &[u8]) -> String {

@@ -14,7 +14,12 @@
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
 
-cargo build --quiet --manifest-path "$root/Cargo.toml"
+# The first build compiles a few hundred crates (downloaded from crates.io):
+# several minutes on a 2-core machine, longer under load. Cargo's progress
+# shows on stderr; later runs take seconds. It builds the same debug profile
+# `scripts/test.sh` uses, so the tests reuse this build.
+echo "building promptgate (the first build takes several minutes; later ones seconds)" >&2
+cargo build --locked --manifest-path "$root/Cargo.toml"
 bin="${CARGO_TARGET_DIR:-$root/target}/debug/promptgate"
 
 work="$(mktemp -d)"

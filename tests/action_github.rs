@@ -579,3 +579,64 @@ async fn a_push_to_main_publishes_the_changed_prompts_to_the_registry_branch() {
     })
     .await;
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_config_input_may_name_a_promptgate_toml_in_any_folder() {
+    within(async {
+        let fake = FakeGitHub::start().await;
+        let repo = fake.create_repo(REPO);
+        let number = fake.open_pr(&repo, "feature", &[("prompts/x.prompt.yml", "changed")]);
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path();
+        copy_dir(&fixtures().join("example"), &root.join("services/chat"));
+        write(
+            root,
+            ".gitignore",
+            ".promptgate/\npromptgate-*.xml\npromptgate-*.json\n",
+        );
+        git(root, &["init", "-q"]);
+        let base = commit_all(root, "base");
+        git(root, &["checkout", "-qb", "feature"]);
+        let patch = fixtures().join("example-edits/regression.patch");
+        git(
+            root,
+            &[
+                "apply",
+                "--directory=services/chat",
+                patch.to_str().unwrap(),
+            ],
+        );
+        let head = commit_all(root, "regression");
+        let opened = pr_payload("opened", number, &head, &base, REPO);
+        let config = [("PROMPTGATE_CONFIG", "services/chat/promptgate.toml")];
+        let run = run_action(&fake, root, "pull_request", &opened, &config).await;
+        assert_eq!(run.code, 1, "{}\n{}", run.stdout, run.stderr);
+        assert_eq!(run.output("regressions"), Some("1"), "{}", run.outputs);
+        // Annotations name the file by its path in the repository.
+        assert!(
+            run.stdout
+                .contains("::error file=services/chat/prompts/support-bot.prompt.yml,line="),
+            "{}",
+            run.stdout
+        );
+        let runs = fake.check_runs(&repo, &CommitSha(head.clone()));
+        let paths: Vec<&str> = runs[0]
+            .annotations
+            .iter()
+            .filter_map(|a| a["path"].as_str())
+            .collect();
+        assert!(
+            !paths.is_empty()
+                && paths
+                    .iter()
+                    .all(|p| p.starts_with("services/chat/prompts/")),
+            "{paths:?}"
+        );
+        // The reports stay where `junit` says, in the working directory.
+        assert_eq!(
+            run.output("junit-path").map(PathBuf::from),
+            Some(root.join("promptgate-junit.xml"))
+        );
+    })
+    .await;
+}

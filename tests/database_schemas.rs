@@ -158,7 +158,7 @@ fn new_version(text: &str) -> NewVersion {
 /// The server's settings with `url` as its database.
 fn settings(url: &str) -> ServeSettings {
     ServeSettings::load(None, &|name| match name {
-        "PROMPTGATE_WEBHOOK_SECRET" => Some("s".to_string()),
+        "PROMPTGATE_WEBHOOK_SECRET" => Some("schemas-test-webhook-secret".to_string()),
         "PROMPTGATE_DATABASE_URL" => Some(url.to_string()),
         _ => None,
     })

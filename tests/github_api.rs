@@ -138,7 +138,7 @@ async fn check_run_with_120_annotations_is_sent_in_three_requests() {
         let api = client(&gh, gh.actions_token());
 
         let handle = api
-            .start_check(&repo, "promptgate", &sha, None)
+            .start_check(&repo, "promptgate", &sha, None, None)
             .await
             .unwrap();
         let runs = gh.check_runs(&repo, &sha);
@@ -181,7 +181,7 @@ async fn forbidden_check_runs_fall_back_to_a_commit_status() {
         let api = client(&gh, gh.actions_token());
 
         let handle = api
-            .start_check(&repo, "promptgate", &sha, None)
+            .start_check(&repo, "promptgate", &sha, None, None)
             .await
             .unwrap();
         assert!(matches!(handle, CheckHandle::Status { .. }), "{handle:?}");
@@ -214,7 +214,7 @@ async fn a_403_names_the_missing_permission_and_never_the_token() {
         let api = client(&gh, token.clone());
         let sha = promptgate::types::CommitSha("a".repeat(40));
         let err = api
-            .create_check_run(&repo, "promptgate", &sha, None)
+            .create_check_run(&repo, "promptgate", &sha, None, None)
             .await
             .unwrap_err();
         let text = err.to_string();
@@ -572,7 +572,7 @@ async fn own_login_for_a_personal_token_and_check_runs_refused_to_users() {
         // Only Apps create check runs; a personal token falls back on its own.
         let sha = promptgate::types::CommitSha(gh.pull(&repo, pr).head_sha);
         let handle = api
-            .start_check(&repo, "promptgate", &sha, None)
+            .start_check(&repo, "promptgate", &sha, None, None)
             .await
             .unwrap();
         assert!(matches!(handle, CheckHandle::Status { .. }));
@@ -618,7 +618,7 @@ async fn the_contract_check_catches_requests_github_would_reject() {
         let api = client(&gh, gh.actions_token());
         let sha = promptgate::types::CommitSha("b".repeat(40));
         let id = api
-            .create_check_run(&repo, "promptgate", &sha, None)
+            .create_check_run(&repo, "promptgate", &sha, None, None)
             .await
             .unwrap();
         let too_many = promptgate::edges::github::CheckRunUpdate {
@@ -681,6 +681,49 @@ async fn a_hung_call_times_out_reads_are_retried_writes_are_not() {
             "{err:?}"
         );
         assert!(err.to_string().contains("create a comment"), "{err}");
+    })
+    .await
+}
+
+/// A job killed after it created its check run leaves the run in progress;
+/// its retry takes that run over (same job, same external id) instead of
+/// adding a second one. Another job, or a finished run, gets a new one.
+#[tokio::test]
+async fn a_retried_job_takes_over_the_check_run_it_left_unfinished() {
+    within(async {
+        let gh = FakeGitHub::start().await;
+        let repo = gh.create_repo("octo/prompts");
+        let pr = gh.open_pr(&repo, "tone", &[("prompts/summarize.prompt.yml", "x")]);
+        let sha = promptgate::types::CommitSha(gh.pull(&repo, pr).head_sha);
+        let api = client(&gh, gh.actions_token());
+
+        let first = api
+            .start_check(&repo, "promptgate", &sha, None, Some("promptgate-job-7"))
+            .await
+            .unwrap();
+        // The process dies here; the job runs again.
+        let retried = api
+            .start_check(&repo, "promptgate", &sha, None, Some("promptgate-job-7"))
+            .await
+            .unwrap();
+        assert_eq!(retried, first);
+        assert_eq!(gh.check_runs(&repo, &sha).len(), 1);
+        assert!(!gh.requests_to("checks/list-for-ref").is_empty());
+
+        let other = api
+            .start_check(&repo, "promptgate", &sha, None, Some("promptgate-job-8"))
+            .await
+            .unwrap();
+        assert_ne!(other, first);
+        assert_eq!(gh.check_runs(&repo, &sha).len(), 2);
+
+        api.finish_check(&repo, &first, &outcome(0)).await.unwrap();
+        let after_finish = api
+            .start_check(&repo, "promptgate", &sha, None, Some("promptgate-job-7"))
+            .await
+            .unwrap();
+        assert_ne!(after_finish, first, "a completed run is never reopened");
+        assert_eq!(gh.check_runs(&repo, &sha).len(), 3);
     })
     .await
 }

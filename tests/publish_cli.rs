@@ -5,27 +5,7 @@
 #[allow(dead_code)]
 mod common;
 
-use std::path::Path;
-
-use common::{git, promptgate};
-
-fn example_repo() -> tempfile::TempDir {
-    let dir = tempfile::tempdir().unwrap();
-    let from = Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/example");
-    for entry in walkdir::WalkDir::new(&from) {
-        let entry = entry.unwrap();
-        let target = dir.path().join(entry.path().strip_prefix(&from).unwrap());
-        if entry.file_type().is_dir() {
-            std::fs::create_dir_all(&target).unwrap();
-        } else {
-            std::fs::copy(entry.path(), &target).unwrap();
-        }
-    }
-    git(dir.path(), &["init", "-q"]);
-    git(dir.path(), &["add", "-A"]);
-    git(dir.path(), &["commit", "-qm", "base"]);
-    dir
-}
+use common::{example_repo, promptgate};
 
 #[test]
 fn publish_evaluates_publishes_moves_latest_and_is_idempotent() {

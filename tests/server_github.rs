@@ -139,7 +139,8 @@ impl Deployment {
         let dir = tempfile::tempdir().unwrap();
         std::fs::write(
             dir.path().join("server.toml"),
-            "[jobs]\nlease_seconds = 1\npoll_interval_ms = 100\nshutdown_grace_seconds = 1\nbackoff_base_seconds = 0\n",
+            "[jobs]\nlease_seconds = 1\npoll_interval_ms = 100\nshutdown_grace_seconds = 1\nbackoff_base_seconds = 0\n\
+             [[keys]]\nenv = \"KATAN_KEY\"\nendpoints = [\"http://127.0.0.1\"]\n",
         )
         .unwrap();
         Deployment {

@@ -81,7 +81,7 @@ fn init_then_validate_passes_and_init_refuses_to_overwrite() {
         .arg("validate")
         .assert()
         .success()
-        .stdout(predicate::str::starts_with("ok: 1 prompt, 3 cases"));
+        .stdout(predicate::str::starts_with("ok: 1 prompt, 14 cases"));
     let before = std::fs::read_to_string(dir.path().join("promptgate.toml")).unwrap();
     promptgate(dir.path())
         .arg("init")

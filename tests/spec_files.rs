@@ -332,8 +332,9 @@ evaluators:
 ";
 
 const GOLDEN_VERSION: &str = "a2d96b19f311fb2c5d616b2143e7db92cf0524f737db6c40a9c8b762da5b4045";
-// Form 2 (GitHub's evaluators score by gh's rules) changed every fingerprint once.
-const GOLDEN_FINGERPRINT: &str = "e8fb6fa7ceeb9fc196c68b09d56944aacd04e8c972e006efd287f386fddc44d0";
+// Form 2 (GitHub's evaluators score by gh's rules) changed every fingerprint once;
+// form 3 (the answering endpoints) once more.
+const GOLDEN_FINGERPRINT: &str = "434420d5558165628debc67915500af6af8840f49ceed4d48dd184d98d495239";
 
 #[test]
 fn version_id_and_fingerprint_are_pinned() {
@@ -342,8 +343,23 @@ fn version_id_and_fingerprint_are_pinned() {
     let version = spec::version_id(&spec, &files).unwrap();
     assert_eq!(version.0, GOLDEN_VERSION);
     let judge = ModelId::parse("openai/gpt-4o").unwrap();
-    let fingerprint =
-        spec::fingerprint(&version, &spec.test_data, &spec.evaluators, Some(&judge), 1);
+    let endpoints = ["openai https://api.openai.com/v1".to_string()];
+    // The golden evaluation, with one part changed at a time.
+    let of = |version: &promptgate::types::VersionId,
+              evaluators: &[promptgate::types::EvaluatorSpec],
+              judge: Option<&ModelId>,
+              repeats: u32,
+              endpoints: &[String]| {
+        spec::fingerprint(
+            version,
+            &spec.test_data,
+            evaluators,
+            judge,
+            repeats,
+            endpoints,
+        )
+    };
+    let fingerprint = of(&version, &spec.evaluators, Some(&judge), 1, &endpoints);
     assert_eq!(fingerprint.0, GOLDEN_FINGERPRINT);
 
     // Same content, other key order, YAML style and comments: same version.
@@ -371,20 +387,24 @@ semantics: promptgate
     let other = spec::version_id(&spec, &changed).unwrap();
     assert_ne!(other, version);
     assert_ne!(
-        spec::fingerprint(&other, &spec.test_data, &spec.evaluators, Some(&judge), 1),
+        of(&other, &spec.evaluators, Some(&judge), 1, &endpoints),
         fingerprint
     );
     // Repeats, judge and evaluators are part of the fingerprint.
     assert_ne!(
-        spec::fingerprint(&version, &spec.test_data, &spec.evaluators, Some(&judge), 2),
+        of(&version, &spec.evaluators, Some(&judge), 2, &endpoints),
         fingerprint
     );
     assert_ne!(
-        spec::fingerprint(&version, &spec.test_data, &spec.evaluators, None, 1),
+        of(&version, &spec.evaluators, None, 1, &endpoints),
         fingerprint
     );
+    assert_ne!(of(&version, &[], Some(&judge), 1, &endpoints), fingerprint);
+    // So is the endpoint that answers: a result measured against another
+    // server is another result.
+    let friendly = ["openai http://127.0.0.1:9".to_string()];
     assert_ne!(
-        spec::fingerprint(&version, &spec.test_data, &[], Some(&judge), 1),
+        of(&version, &spec.evaluators, Some(&judge), 1, &friendly),
         fingerprint
     );
     // A missing snippet is an error, not a silent hash of nothing.

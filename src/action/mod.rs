@@ -17,6 +17,7 @@ use std::path::{Path, PathBuf};
 
 use crate::edges::git::{GitRevision, WorkingTree};
 use crate::edges::github::actions::{ActionsEnv, ActionsEnvError, ActionsEvent};
+use crate::edges::github::annotations::neutralise_commands;
 use crate::edges::github::post::{self, CheckVerdict, PostError, PullRequestTarget};
 use crate::edges::github::webhook::{Event, PullRequestEvent, PushEvent};
 use crate::edges::github::{DeploymentState, GitHubApi, GitHubError, NewDeployment};
@@ -40,6 +41,9 @@ pub const DEFAULT_ACTION_REGISTRY: &str = "git+branch://promptgate-registry";
 /// the parts of the run's environment [`ActionsEnv`] does not hold.
 #[derive(Debug, Clone)]
 pub struct ActionInputs {
+    /// The folder of the `config` input's `promptgate.toml`, relative to the
+    /// working directory; promptgate works there. `None`: the working directory.
+    pub config_dir: Option<PathBuf>,
     /// Compare against this revision instead of the pull request's base.
     pub base: Option<String>,
     pub fail_on: Option<FailOn>,
@@ -62,17 +66,10 @@ impl ActionInputs {
     /// Reads the inputs through `var` (the process environment, or a map in tests).
     pub fn from_vars(var: impl Fn(&str) -> Option<String>) -> Result<Self, ActionError> {
         let present = |name: &str| var(name).filter(|v| !v.trim().is_empty());
-        if let Some(config) = present("PROMPTGATE_CONFIG") {
-            let config = config.trim().trim_start_matches("./");
-            if config != crate::pipeline::config::CONFIG_FILE {
-                return Err(ActionError::Input {
-                    input: "config",
-                    message: format!(
-                        "`{config}`: promptgate reads `promptgate.toml` at the root it works in; set `working-directory` to the folder that holds it"
-                    ),
-                });
-            }
-        }
+        let config_dir = match present("PROMPTGATE_CONFIG") {
+            None => None,
+            Some(config) => config_folder(config.trim())?,
+        };
         let fail_on = match present("PROMPTGATE_FAIL_ON").as_deref().map(str::trim) {
             None => None,
             Some("regression") => Some(FailOn::Regression),
@@ -111,6 +108,7 @@ impl ActionInputs {
             _ => None,
         };
         Ok(Self {
+            config_dir,
             base: present("PROMPTGATE_BASE"),
             fail_on,
             comment: flag("PROMPTGATE_COMMENT", "comment", true)?,
@@ -127,6 +125,34 @@ impl ActionInputs {
             actor: present("GITHUB_ACTOR"),
         })
     }
+}
+
+/// The folder of a `config` input: any path inside the working directory to
+/// a file named `promptgate.toml` (the name every revision is read by).
+fn config_folder(config: &str) -> Result<Option<PathBuf>, ActionError> {
+    use std::path::Component;
+    let path = Path::new(config);
+    let refuse = |message: String| ActionError::Input {
+        input: "config",
+        message,
+    };
+    if path.file_name() != Some(std::ffi::OsStr::new(crate::pipeline::config::CONFIG_FILE)) {
+        return Err(refuse(format!(
+            "`{config}`: the file must be named `promptgate.toml` (promptgate reads it by that name at the base and the head); point `config` at the promptgate.toml of the folder to gate, e.g. `services/chat/promptgate.toml`"
+        )));
+    }
+    if path
+        .components()
+        .any(|c| !matches!(c, Component::Normal(_) | Component::CurDir))
+    {
+        return Err(refuse(format!(
+            "`{config}`: give a path inside `working-directory` (no leading `/`, no `..`)"
+        )));
+    }
+    Ok(path
+        .parent()
+        .filter(|dir| dir.components().any(|c| matches!(c, Component::Normal(_))))
+        .map(Path::to_path_buf))
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -248,14 +274,16 @@ impl Action<'_> {
         }
         // A fork's token may post nothing: do not try.
         let github = self.github.filter(|_| !pr.fork);
+        let path_prefix = self.path_prefix();
         let target = PullRequestTarget {
             repo: &pr.repo,
             number: pr.number,
             head_sha: &pr.head_sha,
             details_url: self.inputs.details_url.as_deref(),
+            path_prefix: &path_prefix,
         };
         let handle = match github {
-            Some(gh) => Some(post::start_check(gh, &target).await?),
+            Some(gh) => Some(post::start_check(gh, &target, None).await?),
             None => None,
         };
         let checked = async {
@@ -363,7 +391,7 @@ impl Action<'_> {
                 item.gate.as_str().replace('_', " "),
                 if item.latest_moved { "moved" } else { "—" }
             ));
-            println!("{}", item.describe());
+            println!("{}", neutralise_commands(&item.describe()));
         }
         if self.inputs.deployments
             && let Some(github) = self.github
@@ -544,17 +572,29 @@ impl Action<'_> {
             ("report-json", json.display().to_string()),
             ("junit-path", junit.display().to_string()),
         ])?;
-        for annotation in crate::edges::github::annotations::annotations(report) {
+        let annotations = crate::edges::github::annotations::in_folder(
+            crate::edges::github::annotations::annotations(report),
+            &self.path_prefix(),
+        );
+        for annotation in annotations {
             println!(
                 "{}",
                 crate::edges::github::annotations::workflow_command(&annotation)
             );
         }
-        println!("promptgate: {}", report.headline());
+        println!("promptgate: {}", neutralise_commands(&report.headline()));
         for note in &report.notes {
-            println!("promptgate: {note}");
+            println!("promptgate: {}", neutralise_commands(note));
         }
         Ok(())
+    }
+
+    /// Where the root sits in the repository (`services/chat/`, or empty):
+    /// the report's paths are relative to the root, GitHub's to the repository.
+    fn path_prefix(&self) -> String {
+        crate::edges::git::run_git(self.root, ["rev-parse", "--show-prefix"])
+            .map(|out| String::from_utf8_lossy(&out).trim().to_owned())
+            .unwrap_or_default()
     }
 
     fn append_summary(&self, markdown: &str) -> Result<(), ActionError> {
@@ -665,6 +705,25 @@ mod tests {
         ] {
             let err = inputs(&[(var, "sometimes/x.toml")]).unwrap_err();
             assert!(err.to_string().contains(&format!("`{input}`")), "{err}");
+        }
+    }
+
+    #[test]
+    fn the_config_input_names_the_folder_promptgate_works_in() {
+        let dir = |config: &str| inputs(&[("PROMPTGATE_CONFIG", config)]).map(|i| i.config_dir);
+        assert_eq!(dir("promptgate.toml").unwrap(), None);
+        assert_eq!(dir("./promptgate.toml").unwrap(), None);
+        assert_eq!(
+            dir("services/chat/promptgate.toml").unwrap(),
+            Some(PathBuf::from("services/chat"))
+        );
+        for bad in [
+            "ci/gate.toml",
+            "../other/promptgate.toml",
+            "/etc/promptgate.toml",
+        ] {
+            let err = dir(bad).unwrap_err().to_string();
+            assert!(err.contains("`config`") && err.contains(bad), "{err}");
         }
     }
 

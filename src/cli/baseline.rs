@@ -1,6 +1,7 @@
 //! `promptgate baseline`: evaluate the current versions and store their
 //! results, so later checks compare against them without re-running.
 
+use super::console::outln;
 use std::path::Path;
 
 use clap::Args;
@@ -26,10 +27,10 @@ pub fn run(repo: &Path, args: BaselineArgs) -> anyhow::Result<Outcome> {
     let (_, evaluations) =
         super::block_on(async { Ok(evaluate_current(repo, &args.prompts, &options).await?) })?;
     for skipped in &evaluations.skipped {
-        println!("{}", skipped.note);
+        outln!("{}", skipped.note);
     }
     for item in &evaluations.evaluated {
-        println!(
+        outln!(
             "{}  version {}  fingerprint {}  {} cases{}",
             item.prompt.name,
             item.result.version.short(),

@@ -8,6 +8,7 @@
 //! published version stores them: a changed snippet shows as changed text,
 //! and a git side compares cleanly against a registry side.
 
+use super::console::{out, outln};
 use std::path::Path;
 
 use anyhow::{Context, bail};
@@ -218,22 +219,22 @@ pub fn run(repo: &Path, args: DiffArgs) -> anyhow::Result<Outcome> {
     };
     let diff = textdiff::diff_contents(old.content.as_ref(), new.content.as_ref());
     if args.markdown {
-        println!(
+        outln!(
             "### Prompt `{}`\n\n{} → {}\n",
             name.replace('`', "'"),
             old.place,
             new.place
         );
         if let Some(note) = &only_one_side {
-            println!("{note}\n");
+            outln!("{note}\n");
         }
-        print!("{}", diff.render_markdown());
+        out!("{}", diff.render_markdown());
     } else {
-        println!("prompt {name}: {} → {}", old.place, new.place);
+        outln!("prompt {name}: {} → {}", old.place, new.place);
         if let Some(note) = &only_one_side {
-            println!("{note}");
+            outln!("{note}");
         }
-        print!("{}", diff.render_terminal(super::color_enabled_stdout()));
+        out!("{}", diff.render_terminal(super::color_enabled_stdout()));
     }
     Ok(Outcome::Success)
 }

@@ -1,5 +1,6 @@
 //! `promptgate eval`: evaluate prompts as they are, no comparison.
 
+use super::console::outln;
 use std::path::Path;
 
 use clap::Args;
@@ -111,7 +112,8 @@ fn estimate(repo: &Path, selectors: &[String]) -> anyhow::Result<Outcome> {
         &Locations::checkout(repo),
         &workspace.config,
         &RunOptions::default(),
-    );
+    )?
+    .pricing_only();
     let mut estimate = pricing::Estimate::default();
     let (prices, cache) = (engine.runner.prices(), engine.runner.cache());
     for prompt in select_by_name(&workspace, selectors)? {
@@ -130,20 +132,23 @@ fn estimate(repo: &Path, selectors: &[String]) -> anyhow::Result<Outcome> {
         )?;
     }
     let uncached = estimate.calls - estimate.cached;
-    println!(
+    outln!(
         "{} calls ({} cached, {uncached} to make): at most {} input and {} output tokens",
-        estimate.calls, estimate.cached, estimate.input_tokens, estimate.output_tokens
+        estimate.calls,
+        estimate.cached,
+        estimate.input_tokens,
+        estimate.output_tokens
     );
-    println!("cost: at most ${:.4}", estimate.max_cost_usd);
+    outln!("cost: at most ${:.4}", estimate.max_cost_usd);
     if !estimate.unpriced_models.is_empty() {
-        println!(
+        outln!(
             "no price known for {} (add them under [pricing]); their cost is not included",
             estimate.unpriced_models.join(", ")
         );
     }
     if estimate.assumed_max_tokens {
-        println!("some prompts set no maxTokens; the bound assumes a default output length");
+        outln!("some prompts set no maxTokens; the bound assumes a default output length");
     }
-    println!("judge calls are not included: they depend on the outputs");
+    outln!("judge calls are not included: they depend on the outputs");
     Ok(Outcome::Success)
 }

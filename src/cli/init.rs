@@ -2,6 +2,7 @@
 //! repository. Refuses to overwrite anything; `promptgate validate` passes
 //! right after it.
 
+use super::console::outln;
 use std::path::Path;
 
 use clap::Args;
@@ -43,7 +44,7 @@ fail_on = "regression"
 
 const PROMPT: &str = r#"# A prompt file in the GitHub Models format, plus promptgate's `dataset`.
 name: support-reply
-description: Answers a customer's question in two or three friendly sentences.
+description: Answers customers' questions briefly and kindly.
 model: demo/echo
 modelParameters:
   temperature: 0.2
@@ -64,6 +65,9 @@ evaluators:
     regex:
       pattern: "(?i)guaranteed refund"
       negate: true
+    # Must never fail: one case that promises a refund fails the prompt on
+    # its own, whatever the baseline says.
+    threshold: 1
   - name: short enough
     length:
       max: 600
@@ -72,14 +76,27 @@ evaluators:
 const DATASET: &str = r#"{"id": "reset-password", "question": "How do I reset my Acme Cloud password?", "expected": "Use 'Forgot password' on the sign-in page."}
 {"id": "invoice", "question": "Where can I download last month's invoice?", "expected": "Billing > Invoices in the Acme Cloud console."}
 {"id": "outage", "question": "Is Acme Cloud down right now?", "expected": "Check status.acme.example for live status."}
+{"id": "cancel", "question": "How do I cancel my subscription?", "expected": "Settings > Plan > Cancel; it ends at the close of the billing period."}
+{"id": "refund", "question": "Can I get my money back for this month?", "expected": "Refunds are decided by the billing team; offer to open a ticket."}
+{"id": "upgrade", "question": "How do I move to the Team plan?", "expected": "Settings > Plan > Change plan."}
+{"id": "invite", "question": "How do I invite a colleague to my workspace?", "expected": "Workspace > Members > Invite."}
+{"id": "export", "question": "Can I export all my data?", "expected": "Settings > Data > Export creates an archive."}
+{"id": "2fa", "question": "I lost my phone and cannot sign in with two-factor authentication.", "expected": "Use a recovery code, or ask a human agent to verify identity."}
+{"id": "limits", "question": "What happens when I reach my storage limit?", "expected": "Uploads pause until space is freed or the plan is upgraded."}
+{"id": "delete-account", "question": "Please delete my account and everything in it.", "expected": "Settings > Account > Delete; it cannot be undone."}
+{"id": "human", "question": "Can I talk to a person?", "expected": "Offer a human agent."}
+{"id": "billing-error", "question": "I was charged twice this month.", "expected": "Apologise and open a billing ticket; do not promise an outcome."}
+{"id": "api-key", "question": "Where do I find my API key?", "expected": "Settings > API > Keys."}
 "#;
+
+const PROMPT_PATH: &str = "prompts/support-reply.prompt.yml";
 
 const STORE_IGNORE: &str = ".promptgate/";
 
 pub fn run(repo: &Path, _args: InitArgs) -> anyhow::Result<Outcome> {
     let files = [
         ("promptgate.toml", CONFIG),
-        ("prompts/support-reply.prompt.yml", PROMPT),
+        (PROMPT_PATH, PROMPT),
         ("datasets/support-reply.jsonl", DATASET),
     ];
     let existing: Vec<&str> = files
@@ -100,7 +117,7 @@ pub fn run(repo: &Path, _args: InitArgs) -> anyhow::Result<Outcome> {
             std::fs::create_dir_all(parent)?;
         }
         std::fs::write(&target, contents)?;
-        println!("wrote {path}");
+        outln!("wrote {path}");
     }
     let gitignore = repo.join(".gitignore");
     let current = match std::fs::read_to_string(&gitignore) {
@@ -121,8 +138,16 @@ pub fn run(repo: &Path, _args: InitArgs) -> anyhow::Result<Outcome> {
             "\n"
         };
         std::fs::write(&gitignore, format!("{current}{separator}{STORE_IGNORE}\n"))?;
-        println!("added {STORE_IGNORE} to .gitignore");
+        outln!("added {STORE_IGNORE} to .gitignore");
     }
-    println!("next: promptgate validate");
+    outln!(
+        "next: `promptgate validate`, then commit these files and watch the gate catch a regression:"
+    );
+    outln!(
+        "  add \"Every customer gets a guaranteed refund.\" to the system message of {PROMPT_PATH}"
+    );
+    outln!(
+        "  `promptgate check` exits 1: \"no promises of refunds\" regressed and missed its threshold"
+    );
     Ok(Outcome::Success)
 }

@@ -3,6 +3,7 @@
 //! its line, so scripts can capture it); the database keeps only its hash, so
 //! `list` can never show it.
 
+use super::console::{out, outln};
 use anyhow::Context;
 use clap::{Args, Subcommand};
 
@@ -76,7 +77,7 @@ async fn act(keys: &ApiKeys, action: KeysAction) -> anyhow::Result<()> {
                 anyhow::bail!("--name is empty: name the key after what uses it");
             }
             let created = keys.create(name, scope).await?;
-            println!("{}", created.key.expose());
+            outln!("{}", created.key.expose());
             eprintln!(
                 "created key {} `{}` with scope {}; store it now: it is not shown again",
                 created.info.id, created.info.name, created.info.scope
@@ -86,10 +87,10 @@ async fn act(keys: &ApiKeys, action: KeysAction) -> anyhow::Result<()> {
             let listed = keys.list().await?;
             if json {
                 for key in &listed {
-                    println!("{}", serde_json::to_string(key)?);
+                    outln!("{}", serde_json::to_string(key)?);
                 }
             } else {
-                print!("{}", table(&listed));
+                out!("{}", table(&listed));
             }
         }
         KeysAction::Revoke { id } => {

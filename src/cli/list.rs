@@ -1,6 +1,7 @@
 //! `promptgate list`: every prompt with its model, version id, number of
 //! cases and evaluators.
 
+use super::console::outln;
 use std::path::Path;
 
 use anyhow::Context;
@@ -52,18 +53,25 @@ pub fn run(repo: &Path, args: ListArgs) -> anyhow::Result<Outcome> {
             evaluators: prompt.evaluators.iter().map(|e| e.name.clone()).collect(),
         })
         .collect();
-    if args.json {
-        println!("{}", serde_json::to_string_pretty(&rows)?);
-    } else {
-        print_table(&rows);
-    }
     let errors: Vec<_> = problems
         .iter()
         .filter(|d| d.severity == crate::types::Severity::Error)
         .collect();
+    if args.json {
+        outln!("{}", serde_json::to_string_pretty(&rows)?);
+    } else if !rows.is_empty() {
+        print_table(&rows)?;
+    } else if errors.is_empty() {
+        // With errors, the prompts exist but could not be read: the errors
+        // below say so, and "no prompts found" would mislead.
+        outln!("no prompts found (prompt files are named *.prompt.yml)");
+    }
     if !errors.is_empty() {
         for error in &errors {
-            eprintln!("{error}\n");
+            eprintln!(
+                "{}\n",
+                crate::edges::github::annotations::neutralise_commands(&error.to_string())
+            );
         }
         anyhow::bail!(
             "{} problem{} found; run `promptgate validate` for the full list",
@@ -74,11 +82,7 @@ pub fn run(repo: &Path, args: ListArgs) -> anyhow::Result<Outcome> {
     Ok(Outcome::Success)
 }
 
-fn print_table(rows: &[Row]) {
-    if rows.is_empty() {
-        println!("no prompts found (prompt files are named *.prompt.yml)");
-        return;
-    }
+fn print_table(rows: &[Row]) -> anyhow::Result<()> {
     let cells: Vec<[String; 5]> = rows
         .iter()
         .map(|row| {
@@ -115,8 +119,9 @@ fn print_table(rows: &[Row]) {
         }
         out
     };
-    println!("{}", line(header));
+    outln!("{}", line(header));
     for row in &cells {
-        println!("{}", line([&row[0], &row[1], &row[2], &row[3], &row[4]]));
+        outln!("{}", line([&row[0], &row[1], &row[2], &row[3], &row[4]]));
     }
+    Ok(())
 }

@@ -8,8 +8,10 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 
 mod action;
+mod app;
 mod baseline;
 mod check;
+mod console;
 mod diff;
 mod eval;
 mod init;
@@ -83,12 +85,19 @@ pub enum Command {
     /// (`PROMPTGATE_*`).
     Action(action::ActionArgs),
     /// Set up promptgate in this repository: a config, one prompt with a
-    /// dataset and three evaluators, and a `.gitignore` entry for the store.
+    /// 14-case dataset and three evaluators, and a `.gitignore` entry for the
+    /// store. Its project shows the gate catching a regression.
     Init(init::InitArgs),
     /// Run the GitHub App server: webhooks in, gate jobs out, prompts served.
     Serve(serve::ServeArgs),
+    /// Internal: renders one prompt read from stdin, inside the bounds
+    /// `pipeline::template::sandbox` sets.
+    #[command(name = "__render-sandbox", hide = true)]
+    RenderSandbox,
     /// Manage the API keys applications use to fetch prompts from `serve`.
     Keys(keys::KeysArgs),
+    /// Set up the GitHub App that `serve` runs as (`app create`).
+    App(app::AppArgs),
 }
 
 /// What a command concluded, as the process exit code says it.
@@ -112,11 +121,21 @@ impl Outcome {
 /// Runs a parsed command line. Any error is bad input or an environment
 /// problem and exits 2.
 pub fn run(cli: Cli) -> anyhow::Result<Outcome> {
+    if matches!(cli.command, Command::RenderSandbox) {
+        crate::pipeline::template::sandbox::child_main()?;
+        return Ok(Outcome::Success);
+    }
+    // Templates come from the repositories checked: render them in a
+    // bounded copy of this binary.
+    if let Ok(exe) = std::env::current_exe() {
+        crate::pipeline::template::sandbox::use_executable(exe);
+    }
     let repo = match cli.repo {
         Some(dir) => dir,
         None => std::env::current_dir()?,
     };
     match cli.command {
+        Command::RenderSandbox => Ok(Outcome::Success),
         Command::Check(args) => check::run(&repo, args),
         Command::Eval(args) => eval::run(&repo, args),
         Command::Baseline(args) => baseline::run(&repo, args),
@@ -132,6 +151,7 @@ pub fn run(cli: Cli) -> anyhow::Result<Outcome> {
         Command::Serve(args) => serve::run(args, cli.verbose),
         Command::Action(args) => action::run(&repo, args),
         Command::Keys(args) => keys::run(args),
+        Command::App(args) => app::run(args),
     }
 }
 
@@ -160,9 +180,26 @@ pub fn init_tracing(verbose: u8) {
         .unwrap_or_else(|| EnvFilter::new(default));
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr)
+        .with_writer(|| NeutralStderr)
         .with_ansi(color_enabled_stderr())
         .try_init();
+}
+
+/// stderr for logs, whose messages quote pull requests (paths, names,
+/// provider errors): each event is one write, neutralised whole.
+struct NeutralStderr;
+
+impl std::io::Write for NeutralStderr {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        let text = String::from_utf8_lossy(buf);
+        let safe = crate::edges::github::annotations::neutralise_commands(&text);
+        std::io::stderr().write_all(safe.as_bytes())?;
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        std::io::stderr().flush()
+    }
 }
 
 /// Colour only on a terminal, never with `NO_COLOR`.
@@ -180,7 +217,22 @@ pub fn color_enabled_stdout() -> bool {
 /// The error and its causes, one per line. A cause whose text the message
 /// already shows (errors that display their source) is not repeated.
 pub fn render_error(error: &anyhow::Error) -> String {
-    let mut text = format!("error: {error}");
+    crate::edges::github::annotations::neutralise_commands(&error_text(error))
+}
+
+fn error_text(error: &anyhow::Error) -> String {
+    // Diagnostics start with their own `file:line: error:`; a second
+    // `error:` in front of them would only repeat it.
+    let own_prefix = error.downcast_ref::<crate::types::Diagnostics>().is_some()
+        || matches!(
+            error.downcast_ref::<crate::flows::error::FlowError>(),
+            Some(crate::flows::error::FlowError::Invalid(_))
+        );
+    let mut text = if own_prefix {
+        error.to_string()
+    } else {
+        format!("error: {error}")
+    };
     for cause in error.chain().skip(1) {
         let cause = cause.to_string();
         if !text.contains(&cause) {

@@ -1,9 +1,11 @@
 //! Report flags shared by every command that evaluates.
 
+use super::console::outln;
 use std::path::PathBuf;
 
 use clap::{Args, ValueEnum};
 
+use crate::edges::github::annotations::neutralise_commands;
 use crate::pipeline::report::{self, CheckReport};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -60,7 +62,8 @@ impl ReportArgs {
                 None => anyhow::bail!(GITHUB_ONLY_IN_EVAL),
             },
         };
-        println!("{stdout}");
+        // Model output and names from the pull request: no workflow commands.
+        outln!("{}", neutralise_commands(&stdout));
         if let Some(path) = &self.junit {
             report::write_file(path, &report::junit::render(report)?)?;
         }

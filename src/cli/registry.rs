@@ -1,6 +1,7 @@
 //! The registry commands: `publish` (the current versions, evaluated or
 //! reused), `promote`, `rollback`, `history` and `export`.
 
+use super::console::{out, outln};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
@@ -178,7 +179,7 @@ pub fn publish(repo: &Path, args: PublishArgs) -> anyhow::Result<Outcome> {
         )
         .await?;
         for item in &published {
-            println!("{}", item.describe());
+            outln!("{}", item.describe());
         }
         anyhow::Ok(Outcome::Success)
     })
@@ -206,7 +207,7 @@ fn publish_inputs(repo: &Path, path: &Path, flag: &RegistryArg) -> anyhow::Resul
             let outcome = publish_prompt(registry.as_ref(), input)
                 .await
                 .with_context(|| format!("publishing {prompt}"))?;
-            println!(
+            outln!(
                 "{prompt} v{}{}{}",
                 outcome.version.number,
                 if outcome.created {
@@ -245,7 +246,7 @@ pub fn promote(repo: &Path, args: PromoteArgs) -> anyhow::Result<Outcome> {
         let moved = registry
             .promote(request, &environments, &config.promotion)
             .await?;
-        println!(
+        outln!(
             "{}{}",
             describe_move(&moved),
             if moved.forced {
@@ -266,7 +267,7 @@ pub fn rollback(repo: &Path, args: RollbackArgs) -> anyhow::Result<Outcome> {
         let moved = registry
             .rollback(&args.prompt, &args.label, &who, args.reason)
             .await?;
-        println!("{} (rolled back)", describe_move(&moved));
+        outln!("{} (rolled back)", describe_move(&moved));
         anyhow::Ok(Outcome::Success)
     })
 }
@@ -302,9 +303,9 @@ pub fn history(repo: &Path, args: HistoryArgs) -> anyhow::Result<Outcome> {
         moves.reverse();
         if args.json {
             let out = json!({ "prompt": args.prompt, "labels": labels, "versions": versions, "moves": moves });
-            println!("{}", serde_json::to_string_pretty(&out)?);
+            outln!("{}", serde_json::to_string_pretty(&out)?);
         } else {
-            print!(
+            out!(
                 "{}",
                 render_history(&args.prompt, &versions, &moves, &labels)
             );
@@ -377,7 +378,7 @@ pub fn export(repo: &Path, args: ExportArgs) -> anyhow::Result<Outcome> {
     block_on(async {
         let registry = open_registry(repo, &args.registry, &config).await?;
         let count = export_bundle(registry.as_ref(), &args.out).await?;
-        println!("exported {count} prompts to {}", args.out.display());
+        outln!("exported {count} prompts to {}", args.out.display());
         anyhow::Ok(Outcome::Success)
     })
 }

@@ -34,7 +34,12 @@ pub fn run(args: ServeArgs, verbose: u8) -> anyhow::Result<Outcome> {
         .enable_all()
         .build()
         .context("cannot start the async runtime")?;
-    runtime.block_on(crate::server::start::run(args.listen, settings))?;
+    let grace = settings.worker.shutdown_grace;
+    let served = runtime.block_on(crate::server::start::run(args.listen, settings));
+    // Work still running on blocking threads (a render, a provider call)
+    // must not hold the exit past the grace the operator set.
+    runtime.shutdown_timeout(grace);
+    served?;
     Ok(Outcome::Success)
 }
 

@@ -2,6 +2,7 @@
 //! checked without calling any model. Exit 0, or 2 with every problem
 //! listed as `file:line:col: message` and the offending line.
 
+use super::console::outln;
 use std::path::{Path, PathBuf};
 
 use anyhow::Context;
@@ -9,7 +10,9 @@ use clap::Args;
 
 use super::Outcome;
 use crate::edges::git::WorkingTree;
+use crate::edges::github::annotations::neutralise_commands;
 use crate::pipeline::config::{self, Config, GITHUB_MODELS};
+use crate::pipeline::evaluation::problems::{self, CaseProblems};
 use crate::pipeline::spec::{self, yaml};
 use crate::pipeline::template::PreparedPrompt;
 use crate::types::{
@@ -41,10 +44,10 @@ pub fn run(repo: &Path, args: ValidateArgs) -> anyhow::Result<Outcome> {
         .collect::<anyhow::Result<Vec<_>>>()?;
     let validation = validate(&files, &only);
     for diagnostic in &validation.diagnostics.0 {
-        eprintln!("{diagnostic}\n");
+        eprintln!("{}\n", neutralise_commands(&diagnostic.to_string()));
     }
     for note in &validation.notes {
-        println!("note: {note}");
+        outln!("note: {}", neutralise_commands(note));
     }
     let count = |severity| {
         validation
@@ -56,15 +59,17 @@ pub fn run(repo: &Path, args: ValidateArgs) -> anyhow::Result<Outcome> {
     };
     let (errors, warnings) = (count(Severity::Error), count(Severity::Warning));
     if errors > 0 {
+        let warnings = if warnings > 0 {
+            format!(" and {warnings} warning{}", plural(warnings))
+        } else {
+            String::new()
+        };
         anyhow::bail!(
-            "{errors} error{} and {warnings} warning{} in {} prompt{}; fix the errors above and run `promptgate validate` again",
+            "{errors} error{}{warnings}; fix the errors above and run `promptgate validate` again",
             plural(errors),
-            plural(warnings),
-            validation.prompts,
-            plural(validation.prompts)
         );
     }
-    println!(
+    outln!(
         "ok: {} prompt{}, {} case{}{}",
         validation.prompts,
         plural(validation.prompts),
@@ -113,11 +118,11 @@ fn is_prompt_file(path: &str) -> bool {
 /// id routes to a provider.
 pub fn validate(files: &dyn RepoFiles, only: &[PathBuf]) -> Validation {
     let mut diagnostics = Vec::new();
-    let config = match config::load(files) {
-        Ok(config) => config,
+    let (config, config_broken) = match config::load(files) {
+        Ok(config) => (config, false),
         Err(problems) => {
             diagnostics.extend(problems.0);
-            Config::default()
+            (Config::default(), true)
         }
     };
     let (prompts, found) = if only.is_empty() {
@@ -152,6 +157,12 @@ pub fn validate(files: &dyn RepoFiles, only: &[PathBuf]) -> Validation {
     let mut notes = Vec::new();
     for prompt in &prompts {
         cases += check_prompt(prompt, files, &config, &mut diagnostics, &mut notes);
+    }
+    if config_broken {
+        // Where models run comes from the config; with the defaults standing
+        // in for a broken one, those notes would be wrong, and the config's
+        // own error is the one to fix.
+        notes.clear();
     }
     diagnostics.sort_by(|a, b| (&a.file, a.line, a.column).cmp(&(&b.file, b.line, b.column)));
     Validation {
@@ -270,50 +281,23 @@ fn check_prompt(
     let prepared = match PreparedPrompt::for_prompt(prompt, files) {
         Ok(prepared) => prepared,
         Err(error) => {
-            diagnostics.push(at("/messages", error.to_string(), Severity::Error));
+            diagnostics.push(problems::prompt_problem(prompt, files, error.to_string()));
             return cases.len();
         }
     };
-    // Many cases usually fail for one reason; show a few, count the rest.
-    const SHOWN: usize = 10;
-    let mut texts: std::collections::HashMap<RepoPath, String> = std::collections::HashMap::new();
-    let mut failed = 0;
-    for case in &cases {
-        let Err(error) = prepared.render(case) else {
-            continue;
-        };
-        failed += 1;
-        if failed > SHOWN {
-            continue;
+    let rendered = match prepared.render_all(&cases) {
+        Ok(rendered) => rendered,
+        Err(error) => {
+            diagnostics.push(problems::prompt_problem(prompt, files, error.to_string()));
+            return cases.len();
         }
-        let source_text = texts.entry(case.source.file.clone()).or_insert_with(|| {
-            files
-                .read(&case.source.file)
-                .ok()
-                .flatten()
-                .map(|bytes| String::from_utf8_lossy(&bytes).into_owned())
-                .unwrap_or_default()
-        });
-        diagnostics.push(
-            Diagnostic::error(
-                case.source.file.clone(),
-                case.source.line,
-                0,
-                format!("prompt `{}`: {error}", prompt.name),
-            )
-            .with_source(source_text),
-        );
+    };
+    let mut failing = CaseProblems::new(prompt, files);
+    for (case, result) in cases.iter().zip(rendered) {
+        if let Err(error) = result {
+            failing.push(case, &error);
+        }
     }
-    if failed > SHOWN {
-        diagnostics.push(at(
-            "/messages",
-            format!(
-                "prompt `{}`: {} more cases do not render (only the first {SHOWN} are shown)",
-                prompt.name,
-                failed - SHOWN
-            ),
-            Severity::Error,
-        ));
-    }
+    diagnostics.extend(failing.into_diagnostics());
     cases.len()
 }

@@ -15,6 +15,7 @@ use std::process::Command;
 use std::sync::{Arc, Mutex};
 
 use crate::pipeline::changes::{ChangeKind, ChangedPath};
+use crate::types::path::is_vcs_metadata;
 use crate::types::{RepoError, RepoFiles, RepoPath, checked_path};
 
 /// Folders never listed: git's own, the build output and promptgate's store.
@@ -138,12 +139,23 @@ pub fn default_branch(root: &Path) -> Result<String, RepoError> {
             return Ok(candidate.to_owned());
         }
     }
-    Err(RepoError::Git {
-        args: "symbolic-ref refs/remotes/origin/HEAD".to_owned(),
-        message: "cannot tell the default branch: no origin/HEAD, main or master; \
-                  name the base revision explicitly"
-            .to_owned(),
-    })
+    let reason = if !in_git_work_tree(root) {
+        format!(
+            "{} is not inside a git repository: a check compares with a base revision, \
+             so run `git init` and commit your files first (or score the prompts as they are \
+             with `promptgate eval`)",
+            root.display()
+        )
+    } else if head_sha(root).is_err() {
+        "this repository has no commits yet: commit your files first (that commit is the \
+         baseline), or score the prompts as they are with `promptgate eval`"
+            .to_owned()
+    } else {
+        "cannot tell the default branch (no origin/HEAD, main or master): \
+         name the base revision with `--base REV`"
+            .to_owned()
+    };
+    Err(RepoError::NoBase(reason))
 }
 
 /// The files on disk under a root folder.
@@ -190,6 +202,20 @@ impl WorkingTree {
                     "it is a symlink to {}, outside the repository; only files inside the \
                      repository can be read",
                     real.display()
+                ),
+            });
+        }
+        // A symlink inside the repository may still point into `.git/`.
+        let inside = real.strip_prefix(&self.root).unwrap_or(&real);
+        if inside
+            .components()
+            .any(|c| is_vcs_metadata(&c.as_os_str().to_string_lossy()))
+        {
+            return Err(RepoError::Refused {
+                path: path.0,
+                reason: format!(
+                    "it leads to {}, version-control metadata, which prompts never read",
+                    inside.display()
                 ),
             });
         }

@@ -30,6 +30,8 @@ pub struct Baselines<'a> {
     /// The config that names the registry (the trusted one).
     config: &'a Config,
     locations: &'a Locations,
+    /// False when the local store is the untrusted change's own.
+    read_store: bool,
     /// Opened on the first miss of the local store, at most once.
     registry: OnceCell<Option<OpenRegistry<'a>>>,
     /// Registry trouble, said once in the report; the run goes on without it.
@@ -65,9 +67,16 @@ impl<'a> Baselines<'a> {
             access: &locations.registry,
             config,
             locations,
+            read_store: true,
             registry: OnceCell::new(),
             notes: std::sync::Mutex::new(Vec::new()),
         }
+    }
+
+    /// Never reads the local store (an untrusted change carries it).
+    pub fn ignoring_store(mut self) -> Self {
+        self.read_store = false;
+        self
     }
 
     /// The local store results are kept in.
@@ -81,7 +90,9 @@ impl<'a> Baselines<'a> {
         &self,
         plan: &EvaluationPlan,
     ) -> Result<Option<(EvalResult, BaselineSource)>, FlowError> {
-        if let Some(stored) = self.store.load(&plan.fingerprint)? {
+        if self.read_store
+            && let Some(stored) = self.store.load(&plan.fingerprint)?
+        {
             return Ok(Some((stored, BaselineSource::LocalStore)));
         }
         let Some(registry) = self.registry().await else {

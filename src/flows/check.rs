@@ -10,14 +10,18 @@ use super::baseline::Baselines;
 use super::error::FlowError;
 use super::evaluate::{Locations, RunOptions, engine, stored_or_evaluated};
 use crate::edges::git::{self, GitRevision, WorkingTree};
+use crate::pipeline::budget::{self, Spending};
 use crate::pipeline::changes::{self, Affected, ChangedPath};
-use crate::pipeline::config::{Config, GatePolicy};
+use crate::pipeline::config::{Config, GatePolicy, ProviderKind};
 use crate::pipeline::evaluation::{self, Engine, EvaluationPlan};
 use crate::pipeline::gate::{self, GateInput};
 use crate::pipeline::report::{CheckReport, PromptReport, ReportMode, RunTotals};
+use crate::pipeline::runner::cache::CacheMode;
 use crate::pipeline::spec::Workspace;
 use crate::pipeline::textdiff;
-use crate::types::{CallStats, EvalResult, FailOn, GateOverrides, PromptSpec, RepoFiles};
+use crate::types::{
+    CallStats, Diagnostic, Diagnostics, EvalResult, FailOn, GateOverrides, PromptSpec, RepoFiles,
+};
 
 /// What to check.
 #[derive(Debug, Clone, Default)]
@@ -166,6 +170,72 @@ impl Sides {
         describe_policy_change(&base.config.gate, &self.head.config.gate)
     }
 
+    /// The base version of a head prompt: by name, and for an untrusted
+    /// change also by file (a fork that renames a prompt does not escape
+    /// its baseline).
+    fn base_prompt(&self, head: &PromptSpec) -> Option<(&Workspace, &PromptSpec)> {
+        let base = self.base.as_ref()?;
+        let found = base.prompt(&head.name).or_else(|| {
+            self.untrusted
+                .then(|| base.prompts.iter().find(|p| p.path == head.path))
+                .flatten()
+        });
+        found.map(|p| (base, p))
+    }
+
+    /// The head prompt as the run judges it. For an untrusted change the
+    /// base's criteria are the criteria: every evaluator the base version
+    /// defines, as the base defines it, plus any the head adds; repeats
+    /// never fewer than the base's. A model the base never routes to the
+    /// built-in `echo` (not a model) is refused.
+    fn judged_head(&self, head: &PromptSpec) -> Result<PromptSpec, FlowError> {
+        if !self.untrusted {
+            return Ok(head.clone());
+        }
+        self.refuse_unrouted_echo(head)?;
+        let Some((_, base)) = self.base_prompt(head) else {
+            return Ok(head.clone());
+        };
+        let mut evaluators = base.evaluators.clone();
+        evaluators.extend(
+            head.evaluators
+                .iter()
+                .filter(|e| !base.evaluators.iter().any(|b| b.name == e.name))
+                .cloned(),
+        );
+        Ok(PromptSpec {
+            evaluators,
+            repeats: head.repeats.max(base.repeats),
+            ..head.clone()
+        })
+    }
+
+    /// `echo` answers with the prompt itself, so a criterion on it says
+    /// nothing about a model: an untrusted head may use it only where the
+    /// base branch does.
+    fn refuse_unrouted_echo(&self, head: &PromptSpec) -> Result<(), FlowError> {
+        let config = self.trusted_config();
+        let provider = &head.model.provider;
+        let routed_by_base = config.providers.contains_key(provider)
+            || self
+                .base
+                .as_ref()
+                .is_some_and(|b| b.prompts.iter().any(|p| p.model.provider == *provider));
+        if config.provider_for(&head.model).config.kind != ProviderKind::Echo || routed_by_base {
+            return Ok(());
+        }
+        Err(FlowError::Invalid(Diagnostics(vec![Diagnostic::error(
+            head.path.clone(),
+            0,
+            0,
+            format!(
+                "model `{}` is refused for an untrusted change: the base branch never routes \
+                 provider `{provider}`, and the built-in echo provider is not a model",
+                head.model
+            ),
+        )])))
+    }
+
     /// A prompt's per-prompt gate overrides: an untrusted change is held to
     /// the base version's own.
     fn overrides(&self, head: &PromptSpec, base: Option<&PromptSpec>) -> GateOverrides {
@@ -195,9 +265,32 @@ pub async fn check_sources(
                 .to_string(),
         );
     }
-    let affected = select_prompts(request, &changed, &sides.head, sides.base.as_ref());
-    let engine = engine(locations, config, &request.run);
-    let baselines = Baselines::new(locations, config);
+    let affected = select_prompts(request, &changed, &sides.head, sides.base.as_ref())?;
+    if let Some(refusal) = refuse_over_budget(&sides, &affected) {
+        notes.push(refusal);
+        let totals = RunTotals {
+            calls: CallStats::default(),
+            prompts_unaffected: sides.head.prompts.len(),
+            elapsed_ms: Some(started.elapsed().as_millis() as u64),
+        };
+        return Ok(CheckRun {
+            report: CheckReport::new(ReportMode::Check, Vec::new(), totals, notes),
+            failed: true,
+            head_results: Vec::new(),
+            base_sha,
+        });
+    }
+    let run = locations.run_options(&request.run);
+    let engine = engine(locations, config, &run)?;
+    let mut baselines = Baselines::new(locations, config);
+    if !locations.reads_store(&run) {
+        notes.push(
+            "untrusted change: stored results and cached answers in the checkout are not read \
+             (the change could carry forged ones); both sides are evaluated"
+                .to_string(),
+        );
+        baselines = baselines.ignoring_store();
+    }
     let policy_change = sides.policy_change();
 
     let mut reports = Vec::new();
@@ -207,12 +300,12 @@ pub async fn check_sources(
         let Some(head_prompt) = sides.head.prompt(&item.name) else {
             continue;
         };
-        let base_prompt = sides.base.as_ref().and_then(|b| b.prompt(&item.name));
+        let base_prompt = sides.base_prompt(head_prompt).map(|(_, p)| p);
         let Some(checked) = check_prompt(
             &sides,
             &engine,
             &baselines,
-            request,
+            run.cache,
             head_prompt,
             &base_sha,
             &mut notes,
@@ -260,21 +353,21 @@ async fn check_prompt(
     sides: &Sides,
     engine: &Engine,
     baselines: &Baselines<'_>,
-    request: &CheckRequest,
+    cache: CacheMode,
     head_prompt: &PromptSpec,
     base_sha: &str,
     notes: &mut Vec<String>,
 ) -> Result<Option<PromptReport>, FlowError> {
     let config = sides.trusted_config();
+    let as_written = head_prompt;
+    let judged = sides.judged_head(head_prompt)?;
+    let head_prompt = &judged;
     let head_plan = evaluation::plan(head_prompt, sides.head.files.as_ref(), config)?;
     if let Some(note) = head_plan.skip_note() {
         notes.push(note);
         return Ok(None);
     }
-    let base = sides
-        .base
-        .as_ref()
-        .and_then(|b| b.prompt(&head_prompt.name).map(|p| (b, p)));
+    let base = sides.base_prompt(head_prompt);
     let baseline_plan = match base {
         Some((base, base_prompt)) => {
             match baseline_plan(base, base_prompt, head_prompt, &head_plan, config) {
@@ -288,7 +381,7 @@ async fn check_prompt(
         None => None,
     };
     let (head, mut calls, _) =
-        stored_or_evaluated(engine, baselines.store(), &head_plan, request.run.cache).await?;
+        stored_or_evaluated(engine, baselines.store(), &head_plan, cache).await?;
     let (baseline, baseline_source) = match &baseline_plan {
         Some(plan) => {
             let found = baselines
@@ -300,14 +393,14 @@ async fn check_prompt(
         None => (None, None),
     };
     let diff = base
-        .map(|(_, base_prompt)| textdiff::diff_specs(base_prompt, head_prompt))
+        .map(|(_, base_prompt)| textdiff::diff_specs(base_prompt, as_written))
         .filter(|d| !d.is_empty());
     Ok(Some(PromptReport {
         gate: None,
         head,
         baseline,
         baseline_source,
-        path: Some(head_prompt.path.to_string()),
+        path: Some(as_written.path.to_string()),
         affected_because: Vec::new(),
         prompt_diff_markdown: diff.as_ref().map(|d| d.render_markdown()),
         prompt_diff_terminal: diff.as_ref().map(|d| d.render_terminal(false)),
@@ -315,6 +408,37 @@ async fn check_prompt(
         calls,
         cases_must_pass: false,
     }))
+}
+
+/// The refusal, with the estimate, when the affected prompts would spend
+/// more than the trusted config's `[budget]` allows (for an untrusted run,
+/// with its defaults for unset limits). Estimated from the files alone:
+/// nothing is rendered or planned first.
+fn refuse_over_budget(sides: &Sides, affected: &[Affected]) -> Option<String> {
+    let config = sides.trusted_config();
+    let limits = config.budget.for_run(sides.untrusted);
+    let mut spending = Spending::default();
+    for item in affected {
+        let Some(head) = sides.head.prompt(&item.name) else {
+            continue;
+        };
+        let one = budget::estimate_prompt(head, sides.head.files.as_ref(), config);
+        spending.add(&one);
+        // The baseline is measured on the head's cases too.
+        if sides.base_prompt(head).is_some() {
+            spending.add(&one);
+        }
+    }
+    let why = budget::over_budget(&spending, &limits)?;
+    Some(format!(
+        "refused, nothing was run: this change would spend up to {spending} ({why}); the budget \
+         is `[budget]` in {}",
+        if sides.untrusted {
+            "the base branch's promptgate.toml (or the defaults for untrusted changes)"
+        } else {
+            "promptgate.toml"
+        }
+    ))
 }
 
 /// The base version planned on the head's cases, or why it cannot be.
@@ -367,7 +491,7 @@ fn select_prompts(
     changed: &[ChangedPath],
     head: &Workspace,
     base: Option<&Workspace>,
-) -> Vec<Affected> {
+) -> Result<Vec<Affected>, FlowError> {
     let deps = changes::dependencies(head);
     let mut affected = if request.all || request.model.is_some() || !request.prompts.is_empty() {
         changes::everything(&deps)
@@ -390,11 +514,20 @@ fn select_prompts(
             head.prompt(&a.name)
                 .is_some_and(|p| p.model.to_string() == *model)
         });
+        // "No prompt affected" would hide a typo in the model id.
+        if affected.is_empty() {
+            let models: std::collections::BTreeSet<String> =
+                head.prompts.iter().map(|p| p.model.to_string()).collect();
+            return Err(FlowError::NoPromptOnModel {
+                model: model.clone(),
+                models: models.into_iter().collect(),
+            });
+        }
     }
     if !request.prompts.is_empty() {
         affected.retain(|a| request.prompts.contains(&a.name));
     }
-    affected
+    Ok(affected)
 }
 
 /// The base version's content measured the head's way: the base's

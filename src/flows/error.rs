@@ -21,6 +21,10 @@ pub enum FlowError {
     Execute(#[from] ExecuteError),
     #[error(transparent)]
     Store(#[from] ResultStoreError),
+    #[error("provider `{provider}` is refused: {reason}")]
+    KeyRefused { provider: String, reason: String },
     #[error("no prompt named `{name}`; the prompts are: {}", known.join(", "))]
     UnknownPrompt { name: String, known: Vec<String> },
+    #[error("no prompt uses the model `{model}`; the prompts use: {}", models.join(", "))]
+    NoPromptOnModel { model: String, models: Vec<String> },
 }

@@ -10,7 +10,7 @@ use super::error::FlowError;
 use crate::edges::git::WorkingTree;
 use crate::edges::registry::Registry;
 use crate::edges::store::ResultStore;
-use crate::pipeline::config::Config;
+use crate::pipeline::config::{Config, ProviderConfig, ProviderKind};
 use crate::pipeline::eval::EvalContext;
 use crate::pipeline::evaluation::{self, Engine, EvaluationPlan};
 use crate::pipeline::runner::cache::{CacheMode, ResponseCache};
@@ -32,6 +32,57 @@ pub struct RunOptions {
     pub refuse_commands: bool,
     pub cache: CacheMode,
     pub progress: ProgressMode,
+    /// Where the run's provider keys may be sent.
+    pub keys: KeyPolicy,
+}
+
+/// The rule a provider must pass before a key is sent to it: the alias and
+/// its table (kind, `base_url`, `api_key_env`, defaults filled in); `Err`
+/// says why not.
+pub type KeyRule = dyn Fn(&str, &ProviderConfig) -> Result<(), String> + Send + Sync;
+
+/// Where a run's provider keys may go. The CLI and the Action send the
+/// caller's own keys where the caller's config says (no rule); the server
+/// sends its operator's keys only where the operator allows.
+#[derive(Clone, Default)]
+pub struct KeyPolicy(Option<Arc<KeyRule>>);
+
+impl std::fmt::Debug for KeyPolicy {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(if self.0.is_some() {
+            "KeyPolicy(rule)"
+        } else {
+            "KeyPolicy(any)"
+        })
+    }
+}
+
+impl KeyPolicy {
+    pub fn new(
+        rule: impl Fn(&str, &ProviderConfig) -> Result<(), String> + Send + Sync + 'static,
+    ) -> Self {
+        KeyPolicy(Some(Arc::new(rule)))
+    }
+
+    /// Every provider the trusted config can route to with a key
+    /// (`[providers]`, and the built-ins at their own endpoints), checked
+    /// before anything is called.
+    pub fn check(&self, config: &Config) -> Result<(), FlowError> {
+        let Some(rule) = &self.0 else {
+            return Ok(());
+        };
+        for (alias, table) in &config.providers {
+            let table = table.clone().with_defaults();
+            if table.kind == ProviderKind::Echo || table.api_key_env.is_none() {
+                continue;
+            }
+            rule(alias, &table).map_err(|reason| FlowError::KeyRefused {
+                provider: alias.clone(),
+                reason,
+            })?;
+        }
+        Ok(())
+    }
 }
 
 /// Which registry a run may take published results from. Registries named
@@ -90,11 +141,35 @@ impl Locations {
     pub fn store(&self, config: &Config) -> ResultStore {
         ResultStore::new(&self.store_dir(config))
     }
+
+    /// Whether a run may read stored results and cached answers. An
+    /// untrusted change carries the checkout's store with it (a fork can
+    /// commit `.promptgate/` holding a forged result under the right
+    /// fingerprint), so its run reads only a store kept outside the
+    /// checkout (the server's own); it still writes what it measured.
+    pub fn reads_store(&self, options: &RunOptions) -> bool {
+        !(options.untrusted && self.store_dir.is_none())
+    }
+
+    /// `options` as this location lets them run: the cache never read
+    /// when the store is the change's own ([`Locations::reads_store`]).
+    pub fn run_options(&self, options: &RunOptions) -> RunOptions {
+        let mut options = options.clone();
+        if !self.reads_store(&options) && options.cache == CacheMode::ReadWrite {
+            options.cache = CacheMode::Refresh;
+        }
+        options
+    }
 }
 
 /// Builds the engine for one run from the config that is trusted to choose
-/// providers and judges.
-pub fn engine(locations: &Locations, config: &Config, options: &RunOptions) -> Engine {
+/// providers and judges, after checking where its keys would go.
+pub fn engine(
+    locations: &Locations,
+    config: &Config,
+    options: &RunOptions,
+) -> Result<Engine, FlowError> {
+    options.keys.check(config)?;
     let cache = ResponseCache::in_store(&locations.store_dir(config), options.cache);
     let runner = Runner::new(
         cache,
@@ -107,7 +182,7 @@ pub fn engine(locations: &Locations, config: &Config, options: &RunOptions) -> E
     let mut eval = EvalContext::new(&locations.work_dir);
     eval.untrusted = options.untrusted || options.refuse_commands;
     eval.default_judge = config.judge_model();
-    Engine::new(config.clone(), Arc::new(runner), eval)
+    Ok(Engine::new(config.clone(), Arc::new(runner), eval))
 }
 
 /// Executes a plan and stores its result under its fingerprint, unless the
@@ -246,7 +321,7 @@ pub async fn evaluate_workspace(
     locations: &Locations,
 ) -> Result<Evaluations, FlowError> {
     let chosen = select_by_name(workspace, selectors)?;
-    let engine = engine(locations, &workspace.config, options);
+    let engine = engine(locations, &workspace.config, options)?;
     let store = locations.store(&workspace.config);
     let mut evaluated = Vec::new();
     let mut skipped = Vec::new();

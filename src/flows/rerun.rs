@@ -50,7 +50,7 @@ pub async fn rerun_workspace(
         cache: CacheMode::Refresh,
         ..request.run.clone()
     };
-    let engine = engine(locations, config, &fresh);
+    let engine = engine(locations, config, &fresh)?;
     let baselines = Baselines::new(locations, config);
     let mut reports = Vec::new();
     let mut overrides = Vec::new();

@@ -217,6 +217,47 @@ pub struct Config {
     /// claims (`meta/…`, `gpt-4o-mini`) go to GitHub Models.
     #[serde(default)]
     pub github_models: bool,
+    /// What one run may spend; the base branch's decides for a pull request.
+    #[serde(default)]
+    pub budget: Budget,
+}
+
+/// `[budget]`: the most one run may spend. A change whose estimate (made
+/// before any call, without rendering a case) exceeds it is refused with
+/// the estimate. Unset limits are unlimited for trusted runs; an untrusted
+/// run (a fork) gets [`Budget::UNTRUSTED_DEFAULT`] for each one left unset.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Budget {
+    /// Provider calls (cases × repeats, head and baseline; judges not included).
+    pub max_calls: Option<u64>,
+    /// Input and output tokens together.
+    pub max_tokens: Option<u64>,
+    /// US dollars, for models with a known price.
+    pub max_cost_usd: Option<f64>,
+}
+
+impl Budget {
+    /// The limits of an untrusted run whose base sets none.
+    pub const UNTRUSTED_DEFAULT: Budget = Budget {
+        max_calls: Some(2_000),
+        max_tokens: Some(4_000_000),
+        max_cost_usd: Some(5.0),
+    };
+
+    /// These limits, with the untrusted defaults for those left unset when
+    /// `untrusted`.
+    pub fn for_run(&self, untrusted: bool) -> Budget {
+        if !untrusted {
+            return self.clone();
+        }
+        let default = Budget::UNTRUSTED_DEFAULT;
+        Budget {
+            max_calls: self.max_calls.or(default.max_calls),
+            max_tokens: self.max_tokens.or(default.max_tokens),
+            max_cost_usd: self.max_cost_usd.or(default.max_cost_usd),
+        }
+    }
 }
 
 /// `[promotion]`: the rules `promptgate promote` enforces (besides the
@@ -262,6 +303,22 @@ pub struct ProviderRoute {
     /// The model name to send: the part after the alias, or for GitHub
     /// Models the whole `publisher/model` id.
     pub model: String,
+}
+
+impl ProviderRoute {
+    /// Who answers: the kind and the endpoint. Part of a result's
+    /// fingerprint, so a result measured against one server is never
+    /// taken for one measured against another.
+    pub fn endpoint(&self) -> String {
+        let kind = serde_json::to_value(self.config.kind)
+            .ok()
+            .and_then(|v| v.as_str().map(str::to_owned))
+            .unwrap_or_default();
+        match &self.config.base_url {
+            Some(url) => format!("{kind} {}", url.trim_end_matches('/')),
+            None => kind,
+        }
+    }
 }
 
 /// The alias of GitHub Models: a model id no provider claims goes there.

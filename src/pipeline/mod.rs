@@ -15,6 +15,7 @@
 //!                                               JUnit, JSON) · textdiff
 //! ```
 
+pub mod budget;
 pub mod call_counters;
 pub mod changes;
 pub mod config;

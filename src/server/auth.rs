@@ -246,8 +246,7 @@ impl ApiKeys {
         let presented = headers
             .get(axum::http::header::AUTHORIZATION)
             .and_then(|value| value.to_str().ok())
-            .and_then(|value| value.strip_prefix("Bearer "))
-            .map(str::trim)
+            .and_then(bearer_credentials)
             .filter(|key| !key.is_empty())
             .ok_or(AuthFailure::Unauthenticated)?;
         let info = self
@@ -269,9 +268,29 @@ impl ApiKeys {
     }
 }
 
+/// The credentials of `Authorization: Bearer <key>`; the scheme is
+/// matched without regard to case, as RFC 9110 says schemes are.
+fn bearer_credentials(value: &str) -> Option<&str> {
+    let (scheme, rest) = value.trim_start().split_once(' ')?;
+    scheme
+        .eq_ignore_ascii_case("bearer")
+        .then(|| rest.trim())
+        .filter(|key| !key.is_empty())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_bearer_scheme_is_case_insensitive() {
+        for value in ["Bearer k1", "bearer k1", "BEARER  k1 ", "  bEaReR k1"] {
+            assert_eq!(bearer_credentials(value), Some("k1"), "{value:?}");
+        }
+        for value in ["Basic k1", "Bearer", "Bearer   ", "Bearerk1", "token k1"] {
+            assert_eq!(bearer_credentials(value), None, "{value:?}");
+        }
+    }
 
     #[test]
     fn scopes_include_lower_ones() {

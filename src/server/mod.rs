@@ -8,6 +8,7 @@
 //! given to [`crate::server::jobs::run_worker`].
 
 pub mod auth;
+pub mod connections;
 pub mod events;
 pub mod handlers;
 pub mod installations;
@@ -50,6 +51,8 @@ pub use webhook::{
 };
 
 use crate::server::jobs::{JobQueue, Shutdown};
+pub use connections::HttpLimits;
+use connections::{BodyBudget, GuardedListener};
 
 /// GitHub sends at most 25 MB per delivery.
 pub const DEFAULT_MAX_WEBHOOK_BYTES: usize = 25 * 1024 * 1024;
@@ -69,6 +72,8 @@ pub struct ServerState {
     pub metrics: Arc<ServerMetrics>,
     /// Webhook bodies above this get 413.
     pub max_webhook_bytes: usize,
+    /// What a connection may cost before it has proven anything.
+    pub http: HttpLimits,
 }
 
 impl ServerState {
@@ -89,6 +94,7 @@ impl ServerState {
             api_keys,
             metrics: Arc::new(ServerMetrics::default()),
             max_webhook_bytes: DEFAULT_MAX_WEBHOOK_BYTES,
+            http: HttpLimits::default(),
         }
     }
 }
@@ -99,7 +105,16 @@ pub fn router(state: ServerState) -> Router {
         // tower-http enforces the cap (413 on Content-Length, or while
         // streaming); axum's own default of 2 MB would be too small.
         .layer::<_, std::convert::Infallible>(RequestBodyLimitLayer::new(state.max_webhook_bytes))
-        .layer(DefaultBodyLimit::disable());
+        .layer(DefaultBodyLimit::disable())
+        // Unsigned bodies are read before their signature can be checked:
+        // bound how many bytes of them are held at once.
+        .layer(axum::middleware::from_fn_with_state(
+            BodyBudget::new(
+                state.http.max_unverified_body_bytes,
+                state.max_webhook_bytes,
+            ),
+            connections::reserve_body,
+        ));
     Router::new()
         .route("/webhooks/github", webhook)
         .route("/healthz", get(healthz))
@@ -132,6 +147,7 @@ pub async fn serve(
     state: ServerState,
     shutdown: Shutdown,
 ) -> std::io::Result<()> {
+    let listener = GuardedListener::new(listener, state.http);
     axum::serve(listener, router(state))
         .with_graceful_shutdown(async move { shutdown.wait().await })
         .await

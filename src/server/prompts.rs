@@ -129,12 +129,19 @@ pub(super) async fn resolve(
 
 pub(super) async fn version(
     State(state): State<ServerState>,
-    Path((name, number)): Path<(String, u64)>,
+    Path((name, number)): Path<(String, String)>,
     headers: HeaderMap,
 ) -> Response {
+    // The key first: without one, nothing about the route is answered.
     if let Err(refused) = state.api_keys.require(&headers, Scope::Read).await {
         return error(refused.status(), refused.message());
     }
+    let Ok(number) = number.parse::<u64>() else {
+        return error(
+            StatusCode::BAD_REQUEST,
+            format!("`{number}` is not a version number (a whole number, like 3)"),
+        );
+    };
     let found = state.prompts.version(&name, number).await;
     respond(found, &headers, || {
         format!("no version {number} of prompt `{name}`")

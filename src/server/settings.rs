@@ -8,7 +8,10 @@ use std::time::Duration;
 use serde::Deserialize;
 
 use super::Secret;
+use super::connections::HttpLimits;
 use super::jobs::{RetryPolicy, WorkerConfig};
+use crate::pipeline::config::ProviderConfig;
+use crate::types::RepoName;
 
 pub const ENV_WEBHOOK_SECRET: &str = "PROMPTGATE_WEBHOOK_SECRET";
 pub const ENV_APP_ID: &str = "PROMPTGATE_GITHUB_APP_ID";
@@ -18,6 +21,9 @@ pub const ENV_GITHUB_API_URL: &str = "PROMPTGATE_GITHUB_API_URL";
 pub const ENV_DATA_DIR: &str = "PROMPTGATE_DATA_DIR";
 pub const DEFAULT_DATABASE_URL: &str = "sqlite://promptgate-server.db";
 pub const DEFAULT_DATA_DIR: &str = "promptgate-data";
+/// The shortest webhook secret accepted: GitHub signs with it, so a short
+/// one lets anyone forge deliveries.
+pub const MIN_WEBHOOK_SECRET: usize = 16;
 
 /// The configuration file as written.
 #[derive(Debug, Default, Deserialize)]
@@ -31,6 +37,137 @@ struct ServeFile {
     selftest: Option<SelfTestFile>,
     #[serde(default)]
     github: GitHubFile,
+    #[serde(default)]
+    http: HttpFile,
+    /// `[[keys]]`: where each provider key may be sent.
+    #[serde(default)]
+    keys: Vec<KeyFile>,
+}
+
+/// One `[[keys]]` entry: the variable holding a key, the endpoints it may
+/// be sent to, and (optionally) the repositories that may use it.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct KeyFile {
+    env: String,
+    endpoints: Vec<String>,
+    #[serde(default)]
+    repositories: Vec<String>,
+}
+
+/// Where the server's provider keys may go, per repository. A kind's own
+/// variable may always go to the kind's own endpoint (`OPENAI_API_KEY` to
+/// `https://api.openai.com/v1`); anything else needs a `[[keys]]` entry, so
+/// a repository's `base_url` cannot draw a key to a server of its choosing.
+#[derive(Debug, Clone, Default)]
+pub struct KeyAllowlist {
+    rules: Vec<KeyAllowed>,
+}
+
+#[derive(Debug, Clone)]
+struct KeyAllowed {
+    env: String,
+    endpoints: Vec<url::Url>,
+    /// `owner/name` or `owner/*`; empty: every repository.
+    repositories: Vec<String>,
+}
+
+impl KeyAllowed {
+    fn covers(&self, repo: &RepoName) -> bool {
+        self.repositories.is_empty()
+            || self.repositories.iter().any(|pattern| {
+                let full = format!("{}/{}", repo.owner, repo.name);
+                match pattern.strip_suffix("/*") {
+                    Some(owner) => owner.eq_ignore_ascii_case(&repo.owner),
+                    None => pattern.eq_ignore_ascii_case(&full),
+                }
+            })
+    }
+}
+
+/// The same scheme and host, the same port when the entry names one, and a
+/// path under the entry's.
+fn endpoint_matches(allowed: &url::Url, url: &url::Url) -> bool {
+    allowed.scheme() == url.scheme()
+        && allowed.host_str() == url.host_str()
+        && (allowed.port().is_none() || allowed.port() == url.port())
+        && url
+            .path()
+            .trim_end_matches('/')
+            .starts_with(allowed.path().trim_end_matches('/'))
+}
+
+impl KeyAllowlist {
+    /// May `repo` have the key of provider `alias` (its table, defaults
+    /// filled in) sent to the table's endpoint? `Err` says why not and how
+    /// to allow it.
+    pub fn check(
+        &self,
+        repo: &RepoName,
+        alias: &str,
+        table: &ProviderConfig,
+    ) -> Result<(), String> {
+        let Some(var) = table.api_key_env.as_deref() else {
+            return Ok(());
+        };
+        let endpoint = table.base_url.as_deref().unwrap_or_default();
+        let own = table.kind.default_api_key_env() == Some(var)
+            && table
+                .kind
+                .default_base_url()
+                .is_some_and(|url| url.trim_end_matches('/') == endpoint.trim_end_matches('/'));
+        if own {
+            return Ok(());
+        }
+        let parsed = url::Url::parse(endpoint).ok();
+        let allowed = self.rules.iter().any(|rule| {
+            rule.env == var
+                && rule.covers(repo)
+                && parsed
+                    .as_ref()
+                    .is_some_and(|url| rule.endpoints.iter().any(|a| endpoint_matches(a, url)))
+        });
+        if allowed {
+            Ok(())
+        } else {
+            Err(format!(
+                "this server does not send `{var}` to {endpoint} for {}/{} (provider `{alias}`); \
+                 its operator can allow it with a `[[keys]]` entry (env = \"{var}\", endpoints, \
+                 repositories) in the server config",
+                repo.owner, repo.name
+            ))
+        }
+    }
+}
+
+/// `[http]`: what a connection may cost before it has proven anything.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct HttpFile {
+    max_connections: Option<usize>,
+    idle_timeout_seconds: Option<u64>,
+    request_timeout_seconds: Option<u64>,
+    max_unverified_body_bytes: Option<usize>,
+}
+
+impl HttpFile {
+    fn limits(&self) -> HttpLimits {
+        let default = HttpLimits::default();
+        let seconds = |value: Option<u64>, default: Duration| {
+            value.map_or(default, |s| Duration::from_secs(s.max(1)))
+        };
+        HttpLimits {
+            max_connections: self
+                .max_connections
+                .unwrap_or(default.max_connections)
+                .max(1),
+            idle_timeout: seconds(self.idle_timeout_seconds, default.idle_timeout),
+            request_timeout: seconds(self.request_timeout_seconds, default.request_timeout),
+            max_unverified_body_bytes: self
+                .max_unverified_body_bytes
+                .unwrap_or(default.max_unverified_body_bytes),
+        }
+    }
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -57,6 +194,9 @@ struct GitHubFile {
     app_id: Option<u64>,
     private_key_path: Option<PathBuf>,
     api_url: Option<String>,
+    /// A file holding the webhook secret (what `promptgate app create` writes),
+    /// so the secret need not sit in the config or the environment.
+    webhook_secret_path: Option<PathBuf>,
 }
 
 /// The GitHub App's identity, for the API client.
@@ -79,6 +219,9 @@ pub struct ServeSettings {
     /// Per-repository stores (response cache, results) of the jobs.
     pub data_dir: PathBuf,
     pub max_webhook_bytes: usize,
+    pub http: HttpLimits,
+    /// Where each provider key may be sent.
+    pub keys: KeyAllowlist,
     pub retry: RetryPolicy,
     pub worker: WorkerConfig,
     /// Where self-test jobs write their markers; `None` disables them.
@@ -96,11 +239,29 @@ pub enum ServeConfigError {
     #[error("the server config {path} is invalid: {message}")]
     ParseFile { path: PathBuf, message: String },
     #[error(
-        "{ENV_WEBHOOK_SECRET} is not set: set it to the webhook secret of the GitHub App (several, comma-separated, while rotating)"
+        "{ENV_WEBHOOK_SECRET} is not set: set it to the webhook secret of the GitHub App (several, comma-separated, while rotating), or name a file holding it as [github] webhook_secret_path in the config"
     )]
     MissingWebhookSecret,
-    #[error("{ENV_WEBHOOK_SECRET} has an empty entry (entry {position}): remove the stray comma")]
-    EmptyWebhookSecret { position: usize },
+    #[error(
+        "the webhook secret ({from}) has an empty entry (entry {position}): remove the stray comma"
+    )]
+    EmptyWebhookSecret { from: String, position: usize },
+    #[error("cannot read the webhook secret file {path} ([github] webhook_secret_path): {source}")]
+    ReadWebhookSecret {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error(
+        "the webhook secret ({from}) entry {position} has {length} characters; a webhook secret \
+         needs at least {MIN_WEBHOOK_SECRET} (a short one can be guessed): generate one with \
+         `openssl rand -hex 32` and set the same on GitHub"
+    )]
+    ShortWebhookSecret {
+        from: String,
+        position: usize,
+        length: usize,
+    },
     #[error("{ENV_APP_ID} `{value}` is not a GitHub App id (a positive whole number)")]
     BadAppId { value: String },
     #[error(
@@ -152,13 +313,37 @@ impl ServeSettings {
         };
         let env = |name: &str| env(name).filter(|value| !value.trim().is_empty());
 
-        let raw_secrets = env(ENV_WEBHOOK_SECRET).ok_or(ServeConfigError::MissingWebhookSecret)?;
+        let (raw_secrets, secrets_from) =
+            match (env(ENV_WEBHOOK_SECRET), &file.github.webhook_secret_path) {
+                (Some(value), _) => (value, ENV_WEBHOOK_SECRET.to_string()),
+                (None, Some(path)) => {
+                    let text = std::fs::read_to_string(path).map_err(|source| {
+                        ServeConfigError::ReadWebhookSecret {
+                            path: path.clone(),
+                            source,
+                        }
+                    })?;
+                    (text, path.display().to_string())
+                }
+                (None, None) => return Err(ServeConfigError::MissingWebhookSecret),
+            };
+        if raw_secrets.trim().is_empty() {
+            return Err(ServeConfigError::MissingWebhookSecret);
+        }
         let mut webhook_secrets = Vec::new();
-        for (index, secret) in raw_secrets.split(',').enumerate() {
+        for (index, secret) in raw_secrets.trim().split(',').enumerate() {
             let secret = secret.trim();
             if secret.is_empty() {
                 return Err(ServeConfigError::EmptyWebhookSecret {
+                    from: secrets_from,
                     position: index + 1,
+                });
+            }
+            if secret.chars().count() < MIN_WEBHOOK_SECRET {
+                return Err(ServeConfigError::ShortWebhookSecret {
+                    from: secrets_from,
+                    position: index + 1,
+                    length: secret.chars().count(),
                 });
             }
             webhook_secrets.push(Secret::new(secret));
@@ -240,6 +425,26 @@ impl ServeSettings {
                 rule: "at least jobs.backoff_base_seconds",
             });
         }
+        let mut keys = KeyAllowlist::default();
+        for (index, entry) in file.keys.iter().enumerate() {
+            let endpoints = entry
+                .endpoints
+                .iter()
+                .map(|text| {
+                    url::Url::parse(text).map_err(|error| ServeConfigError::ParseFile {
+                        path: config.map(Path::to_path_buf).unwrap_or_default(),
+                        message: format!(
+                            "keys[{index}].endpoints: `{text}` is not a URL ({error})"
+                        ),
+                    })
+                })
+                .collect::<Result<Vec<_>, _>>()?;
+            keys.rules.push(KeyAllowed {
+                env: entry.env.clone(),
+                endpoints,
+                repositories: entry.repositories.clone(),
+            });
+        }
         let max_webhook_bytes = positive(
             file.max_webhook_bytes.map(|n| n as u64),
             super::DEFAULT_MAX_WEBHOOK_BYTES as u64,
@@ -259,6 +464,8 @@ impl ServeSettings {
                 .or(file.data_dir)
                 .unwrap_or_else(|| PathBuf::from(DEFAULT_DATA_DIR)),
             max_webhook_bytes,
+            http: file.http.limits(),
+            keys,
             retry: RetryPolicy {
                 max_attempts,
                 base_delay,
@@ -274,6 +481,56 @@ impl ServeSettings {
             selftest_dir: file.selftest.map(|selftest| selftest.dir),
         })
     }
+}
+
+/// What a new App's server config says: written by `promptgate app create`.
+#[derive(Debug, Clone)]
+pub struct StarterConfig<'a> {
+    pub app_name: &'a str,
+    pub app_id: u64,
+    pub api_url: &'a str,
+    pub private_key_path: &'a Path,
+    /// `None` when GitHub gave no webhook secret; the config then says where to put one.
+    pub webhook_secret_path: Option<&'a Path>,
+    /// Where the database and the jobs' data go.
+    pub data_root: &'a Path,
+}
+
+/// A config file [`ServeSettings::load`] accepts as is: absolute paths, no
+/// secret in it (the key and the webhook secret stay in their own files).
+pub fn starter_config(config: &StarterConfig) -> String {
+    let quoted = |text: &str| toml::Value::String(text.to_owned()).to_string();
+    let path = |p: &Path| quoted(&p.display().to_string());
+    let database = format!(
+        "sqlite://{}",
+        config.data_root.join("promptgate-server.db").display()
+    );
+    let secret_line = match config.webhook_secret_path {
+        Some(p) => format!("webhook_secret_path = {}", path(p)),
+        None => "# GitHub gave no webhook secret: set one in the App's settings, write it to a\n\
+                 # file readable only by the server, and name that file here:\n\
+                 # webhook_secret_path = \"/path/to/webhook-secret\""
+            .to_owned(),
+    };
+    format!(
+        "# The promptgate server of the GitHub App {name} (id {id}), written by\n\
+         # `promptgate app create`. Run: promptgate serve --listen 127.0.0.1:8080 --config THIS_FILE\n\
+         # Every key is described in docs/server.md; PROMPTGATE_* variables override them.\n\
+         database_url = {database}\n\
+         data_dir = {data_dir}\n\
+         \n\
+         [github]\n\
+         app_id = {id}\n\
+         private_key_path = {key}\n\
+         {secret_line}\n\
+         api_url = {api}\n",
+        name = config.app_name.replace(['\n', '\r'], " "),
+        id = config.app_id,
+        database = quoted(&database),
+        data_dir = path(&config.data_root.join("promptgate-data")),
+        key = path(config.private_key_path),
+        api = quoted(config.api_url),
+    )
 }
 
 /// Names this process's leases: host, pid and a random part (pids repeat
@@ -319,9 +576,12 @@ mod tests {
 
     #[test]
     fn defaults_with_only_a_secret() {
-        let settings = load(None, &[(ENV_WEBHOOK_SECRET, "s1")]).unwrap();
+        let settings = load(None, &[(ENV_WEBHOOK_SECRET, "settings-test-secret-1")]).unwrap();
         assert_eq!(settings.database_url.expose(), DEFAULT_DATABASE_URL);
-        assert_eq!(settings.webhook_secrets, vec![Secret::new("s1")]);
+        assert_eq!(
+            settings.webhook_secrets,
+            vec![Secret::new("settings-test-secret-1")]
+        );
         assert!(settings.github_app.is_none());
         assert_eq!(settings.worker.concurrency, 4);
         assert_eq!(settings.retry, RetryPolicy::default());
@@ -329,16 +589,35 @@ mod tests {
 
     #[test]
     fn secrets_rotate_and_never_print() {
-        let settings = load(None, &[(ENV_WEBHOOK_SECRET, "old-secret, new-secret")]).unwrap();
+        let settings = load(
+            None,
+            &[(
+                ENV_WEBHOOK_SECRET,
+                "old-webhook-secret-1, new-webhook-secret-2",
+            )],
+        )
+        .unwrap();
         assert_eq!(settings.webhook_secrets.len(), 2);
-        assert_eq!(settings.webhook_secrets[1].expose(), "new-secret");
+        assert_eq!(settings.webhook_secrets[1].expose(), "new-webhook-secret-2");
         let shown = format!("{settings:?}");
         assert!(
-            !shown.contains("old-secret") && !shown.contains("new-secret"),
+            !shown.contains("old-webhook-secret") && !shown.contains("new-webhook-secret"),
             "{shown}"
         );
-        let error = load(None, &[(ENV_WEBHOOK_SECRET, "a,,b")]).unwrap_err();
+        let error = load(
+            None,
+            &[(
+                ENV_WEBHOOK_SECRET,
+                "first-webhook-secret,,second-webhook-secret",
+            )],
+        )
+        .unwrap_err();
         assert!(error.to_string().contains("entry 2"), "{error}");
+        // A secret anyone could guess is refused, naming the entry.
+        for short in ["x", "short-secret", "first-webhook-secret,tiny"] {
+            let error = load(None, &[(ENV_WEBHOOK_SECRET, short)]).unwrap_err();
+            assert!(error.to_string().contains("at least 16"), "{error}");
+        }
     }
 
     #[test]
@@ -348,7 +627,7 @@ mod tests {
 
         let error = load(
             Some("[jobs]\nconcurency = 2\n"),
-            &[(ENV_WEBHOOK_SECRET, "s")],
+            &[(ENV_WEBHOOK_SECRET, "settings-test-secret-1")],
         )
         .unwrap_err()
         .to_string();
@@ -357,23 +636,35 @@ mod tests {
             "{error}"
         );
 
-        let error = load(None, &[(ENV_WEBHOOK_SECRET, "s"), (ENV_APP_ID, "twelve")])
-            .unwrap_err()
-            .to_string();
+        let error = load(
+            None,
+            &[
+                (ENV_WEBHOOK_SECRET, "settings-test-secret-1"),
+                (ENV_APP_ID, "twelve"),
+            ],
+        )
+        .unwrap_err()
+        .to_string();
         assert!(
             error.contains(ENV_APP_ID) && error.contains("twelve"),
             "{error}"
         );
 
-        let error = load(None, &[(ENV_WEBHOOK_SECRET, "s"), (ENV_APP_ID, "12")])
-            .unwrap_err()
-            .to_string();
+        let error = load(
+            None,
+            &[
+                (ENV_WEBHOOK_SECRET, "settings-test-secret-1"),
+                (ENV_APP_ID, "12"),
+            ],
+        )
+        .unwrap_err()
+        .to_string();
         assert!(error.contains(ENV_PRIVATE_KEY_PATH), "{error}");
 
         let error = load(
             None,
             &[
-                (ENV_WEBHOOK_SECRET, "s"),
+                (ENV_WEBHOOK_SECRET, "settings-test-secret-1"),
                 (ENV_APP_ID, "12"),
                 (ENV_PRIVATE_KEY_PATH, "/nonexistent/key.pem"),
             ],
@@ -384,11 +675,57 @@ mod tests {
 
         let error = load(
             Some("[jobs]\nconcurrency = 0\n"),
-            &[(ENV_WEBHOOK_SECRET, "s")],
+            &[(ENV_WEBHOOK_SECRET, "settings-test-secret-1")],
         )
         .unwrap_err()
         .to_string();
         assert!(error.contains("jobs.concurrency"), "{error}");
+    }
+
+    #[test]
+    fn a_secret_file_serves_when_the_environment_has_none() {
+        let dir = tempfile::tempdir().unwrap();
+        let secret = dir.path().join("webhook-secret");
+        std::fs::write(&secret, "from-file-0123456789abcdef\n").unwrap();
+        let key = dir.path().join("app.pem");
+        std::fs::write(&key, "-----BEGIN RSA PRIVATE KEY-----\nMIIB\n").unwrap();
+        let text = starter_config(&StarterConfig {
+            app_name: "promptgate \"acme\"",
+            app_id: 12,
+            api_url: "https://ghe.acme.dev/api/v3",
+            private_key_path: &key,
+            webhook_secret_path: Some(&secret),
+            data_root: dir.path(),
+        });
+        let settings = load(Some(&text), &[]).unwrap();
+        assert_eq!(
+            settings.webhook_secrets,
+            vec![Secret::new("from-file-0123456789abcdef")]
+        );
+        let app = settings.github_app.unwrap();
+        assert_eq!(
+            (app.app_id, app.api_url.as_str()),
+            (12, "https://ghe.acme.dev/api/v3")
+        );
+        assert!(settings.database_url.expose().starts_with("sqlite:///"));
+        // The environment still wins over the file.
+        let settings = load(
+            Some(&text),
+            &[(ENV_WEBHOOK_SECRET, "from-env-0123456789abcdef")],
+        )
+        .unwrap();
+        assert_eq!(
+            settings.webhook_secrets,
+            vec![Secret::new("from-env-0123456789abcdef")]
+        );
+
+        std::fs::write(&secret, "aaaaaaaaaaaaaaaaaaaa,,b").unwrap();
+        let error = load(Some(&text), &[]).unwrap_err().to_string();
+        assert!(
+            error.contains("webhook-secret") && error.contains("entry 2"),
+            "{error}"
+        );
+        assert!(!error.contains("a,,b"), "{error}");
     }
 
     #[test]
@@ -407,7 +744,7 @@ mod tests {
         let settings = load(
             Some(&file),
             &[
-                (ENV_WEBHOOK_SECRET, "s"),
+                (ENV_WEBHOOK_SECRET, "settings-test-secret-1"),
                 (ENV_DATABASE_URL, "postgres://db/x"),
                 (ENV_APP_ID, "99"),
             ],

@@ -70,6 +70,7 @@ impl Plugins {
                 data_dir: settings.data_dir.clone(),
                 limits: FetchLimits::default(),
                 installations,
+                keys: settings.keys.clone(),
             }
             .handlers(handlers);
         }
@@ -116,6 +117,7 @@ pub async fn run(listen: SocketAddr, settings: ServeSettings) -> anyhow::Result<
         plugins.prompts,
     );
     state.max_webhook_bytes = settings.max_webhook_bytes;
+    state.http = settings.http;
 
     let listener = tokio::net::TcpListener::bind(listen)
         .await

@@ -25,6 +25,10 @@ pub enum RepoError {
          in CI fetch enough history, e.g. `fetch-depth: 0`)"
     )]
     UnknownRevision { rev: String, message: String },
+    /// No revision to compare with: not a repository, no commit yet, or no
+    /// default branch to find.
+    #[error("{0}")]
+    NoBase(String),
 }
 
 /// A repository's files at one point in its history.

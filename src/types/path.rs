@@ -14,6 +14,16 @@ impl std::fmt::Display for RepoPath {
     }
 }
 
+/// Folders (or files) of version-control metadata: never prompt data, and
+/// `.git/config` of a CI checkout holds the token. Matched without regard
+/// to case, as case-insensitive file systems open them.
+pub fn is_vcs_metadata(component: &str) -> bool {
+    const NAMES: [&str; 6] = [".git", ".hg", ".svn", ".bzr", "_darcs", "CVS"];
+    NAMES
+        .iter()
+        .any(|name| component.eq_ignore_ascii_case(name))
+}
+
 impl RepoPath {
     /// Checks a path written in a user's file (`dataset:`, `{% include %}`)
     /// or listed by git, and returns it in canonical form: relative to the
@@ -43,6 +53,12 @@ impl RepoPath {
             match part {
                 ".." => return refuse("`..` would leave the repository"),
                 "" | "." => {}
+                vcs if is_vcs_metadata(vcs) => {
+                    return refuse(
+                        "it is version-control metadata (`.git/` holds the checkout's credentials), \
+                         which prompts never read",
+                    );
+                }
                 other => parts.push(other),
             }
         }

@@ -57,3 +57,23 @@ pub fn promptgate_with(root: &Path, args: &[&str], envs: &[(&str, &str)]) -> (i3
 pub fn promptgate(root: &Path, args: &[&str]) -> (i32, String, String) {
     promptgate_with(root, args, &[])
 }
+
+/// A git repository holding `fixtures/example`, committed on `main`.
+#[allow(dead_code)]
+pub fn example_repo() -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    let from = Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/example");
+    for entry in walkdir::WalkDir::new(&from) {
+        let entry = entry.unwrap();
+        let target = dir.path().join(entry.path().strip_prefix(&from).unwrap());
+        if entry.file_type().is_dir() {
+            std::fs::create_dir_all(&target).unwrap();
+        } else {
+            std::fs::copy(entry.path(), &target).unwrap();
+        }
+    }
+    git(dir.path(), &["init", "-q"]);
+    git(dir.path(), &["add", "-A"]);
+    git(dir.path(), &["commit", "-qm", "base"]);
+    dir
+}

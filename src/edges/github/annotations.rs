@@ -63,6 +63,23 @@ pub fn annotations(report: &CheckReport) -> Vec<Annotation> {
     found
 }
 
+/// The annotations with `folder` (`services/chat/`, or empty) put before
+/// their paths: GitHub places annotations by repository path, while a report
+/// made in a folder of the repository names files relative to that folder.
+pub fn in_folder(annotations: Vec<Annotation>, folder: &str) -> Vec<Annotation> {
+    let folder = folder.trim_matches('/');
+    if folder.is_empty() {
+        return annotations;
+    }
+    annotations
+        .into_iter()
+        .map(|a| Annotation {
+            path: format!("{folder}/{}", a.path),
+            ..a
+        })
+        .collect()
+}
+
 fn score(value: Option<f64>) -> String {
     value.map_or_else(|| "?".to_string(), |v| format!("{v:.2}"))
 }
@@ -102,6 +119,34 @@ pub fn escape_data(text: &str) -> String {
         .replace('\n', "%0A")
 }
 
+/// Text from a pull request (names, paths, model output, error messages)
+/// on its way to stdout or stderr, where the Actions runner reads every
+/// line as a possible workflow command: a line starting with `::` (after
+/// blanks) or holding `##[` anywhere is broken with a zero-width space, so
+/// it reads the same and runs nothing. promptgate's own commands are made
+/// by [`workflow_command`] and [`error_command`] and printed apart.
+pub fn neutralise_commands(text: &str) -> String {
+    const BREAK: &str = "\u{200B}";
+    let mut out = String::with_capacity(text.len());
+    // The runner reads lines as .NET does: `\r`, `\n` or `\r\n` end one.
+    for line in text.split_inclusive(['\r', '\n']) {
+        let blanks = line.len() - line.trim_start().len();
+        let (lead, rest) = line.split_at(blanks);
+        out.push_str(lead);
+        let rest = match rest.strip_prefix("::") {
+            Some(after) => {
+                out.push(':');
+                out.push_str(BREAK);
+                out.push(':');
+                after
+            }
+            None => rest,
+        };
+        out.push_str(&rest.replace("##[", &format!("#{BREAK}#[")));
+    }
+    out
+}
+
 fn escape_property(text: &str) -> String {
     escape_data(text).replace(':', "%3A").replace(',', "%2C")
 }
@@ -110,6 +155,31 @@ fn escape_property(text: &str) -> String {
 mod tests {
     use super::*;
     use proptest::prelude::*;
+
+    /// How the runner finds a command in one line of output: `::` after
+    /// leading blanks (v2), or `##[` anywhere (v1).
+    fn runs_a_command(text: &str) -> bool {
+        text.split(['\r', '\n'])
+            .any(|line| line.trim_start().starts_with("::") || line.contains("##["))
+    }
+
+    #[test]
+    fn neutralised_text_starts_no_command() {
+        let hostile = "name\n::error title=x::pwned\n  \t::set-output name=a::b\nx ##[warning]y\r\n::stop-commands::t\r::warning::lone cr";
+        assert!(runs_a_command(hostile), "the mutant: raw text");
+        let safe = neutralise_commands(hostile);
+        assert!(!runs_a_command(&safe), "{safe}");
+        assert_eq!(safe.replace('\u{200B}', ""), hostile, "it reads the same");
+        assert_eq!(neutralise_commands("a :: b\nc"), "a :: b\nc");
+    }
+
+    proptest! {
+        #[test]
+        fn no_neutralised_line_runs_a_command(text in "[:#\\[ \\t\\n\\r\u{a0}a-z]{0,40}") {
+            let safe = neutralise_commands(&text);
+            prop_assert!(!runs_a_command(&safe), "{:?}", safe);
+        }
+    }
 
     fn annotation(path: &str, title: &str, message: &str) -> Annotation {
         Annotation {

@@ -560,6 +560,7 @@ const LIST_COMMENTS: Call = Call::new("list issue comments", "pull-requests: rea
 const CREATE_COMMENT: Call = Call::new("create a comment", "pull-requests: write");
 const UPDATE_COMMENT: Call = Call::new("update a comment", "pull-requests: write");
 const CREATE_CHECK_RUN: Call = Call::new("create a check run", "checks: write");
+const LIST_CHECK_RUNS: Call = Call::new("list check runs for a commit", "checks: read");
 const UPDATE_CHECK_RUN: Call = Call::new("update a check run", "checks: write");
 const CREATE_STATUS: Call = Call::new("create a commit status", "statuses: write");
 const CREATE_DEPLOYMENT: Call = Call::new("create a deployment", "deployments: write");
@@ -981,6 +982,7 @@ impl GitHubApi for GitHubClient {
         name: &str,
         head_sha: &CommitSha,
         details_url: Option<&str>,
+        external_id: Option<&str>,
     ) -> Result<u64, GitHubError> {
         let mut body = json!({
             "name": name,
@@ -991,11 +993,47 @@ impl GitHubApi for GitHubClient {
         if let Some(url) = details_url {
             body["details_url"] = json!(url);
         }
+        if let Some(external_id) = external_id {
+            body["external_id"] = json!(external_id);
+        }
         let path = format!("{}/check-runs", repo_path(repo));
         let created: Id = self
             .write_json(&CREATE_CHECK_RUN, Method::POST, &path, &body)
             .await?;
         Ok(created.id)
+    }
+
+    async fn find_unfinished_check_run(
+        &self,
+        repo: &RepoName,
+        name: &str,
+        head_sha: &CommitSha,
+        external_id: &str,
+    ) -> Result<Option<u64>, GitHubError> {
+        #[derive(Deserialize)]
+        struct Listed {
+            check_runs: Vec<ListedRun>,
+        }
+        #[derive(Deserialize)]
+        struct ListedRun {
+            id: u64,
+            status: String,
+            external_id: Option<String>,
+        }
+        let path = format!(
+            "{}/commits/{}/check-runs?check_name={}&filter=latest&per_page=100",
+            repo_path(repo),
+            head_sha.0,
+            url::form_urlencoded::byte_serialize(name.as_bytes()).collect::<String>()
+        );
+        let listed: Listed = self.get_json(&LIST_CHECK_RUNS, &path).await?;
+        Ok(listed
+            .check_runs
+            .into_iter()
+            .find(|run| {
+                run.status != "completed" && run.external_id.as_deref() == Some(external_id)
+            })
+            .map(|run| run.id))
     }
 
     async fn update_check_run(

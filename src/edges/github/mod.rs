@@ -14,6 +14,7 @@ pub mod actions;
 pub mod annotations;
 pub mod app;
 mod client;
+pub mod manifest;
 pub mod post;
 mod secret;
 pub mod webhook;
@@ -466,13 +467,26 @@ pub trait GitHubApi: Send + Sync {
     ) -> Result<(), GitHubError>;
 
     /// Creates a check run `in_progress` on `head_sha`; returns its id.
+    /// `external_id` names the work it reports on, so a retry finds it.
     async fn create_check_run(
         &self,
         repo: &RepoName,
         name: &str,
         head_sha: &CommitSha,
         details_url: Option<&str>,
+        external_id: Option<&str>,
     ) -> Result<u64, GitHubError>;
+
+    /// The id of a check run on `head_sha` named `name` with this
+    /// `external_id` that is not completed yet: one an earlier attempt of the
+    /// same work created before it was killed.
+    async fn find_unfinished_check_run(
+        &self,
+        repo: &RepoName,
+        name: &str,
+        head_sha: &CommitSha,
+        external_id: &str,
+    ) -> Result<Option<u64>, GitHubError>;
 
     /// One update request; callers keep annotations ≤ [`ANNOTATIONS_PER_REQUEST`].
     async fn update_check_run(
@@ -566,15 +580,31 @@ pub trait GitHubApi: Send + Sync {
 
     /// Starts a check on `head_sha`: a check run `in_progress`, or — when the
     /// token may not create check runs (403) — a `pending` commit status.
+    /// With an `external_id`, an unfinished check run an earlier attempt of
+    /// the same work left behind is taken over rather than duplicated.
     async fn start_check(
         &self,
         repo: &RepoName,
         name: &str,
         head_sha: &CommitSha,
         details_url: Option<&str>,
+        external_id: Option<&str>,
     ) -> Result<CheckHandle, GitHubError> {
+        if let Some(external_id) = external_id {
+            match self
+                .find_unfinished_check_run(repo, name, head_sha, external_id)
+                .await
+            {
+                Ok(Some(id)) => return Ok(CheckHandle::CheckRun { id }),
+                Ok(None) => {}
+                // Listing needs only `checks: read`; without it, create.
+                Err(error) => {
+                    tracing::info!(%repo, "cannot list check runs ({error}); creating one")
+                }
+            }
+        }
         match self
-            .create_check_run(repo, name, head_sha, details_url)
+            .create_check_run(repo, name, head_sha, details_url, external_id)
             .await
         {
             Ok(id) => Ok(CheckHandle::CheckRun { id }),

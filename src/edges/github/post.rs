@@ -68,15 +68,27 @@ pub struct PullRequestTarget<'a> {
     pub head_sha: &'a CommitSha,
     /// Linked from the check run (the workflow run, or the server's page).
     pub details_url: Option<&'a str>,
+    /// The folder of the repository the report's paths are relative to
+    /// (`services/chat/`); empty at the root.
+    pub path_prefix: &'a str,
 }
 
 /// Starts the check on the head commit (`in_progress`).
+/// `external_id` names the work (the server's job), so that a retry of a
+/// job killed mid-way takes over its check run instead of adding a second.
 pub async fn start_check(
     github: &dyn GitHubApi,
     target: &PullRequestTarget<'_>,
+    external_id: Option<&str>,
 ) -> Result<CheckHandle, GitHubError> {
     github
-        .start_check(target.repo, CHECK_NAME, target.head_sha, target.details_url)
+        .start_check(
+            target.repo,
+            CHECK_NAME,
+            target.head_sha,
+            target.details_url,
+            external_id,
+        )
         .await
 }
 
@@ -115,7 +127,10 @@ pub async fn post_report(
             conclusion: verdict.conclusion(),
             title: report.headline(),
             summary,
-            annotations: super::annotations::annotations(report),
+            annotations: super::annotations::in_folder(
+                super::annotations::annotations(report),
+                target.path_prefix,
+            ),
             details_url: target.details_url.map(str::to_owned),
         };
         github.finish_check(target.repo, handle, &outcome).await?;
@@ -124,7 +139,8 @@ pub async fn post_report(
 }
 
 /// Completes a started check as failed because the gate could not run;
-/// `why` is shown in a code block. A failure to post is logged, not
+/// `why` (which quotes the pull request's files) is shown in a code block
+/// it cannot close, neutralised as the comment is. A failure to post is logged, not
 /// returned: the caller is already reporting the first error.
 pub async fn post_could_not_run(
     github: &dyn GitHubApi,
@@ -135,7 +151,7 @@ pub async fn post_could_not_run(
     let outcome = CheckOutcome {
         conclusion: Conclusion::Failure,
         title: "promptgate could not run".into(),
-        summary: format!("```\n{why}\n```"),
+        summary: crate::pipeline::report::escape::code_block(why, ""),
         annotations: Vec::new(),
         details_url: target.details_url.map(str::to_owned),
     };

@@ -57,6 +57,14 @@ impl Engine {
         }
     }
 
+    /// The same engine, routing without reading any provider key: it can
+    /// list and price a plan's calls ([`Engine::calls`]) but must not send
+    /// them.
+    pub fn pricing_only(mut self) -> Self {
+        self.providers = Arc::new(ProviderPool::without_keys(&self.config));
+        self
+    }
+
     /// Judge calls made so far (they are not part of any `EvalResult`).
     pub fn judge_stats(&self) -> CallStats {
         self.judge

@@ -8,6 +8,7 @@
 
 mod engine;
 mod plan;
+pub mod problems;
 
 pub use engine::{Engine, ExecuteError};
 pub use plan::{EvaluationPlan, PlannedCase, load_cases, plan, plan_in_chunks, plan_with_cases};

@@ -2,13 +2,12 @@
 //! every conversation and compute the version id and the fingerprint — no
 //! provider call.
 
+use super::problems::{self, CaseProblems};
 use crate::pipeline::config::Config;
 use crate::pipeline::dataset::{cases_of, stream_cases_of};
 use crate::pipeline::spec::identity::{fingerprint, version_id_of};
 use crate::pipeline::template::{PreparedPrompt, TemplateError};
-use crate::types::{
-    Case, ChatMessage, Diagnostic, Diagnostics, Fingerprint, PromptSpec, RepoFiles, VersionId,
-};
+use crate::types::{Case, ChatMessage, Diagnostics, Fingerprint, PromptSpec, RepoFiles, VersionId};
 
 /// Everything needed to evaluate one prompt version, computed without a
 /// single provider call.
@@ -75,9 +74,10 @@ pub fn plan_with_cases(
     config: &Config,
 ) -> Result<EvaluationPlan, Diagnostics> {
     let prepared = prepare(prompt, files)?;
-    let (planned, problems) = render_all(&prepared, cases);
+    let mut problems = CaseProblems::new(prompt, files);
+    let planned = render_chunk(prompt, files, &prepared, cases, &mut problems)?;
     if !problems.is_empty() {
-        return Err(Diagnostics(problems));
+        return Err(Diagnostics(problems.into_diagnostics()));
     }
     Ok(assemble(prompt, &prepared, planned, config))
 }
@@ -97,7 +97,8 @@ pub fn plan_in_chunks<E: From<Diagnostics>>(
 ) -> Result<usize, E> {
     let prepared = prepare(prompt, files)?;
     let mut cases = stream_cases_of(prompt, files)?;
-    let mut problems = Vec::new();
+    let mut unreadable = Vec::new();
+    let mut problems = CaseProblems::new(prompt, files);
     let mut planned = 0;
     let size = chunk.max(1);
     let mut exhausted = false;
@@ -106,55 +107,59 @@ pub fn plan_in_chunks<E: From<Diagnostics>>(
         while batch.len() < size {
             match cases.next() {
                 Some(Ok(case)) => batch.push(case),
-                Some(Err(problem)) => problems.push(problem),
+                Some(Err(problem)) => unreadable.push(problem),
                 None => {
                     exhausted = true;
                     break;
                 }
             }
         }
-        let (rendered, mut failed) = render_all(&prepared, batch);
-        problems.append(&mut failed);
-        if problems.is_empty() && !rendered.is_empty() {
+        let rendered = render_chunk(prompt, files, &prepared, batch, &mut problems)?;
+        if unreadable.is_empty() && problems.is_empty() && !rendered.is_empty() {
             planned += rendered.len();
             each(assemble(prompt, &prepared, rendered, config))?;
         }
     }
-    if problems.is_empty() {
-        Ok(planned)
-    } else {
-        Err(Diagnostics(problems).into())
+    if unreadable.is_empty() && problems.is_empty() {
+        return Ok(planned);
     }
+    unreadable.extend(problems.into_diagnostics());
+    Err(Diagnostics(unreadable).into())
+}
+
+/// The one problem that stops a whole prompt, as a diagnostic.
+fn whole_prompt(prompt: &PromptSpec, files: &dyn RepoFiles, error: TemplateError) -> Diagnostics {
+    Diagnostics(vec![problems::prompt_problem(
+        prompt,
+        files,
+        error.to_string(),
+    )])
 }
 
 /// The prompt compiled once, or the one problem that stops it.
 fn prepare(prompt: &PromptSpec, files: &dyn RepoFiles) -> Result<PreparedPrompt, Diagnostics> {
-    PreparedPrompt::for_prompt(prompt, files).map_err(|error: TemplateError| {
-        Diagnostics(vec![Diagnostic::error(
-            prompt.path.clone(),
-            0,
-            0,
-            error.to_string(),
-        )])
-    })
+    PreparedPrompt::for_prompt(prompt, files).map_err(|error| whole_prompt(prompt, files, error))
 }
 
-/// Every case rendered, and the cases that could not be.
-fn render_all(prepared: &PreparedPrompt, cases: Vec<Case>) -> (Vec<PlannedCase>, Vec<Diagnostic>) {
-    let mut problems = Vec::new();
+/// The cases rendered; those that cannot be are added to `problems`.
+fn render_chunk(
+    prompt: &PromptSpec,
+    files: &dyn RepoFiles,
+    prepared: &PreparedPrompt,
+    cases: Vec<Case>,
+    problems: &mut CaseProblems<'_>,
+) -> Result<Vec<PlannedCase>, Diagnostics> {
+    let rendered = prepared
+        .render_all(&cases)
+        .map_err(|error| whole_prompt(prompt, files, error))?;
     let mut planned = Vec::with_capacity(cases.len());
-    for case in cases {
-        match prepared.render(&case) {
+    for (case, result) in cases.into_iter().zip(rendered) {
+        match result {
             Ok(messages) => planned.push(PlannedCase { case, messages }),
-            Err(error) => problems.push(Diagnostic::error(
-                case.source.file.clone(),
-                case.source.line,
-                0,
-                error.to_string(),
-            )),
+            Err(error) => problems.push(&case, &error),
         }
     }
-    (planned, problems)
+    Ok(planned)
 }
 
 /// The plan of rendered cases: version id and fingerprint computed.
@@ -172,6 +177,7 @@ fn assemble(
         &prompt.evaluators,
         config.judge_model().as_ref(),
         prompt.repeats,
+        &answering_endpoints(prompt, config),
     );
     EvaluationPlan {
         prompt: prompt.clone(),
@@ -179,6 +185,16 @@ fn assemble(
         fingerprint,
         cases: planned,
     }
+}
+
+/// The endpoints that answer the prompt and its judge, as the config
+/// routes them: a result is only ever reused against the same servers.
+fn answering_endpoints(prompt: &PromptSpec, config: &Config) -> Vec<String> {
+    let mut endpoints = vec![config.provider_for(&prompt.model).endpoint()];
+    if let Some(judge) = config.judge_model() {
+        endpoints.push(config.provider_for(&judge).endpoint());
+    }
+    endpoints
 }
 
 #[cfg(test)]
@@ -247,7 +263,6 @@ mod tests {
             crate::pipeline::spec::version_id(&spec, &files.inner).unwrap()
         );
     }
-
     fn spec_with_dataset(files: &MemoryFiles) -> PromptSpec {
         let text = "name: p\nmodel: echo/echo\nmessages:\n  - role: user\n    content: \"{{ q }}\"\ntestData:\n  - { id: inline, q: first }\ndataset: data.jsonl\n";
         let (spec, problems) =

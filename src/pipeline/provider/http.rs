@@ -112,39 +112,49 @@ pub(crate) fn parse_base_url(provider: &str, raw: &str) -> Result<String, Provid
 }
 
 /// Posts `body` and decodes a 2xx answer as `T`. Any other status becomes
-/// [`ProviderError::Http`] with the server's message (key redacted) and its
-/// retry hint; a body that is not the expected JSON is `Malformed`.
+/// [`ProviderError::Http`] with the server's message and its retry hint; a
+/// body that is not the expected JSON is `Malformed`. Every error is
+/// redacted whole, before it is shortened: a key cut in two by the
+/// shortening would no longer match.
 pub(crate) async fn post_json<T: DeserializeOwned>(
     request: reqwest::RequestBuilder,
     body: &serde_json::Value,
     key: Option<&super::http::ApiKey>,
 ) -> Result<T, ProviderError> {
-    let response = request.json(body).send().await.map_err(transport_error)?;
+    let redact = |text: &str| match key {
+        Some(key) => key.redact(text),
+        None => text.to_string(),
+    };
+    let response = request
+        .json(body)
+        .send()
+        .await
+        .map_err(|e| transport_error(e, &redact))?;
     let status = response.status();
     let retry_after = parse_retry_after(response.headers(), SystemTime::now());
     // Reading the body can fail too: a reset mid-body is a transport fault.
-    let bytes = response.bytes().await.map_err(transport_error)?;
+    let bytes = response
+        .bytes()
+        .await
+        .map_err(|e| transport_error(e, &redact))?;
     if !status.is_success() {
-        let message = error_message(&bytes);
-        let message = match key {
-            Some(key) => key.redact(&message),
-            None => message,
-        };
         return Err(ProviderError::Http {
             status: status.as_u16(),
-            message,
+            message: snippet(&redact(&error_message(&bytes)), 500),
             retry_after,
         });
     }
     serde_json::from_slice(&bytes).map_err(|error| {
+        let body = redact(&String::from_utf8_lossy(&bytes));
         ProviderError::Malformed(format!(
-            "{error}; body starts with {:?}",
-            snippet(&String::from_utf8_lossy(&bytes), 200)
+            "{}; body starts with {:?}",
+            redact(&error.to_string()),
+            snippet(&body, 200)
         ))
     })
 }
 
-fn transport_error(error: reqwest::Error) -> ProviderError {
+fn transport_error(error: reqwest::Error, redact: &dyn Fn(&str) -> String) -> ProviderError {
     // The URL is ours and carries no secret; keep the whole source chain,
     // which is where "connection reset" or "refused" is said.
     let mut message = error.to_string();
@@ -154,11 +164,12 @@ fn transport_error(error: reqwest::Error) -> ProviderError {
         message.push_str(&cause.to_string());
         source = cause.source();
     }
-    ProviderError::Transport(message)
+    ProviderError::Transport(redact(&message))
 }
 
 /// The human part of an error body: `error.message` (OpenAI, Anthropic),
-/// `error` as a string (Ollama), else the raw text, shortened.
+/// `error` as a string (Ollama), else the raw text; whole, so the caller
+/// can redact it before shortening it.
 fn error_message(body: &[u8]) -> String {
     if let Ok(json) = serde_json::from_slice::<serde_json::Value>(body) {
         let found = json
@@ -167,18 +178,17 @@ fn error_message(body: &[u8]) -> String {
             .or_else(|| json.get("message"))
             .or_else(|| json.get("detail"));
         if let Some(value) = found {
-            let text = match value.as_str() {
+            return match value.as_str() {
                 Some(text) => text.to_string(),
                 None => value.to_string(),
             };
-            return snippet(&text, 500);
         }
     }
     let text = String::from_utf8_lossy(body);
     if text.trim().is_empty() {
         "(empty body)".to_string()
     } else {
-        snippet(text.trim(), 500)
+        text.trim().to_string()
     }
 }
 

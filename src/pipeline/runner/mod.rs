@@ -128,6 +128,9 @@ impl ProviderHandle {
 pub struct ProviderPool {
     config: Config,
     handles: Mutex<HashMap<String, ProviderHandle>>,
+    /// False when the pool only prices calls (`eval --estimate`): knowing
+    /// what a run would cost must not need the key that pays for it.
+    keys_needed: bool,
 }
 
 impl ProviderPool {
@@ -135,6 +138,16 @@ impl ProviderPool {
         Self {
             config: config.clone(),
             handles: Mutex::new(HashMap::new()),
+            keys_needed: true,
+        }
+    }
+
+    /// A pool whose providers are built without their keys: for routing
+    /// and pricing calls, never for sending them.
+    pub fn without_keys(config: &Config) -> Self {
+        Self {
+            keys_needed: false,
+            ..Self::new(config)
         }
     }
 
@@ -147,7 +160,12 @@ impl ProviderPool {
         if let Some(handle) = handles.get(&route.alias) {
             return Ok((handle.clone(), route.model));
         }
-        let handle = ProviderHandle::from_config(&route.alias, &route.config)?;
+        let handle = if self.keys_needed {
+            ProviderHandle::from_config(&route.alias, &route.config)?
+        } else {
+            let provider = provider::build_with_key(&route.alias, &route.config, None)?;
+            ProviderHandle::new(&route.alias, provider, &route.config)
+        };
         handles.insert(route.alias.clone(), handle.clone());
         Ok((handle, route.model))
     }
@@ -548,9 +566,15 @@ impl Runner {
                 status: 400 | 422, ..
             } => " — the provider rejected the request: check modelParameters and responseFormat",
             ProviderError::Timeout(_) => " — raise `timeout_s` for this provider if calls are slow",
-            _ if error.is_retryable() => {
-                " — gave up after retries; lower `concurrency` or \
+            ProviderError::Transport(message) => transport_hint(message),
+            ProviderError::Http {
+                status: 429 | 529, ..
+            } => {
+                " — the provider is throttling: lower `concurrency` or \
                  `requests_per_minute`, or run again (finished calls are cached)"
+            }
+            _ if error.is_retryable() => {
+                " — the provider kept failing: run again later (finished calls are cached)"
             }
             _ => "",
         };
@@ -581,6 +605,24 @@ impl Runner {
             tracing::warn!("{}: {what}", call.label);
         }
         format!("{}: {what}", call.label)
+    }
+}
+
+/// Advice for a connection that failed, by what failed: a name that does
+/// not resolve or a port nobody listens on is not helped by sending less.
+fn transport_hint(message: &str) -> &'static str {
+    let message = message.to_ascii_lowercase();
+    if message.contains("dns error") || message.contains("failed to lookup address") {
+        " — the provider's host name did not resolve: check the network (or proxy) \
+         and the provider's base_url"
+    } else if message.contains("connection refused") {
+        " — nothing answered at the provider's address: is the server running, \
+         and is base_url right?"
+    } else if message.contains("certificate") || message.contains("tls") {
+        " — the TLS handshake failed: check base_url's scheme and the server's certificate"
+    } else {
+        " — the connection failed: check the network and base_url, then run again \
+         (finished calls are cached)"
     }
 }
 
@@ -838,5 +880,18 @@ mod tests {
             retry_after: Some(Duration::from_secs(100_000)),
         };
         assert_eq!(runner.backoff(0, &greedy), Duration::from_secs(120));
+    }
+
+    #[test]
+    fn a_failed_connection_is_advised_by_its_cause() {
+        let dns = transport_hint(
+            "error sending request: client error (Connect): dns error: failed to lookup address information: Name or service not known",
+        );
+        assert!(dns.contains("did not resolve"), "{dns}");
+        assert!(!dns.contains("concurrency"), "{dns}");
+        let refused = transport_hint("tcp connect error: Connection refused (os error 111)");
+        assert!(refused.contains("is the server running"), "{refused}");
+        let other = transport_hint("connection reset by peer");
+        assert!(!other.contains("concurrency"), "{other}");
     }
 }

@@ -88,13 +88,16 @@ pub fn version_id(spec: &PromptSpec, files: &dyn RepoFiles) -> Result<VersionId,
 /// matter (both are sorted); where a case sits in its file does not either.
 /// Form 2: GitHub's evaluators score by gh's rules (built-ins by choice
 /// substring, `llm` scales, values rendered as Go prints them), so results
-/// scored the old way are never compared with new ones.
+/// scored the old way are never compared with new ones. Form 3: the
+/// endpoints that answer (kind and URL) are part of it, so a result
+/// measured against a friendly server never stands in for the real one.
 pub fn fingerprint(
     version: &VersionId,
     cases: &[Case],
     evaluators: &[EvaluatorSpec],
     judge: Option<&ModelId>,
     repeats: u32,
+    endpoints: &[String],
 ) -> Fingerprint {
     let mut cases: Vec<Value> = cases
         .iter()
@@ -123,12 +126,13 @@ pub fn fingerprint(
         .collect();
     evaluators.sort_by_cached_key(canonical_json);
     let form = json!({
-        "form": "promptgate.fingerprint/2",
+        "form": "promptgate.fingerprint/3",
         "version": version.0,
         "cases": cases,
         "evaluators": evaluators,
         "judge": judge.map(ToString::to_string),
         "repeats": repeats,
+        "endpoints": endpoints,
     });
     Fingerprint(sha256_hex(&canonical_json(&form)))
 }

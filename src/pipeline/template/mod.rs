@@ -13,6 +13,7 @@
 
 pub mod github;
 pub mod includes;
+pub mod sandbox;
 pub mod scan;
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -25,7 +26,15 @@ use crate::types::{
     Case, ChatMessage, MessageTemplate, PromptContent, PromptSpec, RepoFiles, Role, Semantics,
 };
 
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+/// Instructions one message may run (minijinja's fuel): loops over loops
+/// end here instead of holding a worker.
+pub const RENDER_FUEL: u64 = 5_000_000;
+/// Nesting of includes, macros and blocks.
+pub const RECURSION_LIMIT: usize = 64;
+/// The longest message a render may produce.
+pub const MAX_MESSAGE_BYTES: usize = 4 * 1024 * 1024;
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error, serde::Serialize, serde::Deserialize)]
 pub enum TemplateError {
     #[error("messages[{message}] ({role}): not a valid template: {detail}")]
     Syntax {
@@ -55,6 +64,10 @@ pub enum TemplateError {
         case: String,
         detail: String,
     },
+    /// A bound on rendering was reached: the template is data from the
+    /// change, and may be built to exhaust whoever renders it.
+    #[error("rendering stopped: {detail}")]
+    Limit { detail: String },
 }
 
 /// Checks a template's syntax without rendering it.
@@ -81,6 +94,8 @@ pub struct PreparedPrompt {
     language: Language,
     /// Every included file, read once.
     includes: Includes,
+    /// The messages as written, for the sandbox ([`sandbox`]).
+    sources: Vec<MessageTemplate>,
 }
 
 enum Language {
@@ -109,6 +124,7 @@ impl PreparedPrompt {
                     contents: spec.messages.iter().map(|m| m.content.clone()).collect(),
                 },
                 includes: Includes::default(),
+                sources: Vec::new(),
             }),
         }
     }
@@ -122,6 +138,8 @@ impl PreparedPrompt {
         env.set_undefined_behavior(UndefinedBehavior::Strict);
         // Keep the output exactly as written (GitHub Models renders `{{input}}` verbatim).
         env.set_keep_trailing_newline(true);
+        env.set_fuel(Some(RENDER_FUEL));
+        env.set_recursion_limit(RECURSION_LIMIT);
         for (name, text) in includes.by_name() {
             env.add_template_owned(name.to_owned(), text.to_owned())
                 .map_err(|error| TemplateError::Include {
@@ -168,7 +186,24 @@ impl PreparedPrompt {
                 reads,
             },
             includes,
+            sources: messages.to_vec(),
         })
+    }
+
+    /// Every case rendered ([`PreparedPrompt::render`]), in the sandbox
+    /// when the binary set one up; `Err` when the prompt as a whole broke a
+    /// bound (its wall clock, its memory).
+    #[allow(clippy::type_complexity)]
+    pub fn render_all(
+        &self,
+        cases: &[Case],
+    ) -> Result<Vec<Result<Vec<ChatMessage>, TemplateError>>, TemplateError> {
+        if matches!(self.language, Language::Minijinja { .. })
+            && let Some(rendered) = sandbox::render(&self.sources, self, cases)
+        {
+            return rendered;
+        }
+        Ok(cases.iter().map(|case| self.render(case)).collect())
     }
 
     /// What the messages include, as read when the prompt was compiled.
@@ -214,6 +249,16 @@ impl PreparedPrompt {
             let content = template
                 .render(&context)
                 .map_err(|error| self.render_error(index, case, &error))?;
+            if content.len() > MAX_MESSAGE_BYTES {
+                return Err(TemplateError::Limit {
+                    detail: format!(
+                        "case `{}`: messages[{index}] ({role}) rendered to {} bytes, more than \
+                         the {MAX_MESSAGE_BYTES} a message may have",
+                        case.id,
+                        content.len()
+                    ),
+                });
+            }
             rendered.push(ChatMessage {
                 role: *role,
                 content,

@@ -68,8 +68,11 @@ impl GateHandler {
             number: pr.number,
             head_sha: &pr.head_sha,
             details_url: None,
+            // The server reads whole repositories: paths are from the root.
+            path_prefix: "",
         };
-        let handle = post::start_check(github, &target)
+        let external_id = format!("promptgate-job-{}", job.id);
+        let handle = post::start_check(github, &target, Some(&external_id))
             .await
             .map_err(github_failed(repo))?;
         // A failure retrying cannot fix is reported on the check run and ends
@@ -100,6 +103,7 @@ impl GateHandler {
             run: RunOptions {
                 untrusted: pr.is_fork(),
                 refuse_commands: true,
+                keys: self.work.key_policy(repo),
                 ..RunOptions::default()
             },
             ..CheckRequest::default()

@@ -28,9 +28,10 @@ use super::sources::{BlobCache, FetchLimits, commit_files};
 use crate::edges::github::app::GitHubApp;
 use crate::edges::github::{GitHubApi, GitHubError};
 use crate::edges::registry::Registry;
-use crate::flows::evaluate::{Locations, RegistryAccess};
+use crate::flows::evaluate::{KeyPolicy, Locations, RegistryAccess};
 use crate::pipeline::spec::Workspace;
 use crate::server::jobs::{Job, JobError, JobKind, KindRouter, RepositoryError, ServerError};
+use crate::server::settings::KeyAllowlist;
 use crate::types::{CommitSha, InstallationId, RepoName};
 
 /// Makes API clients that act as an installation of the App.
@@ -57,6 +58,8 @@ pub struct GitHubWork {
     pub limits: FetchLimits,
     /// Installations known to be suspended get no work.
     pub installations: Installations,
+    /// Where the server's provider keys may go, per repository.
+    pub keys: KeyAllowlist,
 }
 
 impl GitHubWork {
@@ -118,6 +121,12 @@ impl GitHubWork {
             }
             .into()
         })
+    }
+
+    /// The key rule of runs for `repo`: the operator's allowlist.
+    fn key_policy(&self, repo: &RepoName) -> KeyPolicy {
+        let (keys, repo) = (self.keys.clone(), repo.clone());
+        KeyPolicy::new(move |alias, table| keys.check(&repo, alias, table))
     }
 
     /// Where a repository's store lives, and the server's registry for

@@ -64,6 +64,7 @@ impl JobHandler for ModelRerunHandler {
         let request = CheckRequest {
             run: RunOptions {
                 refuse_commands: true,
+                keys: self.work.key_policy(repo),
                 ..RunOptions::default()
             },
             ..CheckRequest::default()

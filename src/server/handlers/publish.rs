@@ -50,6 +50,7 @@ impl JobHandler for PublishHandler {
         };
         let options = RunOptions {
             refuse_commands: true,
+            keys: self.work.key_policy(repo),
             ..RunOptions::default()
         };
         let published = publish_workspace(

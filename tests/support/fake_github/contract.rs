@@ -9,6 +9,7 @@ use serde_json::{Map, Value, json};
 
 pub struct Contract {
     operations: Vec<Operation>,
+    components: Value,
 }
 
 struct Operation {
@@ -21,6 +22,8 @@ struct Operation {
     /// Path parameter name → validator of its value.
     path_params: HashMap<String, jsonschema::Validator>,
     body: Option<Body>,
+    /// Status → the JSON schema of that answer's body, compiled when first asked.
+    responses: HashMap<u16, Value>,
 }
 
 struct Body {
@@ -52,13 +55,26 @@ const MULTI_SEGMENT_PARAMS: &[&str] = &["path", "ref", "basehead"];
 pub fn contract() -> &'static Contract {
     static CONTRACT: OnceLock<Contract> = OnceLock::new();
     CONTRACT.get_or_init(|| {
-        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/fixtures/github/openapi.json");
-        let text = std::fs::read_to_string(path)
-            .unwrap_or_else(|e| panic!("{path}: {e}; run scripts/update-github-fixtures.sh"));
-        let mut doc: Value = serde_json::from_str(&text).expect("openapi.json is JSON");
+        let mut doc = description().clone();
         openapi_to_json_schema(&mut doc);
         Contract::new(&doc)
     })
+}
+
+/// `fixtures/github/openapi.json` as published (before the JSON Schema fix-ups).
+fn description() -> &'static Value {
+    static DOC: OnceLock<Value> = OnceLock::new();
+    DOC.get_or_init(|| {
+        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/fixtures/github/openapi.json");
+        let text = std::fs::read_to_string(path)
+            .unwrap_or_else(|e| panic!("{path}: {e}; run scripts/update-github-fixtures.sh"));
+        serde_json::from_str(&text).expect("openapi.json is JSON")
+    })
+}
+
+/// One of GitHub's published example bodies (`#/components/examples/NAME`).
+pub fn example(name: &str) -> Value {
+    description()["components"]["examples"][name]["value"].clone()
 }
 
 /// OpenAPI 3.0 says `nullable: true` where JSON Schema says `"null"` is a type.
@@ -143,6 +159,13 @@ impl Contract {
                         ),
                     }
                 });
+                let mut responses = HashMap::new();
+                for (status, response) in op["responses"].as_object().into_iter().flatten() {
+                    let schema = &resolve(doc, response)["content"]["application/json"]["schema"];
+                    if let (Ok(status), false) = (status.parse::<u16>(), schema.is_null()) {
+                        responses.insert(status, schema.clone());
+                    }
+                }
                 operations.push(Operation {
                     method: method.to_uppercase(),
                     template: template.clone(),
@@ -160,10 +183,35 @@ impl Contract {
                     query,
                     path_params,
                     body,
+                    responses,
                 });
             }
         }
-        Self { operations }
+        Self {
+            operations,
+            components,
+        }
+    }
+
+    /// What GitHub's description says is wrong with an answer the fake gives
+    /// (empty: nothing), so a stand-in cannot drift from GitHub's real shape.
+    pub fn check_response(&self, operation_id: &str, status: u16, body: &Value) -> Vec<String> {
+        let op = self
+            .operations
+            .iter()
+            .find(|o| o.operation_id == operation_id)
+            .expect("known operation");
+        let at = format!(
+            "{} {} ({operation_id}) answer {status}",
+            op.method, op.template
+        );
+        let Some(schema) = op.responses.get(&status) else {
+            return vec![format!("{at}: status not in GitHub's description")];
+        };
+        compile(schema, &self.components)
+            .iter_errors(body)
+            .map(|e| format!("{at}: rejected at `{}`: {e}", e.instance_path))
+            .collect()
     }
 
     /// Finds the operation; exact segment counts win over a multi-segment tail.

@@ -30,8 +30,8 @@ use serde_json::Value;
 
 use contract::{Lookup, contract};
 pub use world::{
-    APP_ID, APP_SLUG, CheckRun, Comment, Deployment, Injected, Issue, RecordedRequest, Status,
-    TokenInfo, TokenKind, World,
+    APP_ID, APP_SLUG, CheckRun, Comment, Deployment, Injected, Issue, ManifestApp, RecordedRequest,
+    Status, TokenInfo, TokenKind, World,
 };
 use world::{Call, Pull, Reply};
 
@@ -60,6 +60,7 @@ impl FakeGitHub {
         let addr = listener.local_addr().expect("local addr");
         let mut world = World::default();
         world.app_public_key = APP_PUBLIC_KEY.as_bytes().to_vec();
+        world.app_private_key = APP_PRIVATE_KEY.to_owned();
         world.tokens.insert(
             ACTIONS_TOKEN.to_owned(),
             TokenInfo {
@@ -71,7 +72,13 @@ impl FakeGitHub {
             world: Mutex::new(world),
             base_url: format!("http://{addr}"),
         });
+        // The web pages GitHub serves outside its REST API: the App manifest form.
         let app = axum::Router::new()
+            .route("/settings/apps/new", axum::routing::post(new_app_form))
+            .route(
+                "/organizations/{org}/settings/apps/new",
+                axum::routing::post(new_app_form),
+            )
             .fallback(handle)
             .with_state(Arc::clone(&shared));
         let server = tokio::spawn(async move {
@@ -390,6 +397,126 @@ impl Drop for FakeGitHub {
     }
 }
 
+/// Keys GitHub documents for an App manifest
+/// (docs.github.com, "Registering a GitHub App from a manifest").
+const MANIFEST_KEYS: &[&str] = &[
+    "name",
+    "url",
+    "hook_attributes",
+    "redirect_url",
+    "callback_urls",
+    "setup_url",
+    "description",
+    "public",
+    "default_events",
+    "default_permissions",
+    "request_oauth_on_install",
+    "setup_on_update",
+];
+
+/// What GitHub's manifest documentation says is wrong with `manifest`.
+fn manifest_problems(manifest: &Value) -> Vec<String> {
+    let mut problems = Vec::new();
+    let Some(fields) = manifest.as_object() else {
+        return vec!["the manifest is not a JSON object".into()];
+    };
+    for key in fields.keys() {
+        if !MANIFEST_KEYS.contains(&key.as_str()) {
+            problems.push(format!("manifest: unknown key `{key}`"));
+        }
+    }
+    if !manifest["url"].is_string() {
+        problems.push("manifest: `url` (the App's homepage) is required".into());
+    }
+    if !manifest["hook_attributes"].is_null() && !manifest["hook_attributes"]["url"].is_string() {
+        problems.push("manifest: `hook_attributes.url` is required".into());
+    }
+    // GitHub refuses these in `default_events`: every App gets them.
+    for event in manifest["default_events"].as_array().into_iter().flatten() {
+        if matches!(
+            event.as_str(),
+            Some("installation" | "installation_repositories") | None
+        ) {
+            problems.push(format!("manifest: `default_events` may not hold {event}"));
+        }
+    }
+    for (name, access) in manifest["default_permissions"]
+        .as_object()
+        .into_iter()
+        .flatten()
+    {
+        if !matches!(access.as_str(), Some("read" | "write")) {
+            problems.push(format!("manifest: permission `{name}` = {access}"));
+        }
+    }
+    problems
+}
+
+/// GitHub's `settings/apps/new` form, as a browser posts a manifest to it:
+/// registers the App and sends the browser to the manifest's `redirect_url`
+/// with a one-time `code` and the `state` it was given.
+async fn new_app_form(
+    State(shared): State<Arc<Shared>>,
+    org: Option<axum::extract::Path<String>>,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let mut world = shared.world.lock().unwrap_or_else(|e| e.into_inner());
+    let form: std::collections::HashMap<String, String> =
+        url::form_urlencoded::parse(&body).into_owned().collect();
+    let state = url::form_urlencoded::parse(uri.query().unwrap_or("").as_bytes())
+        .find(|(k, _)| k == "state")
+        .map(|(_, v)| v.into_owned());
+    let content_type = headers.get("content-type").and_then(|v| v.to_str().ok());
+    let mut problems = Vec::new();
+    if content_type != Some("application/x-www-form-urlencoded") {
+        problems.push(format!("manifest form: content-type {content_type:?}"));
+    }
+    let manifest = form
+        .get("manifest")
+        .and_then(|m| serde_json::from_str::<Value>(m).ok());
+    match &manifest {
+        Some(m) => problems.extend(manifest_problems(m)),
+        None => problems.push("manifest form: no `manifest` field holding JSON".into()),
+    }
+    let redirect = manifest
+        .as_ref()
+        .and_then(|m| m["redirect_url"].as_str())
+        .map(str::to_owned);
+    if redirect.is_none() {
+        problems.push("manifest: no `redirect_url` to send the browser back to".into());
+    }
+    if !problems.is_empty() {
+        world.violations.extend(problems.iter().cloned());
+        return (StatusCode::UNPROCESSABLE_ENTITY, problems.join("\n")).into_response();
+    }
+    let code = format!("manifestcode{}", world.next_id());
+    let webhook_secret = format!(
+        "whsec{:016x}",
+        world.next_id().wrapping_mul(0x9e37_79b9_7f4a_7c15)
+    );
+    world.manifest_apps.insert(
+        code.clone(),
+        ManifestApp {
+            manifest: manifest.unwrap_or_default(),
+            org: org.map(|o| o.0),
+            webhook_secret,
+            converted: false,
+        },
+    );
+    let mut location = url::Url::parse(&redirect.unwrap_or_default()).expect("redirect_url");
+    location.query_pairs_mut().append_pair("code", &code);
+    if let Some(state) = state {
+        location.query_pairs_mut().append_pair("state", &state);
+    }
+    (
+        StatusCode::FOUND,
+        [(axum::http::header::LOCATION, location.to_string())],
+    )
+        .into_response()
+}
+
 /// GitHub's example payloads for `event` (from `fixtures/github/webhooks/`),
 /// each as (action, body bytes).
 pub fn webhook_examples(file_stem: &str) -> Vec<(Option<String>, Vec<u8>)> {
@@ -548,6 +675,24 @@ fn answer(
         let mut reply = Reply::error(injected.status, &injected.message);
         reply.headers.extend(injected.headers.iter().cloned());
         reply.delay = injected.delay;
+        return reply;
+    }
+    // The one-time code is the credential of the manifest conversion.
+    if matched.operation_id == "apps/create-from-manifest" {
+        let reply = world.handle(&Call {
+            operation_id: &matched.operation_id,
+            params: &matched.params,
+            query,
+            body: Value::Null,
+            token: None,
+            base_url,
+            path,
+            accept_raw: false,
+        });
+        if let Ok(body) = serde_json::from_slice::<Value>(&reply.body) {
+            let problems = contract().check_response(&matched.operation_id, reply.status, &body);
+            world.violations.extend(problems);
+        }
         return reply;
     }
     let Some(token) = bearer(headers) else {

@@ -78,6 +78,7 @@ pub struct CheckRun {
     /// Update requests received (`PATCH .../check-runs/{id}`).
     pub updates: u32,
     pub author: String,
+    pub external_id: Option<String>,
 }
 
 #[derive(Debug, Clone)]
@@ -153,7 +154,22 @@ pub struct World {
     pub failures: Failures,
     pub violations: Vec<String>,
     pub requests: Vec<RecordedRequest>,
+    /// Apps registered through the manifest form, by the code GitHub hands out.
+    pub manifest_apps: BTreeMap<String, ManifestApp>,
+    /// The PEM the manifest conversion answers with (the key of [`APP_ID`]).
+    pub app_private_key: String,
     next_id: u64,
+}
+
+/// An App the manifest form created, waiting for its code to be exchanged.
+#[derive(Debug, Clone)]
+pub struct ManifestApp {
+    pub manifest: Value,
+    /// `None` for the signed-in user's account.
+    pub org: Option<String>,
+    pub webhook_secret: String,
+    /// A code works once.
+    pub converted: bool,
 }
 
 pub struct Reply {
@@ -370,8 +386,39 @@ impl World {
                     json!({ "token": token, "expires_at": expires_at, "permissions": {}, "repository_selection": "selected" }),
                 )
             }
+            "apps/create-from-manifest" => self.convert_manifest(call),
             _ => self.handle_repo(call),
         }
+    }
+
+    /// `POST /app-manifests/{code}/conversions`: GitHub's own example answer
+    /// with this App's values; an unknown or spent code is 404.
+    fn convert_manifest(&mut self, call: &Call) -> Reply {
+        let code = call.param("code");
+        let Some(app) = self.manifest_apps.get_mut(code).filter(|a| !a.converted) else {
+            return Reply::error(404, "Not Found");
+        };
+        app.converted = true;
+        let app = app.clone();
+        let name = app.manifest["name"].as_str().unwrap_or("app").to_owned();
+        let slug: String = name
+            .to_lowercase()
+            .chars()
+            .map(|c| if c.is_ascii_alphanumeric() { c } else { '-' })
+            .collect();
+        let mut body = super::contract::example("integration-from-manifest");
+        body["id"] = json!(APP_ID);
+        body["slug"] = json!(slug);
+        body["name"] = json!(name);
+        body["html_url"] = json!(format!("{}/apps/{slug}", call.base_url));
+        body["owner"]["login"] = json!(app.org.as_deref().unwrap_or("octocat"));
+        body["permissions"] = app.manifest["default_permissions"].clone();
+        body["events"] = app.manifest["default_events"].clone();
+        body["pem"] = json!(self.app_private_key);
+        body["webhook_secret"] = json!(app.webhook_secret);
+        body["created_at"] = json!(now());
+        body["updated_at"] = json!(now());
+        Reply::json(201, body)
     }
 
     fn handle_repo(&mut self, call: &Call) -> Reply {
@@ -644,10 +691,26 @@ impl World {
                     annotations: Vec::new(),
                     updates: 0,
                     author: login,
+                    external_id: call.body["external_id"].as_str().map(str::to_owned),
                 };
                 let reply = check_run_json(&run);
                 self.repo_mut(&full_name).check_runs.push(run);
                 Reply::json(201, reply)
+            }
+            "checks/list-for-ref" => {
+                let sha = call.param("ref").to_owned();
+                let name = call.query("check_name").map(str::to_owned);
+                let runs: Vec<Value> = self
+                    .repo_mut(&full_name)
+                    .check_runs
+                    .iter()
+                    .filter(|r| r.head_sha == sha && name.as_ref().is_none_or(|n| *n == r.name))
+                    .map(check_run_json)
+                    .collect();
+                Reply::json(
+                    200,
+                    json!({ "total_count": runs.len(), "check_runs": runs }),
+                )
             }
             "checks/update" => {
                 let id = call.number("check_run_id");
@@ -816,6 +879,7 @@ fn comment_json(c: &Comment) -> Value {
 
 fn check_run_json(r: &CheckRun) -> Value {
     json!({ "id": r.id, "name": r.name, "head_sha": r.head_sha, "status": r.status,
+            "external_id": r.external_id,
             "conclusion": r.conclusion, "output": { "title": r.title, "summary": r.summary,
             "annotations_count": r.annotations.len() } })
 }
