@@ -15,28 +15,17 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use axum::Json;
-use axum::extract::State;
 use promptgate::pipeline::config::{ProviderConfig, ProviderKind};
 use promptgate::pipeline::provider::{self, config_for_kind};
 use promptgate::pipeline::runner::cache::{CacheMode, ResponseCache};
 use promptgate::pipeline::runner::pricing::PriceTable;
 use promptgate::pipeline::runner::{Call, ProgressMode, ProviderHandle, Runner, RunnerOptions};
 use promptgate::types::{ChatMessage, ChatRequest, ModelParameters, ResponseFormat, Role};
-use serde_json::{Value, json};
 
-const LATENCY: Duration = Duration::from_millis(50);
+mod support;
+use support::{LATENCY, answer};
+
 const CONCURRENCY: usize = 64;
-
-async fn answer(State(served): State<Arc<AtomicU64>>, Json(body): Json<Value>) -> Json<Value> {
-    served.fetch_add(1, Ordering::Relaxed);
-    tokio::time::sleep(LATENCY).await;
-    let content = body["messages"][1]["content"].as_str().unwrap_or_default();
-    Json(json!({
-        "choices": [{"message": {"role": "assistant", "content": format!("Answer to: {content}")}, "finish_reason": "stop"}],
-        "usage": {"prompt_tokens": 42, "completion_tokens": 12}
-    }))
-}
 
 fn calls(handle: &ProviderHandle, cases: usize, tag: &str) -> Vec<Call> {
     (0..cases)

@@ -3,7 +3,9 @@
 //! once, each enqueuing a self-test job that works for 50 ms, and prints the
 //! p50/p99/max time to the 202 while the workers run those jobs.
 //!
-//! Run: `cargo bench --bench webhook_ack`
+//! Run: `cargo bench --bench webhook_ack` (SQLite; and PostgreSQL too when
+//! `PROMPTGATE_TEST_POSTGRES` names a server: a fresh database is made there
+//! for the run and dropped after).
 
 use std::process::Stdio;
 use std::time::{Duration, Instant};
@@ -30,22 +32,47 @@ fn percentile(sorted: &[Duration], p: f64) -> Duration {
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let dir = tempfile::tempdir()?;
-    let config = dir.path().join("server.toml");
+    let sqlite = format!("sqlite://{}", dir.path().join("bench.db").display());
+    bench("SQLite", &sqlite, dir.path()).await?;
+    if let Ok(admin) = std::env::var("PROMPTGATE_TEST_POSTGRES") {
+        use sqlx::Connection;
+        let name = format!("promptgate_bench_{}", std::process::id());
+        let mut connection = sqlx::PgConnection::connect(&admin).await?;
+        sqlx::query(&format!("CREATE DATABASE {name}"))
+            .execute(&mut connection)
+            .await?;
+        let (base, _) = admin.rsplit_once('/').ok_or("a URL ending in /database")?;
+        let result = bench("PostgreSQL", &format!("{base}/{name}"), dir.path()).await;
+        sqlx::query(&format!("DROP DATABASE {name} WITH (FORCE)"))
+            .execute(&mut connection)
+            .await?;
+        result?;
+    } else {
+        println!("PostgreSQL: skipped (set PROMPTGATE_TEST_POSTGRES to measure it too)");
+    }
+    Ok(())
+}
+
+async fn bench(
+    label: &str,
+    database_url: &str,
+    dir: &std::path::Path,
+) -> Result<(), Box<dyn std::error::Error>> {
+    let dir = &dir.join(label);
+    std::fs::create_dir_all(dir)?;
+    let config = dir.join("server.toml");
     std::fs::write(
         &config,
         format!(
             "[jobs]\nconcurrency = 4\npoll_interval_ms = 200\n[selftest]\ndir = \"{}\"\n",
-            dir.path().join("selftest").display()
+            dir.join("selftest").display()
         ),
     )?;
     let mut server = tokio::process::Command::new(env!("CARGO_BIN_EXE_promptgate"))
         .args(["serve", "--listen", "127.0.0.1:0", "--config"])
         .arg(&config)
         .env("PROMPTGATE_WEBHOOK_SECRET", SECRET)
-        .env(
-            "PROMPTGATE_DATABASE_URL",
-            format!("sqlite://{}", dir.path().join("bench.db").display()),
-        )
+        .env("PROMPTGATE_DATABASE_URL", database_url)
         .env("PROMPTGATE_LOG", "warn")
         .stdout(Stdio::piped())
         .stderr(Stdio::inherit())
@@ -88,8 +115,15 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         }
     };
 
-    // Warm up: open connections, let the workers start.
-    for result in futures::future::join_all((0..10).map(|n| deliver(n, "warmup"))).await {
+    // Warm up: let the workers start. With BENCH_WARM_CONNECTIONS=1 the
+    // warm-up opens as many connections as the burst uses, so the figure
+    // leaves out TCP connection set-up (GitHub opens one per delivery).
+    let warmups = if std::env::var_os("BENCH_WARM_CONNECTIONS").is_some() {
+        DELIVERIES
+    } else {
+        10
+    };
+    for result in futures::future::join_all((0..warmups).map(|n| deliver(n, "warmup"))).await {
         result?;
     }
 
@@ -103,7 +137,10 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
 
     // Jobs were running meanwhile; wait for them so the figure is honest about load.
     let metrics_url = format!("http://{address}/metrics");
-    let target = format!("promptgate_jobs{{status=\"done\"}} {}", DELIVERIES + 10);
+    let target = format!(
+        "promptgate_jobs{{status=\"done\"}} {}",
+        DELIVERIES + warmups
+    );
     let drain = Instant::now();
     loop {
         let text = client.get(&metrics_url).send().await?.text().await?;
@@ -117,7 +154,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     }
     let ms = |d: Duration| d.as_secs_f64() * 1000.0;
     println!(
-        "webhook_ack: {DELIVERIES} concurrent signed deliveries on loopback, jobs of {JOB_WORK_MS} ms running (4 workers)"
+        "webhook_ack ({label}): {DELIVERIES} concurrent signed deliveries on loopback, jobs of {JOB_WORK_MS} ms running (4 workers)"
     );
     println!(
         "  ack latency  p50 {:.2} ms  p99 {:.2} ms  max {:.2} ms  (all acknowledged in {:.1} ms)",
@@ -128,7 +165,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     );
     println!(
         "  all {} jobs done {:.1} s after the last acknowledgement",
-        DELIVERIES + 10,
+        DELIVERIES + warmups,
         drain.elapsed().as_secs_f64()
     );
     server.start_kill()?;

@@ -134,6 +134,7 @@ macro_rules! on_both_backends {
 
 on_both_backends!(
     duplicate_delivery_makes_one_job,
+    a_burst_of_deliveries_commits_each_once,
     failing_job_retries_with_backoff_then_fails,
     permanent_error_fails_at_once,
     newer_job_supersedes_queued_and_running_ones,
@@ -197,6 +198,50 @@ async fn duplicate_delivery_makes_one_job(db: Database) {
         .unwrap();
     assert!(matches!(other, EnqueueOutcome::Enqueued(_)));
     assert_eq!(queue.depth().await.unwrap().queued, 2);
+}
+
+/// 100 deliveries at once (each sent twice, as a redelivery racing the
+/// first), grouped into shared transactions: every delivery gets exactly one
+/// job, the copy is a duplicate of that job, and every job is stored by the
+/// time its delivery is answered.
+async fn a_burst_of_deliveries_commits_each_once(db: Database) {
+    let (queue, _clock) = manual_queue(db, 3);
+    let sends = (0..200).map(|n| {
+        let queue = queue.clone();
+        tokio::spawn(async move {
+            let delivery = format!("burst-{}", n % 100);
+            let outcome = queue
+                .enqueue_delivery(&delivery, "pull_request", &gate_job(1000 + n % 100))
+                .await
+                .unwrap();
+            // Answered only once stored: the job is there already.
+            if let EnqueueOutcome::Enqueued(id) = outcome {
+                assert!(queue.jobs().await.unwrap().iter().any(|job| job.id == id));
+            }
+            (n % 100, outcome)
+        })
+    });
+    let outcomes: Vec<(u32, EnqueueOutcome)> = futures::future::join_all(sends)
+        .await
+        .into_iter()
+        .map(Result::unwrap)
+        .collect();
+    let mut enqueued = std::collections::HashMap::new();
+    for (delivery, outcome) in &outcomes {
+        if let EnqueueOutcome::Enqueued(id) = outcome {
+            assert!(
+                enqueued.insert(*delivery, *id).is_none(),
+                "delivery {delivery} enqueued twice"
+            );
+        }
+    }
+    assert_eq!(enqueued.len(), 100);
+    for (delivery, outcome) in &outcomes {
+        if let EnqueueOutcome::Duplicate { job } = outcome {
+            assert_eq!(*job, Some(enqueued[delivery]));
+        }
+    }
+    assert_eq!(queue.jobs().await.unwrap().len(), 100);
 }
 
 async fn failing_job_retries_with_backoff_then_fails(db: Database) {

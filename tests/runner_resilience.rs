@@ -368,27 +368,7 @@ async fn unauthorized_is_not_retried_and_later_calls_fail_fast() {
 }
 
 fn count_entries(dir: &Path) -> usize {
-    walk(dir)
-        .iter()
-        .filter(|p| p.extension().is_some_and(|e| e == "json"))
-        .count()
-}
-
-fn walk(dir: &Path) -> Vec<std::path::PathBuf> {
-    let Ok(entries) = std::fs::read_dir(dir) else {
-        return Vec::new();
-    };
-    entries
-        .filter_map(Result::ok)
-        .flat_map(|entry| {
-            let path = entry.path();
-            if path.is_dir() {
-                walk(&path)
-            } else {
-                vec![path]
-            }
-        })
-        .collect()
+    ResponseCache::new(dir, CacheMode::ReadWrite).len()
 }
 
 #[tokio::test]
@@ -444,11 +424,19 @@ async fn second_run_makes_zero_calls_and_the_flags_do_what_they_say() {
         assert_eq!(count_entries(fresh.path()), 0, "--no-cache writes nothing");
 
         // A corrupted entry is asked again and rewritten.
-        let victim = walk(dir.path())
-            .into_iter()
-            .find(|p| p.extension().is_some_and(|e| e == "json"))
+        let database = rusqlite::Connection::open(
+            ResponseCache::new(dir.path(), CacheMode::Off).database_path(),
+        )
+        .unwrap();
+        let victim: String = database
+            .query_row("SELECT key FROM answers LIMIT 1", [], |row| row.get(0))
             .unwrap();
-        std::fs::write(&victim, b"{\"key\":").unwrap();
+        database
+            .execute(
+                "UPDATE answers SET response = ?2 WHERE key = ?1",
+                rusqlite::params![victim, b"{\"key\":".to_vec()],
+            )
+            .unwrap();
         let healed = runner(dir.path(), CacheMode::ReadWrite)
             .run(work())
             .await
@@ -456,7 +444,14 @@ async fn second_run_makes_zero_calls_and_the_flags_do_what_they_say() {
         assert_eq!(served(), 61);
         assert_eq!(healed.totals.cached, 19);
         assert_eq!(texts(&healed.outcomes), texts(&first.outcomes));
-        let rewritten: Value = serde_json::from_slice(&std::fs::read(&victim).unwrap()).unwrap();
+        let rewritten: Vec<u8> = database
+            .query_row(
+                "SELECT response FROM answers WHERE key = ?1",
+                [&victim],
+                |row| row.get(0),
+            )
+            .unwrap();
+        let rewritten: Value = serde_json::from_slice(&rewritten).unwrap();
         assert!(
             rewritten["completion"]["text"]
                 .as_str()
@@ -495,14 +490,6 @@ async fn interrupting_keeps_finished_calls_cached_and_a_rerun_resumes() {
             count_entries(dir.path()),
             finished,
             "exactly the finished calls are stored"
-        );
-        assert!(
-            walk(dir.path()).iter().all(|p| !p
-                .file_name()
-                .unwrap()
-                .to_string_lossy()
-                .starts_with(".tmp-")),
-            "no half-written file"
         );
 
         script.hang.store(false, Ordering::SeqCst);

@@ -101,6 +101,9 @@ pub fn run(repo: &Path, args: EvalArgs) -> anyhow::Result<Outcome> {
     )
 }
 
+/// Cases planned at once by `eval --estimate`.
+const ESTIMATE_CHUNK: usize = 1024;
+
 /// `eval --estimate`: plans every prompt and prices the calls a run would
 /// make, counting the cached ones as free.
 fn estimate(repo: &Path, selectors: &[String]) -> anyhow::Result<Outcome> {
@@ -111,12 +114,23 @@ fn estimate(repo: &Path, selectors: &[String]) -> anyhow::Result<Outcome> {
         &RunOptions::default(),
     )?
     .pricing_only();
-    let mut calls = Vec::new();
+    let mut estimate = pricing::Estimate::default();
+    let (prices, cache) = (engine.runner.prices(), engine.runner.cache());
     for prompt in select_by_name(&workspace, selectors)? {
-        let plan = evaluation::plan(&prompt, workspace.files.as_ref(), &workspace.config)?;
-        calls.extend(engine.calls(&plan)?);
+        // A chunk at a time: a million cases are counted, never held.
+        evaluation::plan_in_chunks(
+            &prompt,
+            workspace.files.as_ref(),
+            &workspace.config,
+            ESTIMATE_CHUNK,
+            |chunk| -> anyhow::Result<()> {
+                for call in engine.calls(&chunk)? {
+                    estimate.add(&call, prices, Some(cache));
+                }
+                Ok(())
+            },
+        )?;
     }
-    let estimate = pricing::estimate(&calls, engine.runner.prices(), Some(engine.runner.cache()));
     let uncached = estimate.calls - estimate.cached;
     outln!(
         "{} calls ({} cached, {uncached} to make): at most {} input and {} output tokens",

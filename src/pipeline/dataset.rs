@@ -49,38 +49,70 @@ impl DatasetFormat {
     }
 }
 
+/// The cases of a stream, in order, one at a time.
+pub type CaseStream<'a> = Box<dyn Iterator<Item = Result<Case, Diagnostic>> + Send + 'a>;
+
 /// A prompt's cases: its inline `testData`, then its `dataset` file's.
 /// Ids must be unique across both (the gate pairs cases by id).
 pub fn cases_of(spec: &PromptSpec, files: &dyn RepoFiles) -> Result<Vec<Case>, Diagnostics> {
-    let mut cases = spec.test_data.clone();
-    if let Some(dataset) = &spec.dataset {
-        cases.extend(load_cases(files, dataset)?);
-    }
-    let mut seen = std::collections::BTreeSet::new();
-    let mut diagnostics = Vec::new();
-    for case in &cases {
-        if !seen.insert(case.id.as_str()) {
-            diagnostics.push(Diagnostic::error(
-                case.source.file.clone(),
-                case.source.line,
-                0,
-                format!(
-                    "case id `{}` is used twice in prompt `{}` (testData and dataset ids must be unique)",
-                    case.id, spec.name
-                ),
-            ));
-        }
-    }
-    if diagnostics.is_empty() {
-        Ok(cases)
-    } else {
-        Err(Diagnostics(diagnostics))
-    }
+    collect(stream_cases_of(spec, files)?)
+}
+
+/// [`cases_of`] as a stream: a dataset file (JSONL, CSV) is read as the
+/// cases are used, so a million cases are never held at once. Duplicate ids
+/// are errors in the stream, where the second use is.
+pub fn stream_cases_of<'a>(
+    spec: &'a PromptSpec,
+    files: &dyn RepoFiles,
+) -> Result<CaseStream<'a>, Diagnostics> {
+    let dataset = match &spec.dataset {
+        Some(dataset) => Some(open_cases(files, dataset)?),
+        None => None,
+    };
+    // Dataset ids are unique within their file (its `CaseBuilder`); what
+    // is left to check is each id against the inline cases, which are few.
+    let mut inline = std::collections::HashSet::new();
+    let twice = move |case: &Case| {
+        Diagnostic::error(
+            case.source.file.clone(),
+            case.source.line,
+            0,
+            format!(
+                "case id `{}` is used twice in prompt `{}` (testData and dataset ids must be unique)",
+                case.id, spec.name
+            ),
+        )
+    };
+    let inline_cases: Vec<Result<Case, Diagnostic>> = spec
+        .test_data
+        .iter()
+        .map(|case| {
+            if inline.insert(case.id.clone()) {
+                Ok(case.clone())
+            } else {
+                Err(twice(case))
+            }
+        })
+        .collect();
+    let from_file = dataset.into_iter().flatten().map(move |case| match case {
+        Ok(case) if inline.contains(&case.id) => Err(twice(&case)),
+        other => other,
+    });
+    Ok(Box::new(inline_cases.into_iter().chain(from_file)))
 }
 
 /// Reads every case of a dataset file. All problems are collected; an `Err`
 /// holds at least one error.
 pub fn load_cases(files: &dyn RepoFiles, path: &RepoPath) -> Result<Vec<Case>, Diagnostics> {
+    collect(open_cases(files, path)?)
+}
+
+/// The cases of a dataset file as a stream (JSONL and CSV read as they are
+/// used; YAML parsed whole). A file that cannot be opened is an `Err`.
+pub fn open_cases(
+    files: &dyn RepoFiles,
+    path: &RepoPath,
+) -> Result<CaseStream<'static>, Diagnostics> {
     let whole_file =
         |message: String| Diagnostics(vec![Diagnostic::error(path.clone(), 0, 0, message)]);
     let Some(format) = DatasetFormat::from_path(path) else {
@@ -102,14 +134,14 @@ pub fn load_cases(files: &dyn RepoFiles, path: &RepoPath) -> Result<Vec<Case>, D
                 .open(path)
                 .map_err(|e| whole_file(e.to_string()))?
                 .ok_or_else(missing)?;
-            collect(stream_jsonl(reader, path))
+            Ok(Box::new(stream_jsonl(reader, path)))
         }
         DatasetFormat::Csv => {
             let reader = files
                 .open(path)
                 .map_err(|e| whole_file(e.to_string()))?
                 .ok_or_else(missing)?;
-            collect(stream_csv(reader, path))
+            Ok(Box::new(stream_csv(reader, path)))
         }
         DatasetFormat::Yaml => {
             let bytes = files
@@ -117,7 +149,11 @@ pub fn load_cases(files: &dyn RepoFiles, path: &RepoPath) -> Result<Vec<Case>, D
                 .map_err(|e| whole_file(e.to_string()))?
                 .ok_or_else(missing)?;
             match String::from_utf8(bytes) {
-                Ok(text) => parse_yaml(&text, path),
+                Ok(text) => Ok(Box::new(
+                    parse_yaml(&text, path)?
+                        .into_iter()
+                        .map(Ok::<Case, Diagnostic>),
+                )),
                 Err(error) => Err(whole_file(format!(
                     "not valid UTF-8 (byte {}); save the file as UTF-8",
                     error.utf8_error().valid_up_to()
@@ -152,8 +188,23 @@ pub struct CaseBuilder {
     file: RepoPath,
     /// The last path component, used in position-derived ids.
     file_name: String,
-    /// Id → line of the case that first used it.
-    seen: HashMap<String, u32>,
+    /// Id (as a 128-bit digest, so a million ids take 24 bytes each, not
+    /// a string each) → line of the case that first used it. Two different
+    /// ids share a digest with odds of about 10⁻²⁷ at a million cases.
+    seen: HashMap<(u64, u64), u32>,
+}
+
+/// Two independent SipHash digests of an id.
+fn id_digest(id: &str) -> (u64, u64) {
+    use std::hash::{Hash, Hasher};
+    // Compared only within one run, so the default hasher's fixed keys do.
+    let half = |salt: u8| {
+        let mut hasher = std::collections::hash_map::DefaultHasher::new();
+        salt.hash(&mut hasher);
+        id.hash(&mut hasher);
+        hasher.finish()
+    };
+    (half(1), half(2))
 }
 
 impl CaseBuilder {
@@ -179,12 +230,12 @@ impl CaseBuilder {
         let id = expectations
             .id
             .unwrap_or_else(|| default_id.unwrap_or_else(|| format!("{}:{line}", self.file_name)));
-        if let Some(first) = self.seen.get(&id) {
+        if let Some(first) = self.seen.get(&id_digest(&id)) {
             return Err(error(format!(
                 "duplicate case id `{id}` (first used on line {first}); ids must be unique"
             )));
         }
-        self.seen.insert(id.clone(), line);
+        self.seen.insert(id_digest(&id), line);
         Ok(Case {
             id,
             vars,

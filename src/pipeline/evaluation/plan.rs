@@ -4,7 +4,7 @@
 
 use super::problems::{self, CaseProblems};
 use crate::pipeline::config::Config;
-use crate::pipeline::dataset::cases_of;
+use crate::pipeline::dataset::{cases_of, stream_cases_of};
 use crate::pipeline::spec::identity::{fingerprint, version_id_of};
 use crate::pipeline::template::{PreparedPrompt, TemplateError};
 use crate::types::{Case, ChatMessage, Diagnostics, Fingerprint, PromptSpec, RepoFiles, VersionId};
@@ -73,26 +73,102 @@ pub fn plan_with_cases(
     files: &dyn RepoFiles,
     config: &Config,
 ) -> Result<EvaluationPlan, Diagnostics> {
-    let whole_prompt = |error: TemplateError| {
-        Diagnostics(vec![problems::prompt_problem(
-            prompt,
-            files,
-            error.to_string(),
-        )])
-    };
-    let prepared = PreparedPrompt::for_prompt(prompt, files).map_err(whole_prompt)?;
+    let prepared = prepare(prompt, files)?;
     let mut problems = CaseProblems::new(prompt, files);
+    let planned = render_chunk(prompt, files, &prepared, cases, &mut problems)?;
+    if !problems.is_empty() {
+        return Err(Diagnostics(problems.into_diagnostics()));
+    }
+    Ok(assemble(prompt, &prepared, planned, config))
+}
+
+/// Plans `prompt` as [`plan`] does, a chunk of at most `chunk` cases at a
+/// time, reading its dataset as it goes: each chunk's plan (a plan of those
+/// cases, with their own fingerprint) is handed to `each` before the next
+/// chunk is read, so memory holds one chunk however large the dataset is.
+/// Every problem is collected, as [`plan`] does; after the first one no
+/// further chunk is handed out. Returns the number of cases planned.
+pub fn plan_in_chunks<E: From<Diagnostics>>(
+    prompt: &PromptSpec,
+    files: &dyn RepoFiles,
+    config: &Config,
+    chunk: usize,
+    mut each: impl FnMut(EvaluationPlan) -> Result<(), E>,
+) -> Result<usize, E> {
+    let prepared = prepare(prompt, files)?;
+    let mut cases = stream_cases_of(prompt, files)?;
+    let mut unreadable = Vec::new();
+    let mut problems = CaseProblems::new(prompt, files);
+    let mut planned = 0;
+    let size = chunk.max(1);
+    let mut exhausted = false;
+    while !exhausted {
+        let mut batch = Vec::with_capacity(size);
+        while batch.len() < size {
+            match cases.next() {
+                Some(Ok(case)) => batch.push(case),
+                Some(Err(problem)) => unreadable.push(problem),
+                None => {
+                    exhausted = true;
+                    break;
+                }
+            }
+        }
+        let rendered = render_chunk(prompt, files, &prepared, batch, &mut problems)?;
+        if unreadable.is_empty() && problems.is_empty() && !rendered.is_empty() {
+            planned += rendered.len();
+            each(assemble(prompt, &prepared, rendered, config))?;
+        }
+    }
+    if unreadable.is_empty() && problems.is_empty() {
+        return Ok(planned);
+    }
+    unreadable.extend(problems.into_diagnostics());
+    Err(Diagnostics(unreadable).into())
+}
+
+/// The one problem that stops a whole prompt, as a diagnostic.
+fn whole_prompt(prompt: &PromptSpec, files: &dyn RepoFiles, error: TemplateError) -> Diagnostics {
+    Diagnostics(vec![problems::prompt_problem(
+        prompt,
+        files,
+        error.to_string(),
+    )])
+}
+
+/// The prompt compiled once, or the one problem that stops it.
+fn prepare(prompt: &PromptSpec, files: &dyn RepoFiles) -> Result<PreparedPrompt, Diagnostics> {
+    PreparedPrompt::for_prompt(prompt, files).map_err(|error| whole_prompt(prompt, files, error))
+}
+
+/// The cases rendered; those that cannot be are added to `problems`.
+fn render_chunk(
+    prompt: &PromptSpec,
+    files: &dyn RepoFiles,
+    prepared: &PreparedPrompt,
+    cases: Vec<Case>,
+    problems: &mut CaseProblems<'_>,
+) -> Result<Vec<PlannedCase>, Diagnostics> {
+    let rendered = prepared
+        .render_all(&cases)
+        .map_err(|error| whole_prompt(prompt, files, error))?;
     let mut planned = Vec::with_capacity(cases.len());
-    let rendered = prepared.render_all(&cases).map_err(whole_prompt)?;
     for (case, result) in cases.into_iter().zip(rendered) {
         match result {
             Ok(messages) => planned.push(PlannedCase { case, messages }),
             Err(error) => problems.push(&case, &error),
         }
     }
-    if !problems.is_empty() {
-        return Err(Diagnostics(problems.into_diagnostics()));
-    }
+    Ok(planned)
+}
+
+/// The plan of rendered cases: version id and fingerprint computed.
+fn assemble(
+    prompt: &PromptSpec,
+    prepared: &PreparedPrompt,
+    planned: Vec<PlannedCase>,
+    config: &Config,
+) -> EvaluationPlan {
     let version = version_id_of(prompt, &prepared.includes().texts());
     let cases: Vec<Case> = planned.iter().map(|p| p.case.clone()).collect();
     let fingerprint = fingerprint(
@@ -103,12 +179,12 @@ pub fn plan_with_cases(
         prompt.repeats,
         &answering_endpoints(prompt, config),
     );
-    Ok(EvaluationPlan {
+    EvaluationPlan {
         prompt: prompt.clone(),
         version,
         fingerprint,
         cases: planned,
-    })
+    }
 }
 
 /// The endpoints that answer the prompt and its judge, as the config
@@ -186,5 +262,72 @@ mod tests {
             plan.version,
             crate::pipeline::spec::version_id(&spec, &files.inner).unwrap()
         );
+    }
+    fn spec_with_dataset(files: &MemoryFiles) -> PromptSpec {
+        let text = "name: p\nmodel: echo/echo\nmessages:\n  - role: user\n    content: \"{{ q }}\"\ntestData:\n  - { id: inline, q: first }\ndataset: data.jsonl\n";
+        let (spec, problems) =
+            crate::pipeline::spec::parse_prompt(&RepoPath("p.prompt.yml".into()), text.as_bytes());
+        let _ = files;
+        spec.unwrap_or_else(|| panic!("{problems}"))
+    }
+
+    #[test]
+    fn planning_in_chunks_gives_the_cases_of_one_plan_in_order() {
+        let data: String = (0..10)
+            .map(|i| format!("{{\"id\": \"c{i}\", \"q\": \"question {i}\"}}\n"))
+            .collect();
+        let files = MemoryFiles::new().with("data.jsonl", data);
+        let spec = spec_with_dataset(&files);
+        let whole = plan(&spec, &files, &Config::default()).unwrap();
+        let mut chunks = Vec::new();
+        let planned = plan_in_chunks(&spec, &files, &Config::default(), 4, |chunk| {
+            chunks.push(chunk);
+            Ok::<_, Diagnostics>(())
+        })
+        .unwrap();
+        assert_eq!(planned, 11);
+        assert_eq!(
+            chunks.iter().map(|c| c.cases.len()).collect::<Vec<_>>(),
+            [4, 4, 3]
+        );
+        let streamed: Vec<(String, String)> = chunks
+            .iter()
+            .flat_map(|c| &c.cases)
+            .map(|p| (p.case.id.clone(), p.messages[0].content.clone()))
+            .collect();
+        let at_once: Vec<(String, String)> = whole
+            .cases
+            .iter()
+            .map(|p| (p.case.id.clone(), p.messages[0].content.clone()))
+            .collect();
+        assert_eq!(streamed, at_once);
+        assert!(chunks.iter().all(|c| c.version == whole.version));
+    }
+
+    #[test]
+    fn planning_in_chunks_collects_every_problem_and_stops_handing_out_chunks() {
+        // Line 3 is not JSON, line 5 reuses the inline id, line 7 lacks `q`.
+        let mut lines: Vec<String> = (0..8)
+            .map(|i| format!("{{\"id\": \"c{i}\", \"q\": \"question {i}\"}}"))
+            .collect();
+        lines[2] = "{not json".into();
+        lines[4] = "{\"id\": \"inline\", \"q\": \"again\"}".into();
+        lines[6] = "{\"id\": \"c6\"}".into();
+        let files = MemoryFiles::new().with("data.jsonl", lines.join("\n"));
+        let spec = spec_with_dataset(&files);
+        let mut handed = 0;
+        let problems = plan_in_chunks(&spec, &files, &Config::default(), 2, |_| {
+            handed += 1;
+            Ok::<_, Diagnostics>(())
+        })
+        .unwrap_err();
+        let lines: Vec<u32> = problems.0.iter().map(|d| d.line).collect();
+        assert_eq!(lines, [3, 5, 7], "{problems}");
+        assert!(problems.0[1].message.contains("used twice"), "{problems}");
+        assert_eq!(handed, 1, "only the chunk before the first problem");
+        // Planning at once reports the dataset's problems before rendering
+        // anything; streaming meets both kinds as it goes.
+        let at_once = plan(&spec, &files, &Config::default()).unwrap_err();
+        assert_eq!(at_once.0.iter().map(|d| d.line).collect::<Vec<_>>(), [3, 5]);
     }
 }

@@ -242,19 +242,56 @@ pub struct Runner {
     writes: Arc<PendingWrites>,
 }
 
-/// Cache writes under way on blocking threads. Creating files is slow next
-/// to an HTTP round trip on loopback, so writes leave the task that polls
-/// the calls; [`Runner::flush`] waits for them.
+/// Answers waiting to be written, and the one writer draining them on a
+/// blocking thread. While a transaction commits, new answers queue up and
+/// go into the next one together (group commit), so the cost of a commit is
+/// shared by every answer that arrived during the last one and never sits on
+/// the task that polls the calls. [`Runner::flush`] waits for the queue.
 #[derive(Default)]
 struct PendingWrites {
+    /// Answers received and not yet committed (queued or in a transaction).
     count: std::sync::atomic::AtomicUsize,
     idle: tokio::sync::Notify,
+    queue: Mutex<Vec<(CacheKey, CachedResponse)>>,
+    /// A writer is draining the queue.
+    writing: std::sync::atomic::AtomicBool,
 }
 
 impl PendingWrites {
-    fn finish_one(&self) {
-        if self.count.fetch_sub(1, Ordering::SeqCst) == 1 {
+    fn finish(&self, written: usize) {
+        if self.count.fetch_sub(written, Ordering::SeqCst) == written {
             self.idle.notify_waiters();
+        }
+    }
+
+    fn take(&self) -> Vec<(CacheKey, CachedResponse)> {
+        std::mem::take(&mut *self.queue.lock().unwrap_or_else(|e| e.into_inner()))
+    }
+
+    /// Commits queued answers until the queue stays empty. Run by exactly
+    /// one thread at a time (the one that set `writing`).
+    fn drain(&self, cache: &ResponseCache) {
+        loop {
+            let batch = self.take();
+            if batch.is_empty() {
+                self.writing.store(false, Ordering::SeqCst);
+                // An answer queued after `take` but before the flag dropped
+                // found a writer still running: take it over unless another
+                // writer already did.
+                let queued = !self
+                    .queue
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .is_empty();
+                if queued && !self.writing.swap(true, Ordering::SeqCst) {
+                    continue;
+                }
+                return;
+            }
+            if let Err(error) = cache.put_many(&batch) {
+                tracing::warn!("{error}");
+            }
+            self.finish(batch.len());
         }
     }
 
@@ -392,22 +429,25 @@ impl Runner {
         }
     }
 
-    /// Starts writing an answer to the cache. Not awaited: a write, once
-    /// started, completes even if the run is interrupted (and is atomic), so
-    /// a call counts as finished exactly when its write has been started.
+    /// Queues an answer for the cache's writer. Not awaited: once queued,
+    /// an answer is committed even if the run is interrupted (whole, in a
+    /// transaction), so a call counts as finished exactly when it is queued.
     fn store(&self, key: CacheKey, entry: CachedResponse) {
         if self.cache.mode() == crate::pipeline::runner::cache::CacheMode::Off {
             return;
         }
-        let cache = self.cache.clone();
-        let writes = self.writes.clone();
+        let writes = &self.writes;
         writes.count.fetch_add(1, Ordering::SeqCst);
-        tokio::task::spawn_blocking(move || {
-            if let Err(error) = cache.put(&key, &entry) {
-                tracing::warn!("{error}");
-            }
-            writes.finish_one();
-        });
+        writes
+            .queue
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push((key, entry));
+        if !writes.writing.swap(true, Ordering::SeqCst) {
+            let cache = self.cache.clone();
+            let writes = writes.clone();
+            tokio::task::spawn_blocking(move || writes.drain(&cache));
+        }
     }
 
     fn outcome(

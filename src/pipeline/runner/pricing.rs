@@ -139,18 +139,25 @@ const MESSAGE_OVERHEAD_TOKENS: u64 = 4;
 /// The number of calls and an upper bound of their cost. With a cache,
 /// calls it would answer are counted as free.
 pub fn estimate(calls: &[Call], prices: &PriceTable, cache: Option<&ResponseCache>) -> Estimate {
-    let mut estimate = Estimate {
-        calls: calls.len(),
-        ..Estimate::default()
-    };
-    let mut unpriced = std::collections::BTreeSet::new();
+    let mut estimate = Estimate::default();
     for call in calls {
+        estimate.add(call, prices, cache);
+    }
+    estimate
+}
+
+impl Estimate {
+    /// Counts one more call, so an estimate can be made while calls are
+    /// planned, without holding them all. With a cache, a call it would
+    /// answer is counted as free.
+    pub fn add(&mut self, call: &Call, prices: &PriceTable, cache: Option<&ResponseCache>) {
+        self.calls += 1;
         let handle = &call.provider;
         if let Some(cache) = cache {
             let key = CacheKey::new(handle.describe(), &call.request, call.repeat);
-            if cache.get(&key).is_some() {
-                estimate.cached += 1;
-                continue;
+            if cache.contains(&key) {
+                self.cached += 1;
+                return;
             }
         }
         let input: u64 = call
@@ -166,25 +173,27 @@ pub fn estimate(calls: &[Call], prices: &PriceTable, cache: Option<&ResponseCach
             }
             (None, ProviderKind::Echo) => 0,
             (None, _) => {
-                estimate.assumed_max_tokens = true;
+                self.assumed_max_tokens = true;
                 u64::from(ASSUMED_MAX_OUTPUT_TOKENS)
             }
         };
-        estimate.input_tokens += input;
-        estimate.output_tokens += output;
+        self.input_tokens += input;
+        self.output_tokens += output;
         let usage = Usage {
             input_tokens: input,
             output_tokens: output,
         };
         match prices.cost(handle.kind(), handle.alias(), &call.request.model, usage) {
-            Some(cost) => estimate.max_cost_usd += cost,
+            Some(cost) => self.max_cost_usd += cost,
             None => {
-                unpriced.insert(format!("{}/{}", handle.alias(), call.request.model));
+                let model = format!("{}/{}", handle.alias(), call.request.model);
+                // Sorted and unique, as the report lists them.
+                if let Err(at) = self.unpriced_models.binary_search(&model) {
+                    self.unpriced_models.insert(at, model);
+                }
             }
         }
     }
-    estimate.unpriced_models = unpriced.into_iter().collect();
-    estimate
 }
 
 #[cfg(test)]

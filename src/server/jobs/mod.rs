@@ -376,6 +376,8 @@ pub enum JobsError {
         "job {id} in the database is unreadable ({problem}); was it written by another promptgate version?"
     )]
     Corrupt { id: i64, problem: String },
+    #[error("the delivery's commit was abandoned; it is not known to be stored")]
+    Interrupted,
 }
 
 impl From<sqlx::Error> for JobsError {
@@ -399,6 +401,19 @@ struct Inner {
     new_work: Notify,
     events: broadcast::Sender<JobEvent>,
     metrics: JobMetrics,
+    /// Deliveries waiting for the next group commit.
+    pending: std::sync::Mutex<Vec<PendingDelivery>>,
+    /// Held while a batch of deliveries commits.
+    committer: tokio::sync::Mutex<()>,
+}
+
+/// A delivery waiting to be committed, and where its outcome goes.
+#[derive(Debug)]
+struct PendingDelivery {
+    delivery_id: String,
+    event: String,
+    job: NewJob,
+    reply: tokio::sync::oneshot::Sender<Result<EnqueueOutcome, JobsError>>,
 }
 
 const JOB_COLUMNS: &str = "id, kind, payload, supersede_key, status, attempts, max_attempts, run_after, \
@@ -435,6 +450,96 @@ macro_rules! job_from_row {
     }};
 }
 
+/// The statements of one enqueue inside an open transaction `$tx` (either
+/// backend): record the delivery (a duplicate stores nothing), insert the
+/// job, supersede older jobs of its key. Evaluates to the outcome and the
+/// superseded jobs; the caller commits (or, for a duplicate alone, rolls back).
+macro_rules! enqueue_in_tx {
+    ($tx:ident, $delivery:expr, $job:expr, $payload:expr, $max_attempts:expr, $now:expr, $is_postgres:expr) => {{
+        let delivery: Option<(&str, &str)> = $delivery;
+        let job: &NewJob = $job;
+        let payload: &str = $payload;
+        let max_attempts: i64 = $max_attempts;
+        let now: i64 = $now;
+        let is_postgres: bool = $is_postgres;
+            let mut duplicate = None;
+            if let Some((delivery_id, event)) = delivery {
+                let inserted = sqlx::query(
+                    "INSERT INTO webhook_deliveries (delivery_id, event, received_at) \
+                     VALUES ($1, $2, $3) ON CONFLICT (delivery_id) DO NOTHING",
+                )
+                .bind(delivery_id)
+                .bind(event)
+                .bind(now)
+                .execute(&mut *$tx)
+                .await?
+                .rows_affected();
+                if inserted == 0 {
+                    let first: Option<i64> = sqlx::query(
+                        "SELECT job_id FROM webhook_deliveries WHERE delivery_id = $1",
+                    )
+                    .bind(delivery_id)
+                    .fetch_one(&mut *$tx)
+                    .await?
+                    .try_get("job_id")?;
+                    duplicate = Some(first.map(JobId));
+                }
+            }
+            match duplicate {
+                Some(job) => (EnqueueOutcome::Duplicate { job }, Vec::new()),
+                None => {
+                    if let (true, Some(key)) = (is_postgres, &job.supersede_key) {
+                        // Two deliveries for one pull request at once must not
+                        // both survive: serialise enqueues per key.
+                        sqlx::query("SELECT pg_advisory_xact_lock(hashtext($1))")
+                            .bind(key)
+                            .execute(&mut *$tx)
+                            .await?;
+                    }
+                    let id: i64 = sqlx::query(
+                        "INSERT INTO jobs (kind, payload, supersede_key, status, attempts, \
+                         max_attempts, run_after, created_at, updated_at) \
+                         VALUES ($1, $2, $3, 'queued', 0, $4, $5, $5, $5) RETURNING id",
+                    )
+                    .bind(job.kind.as_str())
+                    .bind(payload)
+                    .bind(job.supersede_key.as_deref())
+                    .bind(max_attempts)
+                    .bind(now)
+                    .fetch_one(&mut *$tx)
+                    .await?
+                    .try_get("id")?;
+                    let mut superseded = Vec::new();
+                    if let Some(key) = &job.supersede_key {
+                        let rows = sqlx::query(
+                            "UPDATE jobs SET status = 'superseded', updated_at = $1, finished_at = $1, \
+                             last_error = $2 \
+                             WHERE supersede_key = $3 AND status IN ('queued', 'running') AND id <> $4 \
+                             RETURNING id",
+                        )
+                        .bind(now)
+                        .bind(format!("superseded by job #{id}"))
+                        .bind(key)
+                        .bind(id)
+                        .fetch_all(&mut *$tx)
+                        .await?;
+                        for row in rows {
+                            superseded.push(JobId(row.try_get("id")?));
+                        }
+                    }
+                    if let Some((delivery_id, _)) = delivery {
+                        sqlx::query("UPDATE webhook_deliveries SET job_id = $1 WHERE delivery_id = $2")
+                            .bind(id)
+                            .bind(delivery_id)
+                            .execute(&mut *$tx)
+                            .await?;
+                    }
+                    (EnqueueOutcome::Enqueued(JobId(id)), superseded)
+                }
+            }
+    }};
+}
+
 impl JobQueue {
     /// A queue over `db` (already migrated) with the system clock.
     pub fn new(db: Database, retry: RetryPolicy) -> Self {
@@ -451,6 +556,8 @@ impl JobQueue {
                 new_work: Notify::new(),
                 events,
                 metrics: JobMetrics::default(),
+                pending: std::sync::Mutex::default(),
+                committer: tokio::sync::Mutex::default(),
             }),
         }
     }
@@ -487,13 +594,49 @@ impl JobQueue {
 
     /// Records a webhook delivery and enqueues its job, in one transaction. A
     /// delivery id seen before is [`EnqueueOutcome::Duplicate`] and stores nothing.
+    ///
+    /// Deliveries arriving together share a transaction (group commit): the
+    /// first to find no commit under way commits everything queued so far;
+    /// those arriving meanwhile queue for the next commit. Each call returns
+    /// only once its delivery is committed, so an acknowledgement never
+    /// precedes the write, and a burst costs one commit per batch instead
+    /// of one per delivery (SQLite has one writer; waiting for it in turn is
+    /// what made a burst slow).
     pub async fn enqueue_delivery(
         &self,
         delivery_id: &str,
         event: &str,
         job: &NewJob,
     ) -> Result<EnqueueOutcome, JobsError> {
-        self.enqueue_inner(Some((delivery_id, event)), job).await
+        let (reply, answer) = tokio::sync::oneshot::channel();
+        self.inner
+            .pending
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push(PendingDelivery {
+                delivery_id: delivery_id.to_string(),
+                event: event.to_string(),
+                job: job.clone(),
+                reply,
+            });
+        {
+            // One commit at a time; whoever holds the turn takes every
+            // delivery queued by then (ours, unless an earlier turn took it).
+            let _turn = self.inner.committer.lock().await;
+            let batch =
+                std::mem::take(&mut *self.inner.pending.lock().unwrap_or_else(|e| e.into_inner()));
+            if !batch.is_empty() {
+                // Its own task: a client hanging up must not cancel a commit
+                // that other deliveries wait for.
+                let queue = self.clone();
+                let _ = tokio::spawn(async move { queue.commit_deliveries(batch).await }).await;
+            }
+        }
+        answer.await.unwrap_or_else(|_| {
+            // Only if the committing task panicked: not known to be
+            // stored, so not acknowledged.
+            Err(JobsError::Interrupted)
+        })
     }
 
     /// Enqueues a job that no delivery asked for (a scheduled rerun).
@@ -516,86 +659,20 @@ impl JobQueue {
         let is_postgres = self.inner.db.backend() == Backend::Postgres;
         let (outcome, superseded) = per_backend!(&self.inner.db, pool => {
             let mut tx = pool.begin().await?;
-            let mut duplicate = None;
-            if let Some((delivery_id, event)) = delivery {
-                let inserted = sqlx::query(
-                    "INSERT INTO webhook_deliveries (delivery_id, event, received_at) \
-                     VALUES ($1, $2, $3) ON CONFLICT (delivery_id) DO NOTHING",
-                )
-                .bind(delivery_id)
-                .bind(event)
-                .bind(now)
-                .execute(&mut *tx)
-                .await?
-                .rows_affected();
-                if inserted == 0 {
-                    let first: Option<i64> = sqlx::query(
-                        "SELECT job_id FROM webhook_deliveries WHERE delivery_id = $1",
-                    )
-                    .bind(delivery_id)
-                    .fetch_one(&mut *tx)
-                    .await?
-                    .try_get("job_id")?;
-                    duplicate = Some(first.map(JobId));
-                }
+            let (outcome, superseded) =
+                enqueue_in_tx!(tx, delivery, job, &payload, max_attempts, now, is_postgres);
+            match outcome {
+                EnqueueOutcome::Duplicate { .. } => tx.rollback().await?,
+                EnqueueOutcome::Enqueued(_) => tx.commit().await?,
             }
-            match duplicate {
-                Some(job) => {
-                    tx.rollback().await?;
-                    (EnqueueOutcome::Duplicate { job }, Vec::new())
-                }
-                None => {
-                    if let (true, Some(key)) = (is_postgres, &job.supersede_key) {
-                        // Two deliveries for one pull request at once must not
-                        // both survive: serialise enqueues per key.
-                        sqlx::query("SELECT pg_advisory_xact_lock(hashtext($1))")
-                            .bind(key)
-                            .execute(&mut *tx)
-                            .await?;
-                    }
-                    let id: i64 = sqlx::query(
-                        "INSERT INTO jobs (kind, payload, supersede_key, status, attempts, \
-                         max_attempts, run_after, created_at, updated_at) \
-                         VALUES ($1, $2, $3, 'queued', 0, $4, $5, $5, $5) RETURNING id",
-                    )
-                    .bind(job.kind.as_str())
-                    .bind(&payload)
-                    .bind(job.supersede_key.as_deref())
-                    .bind(max_attempts)
-                    .bind(now)
-                    .fetch_one(&mut *tx)
-                    .await?
-                    .try_get("id")?;
-                    let mut superseded = Vec::new();
-                    if let Some(key) = &job.supersede_key {
-                        let rows = sqlx::query(
-                            "UPDATE jobs SET status = 'superseded', updated_at = $1, finished_at = $1, \
-                             last_error = $2 \
-                             WHERE supersede_key = $3 AND status IN ('queued', 'running') AND id <> $4 \
-                             RETURNING id",
-                        )
-                        .bind(now)
-                        .bind(format!("superseded by job #{id}"))
-                        .bind(key)
-                        .bind(id)
-                        .fetch_all(&mut *tx)
-                        .await?;
-                        for row in rows {
-                            superseded.push(JobId(row.try_get("id")?));
-                        }
-                    }
-                    if let Some((delivery_id, _)) = delivery {
-                        sqlx::query("UPDATE webhook_deliveries SET job_id = $1 WHERE delivery_id = $2")
-                            .bind(id)
-                            .bind(delivery_id)
-                            .execute(&mut *tx)
-                            .await?;
-                    }
-                    tx.commit().await?;
-                    (EnqueueOutcome::Enqueued(JobId(id)), superseded)
-                }
-            }
+            (outcome, superseded)
         });
+        self.announce(job, outcome, superseded);
+        Ok(outcome)
+    }
+
+    /// Tells this process's workers and subscribers about a committed enqueue.
+    fn announce(&self, job: &NewJob, outcome: EnqueueOutcome, superseded: Vec<JobId>) {
         if let EnqueueOutcome::Enqueued(id) = outcome {
             for old in superseded {
                 tracing::info!(job = %old, by = %id, "job superseded");
@@ -604,7 +681,56 @@ impl JobQueue {
             self.emit(JobEvent::Enqueued { id, kind: job.kind });
             self.inner.new_work.notify_waiters();
         }
-        Ok(outcome)
+    }
+
+    /// Commits a batch of deliveries in one transaction and answers each
+    /// waiter only after the commit: nothing is acknowledged that is not
+    /// stored. If the batch fails as a whole (one bad item aborts a
+    /// transaction), each delivery is retried in a transaction of its own,
+    /// so one failure is answered as that delivery's alone.
+    async fn commit_deliveries(&self, batch: Vec<PendingDelivery>) {
+        let now = self.now();
+        let max_attempts = i64::from(self.inner.retry.max_attempts.max(1));
+        let is_postgres = self.inner.db.backend() == Backend::Postgres;
+        let together = async {
+            Ok::<_, JobsError>(per_backend!(&self.inner.db, pool => {
+                let mut tx = pool.begin().await?;
+                let mut outcomes = Vec::with_capacity(batch.len());
+                for item in &batch {
+                    let payload = item.job.payload.to_string();
+                    outcomes.push(enqueue_in_tx!(
+                        tx,
+                        Some((item.delivery_id.as_str(), item.event.as_str())),
+                        &item.job,
+                        &payload,
+                        max_attempts,
+                        now,
+                        is_postgres
+                    ));
+                }
+                tx.commit().await?;
+                outcomes
+            }))
+        }
+        .await;
+        match together {
+            Ok(outcomes) => {
+                tracing::debug!(deliveries = batch.len(), "deliveries committed together");
+                for (item, (outcome, superseded)) in batch.into_iter().zip(outcomes) {
+                    self.announce(&item.job, outcome, superseded);
+                    let _ = item.reply.send(Ok(outcome));
+                }
+            }
+            Err(error) => {
+                tracing::warn!(deliveries = batch.len(), %error, "a batch of deliveries failed; storing them one by one");
+                for item in batch {
+                    let outcome = self
+                        .enqueue_inner(Some((&item.delivery_id, &item.event)), &item.job)
+                        .await;
+                    let _ = item.reply.send(outcome);
+                }
+            }
+        }
     }
 
     /// Takes the oldest due job (queued and due, or running with an expired
