@@ -654,16 +654,19 @@ async fn a_hung_call_times_out_reads_are_retried_writes_are_not() {
         let gh = FakeGitHub::start().await;
         let repo = gh.create_repo("octo/prompts");
         let pr = gh.open_pr(&repo, "tone", &[("prompts/a.prompt.yml", "x")]);
-        let api = GitHubClient::new(
-            &gh.api_url(),
-            gh.actions_token(),
-            ClientOptions {
-                // Long enough that a loaded machine answers the calls that do not hang.
-                timeout: Duration::from_millis(1500),
-                ..options()
-            },
-        )
-        .unwrap();
+        let impatient = || {
+            GitHubClient::new(
+                &gh.api_url(),
+                gh.actions_token(),
+                ClientOptions {
+                    // Long enough that a loaded machine answers the calls that do not hang.
+                    timeout: Duration::from_millis(1500),
+                    ..options()
+                },
+            )
+            .unwrap()
+        };
+        let api = impatient();
         // A read that hangs once is retried and succeeds.
         gh.hang_next("pulls/get", 1);
         assert_eq!(api.pull_request(&repo, pr).await.unwrap().number, pr);
@@ -674,6 +677,9 @@ async fn a_hung_call_times_out_reads_are_retried_writes_are_not() {
         );
 
         // A write that hangs may have happened: it is reported, not repeated.
+        // A client of its own, so no connection the hung read left behind
+        // can stand in for the write's own timeout.
+        let api = impatient();
         gh.hang_next("issues/create-comment", 1);
         let err = api.create_issue_comment(&repo, pr, "hi").await.unwrap_err();
         assert!(
