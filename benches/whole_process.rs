@@ -61,7 +61,7 @@ fn write_repo(root: &Path, base_url: &str, prompts: usize, cases: usize, model: 
         root.join("promptgate.toml"),
         format!(
             "[providers.bench]\nkind = \"openai-compatible\"\nbase_url = \"{base_url}\"\n\
-             concurrency = {CONCURRENCY}\ntimeout_s = 60\n\n[gate]\nmin_cases = 1\n"
+             concurrency = {CONCURRENCY}\ntimeout_s = 60\n\n[gate]\nmin_cases = 5\n"
         ),
     )
     .expect("config written");
