@@ -70,6 +70,40 @@ pub enum TemplateError {
     Limit { detail: String },
 }
 
+/// Whether a template only substitutes variables: no `{% … %}`
+/// statement, and every `{{ … }}` holds a name or a dotted path
+/// (`{{ question }}`, `{{- user.name -}}`), nothing that computes (`~`,
+/// filters, calls). What such a template renders is its text plus the
+/// case's values.
+fn is_plain_substitution(source: &str) -> bool {
+    if source.contains("{%") {
+        return false;
+    }
+    let is_path = |inner: &str| {
+        let inner = inner.trim_start_matches('-').trim_end_matches('-').trim();
+        !inner.is_empty()
+            && inner.split('.').all(|part| {
+                let mut chars = part.chars();
+                chars
+                    .next()
+                    .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+                    && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
+            })
+    };
+    let mut rest = source;
+    while let Some(start) = rest.find("{{") {
+        let after = &rest[start + 2..];
+        let Some(end) = after.find("}}") else {
+            return false;
+        };
+        if !is_path(&after[..end]) {
+            return false;
+        }
+        rest = &after[end + 2..];
+    }
+    true
+}
+
 /// Checks a template's syntax without rendering it.
 pub fn check_syntax(source: &str) -> Result<(), String> {
     Environment::new()
@@ -103,6 +137,10 @@ enum Language {
         env: Box<Environment<'static>>,
         /// Variables each message (with its includes) reads from the case.
         reads: Vec<BTreeSet<String>>,
+        /// Only `{{ name }}` substitutions, no statements or includes: the
+        /// output is the text plus the case's own values, so rendering
+        /// cannot build anything large and needs no sandbox.
+        plain: bool,
     },
     /// The message texts, replaced as gh replaces them.
     Github { contents: Vec<String> },
@@ -184,6 +222,8 @@ impl PreparedPrompt {
             language: Language::Minijinja {
                 env: Box::new(env),
                 reads,
+                plain: includes.by_name().next().is_none()
+                    && messages.iter().all(|m| is_plain_substitution(&m.content)),
             },
             includes,
             sources: messages.to_vec(),
@@ -198,7 +238,7 @@ impl PreparedPrompt {
         &self,
         cases: &[Case],
     ) -> Result<Vec<Result<Vec<ChatMessage>, TemplateError>>, TemplateError> {
-        if matches!(self.language, Language::Minijinja { .. })
+        if matches!(self.language, Language::Minijinja { plain: false, .. })
             && let Some(rendered) = sandbox::render(&self.sources, self, cases)
         {
             return rendered;
@@ -216,7 +256,7 @@ impl PreparedPrompt {
     /// and the case; GitHub's rules send an unknown `{{name}}` as written.
     pub fn render(&self, case: &Case) -> Result<Vec<ChatMessage>, TemplateError> {
         let (env, reads) = match &self.language {
-            Language::Minijinja { env, reads } => (env, reads),
+            Language::Minijinja { env, reads, .. } => (env, reads),
             Language::Github { contents } => {
                 return Ok(self
                     .roles
@@ -304,6 +344,33 @@ pub fn resolved_content(
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn only_templates_that_substitute_names_skip_the_sandbox() {
+        for plain in [
+            "Answer: {{ question }}",
+            "{{question}} on the {{- plan -}} plan, {{ user.name }}",
+            "no placeholders at all",
+            "a literal }} and {# a comment #}",
+        ] {
+            assert!(super::is_plain_substitution(plain), "{plain}");
+        }
+        // Everything that computes, and so could build a bomb, is not.
+        for computing in [
+            "{% set a = 'x' %}{% set a = a ~ a %}{{ a }}",
+            "{{ a ~ a }}",
+            "{{ question|indent(2000000000) }}",
+            "{{ range(100000) }}",
+            "{{ question * 1000000 }}",
+            "{{ lipsum(100000) }}",
+            "{% include \"snippets/tone.md\" %}",
+            "{{ question",
+            "{{ }}",
+            "{{ 'literal' }}",
+        ] {
+            assert!(!super::is_plain_substitution(computing), "{computing}");
+        }
+    }
+
     use super::*;
     use crate::types::{CaseSource, MemoryFiles, RepoPath};
 
