@@ -203,6 +203,24 @@ fn unknown_keys_warn_and_the_prompt_still_loads() {
 }
 
 #[test]
+fn a_min_cases_below_the_gates_floor_warns_at_its_line() {
+    let (spec, diagnostics) = parse(&format!("{MINIMAL}gate:\n  minCases: 3\n"));
+    assert_eq!(spec.unwrap().gate.min_cases, Some(3));
+    let [warning] = diagnostics.0.as_slice() else {
+        panic!("{diagnostics}");
+    };
+    assert_eq!(warning.severity, Severity::Warning);
+    assert_eq!(warning.line, 6, "{warning}");
+    assert!(
+        warning.message.contains("below the gate's floor of 5"),
+        "{warning}"
+    );
+    // At the floor, nothing to say.
+    let (_, diagnostics) = parse(&format!("{MINIMAL}gate:\n  minCases: 5\n"));
+    assert!(diagnostics.0.is_empty(), "{diagnostics}");
+}
+
+#[test]
 fn json_schema_as_json_text_or_yaml_map_is_the_same() {
     let as_text = format!(
         "{MINIMAL}responseFormat: json_schema\njsonSchema: |-\n  {{\"name\": \"out\", \"schema\": {{\"type\": \"object\", \"required\": [\"a\"]}}}}\n"

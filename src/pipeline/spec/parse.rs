@@ -58,6 +58,7 @@ use serde::de::DeserializeOwned;
 use serde_json::{Map, Value};
 
 use super::yaml::{self, Located, Pos, child, index};
+use crate::pipeline::config::MIN_CASES_FLOOR;
 use crate::pipeline::template::github::{Unreplaced, go_text, unreplaced};
 use crate::types::{
     BuiltinEvaluator, Case, CaseSource, Diagnostic, Diagnostics, EvaluatorKind, EvaluatorSpec,
@@ -599,7 +600,19 @@ impl Reader<'_> {
                 if let Some(map) = self.expect_map("/gate", value, "a map") {
                     self.unknown_keys("/gate", map, GATE_KEYS);
                 }
-                self.de::<GateOverrides>("/gate", value)
+                let overrides = self.de::<GateOverrides>("/gate", value);
+                if let Some(min) = overrides.as_ref().and_then(|g| g.min_cases)
+                    && min < MIN_CASES_FLOOR
+                {
+                    self.warn_at(
+                        "/gate/minCases",
+                        format!(
+                            "`minCases: {min}` is below the gate's floor of {MIN_CASES_FLOOR} \
+                             (fewer paired cases cannot support a verdict); {MIN_CASES_FLOOR} is used"
+                        ),
+                    );
+                }
+                overrides
             }
             None => Some(GateOverrides::default()),
         };
