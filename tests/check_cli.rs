@@ -240,6 +240,24 @@ fn eval_and_baseline_store_results_that_check_reuses() {
     );
 }
 
+/// The example, committed with `openai/…` routed to llm-katan (key in
+/// `KATAN_KEY`) and `max_retries` retries per call.
+fn example_on_katan(server: &llm_katan::LlmKatan, max_retries: u32) -> tempfile::TempDir {
+    let repo = example_repo();
+    let config = std::fs::read_to_string(repo.path().join("promptgate.toml"))
+        .unwrap()
+        .replace(
+            "[providers.openai]\nkind = \"echo\"",
+            &format!(
+                "[providers.openai]\nkind = \"openai-compatible\"\nbase_url = \"{}/v1\"\napi_key_env = \"KATAN_KEY\"\nmax_retries = {max_retries}",
+                server.base_url()
+            ),
+        );
+    write(repo.path(), "promptgate.toml", &config);
+    git(repo.path(), &["commit", "-qam", "route to llm-katan"]);
+    repo
+}
+
 /// The same check against a real HTTP server speaking the OpenAI wire
 /// format (llm-katan's echo backend), with failures injected: every call
 /// that fails is retried, and the verdicts match the clean run.
@@ -248,18 +266,7 @@ fn check_against_an_openai_compatible_server_survives_injected_errors() {
     let Some(server) = llm_katan::start(&["--error-rate", "0.3"]) else {
         return;
     };
-    let repo = example_repo();
-    let config = std::fs::read_to_string(repo.path().join("promptgate.toml"))
-        .unwrap()
-        .replace(
-            "[providers.openai]\nkind = \"echo\"",
-            &format!(
-                "[providers.openai]\nkind = \"openai-compatible\"\nbase_url = \"{}/v1\"\napi_key_env = \"KATAN_KEY\"\nmax_retries = 8",
-                server.base_url()
-            ),
-        );
-    write(repo.path(), "promptgate.toml", &config);
-    git(repo.path(), &["commit", "-qam", "route to llm-katan"]);
+    let repo = example_on_katan(&server, 8);
     apply(repo.path(), "harmless.patch");
     let (code, stdout, stderr) = common::promptgate_with(
         repo.path(),
@@ -318,18 +325,7 @@ fn failed_calls_never_pass() {
     let Some(server) = llm_katan::start(&["--error-rate", "1.0"]) else {
         return;
     };
-    let repo = example_repo();
-    let config = std::fs::read_to_string(repo.path().join("promptgate.toml"))
-        .unwrap()
-        .replace(
-            "[providers.openai]\nkind = \"echo\"",
-            &format!(
-                "[providers.openai]\nkind = \"openai-compatible\"\nbase_url = \"{}/v1\"\napi_key_env = \"KATAN_KEY\"\nmax_retries = 0",
-                server.base_url()
-            ),
-        );
-    write(repo.path(), "promptgate.toml", &config);
-    git(repo.path(), &["commit", "-qam", "route to llm-katan"]);
+    let repo = example_on_katan(&server, 0);
     let env = [("KATAN_KEY", "sk-test-not-a-secret")];
     // A promptgate-format prompt: no case must pass, only the calls failed.
     let (code, stdout, stderr) =

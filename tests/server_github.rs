@@ -472,6 +472,18 @@ async fn a_gate_killed_midway_finishes_after_a_restart_with_one_comment() {
                 .any(|r| r.conclusion.as_deref() == Some("neutral")),
             "the restarted job completed a check run"
         );
+        assert_eq!(
+            fake.check_runs(&repo, &head).len(),
+            1,
+            "the retry took over the check run the killed attempt left in progress"
+        );
+        // What the finished attempt spent counts toward the pull request's day.
+        let db = Database::connect(&deployment.database(), 1).await.unwrap();
+        let spent = promptgate::server::spend::PullRequestSpend::new(db)
+            .spent(&repo, number, &promptgate::server::spend::utc_day())
+            .await
+            .unwrap();
+        assert!(spent.calls > 0, "{spent}");
         second.stop().await;
     })
     .await;

@@ -423,7 +423,7 @@ fn refuse_over_budget(
     spent_today: Option<&Spending>,
 ) -> Option<String> {
     let config = sides.trusted_config();
-    let limits = config.budget.for_run(sides.untrusted);
+    let limits = config.budget.per_run(sides.untrusted);
     let mut spending = Spending::default();
     for item in affected {
         let Some(head) = sides.head.prompt(&item.name) else {
@@ -450,7 +450,7 @@ fn refuse_over_budget(
     let spent = spent_today?;
     let mut today = spent.clone();
     today.add(&spending);
-    let why = budget::over_budget(&today, &config.budget.daily_for_run(sides.untrusted))?;
+    let why = budget::over_budget(&today, &config.budget.per_pull_request_day(sides.untrusted))?;
     Some(format!(
         "refused, nothing was run: this pull request spent {spent} today, and this run would add \
          up to {spending} ({why}); the daily budget is `[budget.pull_request_per_day]` in \

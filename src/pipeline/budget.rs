@@ -1,12 +1,12 @@
 //! The budget check: what a run would spend, estimated before anything is
-//! spent or even rendered, against `[budget]` ([`Budget`]). Counting cases
+//! spent or even rendered, against `[budget]` ([`Budget`](crate::pipeline::config::Budget)). Counting cases
 //! streams the dataset without keeping it, so a change asking for a billion
 //! calls costs a read of its files, not a billion planned calls (denial of
 //! wallet, and of memory).
 
 use std::io::BufRead;
 
-use crate::pipeline::config::{Budget, Config};
+use crate::pipeline::config::{Config, Limits};
 use crate::pipeline::dataset::DatasetFormat;
 use crate::pipeline::runner::pricing::{ASSUMED_MAX_OUTPUT_TOKENS, PriceTable, cost_usd};
 use crate::types::{PromptSpec, RepoFiles, Usage};
@@ -124,7 +124,7 @@ fn count_rows(files: &dyn RepoFiles, path: &crate::types::RepoPath) -> (u64, u64
 
 /// Why `spending` is over `budget`, naming each limit it breaks; `None`
 /// when it fits.
-pub fn over_budget(spending: &Spending, budget: &Budget) -> Option<String> {
+pub fn over_budget(spending: &Spending, budget: &Limits) -> Option<String> {
     let mut over = Vec::new();
     if let Some(max) = budget.max_calls
         && spending.calls > max

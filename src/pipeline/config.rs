@@ -235,7 +235,7 @@ pub struct Config {
 /// `[budget]`: the most one run may spend. A change whose estimate (made
 /// before any call, without rendering a case) exceeds it is refused with
 /// the estimate. Unset limits are unlimited for trusted runs; an untrusted
-/// run (a fork) gets [`Budget::UNTRUSTED_DEFAULT`] for each one left unset.
+/// run (a fork) gets [`Limits::UNTRUSTED_RUN`] for each one left unset.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Budget {
@@ -248,65 +248,70 @@ pub struct Budget {
     /// On the server: what one pull request may spend in a UTC day, all its
     /// pushes and reruns together (calls made; cached answers are free).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub pull_request_per_day: Option<DailyBudget>,
+    pub pull_request_per_day: Option<Limits>,
 }
 
-/// `[budget.pull_request_per_day]`: the same limits, per pull request and
-/// UTC day.
+/// Spending limits (`[budget.pull_request_per_day]`, and what `[budget]`
+/// sets for one run); an unset limit is no limit.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
-pub struct DailyBudget {
+pub struct Limits {
     pub max_calls: Option<u64>,
     pub max_tokens: Option<u64>,
     pub max_cost_usd: Option<f64>,
 }
 
-impl Budget {
-    /// The limits of an untrusted run whose base sets none.
-    pub const UNTRUSTED_DEFAULT: Budget = Budget {
+impl Limits {
+    /// One run of an untrusted change whose base sets no limit.
+    pub const UNTRUSTED_RUN: Limits = Limits {
         max_calls: Some(2_000),
         max_tokens: Some(4_000_000),
         max_cost_usd: Some(5.0),
-        pull_request_per_day: None,
     };
 
-    /// The daily limits of a pull request from a fork whose base sets none.
-    pub const UNTRUSTED_DAILY_DEFAULT: DailyBudget = DailyBudget {
+    /// One day of a pull request from a fork whose base sets no limit.
+    pub const UNTRUSTED_DAY: Limits = Limits {
         max_calls: Some(10_000),
         max_tokens: Some(20_000_000),
         max_cost_usd: Some(25.0),
     };
 
-    /// The per-pull-request daily limits as a budget of their own, with the
-    /// untrusted defaults for those left unset when `untrusted`.
-    pub fn daily_for_run(&self, untrusted: bool) -> Budget {
-        let set = self.pull_request_per_day.clone().unwrap_or_default();
-        let default = if untrusted {
-            Budget::UNTRUSTED_DAILY_DEFAULT
-        } else {
-            DailyBudget::default()
-        };
-        Budget {
-            max_calls: set.max_calls.or(default.max_calls),
-            max_tokens: set.max_tokens.or(default.max_tokens),
-            max_cost_usd: set.max_cost_usd.or(default.max_cost_usd),
-            pull_request_per_day: None,
+    /// These limits, with `fallback`'s for those left unset.
+    fn or(&self, fallback: &Limits) -> Limits {
+        Limits {
+            max_calls: self.max_calls.or(fallback.max_calls),
+            max_tokens: self.max_tokens.or(fallback.max_tokens),
+            max_cost_usd: self.max_cost_usd.or(fallback.max_cost_usd),
         }
     }
 
-    /// These limits, with the untrusted defaults for those left unset when
-    /// `untrusted`.
-    pub fn for_run(&self, untrusted: bool) -> Budget {
-        if !untrusted {
-            return self.clone();
+    /// With the untrusted `defaults` for unset limits when `untrusted`.
+    fn for_trust(&self, untrusted: bool, defaults: &Limits) -> Limits {
+        if untrusted {
+            self.or(defaults)
+        } else {
+            self.clone()
         }
-        let default = Budget::UNTRUSTED_DEFAULT;
-        Budget {
-            max_calls: self.max_calls.or(default.max_calls),
-            max_tokens: self.max_tokens.or(default.max_tokens),
-            max_cost_usd: self.max_cost_usd.or(default.max_cost_usd),
-            pull_request_per_day: self.pull_request_per_day.clone(),
-        }
+    }
+}
+
+impl Budget {
+    /// What one run may spend.
+    pub fn per_run(&self, untrusted: bool) -> Limits {
+        let set = Limits {
+            max_calls: self.max_calls,
+            max_tokens: self.max_tokens,
+            max_cost_usd: self.max_cost_usd,
+        };
+        set.for_trust(untrusted, &Limits::UNTRUSTED_RUN)
+    }
+
+    /// What one pull request may spend in a UTC day (on the server).
+    pub fn per_pull_request_day(&self, untrusted: bool) -> Limits {
+        self.pull_request_per_day
+            .clone()
+            .unwrap_or_default()
+            .for_trust(untrusted, &Limits::UNTRUSTED_DAY)
     }
 }
 

@@ -7,7 +7,7 @@ use std::fmt::Write as _;
 
 use promptgate::pipeline::report::markdown;
 
-use crate::support::{calls_made, check, commit_fork, edit, example_repo};
+use crate::support::{calls_made, check, commit_fork, edit, example_repo, refusal};
 
 const PROMPT: &str = "prompts/support-bot.prompt.yml";
 
@@ -31,12 +31,7 @@ async fn a_fork_over_the_budget_is_refused_before_any_call() {
     let run = check(root, true).await;
     assert!(run.failed, "refused is not passed");
     assert_eq!(calls_made(&run), 0, "nothing was called");
-    let refusal = run
-        .report
-        .notes
-        .iter()
-        .find(|n| n.contains("nothing was run"))
-        .unwrap_or_else(|| panic!("no refusal in {:?}", run.report.notes));
+    let refusal = refusal(&run);
     assert!(refusal.contains("000000 calls"), "the estimate: {refusal}");
     assert!(refusal.contains("max_calls 2000"), "{refusal}");
     // The comment (and the check run, which shows the same report) says so.
@@ -93,12 +88,7 @@ async fn a_pull_request_over_its_daily_budget_is_refused() {
     let run = run_check(root, &request(9_990)).await.unwrap();
     assert!(run.failed);
     assert_eq!(calls_made(&run), 0);
-    let refusal = run
-        .report
-        .notes
-        .iter()
-        .find(|n| n.contains("nothing was run"))
-        .unwrap_or_else(|| panic!("no refusal in {:?}", run.report.notes));
+    let refusal = refusal(&run);
     assert!(refusal.contains("spent 9990 calls"), "{refusal}");
     assert!(refusal.contains("pull_request_per_day"), "{refusal}");
 

@@ -70,6 +70,15 @@ pub fn request(untrusted: bool) -> CheckRequest {
     }
 }
 
+/// The note that refused the run, with its estimate.
+pub fn refusal(run: &CheckRun) -> &str {
+    run.report
+        .notes
+        .iter()
+        .find(|n| n.contains("nothing was run"))
+        .unwrap_or_else(|| panic!("no refusal in {:?}", run.report.notes))
+}
+
 /// Provider calls a check made (head and baseline, judges included).
 pub fn calls_made(run: &CheckRun) -> u64 {
     run.report.totals.calls.made

@@ -320,7 +320,7 @@ impl Doc {
         let mut passed_unlisted = 0;
         for prompt in &report.prompts {
             let rows = view::rows(prompt);
-            if detail.only_notable_prompts && prompt.status() == Status::Pass {
+            if detail.only_notable_prompts && prompt.status_with(&rows) == Status::Pass {
                 passed_unlisted += 1;
             } else {
                 prompts.push(PromptDoc::build(report.mode, prompt, rows, detail));
@@ -386,7 +386,7 @@ fn prompt_status(
     rows: &[CriterionRow],
     mode: ReportMode,
 ) -> (&'static str, String) {
-    let status = prompt.status();
+    let status = prompt.status_with(rows);
     let regressed = rows.iter().any(|r| r.verdict == Some(Verdict::Regressed));
     let mut word = status.word(mode).to_string();
     if status == Status::Warn && regressed {

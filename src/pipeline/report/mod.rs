@@ -130,6 +130,11 @@ impl PromptReport {
     /// This prompt's outcome, in the one vocabulary every report uses
     /// ([`Status`]).
     pub fn status(&self) -> Status {
+        self.status_with(&view::rows(self))
+    }
+
+    /// [`status`](Self::status), from this prompt's rows already built.
+    pub(crate) fn status_with(&self, rows: &[view::CriterionRow]) -> Status {
         let failed = self.gate.as_ref().is_some_and(|g| g.failed)
             || self.failed_cases().is_some_and(|n| n > 0)
             || (self.gate.is_none() && self.incomplete());
@@ -137,7 +142,7 @@ impl PromptReport {
             return Status::Fail;
         }
         let needs_look = !self.from_model()
-            || view::rows(self).iter().any(|r| {
+            || rows.iter().any(|r| {
                 matches!(r.verdict, Some(Verdict::Regressed | Verdict::Inconclusive))
                     || r.threshold_met == Some(false)
                     || r.head_errors > 0
@@ -241,13 +246,14 @@ impl CheckReport {
             summary.cases_failed += cases_failed;
             // Without a gate (eval mode) a failed call still fails the run:
             // a run that could not evaluate never passes.
-            if prompt.status() == Status::Fail {
+            let rows = view::rows(prompt);
+            if prompt.status_with(&rows) == Status::Fail {
                 summary.prompts_failed += 1;
             }
             if !prompt.from_model() {
                 summary.not_model += 1;
             }
-            for row in view::rows(prompt) {
+            for row in rows {
                 match row.verdict {
                     Some(Verdict::Regressed) => summary.regressed += 1,
                     Some(Verdict::Improved) => summary.improved += 1,

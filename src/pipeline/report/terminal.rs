@@ -76,7 +76,7 @@ fn mark(status: Status) -> (&'static str, Style) {
 
 fn render_prompt(p: &Painter, mode: ReportMode, prompt: &PromptReport, out: &mut Vec<String>) {
     let rows = view::rows(prompt);
-    let status = prompt.status();
+    let status = prompt.status_with(&rows);
     let (mark, style) = mark(status);
     let word = status.word(mode);
     let path = prompt
