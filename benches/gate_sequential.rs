@@ -9,21 +9,18 @@
 //!
 //! Each trial simulates a suite of `CASES` cases (head and baseline), feeds
 //! them in a seeded order, `BATCH` at a time, to the anytime-valid tests,
-//! and stops at the first batch after which every criterion is decided.
-//! A suite that never decides early gets the ordinary fixed-n gate on all
-//! its cases, as a run without stopping would. The verdict that counts is
-//! whichever decided.
+//! and stops at the first batch after which the prompt is settled, exactly
+//! as a check does (`gate_support::sequential_check`). A suite that never
+//! settles early gets the fixed-n gate on all its cases, at the level the
+//! sequential tests left. The verdict that counts is whichever decided.
 
 #[path = "../tests/gate_support/mod.rs"]
 mod gate_support;
 
-use gate_support::{Rng, binary_criterion, case, criterion, result};
+use gate_support::{Rng, binary_criterion, case, criterion, result, sequential_check};
 use promptgate::pipeline::config::GatePolicy;
-use promptgate::pipeline::gate::sequential::{
-    BaselineScores, Sequential, case_order, final_policy,
-};
-use promptgate::pipeline::gate::{GateInput, Verdict, gate_one};
-use promptgate::types::{EvalResult, GateOverrides};
+use promptgate::pipeline::gate::Verdict;
+use promptgate::types::EvalResult;
 
 const CASES: usize = 500;
 const BATCH: usize = 20;
@@ -99,35 +96,14 @@ fn simulate(s: &Scenario, seed: u64) -> (EvalResult, EvalResult) {
 struct Outcome {
     cases_run: usize,
     verdict: Verdict,
-    /// Decided by the sequential tests (else by the fixed-n gate).
-    sequential: bool,
 }
 
 fn run_trial(s: &Scenario, seed: u64, policy: &GatePolicy) -> Outcome {
     let (head, base) = simulate(s, seed);
-    let scores = BaselineScores::new(&base, &head.criteria);
-    let mut gate = Sequential::new(1, policy.tolerance, policy.confidence);
-    let order = case_order(CASES, &head.fingerprint.0, &|_| false);
-    for (k, &i) in order.iter().enumerate() {
-        gate.observe(&scores.deltas(&head.cases[i], 1));
-        if (k + 1) % BATCH == 0 && gate.decided() {
-            return Outcome {
-                cases_run: k + 1,
-                verdict: gate.verdicts()[0],
-                sequential: true,
-            };
-        }
-    }
-    let fixed = gate_one(GateInput {
-        head: &head,
-        baseline: Some(&base),
-        policy: &final_policy(policy),
-        overrides: &GateOverrides::default(),
-    });
+    let (verdicts, cases_run) = sequential_check(&head, &base, policy, BATCH);
     Outcome {
-        cases_run: CASES,
-        verdict: fixed.criteria[0].verdict,
-        sequential: false,
+        cases_run,
+        verdict: verdicts[0],
     }
 }
 
@@ -215,7 +191,7 @@ fn main() {
             "| {} | {:.0}% | {:.0}% | {:.1}% | {:.1}% | {:.1}% |",
             s.name,
             saved * 100.0,
-            share(&|o| o.sequential),
+            share(&|o| o.cases_run < CASES),
             share(&|o| o.verdict == Verdict::Regressed),
             share(&|o| o.verdict == Verdict::Unchanged),
             share(&|o| o.verdict == Verdict::Improved),

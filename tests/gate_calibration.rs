@@ -19,7 +19,7 @@
 
 mod gate_support;
 
-use gate_support::{Rng, binary_criterion, case, criterion, result};
+use gate_support::{Rng, binary_criterion, case, criterion, result, sequential_check};
 use promptgate::pipeline::config::GatePolicy;
 use promptgate::pipeline::gate::{GateInput, Verdict, gate_all};
 use promptgate::types::{EvalResult, GateOverrides};
@@ -206,6 +206,7 @@ fn real_gate(policy: GatePolicy) -> impl Fn(&EvalResult, &EvalResult) -> Vec<Ver
             baseline: Some(baseline),
             policy: &policy,
             overrides: &overrides,
+            sequential: None,
         }]);
         gates[0].criteria.iter().map(|c| c.verdict).collect()
     }
@@ -410,10 +411,15 @@ fn rows(sweep: bool) -> Vec<Row> {
 /// Runs every claim against `gate`; returns the broken ones. A mutant
 /// (`print` false) stops at its first broken claim.
 fn calibrate(gate: &Gate, trials: u64, sweep: bool, print: bool) -> Vec<String> {
+    check_claims(gate, rows(sweep), trials, print)
+}
+
+/// [`calibrate`] on any list of claims.
+fn check_claims(gate: &Gate, rows: Vec<Row>, trials: u64, print: bool) -> Vec<String> {
     let mut broken = Vec::new();
     // One simulation per scenario, however many claims it checks.
     let mut seen: Vec<(String, Counts)> = Vec::new();
-    for row in rows(sweep) {
+    for row in rows {
         let name = row.scenario.name();
         let counts = match seen.iter().find(|(n, _)| *n == name) {
             Some((_, counts)) => *counts,
@@ -519,6 +525,79 @@ fn calls_as_the_unit_fails_the_calibration() {
     };
     let broken = calibrate(&gate, TRIALS, false, false);
     println!("calls-as-cases mutant broke:\n{}", broken.join("\n"));
+    assert!(!broken.is_empty());
+}
+
+/// Suites big enough for a check to stop early (batches of 20), with the
+/// same claims as at fixed n: they must hold under optional stopping.
+fn sequential_rows() -> Vec<Row> {
+    use Claim::*;
+    use Shape::*;
+    use Verdict::*;
+    let scenario = |shape, change| Scenario {
+        shape,
+        cases: SEQUENTIAL_CASES,
+        repeats: 1,
+        criteria: 1,
+        change,
+    };
+    // The claim the peeking mutant breaks comes first: a mutant stops at
+    // its first broken claim.
+    let claims = [
+        (SparseRubric, -1.0, AtMost5(Regressed)),
+        (PassFail, -1.0, AtMost5(Regressed)),
+        (PassFail, -1.0, AtMost5(Unchanged)),
+        (PassFail, 1.0, AtMost5(Unchanged)),
+        (PassFail, 0.0, AtMost5(Regressed)),
+        (SparseRubric, -1.0, AtMost5(Unchanged)),
+        (Ceiling, -1.0, AtMost5(Unchanged)),
+        (SparseRubric, -5.0, PowerAtLeast(0.60)),
+    ];
+    claims
+        .into_iter()
+        .map(|(shape, change, claim)| Row {
+            scenario: scenario(shape, change),
+            claim,
+        })
+        .collect()
+}
+
+const SEQUENTIAL_CASES: usize = 200;
+const SEQUENTIAL_BATCH: usize = 20;
+
+#[test]
+fn sequential_checks_keep_every_documented_rate() {
+    let policy = GatePolicy::default();
+    let gate = move |head: &EvalResult, baseline: &EvalResult| {
+        sequential_check(head, baseline, &policy, SEQUENTIAL_BATCH).0
+    };
+    let broken = check_claims(&gate, sequential_rows(), TRIALS, true);
+    assert!(
+        broken.is_empty(),
+        "sequential checks broke their claims:\n{}",
+        broken.join("\n")
+    );
+}
+
+#[test]
+fn peeking_at_the_fixed_gate_after_every_batch_fails_the_calibration() {
+    // The mutant a naive early stop would be: the fixed-n gate read after
+    // every batch, stopping at the first verdict that is not inconclusive.
+    let real = real_gate(GatePolicy::default());
+    let gate = move |head: &EvalResult, baseline: &EvalResult| {
+        let mut seen = head.clone();
+        let mut verdicts = Vec::new();
+        for end in (SEQUENTIAL_BATCH..=head.cases.len()).step_by(SEQUENTIAL_BATCH) {
+            seen.cases = head.cases[..end].to_vec();
+            verdicts = real(&seen, baseline);
+            if verdicts.iter().all(|v| *v != Verdict::Inconclusive) {
+                break;
+            }
+        }
+        verdicts
+    };
+    let broken = check_claims(&gate, sequential_rows(), TRIALS, false);
+    println!("peeking mutant broke:\n{}", broken.join("\n"));
     assert!(!broken.is_empty());
 }
 

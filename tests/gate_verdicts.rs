@@ -17,6 +17,7 @@ fn gate_with(head: &EvalResult, baseline: Option<&EvalResult>, policy: &GatePoli
         baseline,
         policy,
         overrides: &GateOverrides::default(),
+        sequential: None,
     })
 }
 
@@ -135,6 +136,7 @@ fn too_few_cases_is_inconclusive_whatever_the_drop() {
         baseline: Some(&base),
         policy: &policy,
         overrides: &overrides,
+        sequential: None,
     });
     assert_eq!(g.criteria[0].verdict, Verdict::Regressed);
     assert_eq!(g.policy.min_cases, 5);
@@ -229,6 +231,7 @@ fn p_values_are_never_zero_and_tiny_suites_use_the_exact_sign_flip_test() {
             baseline: Some(b),
             policy: &policy,
             overrides: &overrides,
+            sequential: None,
         })
         .collect();
     assert!(
@@ -385,6 +388,7 @@ fn fail_on_decides_what_fails() {
         baseline: Some(&drop_base),
         policy: &GatePolicy::default(),
         overrides: &overrides,
+        sequential: None,
     });
     assert_eq!(g.verdict, Verdict::Regressed);
     assert!(!g.failed);
@@ -601,12 +605,14 @@ fn holm_adjusts_across_every_prompt_of_the_check() {
             baseline: Some(&marginal_base),
             policy: &policy,
             overrides: &overrides,
+            sequential: None,
         },
         GateInput {
             head: &strong_head,
             baseline: Some(&strong_base),
             policy: &policy,
             overrides: &overrides,
+            sequential: None,
         },
     ];
     inputs.extend(quiet.iter().map(|(h, b)| GateInput {
@@ -614,6 +620,7 @@ fn holm_adjusts_across_every_prompt_of_the_check() {
         baseline: Some(b),
         policy: &policy,
         overrides: &overrides,
+        sequential: None,
     }));
     let gates = gate_all(&inputs);
     assert_eq!(gates.len(), 10);

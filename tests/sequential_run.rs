@@ -9,7 +9,9 @@ use promptgate::edges::git::WorkingTree;
 use promptgate::flows::evaluate::{Locations, RunOptions, engine};
 use promptgate::pipeline::config::GatePolicy;
 use promptgate::pipeline::evaluation;
-use promptgate::pipeline::evaluation::sequential::{SequentialOptions, execute_sequential};
+use promptgate::pipeline::evaluation::sequential::{
+    BaselineSide, SequentialOptions, execute_sequential,
+};
 use promptgate::pipeline::spec::Workspace;
 
 fn copy_example(to: &Path) {
@@ -55,21 +57,25 @@ async fn batches_cover_the_suite_in_plan_order_when_nothing_is_decided() {
     let run = execute_sequential(
         &engine,
         &plan,
-        &baseline,
+        BaselineSide::Known(&baseline),
         &GatePolicy::default(),
         &SequentialOptions {
             batch: 3,
-            cached: &|_| false,
+            cached: &[],
+            family: 1,
         },
     )
     .await
     .unwrap();
-    assert!(run.savings.is_none());
+    assert!(run.complete());
     let ids = |cases: &[promptgate::types::CaseResult]| {
         cases.iter().map(|c| c.case_id.clone()).collect::<Vec<_>>()
     };
-    assert_eq!(ids(&run.result.cases), ids(&baseline.cases));
-    assert_eq!(run.result.fingerprint, plan.fingerprint);
+    assert_eq!(ids(&run.head.cases), ids(&baseline.cases));
+    assert_eq!(run.head.fingerprint, plan.fingerprint);
     // Answers come from the provider or the cache the baseline filled.
-    assert_eq!((run.stats.made + run.stats.cached) as usize, plan.calls());
+    assert_eq!(
+        (run.head_calls.made + run.head_calls.cached) as usize,
+        plan.calls()
+    );
 }

@@ -76,6 +76,7 @@ pub fn run(repo: &Path, args: EvalArgs) -> anyhow::Result<Outcome> {
                 calls: item.calls,
                 // A GitHub-format file fails exactly when `gh models eval` would.
                 cases_must_pass: item.prompt.semantics.is_github(),
+                sequential: None,
             }
         })
         .collect();

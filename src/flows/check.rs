@@ -8,17 +8,22 @@ use std::time::Instant;
 
 use super::baseline::Baselines;
 use super::error::FlowError;
-use super::evaluate::{Locations, RunOptions, engine, stored_or_evaluated};
+use super::evaluate::{Locations, RunOptions, engine, evaluate_and_store, store_if_measured};
 use crate::edges::git::{self, GitRevision, WorkingTree};
 use crate::pipeline::budget::{self, Spending};
 use crate::pipeline::changes::{self, Affected, ChangedPath};
 use crate::pipeline::config::{Config, GatePolicy, ProviderKind};
+use crate::pipeline::evaluation::sequential::{
+    BaselineSide, SequentialOptions, execute_sequential,
+};
 use crate::pipeline::evaluation::{self, Engine, EvaluationPlan};
+use crate::pipeline::gate::sequential::{self, SequentialOutcome};
 use crate::pipeline::gate::{self, GateInput};
-use crate::pipeline::report::{CheckReport, PromptReport, ReportMode, RunTotals};
+use crate::pipeline::report::{BaselineSource, CheckReport, PromptReport, ReportMode, RunTotals};
 use crate::pipeline::runner::cache::CacheMode;
 use crate::pipeline::spec::Workspace;
 use crate::pipeline::textdiff;
+use crate::types::ids::short_hex;
 use crate::types::{
     CallStats, Diagnostic, Diagnostics, EvalResult, FailOn, GateOverrides, PromptSpec, RepoFiles,
 };
@@ -295,6 +300,13 @@ pub async fn check_sources(
         baselines = baselines.ignoring_store();
     }
     let policy_change = sides.policy_change();
+    let policy = sides.policy(request);
+    let family = affected
+        .iter()
+        .filter_map(|item| sides.head.prompt(&item.name))
+        .filter_map(|prompt| sides.judged_head(prompt).ok())
+        .map(|prompt| prompt.evaluators.len())
+        .sum();
 
     let mut reports = Vec::new();
     let mut overrides = Vec::new();
@@ -304,21 +316,21 @@ pub async fn check_sources(
             continue;
         };
         let base_prompt = sides.base_prompt(head_prompt).map(|(_, p)| p);
-        let Some(checked) = check_prompt(
-            &sides,
-            &engine,
-            &baselines,
-            run.cache,
-            head_prompt,
-            &base_sha,
-            &mut notes,
-        )
-        .await?
-        else {
+        let prompt_overrides = sides.overrides(head_prompt, base_prompt);
+        let checking = Checking {
+            sides: &sides,
+            engine: &engine,
+            baselines: &baselines,
+            cache: run.cache,
+            base_sha: &base_sha,
+            policy: gate::effective_policy(&policy, &prompt_overrides),
+            family,
+        };
+        let Some(checked) = checking.check_prompt(head_prompt, &mut notes).await? else {
             continue;
         };
         totals.add(&checked.calls);
-        overrides.push(sides.overrides(head_prompt, base_prompt));
+        overrides.push(prompt_overrides);
         reports.push(PromptReport {
             affected_because: item.reasons.iter().map(ToString::to_string).collect(),
             policy_change: policy_change.clone(),
@@ -328,7 +340,7 @@ pub async fn check_sources(
     totals.add(&engine.judge_stats());
     notes.extend(baselines.notes());
 
-    let failed = decide(&mut reports, &overrides, &sides.policy(request));
+    let failed = decide(&mut reports, &overrides, &policy);
     let head_results = reports.iter().map(|r| r.head.clone()).collect();
     let report = CheckReport::new(
         ReportMode::Check,
@@ -348,69 +360,181 @@ pub async fn check_sources(
     })
 }
 
-/// One affected prompt: the head evaluated (or its stored result), the
-/// base version measured the head's way and looked up as a baseline, and
-/// the text diff between them. The gate is decided later, for all at once.
-/// `None`, with a note, for a prompt without cases.
-async fn check_prompt(
-    sides: &Sides,
-    engine: &Engine,
-    baselines: &Baselines<'_>,
+/// What checking one prompt needs from the whole run.
+struct Checking<'r, 'b> {
+    sides: &'r Sides,
+    engine: &'r Engine,
+    baselines: &'r Baselines<'b>,
     cache: CacheMode,
-    head_prompt: &PromptSpec,
-    base_sha: &str,
-    notes: &mut Vec<String>,
-) -> Result<Option<PromptReport>, FlowError> {
-    let config = sides.trusted_config();
-    let as_written = head_prompt;
-    let judged = sides.judged_head(head_prompt)?;
-    let head_prompt = &judged;
-    let head_plan = evaluation::plan(head_prompt, sides.head.files.as_ref(), config)?;
-    if let Some(note) = head_plan.skip_note() {
-        notes.push(note);
-        return Ok(None);
-    }
-    let base = sides.base_prompt(head_prompt);
-    let baseline_plan = match base {
-        Some((base, base_prompt)) => {
-            match baseline_plan(base, base_prompt, head_prompt, &head_plan, config) {
-                Ok(plan) => Some(plan),
-                Err(note) => {
-                    notes.push(note);
-                    None
+    base_sha: &'r str,
+    /// The prompt's effective gate policy (with its overrides).
+    policy: GatePolicy,
+    /// Criteria in the whole check, for the sequential tests' correction.
+    family: usize,
+}
+
+/// Both sides of one prompt as measured.
+struct Measured {
+    head: EvalResult,
+    calls: CallStats,
+    baseline: Option<EvalResult>,
+    baseline_source: Option<BaselineSource>,
+    sequential: Option<SequentialOutcome>,
+}
+
+impl Checking<'_, '_> {
+    /// One affected prompt: the head evaluated (or its stored result), the
+    /// base version measured the head's way and looked up as a baseline,
+    /// and the text diff between them. The gate is decided later, for all
+    /// at once. `None`, with a note, for a prompt without cases.
+    async fn check_prompt(
+        &self,
+        head_prompt: &PromptSpec,
+        notes: &mut Vec<String>,
+    ) -> Result<Option<PromptReport>, FlowError> {
+        let sides = self.sides;
+        let config = sides.trusted_config();
+        let as_written = head_prompt;
+        let judged = sides.judged_head(head_prompt)?;
+        let head_prompt = &judged;
+        let head_plan = evaluation::plan(head_prompt, sides.head.files.as_ref(), config)?;
+        if let Some(note) = head_plan.skip_note() {
+            notes.push(note);
+            return Ok(None);
+        }
+        let base = sides.base_prompt(head_prompt);
+        let baseline_plan = match base {
+            Some((base, base_prompt)) => {
+                match baseline_plan(base, base_prompt, head_prompt, &head_plan, config) {
+                    Ok(plan) => Some(plan),
+                    Err(note) => {
+                        notes.push(note);
+                        None
+                    }
                 }
             }
+            None => None,
+        };
+        let measured = self.measure(&head_plan, baseline_plan.as_ref()).await?;
+        let diff = base
+            .map(|(_, base_prompt)| textdiff::diff_specs(base_prompt, as_written))
+            .filter(|d| !d.is_empty());
+        Ok(Some(PromptReport {
+            gate: None,
+            head: measured.head,
+            baseline: measured.baseline,
+            baseline_source: measured.baseline_source,
+            path: Some(as_written.path.to_string()),
+            affected_because: Vec::new(),
+            prompt_diff_markdown: diff.as_ref().map(|d| d.render_markdown()),
+            prompt_diff_terminal: diff.as_ref().map(|d| d.render_terminal(false)),
+            policy_change: None,
+            calls: measured.calls,
+            cases_must_pass: false,
+            sequential: measured.sequential,
+        }))
+    }
+
+    /// The head and its baseline: sequentially when the policy and the
+    /// suite allow it, else every case of both.
+    async fn measure(
+        &self,
+        head_plan: &EvaluationPlan,
+        baseline_plan: Option<&EvaluationPlan>,
+    ) -> Result<Measured, FlowError> {
+        let store = self.baselines.store();
+        let stored_head = match self.cache {
+            CacheMode::ReadWrite => store.load(&head_plan.fingerprint)?,
+            _ => None,
+        };
+        if let (None, Some(baseline_plan), true) = (
+            &stored_head,
+            baseline_plan,
+            self.policy.sequential && head_plan.cases.len() >= sequential::MIN_CASES,
+        ) {
+            return self.measure_sequentially(head_plan, baseline_plan).await;
         }
-        None => None,
-    };
-    let (head, mut calls, _) =
-        stored_or_evaluated(engine, baselines.store(), &head_plan, cache).await?;
-    let (baseline, baseline_source) = match &baseline_plan {
-        Some(plan) => {
-            let found = baselines
-                .stored_or_evaluated(engine, plan, base_sha)
-                .await?;
-            calls.add(&found.calls);
-            (Some(found.result), Some(found.source))
+        let (head, mut calls) = match stored_head {
+            Some(stored) => (stored, CallStats::default()),
+            None => evaluate_and_store(self.engine, store, head_plan).await?,
+        };
+        let (baseline, baseline_source) = match baseline_plan {
+            Some(plan) => {
+                let found = self
+                    .baselines
+                    .stored_or_evaluated(self.engine, plan, self.base_sha)
+                    .await?;
+                calls.add(&found.calls);
+                (Some(found.result), Some(found.source))
+            }
+            None => (None, None),
+        };
+        Ok(Measured {
+            head,
+            calls,
+            baseline,
+            baseline_source,
+            sequential: None,
+        })
+    }
+
+    /// Head and baseline in batches until the anytime-valid tests settle
+    /// the prompt. Only whole evaluations are stored: a run that stopped
+    /// early leaves nothing a later run could mistake for a measurement.
+    async fn measure_sequentially(
+        &self,
+        head_plan: &EvaluationPlan,
+        baseline_plan: &EvaluationPlan,
+    ) -> Result<Measured, FlowError> {
+        let engine = self.engine;
+        let known = self.baselines.stored(baseline_plan).await?;
+        let mut cached = engine.cached_cases(head_plan);
+        if known.is_none() {
+            let base_cached = engine.cached_cases(baseline_plan);
+            for (head, base) in cached.iter_mut().zip(base_cached) {
+                *head &= base;
+            }
         }
-        None => (None, None),
-    };
-    let diff = base
-        .map(|(_, base_prompt)| textdiff::diff_specs(base_prompt, as_written))
-        .filter(|d| !d.is_empty());
-    Ok(Some(PromptReport {
-        gate: None,
-        head,
-        baseline,
-        baseline_source,
-        path: Some(as_written.path.to_string()),
-        affected_because: Vec::new(),
-        prompt_diff_markdown: diff.as_ref().map(|d| d.render_markdown()),
-        prompt_diff_terminal: diff.as_ref().map(|d| d.render_terminal(false)),
-        policy_change: None,
-        calls,
-        cases_must_pass: false,
-    }))
+        let side = match &known {
+            Some((result, _)) => BaselineSide::Known(result),
+            None => BaselineSide::Evaluate(baseline_plan),
+        };
+        let options = SequentialOptions {
+            batch: sequential::batch_size(head_plan.cases.len()),
+            cached: &cached,
+            family: self.family,
+        };
+        let run = execute_sequential(engine, head_plan, side, &self.policy, &options).await?;
+        let complete = run.complete();
+        let store = self.baselines.store();
+        if complete {
+            store_if_measured(engine, store, head_plan, &run.head)?;
+        }
+        let mut calls = run.head_calls;
+        let baseline = match (known, run.baseline) {
+            (Some(found), _) => Some(found),
+            (None, Some((result, base_calls))) => {
+                calls.add(&base_calls);
+                if complete {
+                    store_if_measured(engine, store, baseline_plan, &result)?;
+                }
+                let source = BaselineSource::FreshEvaluation {
+                    rev: short_hex(self.base_sha).to_owned(),
+                };
+                Some((result, source))
+            }
+            // The run evaluates the baseline whenever none was known.
+            (None, None) => None,
+        };
+        let (baseline, baseline_source) = baseline.unzip();
+        Ok(Measured {
+            head: run.head,
+            calls,
+            baseline,
+            baseline_source,
+            sequential: Some(run.outcome),
+        })
+    }
 }
 
 /// The refusal, with the estimate, when the affected prompts would spend
@@ -492,6 +616,7 @@ pub fn decide(
             baseline: report.baseline.as_ref(),
             policy,
             overrides,
+            sequential: report.sequential.as_ref(),
         })
         .collect();
     let gates = gate::gate_all(&inputs);
@@ -578,6 +703,12 @@ pub fn describe_policy_change(old: &GatePolicy, new: &GatePolicy) -> Option<Stri
     }
     if old.fail_on != new.fail_on {
         parts.push(format!("fail_on {:?} → {:?}", old.fail_on, new.fail_on).to_lowercase());
+    }
+    if old.sequential != new.sequential {
+        parts.push(format!(
+            "sequential {} → {}",
+            old.sequential, new.sequential
+        ));
     }
     (!parts.is_empty()).then(|| parts.join(", "))
 }

@@ -197,6 +197,18 @@ pub async fn evaluate_and_store(
     plan: &EvaluationPlan,
 ) -> Result<(EvalResult, CallStats), FlowError> {
     let (result, stats) = engine.execute(plan).await?;
+    store_if_measured(engine, store, plan, &result)?;
+    Ok((result, stats))
+}
+
+/// Stores a whole evaluation of `plan` under its fingerprint, unless it is
+/// not the evaluation the fingerprint names (see [`evaluate_and_store`]).
+pub fn store_if_measured(
+    engine: &Engine,
+    store: &ResultStore,
+    plan: &EvaluationPlan,
+    result: &EvalResult,
+) -> Result<(), FlowError> {
     let refused = engine.eval.untrusted
         && plan
             .prompt
@@ -210,9 +222,9 @@ pub async fn evaluate_and_store(
             "not storing a result whose calls failed"
         );
     } else if !refused {
-        store.save(&result)?;
+        store.save(result)?;
     }
-    Ok((result, stats))
+    Ok(())
 }
 
 /// The stored result of this exact evaluation when the cache may be read,

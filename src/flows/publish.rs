@@ -188,6 +188,7 @@ fn gate_against(config: &Config, item: &Evaluated, previous: Option<&EvalResult>
         baseline: previous,
         policy: &config.gate,
         overrides: &item.prompt.gate,
+        sequential: None,
     }]);
     match gates.first() {
         Some(g) if g.failed => GateOutcome::Failed,

@@ -90,6 +90,7 @@ pub async fn rerun_workspace(
             policy_change: None,
             calls,
             cases_must_pass: false,
+            sequential: None,
         });
     }
     totals.add(&engine.judge_stats());

@@ -146,6 +146,12 @@ pub struct GatePolicy {
     /// `regression` (default), `inconclusive` or `never`.
     #[serde(default)]
     pub fail_on: FailOn,
+    /// Evaluate a check's cases in batches, in a seeded order, and stop
+    /// calling the provider for a prompt once anytime-valid tests have
+    /// decided it (suites of 50 cases or more with a baseline; see
+    /// docs/gate.md). `false` evaluates every case.
+    #[serde(default = "defaults::sequential")]
+    pub sequential: bool,
 }
 
 impl Default for GatePolicy {
@@ -155,6 +161,7 @@ impl Default for GatePolicy {
             confidence: defaults::confidence(),
             min_cases: defaults::min_cases(),
             fail_on: FailOn::default(),
+            sequential: defaults::sequential(),
         }
     }
 }
@@ -187,6 +194,9 @@ pub(crate) mod defaults {
     }
     pub fn min_cases() -> u32 {
         10
+    }
+    pub fn sequential() -> bool {
+        true
     }
     pub fn require_gate_passed() -> bool {
         true

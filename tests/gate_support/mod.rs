@@ -155,3 +155,52 @@ pub fn true_grades(rng: &mut Rng, cases: usize) -> Vec<u8> {
         })
         .collect()
 }
+
+/// The check's sequential procedure run on complete results, as the engine
+/// runs it on a live suite: cases in the seeded order, a look after every
+/// `batch`, a stop once the prompt is settled, then the gate with the
+/// sequential outcome. The verdicts the check would report, and how many
+/// cases it ran.
+pub fn sequential_check(
+    head: &EvalResult,
+    baseline: &EvalResult,
+    policy: &promptgate::pipeline::config::GatePolicy,
+    batch: usize,
+) -> (Vec<promptgate::pipeline::gate::Verdict>, usize) {
+    use promptgate::pipeline::gate::sequential::{
+        BaselineScores, Savings, Sequential, SequentialOutcome, case_order,
+    };
+    use promptgate::pipeline::gate::{GateInput, gate_one};
+
+    let criteria = head.criteria.len();
+    let scores = BaselineScores::new(baseline, &head.criteria);
+    let mut tests = Sequential::new(criteria, criteria, policy.tolerance, policy.confidence);
+    let fails = vec![policy.fail_on != promptgate::types::FailOn::Never; criteria];
+    let order = case_order(head.cases.len(), &head.fingerprint.0, &|_| false);
+    let mut ran = Vec::new();
+    for chunk in order.chunks(batch.max(1)) {
+        if tests.settled(&fails) {
+            break;
+        }
+        for &i in chunk {
+            tests.observe(&scores.deltas(&head.cases[i], criteria));
+            ran.push(i);
+        }
+    }
+    let stopped = ran.len() < head.cases.len();
+    ran.sort_unstable();
+    let mut evaluated = head.clone();
+    evaluated.cases = ran.iter().map(|&i| head.cases[i].clone()).collect();
+    let outcome = SequentialOutcome {
+        verdicts: tests.verdicts(),
+        stopped: stopped.then(Savings::default),
+    };
+    let gate = gate_one(GateInput {
+        head: &evaluated,
+        baseline: Some(baseline),
+        policy,
+        overrides: &promptgate::types::GateOverrides::default(),
+        sequential: Some(&outcome),
+    });
+    (gate.criteria.iter().map(|c| c.verdict).collect(), ran.len())
+}

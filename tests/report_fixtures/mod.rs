@@ -406,6 +406,7 @@ pub fn support_prompt(cases: usize, huge_outputs: bool) -> PromptReport {
         policy_change: None,
         calls,
         cases_must_pass: false,
+        sequential: None,
     }
 }
 
@@ -466,6 +467,7 @@ pub fn summarize_prompt() -> PromptReport {
         prompt_diff_terminal: None,
         policy_change: Some("tolerance 0.02 → 0.05".to_string()),
         cases_must_pass: false,
+        sequential: None,
     }
 }
 
@@ -543,6 +545,7 @@ pub fn eval_report() -> CheckReport {
             prompt_diff_terminal: None,
             policy_change: None,
             cases_must_pass: false,
+            sequential: None,
         }],
         totals: RunTotals::default(),
         notes: Vec::new(),

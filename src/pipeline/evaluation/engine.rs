@@ -109,6 +109,19 @@ impl Engine {
             .collect())
     }
 
+    /// Per case of the plan: whether the response cache holds every call
+    /// of it (false for all when the plan cannot be routed: its execution
+    /// will say why).
+    pub fn cached_cases(&self, plan: &EvaluationPlan) -> Vec<bool> {
+        let Ok(calls) = self.calls(plan) else {
+            return vec![false; plan.cases.len()];
+        };
+        calls
+            .chunks(plan.prompt.repeats.max(1) as usize)
+            .map(|case| case.iter().all(|call| self.runner.is_cached(call)))
+            .collect()
+    }
+
     fn route(&self, model: &ModelId) -> Result<(ProviderHandle, String), ProviderError> {
         self.providers.route(model)
     }

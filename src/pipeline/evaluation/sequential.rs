@@ -1,102 +1,208 @@
 //! Sequential execution: a plan's cases in a seeded order, in batches,
-//! until the gate's anytime-valid tests have decided every criterion
-//! against the baseline ([`crate::pipeline::gate::sequential`] decides; this
-//! only runs batches and asks it "stop?"). The engine runs each batch as it
-//! runs any plan, so caching, limits and retries are unchanged.
+//! until the gate's anytime-valid tests have settled the prompt against its
+//! baseline ([`crate::pipeline::gate::sequential`] decides; this only runs
+//! batches and asks it "stop?"). The engine runs each batch as it runs any
+//! plan, so caching, limits and retries are unchanged.
 
 use super::engine::{Engine, ExecuteError};
 use super::plan::EvaluationPlan;
 use crate::pipeline::config::GatePolicy;
-use crate::pipeline::gate::sequential::{BaselineScores, Savings, Sequential, case_order};
-use crate::types::{CallStats, EvalResult};
+use crate::pipeline::gate::sequential::{
+    BaselineScores, Savings, Sequential, SequentialOutcome, case_order,
+};
+use crate::types::{CallStats, CaseResult, EvalResult, FailOn};
+
+/// The baseline side of a sequential run.
+pub enum BaselineSide<'a> {
+    /// Already measured (stored, or published in the registry).
+    Known(&'a EvalResult),
+    /// Not measured yet: each batch evaluates the base version on the same
+    /// cases as the head, so stopping early saves on both sides.
+    Evaluate(&'a EvaluationPlan),
+}
 
 /// How to run sequentially.
 pub struct SequentialOptions<'a> {
-    /// Cases per batch after the first (the first also takes every cached
-    /// case: they are free).
+    /// Cases per batch (cached cases, which are free, are looked at first,
+    /// all at once).
     pub batch: usize,
-    /// Whether a case's calls are all in the response cache.
-    pub cached: &'a dyn Fn(usize) -> bool,
+    /// Per case of the plan: whether its calls are all in the response
+    /// cache (on every side that is evaluated); missing entries are not.
+    pub cached: &'a [bool],
+    /// Criteria in the whole check (the tests' Bonferroni family).
+    pub family: usize,
 }
 
 /// A sequential run: the cases evaluated (in the plan's order), their
-/// calls, and, when it stopped early, what that saved.
+/// calls, and how the tests ended.
 pub struct SequentialRun {
-    /// Only the cases evaluated: an incomplete result, never to be stored
-    /// as the fingerprint's result or used as a baseline.
-    pub result: EvalResult,
-    pub stats: CallStats,
-    /// `None` when every case ran.
-    pub savings: Option<Savings>,
+    /// Only the cases evaluated when the run stopped early: an incomplete
+    /// result, never to be stored as the fingerprint's result or used as a
+    /// baseline.
+    pub head: EvalResult,
+    pub head_calls: CallStats,
+    /// The baseline measured alongside ([`BaselineSide::Evaluate`]), on
+    /// the same cases as `head`.
+    pub baseline: Option<(EvalResult, CallStats)>,
+    pub outcome: SequentialOutcome,
 }
 
-/// Executes `plan` batch by batch until every criterion is decided against
-/// `baseline` under `policy` (already the prompt's effective policy).
+impl SequentialRun {
+    /// Whether every case ran: the results are complete evaluations.
+    pub fn complete(&self) -> bool {
+        self.outcome.stopped.is_none()
+    }
+}
+
+/// Executes `plan` batch by batch until the prompt is settled against the
+/// baseline under `policy` (the prompt's effective policy).
 pub async fn execute_sequential(
     engine: &Engine,
     plan: &EvaluationPlan,
-    baseline: &EvalResult,
+    baseline: BaselineSide<'_>,
     policy: &GatePolicy,
     options: &SequentialOptions<'_>,
 ) -> Result<SequentialRun, ExecuteError> {
     let total = plan.cases.len();
-    let order = case_order(total, &plan.fingerprint.0, options.cached);
-    let cached_first = order.iter().take_while(|&&i| (options.cached)(i)).count();
+    let cached = |i: usize| options.cached.get(i).copied().unwrap_or(false);
+    let order = case_order(total, &plan.fingerprint.0, &cached);
+    let cached_first = order.iter().take_while(|&&i| cached(i)).count();
     let criteria: Vec<_> = plan
         .prompt
         .evaluators
         .iter()
         .map(crate::pipeline::eval::criterion_info)
         .collect();
-    let base = BaselineScores::new(baseline, &criteria);
-    let mut gate = Sequential::new(criteria.len(), policy.tolerance, policy.confidence);
+    // A regression of a criterion that counts settles the prompt when the
+    // policy fails on regressions: the rest cannot make it pass.
+    let fails_when_regressed: Vec<bool> = criteria
+        .iter()
+        .map(|c| c.weight > 0.0 && policy.fail_on != FailOn::Never)
+        .collect();
+    // The baseline's per-case scores: all of them when known, else the
+    // current batch's as each is measured.
+    let mut scores = match &baseline {
+        BaselineSide::Known(result) => BaselineScores::new(result, &criteria),
+        BaselineSide::Evaluate(_) => BaselineScores::default(),
+    };
+    let mut gate = Sequential::new(
+        criteria.len(),
+        options.family,
+        policy.tolerance,
+        policy.confidence,
+    );
 
-    let mut done: Vec<(usize, crate::types::CaseResult)> = Vec::with_capacity(total);
-    let mut stats = CallStats::default();
-    let mut result: Option<EvalResult> = None;
+    let mut head = Side::default();
+    let mut base = Side::default();
     let mut next = 0;
-    while next < total && !gate.decided() {
-        let end = (next.max(cached_first) + options.batch.max(1)).min(total);
-        let batch: Vec<usize> = order[next..end].to_vec();
+    while next < total && !gate.settled(&fails_when_regressed) {
+        // Cached cases are free: they make the first look on their own.
+        let end = if next < cached_first {
+            cached_first
+        } else {
+            (next + options.batch.max(1)).min(total)
+        };
+        let batch = &order[next..end];
+        let head_part = head.run(engine, plan, batch).await?;
+        if let BaselineSide::Evaluate(base_plan) = &baseline {
+            let part = base.run(engine, base_plan, batch).await?;
+            scores = BaselineScores::new(&part, &criteria);
+            base.keep(batch, part);
+        }
+        for case in &head_part.cases {
+            gate.observe(&scores.deltas(case, criteria.len()));
+        }
+        head.keep(batch, head_part);
+        next = end;
+    }
+
+    let evaluated = head.cases.len();
+    let stopped = (evaluated < total).then(|| {
+        let mut calls = head.stats.clone();
+        calls.add(&base.stats);
+        let sides = if base.first.is_some() { 2 } else { 1 };
+        savings(plan, evaluated, &calls, sides)
+    });
+    let head_stats = head.stats.clone();
+    let head_result = head.finish(engine, plan).await?;
+    let baseline = match baseline {
+        BaselineSide::Evaluate(base_plan) => {
+            let stats = base.stats.clone();
+            Some((base.finish(engine, base_plan).await?, stats))
+        }
+        BaselineSide::Known(_) => None,
+    };
+    Ok(SequentialRun {
+        head: head_result,
+        head_calls: head_stats,
+        baseline,
+        outcome: SequentialOutcome {
+            verdicts: gate.verdicts(),
+            stopped,
+        },
+    })
+}
+
+/// One side's batches as they come back.
+#[derive(Default)]
+struct Side {
+    /// The first batch's result: its header (version, fingerprint,
+    /// criteria) is the whole run's.
+    first: Option<EvalResult>,
+    cases: Vec<(usize, CaseResult)>,
+    stats: CallStats,
+}
+
+impl Side {
+    /// Evaluates the plan's cases at `batch` (indexes into the plan).
+    async fn run(
+        &mut self,
+        engine: &Engine,
+        plan: &EvaluationPlan,
+        batch: &[usize],
+    ) -> Result<EvalResult, ExecuteError> {
         let sub = EvaluationPlan {
             cases: batch.iter().map(|&i| plan.cases[i].clone()).collect(),
             ..plan.clone()
         };
-        let (mut part, part_stats) = engine.execute(&sub).await?;
-        stats.add(&part_stats);
-        for (&index, case) in batch.iter().zip(std::mem::take(&mut part.cases)) {
-            gate.observe(&base.deltas(&case, criteria.len()));
-            done.push((index, case));
-        }
-        result.get_or_insert(part);
-        next = end;
+        let (part, stats) = engine.execute(&sub).await?;
+        self.stats.add(&stats);
+        Ok(part)
     }
-    done.sort_by_key(|(i, _)| *i);
-    let evaluated = done.len();
-    let mut result = match result {
-        Some(r) => r,
-        None => engine.execute(&plan_without_cases(plan)).await?.0,
-    };
-    result.cases = done.into_iter().map(|(_, c)| c).collect();
-    let savings = (evaluated < total).then(|| savings(plan, evaluated, &stats));
-    Ok(SequentialRun {
-        result,
-        stats,
-        savings,
-    })
+
+    fn keep(&mut self, batch: &[usize], mut part: EvalResult) {
+        let cases = std::mem::take(&mut part.cases);
+        self.cases.extend(batch.iter().copied().zip(cases));
+        self.first.get_or_insert(part);
+    }
+
+    /// The cases run, in the plan's order, under the plan's header.
+    async fn finish(
+        mut self,
+        engine: &Engine,
+        plan: &EvaluationPlan,
+    ) -> Result<EvalResult, ExecuteError> {
+        self.cases.sort_by_key(|(i, _)| *i);
+        let mut result = match self.first {
+            Some(result) => result,
+            None => {
+                let empty = EvaluationPlan {
+                    cases: Vec::new(),
+                    ..plan.clone()
+                };
+                engine.execute(&empty).await?.0
+            }
+        };
+        result.cases = self.cases.into_iter().map(|(_, c)| c).collect();
+        Ok(result)
+    }
 }
 
-fn plan_without_cases(plan: &EvaluationPlan) -> EvaluationPlan {
-    EvaluationPlan {
-        cases: Vec::new(),
-        ..plan.clone()
-    }
-}
-
-/// What the cases not run would have cost, at the average of those run.
-fn savings(plan: &EvaluationPlan, evaluated: usize, stats: &CallStats) -> Savings {
+/// What the cases not run would have cost on `sides` sides, at the
+/// average of the calls that were made.
+fn savings(plan: &EvaluationPlan, evaluated: usize, stats: &CallStats, sides: u64) -> Savings {
     let repeats = u64::from(plan.prompt.repeats.max(1));
-    let skipped = (plan.cases.len() - evaluated) as u64 * repeats;
+    let skipped = (plan.cases.len() - evaluated) as u64 * repeats * sides;
     let made = stats.made.max(1) as f64;
     let per_call_tokens = (stats.input_tokens + stats.output_tokens) as f64 / made;
     Savings {

@@ -199,6 +199,11 @@ pub struct GateInput<'a> {
     pub baseline: Option<&'a EvalResult>,
     pub policy: &'a GatePolicy,
     pub overrides: &'a GateOverrides,
+    /// Set when the head was evaluated sequentially: the fixed-n tests
+    /// then run at the level the sequential tests left
+    /// ([`sequential::final_policy`]), and a run that stopped early takes
+    /// its verdicts from them.
+    pub sequential: Option<&'a sequential::SequentialOutcome>,
 }
 
 /// A per-case score at or above this passes (for flips).
@@ -240,6 +245,7 @@ pub fn effective_policy(policy: &GatePolicy, overrides: &GateOverrides) -> GateP
             .unwrap_or(policy.min_cases)
             .max(MIN_CASES_FLOOR),
         fail_on: overrides.fail_on.unwrap_or(policy.fail_on),
+        sequential: policy.sequential,
     }
 }
 
@@ -254,9 +260,19 @@ pub fn gate_one(input: GateInput<'_>) -> PromptGate {
 /// all their criteria share one Holm adjustment. One `PromptGate` per
 /// input, in input order.
 pub fn gate_all(inputs: &[GateInput<'_>]) -> Vec<PromptGate> {
-    let policies: Vec<GatePolicy> = inputs
+    let shown: Vec<GatePolicy> = inputs
         .iter()
         .map(|i| effective_policy(i.policy, i.overrides))
+        .collect();
+    // The level the fixed-n tests run at: all of α, or what a sequential
+    // run left of it.
+    let policies: Vec<GatePolicy> = inputs
+        .iter()
+        .zip(&shown)
+        .map(|(input, policy)| match input.sequential {
+            Some(_) => sequential::final_policy(policy),
+            None => policy.clone(),
+        })
         .collect();
     let mut prepared: Vec<Vec<Prepared<'_>>> = inputs
         .iter()
@@ -294,21 +310,42 @@ pub fn gate_all(inputs: &[GateInput<'_>]) -> Vec<PromptGate> {
     prepared
         .into_iter()
         .zip(inputs)
-        .zip(policies)
-        .map(|((criteria, input), policy)| {
+        .zip(policies.iter().zip(shown))
+        .map(|((criteria, input), (policy, shown))| {
+            let stopped = input.sequential.filter(|s| s.stopped.is_some());
             let criteria: Vec<CriterionGate> = criteria
                 .into_iter()
-                .map(|c| {
+                .enumerate()
+                .map(|(i, c)| {
                     let decision = match &c.paired {
                         Some(p) if p.testable => decisions.next(),
                         _ => None,
                     };
-                    c.finish(&policy, decision)
+                    let mut gate = c.finish(policy, decision);
+                    if let Some(verdict) = stopped.and_then(|s| s.verdicts.get(i)) {
+                        take_sequential_verdict(&mut gate, *verdict);
+                    }
+                    gate
                 })
                 .collect();
-            summarise(input, criteria, policy)
+            summarise(input, criteria, shown)
         })
         .collect()
+}
+
+/// A run that stopped early is decided by its anytime-valid tests: the
+/// fixed-n interval on the cases run is still shown, for orientation, but
+/// it was not built to be read at a stopping time of the data's choosing.
+fn take_sequential_verdict(gate: &mut CriterionGate, verdict: Verdict) {
+    if gate.verdict == Verdict::New {
+        return;
+    }
+    gate.verdict = verdict;
+    gate.cases_needed = None;
+    gate.method = format!(
+        "decided by the anytime-valid betting test (stopped early); interval: {}",
+        gate.method
+    );
 }
 
 /// The level of each verdict's one-sided test: 1 − confidence. Every

@@ -41,6 +41,30 @@ use crate::types::{CaseResult, CriterionInfo, EvalResult};
 /// fixed-n gate of a run that did not stop spends the rest.
 pub const SEQUENTIAL_SHARE: f64 = 0.5;
 
+/// Suites smaller than this run every case and are gated at the full
+/// error budget: a betting test needs dozens of cases before it can
+/// decide anything, so looking earlier would only cost the final gate
+/// power (its share of α) and save nothing.
+pub const MIN_CASES: usize = 50;
+
+/// Cases per batch for a suite of `cases`: about twenty looks over the
+/// suite, never so small that the runner's concurrency idles.
+pub fn batch_size(cases: usize) -> usize {
+    (cases / 20).clamp(20, 500)
+}
+
+/// How a prompt's sequential tests ended: what the gate and the report
+/// need of them.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SequentialOutcome {
+    /// Each head criterion's verdict from the anytime-valid tests when
+    /// the run ended.
+    pub verdicts: Vec<Verdict>,
+    /// Set when the run stopped before the last case: the verdicts above
+    /// are the prompt's, and this says what stopping saved.
+    pub stopped: Option<Savings>,
+}
+
 /// The policy of the fixed-n gate that ends a sequential run which did not
 /// stop early: its one-sided level is what the sequential tests left.
 pub fn final_policy(
@@ -138,11 +162,14 @@ pub struct Sequential {
 }
 
 impl Sequential {
-    /// A gate for `criteria` criteria at this tolerance and confidence.
-    pub fn new(criteria: usize, tolerance: f64, confidence: f64) -> Self {
+    /// A gate for `criteria` criteria at this tolerance and confidence,
+    /// one of `family` criteria tested in the same check (every criterion
+    /// of every prompt: each test gets α over the family, Bonferroni).
+    pub fn new(criteria: usize, family: usize, tolerance: f64, confidence: f64) -> Self {
         let tolerance = tolerance.max(0.0);
+        let family = family.max(criteria).max(1);
         Self {
-            alpha: (1.0 - confidence).clamp(1e-12, 1.0) * SEQUENTIAL_SHARE / criteria.max(1) as f64,
+            alpha: (1.0 - confidence).clamp(1e-12, 1.0) * SEQUENTIAL_SHARE / family as f64,
             criteria: (0..criteria)
                 .map(|_| CriterionTests {
                     drop: BettingTest::new(-tolerance, true),
@@ -194,6 +221,18 @@ impl Sequential {
     /// this prompt.
     pub fn decided(&self) -> bool {
         !self.criteria.is_empty() && self.verdicts().iter().all(|v| *v != Verdict::Inconclusive)
+    }
+
+    /// Nothing more to learn that could change whether the prompt fails:
+    /// every criterion decided, or one that `fails_when_regressed` marks
+    /// (it counts, and the policy fails on regressions) decided regressed.
+    pub fn settled(&self, fails_when_regressed: &[bool]) -> bool {
+        self.decided()
+            || self
+                .verdicts()
+                .iter()
+                .zip(fails_when_regressed)
+                .any(|(verdict, fails)| *fails && *verdict == Verdict::Regressed)
     }
 }
 
@@ -318,7 +357,7 @@ mod tests {
 
     #[test]
     fn a_clear_drop_is_decided_early_and_nothing_is_decided_from_noise() {
-        let mut gate = Sequential::new(1, 0.02, 0.95);
+        let mut gate = Sequential::new(1, 1, 0.02, 0.95);
         let mut after = None;
         for i in 0..500 {
             gate.observe(&[Some(if i % 3 == 0 { -0.75 } else { 0.0 })]);
@@ -332,7 +371,7 @@ mod tests {
         assert_eq!(gate.verdicts(), vec![Verdict::Regressed]);
 
         // Deltas of exactly −tol: never regressed, never unchanged.
-        let mut gate = Sequential::new(1, 0.02, 0.95);
+        let mut gate = Sequential::new(1, 1, 0.02, 0.95);
         for i in 0..2_000 {
             gate.observe(&[Some(if i % 2 == 0 { 0.23 } else { -0.27 })]);
             assert_eq!(gate.verdicts(), vec![Verdict::Inconclusive], "at {i}");
@@ -341,7 +380,7 @@ mod tests {
 
     #[test]
     fn unchanged_needs_both_bounds_and_skipped_cases_do_not_count() {
-        let mut gate = Sequential::new(2, 0.05, 0.95);
+        let mut gate = Sequential::new(2, 2, 0.05, 0.95);
         for _ in 0..400 {
             gate.observe(&[Some(0.0), None]);
         }

@@ -9,6 +9,7 @@
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
+use crate::pipeline::gate::sequential::Savings;
 use crate::pipeline::gate::{CaseMove, Verdict};
 use crate::types::{CaseResult, EvalResult};
 
@@ -97,11 +98,35 @@ pub struct JsonPrompt {
     /// of its own kind; `null` in eval mode.
     #[serde(default)]
     pub call_failures_regressed: Option<bool>,
+    /// Set when the check evaluated this prompt in batches with
+    /// anytime-valid tests (suites of 50 cases or more with a baseline).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sequential: Option<JsonSequential>,
     pub criteria: Vec<JsonCriterion>,
     /// The cases the markdown report shows first, worst first.
     pub worst_cases: Vec<JsonWorstCase>,
     /// Every head case with its outputs and scores, and the baseline's.
     pub cases: Vec<JsonCase>,
+}
+
+/// How a prompt's sequential evaluation ended.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct JsonSequential {
+    /// True when the tests decided before the last case: the verdicts are
+    /// theirs, and `head.cases` holds only the cases evaluated.
+    pub stopped_early: bool,
+    /// Cases evaluated, of `cases` in the suite.
+    pub decided_after: usize,
+    pub cases: usize,
+    /// Provider calls and tokens not spent (estimated from the calls made);
+    /// 0 when every case ran.
+    pub calls_saved: u64,
+    pub tokens_saved: u64,
+    /// Dollars not spent, when every call made had a known price.
+    pub cost_saved_usd: Option<f64>,
+    /// The report's sentence.
+    pub summary: String,
 }
 
 /// The identity of one evaluation.
@@ -312,6 +337,25 @@ fn info(result: &EvalResult) -> JsonResultInfo {
     }
 }
 
+fn json_sequential(prompt: &PromptReport) -> Option<JsonSequential> {
+    let outcome = prompt.sequential.as_ref()?;
+    let ran = prompt.head.cases.len();
+    let savings = outcome.stopped.clone().unwrap_or(Savings {
+        decided_after: ran,
+        cases: ran,
+        ..Savings::default()
+    });
+    Some(JsonSequential {
+        stopped_early: outcome.stopped.is_some(),
+        decided_after: savings.decided_after,
+        cases: savings.cases,
+        calls_saved: savings.calls_saved,
+        tokens_saved: savings.tokens_saved,
+        cost_saved_usd: savings.cost_saved_usd,
+        summary: view::sequential_line(prompt)?,
+    })
+}
+
 fn json_prompt(prompt: &PromptReport) -> JsonPrompt {
     let rows = view::rows(prompt);
     let gate = prompt.gate.as_ref();
@@ -331,6 +375,7 @@ fn json_prompt(prompt: &PromptReport) -> JsonPrompt {
         calls: prompt.calls.clone(),
         cases_left_out: gate.map(|g| g.calls.cases_left_out),
         call_failures_regressed: gate.map(|g| g.calls.regressed),
+        sequential: json_sequential(prompt),
         criteria: rows.iter().map(|row| json_criterion(prompt, row)).collect(),
         worst_cases: view::worst_cases(prompt)
             .iter()

@@ -112,6 +112,9 @@ fn suite_properties(report: &CheckReport, prompt: &PromptReport) -> Vec<(&'stati
     if let Some(change) = &prompt.policy_change {
         props.push(("gate.policy_change", change.clone()));
     }
+    if let Some(line) = view::sequential_line(prompt) {
+        props.push(("gate.sequential", line));
+    }
     props.into_iter().map(|(k, v)| (k, xml_text(&v))).collect()
 }
 

@@ -230,6 +230,8 @@ struct PromptDoc {
     /// Baseline source, versions and model; built with escaping, so safe.
     identity: String,
     affected: Vec<String>,
+    /// How the sequential tests ended; plain text, escaped in the template.
+    sequential: Option<String>,
     policy_change: Option<String>,
     not_model: bool,
     rows: Vec<RowDoc>,
@@ -509,6 +511,7 @@ impl PromptDoc {
             path: prompt.path.clone(),
             identity: identity(prompt),
             affected: prompt.affected_because.clone(),
+            sequential: view::sequential_line(prompt),
             policy_change: prompt.policy_change.clone(),
             not_model: !prompt.from_model(),
             rows,

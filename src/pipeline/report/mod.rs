@@ -12,6 +12,7 @@ use std::path::Path;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
+use crate::pipeline::gate::sequential::SequentialOutcome;
 use crate::pipeline::gate::{PromptGate, Verdict};
 use crate::types::{CallStats, EvalResult};
 
@@ -100,6 +101,11 @@ pub struct PromptReport {
     /// fails any evaluator. Set for a GitHub-format prompt in an eval run.
     #[serde(default)]
     pub cases_must_pass: bool,
+    /// How the sequential tests ended when the head was evaluated in
+    /// batches (a check's suites of 50 cases or more); when they stopped
+    /// early, `head` holds only the cases evaluated.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sequential: Option<SequentialOutcome>,
 }
 
 impl PromptReport {

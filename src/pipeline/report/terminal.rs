@@ -91,6 +91,9 @@ fn render_prompt(p: &Painter, mode: ReportMode, prompt: &PromptReport, out: &mut
         p.paint(word, style)
     ));
     out.push(format!("  {}", identity_line(prompt)));
+    if let Some(line) = view::sequential_line(prompt) {
+        out.push(format!("  {}", p.paint(&line, DIM)));
+    }
     if prompt.cases_must_pass {
         let (passed, total) = prompt.head.cases_passing_every_criterion();
         out.push(format!(

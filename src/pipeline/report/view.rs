@@ -465,6 +465,49 @@ pub(crate) fn row_verdict_text(row: &CriterionRow) -> String {
     text
 }
 
+/// How the sequential tests ended, in a sentence: what stopping early
+/// saved, or that every case ran.
+pub(crate) fn sequential_line(prompt: &PromptReport) -> Option<String> {
+    let outcome = prompt.sequential.as_ref()?;
+    Some(match &outcome.stopped {
+        Some(savings) => {
+            let mut line = format!(
+                "decided after {} of {} cases by anytime-valid tests; saved {} calls",
+                savings.decided_after,
+                savings.cases,
+                thousands(savings.calls_saved),
+            );
+            if savings.tokens_saved > 0 {
+                line.push_str(&format!(", {} tokens", thousands(savings.tokens_saved)));
+            }
+            if let Some(cost) = savings.cost_saved_usd.filter(|c| *c > 0.0) {
+                line.push_str(&format!(", ${cost:.4}"));
+            }
+            if outcome.verdicts.contains(&Verdict::Inconclusive) {
+                line.push_str("; criteria left inconclusive were not needed: a regression had decided the prompt");
+            }
+            line
+        }
+        None => format!(
+            "evaluated in batches with anytime-valid tests; not decided early, so all {} cases ran",
+            prompt.head.cases.len()
+        ),
+    })
+}
+
+/// 1234567 → "1,234,567".
+pub(crate) fn thousands(n: u64) -> String {
+    let digits = n.to_string();
+    let mut out = String::with_capacity(digits.len() + digits.len() / 3);
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i) % 3 == 0 {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out
+}
+
 /// Hashes are long; twelve characters identify them in a report.
 pub(crate) fn short_id(id: &str) -> &str {
     match id.char_indices().nth(12) {

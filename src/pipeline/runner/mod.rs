@@ -406,6 +406,15 @@ impl Runner {
         Ok(RunOutput { outcomes, totals })
     }
 
+    /// Whether the cache would answer this call (nothing is sent).
+    pub fn is_cached(&self, call: &Call) -> bool {
+        self.cache.contains(&CacheKey::new(
+            call.provider.describe(),
+            &call.request,
+            call.repeat,
+        ))
+    }
+
     /// One call (e.g. an LLM judge's) with the same cache, limits, retries
     /// and pricing as a batch.
     pub async fn complete_one(&self, call: &Call) -> CallOutcome {
