@@ -33,6 +33,9 @@ pub struct ReportArgs {
     /// Also write the JSON report (schemas/report.schema.json) here.
     #[arg(long, value_name = "PATH")]
     pub json: Option<PathBuf>,
+    /// Also write a self-contained HTML report here (no network needed to view it).
+    #[arg(long, value_name = "PATH")]
+    pub html: Option<PathBuf>,
 }
 
 impl ReportArgs {
@@ -72,6 +75,9 @@ impl ReportArgs {
         }
         if let Some(path) = &self.json {
             report::write_file(path, &report::json::render(report)?)?;
+        }
+        if let Some(path) = &self.html {
+            report::write_file(path, &report::html::render(report)?)?;
         }
         Ok(())
     }

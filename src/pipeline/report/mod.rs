@@ -18,6 +18,7 @@ use crate::types::{CallStats, EvalResult};
 
 pub mod escape;
 pub mod github;
+pub mod html;
 pub mod json;
 pub mod junit;
 pub mod markdown;
