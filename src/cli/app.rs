@@ -22,6 +22,7 @@ use tokio::sync::oneshot;
 
 use super::Outcome;
 use crate::edges::github::manifest::{self, CreatedApp, ManifestOptions};
+use crate::pipeline::report::escape::html as escape;
 use crate::server::settings::{StarterConfig, starter_config};
 
 /// How long the command waits for the browser: GitHub's codes last an hour.
@@ -447,22 +448,6 @@ fn page(status: StatusCode, title: &str, body_html: &str) -> Response {
          <body style=\"font-family: sans-serif; max-width: 40em; margin: 3em auto\"><h1>{title}</h1>\n<p>{body_html}</p>\n</body></html>\n"
     );
     (status, Html(html)).into_response()
-}
-
-/// Text for HTML content and attribute values.
-fn escape(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    for c in text.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
-            c => out.push(c),
-        }
-    }
-    out
 }
 
 fn random_hex() -> String {

@@ -307,7 +307,7 @@ fn interval_chart(
     let x = |v: f64| MID + (v / reach).clamp(-1.0, 1.0) * HALF;
     // The label is made of numbers and the criterion's name, escaped here
     // because the chart is inserted raw.
-    let label = escape_html(&format!(
+    let label = super::escape::html(&format!(
         "{criterion}: change {} in [{}, {}]; tolerance ±{tolerance:.2}",
         view::fmt_signed(delta),
         view::fmt_signed(low),
@@ -440,20 +440,4 @@ fn value_text(value: &serde_json::Value) -> String {
         other => other.to_string(),
     };
     cut(&text, 2_000)
-}
-
-/// Text for an attribute or element of the raw SVG.
-fn escape_html(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    for c in text.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
-            c => out.push(c),
-        }
-    }
-    out
 }
