@@ -206,14 +206,17 @@ impl PromptgateMcp {
                         crate::edges::registry::not_found(&prompt, &VersionRef::Number(n))
                     })
                 }),
-            VersionRef::Id(label) => registry.resolve(&prompt, &label, None).await,
+            VersionRef::Id(_) => registry.resolve(&prompt, &version, None).await,
         }
         .map_err(|e| format!("reading {prompt}@{version} from the registry {}: {}", registry.describe(), failure(&e)))?;
         Ok(Json(PromptText {
             name: prompt,
             source: format!("{}@v{} (registry {})", found.prompt, found.number, registry.describe()),
             text: None,
-            published: Some(serde_json::to_value(&found).map_err(|e| e.to_string())?),
+            published: Some(
+                serde_json::from_value(serde_json::to_value(&found).map_err(|e| e.to_string())?)
+                    .map_err(|e| e.to_string())?,
+            ),
         }))
     }
 
@@ -507,7 +510,7 @@ impl PromptgateMcp {
     }
 }
 
-#[tool_handler]
+#[tool_handler(router = self.tool_router)]
 impl ServerHandler for PromptgateMcp {
     fn get_info(&self) -> ServerConfig {
         ServerConfig::new(

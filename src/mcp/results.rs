@@ -122,7 +122,7 @@ pub struct PromptText {
     pub text: Option<String>,
     /// The published version, with its content (registry only).
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub published: Option<serde_json::Value>,
+    pub published: Option<serde_json::Map<String, serde_json::Value>>,
 }
 
 #[derive(Debug, Serialize, JsonSchema)]
@@ -174,18 +174,24 @@ pub struct Reported {
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub not_evaluated: Vec<String>,
     /// The JSON report (schemas/report.schema.json).
-    pub report: serde_json::Value,
+    pub report: serde_json::Map<String, serde_json::Value>,
 }
 
 impl Reported {
     pub fn new(report: &CheckReport, gate_failed: Option<bool>) -> Result<Self, String> {
         let json = report::json::render(report).map_err(|e| e.to_string())?;
+        let report_json: serde_json::Map<String, serde_json::Value> =
+            serde_json::from_str(&json).map_err(|e| e.to_string())?;
         Ok(Reported {
-            status: format!("{:?}", report.status()).to_lowercase(),
+            status: report_json
+                .get("status")
+                .and_then(|s| s.as_str())
+                .unwrap_or_default()
+                .to_owned(),
             gate_failed,
             summary: report::terminal::render(report, false),
             not_evaluated: Vec::new(),
-            report: serde_json::from_str(&json).map_err(|e| e.to_string())?,
+            report: report_json,
         })
     }
 }
