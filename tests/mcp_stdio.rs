@@ -41,13 +41,20 @@ fn python() -> Option<PathBuf> {
 /// Runs the agent loop against a fresh example repository; its transcript
 /// and the repository (for comparing with the CLI).
 fn agent_loop() -> Option<(Value, tempfile::TempDir)> {
-    let python = python()?;
     let repo = common::example_repo();
+    let transcript = drive(repo.path(), "loop")?;
+    Some((transcript, repo))
+}
+
+/// Runs `tests/mcp/agent_loop.py` in `mode` against `repo`; its transcript.
+fn drive(repo: &Path, mode: &str) -> Option<Value> {
+    let python = python()?;
     let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/mcp/agent_loop.py");
     let out = Command::new(python)
         .arg(script)
         .arg(env!("CARGO_BIN_EXE_promptgate"))
-        .arg(repo.path())
+        .arg(repo)
+        .arg(mode)
         .env_remove("PROMPTGATE_REGISTRY")
         .output()
         .expect("python runs");
@@ -57,7 +64,7 @@ fn agent_loop() -> Option<(Value, tempfile::TempDir)> {
     let transcript = serde_json::from_str(stdout.trim()).unwrap_or_else(|e| {
         panic!("no transcript ({e}):\n{stdout}\n{stderr}");
     });
-    Some((transcript, repo))
+    Some(transcript)
 }
 
 /// The criterion rows of every prompt in a JSON report, as (prompt, criterion, row).
@@ -185,7 +192,7 @@ fn an_agent_runs_the_loop_and_sees_the_regression_and_the_broken_file() {
     let broken = &t["validate_broken"];
     assert_eq!(broken["is_error"], true, "{broken}");
     let text = broken["text"].as_str().unwrap();
-    assert!(text.contains("prompts/broken.prompt.yml:5:"), "{text}");
+    assert!(text.contains("prompts/broken.prompt.yml:6:1: error:"), "{text}");
     let (code, _, cli_stderr) = common::promptgate(repo.path(), &["validate"]);
     assert_eq!(code, 2);
     for line in cli_stderr.lines().filter(|l| l.contains("broken.prompt.yml:")) {
@@ -194,9 +201,50 @@ fn an_agent_runs_the_loop_and_sees_the_regression_and_the_broken_file() {
     let listed = &t["list_broken"];
     assert_eq!(listed["is_error"], true, "{listed}");
     assert!(
-        listed["text"].as_str().unwrap().contains("prompts/broken.prompt.yml:5:"),
+        listed["text"].as_str().unwrap().contains("prompts/broken.prompt.yml:6:1: error:"),
         "{listed}"
     );
+}
+
+/// A cancelled evaluation stops: the scorer it had started is killed before
+/// it finishes (it would leave a file behind), nothing is stored, and the
+/// server answers the next call at once.
+#[test]
+fn a_cancelled_evaluation_stops_its_run() {
+    let repo = common::example_repo();
+    // The scorer takes 4 s per case, then leaves a mark.
+    common::write(
+        repo.path(),
+        "slow-score.sh",
+        "#!/bin/sh\nsleep 4\ntouch \"scored-$$\"\necho 1\n",
+    );
+    let script = repo.path().join("slow-score.sh");
+    let mut permissions = std::fs::metadata(&script).unwrap().permissions();
+    std::os::unix::fs::PermissionsExt::set_mode(&mut permissions, 0o755);
+    std::fs::set_permissions(&script, permissions).unwrap();
+    common::write(
+        repo.path(),
+        "prompts/slow.prompt.yml",
+        "name: slow\nmodel: openai/gpt-4o-mini\nmessages:\n  - role: user\n    content: \"{{q}}\"\n\
+         testData:\n  - q: one\n  - q: two\nevaluators:\n  - name: slow\n    command:\n      \
+         program: ./slow-score.sh\n",
+    );
+    let Some(t) = drive(repo.path(), "cancel") else {
+        return;
+    };
+    assert_eq!(t["abandoned"], true, "{t}");
+    assert!(t["seconds"].as_f64().unwrap() < 3.0, "{t}");
+    let after = &t["after"];
+    assert_eq!(after["is_error"], false, "{after}");
+    assert_eq!(after["structured"]["not_evaluated"], serde_json::json!(["slow"]), "{after}");
+    // The client kept the session open 6 s more: had the run gone on, the
+    // scorer would have finished.
+    let marks: Vec<_> = std::fs::read_dir(repo.path())
+        .unwrap()
+        .filter_map(|e| e.ok())
+        .filter(|e| e.file_name().to_string_lossy().starts_with("scored-"))
+        .collect();
+    assert!(marks.is_empty(), "the scorer ran to its end: {marks:?}");
 }
 
 /// The MCP Inspector (npm `@modelcontextprotocol/inspector`, installed by

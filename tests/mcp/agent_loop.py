@@ -1,7 +1,10 @@
 """An agent's maintenance loop against `promptgate mcp`, driven by the
 official MCP Python SDK (PyPI `mcp`) over stdio.
 
-Usage: agent_loop.py PROMPTGATE_BINARY REPOSITORY
+Usage: agent_loop.py PROMPTGATE_BINARY REPOSITORY [loop|cancel]
+
+`loop` (the default) is the whole loop; `cancel` starts an evaluation of the
+prompt `slow` and abandons it after a second.
 
 Each step's outcome goes into one JSON transcript printed on stdout; the
 Rust test (tests/mcp_stdio.rs) asserts on it, so this script only drives.
@@ -9,6 +12,7 @@ Rust test (tests/mcp_stdio.rs) asserts on it, so this script only drives.
 
 import json
 import sys
+import time
 from pathlib import Path
 
 import anyio
@@ -22,21 +26,38 @@ def text_of(result):
 
 def outcome(result):
     return {
-        "is_error": bool(result.isError),
+        "is_error": bool(result.is_error),
         "text": text_of(result),
-        "structured": result.structuredContent,
+        "structured": result.structured_content,
     }
 
 
-async def main(binary: str, repo: str) -> None:
+async def cancel(session, transcript) -> None:
+    started = time.monotonic()
+    with anyio.move_on_after(1.0) as scope:
+        await session.call_tool("evaluate", {"prompts": ["slow"]})
+    transcript["abandoned"] = scope.cancelled_caught
+    # The server answers the next call at once: the run is gone.
+    transcript["after"] = outcome(await session.call_tool("results", {"prompts": ["slow"]}))
+    transcript["seconds"] = time.monotonic() - started
+    # The session stays open past the time the scorer would have needed, so
+    # only a cancelled run leaves no mark.
+    await anyio.sleep(6)
+
+
+async def main(binary: str, repo: str, mode: str) -> None:
     transcript = {}
     server = StdioServerParameters(command=binary, args=["-C", repo, "mcp"], env={"NO_COLOR": "1"})
     async with stdio_client(server) as (read, write):
         async with ClientSession(read, write) as session:
             await session.initialize()
+            if mode == "cancel":
+                await cancel(session, transcript)
+                print(json.dumps(transcript))
+                return
             tools = await session.list_tools()
             transcript["tools"] = {
-                tool.name: {"input": tool.inputSchema, "output": tool.outputSchema}
+                tool.name: {"input": tool.input_schema, "output": tool.output_schema}
                 for tool in tools.tools
             }
 
@@ -92,4 +113,4 @@ async def main(binary: str, repo: str) -> None:
 
 
 if __name__ == "__main__":
-    anyio.run(main, sys.argv[1], sys.argv[2])
+    anyio.run(main, sys.argv[1], sys.argv[2], sys.argv[3] if len(sys.argv) > 3 else "loop")
