@@ -60,7 +60,10 @@ fn drive(repo: &Path, mode: &str) -> Option<Value> {
         .expect("python runs");
     let stdout = String::from_utf8_lossy(&out.stdout);
     let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(out.status.success(), "the agent loop failed:\n{stdout}\n{stderr}");
+    assert!(
+        out.status.success(),
+        "the agent loop failed:\n{stdout}\n{stderr}"
+    );
     let transcript = serde_json::from_str(stdout.trim()).unwrap_or_else(|e| {
         panic!("no transcript ({e}):\n{stdout}\n{stderr}");
     });
@@ -144,7 +147,10 @@ fn an_agent_runs_the_loop_and_sees_the_regression_and_the_broken_file() {
         criteria(&results["structured"]["report"]).len(),
         scored.len()
     );
-    assert!(results["structured"]["not_evaluated"].is_null(), "{results}");
+    assert!(
+        results["structured"]["not_evaluated"].is_null(),
+        "{results}"
+    );
     let resources: Vec<&str> = t["resources"]
         .as_array()
         .unwrap()
@@ -155,7 +161,10 @@ fn an_agent_runs_the_loop_and_sees_the_regression_and_the_broken_file() {
         resources.contains(&"promptgate://prompts/prompts/support-bot.prompt.yml"),
         "{resources:?}"
     );
-    assert!(resources.contains(&"promptgate://reports/last-eval"), "{resources:?}");
+    assert!(
+        resources.contains(&"promptgate://reports/last-eval"),
+        "{resources:?}"
+    );
     let last_eval: Value = serde_json::from_str(t["last_eval_resource"].as_str().unwrap()).unwrap();
     assert_eq!(criteria(&last_eval).len(), scored.len());
 
@@ -192,16 +201,28 @@ fn an_agent_runs_the_loop_and_sees_the_regression_and_the_broken_file() {
     let broken = &t["validate_broken"];
     assert_eq!(broken["is_error"], true, "{broken}");
     let text = broken["text"].as_str().unwrap();
-    assert!(text.contains("prompts/broken.prompt.yml:6:1: error:"), "{text}");
+    assert!(
+        text.contains("prompts/broken.prompt.yml:6:1: error:"),
+        "{text}"
+    );
     let (code, _, cli_stderr) = common::promptgate(repo.path(), &["validate"]);
     assert_eq!(code, 2);
-    for line in cli_stderr.lines().filter(|l| l.contains("broken.prompt.yml:")) {
-        assert!(text.contains(line.trim()), "the CLI says `{line}`; the tool said:\n{text}");
+    for line in cli_stderr
+        .lines()
+        .filter(|l| l.contains("broken.prompt.yml:"))
+    {
+        assert!(
+            text.contains(line.trim()),
+            "the CLI says `{line}`; the tool said:\n{text}"
+        );
     }
     let listed = &t["list_broken"];
     assert_eq!(listed["is_error"], true, "{listed}");
     assert!(
-        listed["text"].as_str().unwrap().contains("prompts/broken.prompt.yml:6:1: error:"),
+        listed["text"]
+            .as_str()
+            .unwrap()
+            .contains("prompts/broken.prompt.yml:6:1: error:"),
         "{listed}"
     );
 }
@@ -236,7 +257,11 @@ fn a_cancelled_evaluation_stops_its_run() {
     assert!(t["seconds"].as_f64().unwrap() < 3.0, "{t}");
     let after = &t["after"];
     assert_eq!(after["is_error"], false, "{after}");
-    assert_eq!(after["structured"]["not_evaluated"], serde_json::json!(["slow"]), "{after}");
+    assert_eq!(
+        after["structured"]["not_evaluated"],
+        serde_json::json!(["slow"]),
+        "{after}"
+    );
     // The client kept the session open 6 s more: had the run gone on, the
     // scorer would have finished.
     let marks: Vec<_> = std::fs::read_dir(repo.path())

@@ -54,7 +54,10 @@ pub fn run(repo: &Path, args: DiffArgs) -> anyhow::Result<Outcome> {
         if let Some(note) = &compared.only_one_side {
             outln!("{note}");
         }
-        out!("{}", compared.diff.render_terminal(super::color_enabled_stdout()));
+        out!(
+            "{}",
+            compared.diff.render_terminal(super::color_enabled_stdout())
+        );
     }
     Ok(Outcome::Success)
 }

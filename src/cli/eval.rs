@@ -8,8 +8,8 @@ use clap::Args;
 use super::Outcome;
 use super::output::{CacheArgs, Format, ReportArgs};
 use crate::flows::evaluate::{RunOptions, estimate_current, evaluate_current};
-use crate::pipeline::report::github::GithubEval;
 use crate::pipeline::report;
+use crate::pipeline::report::github::GithubEval;
 
 #[derive(Debug, Args)]
 pub struct EvalArgs {

@@ -12,9 +12,9 @@ use super::registry::{OpenError, open_registry};
 use crate::edges::git::{self as repo, GitRevision, WorkingTree};
 use crate::edges::registry::{Registry, RegistryError, VersionRef};
 use crate::pipeline::config::Config;
+use crate::pipeline::spec;
 use crate::pipeline::template::TemplateError;
 use crate::pipeline::textdiff::{self, PromptDiff};
-use crate::pipeline::spec;
 use crate::types::{Diagnostics, PromptContent, PromptSpec, RepoError, RepoFiles};
 
 /// Where one side of the diff comes from.
@@ -23,7 +23,10 @@ pub enum Source {
     WorkingTree,
     Git(String),
     /// A published version; `prompt` when the argument names one.
-    Published { prompt: Option<String>, at: At },
+    Published {
+        prompt: Option<String>,
+        at: At,
+    },
 }
 
 /// Which published version: a number or a label's current target.
@@ -113,13 +116,12 @@ struct Tree {
 
 impl Tree {
     fn load(files: Box<dyn RepoFiles>) -> Result<Tree, DiffError> {
-        let config: Config =
-            crate::pipeline::config::load(files.as_ref()).map_err(|problems| {
-                DiffError::Config {
-                    origin: files.describe(),
-                    problems: render(&problems),
-                }
-            })?;
+        let config: Config = crate::pipeline::config::load(files.as_ref()).map_err(|problems| {
+            DiffError::Config {
+                origin: files.describe(),
+                problems: render(&problems),
+            }
+        })?;
         let (prompts, problems) = spec::load_workspace(files.as_ref(), &config);
         Ok(Tree {
             files,
@@ -208,12 +210,13 @@ pub async fn diff_prompt(repo: &Path, request: &DiffRequest<'_>) -> Result<Compa
         .iter()
         .any(|s| matches!(s, Source::Published { .. }))
     {
-        let config = crate::pipeline::config::load(&WorkingTree::new(repo)?).map_err(
-            |problems| DiffError::Config {
-                origin: "working tree".into(),
-                problems: render(&problems),
-            },
-        )?;
+        let config =
+            crate::pipeline::config::load(&WorkingTree::new(repo)?).map_err(|problems| {
+                DiffError::Config {
+                    origin: "working tree".into(),
+                    problems: render(&problems),
+                }
+            })?;
         let registry = open_registry(repo, request.registry, &config).await?;
         let old = published(registry.as_ref(), &from, &name).await?;
         let new = published(registry.as_ref(), &to, &name).await?;
@@ -308,12 +311,13 @@ fn git_side(tree: &Tree, name: &str, query: &str) -> Result<Side, DiffError> {
             content: None,
         });
     };
-    let content = crate::pipeline::template::resolved_content(spec, tree.files.as_ref())
-        .map_err(|source| DiffError::Includes {
+    let content = crate::pipeline::template::resolved_content(spec, tree.files.as_ref()).map_err(
+        |source| DiffError::Includes {
             path: spec.path.to_string(),
             origin: origin.clone(),
             source,
-        })?;
+        },
+    )?;
     Ok(Side {
         place: format!("{} ({origin})", spec.path),
         origin,

@@ -14,8 +14,8 @@ mod results;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
-use rmcp::handler::server::router::tool::ToolRouter;
 use rmcp::Json;
+use rmcp::handler::server::router::tool::ToolRouter;
 use rmcp::handler::server::wrapper::Parameters;
 use rmcp::model::{
     ListResourcesResult, PaginatedRequestParams, ProgressNotificationParam,
@@ -23,7 +23,9 @@ use rmcp::model::{
     Resource, ResourceContents, ServerCapabilities, ServerConfig,
 };
 use rmcp::service::RequestContext;
-use rmcp::{ErrorData, Peer, RoleServer, ServerHandler, ServiceExt, tool, tool_handler, tool_router};
+use rmcp::{
+    ErrorData, Peer, RoleServer, ServerHandler, ServiceExt, tool, tool_handler, tool_router,
+};
 use tokio_util::sync::CancellationToken;
 
 use crate::edges::git::WorkingTree;
@@ -112,7 +114,13 @@ async fn cancellable<T>(
 }
 
 /// Sends a progress notification when the client asked for them.
-async fn progress(peer: &Peer<RoleServer>, meta: &RequestMetaObject, done: usize, total: usize, message: String) {
+async fn progress(
+    peer: &Peer<RoleServer>,
+    meta: &RequestMetaObject,
+    done: usize,
+    total: usize,
+    message: String,
+) {
     if let Some(token) = meta.get_progress_token() {
         let note = ProgressNotificationParam::new(token, done as f64)
             .with_total(total as f64)
@@ -165,7 +173,9 @@ impl PromptgateMcp {
     }
 
     /// Every prompt: name, path, model, version id, number of cases, evaluators.
-    #[tool(description = "List every prompt of the repository: name, path, model, version id, number of cases and evaluators. Fails, naming file:line, when a prompt file or the config cannot be read.")]
+    #[tool(
+        description = "List every prompt of the repository: name, path, model, version id, number of cases and evaluators. Fails, naming file:line, when a prompt file or the config cannot be read."
+    )]
     async fn list_prompts(&self) -> Result<Json<PromptList>, String> {
         let files = WorkingTree::new(&self.repo).map_err(|e| failure(&e))?;
         let (prompts, errors) = crate::flows::listing::list_prompts(&files);
@@ -176,8 +186,13 @@ impl PromptgateMcp {
         Ok(Json(PromptList { prompts }))
     }
 
-    #[tool(description = "Read a prompt: its file in the working tree, or with `version` a published version (`v3`) or label (`production`) from the registry.")]
-    async fn read_prompt(&self, params: Parameters<ReadPrompt>) -> Result<Json<PromptText>, String> {
+    #[tool(
+        description = "Read a prompt: its file in the working tree, or with `version` a published version (`v3`) or label (`production`) from the registry."
+    )]
+    async fn read_prompt(
+        &self,
+        params: Parameters<ReadPrompt>,
+    ) -> Result<Json<PromptText>, String> {
         let ReadPrompt { prompt, version } = params.0;
         let Some(version) = version else {
             let workspace = self.workspace()?;
@@ -208,10 +223,21 @@ impl PromptgateMcp {
                 }),
             VersionRef::Id(_) => registry.resolve(&prompt, &version, None).await,
         }
-        .map_err(|e| format!("reading {prompt}@{version} from the registry {}: {}", registry.describe(), failure(&e)))?;
+        .map_err(|e| {
+            format!(
+                "reading {prompt}@{version} from the registry {}: {}",
+                registry.describe(),
+                failure(&e)
+            )
+        })?;
         Ok(Json(PromptText {
             name: prompt,
-            source: format!("{}@v{} (registry {})", found.prompt, found.number, registry.describe()),
+            source: format!(
+                "{}@v{} (registry {})",
+                found.prompt,
+                found.number,
+                registry.describe()
+            ),
             text: None,
             published: Some(
                 serde_json::from_value(serde_json::to_value(&found).map_err(|e| e.to_string())?)
@@ -220,7 +246,9 @@ impl PromptgateMcp {
         }))
     }
 
-    #[tool(description = "What changed in one prompt between two versions (git revisions, the working tree, or published versions `@v7` / `@production`), as a word-level markdown diff with includes resolved.")]
+    #[tool(
+        description = "What changed in one prompt between two versions (git revisions, the working tree, or published versions `@v7` / `@production`), as a word-level markdown diff with includes resolved."
+    )]
     async fn diff_prompt(&self, params: Parameters<DiffPrompt>) -> Result<Json<DiffText>, String> {
         let args = params.0;
         let request = crate::flows::diff::DiffRequest {
@@ -241,7 +269,9 @@ impl PromptgateMcp {
         }))
     }
 
-    #[tool(description = "Check every prompt file, its cases and the config without calling any model. Fails with every error as `file:line:col: error: …`, as `promptgate validate` prints them.")]
+    #[tool(
+        description = "Check every prompt file, its cases and the config without calling any model. Fails with every error as `file:line:col: error: …`, as `promptgate validate` prints them."
+    )]
     async fn validate(&self, params: Parameters<Validate>) -> Result<Json<Validated>, String> {
         let files = WorkingTree::new(&self.repo).map_err(|e| failure(&e))?;
         let only = params
@@ -277,7 +307,9 @@ impl PromptgateMcp {
         }))
     }
 
-    #[tool(description = "The number of model calls evaluating the prompts would make and an upper bound of their cost, cached calls free; nothing is called or spent.")]
+    #[tool(
+        description = "The number of model calls evaluating the prompts would make and an upper bound of their cost, cached calls free; nothing is called or spent."
+    )]
     async fn estimate(&self, params: Parameters<Selection>) -> Result<Json<Estimated>, String> {
         let estimate = crate::flows::evaluate::estimate_current(&self.repo, &params.0.prompts)
             .map_err(|e| failure(&e))?;
@@ -292,7 +324,9 @@ impl PromptgateMcp {
         }))
     }
 
-    #[tool(description = "Evaluate prompts as they are (all, or those named) and return their scores, reusing stored results of identical evaluations. Refused when it would exceed `[budget]`. Sends a progress notification per prompt; cancelling stops the run.")]
+    #[tool(
+        description = "Evaluate prompts as they are (all, or those named) and return their scores, reusing stored results of identical evaluations. Refused when it would exceed `[budget]`. Sends a progress notification per prompt; cancelling stops the run."
+    )]
     async fn evaluate(
         &self,
         params: Parameters<Selection>,
@@ -317,7 +351,14 @@ impl PromptgateMcp {
             };
             // One prompt at a time: each finished prompt is one progress step.
             for (done, prompt) in chosen.iter().enumerate() {
-                progress(&peer, &meta, done, total, format!("evaluating {}", prompt.name)).await;
+                progress(
+                    &peer,
+                    &meta,
+                    done,
+                    total,
+                    format!("evaluating {}", prompt.name),
+                )
+                .await;
                 let one = evaluate_workspace(
                     &workspace,
                     std::slice::from_ref(&prompt.path.0),
@@ -340,7 +381,9 @@ impl PromptgateMcp {
         Ok(Json(reported))
     }
 
-    #[tool(description = "The pull-request gate, locally: evaluate the prompts the working tree changes against a base revision (default: the merge base with the default branch), compare with their baselines, and return the verdict per criterion. `gate_failed` is true on a regression. Budgets apply; cancelling stops the run.")]
+    #[tool(
+        description = "The pull-request gate, locally: evaluate the prompts the working tree changes against a base revision (default: the merge base with the default branch), compare with their baselines, and return the verdict per criterion. `gate_failed` is true on a regression. Budgets apply; cancelling stops the run."
+    )]
     async fn check(
         &self,
         params: Parameters<Check>,
@@ -369,7 +412,9 @@ impl PromptgateMcp {
         Ok(Json(reported))
     }
 
-    #[tool(description = "Read results without running anything: `of: eval` gives the scores of the prompts as they are now (this session's last evaluation, else the stored results; prompts never evaluated are listed in `not_evaluated`); `of: check` gives the verdicts of this session's last check.")]
+    #[tool(
+        description = "Read results without running anything: `of: eval` gives the scores of the prompts as they are now (this session's last evaluation, else the stored results; prompts never evaluated are listed in `not_evaluated`); `of: check` gives the verdicts of this session's last check."
+    )]
     async fn results(&self, params: Parameters<Results>) -> Result<Json<Reported>, String> {
         let Results { of, prompts } = params.0;
         if of == ResultsOf::Check {
@@ -387,7 +432,9 @@ impl PromptgateMcp {
         Ok(Json(reported))
     }
 
-    #[tool(description = "Publish the current versions (all, or those named) to the registry: each is evaluated or its stored result reused, gated against the version `latest` names, and recorded as a baseline. Offered only with `--allow-writes`.")]
+    #[tool(
+        description = "Publish the current versions (all, or those named) to the registry: each is evaluated or its stored result reused, gated against the version `latest` names, and recorded as a baseline. Offered only with `--allow-writes`."
+    )]
     async fn publish(&self, params: Parameters<Selection>) -> Result<Json<Published>, String> {
         let registry = self.registry().await?;
         let meta = crate::flows::publish::PublishMeta {
@@ -409,7 +456,9 @@ impl PromptgateMcp {
         }))
     }
 
-    #[tool(description = "Move an environment label (e.g. `production`) to a published version, following the promotion policy. Offered only with `--allow-writes`.")]
+    #[tool(
+        description = "Move an environment label (e.g. `production`) to a published version, following the promotion policy. Offered only with `--allow-writes`."
+    )]
     async fn promote(&self, params: Parameters<Promote>) -> Result<Json<Moved>, String> {
         let args = params.0;
         let config = self.config()?;
@@ -429,7 +478,9 @@ impl PromptgateMcp {
         Ok(Json(moved_of(&moved)))
     }
 
-    #[tool(description = "Move a label back to its previous version. Offered only with `--allow-writes`.")]
+    #[tool(
+        description = "Move a label back to its previous version. Offered only with `--allow-writes`."
+    )]
     async fn rollback(&self, params: Parameters<Rollback>) -> Result<Json<Moved>, String> {
         let args = params.0;
         let registry = self.registry().await?;
@@ -497,7 +548,10 @@ impl PromptgateMcp {
             let (listed, _) = crate::flows::listing::list_prompts(&files);
             let listed = listed.into_iter().find(|p| p.path == path)?;
             let bytes = files.read(&RepoPath(listed.path)).ok()??;
-            return Some((String::from_utf8_lossy(&bytes).into_owned(), "application/yaml"));
+            return Some((
+                String::from_utf8_lossy(&bytes).into_owned(),
+                "application/yaml",
+            ));
         }
         let last = self.lock();
         let report = match uri {
