@@ -116,10 +116,12 @@ fn an_agent_runs_the_loop_and_sees_the_regression_and_the_broken_file() {
         t["publish_without_writes"]
     );
 
-    // The four prompts of the example, as `promptgate list --json` lists them.
+    // The four prompts of the example, as `promptgate list --json` lists
+    // them (in an untouched copy: the agent has edited this one since).
     let list = &t["list"];
     assert_eq!(list["is_error"], false, "{list}");
-    let (code, cli_list, stderr) = common::promptgate(repo.path(), &["list", "--json"]);
+    let untouched = common::example_repo();
+    let (code, cli_list, stderr) = common::promptgate(untouched.path(), &["list", "--json"]);
     assert_eq!(code, 0, "{stderr}");
     let cli_list: Value = serde_json::from_str(&cli_list).unwrap();
     assert_eq!(list["structured"]["prompts"], cli_list);
