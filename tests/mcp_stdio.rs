@@ -306,14 +306,13 @@ fn the_inspector_lists_the_tools_and_finds_their_schemas_portable() {
     let scratch = tempfile::tempdir().unwrap();
     let out = Command::new(inspector)
         .arg("--cli")
-        .arg("--catalog")
-        .arg(scratch.path().join("mcp.json"))
         .arg("--cwd")
         .arg(repo.path())
         // Schema portability problems are reported and fail with exit 6.
         .args(["--strict", "--method", "tools/list"])
         .arg(env!("CARGO_BIN_EXE_promptgate"))
         .args(["mcp", "--allow-writes"])
+        // Its catalog of servers goes to a scratch home, not the user's.
         .env("HOME", scratch.path())
         .env_remove("PROMPTGATE_REGISTRY")
         .output()
