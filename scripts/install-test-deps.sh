@@ -1,12 +1,23 @@
 #!/usr/bin/env bash
 # Installs the Python test tools listed in scripts/test-requirements.txt
-# (llm-katan, xmlschema, junitparser) into .venv-test/ at the repository root.
-# Idempotent: when the requirements file has not changed since the last
-# install, it does nothing.
+# (llm-katan, xmlschema, junitparser, the MCP Python SDK) into .venv-test/ at
+# the repository root, and the MCP Inspector (npm) into .venv-test/node/ when
+# npm is there. Idempotent: when the requirements file has not changed since
+# the last install, it does nothing.
 set -euo pipefail
 
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 venv="$root/.venv-test"
+
+# The official MCP Inspector, whose CLI mode lists `promptgate mcp`'s tools
+# in tests/mcp_stdio.rs. Pinned; installed once.
+inspector_version="2.12.0"
+if command -v npm >/dev/null \
+  && [[ ! -x "$venv/node/node_modules/.bin/mcp-inspector" ]]; then
+  mkdir -p "$venv/node"
+  npm install --prefix "$venv/node" --no-audit --no-fund --silent \
+    "@modelcontextprotocol/inspector@$inspector_version"
+fi
 requirements="$root/scripts/test-requirements.txt"
 stamp="$venv/.requirements.sha256"
 wanted="$(sha256sum "$requirements" | cut -d' ' -f1)"

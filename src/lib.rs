@@ -29,14 +29,16 @@
 //! 3. [`flows`] — what promptgate does, the same whichever front end asks:
 //!    `check` a change, `evaluate` prompts as they are, find a `baseline`,
 //!    `publish`, `rerun` after a model changed.
-//! 4. The front ends: [`action`] (the GitHub Action) and [`server`] (the
-//!    GitHub App, its job queue and HTTP API); then [`cli`], which starts
-//!    any of them.
+//! 4. The front ends: [`action`] (the GitHub Action), [`server`] (the
+//!    GitHub App, its job queue and HTTP API) and [`mcp`] (the tools agents
+//!    call over the Model Context Protocol); then [`cli`], which starts any
+//!    of them.
 
 pub mod action;
 pub mod cli;
 pub mod edges;
 pub mod flows;
+pub mod mcp;
 pub mod pipeline;
 pub mod server;
 pub mod types;

@@ -4,7 +4,7 @@
 //!
 //! A *unit* is a module that owns one job: each child of a layer folder
 //! (`types::path`, `pipeline::gate`, `edges::git`, `flows::check`), and each of
-//! the front ends (`action`, `server`, `cli`). Imports are read from the
+//! the front ends (`action`, `server`, `mcp`, `cli`). Imports are read from the
 //! source with `syn` — `use` trees, paths in code and `crate::` paths inside
 //! macro calls — leaving out `#[cfg(test)]` items, whose imports are free.
 //! A `pub use` at a layer root (`types::RepoPath`) is followed to the unit that
@@ -25,6 +25,7 @@ const LAYERS: &[(&str, u8)] = &[
     ("flows", 3),
     ("action", 4),
     ("server", 4),
+    ("mcp", 4),
     ("cli", 5),
 ];
 

@@ -1,26 +1,15 @@
 //! `promptgate diff <prompt> [FROM] [TO]`: what changed in one prompt
-//! between two versions, part by part, with word-level text diffs.
-//!
-//! A side is a git revision, the working tree, or a version published in
-//! the registry (`support-bot@v7`, `@v7`, `@production`). Prompt files are
-//! read with the real loader (the side's own `promptgate.toml` and globs),
-//! and message texts are compared with their includes resolved, as a
-//! published version stores them: a changed snippet shows as changed text,
-//! and a git side compares cleanly against a registry side.
+//! between two versions, part by part, with word-level text diffs. The
+//! comparison is [`crate::flows::diff`]'s; this prints it.
 
 use super::console::{out, outln};
 use std::path::Path;
 
-use anyhow::{Context, bail};
 use clap::Args;
 
-use super::registry::{RegistryArg, open_registry};
+use super::registry::RegistryArg;
 use super::{Outcome, block_on};
-use crate::edges::git::{self as repo, GitRevision, WorkingTree};
-use crate::edges::registry::{Registry, VersionRef};
-use crate::pipeline::config::Config;
-use crate::pipeline::{spec, textdiff};
-use crate::types::{Diagnostics, PromptContent, PromptSpec, RepoFiles};
+use crate::flows::diff::{DiffRequest, diff_prompt};
 
 #[derive(Debug, Args)]
 pub struct DiffArgs {
@@ -40,184 +29,15 @@ pub struct DiffArgs {
     pub registry: RegistryArg,
 }
 
-/// Where one side of the diff comes from.
-#[derive(Debug, Clone, PartialEq, Eq)]
-enum Source {
-    WorkingTree,
-    Git(String),
-    /// A published version; `prompt` when the argument names one.
-    Published {
-        prompt: Option<String>,
-        at: At,
-    },
-}
-
-/// Which published version: a number or a label's current target.
-#[derive(Debug, Clone, PartialEq, Eq)]
-enum At {
-    Number(u32),
-    Label(String),
-}
-
-impl std::fmt::Display for At {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            At::Number(n) => write!(f, "v{n}"),
-            At::Label(label) => write!(f, "{label}"),
-        }
-    }
-}
-
-impl Source {
-    /// `NAME@v7`, `@7` and `@label` are published versions; anything else
-    /// (including git's `@`, `HEAD@{1}` and `@{u}`) is a git revision.
-    fn parse(text: &str) -> Source {
-        let Some((name, at)) = text.rsplit_once('@') else {
-            return Source::Git(text.to_owned());
-        };
-        let plain = |s: &str| {
-            s.chars()
-                .all(|c| c.is_alphanumeric() || matches!(c, '-' | '_' | '.'))
-        };
-        if at.is_empty() || !plain(at) || name.contains(['{', '}']) {
-            return Source::Git(text.to_owned());
-        }
-        let at = match VersionRef::parse(at) {
-            VersionRef::Number(n) => At::Number(n),
-            VersionRef::Id(_) => At::Label(at.to_owned()),
-        };
-        let prompt = (!name.is_empty()).then(|| name.to_owned());
-        Source::Published { prompt, at }
-    }
-}
-
-/// One git side, loaded: its files and every prompt that parses.
-struct Tree {
-    files: Box<dyn RepoFiles>,
-    prompts: Vec<PromptSpec>,
-    problems: Diagnostics,
-}
-
-impl Tree {
-    fn load(files: Box<dyn RepoFiles>) -> anyhow::Result<Tree> {
-        let config: Config = crate::pipeline::config::load(files.as_ref()).map_err(|problems| {
-            anyhow::anyhow!(
-                "promptgate.toml in the {} is invalid:\n{}",
-                files.describe(),
-                render(&problems)
-            )
-        })?;
-        let (prompts, problems) = spec::load_workspace(files.as_ref(), &config);
-        Ok(Tree {
-            files,
-            prompts,
-            problems,
-        })
-    }
-
-    /// The prompt named `name`, else the one whose file is at `query`.
-    fn find(&self, name: &str, query: &str) -> Option<&PromptSpec> {
-        let path = crate::types::checked_path(query).ok();
-        self.prompts
-            .iter()
-            .find(|p| p.name == name)
-            .or_else(|| self.prompts.iter().find(|p| Some(&p.path) == path.as_ref()))
-    }
-}
-
-/// A side once read: where it is, and the prompt's content there.
-struct Side {
-    /// `prompts/x.prompt.yml (working tree)`, `support-bot@v7 (registry sqlite://…)`.
-    place: String,
-    /// `working tree`, `git abc123`, … for "does not exist in …".
-    origin: String,
-    content: Option<PromptContent>,
-}
-
 pub fn run(repo: &Path, args: DiffArgs) -> anyhow::Result<Outcome> {
-    let (query, from, to) = sources(&args)?;
-    let from = match from {
-        Some(from) => from,
-        None => {
-            let branch = repo::default_branch(repo)?;
-            Source::Git(
-                repo::merge_base(repo, "HEAD", &branch)
-                    .with_context(|| format!("finding the merge base of HEAD and {branch}"))?,
-            )
-        }
+    let request = DiffRequest {
+        prompt: &args.prompt,
+        from: args.from.as_deref(),
+        to: args.to.as_deref(),
+        registry: args.registry.registry.as_deref(),
     };
-    let to = to.unwrap_or(Source::WorkingTree);
-
-    let tree = |source: &Source| -> anyhow::Result<Option<Tree>> {
-        Ok(match source {
-            Source::WorkingTree => Some(Tree::load(Box::new(WorkingTree::new(repo)?))?),
-            Source::Git(rev) => Some(Tree::load(Box::new(GitRevision::new(repo, rev)?))?),
-            Source::Published { .. } => None,
-        })
-    };
-    let (old_tree, new_tree) = (tree(&from)?, tree(&to)?);
-
-    // The prompt's name: from a git side that has it (by name or by path,
-    // the new side first), so a renamed file is followed by name.
-    let name = [&new_tree, &old_tree]
-        .into_iter()
-        .flatten()
-        .find_map(|t| t.find(&query, &query))
-        .map_or_else(|| query.clone(), |spec| spec.name.clone());
-
-    // Published sides are read on one runtime: a pooled connection belongs
-    // to the runtime that opened it.
-    let (old_published, new_published) = if [&from, &to]
-        .iter()
-        .any(|s| matches!(s, Source::Published { .. }))
-    {
-        let config = working_config(repo)?;
-        block_on(async {
-            let registry = open_registry(repo, &args.registry, &config).await?;
-            let old = published(registry.as_ref(), &from, &name).await?;
-            let new = published(registry.as_ref(), &to, &name).await?;
-            Ok((old, new))
-        })?
-    } else {
-        (None, None)
-    };
-    let side = |published: Option<Side>, tree: &Option<Tree>| match (published, tree) {
-        (Some(side), _) => Ok(side),
-        (None, Some(tree)) => git_side(tree, &name, &query),
-        (None, None) => bail!("a side of the diff was neither read from git nor the registry"),
-    };
-    let old = side(old_published, &old_tree)?;
-    let new = side(new_published, &new_tree)?;
-    if old.content.is_none() && new.content.is_none() {
-        let mut message = format!(
-            "no prompt named or at `{query}` in the {} or the {}; give a prompt's `name` or the \
-             path of its .prompt.yml file",
-            old.origin, new.origin
-        );
-        for tree in [&old_tree, &new_tree].into_iter().flatten() {
-            if tree.problems.has_errors() {
-                message.push_str(&format!(
-                    "\n(some prompt files in the {} have errors and were skipped; `promptgate \
-                     validate` lists them)",
-                    tree.files.describe()
-                ));
-            }
-        }
-        bail!(message);
-    }
-
-    let only_one_side = match (&old.content, &new.content) {
-        (None, Some(_)) => Some(format!(
-            "`{name}` does not exist in the {}: all of it is new in the {}.",
-            old.origin, new.origin
-        )),
-        (Some(_), None) => Some(format!(
-            "`{name}` does not exist in the {}: all of it is gone.",
-            new.origin
-        )),
-        _ => None,
-    };
-    let diff = textdiff::diff_contents(old.content.as_ref(), new.content.as_ref());
+    let compared = block_on(async { Ok(diff_prompt(repo, &request).await?) })?;
+    let (name, old, new) = (&compared.name, &compared.old, &compared.new);
     if args.markdown {
         outln!(
             "### Prompt `{}`\n\n{} → {}\n",
@@ -225,134 +45,19 @@ pub fn run(repo: &Path, args: DiffArgs) -> anyhow::Result<Outcome> {
             old.place,
             new.place
         );
-        if let Some(note) = &only_one_side {
+        if let Some(note) = &compared.only_one_side {
             outln!("{note}\n");
         }
-        out!("{}", diff.render_markdown());
+        out!("{}", compared.diff.render_markdown());
     } else {
         outln!("prompt {name}: {} → {}", old.place, new.place);
-        if let Some(note) = &only_one_side {
+        if let Some(note) = &compared.only_one_side {
             outln!("{note}");
         }
-        out!("{}", diff.render_terminal(super::color_enabled_stdout()));
+        out!(
+            "{}",
+            compared.diff.render_terminal(super::color_enabled_stdout())
+        );
     }
     Ok(Outcome::Success)
-}
-
-/// The prompt query and the two sides, from the arguments: `NAME@v1 [TO]`
-/// names the prompt and the old version in one word.
-fn sources(args: &DiffArgs) -> anyhow::Result<(String, Option<Source>, Option<Source>)> {
-    let from = args.from.as_deref().map(Source::parse);
-    let to = args.to.as_deref().map(Source::parse);
-    match Source::parse(&args.prompt) {
-        Source::Published {
-            prompt: Some(name),
-            at,
-        } => {
-            if to.is_some() {
-                bail!(
-                    "`{}` already names the old version; give at most one more version (TO)",
-                    args.prompt
-                );
-            }
-            let old = Source::Published {
-                prompt: Some(name.clone()),
-                at,
-            };
-            Ok((name, Some(old), from))
-        }
-        Source::Published { prompt: None, .. } => bail!(
-            "`{}` is a version, not a prompt; write the prompt first: `promptgate diff NAME {}`",
-            args.prompt,
-            args.prompt
-        ),
-        _ => Ok((args.prompt.clone(), from, to)),
-    }
-}
-
-fn git_side(tree: &Tree, name: &str, query: &str) -> anyhow::Result<Side> {
-    let origin = tree.files.describe();
-    let Some(spec) = tree.find(name, query) else {
-        return Ok(Side {
-            place: format!("absent ({origin})"),
-            origin,
-            content: None,
-        });
-    };
-    let content = crate::pipeline::template::resolved_content(spec, tree.files.as_ref())
-        .with_context(|| format!("{}: resolving its includes in the {origin}", spec.path))?;
-    Ok(Side {
-        place: format!("{} ({origin})", spec.path),
-        origin,
-        content: Some(content),
-    })
-}
-
-/// The side a published source names; `None` for a git source.
-async fn published(
-    registry: &dyn Registry,
-    source: &Source,
-    name: &str,
-) -> anyhow::Result<Option<Side>> {
-    let Source::Published { prompt, at } = source else {
-        return Ok(None);
-    };
-    let prompt = prompt.as_deref().unwrap_or(name);
-    let origin = format!("registry {}", registry.describe());
-    let found = match at {
-        At::Number(n) => {
-            let number = VersionRef::Number(*n);
-            registry
-                .version(prompt, &number)
-                .await
-                .and_then(|v| v.ok_or_else(|| crate::edges::registry::not_found(prompt, &number)))
-        }
-        At::Label(label) => registry.resolve(prompt, label, None).await,
-    };
-    let version = found.with_context(|| format!("reading {prompt}@{at} from the {origin}"))?;
-    Ok(Some(Side {
-        place: format!("{prompt}@v{} ({origin})", version.number),
-        origin,
-        content: Some(version.content),
-    }))
-}
-
-/// The working tree's config: it names the registry.
-fn working_config(repo: &Path) -> anyhow::Result<Config> {
-    crate::pipeline::config::load(&WorkingTree::new(repo)?)
-        .map_err(|problems| anyhow::anyhow!("promptgate.toml is invalid:\n{}", render(&problems)))
-}
-
-fn render(problems: &Diagnostics) -> String {
-    problems
-        .0
-        .iter()
-        .map(ToString::to_string)
-        .collect::<Vec<_>>()
-        .join("\n")
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn sources_parse_registry_and_git_forms() {
-        let published = |prompt: Option<&str>, at: At| Source::Published {
-            prompt: prompt.map(str::to_owned),
-            at,
-        };
-        assert_eq!(
-            Source::parse("support-bot@v7"),
-            published(Some("support-bot"), At::Number(7))
-        );
-        assert_eq!(Source::parse("@7"), published(None, At::Number(7)));
-        assert_eq!(
-            Source::parse("@production"),
-            published(None, At::Label("production".into()))
-        );
-        for git in ["HEAD", "@", "HEAD@{1}", "@{u}", "main~2", "a1b2c3"] {
-            assert_eq!(Source::parse(git), Source::Git(git.into()), "{git}");
-        }
-    }
 }

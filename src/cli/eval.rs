@@ -7,13 +7,9 @@ use clap::Args;
 
 use super::Outcome;
 use super::output::{CacheArgs, Format, ReportArgs};
-use crate::edges::git::WorkingTree;
-use crate::flows::evaluate::{Locations, RunOptions, engine, evaluate_current, select_by_name};
-use crate::pipeline::evaluation;
+use crate::flows::evaluate::{RunOptions, estimate_current, evaluate_current};
+use crate::pipeline::report;
 use crate::pipeline::report::github::GithubEval;
-use crate::pipeline::report::{self, CheckReport, PromptReport, ReportMode, RunTotals};
-use crate::pipeline::runner::pricing;
-use crate::pipeline::spec::Workspace;
 
 #[derive(Debug, Args)]
 pub struct EvalArgs {
@@ -57,39 +53,7 @@ pub fn run(repo: &Path, args: EvalArgs) -> anyhow::Result<Outcome> {
             .collect();
         report::github::render(&items)
     });
-    let mut totals = evaluations.judge_calls;
-    let prompts = evaluations
-        .evaluated
-        .into_iter()
-        .map(|item| {
-            totals.add(&item.calls);
-            PromptReport {
-                gate: None,
-                head: item.result,
-                baseline: None,
-                baseline_source: None,
-                path: Some(item.prompt.path.to_string()),
-                affected_because: Vec::new(),
-                prompt_diff_markdown: None,
-                prompt_diff_terminal: None,
-                policy_change: None,
-                calls: item.calls,
-                // A GitHub-format file fails exactly when `gh models eval` would.
-                cases_must_pass: item.prompt.semantics.is_github(),
-                sequential: None,
-            }
-        })
-        .collect();
-    let report = CheckReport::new(
-        ReportMode::Eval,
-        prompts,
-        RunTotals {
-            calls: totals,
-            prompts_unaffected: 0,
-            elapsed_ms: Some(started.elapsed().as_millis() as u64),
-        },
-        evaluations.skipped.into_iter().map(|s| s.note).collect(),
-    );
+    let report = evaluations.into_report(started.elapsed().as_millis() as u64);
     args.report.emit_with(&report, github)?;
     // Eval mode has no baseline: a GitHub-format prompt with a failed case
     // fails it, as gh does.
@@ -102,36 +66,10 @@ pub fn run(repo: &Path, args: EvalArgs) -> anyhow::Result<Outcome> {
     )
 }
 
-/// Cases planned at once by `eval --estimate`.
-const ESTIMATE_CHUNK: usize = 1024;
-
-/// `eval --estimate`: plans every prompt and prices the calls a run would
-/// make, counting the cached ones as free.
+/// `eval --estimate`: the calls a run would make and an upper bound of
+/// their cost, the cached ones free.
 fn estimate(repo: &Path, selectors: &[String]) -> anyhow::Result<Outcome> {
-    let workspace = Workspace::load(Box::new(WorkingTree::new(repo)?))?;
-    let engine = engine(
-        &Locations::checkout(repo),
-        &workspace.config,
-        &RunOptions::default(),
-    )?
-    .pricing_only();
-    let mut estimate = pricing::Estimate::default();
-    let (prices, cache) = (engine.runner.prices(), engine.runner.cache());
-    for prompt in select_by_name(&workspace, selectors)? {
-        // A chunk at a time: a million cases are counted, never held.
-        evaluation::plan_in_chunks(
-            &prompt,
-            workspace.files.as_ref(),
-            &workspace.config,
-            ESTIMATE_CHUNK,
-            |chunk| -> anyhow::Result<()> {
-                for call in engine.calls(&chunk)? {
-                    estimate.add(&call, prices, Some(cache));
-                }
-                Ok(())
-            },
-        )?;
-    }
+    let estimate = estimate_current(repo, selectors)?;
     let uncached = estimate.calls - estimate.cached;
     outln!(
         "{} calls ({} cached, {uncached} to make): at most {} input and {} output tokens",

@@ -6,12 +6,10 @@ use std::path::Path;
 
 use anyhow::Context;
 use clap::Args;
-use serde::Serialize;
 
 use super::Outcome;
 use crate::edges::git::WorkingTree;
-use crate::pipeline::config::{self, Config};
-use crate::pipeline::spec;
+use crate::flows::listing::{Listed, list_prompts};
 
 #[derive(Debug, Args)]
 pub struct ListArgs {
@@ -20,43 +18,9 @@ pub struct ListArgs {
     pub json: bool,
 }
 
-/// One row of the listing.
-#[derive(Debug, Serialize)]
-struct Row {
-    name: String,
-    path: String,
-    model: String,
-    version: Option<String>,
-    cases: Option<usize>,
-    evaluators: Vec<String>,
-}
-
 pub fn run(repo: &Path, args: ListArgs) -> anyhow::Result<Outcome> {
     let files = WorkingTree::new(repo).with_context(|| format!("opening {}", repo.display()))?;
-    let mut problems = Vec::new();
-    let config = config::load(&files).unwrap_or_else(|found| {
-        problems.extend(found.0);
-        Config::default()
-    });
-    let (prompts, found) = spec::load_workspace(&files, &config);
-    problems.extend(found.0);
-    let rows: Vec<Row> = prompts
-        .iter()
-        .map(|prompt| Row {
-            name: prompt.name.clone(),
-            path: prompt.path.0.clone(),
-            model: prompt.model.to_string(),
-            version: spec::version_id(prompt, &files).ok().map(|v| v.0),
-            cases: crate::pipeline::dataset::cases_of(prompt, &files)
-                .ok()
-                .map(|cases| cases.len()),
-            evaluators: prompt.evaluators.iter().map(|e| e.name.clone()).collect(),
-        })
-        .collect();
-    let errors: Vec<_> = problems
-        .iter()
-        .filter(|d| d.severity == crate::types::Severity::Error)
-        .collect();
+    let (rows, errors) = list_prompts(&files);
     if args.json {
         outln!("{}", serde_json::to_string_pretty(&rows)?);
     } else if !rows.is_empty() {
@@ -82,7 +46,7 @@ pub fn run(repo: &Path, args: ListArgs) -> anyhow::Result<Outcome> {
     Ok(Outcome::Success)
 }
 
-fn print_table(rows: &[Row]) -> anyhow::Result<()> {
+fn print_table(rows: &[Listed]) -> anyhow::Result<()> {
     let cells: Vec<[String; 5]> = rows
         .iter()
         .map(|row| {

@@ -17,6 +17,7 @@ mod eval;
 mod init;
 mod keys;
 mod list;
+mod mcp;
 mod output;
 mod registry;
 pub mod serve;
@@ -98,6 +99,10 @@ pub enum Command {
     Keys(keys::KeysArgs),
     /// Set up the GitHub App that `serve` runs as (`app create`).
     App(app::AppArgs),
+    /// Serve this repository's tools to an agent over the Model Context
+    /// Protocol (stdio): list, read, diff, validate, estimate, evaluate,
+    /// check, results; publish, promote and rollback with --allow-writes.
+    Mcp(mcp::McpArgs),
 }
 
 /// What a command concluded, as the process exit code says it.
@@ -152,6 +157,7 @@ pub fn run(cli: Cli) -> anyhow::Result<Outcome> {
         Command::Action(args) => action::run(&repo, args),
         Command::Keys(args) => keys::run(args),
         Command::App(args) => app::run(args),
+        Command::Mcp(args) => mcp::run(&repo, args),
     }
 }
 

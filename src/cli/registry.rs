@@ -11,15 +11,11 @@ use serde_json::json;
 
 use super::{Outcome, block_on};
 use crate::edges::registry::{
-    LabelMove, LabelTarget, Promote, PublishInput, Registry, Version, VersionRef, open,
-    publish_prompt, url_segment,
+    LabelMove, LabelTarget, Promote, PublishInput, Registry, Version, VersionRef, publish_prompt,
+    url_segment,
 };
+use crate::flows::registry::actor;
 use crate::pipeline::config::Config;
-
-/// Used when neither `--registry` nor `registry` in promptgate.toml names one.
-pub const DEFAULT_REGISTRY: &str = "sqlite://.promptgate/registry.db";
-/// Used when promptgate.toml lists no `environments`.
-const DEFAULT_ENVIRONMENTS: [&str; 2] = ["staging", "production"];
 
 #[derive(Debug, Clone, Args)]
 pub struct RegistryArg {
@@ -112,46 +108,7 @@ pub(crate) async fn open_registry(
     flag: &RegistryArg,
     config: &Config,
 ) -> anyhow::Result<Box<dyn Registry>> {
-    let url = flag
-        .registry
-        .clone()
-        .or_else(|| config.registry.clone())
-        .unwrap_or_else(|| DEFAULT_REGISTRY.into());
-    // The URL may hold a password: name only the kind of registry.
-    let scheme = url.split("://").next().unwrap_or("registry").to_string();
-    open(&url, repo)
-        .await
-        .with_context(|| format!("opening the {scheme} registry"))
-}
-
-/// Who is acting: `PROMPTGATE_ACTOR`, else git's `user.name <user.email>`,
-/// else `$GITHUB_ACTOR`.
-pub fn actor(repo: &Path) -> String {
-    if let Some(actor) = std::env::var("PROMPTGATE_ACTOR")
-        .ok()
-        .filter(|a| !a.trim().is_empty())
-    {
-        return actor;
-    }
-    let git_config = |key: &str| {
-        std::process::Command::new("git")
-            .arg("-C")
-            .arg(repo)
-            .args(["config", "--get", key])
-            .output()
-            .ok()
-            .filter(|out| out.status.success())
-            .map(|out| String::from_utf8_lossy(&out.stdout).trim().to_string())
-            .filter(|value| !value.is_empty())
-    };
-    match (git_config("user.name"), git_config("user.email")) {
-        (Some(name), Some(email)) => format!("{name} <{email}>"),
-        (Some(name), None) => name,
-        _ => std::env::var("GITHUB_ACTOR")
-            .ok()
-            .filter(|a| !a.is_empty())
-            .unwrap_or_else(|| "unknown".to_string()),
-    }
+    Ok(crate::flows::registry::open_registry(repo, flag.registry.as_deref(), config).await?)
 }
 
 pub fn publish(repo: &Path, args: PublishArgs) -> anyhow::Result<Outcome> {
@@ -228,11 +185,7 @@ fn publish_inputs(repo: &Path, path: &Path, flag: &RegistryArg) -> anyhow::Resul
 
 pub fn promote(repo: &Path, args: PromoteArgs) -> anyhow::Result<Outcome> {
     let config = load_config(repo)?;
-    let environments: Vec<String> = if config.environments.is_empty() {
-        DEFAULT_ENVIRONMENTS.iter().map(|e| e.to_string()).collect()
-    } else {
-        config.environments.clone()
-    };
+    let environments = crate::flows::registry::environments(&config);
     let request = Promote {
         prompt: args.prompt,
         version: VersionRef::parse(&args.target_version),

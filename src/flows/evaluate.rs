@@ -10,11 +10,13 @@ use super::error::FlowError;
 use crate::edges::git::WorkingTree;
 use crate::edges::registry::Registry;
 use crate::edges::store::ResultStore;
+use crate::pipeline::budget::{self, Spending};
 use crate::pipeline::config::{Config, ProviderConfig, ProviderKind};
 use crate::pipeline::eval::EvalContext;
 use crate::pipeline::evaluation::{self, Engine, EvaluationPlan};
+use crate::pipeline::report::{CheckReport, PromptReport, ReportMode, RunTotals};
 use crate::pipeline::runner::cache::{CacheMode, ResponseCache};
-use crate::pipeline::runner::pricing::PriceTable;
+use crate::pipeline::runner::pricing::{self, PriceTable};
 use crate::pipeline::runner::{ProgressMode, Runner, RunnerOptions};
 use crate::pipeline::spec::{Workspace, holds_prompt, load_prompts};
 use crate::types::{CallStats, EvalResult, EvaluatorKind, PromptSpec, RepoPath};
@@ -304,6 +306,45 @@ pub struct Evaluations {
     pub skipped: Vec<Skipped>,
 }
 
+impl Evaluations {
+    /// The report of an evaluation without comparison (`eval`'s).
+    pub fn into_report(self, elapsed_ms: u64) -> CheckReport {
+        let mut totals = self.judge_calls;
+        let prompts = self
+            .evaluated
+            .into_iter()
+            .map(|item| {
+                totals.add(&item.calls);
+                PromptReport {
+                    gate: None,
+                    head: item.result,
+                    baseline: None,
+                    baseline_source: None,
+                    path: Some(item.prompt.path.to_string()),
+                    affected_because: Vec::new(),
+                    prompt_diff_markdown: None,
+                    prompt_diff_terminal: None,
+                    policy_change: None,
+                    calls: item.calls,
+                    // A GitHub-format file fails exactly when `gh models eval` would.
+                    cases_must_pass: item.prompt.semantics.is_github(),
+                    sequential: None,
+                }
+            })
+            .collect();
+        CheckReport::new(
+            ReportMode::Eval,
+            prompts,
+            RunTotals {
+                calls: totals,
+                prompts_unaffected: 0,
+                elapsed_ms: Some(elapsed_ms),
+            },
+            self.skipped.into_iter().map(|s| s.note).collect(),
+        )
+    }
+}
+
 /// A prompt left out of a run, and the note that says why.
 pub struct Skipped {
     pub prompt: PromptSpec,
@@ -358,4 +399,94 @@ pub async fn evaluate_workspace(
         judge_calls: engine.judge_stats(),
         skipped,
     })
+}
+
+/// Cases planned at once by [`estimate_current`].
+const ESTIMATE_CHUNK: usize = 1024;
+
+/// The calls evaluating the working tree's prompts (all, or those named)
+/// would make, priced, counting the cached ones as free. Nothing is called.
+pub fn estimate_current(root: &Path, selectors: &[String]) -> Result<pricing::Estimate, FlowError> {
+    let workspace = Workspace::load(Box::new(WorkingTree::new(root)?))?;
+    let engine = engine(
+        &Locations::checkout(root),
+        &workspace.config,
+        &RunOptions::default(),
+    )?
+    .pricing_only();
+    let mut estimate = pricing::Estimate::default();
+    let (prices, cache) = (engine.runner.prices(), engine.runner.cache());
+    for prompt in select_by_name(&workspace, selectors)? {
+        // A chunk at a time: a million cases are counted, never held.
+        evaluation::plan_in_chunks(
+            &prompt,
+            workspace.files.as_ref(),
+            &workspace.config,
+            ESTIMATE_CHUNK,
+            |chunk| -> Result<(), FlowError> {
+                for call in engine.calls(&chunk)? {
+                    estimate.add(&call, prices, Some(cache));
+                }
+                Ok(())
+            },
+        )?;
+    }
+    Ok(estimate)
+}
+
+/// Why evaluating `prompts` would spend more than the config's `[budget]`
+/// allows for one run, estimated from the files alone; `None` when it fits.
+/// For front ends whose evaluations nobody reviews first (an agent's).
+pub fn over_run_budget(workspace: &Workspace, prompts: &[PromptSpec]) -> Option<String> {
+    let config = &workspace.config;
+    let mut spending = Spending::default();
+    for prompt in prompts {
+        spending.add(&budget::estimate_prompt(
+            prompt,
+            workspace.files.as_ref(),
+            config,
+        ));
+    }
+    let why = budget::over_budget(&spending, &config.budget.per_run(false))?;
+    Some(format!(
+        "refused, nothing was run: this evaluation would spend up to {spending} ({why}); the \
+         budget is `[budget]` in promptgate.toml"
+    ))
+}
+
+/// The stored results of the working tree's prompts as they are now (all,
+/// or those named), without calling anything; the names of prompts whose
+/// current version has no stored result are returned apart.
+pub fn stored_current(
+    root: &Path,
+    selectors: &[String],
+) -> Result<(Evaluations, Vec<String>), FlowError> {
+    let workspace = Workspace::load(Box::new(WorkingTree::new(root)?))?;
+    let store = Locations::checkout(root).store(&workspace.config);
+    let mut evaluated = Vec::new();
+    let mut skipped = Vec::new();
+    let mut missing = Vec::new();
+    for prompt in select_by_name(&workspace, selectors)? {
+        let plan = evaluation::plan(&prompt, workspace.files.as_ref(), &workspace.config)?;
+        if let Some(note) = plan.skip_note() {
+            skipped.push(Skipped { prompt, note });
+            continue;
+        }
+        match store.load(&plan.fingerprint)? {
+            Some(result) => evaluated.push(Evaluated {
+                prompt,
+                plan,
+                result,
+                calls: CallStats::default(),
+                from_store: true,
+            }),
+            None => missing.push(prompt.name),
+        }
+    }
+    let evaluations = Evaluations {
+        evaluated,
+        judge_calls: CallStats::default(),
+        skipped,
+    };
+    Ok((evaluations, missing))
 }

@@ -3,7 +3,11 @@
 
 pub mod baseline;
 pub mod check;
+pub mod diff;
 pub mod error;
 pub mod evaluate;
+pub mod listing;
 pub mod publish;
+pub mod registry;
 pub mod rerun;
+pub mod validate;

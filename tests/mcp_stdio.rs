@@ -1,0 +1,347 @@
+//! `promptgate mcp` driven by the official MCP Python SDK (PyPI `mcp`) over
+//! stdio, in a real git repository made from `fixtures/example`: an agent's
+//! whole loop (list, evaluate, read the scores, edit a prompt, check against
+//! the base and see the regression) and its errors (a broken prompt file
+//! comes back as a tool error naming `file:line`, as the CLI says it).
+//!
+//! The client is `tests/mcp/agent_loop.py`; it prints a transcript that this
+//! file asserts on. Python comes from `$PROMPTGATE_PYTHON`, else
+//! `.venv-test/bin/python` (scripts/install-test-deps.sh). Without the `mcp`
+//! package the test fails under `CI` and skips loudly elsewhere.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use serde_json::Value;
+
+fn python() -> Option<PathBuf> {
+    let python = std::env::var_os("PROMPTGATE_PYTHON")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join(".venv-test/bin/python"));
+    let has_sdk = Command::new(&python)
+        .args(["-c", "import mcp.client.stdio"])
+        .output()
+        .is_ok_and(|out| out.status.success());
+    if has_sdk {
+        return Some(python);
+    }
+    let why = format!(
+        "{} cannot import the MCP Python SDK (`mcp`): run scripts/install-test-deps.sh",
+        python.display()
+    );
+    if std::env::var_os("CI").is_some() {
+        panic!("{why}, and CI is set");
+    }
+    eprintln!("SKIPPED (not run, not passed): {why}");
+    None
+}
+
+/// Runs the agent loop against a fresh example repository; its transcript
+/// and the repository (for comparing with the CLI).
+fn agent_loop() -> Option<(Value, tempfile::TempDir)> {
+    let repo = common::example_repo();
+    let transcript = drive(repo.path(), "loop")?;
+    Some((transcript, repo))
+}
+
+/// Runs `tests/mcp/agent_loop.py` in `mode` against `repo`; its transcript.
+fn drive(repo: &Path, mode: &str) -> Option<Value> {
+    let python = python()?;
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/mcp/agent_loop.py");
+    let out = Command::new(python)
+        .arg(script)
+        .arg(env!("CARGO_BIN_EXE_promptgate"))
+        .arg(repo)
+        .arg(mode)
+        .env_remove("PROMPTGATE_REGISTRY")
+        .output()
+        .expect("python runs");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        out.status.success(),
+        "the agent loop failed:\n{stdout}\n{stderr}"
+    );
+    let transcript = serde_json::from_str(stdout.trim()).unwrap_or_else(|e| {
+        panic!("no transcript ({e}):\n{stdout}\n{stderr}");
+    });
+    Some(transcript)
+}
+
+/// The criterion rows of every prompt in a JSON report, as (prompt, criterion, row).
+fn criteria(report: &Value) -> Vec<(String, String, Value)> {
+    let mut rows = Vec::new();
+    for prompt in report["prompts"].as_array().expect("prompts in the report") {
+        let name = prompt["name"].as_str().unwrap_or_default().to_owned();
+        for criterion in prompt["criteria"].as_array().into_iter().flatten() {
+            let criterion_name = criterion["name"].as_str().unwrap_or_default().to_owned();
+            rows.push((name.clone(), criterion_name, criterion.clone()));
+        }
+    }
+    rows
+}
+
+#[test]
+fn an_agent_runs_the_loop_and_sees_the_regression_and_the_broken_file() {
+    let Some((t, repo)) = agent_loop() else {
+        return;
+    };
+
+    // Every tool has an input schema and a structured result; the writing
+    // tools are not offered without --allow-writes.
+    let tools = t["tools"].as_object().unwrap();
+    for name in [
+        "list_prompts",
+        "read_prompt",
+        "diff_prompt",
+        "validate",
+        "estimate",
+        "evaluate",
+        "check",
+        "results",
+    ] {
+        let tool = &tools[name];
+        assert_eq!(tool["input"]["type"], "object", "{name}: {tool}");
+        assert_eq!(tool["output"]["type"], "object", "{name}: {tool}");
+    }
+    for name in ["publish", "promote", "rollback", "suggest"] {
+        assert!(!tools.contains_key(name), "{name} offered: {tools:?}");
+    }
+    assert!(
+        t["publish_without_writes"]["protocol_error"].is_string()
+            || t["publish_without_writes"]["is_error"] == true,
+        "{}",
+        t["publish_without_writes"]
+    );
+
+    // The four prompts of the example, as `promptgate list --json` lists
+    // them (in an untouched copy: the agent has edited this one since).
+    let list = &t["list"];
+    assert_eq!(list["is_error"], false, "{list}");
+    let untouched = common::example_repo();
+    let (code, cli_list, stderr) = common::promptgate(untouched.path(), &["list", "--json"]);
+    assert_eq!(code, 0, "{stderr}");
+    let cli_list: Value = serde_json::from_str(&cli_list).unwrap();
+    assert_eq!(list["structured"]["prompts"], cli_list);
+    assert_eq!(cli_list.as_array().unwrap().len(), 4);
+
+    // The evaluation scored every prompt; one progress step per prompt.
+    let evaluate = &t["evaluate"];
+    assert_eq!(evaluate["is_error"], false, "{evaluate}");
+    let scored = criteria(&evaluate["structured"]["report"]);
+    assert!(
+        scored
+            .iter()
+            .any(|(p, c, _)| p == "support-bot" && c == "no refund promises"),
+        "{scored:?}"
+    );
+    let progress = t["progress"].as_array().unwrap();
+    assert_eq!(progress.len(), 5, "{progress:?}");
+    assert_eq!(progress.last().unwrap()["done"], 4.0);
+    assert_eq!(progress.last().unwrap()["total"], 4.0);
+
+    // Reading the scores back gives the same report, from the store.
+    let results = &t["results"];
+    assert_eq!(results["is_error"], false, "{results}");
+    assert_eq!(
+        criteria(&results["structured"]["report"]).len(),
+        scored.len()
+    );
+    assert!(
+        results["structured"]["not_evaluated"].is_null(),
+        "{results}"
+    );
+    let resources: Vec<&str> = t["resources"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(Value::as_str)
+        .collect();
+    assert!(
+        resources.contains(&"promptgate://prompts/prompts/support-bot.prompt.yml"),
+        "{resources:?}"
+    );
+    assert!(
+        resources.contains(&"promptgate://reports/last-eval"),
+        "{resources:?}"
+    );
+    let last_eval: Value = serde_json::from_str(t["last_eval_resource"].as_str().unwrap()).unwrap();
+    assert_eq!(criteria(&last_eval).len(), scored.len());
+
+    // After the edit: the diff shows it, and the check fails the gate on
+    // the criterion it broke, as `promptgate check` does.
+    assert!(
+        t["diff"]["structured"]["markdown"]
+            .as_str()
+            .unwrap()
+            .contains("refund"),
+        "{}",
+        t["diff"]
+    );
+    let check = &t["check"];
+    assert_eq!(check["is_error"], false, "{check}");
+    assert_eq!(check["structured"]["gate_failed"], true, "{check}");
+    assert_eq!(check["structured"]["status"], "fail", "{check}");
+    let regressed = criteria(&check["structured"]["report"])
+        .into_iter()
+        .find(|(p, c, _)| p == "support-bot" && c == "no refund promises")
+        .expect("the refund criterion in the check");
+    assert_eq!(regressed.2["verdict"], "regressed", "{}", regressed.2);
+    assert!(
+        check["structured"]["summary"]
+            .as_str()
+            .unwrap()
+            .lines()
+            .any(|l| l.contains("no refund promises") && l.contains("regressed")),
+        "{check}"
+    );
+    assert_eq!(t["check_results"]["structured"]["gate_failed"], true);
+
+    // The broken file: a tool error with the messages the CLI prints.
+    let broken = &t["validate_broken"];
+    assert_eq!(broken["is_error"], true, "{broken}");
+    let text = broken["text"].as_str().unwrap();
+    assert!(
+        text.contains("prompts/broken.prompt.yml:6:1: error:"),
+        "{text}"
+    );
+    let (code, _, cli_stderr) = common::promptgate(repo.path(), &["validate"]);
+    assert_eq!(code, 2);
+    for line in cli_stderr
+        .lines()
+        .filter(|l| l.contains("broken.prompt.yml:"))
+    {
+        assert!(
+            text.contains(line.trim()),
+            "the CLI says `{line}`; the tool said:\n{text}"
+        );
+    }
+    let listed = &t["list_broken"];
+    assert_eq!(listed["is_error"], true, "{listed}");
+    assert!(
+        listed["text"]
+            .as_str()
+            .unwrap()
+            .contains("prompts/broken.prompt.yml:6:1: error:"),
+        "{listed}"
+    );
+}
+
+/// A cancelled evaluation stops: the scorer it had started is killed before
+/// it finishes (it would leave a file behind), nothing is stored, and the
+/// server answers the next call at once.
+#[test]
+fn a_cancelled_evaluation_stops_its_run() {
+    let repo = common::example_repo();
+    // The scorer takes 4 s per case, then leaves a mark.
+    common::write(
+        repo.path(),
+        "slow-score.sh",
+        "#!/bin/sh\nsleep 4\ntouch \"scored-$$\"\necho 1\n",
+    );
+    let script = repo.path().join("slow-score.sh");
+    let mut permissions = std::fs::metadata(&script).unwrap().permissions();
+    std::os::unix::fs::PermissionsExt::set_mode(&mut permissions, 0o755);
+    std::fs::set_permissions(&script, permissions).unwrap();
+    common::write(
+        repo.path(),
+        "prompts/slow.prompt.yml",
+        "name: slow\nmodel: openai/gpt-4o-mini\nmessages:\n  - role: user\n    content: \"{{q}}\"\n\
+         testData:\n  - q: one\n  - q: two\nevaluators:\n  - name: slow\n    command:\n      \
+         program: ./slow-score.sh\n",
+    );
+    let Some(t) = drive(repo.path(), "cancel") else {
+        return;
+    };
+    assert_eq!(t["abandoned"], true, "{t}");
+    assert!(t["seconds"].as_f64().unwrap() < 3.0, "{t}");
+    let after = &t["after"];
+    assert_eq!(after["is_error"], false, "{after}");
+    assert_eq!(
+        after["structured"]["not_evaluated"],
+        serde_json::json!(["slow"]),
+        "{after}"
+    );
+    // The client kept the session open 6 s more: had the run gone on, the
+    // scorer would have finished.
+    let marks: Vec<_> = std::fs::read_dir(repo.path())
+        .unwrap()
+        .filter_map(|e| e.ok())
+        .filter(|e| e.file_name().to_string_lossy().starts_with("scored-"))
+        .collect();
+    assert!(marks.is_empty(), "the scorer ran to its end: {marks:?}");
+}
+
+/// The MCP Inspector (npm `@modelcontextprotocol/inspector`, installed by
+/// scripts/install-test-deps.sh into `.venv-test/node`), in CLI mode.
+fn inspector() -> Option<PathBuf> {
+    let path = std::env::var_os("PROMPTGATE_MCP_INSPECTOR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| {
+            Path::new(env!("CARGO_MANIFEST_DIR"))
+                .join(".venv-test/node/node_modules/.bin/mcp-inspector")
+        });
+    if path.is_file() {
+        return Some(path);
+    }
+    let why = format!(
+        "the MCP Inspector is not at {}: run scripts/install-test-deps.sh (needs npm)",
+        path.display()
+    );
+    if std::env::var_os("CI").is_some() {
+        panic!("{why}, and CI is set");
+    }
+    eprintln!("SKIPPED (not run, not passed): {why}");
+    None
+}
+
+#[test]
+fn the_inspector_lists_the_tools_and_finds_their_schemas_portable() {
+    let Some(inspector) = inspector() else {
+        return;
+    };
+    let repo = common::example_repo();
+    let scratch = tempfile::tempdir().unwrap();
+    let out = Command::new(inspector)
+        .arg("--cli")
+        .arg("--cwd")
+        .arg(repo.path())
+        // Schema portability problems are reported and fail with exit 6.
+        .args(["--strict", "--method", "tools/list"])
+        .arg(env!("CARGO_BIN_EXE_promptgate"))
+        .args(["mcp", "--allow-writes"])
+        // Its catalog of servers goes to a scratch home, not the user's.
+        .env("HOME", scratch.path())
+        .env_remove("PROMPTGATE_REGISTRY")
+        .output()
+        .expect("the inspector runs");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stdout}\n{stderr}");
+    let listed: Value = serde_json::from_str(&stdout).unwrap_or_else(|e| panic!("{e}: {stdout}"));
+    let mut names: Vec<&str> = listed["tools"]
+        .as_array()
+        .unwrap_or_else(|| panic!("{listed}"))
+        .iter()
+        .filter_map(|t| t["name"].as_str())
+        .collect();
+    names.sort_unstable();
+    assert_eq!(
+        names,
+        [
+            "check",
+            "diff_prompt",
+            "estimate",
+            "evaluate",
+            "list_prompts",
+            "promote",
+            "publish",
+            "read_prompt",
+            "results",
+            "rollback",
+            "validate"
+        ]
+    );
+}
