@@ -21,7 +21,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use promptgate::edges::db::Database;
 use promptgate::edges::registry::sql::SqlRegistry;
 use promptgate::edges::registry::{
-    self, ExpectFrom, LabelTarget, MoveKind, MoveLabel, NewVersion, Registry,
+    self, ExpectFrom, LabelTarget, MoveKind, MoveLabel, NewVersion,
 };
 use promptgate::server::jobs::{JobQueue, RetryPolicy, shutdown_channel};
 use promptgate::server::telemetry::{Telemetry, TelemetrySettings};
