@@ -93,7 +93,9 @@ async fn main() -> Result<(), Error> {
                 .await?;
             result?;
         }
-        _ => println!("PostgreSQL: not measured (set PROMPTGATE_TEST_POSTGRES and run `cargo bench`)"),
+        _ => println!(
+            "PostgreSQL: not measured (set PROMPTGATE_TEST_POSTGRES and run `cargo bench`)"
+        ),
     }
     Ok(())
 }
@@ -128,7 +130,9 @@ async fn prepare(url: &str, root: &std::path::Path) -> Result<String, Error> {
     }
     let db = Database::connect(url, 1).await?;
     schema::migrate(&db).await?;
-    let key = ApiKeys::new(db.clone()).create("bench", Scope::Publish).await?;
+    let key = ApiKeys::new(db.clone())
+        .create("bench", Scope::Publish)
+        .await?;
     db.close().await;
     Ok(key.key.expose().to_string())
 }
@@ -148,11 +152,19 @@ async fn preload(url: &str, count: usize) -> Result<Duration, Error> {
             repo: REPO.into(),
             prompt: "busy".into(),
             version,
-            label: if i % 3 == 0 { String::new() } else { "experiment".into() },
+            label: if i % 3 == 0 {
+                String::new()
+            } else {
+                "experiment".into()
+            },
             at_ms: now - span + (i as i64 * span) / count as i64,
             execution: Execution {
                 latency_ms: 50.0 + (i * 7919 % 4000) as f64 / 2.0,
-                outcome: if i % 37 == 0 { Outcome::Error } else { Outcome::Ok },
+                outcome: if i % 37 == 0 {
+                    Outcome::Error
+                } else {
+                    Outcome::Ok
+                },
                 input_tokens: Some(400),
                 output_tokens: Some(120),
                 cost_usd: Some(0.0001 + (i % 13) as f64 * 1e-5),
@@ -196,7 +208,10 @@ async fn bench(label: &str, url: &str, root: &std::path::Path, sizes: &Sizes) ->
         .next_line()
         .await?
         .ok_or("the server printed no address")?;
-    let base = format!("http://{}", line.rsplit("http://").next().ok_or("no address")?);
+    let base = format!(
+        "http://{}",
+        line.rsplit("http://").next().ok_or("no address")?
+    );
     let client = reqwest::Client::new();
 
     // Ingest.
@@ -292,7 +307,8 @@ async fn bench(label: &str, url: &str, root: &std::path::Path, sizes: &Sizes) ->
                         .sum::<u64>()
                 })
                 .unwrap_or_else(|| {
-                    body["a"]["count"].as_u64().unwrap_or(0) + body["b"]["count"].as_u64().unwrap_or(0)
+                    body["a"]["count"].as_u64().unwrap_or(0)
+                        + body["b"]["count"].as_u64().unwrap_or(0)
                 });
         }
         times.sort();
@@ -302,7 +318,11 @@ async fn bench(label: &str, url: &str, root: &std::path::Path, sizes: &Sizes) ->
             ms(*times.last().ok_or("no samples")?),
         );
         if query == "metrics?window=7d" && counted as usize != sizes.stored_executions {
-            return Err(format!("the metrics counted {counted}, not {}", sizes.stored_executions).into());
+            return Err(format!(
+                "the metrics counted {counted}, not {}",
+                sizes.stored_executions
+            )
+            .into());
         }
     }
     server.start_kill()?;

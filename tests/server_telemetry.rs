@@ -20,9 +20,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use promptgate::edges::db::Database;
 use promptgate::edges::registry::sql::SqlRegistry;
-use promptgate::edges::registry::{
-    self, ExpectFrom, LabelTarget, MoveKind, MoveLabel, NewVersion,
-};
+use promptgate::edges::registry::{self, ExpectFrom, LabelTarget, MoveKind, MoveLabel, NewVersion};
 use promptgate::server::jobs::{JobQueue, RetryPolicy, shutdown_channel};
 use promptgate::server::telemetry::{Telemetry, TelemetrySettings};
 use promptgate::server::{
@@ -164,13 +162,19 @@ impl Scratch {
 async fn serve_in_process(
     url: &str,
     settings: TelemetrySettings,
-) -> (String, ServerState, promptgate::server::jobs::ShutdownTrigger) {
+) -> (
+    String,
+    ServerState,
+    promptgate::server::jobs::ShutdownTrigger,
+) {
     let db = Database::connect(url, 8).await.unwrap();
     schema::migrate(&db).await.unwrap();
     let prompts = RegistryPrompts::new(Arc::new(SqlRegistry::on(db.clone())));
     let mut state = ServerState::new(
         JobQueue::new(db.clone(), RetryPolicy::default()),
-        Arc::new(HmacVerifier::new(vec![Secret::new("telemetry-test-secret")])),
+        Arc::new(HmacVerifier::new(vec![Secret::new(
+            "telemetry-test-secret",
+        )])),
         Arc::new(GitHubEvents::default()),
         Arc::new(prompts),
     );
@@ -196,7 +200,10 @@ impl Client {
             .unwrap();
         let status = response.status().as_u16();
         let text = response.text().await.unwrap();
-        (status, serde_json::from_str(&text).unwrap_or(Value::String(text)))
+        (
+            status,
+            serde_json::from_str(&text).unwrap_or(Value::String(text)),
+        )
     }
 
     async fn post(&self, key: Option<&str>, body: &Value, batch_key: Option<&str>) -> (u16, Value) {
@@ -273,7 +280,10 @@ async fn the_whole_telemetry_flow(url: &str, root: &Path) {
     ]});
     let (status, answer) = client.post(Some(&publish), &batch, None).await;
     assert_eq!(status, 200, "{answer}");
-    assert_eq!((answer["stored"].clone(), answer["duplicates"].clone()), (json!(2), json!(0)));
+    assert_eq!(
+        (answer["stored"].clone(), answer["duplicates"].clone()),
+        (json!(2), json!(0))
+    );
     let refused: Vec<(u64, &str)> = answer["rejected"]
         .as_array()
         .unwrap()
@@ -283,7 +293,10 @@ async fn the_whole_telemetry_flow(url: &str, root: &Path) {
     assert_eq!(refused, [(1, "version"), (2, "latency_ms"), (3, "label")]);
     // The same batch again (a retry): counted once.
     let (_, again) = client.post(Some(&publish), &batch, None).await;
-    assert_eq!((again["stored"].clone(), again["duplicates"].clone()), (json!(0), json!(2)));
+    assert_eq!(
+        (again["stored"].clone(), again["duplicates"].clone()),
+        (json!(0), json!(2))
+    );
     // Records without ids are kept apart by the batch's Idempotency-Key.
     let keyed = json!({"executions": [
         {"prompt": "summarize", "version": 2, "latency_ms": 50},
@@ -301,7 +314,11 @@ async fn the_whole_telemetry_flow(url: &str, root: &Path) {
     assert_eq!(status, 413, "{answer}");
     assert!(answer["error"].as_str().unwrap().contains("at most 500"));
     let (status, _) = client
-        .post(Some(&publish), &json!({"executions": [{"prompt": "summarize"}]}), None)
+        .post(
+            Some(&publish),
+            &json!({"executions": [{"prompt": "summarize"}]}),
+            None,
+        )
         .await;
     assert_eq!(status, 400);
     let (status, answer) = client.post(Some(&publish), &json!([1, 2]), None).await;
@@ -315,7 +332,10 @@ async fn the_whole_telemetry_flow(url: &str, root: &Path) {
     for user in 0..600 {
         let key = format!("user-{user}");
         let (status, prompt) = client
-            .get(&read, &format!("/v1/prompts/summarize?label=experiment&key={key}"))
+            .get(
+                &read,
+                &format!("/v1/prompts/summarize?label=experiment&key={key}"),
+            )
             .await;
         assert_eq!(status, 200);
         let version = prompt["version"].as_i64().unwrap();
@@ -324,19 +344,28 @@ async fn the_whole_telemetry_flow(url: &str, root: &Path) {
         let latency = 20.0 + (user as f64 * 7.3) % 900.0;
         served.entry(version).or_default().push(latency);
         *errors.entry(version).or_default() += u64::from(failed);
-        records.push(json!({"prompt": "summarize", "label": "experiment", "key": key,
-            "latency_ms": latency, "outcome": if failed { "error" } else { "ok" }}));
+        records.push(
+            json!({"prompt": "summarize", "label": "experiment", "key": key,
+            "latency_ms": latency, "outcome": if failed { "error" } else { "ok" }}),
+        );
     }
     for chunk in records.chunks(100) {
         let (status, answer) = client
             .post(Some(&publish), &json!({"executions": chunk}), None)
             .await;
-        assert_eq!((status, answer["stored"].as_u64()), (200, Some(100)), "{answer}");
+        assert_eq!(
+            (status, answer["stored"].as_u64()),
+            (200, Some(100)),
+            "{answer}"
+        );
     }
     assert_eq!(served.len(), 2, "both arms served");
 
     let (status, arms) = client
-        .get(&read, "/v1/repos/octo/app/prompts/summarize/metrics?by=arm&label=experiment&window=24h")
+        .get(
+            &read,
+            "/v1/repos/octo/app/prompts/summarize/metrics?by=arm&label=experiment&window=24h",
+        )
         .await;
     assert_eq!(status, 200, "{arms}");
     for (version, latencies) in &mut served {
@@ -355,20 +384,38 @@ async fn the_whole_telemetry_flow(url: &str, root: &Path) {
         }
     }
     let (status, comparison) = client
-        .get(&read, "/v1/repos/octo/app/prompts/summarize/metrics/compare?label=experiment&a=1&b=2")
+        .get(
+            &read,
+            "/v1/repos/octo/app/prompts/summarize/metrics/compare?label=experiment&a=1&b=2",
+        )
         .await;
     assert_eq!(status, 200, "{comparison}");
-    assert_eq!(comparison["error_rate"]["verdict"], "better", "{comparison}");
+    assert_eq!(
+        comparison["error_rate"]["verdict"], "better",
+        "{comparison}"
+    );
     let [low, high] = [0, 1].map(|i| comparison["error_rate"]["interval"][i].as_f64().unwrap());
     assert!(low < high && high < 0.0, "{comparison}");
     // Nobody gave feedback or a cost: no verdict can be drawn on them.
-    assert_eq!(comparison["positive_feedback"]["verdict"], "not_enough_data");
+    assert_eq!(
+        comparison["positive_feedback"]["verdict"],
+        "not_enough_data"
+    );
     assert_eq!(comparison["cost_per_call"]["verdict"], "not_enough_data");
     // Without a and b: the two busiest versions, older first.
     let (_, default_pair) = client
-        .get(&read, "/v1/repos/octo/app/prompts/summarize/metrics/compare?label=experiment")
+        .get(
+            &read,
+            "/v1/repos/octo/app/prompts/summarize/metrics/compare?label=experiment",
+        )
         .await;
-    assert_eq!((default_pair["a"]["version"].clone(), default_pair["b"]["version"].clone()), (json!(1), json!(2)));
+    assert_eq!(
+        (
+            default_pair["a"]["version"].clone(),
+            default_pair["b"]["version"].clone()
+        ),
+        (json!(1), json!(2))
+    );
 
     // Per version: everything, the split included; a0's tokens priced as
     // gpt-4o-mini (the version's model), a4's cost as reported.
@@ -380,17 +427,26 @@ async fn the_whole_telemetry_flow(url: &str, root: &Path) {
     assert_eq!(v1["count"], 1 + served[&1].len() as u64);
     assert_eq!(v2["count"], 3 + served[&2].len() as u64);
     let priced = (1000.0 * 0.15 + 500.0 * 0.60) / 1e6;
-    assert!((v1["cost_usd"]["total"].as_f64().unwrap() - priced).abs() < 1e-12, "{v1}");
+    assert!(
+        (v1["cost_usd"]["total"].as_f64().unwrap() - priced).abs() < 1e-12,
+        "{v1}"
+    );
     assert_eq!(v1["cost_usd"]["known"], 1);
     assert!((v2["cost_usd"]["total"].as_f64().unwrap() - 0.01).abs() < 1e-12);
     assert_eq!(v2["feedback"]["count"], 1);
     assert_eq!(v2["feedback"]["mean"], 1.0);
     assert_eq!(v2["quality"]["mean"], 0.8);
     let (status, refused) = client
-        .get(&read, "/v1/repos/octo/app/prompts/summarize/metrics?window=5w")
+        .get(
+            &read,
+            "/v1/repos/octo/app/prompts/summarize/metrics?window=5w",
+        )
         .await;
     assert_eq!(status, 400);
-    assert!(refused["error"].as_str().unwrap().contains("window"), "{refused}");
+    assert!(
+        refused["error"].as_str().unwrap().contains("window"),
+        "{refused}"
+    );
 
     // Prometheus: ingest counts and rejections by field.
     let text = reqwest::get(format!("{}/metrics", client.base))
@@ -406,7 +462,10 @@ async fn the_whole_telemetry_flow(url: &str, root: &Path) {
         "promptgate_telemetry_rejections_total{field=\"latency_ms\"} 2".to_string(),
         "promptgate_telemetry_batches_total{status=\"refused\"} 3".to_string(),
     ] {
-        assert!(text.lines().any(|l| l == line), "missing `{line}` in\n{text}");
+        assert!(
+            text.lines().any(|l| l == line),
+            "missing `{line}` in\n{text}"
+        );
     }
 
     // Retention: an execution 36 hours old is kept raw (2 days) and in the
@@ -423,7 +482,11 @@ async fn the_whole_telemetry_flow(url: &str, root: &Path) {
             None,
         )
         .await;
-    assert_eq!((status, answer["stored"].as_u64()), (200, Some(1)), "{answer}");
+    assert_eq!(
+        (status, answer["stored"].as_u64()),
+        (200, Some(1)),
+        "{answer}"
+    );
     let count_in_3d = |metrics: &Value| -> u64 {
         metrics["groups"]
             .as_array()
@@ -433,12 +496,18 @@ async fn the_whole_telemetry_flow(url: &str, root: &Path) {
             .sum()
     };
     let (_, before) = client
-        .get(&read, "/v1/repos/octo/app/prompts/summarize/metrics?window=3d")
+        .get(
+            &read,
+            "/v1/repos/octo/app/prompts/summarize/metrics?window=3d",
+        )
         .await;
     let everything = stored_total + 1;
     assert_eq!(count_in_3d(&before), everything);
     let store = state.telemetry.store();
-    assert_eq!(store.raw_count(REPO, "summarize").await.unwrap(), everything);
+    assert_eq!(
+        store.raw_count(REPO, "summarize").await.unwrap(),
+        everything
+    );
 
     let now = now_ms();
     let first = state.telemetry.upkeep_at(now).await.unwrap();
@@ -479,7 +548,10 @@ async fn the_whole_telemetry_flow(url: &str, root: &Path) {
                 u8::from(date.month()),
                 date.day()
             );
-            assert!(partitions.contains(&newest), "{partitions:?} lacks {newest}");
+            assert!(
+                partitions.contains(&newest),
+                "{partitions:?} lacks {newest}"
+            );
         }
     }
     // The rollups still count the executions of the last day (compacted
@@ -487,7 +559,10 @@ async fn the_whole_telemetry_flow(url: &str, root: &Path) {
     // from "two days later") and went.
     assert_eq!(later.rollups_deleted, 1, "{later:?}");
     let (_, kept) = client
-        .get(&read, "/v1/repos/octo/app/prompts/summarize/metrics?window=3d")
+        .get(
+            &read,
+            "/v1/repos/octo/app/prompts/summarize/metrics?window=3d",
+        )
         .await;
     assert_eq!(count_in_3d(&kept), everything - 1);
     stop.trigger();
@@ -604,7 +679,11 @@ async fn acknowledged_executions_survive_a_sigkill() {
     }
     drop(server);
     let acknowledged = acknowledged.lock().unwrap().clone();
-    assert!(acknowledged.len() >= 1000, "only {} acknowledged", acknowledged.len());
+    assert!(
+        acknowledged.len() >= 1000,
+        "only {} acknowledged",
+        acknowledged.len()
+    );
 
     let pool = Database::connect(&format!("sqlite://{}", db.display()), 1)
         .await
@@ -619,8 +698,16 @@ async fn acknowledged_executions_survive_a_sigkill() {
         .iter()
         .map(|row| row.get(0))
         .collect();
-    let lost: Vec<&String> = acknowledged.iter().filter(|id| !stored.contains(*id)).collect();
-    assert!(lost.is_empty(), "{} acknowledged executions lost, e.g. {:?}", lost.len(), &lost[..lost.len().min(5)]);
+    let lost: Vec<&String> = acknowledged
+        .iter()
+        .filter(|id| !stored.contains(*id))
+        .collect();
+    assert!(
+        lost.is_empty(),
+        "{} acknowledged executions lost, e.g. {:?}",
+        lost.len(),
+        &lost[..lost.len().min(5)]
+    );
     // Rollups are written in the same transaction: they agree with the rows.
     let rolled: i64 = sqlx::query("SELECT CAST(SUM(count) AS BIGINT) FROM telemetry_hourly")
         .fetch_one(sqlite)
@@ -633,7 +720,10 @@ async fn acknowledged_executions_survive_a_sigkill() {
     // A restarted server reports the same count.
     let server = ServeProcess::start(&config, &envs, &dir.path().join("serve2.log")).await;
     let metrics: Value = reqwest::Client::new()
-        .get(format!("http://{}/v1/repos/{REPO}/prompts/summarize/metrics", server.address))
+        .get(format!(
+            "http://{}/v1/repos/{REPO}/prompts/summarize/metrics",
+            server.address
+        ))
         .bearer_auth(&key)
         .send()
         .await
@@ -641,7 +731,10 @@ async fn acknowledged_executions_survive_a_sigkill() {
         .json()
         .await
         .unwrap();
-    assert_eq!(group(&metrics, 1, None)["metrics"]["count"], stored.len() as u64);
+    assert_eq!(
+        group(&metrics, 1, None)["metrics"]["count"],
+        stored.len() as u64
+    );
     server.stop().await;
 }
 
@@ -704,12 +797,26 @@ async fn the_readme_clients_report_executions_into_metrics() {
     };
     let printed = run("python3", "fetch_run_report.py", &["alice", "bob", "carol"]);
     // llm-katan's echo backend answers with what it was sent: rendered.
-    assert!(printed.contains("The meeting moved to Thursday."), "{printed}");
-    let printed = run("node", "fetch_run_report.mjs", &["dave", "erin", "frank", "alice"]);
-    assert!(printed.contains("The meeting moved to Thursday."), "{printed}");
+    assert!(
+        printed.contains("The meeting moved to Thursday."),
+        "{printed}"
+    );
+    let printed = run(
+        "node",
+        "fetch_run_report.mjs",
+        &["dave", "erin", "frank", "alice"],
+    );
+    assert!(
+        printed.contains("The meeting moved to Thursday."),
+        "{printed}"
+    );
     let mut expected = 7;
     // The curl client too, where jq is installed (it is not required).
-    if std::process::Command::new("jq").arg("--version").output().is_ok() {
+    if std::process::Command::new("jq")
+        .arg("--version")
+        .output()
+        .is_ok()
+    {
         let out = std::process::Command::new("bash")
             .arg(clients.join("fetch_run_report.sh"))
             .args(["user-9", "The meeting moved to Thursday."])
@@ -745,7 +852,10 @@ async fn the_readme_clients_report_executions_into_metrics() {
         .await
         .unwrap();
     let groups = metrics["groups"].as_array().unwrap();
-    let total: u64 = groups.iter().map(|g| g["metrics"]["count"].as_u64().unwrap()).sum();
+    let total: u64 = groups
+        .iter()
+        .map(|g| g["metrics"]["count"].as_u64().unwrap())
+        .sum();
     assert_eq!(total, expected, "{metrics}");
     let experiment: u64 = groups
         .iter()
@@ -767,7 +877,11 @@ async fn the_readme_clients_report_executions_into_metrics() {
 fn the_readme_shows_the_clients_as_they_are() {
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
     let readme = std::fs::read_to_string(root.join("README.md")).unwrap();
-    for client in ["fetch_run_report.py", "fetch_run_report.mjs", "fetch_run_report.sh"] {
+    for client in [
+        "fetch_run_report.py",
+        "fetch_run_report.mjs",
+        "fetch_run_report.sh",
+    ] {
         let text = std::fs::read_to_string(root.join("examples/clients").join(client)).unwrap();
         assert!(
             readme.contains(&text),

@@ -591,10 +591,7 @@ mod tests {
                 cost_usd: (i % 3 != 0).then_some(i as f64 * 0.25),
                 feedback: (i % 4 == 0).then_some(if i % 8 == 0 { 1.0 } else { 0.0 }),
                 quality: (i % 5 == 0).then_some(0.5),
-                ..execution(
-                    10.0 + i as f64,
-                    Outcome::ALL[i % Outcome::ALL.len()],
-                )
+                ..execution(10.0 + i as f64, Outcome::ALL[i % Outcome::ALL.len()])
             })
             .collect();
         let mut whole = Tally::default();
@@ -654,7 +651,11 @@ mod tests {
                 // Skewed costs (exponential), as token counts are.
                 let spent = -cost * (1.0 - rng.random::<f64>()).ln();
                 tally.add(&Execution {
-                    feedback: Some(if rng.random::<f64>() < positive { 1.0 } else { 0.0 }),
+                    feedback: Some(if rng.random::<f64>() < positive {
+                        1.0
+                    } else {
+                        0.0
+                    }),
                     cost_usd: Some(spent),
                     ..execution(200.0, if failed { Outcome::Error } else { Outcome::Ok })
                 });

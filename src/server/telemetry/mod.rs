@@ -32,7 +32,7 @@ use tokio::sync::{mpsc, oneshot};
 
 use super::auth::Scope;
 use super::jobs::Shutdown;
-use super::{ServerState, ServedPrompt};
+use super::{ServedPrompt, ServerState};
 use crate::edges::db::{Database, DatabaseError};
 use crate::pipeline::runner::pricing::{PriceTable, cost_usd};
 use crate::pipeline::telemetry::{
@@ -413,7 +413,11 @@ async fn resolve(
 
 /// The cost of a record: as reported, or its tokens priced from the
 /// record's model (or the version's) when a price is known.
-fn cost(prices: &PriceTable, record: &Reported, version_model: Option<&(String, String)>) -> Option<f64> {
+fn cost(
+    prices: &PriceTable,
+    record: &Reported,
+    version_model: Option<&(String, String)>,
+) -> Option<f64> {
     if record.cost_usd.is_some() {
         return record.cost_usd;
     }
@@ -651,7 +655,10 @@ fn parse_window(text: &str, retention_days: u32) -> Result<i64, String> {
 fn rfc3339(ms: i64) -> String {
     time::OffsetDateTime::from_unix_timestamp(ms.div_euclid(1000))
         .ok()
-        .and_then(|t| t.format(&time::format_description::well_known::Rfc3339).ok())
+        .and_then(|t| {
+            t.format(&time::format_description::well_known::Rfc3339)
+                .ok()
+        })
         .unwrap_or_default()
 }
 
@@ -671,6 +678,14 @@ async fn read_window(
     window: Option<&str>,
     label: Option<&str>,
 ) -> Result<Window, Response> {
+    if prompt.chars().any(char::is_control)
+        || label.is_some_and(|l| l.chars().any(char::is_control))
+    {
+        return Err(error(
+            StatusCode::BAD_REQUEST,
+            "prompt names and labels have no control characters",
+        ));
+    }
     let telemetry = &state.telemetry;
     let text = window.unwrap_or("24h").to_string();
     let span = parse_window(&text, telemetry.settings().retention_days)
@@ -907,11 +922,10 @@ pub fn openapi_paths() -> serde_json::Map<String, Value> {
             "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}
         })
     };
-    let path_param = |name: &str| {
-        json!({"name": name, "in": "path", "required": true, "schema": {"type": "string", "minLength": 1}})
-    };
+    let path_param = |name: &str| json!({"name": name, "in": "path", "required": true, "schema": {"type": "string", "minLength": 1}});
     let auth_errors = |mut responses: Value| {
-        responses["400"] = error_response("A bad repository, parameter or body; the error names it.");
+        responses["400"] =
+            error_response("A bad repository, parameter or body; the error names it.");
         responses["401"] = error_response("No API key, or an unknown or revoked one.");
         responses["403"] = error_response("The API key's scope is too small.");
         responses["503"] = error_response("The database is unavailable; try again.");
@@ -1008,7 +1022,16 @@ mod tests {
     fn windows_are_whole_hours_or_days_within_retention() {
         assert_eq!(parse_window("24h", 90), Ok(24 * HOUR_MS));
         assert_eq!(parse_window("7d", 90), Ok(7 * DAY_MS));
-        for bad in ["0h", "", "h", "7w", "91d", "-1h", "1.5h", "99999999999999999d"] {
+        for bad in [
+            "0h",
+            "",
+            "h",
+            "7w",
+            "91d",
+            "-1h",
+            "1.5h",
+            "99999999999999999d",
+        ] {
             let refused = parse_window(bad, 90).unwrap_err();
             assert!(refused.contains("24h or 7d"), "{bad}: {refused}");
         }

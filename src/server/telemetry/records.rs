@@ -105,6 +105,9 @@ impl<'a> Fields<'a> {
             Some(Value::String(text)) if text.is_empty() => {
                 Err(self.refuse(field, format!("`{field}` is empty")))
             }
+            Some(Value::String(text)) if text.chars().any(char::is_control) => {
+                Err(self.refuse(field, format!("`{field}` contains a control character")))
+            }
             Some(Value::String(text)) if text.chars().count() > MAX_TEXT => Err(self.refuse(
                 field,
                 format!("`{field}` is longer than {MAX_TEXT} characters"),
@@ -117,9 +120,10 @@ impl<'a> Fields<'a> {
     fn count(&self, field: &'static str) -> Checked<Option<u64>> {
         match self.get(field) {
             None => Ok(None),
-            Some(value) => value.as_u64().map(Some).ok_or_else(|| {
-                self.refuse(field, format!("`{field}` must be a whole number ≥ 0"))
-            }),
+            Some(value) => value
+                .as_u64()
+                .map(Some)
+                .ok_or_else(|| self.refuse(field, format!("`{field}` must be a whole number ≥ 0"))),
         }
     }
 
@@ -164,10 +168,9 @@ pub fn parse(index: usize, value: &Value, now_ms: i64, oldest_ms: i64) -> Checke
         (Some(value), _) => match value.as_u64() {
             Some(number) if number >= 1 => Served::Version(number),
             _ => {
-                return Err(fields.refuse(
-                    "version",
-                    "`version` must be a version number (1, 2, …)",
-                ));
+                return Err(
+                    fields.refuse("version", "`version` must be a version number (1, 2, …)")
+                );
             }
         },
         (None, Some(label)) => Served::Label {
@@ -184,11 +187,9 @@ pub fn parse(index: usize, value: &Value, now_ms: i64, oldest_ms: i64) -> Checke
     let at_ms = match fields.get("at") {
         None => None,
         Some(Value::String(text)) => {
-            let parsed = time::OffsetDateTime::parse(
-                text,
-                &time::format_description::well_known::Rfc3339,
-            )
-            .map_err(|_| fields.refuse("at", "`at` must be an RFC 3339 time"))?;
+            let parsed =
+                time::OffsetDateTime::parse(text, &time::format_description::well_known::Rfc3339)
+                    .map_err(|_| fields.refuse("at", "`at` must be an RFC 3339 time"))?;
             let ms = (parsed.unix_timestamp_nanos() / 1_000_000) as i64;
             if ms > now_ms + MAX_FUTURE_MS {
                 return Err(fields.refuse("at", "`at` is in the future"));
@@ -281,8 +282,9 @@ mod tests {
     #[test]
     fn each_bad_field_is_named_with_the_index() {
         let base = json!({"prompt": "p", "version": 2, "latency_ms": 10});
-        let cases: [(&str, Value, &str); 11] = [
+        let cases: [(&str, Value, &str); 12] = [
             ("prompt", json!(null), "prompt"),
+            ("prompt", json!("a\u{0}b"), "prompt"),
             ("version", json!(0), "version"),
             ("version", json!("v2"), "version"),
             ("latency_ms", json!(-1), "latency_ms"),
@@ -298,7 +300,11 @@ mod tests {
             let mut record = base.clone();
             record[field] = value.clone();
             let refused = check(record).unwrap_err();
-            assert_eq!((refused.index, refused.field), (3, blamed), "{field}={value}");
+            assert_eq!(
+                (refused.index, refused.field),
+                (3, blamed),
+                "{field}={value}"
+            );
         }
         let refused = check(json!({"prompt": "p", "latency_ms": 1})).unwrap_err();
         assert_eq!(refused.field, "version");

@@ -90,7 +90,12 @@ fn partition_day(name: &str) -> Option<i64> {
     let month: u8 = digits[4..6].parse().ok()?;
     let day: u8 = digits[6..].parse().ok()?;
     let date = time::Date::from_calendar_date(year, month.try_into().ok()?, day).ok()?;
-    Some(date.midnight().assume_utc().unix_timestamp().div_euclid(86_400))
+    Some(
+        date.midnight()
+            .assume_utc()
+            .unix_timestamp()
+            .div_euclid(86_400),
+    )
 }
 
 impl TelemetryStore {
@@ -340,7 +345,11 @@ impl TelemetryStore {
             })
             .collect::<Vec<_>>()
             .join(", ");
-        let filter = if label.is_some() { " AND label = $5" } else { "" };
+        let filter = if label.is_some() {
+            " AND label = $5"
+        } else {
+            ""
+        };
         let hourly = format!(
             "SELECT version, label, {sums} FROM telemetry_hourly \
              WHERE repo = $1 AND prompt = $2 AND hour_ms >= $3 AND hour_ms < $4{filter} \
