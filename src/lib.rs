@@ -19,8 +19,9 @@
 //!    conversation rendered, its version id and fingerprint) and executes it
 //!    through the `runner` (cache, limits, retries, cost) and its
 //!    `provider`s, scoring outputs with the `eval`uators; the `gate` decides;
-//!    `report` renders; `textdiff` shows what changed. Plain data in, plain
-//!    data out. The providers are the one edge inside, behind the
+//!    `report` renders; `textdiff` shows what changed; `telemetry` adds up
+//!    what applications report in production and compares A/B arms. Plain
+//!    data in, plain data out. The providers are the one edge inside, behind the
 //!    `Provider` trait, because calling them is the runner's whole job.
 //! 2. [`edges`] — I/O with the outside world: `git` (reading revisions and
 //!    diffs), `store` (results by fingerprint), `registry` (published

@@ -37,6 +37,10 @@ const SERVER_TABLES: &[&str] = &[
     "jobs",
     "pull_request_spend",
     "server_api_keys",
+    "telemetry_executions",
+    "telemetry_hourly",
+    "telemetry_hourly_latency",
+    "telemetry_idempotency",
     "webhook_deliveries",
 ];
 

@@ -27,5 +27,6 @@ pub mod provider;
 pub mod report;
 pub mod runner;
 pub mod spec;
+pub mod telemetry;
 pub mod template;
 pub mod textdiff;

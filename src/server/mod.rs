@@ -23,6 +23,7 @@ pub mod settings;
 pub mod sources;
 pub mod spend;
 pub mod start;
+pub mod telemetry;
 pub mod webhook;
 
 use std::sync::Arc;
@@ -75,6 +76,8 @@ pub struct ServerState {
     pub max_webhook_bytes: usize,
     /// What a connection may cost before it has proven anything.
     pub http: HttpLimits,
+    /// Executions reported by applications, and their metrics.
+    pub telemetry: telemetry::Telemetry,
 }
 
 impl ServerState {
@@ -87,6 +90,7 @@ impl ServerState {
         prompts: Arc<dyn PromptSource>,
     ) -> Self {
         let api_keys = ApiKeys::new(queue.database().clone());
+        let telemetry = telemetry::Telemetry::new(queue.database().clone(), Default::default());
         ServerState {
             queue,
             verifier,
@@ -96,6 +100,7 @@ impl ServerState {
             metrics: Arc::new(ServerMetrics::default()),
             max_webhook_bytes: DEFAULT_MAX_WEBHOOK_BYTES,
             http: HttpLimits::default(),
+            telemetry,
         }
     }
 }
@@ -124,6 +129,7 @@ pub fn router(state: ServerState) -> Router {
         .route("/openapi.json", get(openapi_json))
         .route("/v1/prompts/{name}", get(prompts::resolve))
         .route("/v1/prompts/{name}/versions/{n}", get(prompts::version))
+        .merge(telemetry::routes())
         .layer(TraceLayer::new_for_http().make_span_with(request_span))
         .with_state(state)
 }
@@ -192,9 +198,10 @@ async fn metrics(State(state): State<ServerState>) -> Response {
             None
         }
     };
-    let text = state
+    let mut text = state
         .metrics
         .render(depth, &state.queue.metrics().snapshot());
+    state.telemetry.render_prometheus(&mut text);
     (
         [(
             header::CONTENT_TYPE,

@@ -22,6 +22,18 @@ fn error_response(description: &str) -> Value {
 }
 
 pub fn document() -> Value {
+    let mut document = routes_document();
+    // Telemetry describes its own routes (`super::telemetry::ROUTES`).
+    if let Some(paths) = document["paths"].as_object_mut() {
+        paths.extend(super::telemetry::openapi_paths());
+    }
+    if let Some(schemas) = document["components"]["schemas"].as_object_mut() {
+        schemas.extend(super::telemetry::openapi_schemas());
+    }
+    document
+}
+
+fn routes_document() -> Value {
     let name =
         json!({"name": "name", "in": "path", "required": true, "schema": {"type": "string"}});
     let prompt_responses = json!({
@@ -136,6 +148,7 @@ mod tests {
         listed.sort();
         let mut routes: Vec<(String, String)> = ROUTES
             .iter()
+            .chain(&crate::server::telemetry::ROUTES)
             .map(|(p, m)| (p.to_string(), m.to_string()))
             .collect();
         routes.sort();

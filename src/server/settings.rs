@@ -10,7 +10,9 @@ use serde::Deserialize;
 use super::Secret;
 use super::connections::HttpLimits;
 use super::jobs::{RetryPolicy, WorkerConfig};
+use super::telemetry::TelemetrySettings;
 use crate::pipeline::config::ProviderConfig;
+use crate::pipeline::runner::pricing::PriceTable;
 use crate::types::RepoName;
 
 pub const ENV_WEBHOOK_SECRET: &str = "PROMPTGATE_WEBHOOK_SECRET";
@@ -42,6 +44,70 @@ struct ServeFile {
     /// `[[keys]]`: where each provider key may be sent.
     #[serde(default)]
     keys: Vec<KeyFile>,
+    #[serde(default)]
+    telemetry: TelemetryFile,
+    /// `[pricing."model"]`: prices of executions reported without a cost.
+    #[serde(default)]
+    pricing: std::collections::BTreeMap<String, crate::pipeline::config::ModelPrice>,
+}
+
+/// `[telemetry]`: batch size, retention and upkeep of executions.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct TelemetryFile {
+    max_batch: Option<usize>,
+    retention_days: Option<u32>,
+    raw_retention_days: Option<u32>,
+    partitions_ahead_days: Option<u32>,
+    upkeep_interval_seconds: Option<u64>,
+}
+
+impl TelemetryFile {
+    fn settings(
+        &self,
+        pricing: &std::collections::BTreeMap<String, crate::pipeline::config::ModelPrice>,
+    ) -> Result<TelemetrySettings, ServeConfigError> {
+        let default = TelemetrySettings::default();
+        let retention_days = self.retention_days.unwrap_or(default.retention_days);
+        let raw_retention_days = self
+            .raw_retention_days
+            .unwrap_or(default.raw_retention_days.min(retention_days));
+        let max_batch = self.max_batch.unwrap_or(default.max_batch);
+        let out_of_range = |field, rule| Err(ServeConfigError::OutOfRange { field, rule });
+        if retention_days == 0 {
+            return out_of_range("telemetry.retention_days", "at least 1");
+        }
+        if raw_retention_days == 0 || raw_retention_days > retention_days {
+            return out_of_range(
+                "telemetry.raw_retention_days",
+                "from 1 to telemetry.retention_days",
+            );
+        }
+        if !(1..=10_000).contains(&max_batch) {
+            return out_of_range("telemetry.max_batch", "from 1 to 10000");
+        }
+        if let Some(model) = pricing
+            .iter()
+            .find(|(_, p)| !(p.input_per_mtok >= 0.0 && p.output_per_mtok >= 0.0))
+            .map(|(model, _)| model)
+        {
+            return Err(ServeConfigError::NegativePrice {
+                model: model.clone(),
+            });
+        }
+        Ok(TelemetrySettings {
+            max_batch,
+            retention_days,
+            raw_retention_days,
+            partitions_ahead_days: self
+                .partitions_ahead_days
+                .unwrap_or(default.partitions_ahead_days),
+            upkeep_interval: self
+                .upkeep_interval_seconds
+                .map_or(default.upkeep_interval, |s| Duration::from_secs(s.max(1))),
+            prices: PriceTable::new(pricing),
+        })
+    }
 }
 
 /// One `[[keys]]` entry: the variable holding a key, the endpoints it may
@@ -226,6 +292,8 @@ pub struct ServeSettings {
     pub worker: WorkerConfig,
     /// Where self-test jobs write their markers; `None` disables them.
     pub selftest_dir: Option<PathBuf>,
+    /// `[telemetry]` and `[pricing]`.
+    pub telemetry: TelemetrySettings,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -283,6 +351,8 @@ pub enum ServeConfigError {
         "{path} is not a PEM private key (no `-----BEGIN` line): download the key from the App's settings page"
     )]
     NotPem { path: PathBuf },
+    #[error("server config: [pricing.\"{model}\"]: prices cannot be negative")]
+    NegativePrice { model: String },
     #[error("server config: {field} must be {rule}")]
     OutOfRange {
         field: &'static str,
@@ -451,6 +521,7 @@ impl ServeSettings {
             "max_webhook_bytes",
         )? as usize;
 
+        let telemetry = file.telemetry.settings(&file.pricing)?;
         Ok(ServeSettings {
             database_url: Secret::new(
                 env(ENV_DATABASE_URL)
@@ -479,6 +550,7 @@ impl ServeSettings {
                 ..WorkerConfig::new(worker_id())
             },
             selftest_dir: file.selftest.map(|selftest| selftest.dir),
+            telemetry,
         })
     }
 }

@@ -120,6 +120,7 @@ pub async fn run(listen: SocketAddr, settings: ServeSettings) -> anyhow::Result<
     );
     state.max_webhook_bytes = settings.max_webhook_bytes;
     state.http = settings.http;
+    state.telemetry = super::telemetry::Telemetry::new(db.clone(), settings.telemetry.clone());
 
     let listener = tokio::net::TcpListener::bind(listen)
         .await
@@ -135,6 +136,7 @@ pub async fn run(listen: SocketAddr, settings: ServeSettings) -> anyhow::Result<
         tracing::info!("shutdown requested: no new jobs, draining");
         stop.trigger();
     });
+    tokio::spawn(state.telemetry.clone().run_upkeep(shutdown.clone()));
     let worker = tokio::spawn(run_worker(
         queue,
         plugins.handler,

@@ -6,7 +6,7 @@
 
 mod holm;
 pub mod sequential;
-mod stats;
+pub(crate) mod stats;
 
 use std::collections::HashMap;
 

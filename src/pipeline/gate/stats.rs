@@ -521,7 +521,7 @@ pub(crate) struct PairedTable {
 }
 
 /// Wilson's score interval for a proportion.
-fn wilson(successes: u64, n: u64, z: f64) -> (f64, f64) {
+pub(crate) fn wilson(successes: u64, n: u64, z: f64) -> (f64, f64) {
     let n = n as f64;
     let p = successes as f64 / n;
     let z2 = z * z;

@@ -1,0 +1,546 @@
+//! The telemetry tables: executions appended with their hourly rollups in
+//! one transaction, rollups summed for a window, and the upkeep that keeps
+//! months of a busy application in bounded space (retention; day partitions
+//! on PostgreSQL, deletion of raw rows already rolled up on SQLite).
+
+use std::collections::{BTreeMap, HashSet};
+use std::sync::Mutex;
+
+use sqlx::{QueryBuilder, Row as _};
+
+use crate::edges::db::{Backend, Database, DatabaseError, per_backend};
+use crate::pipeline::telemetry::{Execution, Tally};
+
+pub const HOUR_MS: i64 = 3_600_000;
+pub const DAY_MS: i64 = 24 * HOUR_MS;
+/// Rows per multi-row INSERT: far below both engines' bound parameter limits.
+const ROWS_PER_STATEMENT: usize = 400;
+/// Raw rows deleted per statement by the SQLite compaction, so the write
+/// lock is never held for long.
+const DELETE_CHUNK: i64 = 20_000;
+
+/// One execution ready to store.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StoredExecution {
+    pub repo: String,
+    pub prompt: String,
+    pub version: i64,
+    /// '' when the application named a version and no label.
+    pub label: String,
+    pub at_ms: i64,
+    pub execution: Execution,
+    pub error_kind: Option<String>,
+    /// Idempotency key, unique per repository.
+    pub key: Option<String>,
+    pub received_at_ms: i64,
+}
+
+/// One rollup row's identity.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+struct HourKey {
+    repo: String,
+    prompt: String,
+    hour_ms: i64,
+    version: i64,
+    label: String,
+}
+
+/// What the upkeep did.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Upkeep {
+    pub raw_deleted: u64,
+    pub partitions_created: Vec<String>,
+    pub partitions_dropped: Vec<String>,
+    pub rollups_deleted: u64,
+    pub keys_deleted: u64,
+}
+
+/// The telemetry tables of the server's database.
+#[derive(Debug)]
+pub struct TelemetryStore {
+    db: Database,
+    /// PostgreSQL day partitions known to exist (days since the epoch).
+    partitions: Mutex<HashSet<i64>>,
+}
+
+fn opt_i64(value: Option<u64>) -> Option<i64> {
+    value.map(|v| v.min(i64::MAX as u64) as i64)
+}
+
+/// `telemetry_executions_p20261201` for the day starting at `day * DAY_MS`.
+fn partition_name(day: i64) -> String {
+    let date = time::OffsetDateTime::from_unix_timestamp(day * 86_400)
+        .map(|t| t.date())
+        .unwrap_or(time::Date::MIN);
+    format!(
+        "telemetry_executions_p{:04}{:02}{:02}",
+        date.year(),
+        u8::from(date.month()),
+        date.day()
+    )
+}
+
+/// The day a partition name stands for, if it is one of ours.
+fn partition_day(name: &str) -> Option<i64> {
+    let digits = name.strip_prefix("telemetry_executions_p")?;
+    if digits.len() != 8 || !digits.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    let year: i32 = digits[..4].parse().ok()?;
+    let month: u8 = digits[4..6].parse().ok()?;
+    let day: u8 = digits[6..].parse().ok()?;
+    let date = time::Date::from_calendar_date(year, month.try_into().ok()?, day).ok()?;
+    Some(
+        date.midnight()
+            .assume_utc()
+            .unix_timestamp()
+            .div_euclid(86_400),
+    )
+}
+
+impl TelemetryStore {
+    pub fn new(db: Database) -> Self {
+        TelemetryStore {
+            db,
+            partitions: Mutex::new(HashSet::new()),
+        }
+    }
+
+    pub fn database(&self) -> &Database {
+        &self.db
+    }
+
+    /// Creates the PostgreSQL day partitions `days` that are not known to
+    /// exist (another replica may be creating the same: that is no error).
+    pub async fn ensure_partitions(
+        &self,
+        days: impl IntoIterator<Item = i64>,
+    ) -> Result<Vec<String>, DatabaseError> {
+        let Database::Postgres(pool) = &self.db else {
+            return Ok(Vec::new());
+        };
+        let missing: Vec<i64> = {
+            let known = self.partitions.lock().unwrap_or_else(|p| p.into_inner());
+            let mut days: Vec<i64> = days.into_iter().filter(|d| !known.contains(d)).collect();
+            days.sort_unstable();
+            days.dedup();
+            days
+        };
+        let mut created = Vec::new();
+        for day in missing {
+            let name = partition_name(day);
+            let exists: bool = sqlx::query("SELECT to_regclass($1) IS NOT NULL")
+                .bind(&name)
+                .fetch_one(pool)
+                .await?
+                .try_get(0)?;
+            if !exists {
+                let statement = format!(
+                    "CREATE TABLE IF NOT EXISTS {name} PARTITION OF telemetry_executions \
+                     FOR VALUES FROM ({}) TO ({})",
+                    day * DAY_MS,
+                    (day + 1) * DAY_MS
+                );
+                if let Err(error) = sqlx::query(&statement).execute(pool).await {
+                    // A concurrent CREATE by another replica loses the race
+                    // on the catalog; the partition exists all the same.
+                    let now_exists: bool = sqlx::query("SELECT to_regclass($1) IS NOT NULL")
+                        .bind(&name)
+                        .fetch_one(pool)
+                        .await?
+                        .try_get(0)?;
+                    if !now_exists {
+                        return Err(error.into());
+                    }
+                } else {
+                    created.push(name);
+                }
+            }
+            self.partitions
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .insert(day);
+        }
+        Ok(created)
+    }
+
+    /// Appends `rows` and their rollups in one transaction; per row, whether
+    /// it was stored (`false`: its idempotency key was stored before, or
+    /// earlier in `rows`).
+    pub async fn append(&self, rows: &[StoredExecution]) -> Result<Vec<bool>, DatabaseError> {
+        if rows.is_empty() {
+            return Ok(Vec::new());
+        }
+        self.ensure_partitions(rows.iter().map(|row| row.at_ms.div_euclid(DAY_MS)))
+            .await?;
+        let mut seen: HashSet<(&str, &str)> = HashSet::new();
+        let mut keyed: Vec<(&str, &str, i64)> = Vec::new();
+        for row in rows {
+            if let Some(key) = &row.key
+                && seen.insert((row.repo.as_str(), key.as_str()))
+            {
+                keyed.push((row.repo.as_str(), key.as_str(), row.received_at_ms));
+            }
+        }
+        per_backend!(&self.db, pool => {
+            let mut tx = pool.begin().await?;
+            // The first statement writes, so an SQLite transaction takes the
+            // write lock at once instead of upgrading a read (which can fail).
+            let mut fresh: HashSet<(String, String)> = HashSet::new();
+            for chunk in keyed.chunks(ROWS_PER_STATEMENT) {
+                let mut insert = QueryBuilder::new(
+                    "INSERT INTO telemetry_idempotency (repo, key, received_at_ms) ",
+                );
+                insert.push_values(chunk, |mut values, (repo, key, received)| {
+                    values.push_bind(*repo).push_bind(*key).push_bind(*received);
+                });
+                insert.push(" ON CONFLICT DO NOTHING RETURNING repo, key");
+                for returned in insert.build().fetch_all(&mut *tx).await? {
+                    fresh.insert((returned.try_get(0)?, returned.try_get(1)?));
+                }
+            }
+            let mut taken: HashSet<(&str, &str)> = HashSet::new();
+            let stored: Vec<bool> = rows
+                .iter()
+                .map(|row| match &row.key {
+                    None => true,
+                    Some(key) => {
+                        let id = (row.repo.as_str(), key.as_str());
+                        fresh.contains(&(id.0.to_string(), id.1.to_string())) && taken.insert(id)
+                    }
+                })
+                .collect();
+            let kept: Vec<&StoredExecution> = rows
+                .iter()
+                .zip(&stored)
+                .filter_map(|(row, keep)| keep.then_some(row))
+                .collect();
+            for chunk in kept.chunks(ROWS_PER_STATEMENT) {
+                let mut insert = QueryBuilder::new(
+                    "INSERT INTO telemetry_executions (repo, prompt, version, label, at_ms, \
+                     latency_ms, outcome, error_kind, input_tokens, output_tokens, cost_usd, \
+                     feedback, quality, idempotency_key, received_at_ms) ",
+                );
+                insert.push_values(chunk, |mut values, row| {
+                    let e = &row.execution;
+                    values
+                        .push_bind(&row.repo)
+                        .push_bind(&row.prompt)
+                        .push_bind(row.version)
+                        .push_bind(&row.label)
+                        .push_bind(row.at_ms)
+                        .push_bind(e.latency_ms)
+                        .push_bind(e.outcome.as_str())
+                        .push_bind(&row.error_kind)
+                        .push_bind(opt_i64(e.input_tokens))
+                        .push_bind(opt_i64(e.output_tokens))
+                        .push_bind(e.cost_usd)
+                        .push_bind(e.feedback)
+                        .push_bind(e.quality)
+                        .push_bind(&row.key)
+                        .push_bind(row.received_at_ms);
+                });
+                insert.build().execute(&mut *tx).await?;
+            }
+            let mut hours: BTreeMap<HourKey, Tally> = BTreeMap::new();
+            for row in &kept {
+                hours
+                    .entry(HourKey {
+                        repo: row.repo.clone(),
+                        prompt: row.prompt.clone(),
+                        hour_ms: row.at_ms - row.at_ms.rem_euclid(HOUR_MS),
+                        version: row.version,
+                        label: row.label.clone(),
+                    })
+                    .or_default()
+                    .add(&row.execution);
+            }
+            let hours: Vec<(HourKey, Tally)> = hours.into_iter().collect();
+            for chunk in hours.chunks(ROWS_PER_STATEMENT / 2) {
+                let mut upsert = QueryBuilder::new(
+                    "INSERT INTO telemetry_hourly (repo, prompt, hour_ms, version, label, count, ok, \
+                     errors, timeouts, refusals, latency_sum_ms, input_tokens, output_tokens, \
+                     cost_count, cost_sum, cost_sum_sq, feedback_count, feedback_sum, \
+                     feedback_positive, quality_count, quality_sum) ",
+                );
+                upsert.push_values(chunk, |mut values, (key, t)| {
+                    values
+                        .push_bind(&key.repo)
+                        .push_bind(&key.prompt)
+                        .push_bind(key.hour_ms)
+                        .push_bind(key.version)
+                        .push_bind(&key.label)
+                        .push_bind(t.count as i64)
+                        .push_bind(t.ok as i64)
+                        .push_bind(t.errors as i64)
+                        .push_bind(t.timeouts as i64)
+                        .push_bind(t.refusals as i64)
+                        .push_bind(t.latency_sum_ms)
+                        .push_bind(t.input_tokens as i64)
+                        .push_bind(t.output_tokens as i64)
+                        .push_bind(t.cost_count as i64)
+                        .push_bind(t.cost_sum)
+                        .push_bind(t.cost_sum_sq)
+                        .push_bind(t.feedback_count as i64)
+                        .push_bind(t.feedback_sum)
+                        .push_bind(t.feedback_positive as i64)
+                        .push_bind(t.quality_count as i64)
+                        .push_bind(t.quality_sum);
+                });
+                upsert.push(
+                    " ON CONFLICT (repo, prompt, hour_ms, version, label) DO UPDATE SET ",
+                );
+                let mut columns = upsert.separated(", ");
+                for (column, _) in SUMMED_COLUMNS {
+                    columns.push(format!("{column} = telemetry_hourly.{column} + excluded.{column}"));
+                }
+                upsert.build().execute(&mut *tx).await?;
+            }
+            let buckets: Vec<(&HourKey, i32, u64)> = hours
+                .iter()
+                .flat_map(|(key, t)| t.latency.buckets().map(move |(b, c)| (key, b, c)))
+                .collect();
+            for chunk in buckets.chunks(ROWS_PER_STATEMENT) {
+                let mut upsert = QueryBuilder::new(
+                    "INSERT INTO telemetry_hourly_latency (repo, prompt, hour_ms, version, label, \
+                     bucket, count) ",
+                );
+                upsert.push_values(chunk, |mut values, (key, bucket, count)| {
+                    values
+                        .push_bind(&key.repo)
+                        .push_bind(&key.prompt)
+                        .push_bind(key.hour_ms)
+                        .push_bind(key.version)
+                        .push_bind(&key.label)
+                        .push_bind(*bucket)
+                        .push_bind(*count as i64);
+                });
+                upsert.push(
+                    " ON CONFLICT (repo, prompt, hour_ms, version, label, bucket) DO UPDATE SET \
+                     count = telemetry_hourly_latency.count + excluded.count",
+                );
+                upsert.build().execute(&mut *tx).await?;
+            }
+            tx.commit().await?;
+            Ok(stored)
+        })
+    }
+
+    /// The tallies of `prompt` per (version, label) over the hours starting
+    /// in `[from_ms, to_ms)`, optionally of one label only.
+    pub async fn tallies(
+        &self,
+        repo: &str,
+        prompt: &str,
+        from_ms: i64,
+        to_ms: i64,
+        label: Option<&str>,
+    ) -> Result<BTreeMap<(i64, String), Tally>, DatabaseError> {
+        let mut tallies: BTreeMap<(i64, String), Tally> = BTreeMap::new();
+        let sums = SUMMED_COLUMNS
+            .iter()
+            .map(|(column, real)| {
+                let kind = if *real { "DOUBLE PRECISION" } else { "BIGINT" };
+                format!("CAST(SUM({column}) AS {kind})")
+            })
+            .collect::<Vec<_>>()
+            .join(", ");
+        let filter = if label.is_some() {
+            " AND label = $5"
+        } else {
+            ""
+        };
+        let hourly = format!(
+            "SELECT version, label, {sums} FROM telemetry_hourly \
+             WHERE repo = $1 AND prompt = $2 AND hour_ms >= $3 AND hour_ms < $4{filter} \
+             GROUP BY version, label"
+        );
+        let latency = format!(
+            "SELECT version, label, bucket, CAST(SUM(count) AS BIGINT) FROM telemetry_hourly_latency \
+             WHERE repo = $1 AND prompt = $2 AND hour_ms >= $3 AND hour_ms < $4{filter} \
+             GROUP BY version, label, bucket"
+        );
+        per_backend!(&self.db, pool => {
+            let mut query = sqlx::query(&hourly).bind(repo).bind(prompt).bind(from_ms).bind(to_ms);
+            if let Some(label) = label {
+                query = query.bind(label);
+            }
+            for row in query.fetch_all(pool).await? {
+                let int = |i: usize| row.try_get::<i64, _>(i).map(|v| v.max(0) as u64);
+                let real = |i: usize| row.try_get::<f64, _>(i);
+                let tally = Tally {
+                    count: int(2)?,
+                    ok: int(3)?,
+                    errors: int(4)?,
+                    timeouts: int(5)?,
+                    refusals: int(6)?,
+                    latency_sum_ms: real(7)?,
+                    input_tokens: int(8)?,
+                    output_tokens: int(9)?,
+                    cost_count: int(10)?,
+                    cost_sum: real(11)?,
+                    cost_sum_sq: real(12)?,
+                    feedback_count: int(13)?,
+                    feedback_sum: real(14)?,
+                    feedback_positive: int(15)?,
+                    quality_count: int(16)?,
+                    quality_sum: real(17)?,
+                    latency: Default::default(),
+                };
+                tallies.insert((row.try_get(0)?, row.try_get(1)?), tally);
+            }
+            let mut query = sqlx::query(&latency).bind(repo).bind(prompt).bind(from_ms).bind(to_ms);
+            if let Some(label) = label {
+                query = query.bind(label);
+            }
+            for row in query.fetch_all(pool).await? {
+                let group: (i64, String) = (row.try_get(0)?, row.try_get(1)?);
+                let bucket: i32 = row.try_get(2)?;
+                let count: i64 = row.try_get(3)?;
+                tallies
+                    .entry(group)
+                    .or_default()
+                    .latency
+                    .add_bucket(bucket, count.max(0) as u64);
+            }
+        });
+        Ok(tallies)
+    }
+
+    /// Raw executions stored for a prompt (every version), for tests and
+    /// operators; rollups answer the metrics.
+    pub async fn raw_count(&self, repo: &str, prompt: &str) -> Result<u64, DatabaseError> {
+        let count: i64 = per_backend!(&self.db, pool => {
+            sqlx::query("SELECT COUNT(*) FROM telemetry_executions WHERE repo = $1 AND prompt = $2")
+                .bind(repo)
+                .bind(prompt)
+                .fetch_one(pool)
+                .await?
+                .try_get(0)?
+        });
+        Ok(count.max(0) as u64)
+    }
+
+    /// Retention and compaction as of `now_ms`: raw executions (and
+    /// idempotency keys) older than `raw_retention_days` go (whole day
+    /// partitions on PostgreSQL, which also gets `ahead_days` of partitions
+    /// created); rollups older than `retention_days` go.
+    pub async fn upkeep(
+        &self,
+        now_ms: i64,
+        raw_retention_days: u32,
+        retention_days: u32,
+        ahead_days: u32,
+    ) -> Result<Upkeep, DatabaseError> {
+        let mut done = Upkeep::default();
+        let raw_cutoff = now_ms - i64::from(raw_retention_days) * DAY_MS;
+        let cutoff = now_ms - i64::from(retention_days) * DAY_MS;
+        let today = now_ms.div_euclid(DAY_MS);
+        match &self.db {
+            Database::Postgres(pool) => {
+                done.partitions_created = self
+                    .ensure_partitions(today..=today + i64::from(ahead_days))
+                    .await?;
+                let names: Vec<String> = sqlx::query(
+                    "SELECT child.relname::text FROM pg_inherits \
+                     JOIN pg_class child ON child.oid = pg_inherits.inhrelid \
+                     JOIN pg_class parent ON parent.oid = pg_inherits.inhparent \
+                     WHERE parent.relname = 'telemetry_executions'",
+                )
+                .fetch_all(pool)
+                .await?
+                .iter()
+                .map(|row| row.try_get(0))
+                .collect::<Result<_, _>>()?;
+                for name in names {
+                    // A day partition goes once all of its day is past the cutoff.
+                    let Some(day) = partition_day(&name) else {
+                        continue;
+                    };
+                    if (day + 1) * DAY_MS <= raw_cutoff {
+                        sqlx::query(&format!("DROP TABLE IF EXISTS {name}"))
+                            .execute(pool)
+                            .await?;
+                        self.partitions
+                            .lock()
+                            .unwrap_or_else(|p| p.into_inner())
+                            .remove(&day);
+                        done.partitions_dropped.push(name);
+                    }
+                }
+            }
+            Database::Sqlite(pool) => loop {
+                let deleted = sqlx::query(
+                    "DELETE FROM telemetry_executions WHERE rowid IN \
+                     (SELECT rowid FROM telemetry_executions WHERE at_ms < $1 LIMIT $2)",
+                )
+                .bind(raw_cutoff)
+                .bind(DELETE_CHUNK)
+                .execute(pool)
+                .await?
+                .rows_affected();
+                done.raw_deleted += deleted;
+                if deleted < DELETE_CHUNK as u64 {
+                    break;
+                }
+            },
+        }
+        per_backend!(&self.db, pool => {
+            done.keys_deleted = sqlx::query("DELETE FROM telemetry_idempotency WHERE received_at_ms < $1")
+                .bind(raw_cutoff)
+                .execute(pool)
+                .await?
+                .rows_affected();
+            let hour_cutoff = cutoff - cutoff.rem_euclid(HOUR_MS);
+            done.rollups_deleted = sqlx::query("DELETE FROM telemetry_hourly WHERE hour_ms < $1")
+                .bind(hour_cutoff)
+                .execute(pool)
+                .await?
+                .rows_affected();
+            sqlx::query("DELETE FROM telemetry_hourly_latency WHERE hour_ms < $1")
+                .bind(hour_cutoff)
+                .execute(pool)
+                .await?;
+        });
+        Ok(done)
+    }
+
+    pub fn backend(&self) -> Backend {
+        self.db.backend()
+    }
+}
+
+/// The rollup columns that add up, in the order [`TelemetryStore::tallies`]
+/// reads them, and whether each is a real number (else a count).
+const SUMMED_COLUMNS: [(&str, bool); 16] = [
+    ("count", false),
+    ("ok", false),
+    ("errors", false),
+    ("timeouts", false),
+    ("refusals", false),
+    ("latency_sum_ms", true),
+    ("input_tokens", false),
+    ("output_tokens", false),
+    ("cost_count", false),
+    ("cost_sum", true),
+    ("cost_sum_sq", true),
+    ("feedback_count", false),
+    ("feedback_sum", true),
+    ("feedback_positive", false),
+    ("quality_count", false),
+    ("quality_sum", true),
+];
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn partition_names_round_trip() {
+        let day = 1_764_547_200 / 86_400; // 2025-12-01
+        assert_eq!(partition_name(day), "telemetry_executions_p20251201");
+        assert_eq!(partition_day(&partition_name(day)), Some(day));
+        assert_eq!(partition_day("telemetry_executions_p2025120"), None);
+        assert_eq!(partition_day("other_p20251201"), None);
+    }
+}
