@@ -340,12 +340,12 @@ fn error(status: StatusCode, message: impl Into<String>) -> Response {
 }
 
 /// The repository of a route, or 400.
-fn repository(owner: &str, repo: &str) -> Result<RepoName, Response> {
+fn repository(owner: &str, repo: &str) -> Result<RepoName, Box<Response>> {
     format!("{owner}/{repo}").parse::<RepoName>().map_err(|_| {
-        error(
+        Box::new(error(
             StatusCode::BAD_REQUEST,
             format!("`{owner}/{repo}` is not a repository (owner/name)"),
-        )
+        ))
     })
 }
 
@@ -458,7 +458,7 @@ async fn ingest(
     let counters = &telemetry.inner.counters;
     let repo = match repository(&owner, &repo) {
         Ok(repo) => repo,
-        Err(refused) => return refused,
+        Err(refused) => return *refused,
     };
     if let Err(refused) = authorize(&state, &headers, &repo, Scope::Publish).await {
         return refused;
@@ -729,7 +729,7 @@ async fn metrics(
 ) -> Response {
     let repo = match repository(&owner, &repo) {
         Ok(repo) => repo,
-        Err(refused) => return refused,
+        Err(refused) => return *refused,
     };
     if let Err(refused) = authorize(&state, &headers, &repo, Scope::Read).await {
         return refused;
@@ -812,17 +812,17 @@ struct CompareAnswer {
     comparison: Comparison,
 }
 
-fn version_param(name: &str, text: Option<&str>) -> Result<Option<i64>, Response> {
+fn version_param(name: &str, text: Option<&str>) -> Result<Option<i64>, Box<Response>> {
     match text {
         None => Ok(None),
         Some(text) => {
             let digits = text.strip_prefix('v').unwrap_or(text);
             match digits.parse::<i64>() {
                 Ok(number) if number >= 1 => Ok(Some(number)),
-                _ => Err(error(
+                _ => Err(Box::new(error(
                     StatusCode::BAD_REQUEST,
                     format!("{name} `{text}` is not a version number (like 3 or v3)"),
-                )),
+                ))),
             }
         }
     }
@@ -836,7 +836,7 @@ async fn compare(
 ) -> Response {
     let repo = match repository(&owner, &repo) {
         Ok(repo) => repo,
-        Err(refused) => return refused,
+        Err(refused) => return *refused,
     };
     if let Err(refused) = authorize(&state, &headers, &repo, Scope::Read).await {
         return refused;
@@ -846,7 +846,7 @@ async fn compare(
         version_param("b", query.b.as_deref()),
     ) {
         (Ok(a), Ok(b)) => (a, b),
-        (Err(refused), _) | (_, Err(refused)) => return refused,
+        (Err(refused), _) | (_, Err(refused)) => return *refused,
     };
     let window = match read_window(
         &state,
