@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Installs the Python test tools listed in scripts/test-requirements.txt
-# (llm-katan, xmlschema, junitparser) into .venv-test/ at the repository root.
+# (llm-katan, xmlschema, junitparser, schemathesis) into .venv-test/ at the repository root.
 # Idempotent: when the requirements file has not changed since the last
 # install, it does nothing.
 set -euo pipefail
@@ -24,5 +24,6 @@ fi
 [[ -x "$venv/bin/python" ]] || "$python" -m venv "$venv"
 "$venv/bin/python" -m pip install --quiet --disable-pip-version-check -r "$requirements"
 "$venv/bin/llm-katan" --version
+"$venv/bin/schemathesis" --version
 echo "$wanted" > "$stamp"
 echo "install-test-deps: installed into $venv"

@@ -11,8 +11,8 @@ use serde_json::json;
 
 use super::{Outcome, block_on};
 use crate::edges::registry::{
-    LabelMove, LabelTarget, Promote, PublishInput, Registry, Version, VersionRef, open,
-    publish_prompt, url_segment,
+    ENV_REPOSITORY, LabelMove, LabelTarget, Namespace, Promote, PublishInput, Registry, Version,
+    VersionRef, open, open_in, publish_prompt, url_segment,
 };
 use crate::pipeline::config::Config;
 
@@ -27,6 +27,12 @@ pub struct RegistryArg {
     /// (default: `registry` in promptgate.toml, else sqlite://.promptgate/registry.db).
     #[arg(long, value_name = "URL", env = "PROMPTGATE_REGISTRY")]
     pub registry: Option<String>,
+    /// The repository whose prompts these are (`owner/repo`). Default: a
+    /// file or branch registry belongs to this checkout alone (the default
+    /// namespace); a shared one (postgres://, https://) uses
+    /// GITHUB_REPOSITORY, else the `origin` remote.
+    #[arg(long = "repo", value_name = "OWNER/REPO", env = ENV_REPOSITORY)]
+    pub repo: Option<String>,
 }
 
 #[derive(Debug, Args)]
@@ -119,9 +125,11 @@ pub(crate) async fn open_registry(
         .unwrap_or_else(|| DEFAULT_REGISTRY.into());
     // The URL may hold a password: name only the kind of registry.
     let scheme = url.split("://").next().unwrap_or("registry").to_string();
-    open(&url, repo)
-        .await
-        .with_context(|| format!("opening the {scheme} registry"))
+    let opened = match &flag.repo {
+        Some(namespace) => open_in(&url, repo, &Namespace::parse(namespace)?).await,
+        None => open(&url, repo).await,
+    };
+    opened.with_context(|| format!("opening the {scheme} registry"))
 }
 
 /// Who is acting: `PROMPTGATE_ACTOR`, else git's `user.name <user.email>`,
@@ -383,7 +391,8 @@ pub fn export(repo: &Path, args: ExportArgs) -> anyhow::Result<Outcome> {
     })
 }
 
-/// Writes the static bundle: `index.json`, and per prompt `labels.json`,
+/// Writes the static bundle of one repository's prompts (the namespace
+/// the registry was opened in, named in `index.json`): `index.json`, and per prompt `labels.json`,
 /// `labels/<label>.json` (the version a label serves), `versions.json` and
 /// `versions/v<n>.json`. Paths use the plain prompt name, so a static host
 /// serves `prompts/<name>/labels/production.json` as is.
@@ -439,7 +448,12 @@ pub async fn export_bundle(registry: &dyn Registry, out: &Path) -> anyhow::Resul
     }
     write(
         out.join("index.json"),
-        json!({ "format": "promptgate-registry-export/1", "generated_at": crate::types::now_rfc3339(), "prompts": index }),
+        json!({
+            "format": "promptgate-registry-export/1",
+            "repository": registry.namespace(),
+            "generated_at": crate::types::now_rfc3339(),
+            "prompts": index,
+        }),
     )?;
     Ok(prompts.len())
 }
