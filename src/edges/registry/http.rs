@@ -430,7 +430,7 @@ impl Registry for HttpRegistry {
             return Ok(Vec::new());
         }
         Ok(self
-            .get(self.prompt_url(prompt, "/labels/history"))
+            .get(self.prompt_url(prompt, "/history"))
             .await?
             .unwrap_or_default())
     }
