@@ -372,7 +372,7 @@ async fn keys_made_on_the_command_line_open_and_close_the_api() {
                 "checkout-service",
                 "--scope",
                 "read",
-                "--repo",
+                "--repository",
                 "Acme/App",
             ],
         )
@@ -459,9 +459,12 @@ async fn keys_made_on_the_command_line_open_and_close_the_api() {
         // A key names the repositories it reaches: there is no default.
         let (code, _, stderr) = keys_cli(&url, &["create", "--name", "y"]).await;
         assert_eq!(code, 2, "{stderr}");
-        assert!(stderr.contains("--repo"), "{stderr}");
-        let (code, _, stderr) =
-            keys_cli(&url, &["create", "--name", "y", "--repo", "not a repo"]).await;
+        assert!(stderr.contains("--repository"), "{stderr}");
+        let (code, _, stderr) = keys_cli(
+            &url,
+            &["create", "--name", "y", "--repository", "not a repo"],
+        )
+        .await;
         assert_eq!(code, 2, "{stderr}");
         assert!(stderr.contains("owner/repo"), "{stderr}");
     })

@@ -2,7 +2,7 @@
 //! (`Authorization: Bearer …`). `create` prints the key once (stdout, alone on
 //! its line, so scripts can capture it); the database keeps only its hash, so
 //! `list` can never show it. Every key names the repositories it reaches
-//! (`--repo`, `--installation`, or `--all-repos`): there is no default.
+//! (`--repository`, `--installation`, or `--all-repos`): there is no default.
 
 use super::console::{out, outln};
 use anyhow::Context;
@@ -43,7 +43,7 @@ pub enum KeysAction {
         scope: Scope,
         /// A repository (`owner/repo`) whose prompts the key reaches; repeat
         /// for several.
-        #[arg(long = "repo", value_name = "OWNER/REPO", value_parser = parse_repo,
+        #[arg(long = "repository", value_name = "OWNER/REPO", value_parser = parse_repo,
               required_unless_present_any = ["installation", "all_repos"])]
         repos: Vec<Namespace>,
         /// Every repository of this App installation (as the server knows

@@ -31,8 +31,8 @@ pub struct RegistryArg {
     /// file or branch registry belongs to this checkout alone (the default
     /// namespace); a shared one (postgres://, https://) uses
     /// GITHUB_REPOSITORY, else the `origin` remote.
-    #[arg(long = "repo", value_name = "OWNER/REPO", env = ENV_REPOSITORY)]
-    pub repo: Option<String>,
+    #[arg(long = "repository", value_name = "OWNER/REPO", env = ENV_REPOSITORY)]
+    pub repository: Option<String>,
 }
 
 #[derive(Debug, Args)]
@@ -125,7 +125,7 @@ pub(crate) async fn open_registry(
         .unwrap_or_else(|| DEFAULT_REGISTRY.into());
     // The URL may hold a password: name only the kind of registry.
     let scheme = url.split("://").next().unwrap_or("registry").to_string();
-    let opened = match &flag.repo {
+    let opened = match &flag.repository {
         Some(namespace) => open_in(&url, repo, &Namespace::parse(namespace)?).await,
         None => open(&url, repo).await,
     };

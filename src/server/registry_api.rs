@@ -506,6 +506,14 @@ pub(super) async fn promote(
     let at = or_respond!(scoped(&state, &headers, Scope::Publish, &owner, &repo, missing).await);
     let request: PromoteBody = or_respond!(body(&bytes));
     if request.force {
+        // Said before the scope: a reason is needed whoever asks.
+        if request
+            .reason
+            .as_deref()
+            .is_none_or(|r| r.trim().is_empty())
+        {
+            return registry_error(RegistryError::ForceWithoutReason);
+        }
         or_respond!(require_admin(&state, &headers, &at.namespace, "a forced promotion").await);
     }
     let environments: Vec<String> = request

@@ -185,7 +185,14 @@ async fn the_key_is_checked_before_anything_and_the_scheme_is_any_case() {
     let database = format!("sqlite://{}", dir.path().join("server.db").display());
     let (code, key, stderr) = crate::common::promptgate_with(
         dir.path(),
-        &["keys", "create", "--name", "attack-tests", "--repo", "o/r"],
+        &[
+            "keys",
+            "create",
+            "--name",
+            "attack-tests",
+            "--repository",
+            "o/r",
+        ],
         &[("PROMPTGATE_DATABASE_URL", &database)],
     );
     assert_eq!(code, 0, "{stderr}");
