@@ -89,8 +89,14 @@ fn schema_ref(name: &str) -> Value {
 /// schemas of what they take and answer.
 fn registry_document() -> Value {
     let path_param = |name: &str| json!({"name": name, "in": "path", "required": true, "schema": {"type": "string", "minLength": 1}});
+    // What `validate_name` accepts, for prompt and label names.
+    let name_param = |name: &str| {
+        const NAME: &str = r#"^[^\s.\-/\\:*?"<>|#%\x00-\x1f\x7f-\x9f](?:[^/\\:*?"<>|#%\x00-\x1f\x7f-\x9f]*[^\s/\\:*?"<>|#%\x00-\x1f\x7f-\x9f])?$"#;
+        json!({"name": name, "in": "path", "required": true, "schema": {"type": "string", "maxLength": 200, "pattern": NAME}})
+    };
     let repo_params = || vec![path_param("owner"), path_param("repo")];
-    let prompt_params = || vec![path_param("owner"), path_param("repo"), path_param("name")];
+    let version_param = json!({"name": "n", "in": "path", "required": true, "schema": {"type": "integer", "minimum": 1, "maximum": 4294967295u64}});
+    let prompt_params = || vec![path_param("owner"), path_param("repo"), name_param("name")];
     let with = |mut params: Vec<Value>, more: Vec<Value>| {
         params.extend(more);
         Value::Array(params)
@@ -137,8 +143,14 @@ fn registry_document() -> Value {
             "LabelTarget": {
                 "description": "A version number, or a split: version number → weight.",
                 "oneOf": [
-                    {"type": "integer", "minimum": 1},
-                    {"type": "object", "additionalProperties": {"type": "integer", "minimum": 1}}
+                    {"type": "integer", "minimum": 1, "maximum": 4294967295u64},
+                    {
+                        "type": "object",
+                        "minProperties": 1,
+                        "maxProperties": 100,
+                        "propertyNames": {"pattern": "^[1-9][0-9]{0,8}$"},
+                        "additionalProperties": {"type": "integer", "minimum": 1, "maximum": 1000000}
+                    }
                 ]
             },
             "Version": {
@@ -233,6 +245,8 @@ fn registry_document() -> Value {
             "Promote": {
                 "type": "object",
                 "required": ["version", "to", "actor"],
+                "if": {"required": ["force"], "properties": {"force": {"const": true}}},
+                "then": {"required": ["reason"], "properties": {"reason": {"type": "string", "pattern": "\\S"}}},
                 "properties": {
                     "version": {"type": "string", "description": "`v7`, `7`, or a version id."},
                     "to": {"type": "string"},
@@ -240,7 +254,16 @@ fn registry_document() -> Value {
                     "reason": {"type": ["string", "null"]},
                     "force": {"type": "boolean", "description": "Override the policy: needs `admin` and a reason; recorded."},
                     "environments": {"type": ["array", "null"], "items": {"type": "string"}},
-                    "policy": {"type": ["object", "null"], "description": "min_cases, min_score, require_gate_passed; never weaker than the server's floor; without one, the default policy."}
+                    "policy": {
+                        "type": ["object", "null"],
+                        "additionalProperties": false,
+                        "properties": {
+                            "min_cases": {"type": "integer", "minimum": 0, "maximum": 4294967295u64},
+                            "min_score": {"type": ["number", "null"]},
+                            "require_gate_passed": {"type": "boolean"}
+                        },
+                        "description": "The repository's [promotion]; never weaker than the server's floor; without one, the default policy."
+                    }
                 }
             }
         }},
@@ -266,6 +289,7 @@ fn registry_document() -> Value {
                 },
                 "put": {
                     "summary": "Store an evaluation result (scope publish).",
+                    "operationId": "recordResult",
                     "security": security.clone(),
                     "parameters": with(repo_params(), vec![path_param("fingerprint")]),
                     "requestBody": body(json!({"type": "object", "required": ["result", "actor"], "properties": {"result": any_object.clone(), "actor": {"type": "string"}}})),
@@ -279,13 +303,14 @@ fn registry_document() -> Value {
                     "parameters": with(prompt_params(), vec![
                         json!({"name": "page", "in": "query", "schema": {"type": "integer", "minimum": 1}}),
                         json!({"name": "per_page", "in": "query", "schema": {"type": "integer", "minimum": 1, "maximum": 100}}),
-                        json!({"name": "number", "in": "query", "schema": {"type": "integer", "minimum": 0}}),
+                        json!({"name": "number", "in": "query", "schema": {"type": "integer", "minimum": 0, "maximum": 4294967295u64}}),
                         json!({"name": "id", "in": "query", "schema": {"type": "string"}})
                     ]),
                     "responses": refusals(vec![("200", json_response("A page of versions.", schema_ref("VersionPage")))])
                 },
                 "post": {
                     "summary": "Publish a version (scope publish); the same content again answers the existing version.",
+                    "operationId": "publishVersion",
                     "security": security.clone(),
                     "parameters": prompt_params(),
                     "requestBody": body(schema_ref("NewVersion")),
@@ -299,13 +324,13 @@ fn registry_document() -> Value {
                 "get": {
                     "summary": "The result published with a version, and its gate verdict.",
                     "security": security.clone(),
-                    "parameters": with(prompt_params(), vec![path_param("n")]),
+                    "parameters": with(prompt_params(), vec![version_param.clone()]),
                     "responses": refusals(vec![("200", json_response("The baseline.", schema_ref("Baseline")))])
                 },
                 "put": {
                     "summary": "Make a stored result the version's baseline (scope publish).",
                     "security": security.clone(),
-                    "parameters": with(prompt_params(), vec![path_param("n")]),
+                    "parameters": with(prompt_params(), vec![version_param]),
                     "requestBody": body(json!({"type": "object", "required": ["fingerprint", "gate", "actor"], "properties": {"fingerprint": {"type": "string"}, "gate": {"type": "string", "enum": ["passed", "failed", "not_run"]}, "actor": {"type": "string"}}})),
                     "responses": refusals(vec![
                         ("200", json_response("The baseline.", schema_ref("Baseline"))),
@@ -340,10 +365,16 @@ fn registry_document() -> Value {
             "/v1/repos/{owner}/{repo}/prompts/{name}/labels/{label}": {"post": {
                 "summary": "Move a label (scope admin; a publish moving `latest` needs publish).",
                 "security": security.clone(),
-                "parameters": with(prompt_params(), vec![path_param("label")]),
+                "parameters": with(prompt_params(), vec![name_param("label")]),
                 "requestBody": body(json!({"type": "object", "required": ["to", "expect", "kind", "actor"], "properties": {
                     "to": schema_ref("LabelTarget"),
-                    "expect": {"description": "`anything`, `unset`, or {\"target\": …}: the move happens only if the label is so."},
+                    "expect": {
+                        "description": "The move happens only if the label is so.",
+                        "oneOf": [
+                            {"type": "string", "enum": ["anything", "unset"]},
+                            {"type": "object", "required": ["target"], "additionalProperties": false, "properties": {"target": schema_ref("LabelTarget")}}
+                        ]
+                    },
                     "kind": {"type": "string", "enum": ["publish", "promote", "rollback", "set"]},
                     "forced": {"type": "boolean"},
                     "actor": {"type": "string"},
@@ -477,6 +508,7 @@ fn serving_document() -> Value {
             }},
             "/v1/prompts/{rest}": {"get": {
                 "summary": "Gone: prompts belong to a repository; the message names the route to use.",
+                "deprecated": true,
                 "security": [{"apiKey": []}],
                 "parameters": [path_param("rest", "Whatever followed /v1/prompts/.")],
                 "responses": {
@@ -491,7 +523,7 @@ fn serving_document() -> Value {
                     owner,
                     repo,
                     name,
-                    {"name": "n", "in": "path", "required": true, "schema": {"type": "integer", "minimum": 1}},
+                    {"name": "n", "in": "path", "required": true, "schema": {"type": "integer", "minimum": 1, "maximum": 4294967295u64}},
                     {"name": "If-None-Match", "in": "header", "schema": {"type": "string"}}
                 ],
                 "responses": prompt_responses

@@ -100,10 +100,17 @@ fn registry_error(failure: RegistryError) -> Response {
     }
 }
 
-/// A JSON body, or 400 naming the field that is wrong.
+/// A JSON body, or 400 naming the field that is wrong. A whole number
+/// written with a fraction (`3.0`) is a whole number, as JSON Schema says.
 fn body<T: DeserializeOwned>(bytes: &Bytes) -> Result<T, Response> {
-    let mut deserializer = serde_json::Deserializer::from_slice(bytes);
-    serde_path_to_error::deserialize(&mut deserializer).map_err(|failure| {
+    let mut value: serde_json::Value = serde_json::from_slice(bytes).map_err(|failure| {
+        error(
+            StatusCode::BAD_REQUEST,
+            format!("the request body is not JSON: {failure}"),
+        )
+    })?;
+    whole_numbers(&mut value);
+    serde_path_to_error::deserialize(value).map_err(|failure| {
         let path = failure.path().to_string();
         error(
             StatusCode::BAD_REQUEST,
@@ -114,6 +121,24 @@ fn body<T: DeserializeOwned>(bytes: &Bytes) -> Result<T, Response> {
             ),
         )
     })
+}
+
+/// Rewrites `3.0` as `3` throughout (integers stay exact below 2^53).
+fn whole_numbers(value: &mut serde_json::Value) {
+    use serde_json::Value;
+    match value {
+        Value::Number(number) => {
+            if let Some(float) = number.as_f64().filter(|_| number.is_f64())
+                && float.fract() == 0.0
+                && float.abs() < 9_007_199_254_740_992.0
+            {
+                *value = Value::from(float as i64);
+            }
+        }
+        Value::Array(items) => items.iter_mut().for_each(whole_numbers),
+        Value::Object(fields) => fields.values_mut().for_each(whole_numbers),
+        _ => {}
+    }
 }
 
 /// A query string, or 400 in JSON (axum's own rejection is plain text).
@@ -196,6 +221,14 @@ pub(super) async fn list_versions(
     let missing = || format!("no prompt `{name}` in {owner}/{repo}");
     let at = or_respond!(scoped(&state, &headers, Scope::Read, &owner, &repo, missing).await);
     let Query(query) = or_respond!(query_of(query));
+    let per_page = query.per_page.unwrap_or(DEFAULT_PER_PAGE);
+    let page = query.page.unwrap_or(1);
+    if !(1..=MAX_PER_PAGE).contains(&per_page) || page == 0 {
+        return error(
+            StatusCode::BAD_REQUEST,
+            format!("`page` starts at 1 and `per_page` is 1 to {MAX_PER_PAGE}"),
+        );
+    }
     let one = match (&query.number, &query.id) {
         (Some(n), _) => Some(VersionRef::Number(*n)),
         (None, Some(id)) => Some(VersionRef::Id(crate::types::VersionId(id.clone()))),
@@ -211,14 +244,6 @@ pub(super) async fn list_versions(
             total: versions.len(),
             versions,
         });
-    }
-    let per_page = query.per_page.unwrap_or(DEFAULT_PER_PAGE);
-    let page = query.page.unwrap_or(1);
-    if !(1..=MAX_PER_PAGE).contains(&per_page) || page == 0 {
-        return error(
-            StatusCode::BAD_REQUEST,
-            format!("`page` starts at 1 and `per_page` is 1 to {MAX_PER_PAGE}"),
-        );
     }
     let versions = or_registry_error!(at.registry.versions(&name).await);
     if versions.is_empty() {
