@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
 # Installs the Python test tools listed in scripts/test-requirements.txt
-# (llm-katan, xmlschema, junitparser, the MCP Python SDK) into .venv-test/ at
-# the repository root, and the MCP Inspector (npm) into .venv-test/node/ when
-# npm is there. Idempotent: when the requirements file has not changed since
-# the last install, it does nothing.
+# (llm-katan, xmlschema, junitparser, schemathesis, the MCP Python SDK) into
+# .venv-test/ at the repository root, and the MCP Inspector (npm) into
+# .venv-test/node/ when npm is there. Idempotent: when the requirements file
+# has not changed since the last install, it does nothing.
 set -euo pipefail
 
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -35,5 +35,6 @@ fi
 [[ -x "$venv/bin/python" ]] || "$python" -m venv "$venv"
 "$venv/bin/python" -m pip install --quiet --disable-pip-version-check -r "$requirements"
 "$venv/bin/llm-katan" --version
+"$venv/bin/schemathesis" --version
 echo "$wanted" > "$stamp"
 echo "install-test-deps: installed into $venv"

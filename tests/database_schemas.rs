@@ -12,7 +12,7 @@ use std::time::Duration;
 
 use promptgate::edges::db::{Backend, Database};
 use promptgate::edges::registry::sql::{REGISTRY_SCHEMA, SqlRegistry};
-use promptgate::edges::registry::{self, NewVersion, Registry, VersionRef};
+use promptgate::edges::registry::{self, Namespace, NewVersion, Registry, VersionRef};
 use promptgate::server::jobs::{JobKind, JobQueue, NewJob, RetryPolicy};
 use promptgate::server::schema::{self, SERVER_SCHEMA};
 use promptgate::server::settings::ServeSettings;
@@ -172,9 +172,13 @@ fn settings(url: &str) -> ServeSettings {
 
 /// The CLI's registry: only the registry's tables, nothing of the server's.
 async fn a_cli_registry_gets_only_the_registry_tables(target: Target) {
-    let cli = registry::open(&target.url, &target.repo_root)
-        .await
-        .unwrap();
+    let cli = registry::open_in(
+        &target.url,
+        &target.repo_root,
+        &Namespace::default_namespace(),
+    )
+    .await
+    .unwrap();
     cli.publish(new_version("one")).await.unwrap();
     drop(cli);
     let db = Database::connect(&target.url, 1).await.unwrap();
@@ -220,9 +224,13 @@ async fn the_server_database_holds_both_on_one_pool(target: Target) {
         .unwrap();
     assert_eq!(queue.depth().await.unwrap().queued, 1);
 
-    let cli = registry::open(&target.url, &target.repo_root)
-        .await
-        .unwrap();
+    let cli = registry::open_in(
+        &target.url,
+        &target.repo_root,
+        &Namespace::default_namespace(),
+    )
+    .await
+    .unwrap();
     let seen = cli
         .version("support", &VersionRef::Number(published.version.number))
         .await
@@ -233,9 +241,13 @@ async fn the_server_database_holds_both_on_one_pool(target: Target) {
 
 /// A registry the CLI created first, later used as the server's database.
 async fn a_cli_registry_becomes_a_server_database(target: Target) {
-    let cli = registry::open(&target.url, &target.repo_root)
-        .await
-        .unwrap();
+    let cli = registry::open_in(
+        &target.url,
+        &target.repo_root,
+        &Namespace::default_namespace(),
+    )
+    .await
+    .unwrap();
     cli.publish(new_version("one")).await.unwrap();
     drop(cli);
     let db = promptgate::server::start::open_database(&settings(&target.url))
@@ -292,11 +304,8 @@ async fn a_database_of_the_old_layout_migrates_cleanly(target: Target) {
         Database::Postgres(pool) => old.run(pool).await.unwrap(),
     }
     assert_eq!(applied_migrations(&db).await, 3);
-    // Published before the upgrade: still there after it.
-    SqlRegistry::on(db.clone())
-        .publish(new_version("before"))
-        .await
-        .unwrap();
+    // Published before the upgrade (by that version's queries): still there after it.
+    insert_old_rows(&db, "support").await;
     db.close().await;
 
     // The new server: each migrator finds its versions applied with the
@@ -311,7 +320,7 @@ async fn a_database_of_the_old_layout_migrates_cleanly(target: Target) {
     );
     let served = SqlRegistry::on(db.clone());
     served.publish(new_version("after")).await.unwrap();
-    assert_eq!(served.versions("support").await.unwrap().len(), 2);
+    assert_eq!(served.versions("support").await.unwrap().len(), 3);
     let queue = JobQueue::new(db.clone(), RetryPolicy::default());
     queue
         .enqueue(&NewJob::new(
@@ -323,10 +332,187 @@ async fn a_database_of_the_old_layout_migrates_cleanly(target: Target) {
     db.close().await;
 
     // The new CLI on the same database, which also holds the server's tables.
-    let cli = registry::open(&target.url, &target.repo_root)
-        .await
-        .unwrap();
-    assert_eq!(cli.versions("support").await.unwrap().len(), 2);
+    let cli = registry::open_in(
+        &target.url,
+        &target.repo_root,
+        &Namespace::default_namespace(),
+    )
+    .await
+    .unwrap();
+    assert_eq!(cli.versions("support").await.unwrap().len(), 3);
+}
+
+/// Rows as the registry wrote them before namespaces (its first migration's
+/// tables, no `repo`): two versions of `prompt`, a result that is v1's
+/// baseline, `latest` on v2 with its two moves, and the audit lines.
+async fn insert_old_rows(db: &Database, prompt: &str) {
+    let content = serde_json::to_string(&new_version("x").content).unwrap();
+    let result = serde_json::json!({"note": "opaque to the migration"}).to_string();
+    let statements: Vec<(String, Vec<String>)> = vec![
+        ("INSERT INTO prompts (name, writes) VALUES ($1, 4)".into(), vec![prompt.into()]),
+        (
+            "INSERT INTO versions (prompt, number, version_id, content, parent, git_commit, author, message, created_at) \
+             VALUES ($1, 1, 'id-1', $2, NULL, 'c0ffee', 'ada', 'first', '2026-11-01T00:00:00Z')".into(),
+            vec![prompt.into(), content.clone()],
+        ),
+        (
+            "INSERT INTO versions (prompt, number, version_id, content, parent, git_commit, author, message, created_at) \
+             VALUES ($1, 2, 'id-2', $2, 1, 'beef00', 'ada', 'second', '2026-11-02T00:00:00Z')".into(),
+            vec![prompt.into(), content],
+        ),
+        (
+            "INSERT INTO results (fingerprint, prompt, version_id, result, recorded_at) \
+             VALUES ('fp-old', $1, 'id-1', $2, '2026-11-01T00:00:00Z')".into(),
+            vec![prompt.into(), result],
+        ),
+        (
+            "INSERT INTO baselines (prompt, number, fingerprint, gate, set_by, set_at) \
+             VALUES ($1, 1, 'fp-old', 'passed', 'ada', '2026-11-01T00:00:00Z')".into(),
+            vec![prompt.into()],
+        ),
+        (
+            "INSERT INTO labels (prompt, label, target) VALUES ($1, 'latest', '2')".into(),
+            vec![prompt.into()],
+        ),
+        (
+            "INSERT INTO label_moves (prompt, label, from_target, to_target, kind, forced, actor, reason, at) \
+             VALUES ($1, 'latest', NULL, '1', 'publish', 0, 'ada', NULL, '2026-11-01T00:00:00Z')".into(),
+            vec![prompt.into()],
+        ),
+        (
+            "INSERT INTO label_moves (prompt, label, from_target, to_target, kind, forced, actor, reason, at) \
+             VALUES ($1, 'latest', '1', '2', 'publish', 0, 'ada', NULL, '2026-11-02T00:00:00Z')".into(),
+            vec![prompt.into()],
+        ),
+        (
+            "INSERT INTO audit (at, actor, action, prompt, detail) \
+             VALUES ('2026-11-01T00:00:00Z', 'ada', 'publish', $1, '{\"number\":1}')".into(),
+            vec![prompt.into()],
+        ),
+    ];
+    for (sql, binds) in statements {
+        match db {
+            Database::Sqlite(pool) => {
+                let mut query = sqlx::query(&sql);
+                for bind in &binds {
+                    query = query.bind(bind);
+                }
+                query.execute(pool).await.unwrap();
+            }
+            Database::Postgres(pool) => {
+                let mut query = sqlx::query(&sql);
+                for bind in &binds {
+                    query = query.bind(bind);
+                }
+                query.execute(pool).await.unwrap();
+            }
+        }
+    }
+}
+
+/// The namespaces migration on a registry created with the schema before
+/// it: every row moves to the default namespace, keeps its numbers, labels,
+/// history and audit order; another repository's namespace starts empty;
+/// the append-only rules still hold; new rows need a repository.
+async fn rows_from_before_namespaces_move_to_the_default_namespace(target: Target) {
+    let db = Database::connect(&target.url, 2).await.unwrap();
+    let engine = match db.backend() {
+        Backend::Sqlite => "sqlite",
+        Backend::Postgres => "postgres",
+    };
+    let first = tempfile::tempdir().unwrap();
+    let name = "20250101000000_registry.sql";
+    std::fs::copy(
+        Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("migrations/registry")
+            .join(engine)
+            .join(name),
+        first.path().join(name),
+    )
+    .unwrap();
+    let old = sqlx::migrate::Migrator::new(first.path()).await.unwrap();
+    match &db {
+        Database::Sqlite(pool) => old.run(pool).await.unwrap(),
+        Database::Postgres(pool) => old.run(pool).await.unwrap(),
+    }
+    insert_old_rows(&db, "support-bot").await;
+    db.migrate(&REGISTRY_SCHEMA).await.unwrap();
+
+    let default = SqlRegistry::on(db.clone());
+    assert_eq!(default.namespace(), &Namespace::default_namespace());
+    let versions = default.versions("support-bot").await.unwrap();
+    assert_eq!(
+        versions
+            .iter()
+            .map(|v| (v.number, v.id.0.as_str(), v.git_commit.as_deref(), v.parent))
+            .collect::<Vec<_>>(),
+        vec![
+            (1, "id-1", Some("c0ffee"), None),
+            (2, "id-2", Some("beef00"), Some(1))
+        ]
+    );
+    assert_eq!(default.prompts().await.unwrap(), vec!["support-bot"]);
+    assert_eq!(
+        default.label("support-bot", "latest").await.unwrap(),
+        Some(registry::LabelTarget::Version(2))
+    );
+    assert_eq!(default.label_history("support-bot").await.unwrap().len(), 2);
+    assert_eq!(default.audit_log().await.unwrap().len(), 1);
+    let stored_gate: String = match &db {
+        Database::Sqlite(pool) => {
+            sqlx::query("SELECT gate FROM baselines WHERE repo = '_/default'")
+                .fetch_one(pool)
+                .await
+                .unwrap()
+                .get("gate")
+        }
+        Database::Postgres(pool) => {
+            sqlx::query("SELECT gate FROM baselines WHERE repo = '_/default'")
+                .fetch_one(pool)
+                .await
+                .unwrap()
+                .get("gate")
+        }
+    };
+    assert_eq!(stored_gate, "passed");
+
+    // Another repository's prompt of the same name is a new prompt.
+    let acme = default.scoped(&Namespace::parse("acme/bot").unwrap());
+    assert!(acme.versions("support-bot").await.unwrap().is_empty());
+    let published = acme.publish(new_version("acme's")).await.unwrap();
+    assert_eq!(published.version.number, 1);
+    assert_eq!(default.versions("support-bot").await.unwrap().len(), 2);
+    // The default namespace continues its numbers.
+    let mut next = new_version("next");
+    next.prompt = "support-bot".into();
+    assert_eq!(default.publish(next).await.unwrap().version.number, 3);
+
+    // Still append-only, and a row without a repository is refused.
+    let (updated, unscoped) = match &db {
+        Database::Sqlite(pool) => (
+            sqlx::query("UPDATE versions SET author = 'mallory'")
+                .execute(pool)
+                .await
+                .is_err(),
+            sqlx::query("INSERT INTO prompts (name) VALUES ('x')")
+                .execute(pool)
+                .await
+                .is_err(),
+        ),
+        Database::Postgres(pool) => (
+            sqlx::query("UPDATE versions SET author = 'mallory'")
+                .execute(pool)
+                .await
+                .is_err(),
+            sqlx::query("INSERT INTO prompts (name) VALUES ('x')")
+                .execute(pool)
+                .await
+                .is_err(),
+        ),
+    };
+    assert!(updated, "versions stay append-only");
+    assert!(unscoped, "every row names its repository");
+    db.close().await;
 }
 
 async fn on_sqlite<F, Fut>(scenario: F)
@@ -395,4 +581,5 @@ on_both_backends!(
     the_server_database_holds_both_on_one_pool,
     a_cli_registry_becomes_a_server_database,
     a_database_of_the_old_layout_migrates_cleanly,
+    rows_from_before_namespaces_move_to_the_default_namespace,
 );

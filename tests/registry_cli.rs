@@ -83,11 +83,16 @@ fn input(text: &str, cases: usize, gate: GateOutcome) -> PublishInput {
     }
 }
 
-fn promptgate(repo: &Path, registry: Option<&str>) -> Command {
+fn promptgate(repo: &Path, registry: Option<&str>, envs: &[(&str, &str)]) -> Command {
     let mut command = Command::cargo_bin("promptgate").unwrap();
     if let Some(url) = registry {
         command.env("PROMPTGATE_REGISTRY", url);
     }
+    command
+        .env_remove("PROMPTGATE_API_KEY")
+        .env_remove("PROMPTGATE_REPOSITORY")
+        .env_remove("GITHUB_REPOSITORY")
+        .envs(envs.iter().copied());
     command
         .arg("-C")
         .arg(repo)
@@ -116,7 +121,7 @@ fn git(repo: &Path, args: &[&str]) {
 fn the_commands_on_sqlite_from_the_config() {
     let temp = tempfile::tempdir().unwrap();
     git(temp.path(), &["init", "--quiet"]);
-    publish_promote_rollback_history_and_export(temp.path(), None);
+    publish_promote_rollback_history_and_export(temp.path(), None, &[]);
     assert!(temp.path().join(".promptgate/registry.db").exists());
 }
 
@@ -136,7 +141,7 @@ fn the_commands_on_a_git_branch() {
             repo.to_str().unwrap(),
         ],
     );
-    publish_promote_rollback_history_and_export(&repo, Some("git+branch://team-registry"));
+    publish_promote_rollback_history_and_export(&repo, Some("git+branch://team-registry"), &[]);
     let labels = StdCommand::new("git")
         .arg("-C")
         .arg(&remote)
@@ -148,6 +153,115 @@ fn the_commands_on_a_git_branch() {
         labels["production"], 1,
         "the remote's branch holds the labels"
     );
+}
+
+/// The same commands against a `promptgate serve` registry over HTTP: a key
+/// for one repository (`acme/shop`, named by PROMPTGATE_REPOSITORY), never
+/// printed; without the key, or for another repository, the commands fail
+/// with a message that says why.
+#[test]
+fn the_commands_on_a_server() {
+    let temp = tempfile::tempdir().unwrap();
+    let repo = temp.path().join("checkout");
+    std::fs::create_dir(&repo).unwrap();
+    git(&repo, &["init", "--quiet"]);
+    let database = format!("sqlite://{}", temp.path().join("server.db").display());
+    let (address, key) = start_server(&database);
+    let url = format!("http://{address}");
+    let envs = [
+        ("PROMPTGATE_API_KEY", key.as_str()),
+        ("PROMPTGATE_REPOSITORY", "acme/shop"),
+    ];
+    publish_promote_rollback_history_and_export(&repo, Some(&url), &envs);
+
+    // The diff of two versions, read from the server.
+    let diff = promptgate(&repo, Some(&url), &envs)
+        .args(["diff", "support bot", "@v1", "@v2"])
+        .assert()
+        .success()
+        .get_output()
+        .stdout
+        .clone();
+    let diff = String::from_utf8(diff).unwrap();
+    assert!(diff.contains("hello") && diff.contains("hi"), "{diff}");
+    assert!(!diff.contains(&key));
+
+    let missing_key = promptgate(&repo, Some(&url), &[("PROMPTGATE_REPOSITORY", "acme/shop")])
+        .args(["history", "support bot"])
+        .assert()
+        .code(2)
+        .get_output()
+        .stderr
+        .clone();
+    assert!(
+        String::from_utf8_lossy(&missing_key).contains("PROMPTGATE_API_KEY"),
+        "{}",
+        String::from_utf8_lossy(&missing_key)
+    );
+    // Another repository's history: nothing there for this key.
+    promptgate(
+        &repo,
+        Some(&url),
+        &[
+            ("PROMPTGATE_API_KEY", key.as_str()),
+            ("PROMPTGATE_REPOSITORY", "other/shop"),
+        ],
+    )
+    .args(["history", "support bot"])
+    .assert()
+    .code(2)
+    .stderr(predicate::str::contains("nothing published"));
+}
+
+/// A server on a loopback port (its own thread and runtime) over `database`,
+/// with a publish key for `acme/shop`; its address and the key.
+fn start_server(database: &str) -> (String, String) {
+    use promptgate::edges::db::Database;
+    use promptgate::edges::registry::sql::SqlRegistry;
+    use promptgate::edges::registry::{Namespace, Registry};
+    use promptgate::server::jobs::{JobQueue, RetryPolicy, shutdown_channel};
+    use promptgate::server::{
+        GitHubEvents, HmacVerifier, KeyReach, RegistryPrompts, Scope, Secret, ServerState,
+    };
+    use std::sync::Arc;
+    let database = database.to_string();
+    let (sender, receiver) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let runtime = tokio::runtime::Runtime::new().unwrap();
+        runtime.block_on(async move {
+            let db = Database::connect(&database, 4).await.unwrap();
+            promptgate::server::schema::migrate(&db).await.unwrap();
+            let registry: Arc<dyn Registry> = Arc::new(SqlRegistry::on(db.clone()));
+            let mut state = ServerState::new(
+                JobQueue::new(db, RetryPolicy::default()),
+                Arc::new(HmacVerifier::new(vec![Secret::new("s")])),
+                Arc::new(GitHubEvents::default()),
+                Arc::new(RegistryPrompts::new(registry.clone())),
+            );
+            state.registry = Some(registry);
+            let key = state
+                .api_keys
+                .create(
+                    "cli",
+                    Scope::Publish,
+                    KeyReach::Repos(vec![Namespace::parse("acme/shop").unwrap()]),
+                )
+                .await
+                .unwrap()
+                .key;
+            let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+            let address = listener.local_addr().unwrap().to_string();
+            sender.send((address, key.expose().to_string())).unwrap();
+            // Runs until the test process exits.
+            let (_stop, shutdown) = shutdown_channel();
+            promptgate::server::serve(listener, state, shutdown)
+                .await
+                .unwrap();
+        });
+    });
+    receiver
+        .recv_timeout(std::time::Duration::from_secs(60))
+        .unwrap()
 }
 
 #[test]
@@ -191,11 +305,15 @@ fn the_commands_on_postgres() {
     url.set_path(&name);
     let temp = tempfile::tempdir().unwrap();
     git(temp.path(), &["init", "--quiet"]);
-    publish_promote_rollback_history_and_export(temp.path(), Some(url.as_str()));
+    publish_promote_rollback_history_and_export(temp.path(), Some(url.as_str()), &[]);
     admin(format!("DROP DATABASE {name} WITH (FORCE)"));
 }
 
-fn publish_promote_rollback_history_and_export(repo: &Path, registry: Option<&str>) {
+fn publish_promote_rollback_history_and_export(
+    repo: &Path,
+    registry: Option<&str>,
+    envs: &[(&str, &str)],
+) {
     git(repo, &["config", "user.name", "Ada Lovelace"]);
     git(repo, &["config", "user.email", "ada@example.com"]);
     std::fs::write(
@@ -218,7 +336,7 @@ fn publish_promote_rollback_history_and_export(repo: &Path, registry: Option<&st
     )
     .unwrap();
 
-    promptgate(repo, registry)
+    promptgate(repo, registry, envs)
         .args(["publish", "--input", "publish.json"])
         .assert()
         .success()
@@ -226,23 +344,23 @@ fn publish_promote_rollback_history_and_export(repo: &Path, registry: Option<&st
             predicate::str::contains("support bot v1 published")
                 .and(predicate::str::contains("support bot v2 published")),
         );
-    promptgate(repo, registry)
+    promptgate(repo, registry, envs)
         .args(["publish", "--input", "publish.json"])
         .assert()
         .success()
         .stdout(predicate::str::contains("v2 (already published)"));
-    promptgate(repo, registry)
+    promptgate(repo, registry, envs)
         .args(["publish", "--input", "weak.json"])
         .assert()
         .success();
 
     // Production only from staging; the refusal names the rule.
-    promptgate(repo, registry)
+    promptgate(repo, registry, envs)
         .args(["promote", "support bot", "v1", "--to", "production"])
         .assert()
         .code(2)
         .stderr(predicate::str::contains("must be on `staging` first"));
-    promptgate(repo, registry)
+    promptgate(repo, registry, envs)
         .args(["promote", "support bot", "v3", "--to", "staging"])
         .assert()
         .code(2)
@@ -256,7 +374,7 @@ fn publish_promote_rollback_history_and_export(repo: &Path, registry: Option<&st
         ("2", "staging"),
         ("v2", "production"),
     ] {
-        promptgate(repo, registry)
+        promptgate(repo, registry, envs)
             .args([
                 "promote",
                 "support bot",
@@ -270,13 +388,13 @@ fn publish_promote_rollback_history_and_export(repo: &Path, registry: Option<&st
             .success()
             .stdout(predicate::str::contains(format!("{env} → v")));
     }
-    promptgate(repo, registry)
+    promptgate(repo, registry, envs)
         .args(["promote", "support bot", "v3", "--to", "staging", "--force"])
         .assert()
         .code(2)
         .stderr(predicate::str::contains("--force needs --reason"));
 
-    promptgate(repo, registry)
+    promptgate(repo, registry, envs)
         .args([
             "rollback",
             "support bot",
@@ -289,7 +407,7 @@ fn publish_promote_rollback_history_and_export(repo: &Path, registry: Option<&st
         .success()
         .stdout(predicate::str::contains("production → v1 (was v2)"));
 
-    let text = promptgate(repo, registry)
+    let text = promptgate(repo, registry, envs)
         .args(["history", "support bot"])
         .assert()
         .success()
@@ -320,7 +438,7 @@ fn publish_promote_rollback_history_and_export(repo: &Path, registry: Option<&st
         .unwrap();
     assert!(v3 < v1, "versions are not newest first:\n{text}");
 
-    let json = promptgate(repo, registry)
+    let json = promptgate(repo, registry, envs)
         .args(["history", "support bot", "--json"])
         .assert()
         .success()
@@ -332,7 +450,7 @@ fn publish_promote_rollback_history_and_export(repo: &Path, registry: Option<&st
     assert_eq!(json["moves"][0]["kind"], "rollback");
     assert_eq!(json["versions"][0]["number"], 3);
 
-    promptgate(repo, registry)
+    promptgate(repo, registry, envs)
         .args(["export", "--out", "site"])
         .assert()
         .success();
@@ -355,7 +473,7 @@ fn publish_promote_rollback_history_and_export(repo: &Path, registry: Option<&st
             .exists()
     );
 
-    promptgate(repo, registry)
+    promptgate(repo, registry, envs)
         .args(["history", "nobody"])
         .assert()
         .code(2)

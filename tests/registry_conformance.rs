@@ -1,7 +1,9 @@
 //! One conformance suite for every registry backend: each behaviour is a
 //! generic async fn over `dyn Registry`, run against SQLite (a temp file),
-//! PostgreSQL (a fresh database per test, from `PROMPTGATE_TEST_POSTGRES`)
-//! and the git branch (a bare "remote" in a temp folder and two clones).
+//! PostgreSQL (a fresh database per test, from `PROMPTGATE_TEST_POSTGRES`),
+//! the git branch (a bare "remote" in a temp folder and two clones) and a
+//! `promptgate serve` server over real HTTP on loopback (the server's
+//! registry API, its registry in a temp SQLite file).
 //!
 //! Every fixture holds two registry handles on the same storage (two pools
 //! on one database, or two clones of one remote), as two processes would,
@@ -14,11 +16,19 @@ use std::process::Command;
 use std::sync::Arc;
 use std::time::Duration;
 
+use promptgate::edges::db::Database;
+use promptgate::edges::registry::http::HttpRegistry;
+use promptgate::edges::registry::sql::SqlRegistry;
 use promptgate::edges::registry::{
-    ExpectFrom, GateOutcome, LATEST, LabelTarget, MoveKind, MoveLabel, NewVersion, PolicyRule,
-    Promote, PublishInput, Registry, RegistryError, VersionRef, open, publish_prompt,
+    ExpectFrom, GateOutcome, LATEST, LabelTarget, MoveKind, MoveLabel, Namespace, NewVersion,
+    PolicyRule, Promote, PublishInput, Registry, RegistryError, VersionRef, open, open_in,
+    publish_prompt,
 };
 use promptgate::pipeline::config::PromotionPolicy;
+use promptgate::server::jobs::{JobQueue, RetryPolicy, shutdown_channel};
+use promptgate::server::{
+    GitHubEvents, HmacVerifier, KeyReach, RegistryPrompts, Scope, Secret, ServerState,
+};
 use promptgate::types::{
     CallOutcome, CaseResult, CriterionInfo, CriterionScore, EvalResult, Fingerprint,
     MessageTemplate, ModelId, ModelParameters, PromptContent, RepeatResult, ResponseFormat, Role,
@@ -41,6 +51,7 @@ enum Backend {
     Sqlite,
     Postgres,
     Git,
+    Http,
 }
 
 async fn sqlite_fixture() -> Fixture {
@@ -134,6 +145,49 @@ async fn git_fixture() -> Fixture {
     }
 }
 
+/// A server on a loopback port, serving the registry API over a fresh SQLite
+/// database; two clients present an admin key that reaches every repository.
+async fn http_fixture() -> Fixture {
+    let temp = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}", temp.path().join("server.db").display());
+    let db = Database::connect(&url, 8).await.unwrap();
+    promptgate::server::schema::migrate(&db).await.unwrap();
+    let registry: Shared = Arc::new(SqlRegistry::on(db.clone()));
+    let mut state = ServerState::new(
+        JobQueue::new(db, RetryPolicy::default()),
+        Arc::new(HmacVerifier::new(vec![Secret::new("s")])),
+        Arc::new(GitHubEvents::default()),
+        Arc::new(RegistryPrompts::new(registry.clone())),
+    );
+    state.registry = Some(registry);
+    let key = state
+        .api_keys
+        .create("conformance", Scope::Admin, KeyReach::Every)
+        .await
+        .unwrap()
+        .key;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    let (stop, shutdown) = shutdown_channel();
+    tokio::spawn(promptgate::server::serve(listener, state, shutdown));
+    let client = || -> Shared {
+        Arc::new(
+            HttpRegistry::new(
+                &base,
+                Secret::new(key.expose()),
+                &Namespace::default_namespace(),
+            )
+            .unwrap(),
+        )
+    };
+    Fixture {
+        a: client(),
+        b: client(),
+        after: Some(Box::new(move || stop.trigger())),
+        _temp: temp,
+    }
+}
+
 /// A fresh database on the test server, dropped afterwards.
 async fn postgres_fixture(server: &str) -> (Fixture, String) {
     use sqlx::Connection;
@@ -146,8 +200,15 @@ async fn postgres_fixture(server: &str) -> (Fixture, String) {
     let mut url = url::Url::parse(server).unwrap();
     url.set_path(&name);
     let temp = tempfile::tempdir().unwrap();
-    let a: Shared = open(url.as_str(), temp.path()).await.unwrap().into();
-    let b: Shared = open(url.as_str(), temp.path()).await.unwrap().into();
+    let default = Namespace::default_namespace();
+    let a: Shared = open_in(url.as_str(), temp.path(), &default)
+        .await
+        .unwrap()
+        .into();
+    let b: Shared = open_in(url.as_str(), temp.path(), &default)
+        .await
+        .unwrap()
+        .into();
     (
         Fixture {
             a,
@@ -178,6 +239,7 @@ where
     let fixture = match backend {
         Backend::Sqlite => sqlite_fixture().await,
         Backend::Git => git_fixture().await,
+        Backend::Http => http_fixture().await,
         Backend::Postgres => match std::env::var("PROMPTGATE_TEST_POSTGRES") {
             Ok(server) if !server.is_empty() => {
                 let (fixture, name) = postgres_fixture(&server).await;
@@ -993,6 +1055,132 @@ async fn concurrent_label_moves_lose_nothing(fx: Arc<Fixture>) {
     );
 }
 
+/// Two repositories publishing a prompt of the same name publish two
+/// prompts: numbers, labels, results, baselines and the audit log of one
+/// never show in the other, nor in the default namespace.
+async fn repositories_are_namespaces(fx: Arc<Fixture>) {
+    let acme = Namespace::parse("Acme/Support").unwrap();
+    let other = Namespace::parse("other/support").unwrap();
+    let (in_acme, in_other) = (fx.a.scoped(&acme), fx.b.scoped(&other));
+    assert_eq!(in_acme.namespace().as_str(), "acme/support");
+
+    let first = publish_prompt(
+        in_acme.as_ref(),
+        PublishInput {
+            version: new_version("support-bot", "acme says hi"),
+            result: Some(result_of(
+                "support-bot",
+                &new_version("support-bot", "acme says hi").id,
+                "fp-shared",
+                3,
+                0.9,
+            )),
+            gate: GateOutcome::Passed,
+        },
+    )
+    .await
+    .unwrap();
+    in_acme
+        .publish(new_version("support-bot", "acme v2"))
+        .await
+        .unwrap();
+    let theirs = publish_prompt(
+        in_other.as_ref(),
+        PublishInput {
+            version: new_version("support-bot", "other says hi"),
+            // The same fingerprint in another repository is another result.
+            result: Some(result_of(
+                "support-bot",
+                &new_version("support-bot", "other says hi").id,
+                "fp-shared",
+                3,
+                0.2,
+            )),
+            gate: GateOutcome::Failed,
+        },
+    )
+    .await
+    .unwrap();
+    assert_eq!((first.version.number, theirs.version.number), (1, 1));
+    assert!(theirs.created && theirs.latest_moved);
+
+    // Each repository sees its own prompt, through either handle.
+    let acme_versions = fx.b.scoped(&acme).versions("support-bot").await.unwrap();
+    let other_versions = fx.a.scoped(&other).versions("support-bot").await.unwrap();
+    assert_eq!(acme_versions.len(), 2);
+    assert_eq!(other_versions.len(), 1);
+    assert_eq!(other_versions[0].content, content("other says hi"));
+    assert_eq!(
+        fx.b.scoped(&acme)
+            .resolve("support-bot", LATEST, None)
+            .await
+            .unwrap()
+            .content,
+        content("acme says hi")
+    );
+    assert_eq!(
+        in_other
+            .resolve("support-bot", LATEST, None)
+            .await
+            .unwrap()
+            .content,
+        content("other says hi")
+    );
+    let acme_result = in_acme
+        .result(&Fingerprint("fp-shared".into()))
+        .await
+        .unwrap()
+        .unwrap();
+    let other_result = in_other
+        .result(&Fingerprint("fp-shared".into()))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_ne!(acme_result, other_result);
+    assert_eq!(
+        in_other
+            .baseline("support-bot", 1)
+            .await
+            .unwrap()
+            .unwrap()
+            .gate,
+        GateOutcome::Failed
+    );
+    // A version of one repository cannot be labelled in the other.
+    let crossed = in_other
+        .move_label(set(
+            "support-bot",
+            "staging",
+            LabelTarget::Version(2),
+            ExpectFrom::Unset,
+        ))
+        .await;
+    assert!(
+        matches!(crossed, Err(RegistryError::VersionNotFound { .. })),
+        "{crossed:?}"
+    );
+    assert_eq!(
+        in_other.label_history("support-bot").await.unwrap().len(),
+        1
+    );
+    assert_eq!(
+        in_other
+            .audit_log()
+            .await
+            .unwrap()
+            .iter()
+            .filter(|e| e.action == "publish")
+            .count(),
+        1
+    );
+    assert_eq!(in_acme.prompts().await.unwrap(), vec!["support-bot"]);
+    assert_eq!(in_other.prompts().await.unwrap(), vec!["support-bot"]);
+    // The default namespace (where the fixture's own handles write) has none of it.
+    assert!(fx.a.prompts().await.unwrap().is_empty());
+    assert!(fx.a.versions("support-bot").await.unwrap().is_empty());
+    assert!(fx.a.audit_log().await.unwrap().is_empty());
+}
+
 macro_rules! conformance {
     ($($behaviour:ident),* $(,)?) => {
         mod sqlite {
@@ -1007,6 +1195,10 @@ macro_rules! conformance {
             $(#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
             async fn $behaviour() { super::run(super::Backend::Git, super::$behaviour).await })*
         }
+        mod server {
+            $(#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn $behaviour() { super::run(super::Backend::Http, super::$behaviour).await })*
+        }
     };
 }
 
@@ -1020,6 +1212,7 @@ conformance!(
     publish_prompt_records_the_baseline_and_moves_latest,
     concurrent_publishers_never_share_a_number,
     concurrent_label_moves_lose_nothing,
+    repositories_are_namespaces,
 );
 
 /// Written to the real stderr (not the test harness's capture), so a skip is seen.

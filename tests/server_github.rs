@@ -524,9 +524,16 @@ async fn merges_publish_and_model_changes_open_then_close_an_issue() {
             "{jobs:?}\n{}",
             deployment.log("server")
         );
-        let registry = registry::open(&deployment.database(), deployment.dir.path())
-            .await
-            .unwrap();
+        // The publish landed in the repository's namespace, and only there.
+        let registry = registry::open_in(
+            &deployment.database(),
+            deployment.dir.path(),
+            &registry::Namespace::parse(REPO).unwrap(),
+        )
+        .await
+        .unwrap();
+        let elsewhere = registry.scoped(&registry::Namespace::default_namespace());
+        assert!(elsewhere.versions("helper").await.unwrap().is_empty());
         let latest = registry.resolve("helper", "latest", None).await.unwrap();
         assert_eq!(latest.number, 1);
         assert_eq!(latest.git_commit.as_deref(), Some(after.0.as_str()));

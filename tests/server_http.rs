@@ -13,13 +13,14 @@ use std::time::Duration;
 use axum::body::Body;
 use axum::http::{Request, StatusCode};
 use promptgate::edges::db::Database;
+use promptgate::edges::registry::Namespace;
 use promptgate::server::jobs::{
     JobEvent, JobKind, JobQueue, JobStatus, KindRouter, RetryPolicy, Settled, WorkerConfig,
     run_worker, shutdown_channel,
 };
 use promptgate::server::{
-    ApiKeys, AuthFailure, BuiltinEvents, HmacVerifier, PromptSource, PromptSourceError, Scope,
-    Secret, SelfTestHandler, ServedPrompt, ServerState, openapi, router,
+    ApiKeys, AuthFailure, BuiltinEvents, HmacVerifier, KeyReach, PromptSource, PromptSourceError,
+    Scope, Secret, SelfTestHandler, ServedPrompt, ServerState, openapi, router,
 };
 use serde_json::{Value, json};
 use serve_process::ServeProcess;
@@ -47,6 +48,10 @@ fn selftest_dispatch(id: &str, hold_attempts: u32) -> Vec<u8> {
     .unwrap()
 }
 
+fn octo() -> Namespace {
+    Namespace::parse("octo/prompts").unwrap()
+}
+
 /// Published prompts held in memory: a real implementation of the trait over a map.
 #[derive(Default)]
 struct MapPrompts {
@@ -58,6 +63,7 @@ struct MapPrompts {
 impl PromptSource for MapPrompts {
     async fn resolve(
         &self,
+        repo: &Namespace,
         name: &str,
         label: &str,
         _key: Option<&str>,
@@ -65,7 +71,7 @@ impl PromptSource for MapPrompts {
         let Some(number) = self.labels.get(&(name.to_string(), label.to_string())) else {
             return Ok(None);
         };
-        let mut prompt = self.version(name, *number).await?;
+        let mut prompt = self.version(repo, name, *number).await?;
         if let Some(prompt) = &mut prompt {
             prompt.label = Some(label.to_string());
         }
@@ -74,9 +80,14 @@ impl PromptSource for MapPrompts {
 
     async fn version(
         &self,
+        repo: &Namespace,
         name: &str,
         number: u64,
     ) -> Result<Option<ServedPrompt>, PromptSourceError> {
+        // One repository's prompts.
+        if repo.as_str() != "octo/prompts" {
+            return Ok(None);
+        }
         Ok(self.versions.get(&(name.to_string(), number)).cloned())
     }
 }
@@ -87,11 +98,16 @@ fn prompts() -> MapPrompts {
         prompts.versions.insert(
             ("summarize".into(), number),
             ServedPrompt {
+                repository: "octo/prompts".into(),
                 name: "summarize".into(),
                 version: number,
                 version_id: format!("sha256-v{number}"),
                 label: None,
                 content: json!({"model": "openai/gpt-4o-mini", "messages": [{"role": "user", "content": format!("v{number}: {{{{text}}}}")}]}),
+                git_commit: None,
+                author: None,
+                message: None,
+                created_at: None,
             },
         );
     }
@@ -367,7 +383,7 @@ async fn operations_routes() {
         assert_eq!(document["openapi"], "3.1.0");
         // Every documented route is routed (nothing answers 404 or 405).
         for (path, method) in openapi::ROUTES {
-            let concrete = path.replace("{name}", "summarize").replace("{n}", "1");
+            let concrete = openapi::example_path(path);
             let request = Request::builder()
                 .method(method.to_uppercase().as_str())
                 .uri(&concrete)
@@ -422,14 +438,17 @@ async fn prompts_are_served_behind_scoped_keys_with_etags() {
     within_timeout(async {
         let fixture = fixture(1024).await;
         let keys = ApiKeys::new(fixture.queue.database().clone());
-        let read = keys.create("app", Scope::Read).await.unwrap();
+        let read = keys
+            .create("app", Scope::Read, KeyReach::Repos(vec![octo()]))
+            .await
+            .unwrap();
         let read_key = read.key.expose().to_string();
         assert!(
             !format!("{read:?}").contains(&read_key),
             "a new key never prints"
         );
 
-        let uri = "/v1/prompts/summarize?label=production&key=user-1";
+        let uri = "/v1/repos/octo/prompts/prompts/summarize?label=production&key=user-1";
         assert_eq!(
             call(&fixture.state, get_prompt(uri, None, None)).await.0,
             StatusCode::UNAUTHORIZED
@@ -472,20 +491,32 @@ async fn prompts_are_served_behind_scoped_keys_with_etags() {
 
         let (status, body) = call(
             &fixture.state,
-            get_prompt("/v1/prompts/summarize/versions/1", Some(&read_key), None),
+            get_prompt(
+                "/v1/repos/octo/prompts/prompts/summarize/versions/1",
+                Some(&read_key),
+                None,
+            ),
         )
         .await;
         assert_eq!(status, StatusCode::OK);
         assert_eq!(json_of(&body)["version_id"], "sha256-v1");
         let (status, _) = call(
             &fixture.state,
-            get_prompt("/v1/prompts/summarize/versions/9", Some(&read_key), None),
+            get_prompt(
+                "/v1/repos/octo/prompts/prompts/summarize/versions/9",
+                Some(&read_key),
+                None,
+            ),
         )
         .await;
         assert_eq!(status, StatusCode::NOT_FOUND);
         let (status, _) = call(
             &fixture.state,
-            get_prompt("/v1/prompts/summarize?label=staging", Some(&read_key), None),
+            get_prompt(
+                "/v1/repos/octo/prompts/prompts/summarize?label=staging",
+                Some(&read_key),
+                None,
+            ),
         )
         .await;
         assert_eq!(status, StatusCode::NOT_FOUND);
@@ -505,7 +536,10 @@ async fn prompts_are_served_behind_scoped_keys_with_etags() {
             }
         );
         assert_eq!(refused.status(), StatusCode::FORBIDDEN);
-        let admin = keys.create("ops", Scope::Admin).await.unwrap();
+        let admin = keys
+            .create("ops", Scope::Admin, KeyReach::Every)
+            .await
+            .unwrap();
         headers.insert(
             "authorization",
             format!("Bearer {}", admin.key.expose()).parse().unwrap(),

@@ -1,7 +1,8 @@
-//! `GET /v1/prompts/…` served from a real registry: versions published
-//! through the `Registry` API (as the CLI publishes, on a pool of its own)
-//! into a temporary SQLite database whose one server pool the queue, the API
-//! keys and the served registry share.
+//! `GET /v1/repos/{owner}/{repo}/prompts/…` served from a real registry:
+//! versions published through the `Registry` API (as the CLI publishes, on a
+//! pool of its own) into a temporary SQLite database whose one server pool
+//! the queue, the API keys and the served registry share. Two repositories
+//! publish a prompt of the same name; keys reach one, both, or neither.
 
 use std::future::Future;
 use std::sync::Arc;
@@ -12,11 +13,11 @@ use axum::http::{Request, StatusCode, header};
 use promptgate::edges::db::Database;
 use promptgate::edges::registry::sql::SqlRegistry;
 use promptgate::edges::registry::{
-    self, ExpectFrom, LabelTarget, MoveKind, MoveLabel, NewVersion, Registry,
+    self, ExpectFrom, LabelTarget, MoveKind, MoveLabel, Namespace, NewVersion, Registry,
 };
 use promptgate::server::jobs::{JobQueue, RetryPolicy};
 use promptgate::server::{
-    GitHubEvents, HmacVerifier, RegistryPrompts, Scope, Secret, ServerState, router,
+    GitHubEvents, HmacVerifier, KeyReach, RegistryPrompts, Scope, Secret, ServerState, router,
 };
 use promptgate::types::{
     MessageTemplate, ModelId, ModelParameters, PromptContent, ResponseFormat, Role, VersionId,
@@ -95,6 +96,14 @@ async fn set_label(registry: &dyn Registry, prompt: &str, label: &str, to: Label
         .unwrap();
 }
 
+fn acme() -> Namespace {
+    Namespace::parse("acme/app").unwrap()
+}
+
+fn other() -> Namespace {
+    Namespace::parse("other/app").unwrap()
+}
+
 struct Fixture {
     state: ServerState,
     key: String,
@@ -108,7 +117,22 @@ struct Fixture {
 async fn fixture() -> Fixture {
     let dir = tempfile::tempdir().unwrap();
     let url = format!("sqlite://{}", dir.path().join("server.db").display());
-    let writer = registry::open(&url, dir.path()).await.unwrap();
+    let writer = registry::open_in(&url, dir.path(), &acme()).await.unwrap();
+    // Another repository's prompt of the same name: a prompt of its own.
+    let theirs = writer.scoped(&other());
+    publish(
+        theirs.as_ref(),
+        "summarize",
+        content("other's: {{text}}", 0.9, ResponseFormat::Text),
+    )
+    .await;
+    set_label(
+        theirs.as_ref(),
+        "summarize",
+        "production",
+        LabelTarget::Version(1),
+    )
+    .await;
     let v1 = publish(
         writer.as_ref(),
         "summarize",
@@ -150,7 +174,7 @@ async fn fixture() -> Fixture {
     );
     let key = state
         .api_keys
-        .create("app", Scope::Read)
+        .create("app", Scope::Read, KeyReach::Repos(vec![acme()]))
         .await
         .unwrap()
         .key
@@ -202,11 +226,16 @@ async fn get_with_key(
 async fn a_label_serves_what_an_app_should_run_with_an_etag() {
     within_timeout(async {
         let fixture = fixture().await;
-        let (status, etag, body) =
-            get(&fixture, "/v1/prompts/summarize?label=production", None).await;
+        let (status, etag, body) = get(
+            &fixture,
+            "/v1/repos/acme/app/prompts/summarize?label=production",
+            None,
+        )
+        .await;
         assert_eq!(status, StatusCode::OK);
         let body = body.unwrap();
         assert_eq!(body["name"], "summarize");
+        assert_eq!(body["repository"], "acme/app");
         assert_eq!(body["version"], 2);
         assert_eq!(body["label"], "production");
         let expected = content("v2: {{text}}", 0.0, ResponseFormat::JsonObject);
@@ -221,11 +250,16 @@ async fn a_label_serves_what_an_app_should_run_with_an_etag() {
         );
 
         // `production` is the default label.
-        let (_, _, default) = get(&fixture, "/v1/prompts/summarize", None).await;
+        let (_, _, default) = get(&fixture, "/v1/repos/acme/app/prompts/summarize", None).await;
         assert_eq!(default.unwrap()["version"], 2);
 
         // The client's copy is current: 304 without a body.
-        let (status, again, body) = get(&fixture, "/v1/prompts/summarize", etag.as_deref()).await;
+        let (status, again, body) = get(
+            &fixture,
+            "/v1/repos/acme/app/prompts/summarize",
+            etag.as_deref(),
+        )
+        .await;
         assert_eq!(status, StatusCode::NOT_MODIFIED);
         assert_eq!(again, etag);
         assert!(body.is_none());
@@ -233,7 +267,7 @@ async fn a_label_serves_what_an_app_should_run_with_an_etag() {
         let v1 = id_of(&content("v1: {{text}}", 0.2, ResponseFormat::Text)).0;
         let (status, _, _) = get(
             &fixture,
-            "/v1/prompts/summarize",
+            "/v1/repos/acme/app/prompts/summarize",
             Some(&format!("\"{v1}\"")),
         )
         .await;
@@ -246,7 +280,12 @@ async fn a_label_serves_what_an_app_should_run_with_an_etag() {
 async fn versions_by_number_and_what_is_missing() {
     within_timeout(async {
         let fixture = fixture().await;
-        let (status, etag, body) = get(&fixture, "/v1/prompts/summarize/versions/1", None).await;
+        let (status, etag, body) = get(
+            &fixture,
+            "/v1/repos/acme/app/prompts/summarize/versions/1",
+            None,
+        )
+        .await;
         assert_eq!(status, StatusCode::OK);
         let body = body.unwrap();
         assert_eq!(body["version"], 1);
@@ -259,10 +298,10 @@ async fn versions_by_number_and_what_is_missing() {
         assert_eq!(etag, Some(format!("\"{v1}\"")));
 
         for path in [
-            "/v1/prompts/summarize/versions/3",
-            "/v1/prompts/summarize/versions/99999999999",
-            "/v1/prompts/unknown",
-            "/v1/prompts/summarize?label=staging",
+            "/v1/repos/acme/app/prompts/summarize/versions/3",
+            "/v1/repos/acme/app/prompts/summarize/versions/99999999999",
+            "/v1/repos/acme/app/prompts/unknown",
+            "/v1/repos/acme/app/prompts/summarize?label=staging",
         ] {
             let (status, _, body) = get(&fixture, path, None).await;
             assert_eq!(status, StatusCode::NOT_FOUND, "{path}: {body:?}");
@@ -277,7 +316,8 @@ async fn a_split_label_gives_each_key_one_arm() {
         let fixture = fixture().await;
         let mut arms = std::collections::BTreeMap::<u64, usize>::new();
         for user in 0..40 {
-            let path = format!("/v1/prompts/summarize?label=experiment&key=user-{user}");
+            let path =
+                format!("/v1/repos/acme/app/prompts/summarize?label=experiment&key=user-{user}");
             let (status, etag, body) = get(&fixture, &path, None).await;
             assert_eq!(status, StatusCode::OK);
             let version = body.unwrap()["version"].as_u64().unwrap();
@@ -326,7 +366,15 @@ async fn keys_made_on_the_command_line_open_and_close_the_api() {
         let url = fixture.url.clone();
         let (code, stdout, stderr) = keys_cli(
             &url,
-            &["create", "--name", "checkout-service", "--scope", "read"],
+            &[
+                "create",
+                "--name",
+                "checkout-service",
+                "--scope",
+                "read",
+                "--repository",
+                "Acme/App",
+            ],
         )
         .await;
         assert_eq!(code, 0, "{stderr}");
@@ -337,7 +385,7 @@ async fn keys_made_on_the_command_line_open_and_close_the_api() {
         );
         assert!(stderr.contains("not shown again"), "{stderr}");
 
-        let path = "/v1/prompts/summarize";
+        let path = "/v1/repos/acme/app/prompts/summarize";
         let (status, _, _) = get_with_key(&fixture, &key, path, None).await;
         assert_eq!(status, StatusCode::OK);
 
@@ -381,19 +429,130 @@ async fn keys_made_on_the_command_line_open_and_close_the_api() {
         let (code, _, stderr) = keys_cli(&url, &["revoke", &id.to_string()]).await;
         assert_eq!(code, 2);
         assert!(stderr.contains("keys list"), "{stderr}");
-        let (code, _, stderr) =
-            keys_cli(&url, &["create", "--name", "x", "--scope", "owner"]).await;
+        let (code, _, stderr) = keys_cli(
+            &url,
+            &["create", "--name", "x", "--scope", "owner", "--all-repos"],
+        )
+        .await;
         assert_ne!(code, 0);
         assert!(stderr.contains("read, publish or admin"), "{stderr}");
 
         // A publish key is enough to read; the scope is stored as asked.
-        let (code, stdout, _) =
-            keys_cli(&url, &["create", "--name", "ci", "--scope", "publish"]).await;
+        let (code, stdout, _) = keys_cli(
+            &url,
+            &[
+                "create",
+                "--name",
+                "ci",
+                "--scope",
+                "publish",
+                "--all-repos",
+            ],
+        )
+        .await;
         assert_eq!(code, 0);
         let (status, _, _) = get_with_key(&fixture, stdout.trim(), path, None).await;
         assert_eq!(status, StatusCode::OK);
         let (_, lines, _) = keys_cli(&url, &["list", "--json"]).await;
         assert!(lines.contains("\"scope\":\"publish\""), "{lines}");
+
+        // A key names the repositories it reaches: there is no default.
+        let (code, _, stderr) = keys_cli(&url, &["create", "--name", "y"]).await;
+        assert_eq!(code, 2, "{stderr}");
+        assert!(stderr.contains("--repository"), "{stderr}");
+        let (code, _, stderr) = keys_cli(
+            &url,
+            &["create", "--name", "y", "--repository", "not a repo"],
+        )
+        .await;
+        assert_eq!(code, 2, "{stderr}");
+        assert!(stderr.contains("owner/repo"), "{stderr}");
+    })
+    .await;
+}
+
+/// A key reaches the repositories it names: another repository's prompt of
+/// the same name is answered exactly as a prompt that does not exist (404,
+/// the same message shape), never 403; a key for every repository sees both
+/// prompts, each its own; the routes without a repository are gone (410).
+#[tokio::test]
+async fn a_key_sees_only_its_repositories() {
+    within_timeout(async {
+        let fixture = fixture().await;
+        let theirs = "/v1/repos/other/app/prompts/summarize";
+        let (status, _, body) = get(&fixture, theirs, None).await;
+        assert_eq!(status, StatusCode::NOT_FOUND, "{body:?}");
+        let (status, _, nowhere) =
+            get(&fixture, "/v1/repos/nobody/nothing/prompts/summarize", None).await;
+        assert_eq!(status, StatusCode::NOT_FOUND);
+        let shape = |body: &Option<Value>| {
+            body.as_ref().unwrap()["error"]
+                .as_str()
+                .unwrap()
+                .replace("other/app", "R")
+                .replace("nobody/nothing", "R")
+        };
+        assert_eq!(shape(&body), shape(&nowhere), "out of reach answers as absent");
+        for path in [
+            "/v1/repos/other/app/prompts/summarize/versions/1",
+            "/v1/repos/OTHER/app/prompts/summarize?label=production",
+        ] {
+            let (status, _, _) = get(&fixture, path, None).await;
+            assert_eq!(status, StatusCode::NOT_FOUND, "{path}");
+        }
+        // Owner and repository are matched without regard to case.
+        let (status, _, _) = get(&fixture, "/v1/repos/ACME/App/prompts/summarize", None).await;
+        assert_eq!(status, StatusCode::OK);
+
+        let every = fixture
+            .state
+            .api_keys
+            .create("ops", Scope::Read, KeyReach::Every)
+            .await
+            .unwrap();
+        let (status, _, body) = get_with_key(&fixture, every.key.expose(), theirs, None).await;
+        assert_eq!(status, StatusCode::OK);
+        let body = body.unwrap();
+        assert_eq!((body["repository"].as_str(), body["version"].as_u64()), (Some("other/app"), Some(1)));
+        assert_eq!(body["content"]["messages"][1]["content"], "other's: {{text}}");
+        let (_, _, ours) = get_with_key(
+            &fixture,
+            every.key.expose(),
+            "/v1/repos/acme/app/prompts/summarize",
+            None,
+        )
+        .await;
+        assert_eq!(ours.unwrap()["version"], 2);
+
+        // An installation's key reaches the repositories the server knows it has.
+        let installation = fixture
+            .state
+            .api_keys
+            .create("inst", Scope::Read, KeyReach::Installation(77))
+            .await
+            .unwrap();
+        let (status, _, _) = get_with_key(&fixture, installation.key.expose(), theirs, None).await;
+        assert_eq!(status, StatusCode::NOT_FOUND);
+        let Database::Sqlite(pool) = fixture.state.queue.database() else {
+            unreachable!()
+        };
+        sqlx::query(
+            "INSERT INTO github_installation_repositories (installation_id, repo) VALUES (77, 'Other/App')",
+        )
+        .execute(pool)
+        .await
+        .unwrap();
+        let (status, _, _) = get_with_key(&fixture, installation.key.expose(), theirs, None).await;
+        assert_eq!(status, StatusCode::OK);
+
+        let (status, _, body) = get(&fixture, "/v1/prompts/summarize", None).await;
+        assert_eq!(status, StatusCode::GONE);
+        assert!(
+            body.unwrap()["error"]
+                .as_str()
+                .unwrap()
+                .contains("/v1/repos/{owner}/{repo}/prompts/summarize")
+        );
     })
     .await;
 }

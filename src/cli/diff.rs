@@ -35,6 +35,7 @@ pub fn run(repo: &Path, args: DiffArgs) -> anyhow::Result<Outcome> {
         from: args.from.as_deref(),
         to: args.to.as_deref(),
         registry: args.registry.registry.as_deref(),
+        repository: args.registry.repository.as_deref(),
     };
     let compared = block_on(async { Ok(diff_prompt(repo, &request).await?) })?;
     let (name, old, new) = (&compared.name, &compared.old, &compared.new);

@@ -1,7 +1,8 @@
-//! `promptgate keys`: the API keys applications present to `GET /v1/prompts`
+//! `promptgate keys`: the API keys applications present to the `/v1` routes
 //! (`Authorization: Bearer …`). `create` prints the key once (stdout, alone on
 //! its line, so scripts can capture it); the database keeps only its hash, so
-//! `list` can never show it.
+//! `list` can never show it. Every key names the repositories it reaches
+//! (`--repository`, `--installation`, or `--all-repos`): there is no default.
 
 use super::console::{out, outln};
 use anyhow::Context;
@@ -9,8 +10,9 @@ use clap::{Args, Subcommand};
 
 use super::Outcome;
 use crate::edges::db::{Database, redact_url};
+use crate::edges::registry::Namespace;
 use crate::server::settings::{DEFAULT_DATABASE_URL, ENV_DATABASE_URL};
-use crate::server::{ApiKeyRecord, ApiKeys, Scope, schema};
+use crate::server::{ApiKeyRecord, ApiKeys, KeyReach, Scope, schema};
 
 #[derive(Debug, Args)]
 pub struct KeysArgs {
@@ -39,6 +41,18 @@ pub enum KeysAction {
         /// read: fetch prompts; publish: also publish; admin: everything.
         #[arg(long, default_value = "read", value_parser = parse_scope)]
         scope: Scope,
+        /// A repository (`owner/repo`) whose prompts the key reaches; repeat
+        /// for several.
+        #[arg(long = "repository", value_name = "OWNER/REPO", value_parser = parse_repo,
+              required_unless_present_any = ["installation", "all_repos"])]
+        repos: Vec<Namespace>,
+        /// Every repository of this App installation (as the server knows
+        /// them when a request comes).
+        #[arg(long, value_name = "ID", conflicts_with_all = ["repos", "all_repos"])]
+        installation: Option<u64>,
+        /// Every repository on this server.
+        #[arg(long, conflicts_with_all = ["repos", "installation"])]
+        all_repos: bool,
     },
     /// List every key: id, name, scope, created, revoked (never the key).
     List {
@@ -52,6 +66,10 @@ pub enum KeysAction {
 
 fn parse_scope(text: &str) -> Result<Scope, String> {
     text.parse()
+}
+
+fn parse_repo(text: &str) -> Result<Namespace, String> {
+    Namespace::parse(text).map_err(|error| error.to_string())
 }
 
 pub fn run(args: KeysArgs) -> anyhow::Result<Outcome> {
@@ -71,16 +89,27 @@ pub fn run(args: KeysArgs) -> anyhow::Result<Outcome> {
 
 async fn act(keys: &ApiKeys, action: KeysAction) -> anyhow::Result<()> {
     match action {
-        KeysAction::Create { name, scope } => {
+        KeysAction::Create {
+            name,
+            scope,
+            repos,
+            installation,
+            all_repos,
+        } => {
             let name = name.trim();
             if name.is_empty() {
                 anyhow::bail!("--name is empty: name the key after what uses it");
             }
-            let created = keys.create(name, scope).await?;
+            let reach = match (installation, all_repos) {
+                (Some(id), _) => KeyReach::Installation(id),
+                (None, true) => KeyReach::Every,
+                (None, false) => KeyReach::Repos(repos),
+            };
+            let created = keys.create(name, scope, reach).await?;
             outln!("{}", created.key.expose());
             eprintln!(
-                "created key {} `{}` with scope {}; store it now: it is not shown again",
-                created.info.id, created.info.name, created.info.scope
+                "created key {} `{}` with scope {} for {}; store it now: it is not shown again",
+                created.info.id, created.info.name, created.info.scope, created.info.reach
             );
         }
         KeysAction::List { json } => {
@@ -108,12 +137,12 @@ async fn act(keys: &ApiKeys, action: KeysAction) -> anyhow::Result<()> {
 fn table(keys: &[ApiKeyRecord]) -> String {
     let name_width = keys.iter().map(|k| k.name.len()).max().unwrap_or(0).max(4);
     let mut text = format!(
-        "{:>4}  {:<name_width$}  {:<7}  {:<20}  {}\n",
-        "ID", "NAME", "SCOPE", "CREATED", "REVOKED"
+        "{:>4}  {:<name_width$}  {:<7}  {:<20}  {:<20}  {}\n",
+        "ID", "NAME", "SCOPE", "CREATED", "REVOKED", "REPOSITORIES"
     );
     for key in keys {
         text.push_str(&format!(
-            "{:>4}  {:<name_width$}  {:<7}  {:<20}  {}\n",
+            "{:>4}  {:<name_width$}  {:<7}  {:<20}  {:<20}  {}\n",
             key.id,
             key.name,
             key.scope.as_str(),
@@ -121,6 +150,7 @@ fn table(keys: &[ApiKeyRecord]) -> String {
             key.revoked_at_ms
                 .map(timestamp)
                 .unwrap_or_else(|| "-".into()),
+            key.reach,
         ));
     }
     text

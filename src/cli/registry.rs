@@ -11,8 +11,8 @@ use serde_json::json;
 
 use super::{Outcome, block_on};
 use crate::edges::registry::{
-    LabelMove, LabelTarget, Promote, PublishInput, Registry, Version, VersionRef, publish_prompt,
-    url_segment,
+    ENV_REPOSITORY, LabelMove, LabelTarget, Promote, PublishInput, Registry, Version, VersionRef,
+    publish_prompt, url_segment,
 };
 use crate::flows::registry::actor;
 use crate::pipeline::config::Config;
@@ -23,6 +23,12 @@ pub struct RegistryArg {
     /// (default: `registry` in promptgate.toml, else sqlite://.promptgate/registry.db).
     #[arg(long, value_name = "URL", env = "PROMPTGATE_REGISTRY")]
     pub registry: Option<String>,
+    /// The repository whose prompts these are (`owner/repo`). Default: a
+    /// file or branch registry belongs to this checkout alone (the default
+    /// namespace); a shared one (postgres://, https://) uses
+    /// GITHUB_REPOSITORY, else the `origin` remote.
+    #[arg(long = "repository", value_name = "OWNER/REPO", env = ENV_REPOSITORY)]
+    pub repository: Option<String>,
 }
 
 #[derive(Debug, Args)]
@@ -108,7 +114,13 @@ pub(crate) async fn open_registry(
     flag: &RegistryArg,
     config: &Config,
 ) -> anyhow::Result<Box<dyn Registry>> {
-    Ok(crate::flows::registry::open_registry(repo, flag.registry.as_deref(), config).await?)
+    Ok(crate::flows::registry::open_registry(
+        repo,
+        flag.registry.as_deref(),
+        flag.repository.as_deref(),
+        config,
+    )
+    .await?)
 }
 
 pub fn publish(repo: &Path, args: PublishArgs) -> anyhow::Result<Outcome> {
@@ -336,7 +348,8 @@ pub fn export(repo: &Path, args: ExportArgs) -> anyhow::Result<Outcome> {
     })
 }
 
-/// Writes the static bundle: `index.json`, and per prompt `labels.json`,
+/// Writes the static bundle of one repository's prompts (the namespace
+/// the registry was opened in, named in `index.json`): `index.json`, and per prompt `labels.json`,
 /// `labels/<label>.json` (the version a label serves), `versions.json` and
 /// `versions/v<n>.json`. Paths use the plain prompt name, so a static host
 /// serves `prompts/<name>/labels/production.json` as is.
@@ -392,7 +405,12 @@ pub async fn export_bundle(registry: &dyn Registry, out: &Path) -> anyhow::Resul
     }
     write(
         out.join("index.json"),
-        json!({ "format": "promptgate-registry-export/1", "generated_at": crate::types::now_rfc3339(), "prompts": index }),
+        json!({
+            "format": "promptgate-registry-export/1",
+            "repository": registry.namespace(),
+            "generated_at": crate::types::now_rfc3339(),
+            "prompts": index,
+        }),
     )?;
     Ok(prompts.len())
 }

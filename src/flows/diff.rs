@@ -159,6 +159,9 @@ pub struct DiffRequest<'a> {
     pub to: Option<&'a str>,
     /// The registry chosen by whoever asks (else the config's).
     pub registry: Option<&'a str>,
+    /// The repository (`owner/repo`) whose prompts a shared registry is
+    /// read for; `None`: as the registry's own default says.
+    pub repository: Option<&'a str>,
 }
 
 /// One prompt compared between two sides.
@@ -217,7 +220,7 @@ pub async fn diff_prompt(repo: &Path, request: &DiffRequest<'_>) -> Result<Compa
                     problems: render(&problems),
                 }
             })?;
-        let registry = open_registry(repo, request.registry, &config).await?;
+        let registry = open_registry(repo, request.registry, request.repository, &config).await?;
         let old = published(registry.as_ref(), &from, &name).await?;
         let new = published(registry.as_ref(), &to, &name).await?;
         (old, new)

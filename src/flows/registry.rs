@@ -4,7 +4,7 @@
 
 use std::path::Path;
 
-use crate::edges::registry::{Registry, RegistryError, open};
+use crate::edges::registry::{Namespace, Registry, RegistryError, open, open_in};
 use crate::pipeline::config::Config;
 
 /// Used when neither `--registry` nor `registry` in promptgate.toml names one.
@@ -22,10 +22,12 @@ pub struct OpenError {
 }
 
 /// The registry `chosen` names (a flag), else the config's, else the
-/// default SQLite file in the checkout.
+/// default SQLite file in the checkout; in `repository`'s namespace when
+/// one is named (`owner/repo`), else as [`open`] chooses it.
 pub async fn open_registry(
     repo: &Path,
     chosen: Option<&str>,
+    repository: Option<&str>,
     config: &Config,
 ) -> Result<Box<dyn Registry>, OpenError> {
     let url = chosen
@@ -33,9 +35,12 @@ pub async fn open_registry(
         .or_else(|| config.registry.clone())
         .unwrap_or_else(|| DEFAULT_REGISTRY.into());
     let scheme = url.split("://").next().unwrap_or("registry").to_string();
-    open(&url, repo)
-        .await
-        .map_err(|source| OpenError { scheme, source })
+    let opened = match repository.map(Namespace::parse).transpose() {
+        Ok(Some(namespace)) => open_in(&url, repo, &namespace).await,
+        Ok(None) => open(&url, repo).await,
+        Err(error) => Err(error),
+    };
+    opened.map_err(|source| OpenError { scheme, source })
 }
 
 /// The environment labels `promote` may move.

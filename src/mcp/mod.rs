@@ -167,7 +167,7 @@ impl PromptgateMcp {
 
     async fn registry(&self) -> Result<Box<dyn crate::edges::registry::Registry>, String> {
         let config = self.config()?;
-        open_registry(&self.repo, self.options.registry.as_deref(), &config)
+        open_registry(&self.repo, self.options.registry.as_deref(), None, &config)
             .await
             .map_err(|e| failure(&e))
     }
@@ -256,6 +256,7 @@ impl PromptgateMcp {
             from: args.from.as_deref(),
             to: args.to.as_deref(),
             registry: self.options.registry.as_deref(),
+            repository: None,
         };
         let compared = crate::flows::diff::diff_prompt(&self.repo, &request)
             .await

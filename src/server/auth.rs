@@ -1,5 +1,10 @@
 //! Scoped API keys for the `/v1` routes. A key is shown once when created;
 //! the database keeps only its SHA-256, looked up by that hash.
+//!
+//! A key has a scope (what it may do) and a reach (which repositories'
+//! prompts it sees, [`KeyReach`]). A repository out of reach is answered
+//! exactly as a repository with nothing published: 404, never 403, so a key
+//! cannot learn what other repositories publish.
 
 use std::fmt;
 use std::str::FromStr;
@@ -12,6 +17,7 @@ use sqlx::Row;
 
 use super::Secret;
 use crate::edges::db::{Database, DatabaseError, per_backend};
+use crate::edges::registry::Namespace;
 
 /// What a key may do; each scope includes the ones below it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
@@ -56,12 +62,75 @@ impl FromStr for Scope {
     }
 }
 
+/// Which repositories a key reaches.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum KeyReach {
+    /// Every repository (keys made before namespaces, or `--all-repos`).
+    Every,
+    /// These repositories.
+    Repos(Vec<Namespace>),
+    /// The repositories of one App installation, as the server knows them
+    /// now (a repository removed from the installation drops out).
+    Installation(u64),
+}
+
+impl KeyReach {
+    /// The stored form (see the `reach` column's migration).
+    fn encode(&self) -> String {
+        match self {
+            KeyReach::Every => "*".to_string(),
+            KeyReach::Repos(repos) => {
+                let names: Vec<&str> = repos.iter().map(Namespace::as_str).collect();
+                format!("repos:{}", names.join(" "))
+            }
+            KeyReach::Installation(id) => format!("installation:{id}"),
+        }
+    }
+
+    fn decode(text: &str) -> Option<Self> {
+        if text == "*" {
+            return Some(KeyReach::Every);
+        }
+        if let Some(list) = text.strip_prefix("repos:") {
+            return list
+                .split_whitespace()
+                .map(|repo| Namespace::parse(repo).ok())
+                .collect::<Option<Vec<_>>>()
+                .map(KeyReach::Repos);
+        }
+        text.strip_prefix("installation:")?
+            .parse()
+            .ok()
+            .map(KeyReach::Installation)
+    }
+}
+
+impl fmt::Display for KeyReach {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            KeyReach::Every => f.write_str("every repository"),
+            KeyReach::Repos(repos) => {
+                let names: Vec<&str> = repos.iter().map(Namespace::as_str).collect();
+                f.write_str(&names.join(", "))
+            }
+            KeyReach::Installation(id) => write!(f, "installation {id}"),
+        }
+    }
+}
+
+impl Serialize for KeyReach {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(&self.encode())
+    }
+}
+
 /// A key that authenticated.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct ApiKeyInfo {
     pub id: i64,
     pub name: String,
     pub scope: Scope,
+    pub reach: KeyReach,
 }
 
 /// A stored key as `promptgate keys list` shows it: never the key itself
@@ -71,6 +140,7 @@ pub struct ApiKeyRecord {
     pub id: i64,
     pub name: String,
     pub scope: Scope,
+    pub reach: KeyReach,
     /// Unix milliseconds.
     pub created_at_ms: i64,
     pub revoked_at_ms: Option<i64>,
@@ -88,6 +158,9 @@ pub struct NewApiKey {
 pub enum AuthFailure {
     /// 401: no key, or a key that is unknown or revoked.
     Unauthenticated,
+    /// 404: the repository is out of the key's reach. The route answers as
+    /// it answers for a prompt that does not exist.
+    OutOfReach,
     /// 403: the key is valid but its scope is too small.
     Forbidden { have: Scope, need: Scope },
     /// 503: the key store cannot be read.
@@ -98,6 +171,7 @@ impl AuthFailure {
     pub fn status(&self) -> StatusCode {
         match self {
             AuthFailure::Unauthenticated => StatusCode::UNAUTHORIZED,
+            AuthFailure::OutOfReach => StatusCode::NOT_FOUND,
             AuthFailure::Forbidden { .. } => StatusCode::FORBIDDEN,
             AuthFailure::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
         }
@@ -108,6 +182,7 @@ impl AuthFailure {
             AuthFailure::Unauthenticated => {
                 "send a valid API key as `Authorization: Bearer <key>`".to_string()
             }
+            AuthFailure::OutOfReach => "not found".to_string(),
             AuthFailure::Forbidden { have, need } => {
                 format!("this API key has scope `{have}`; this route needs `{need}`")
             }
@@ -142,17 +217,23 @@ impl ApiKeys {
     }
 
     /// Creates a key with 256 random bits; returns it once.
-    pub async fn create(&self, name: &str, scope: Scope) -> Result<NewApiKey, DatabaseError> {
+    pub async fn create(
+        &self,
+        name: &str,
+        scope: Scope,
+        reach: KeyReach,
+    ) -> Result<NewApiKey, DatabaseError> {
         let mut bytes = [0u8; 32];
         rand::rng().fill_bytes(&mut bytes);
         let key = format!("{KEY_PREFIX}{}", hex::encode(bytes));
         let id: i64 = per_backend!(&self.db, pool => {
             sqlx::query(
-                "INSERT INTO server_api_keys (name, scope, key_sha256, created_at) \
-                 VALUES ($1, $2, $3, $4) RETURNING id",
+                "INSERT INTO server_api_keys (name, scope, reach, key_sha256, created_at) \
+                 VALUES ($1, $2, $3, $4, $5) RETURNING id",
             )
             .bind(name)
             .bind(scope.as_str())
+            .bind(reach.encode())
             .bind(digest(&key))
             .bind(now_ms())
             .fetch_one(pool)
@@ -164,6 +245,7 @@ impl ApiKeys {
                 id,
                 name: name.to_string(),
                 scope,
+                reach,
             },
             key: Secret::new(key),
         })
@@ -184,10 +266,11 @@ impl ApiKeys {
 
     /// Every key, revoked ones included, oldest first.
     pub async fn list(&self) -> Result<Vec<ApiKeyRecord>, DatabaseError> {
-        let rows: Vec<(i64, String, String, i64, Option<i64>)> = per_backend!(&self.db, pool => {
+        type Listed = (i64, String, String, String, i64, Option<i64>);
+        let rows: Vec<Listed> = per_backend!(&self.db, pool => {
             let mut rows = Vec::new();
             for row in sqlx::query(
-                "SELECT id, name, scope, created_at, revoked_at FROM server_api_keys ORDER BY id",
+                "SELECT id, name, scope, reach, created_at, revoked_at FROM server_api_keys ORDER BY id",
             )
             .fetch_all(pool)
             .await?
@@ -196,6 +279,7 @@ impl ApiKeys {
                     row.try_get("id")?,
                     row.try_get("name")?,
                     row.try_get("scope")?,
+                    row.try_get("reach")?,
                     row.try_get("created_at")?,
                     row.try_get("revoked_at")?,
                 ));
@@ -204,12 +288,13 @@ impl ApiKeys {
         });
         Ok(rows
             .into_iter()
-            .filter_map(|(id, name, scope, created_at_ms, revoked_at_ms)| {
+            .filter_map(|(id, name, scope, reach, created_at_ms, revoked_at_ms)| {
                 Some(ApiKeyRecord {
                     id,
                     name,
                     // The table's CHECK constraint allows only known scopes.
                     scope: scope.parse().ok()?,
+                    reach: KeyReach::decode(&reach)?,
                     created_at_ms,
                     revoked_at_ms,
                 })
@@ -219,22 +304,82 @@ impl ApiKeys {
 
     /// The active key whose hash matches `presented`, if any.
     pub async fn authenticate(&self, presented: &str) -> Result<Option<ApiKeyInfo>, DatabaseError> {
-        let row: Option<(i64, String, String)> = per_backend!(&self.db, pool => {
+        let row: Option<(i64, String, String, String)> = per_backend!(&self.db, pool => {
             match sqlx::query(
-                "SELECT id, name, scope FROM server_api_keys WHERE key_sha256 = $1 AND revoked_at IS NULL",
+                "SELECT id, name, scope, reach FROM server_api_keys \
+                 WHERE key_sha256 = $1 AND revoked_at IS NULL",
             )
             .bind(digest(presented))
             .fetch_optional(pool)
             .await?
             {
-                Some(row) => Some((row.try_get("id")?, row.try_get("name")?, row.try_get("scope")?)),
+                Some(row) => Some((
+                    row.try_get("id")?,
+                    row.try_get("name")?,
+                    row.try_get("scope")?,
+                    row.try_get("reach")?,
+                )),
                 None => None,
             }
         });
-        Ok(row.and_then(|(id, name, scope)| {
+        Ok(row.and_then(|(id, name, scope, reach)| {
+            // A row this version cannot read authenticates nothing.
             let scope = scope.parse().ok()?;
-            Some(ApiKeyInfo { id, name, scope })
+            let reach = KeyReach::decode(&reach)?;
+            Some(ApiKeyInfo {
+                id,
+                name,
+                scope,
+                reach,
+            })
         }))
+    }
+
+    /// Whether `info`'s key reaches `repo`.
+    pub async fn reaches(
+        &self,
+        info: &ApiKeyInfo,
+        repo: &Namespace,
+    ) -> Result<bool, DatabaseError> {
+        match &info.reach {
+            KeyReach::Every => Ok(true),
+            KeyReach::Repos(repos) => Ok(repos.contains(repo)),
+            KeyReach::Installation(id) => {
+                let id = i64::try_from(*id).unwrap_or(i64::MAX);
+                let found = per_backend!(&self.db, pool => {
+                    sqlx::query(
+                        "SELECT 1 AS found FROM github_installation_repositories \
+                         WHERE installation_id = $1 AND LOWER(repo) = $2",
+                    )
+                    .bind(id)
+                    .bind(repo.as_str())
+                    .fetch_optional(pool)
+                    .await?
+                    .is_some()
+                });
+                Ok(found)
+            }
+        }
+    }
+
+    /// Checks the request's bearer key against `need` in `repo`: a repository
+    /// out of the key's reach is [`AuthFailure::OutOfReach`], checked before
+    /// the scope so a key learns nothing about repositories it cannot see.
+    pub async fn require_in(
+        &self,
+        headers: &HeaderMap,
+        need: Scope,
+        repo: &Namespace,
+    ) -> Result<ApiKeyInfo, AuthFailure> {
+        let info = self.authenticated(headers).await?;
+        let reached = self.reaches(&info, repo).await.map_err(|error| {
+            tracing::error!(%error, "cannot read the installations");
+            AuthFailure::Unavailable
+        })?;
+        if !reached {
+            return Err(AuthFailure::OutOfReach);
+        }
+        check_scope(info, need)
     }
 
     /// Checks the request's bearer key against `need`.
@@ -243,6 +388,11 @@ impl ApiKeys {
         headers: &HeaderMap,
         need: Scope,
     ) -> Result<ApiKeyInfo, AuthFailure> {
+        check_scope(self.authenticated(headers).await?, need)
+    }
+
+    /// The active key the request presents.
+    async fn authenticated(&self, headers: &HeaderMap) -> Result<ApiKeyInfo, AuthFailure> {
         let presented = headers
             .get(axum::http::header::AUTHORIZATION)
             .and_then(|value| value.to_str().ok())
@@ -257,14 +407,18 @@ impl ApiKeys {
                 AuthFailure::Unavailable
             })?
             .ok_or(AuthFailure::Unauthenticated)?;
-        if info.scope.allows(need) {
-            Ok(info)
-        } else {
-            Err(AuthFailure::Forbidden {
-                have: info.scope,
-                need,
-            })
-        }
+        Ok(info)
+    }
+}
+
+fn check_scope(info: ApiKeyInfo, need: Scope) -> Result<ApiKeyInfo, AuthFailure> {
+    if info.scope.allows(need) {
+        Ok(info)
+    } else {
+        Err(AuthFailure::Forbidden {
+            have: info.scope,
+            need,
+        })
     }
 }
 
@@ -290,6 +444,19 @@ mod tests {
         for value in ["Basic k1", "Bearer", "Bearer   ", "Bearerk1", "token k1"] {
             assert_eq!(bearer_credentials(value), None, "{value:?}");
         }
+    }
+
+    #[test]
+    fn reaches_round_trip_through_their_stored_form() {
+        let repos = KeyReach::Repos(vec![
+            Namespace::parse("acme/bot").unwrap(),
+            Namespace::parse("acme/web").unwrap(),
+        ]);
+        for reach in [KeyReach::Every, repos, KeyReach::Installation(42)] {
+            assert_eq!(KeyReach::decode(&reach.encode()), Some(reach));
+        }
+        assert_eq!(KeyReach::decode("repos:not a repo"), None);
+        assert_eq!(KeyReach::decode("installation:x"), None);
     }
 
     #[test]

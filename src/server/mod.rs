@@ -16,6 +16,7 @@ pub mod jobs;
 pub mod metrics;
 pub mod openapi;
 pub mod prompts;
+pub mod registry_api;
 pub mod registry_prompts;
 pub mod schema;
 pub mod selftest;
@@ -39,7 +40,7 @@ use serde_json::json;
 use tower_http::limit::RequestBodyLimitLayer;
 use tower_http::trace::TraceLayer;
 
-pub use auth::{ApiKeyInfo, ApiKeyRecord, ApiKeys, AuthFailure, NewApiKey, Scope};
+pub use auth::{ApiKeyInfo, ApiKeyRecord, ApiKeys, AuthFailure, KeyReach, NewApiKey, Scope};
 pub use events::{
     GateJob, GateTrigger, GitHubEvents, InstallationSyncJob, ModelRerunJob, PublishJob,
 };
@@ -52,6 +53,8 @@ pub use webhook::{
     SELFTEST_DISPATCH, SignatureError, WebhookVerifier,
 };
 
+use crate::edges::registry::Registry;
+use crate::pipeline::config::PromotionPolicy;
 use crate::server::jobs::{JobQueue, Shutdown};
 pub use connections::HttpLimits;
 use connections::{BodyBudget, GuardedListener};
@@ -70,6 +73,13 @@ pub struct ServerState {
     pub verifier: Arc<dyn WebhookVerifier>,
     pub events: Arc<dyn EventRouter>,
     pub prompts: Arc<dyn PromptSource>,
+    /// The registry the `/v1/repos/…` registry routes read and write (each
+    /// request in its repository's namespace); `None` answers them 503.
+    pub registry: Option<Arc<dyn Registry>>,
+    /// The least a promotion over the API is checked against, whatever
+    /// policy the caller sends (each rule the stricter of the two). By
+    /// default none: the caller's repository policy applies as sent.
+    pub promotion_floor: PromotionPolicy,
     pub api_keys: ApiKeys,
     pub metrics: Arc<ServerMetrics>,
     /// Webhook bodies above this get 413.
@@ -96,6 +106,12 @@ impl ServerState {
             verifier,
             events,
             prompts,
+            registry: None,
+            promotion_floor: PromotionPolicy {
+                min_cases: 0,
+                min_score: None,
+                require_gate_passed: false,
+            },
             api_keys,
             metrics: Arc::new(ServerMetrics::default()),
             max_webhook_bytes: DEFAULT_MAX_WEBHOOK_BYTES,
@@ -127,12 +143,58 @@ pub fn router(state: ServerState) -> Router {
         .route("/readyz", get(readyz))
         .route("/metrics", get(metrics))
         .route("/openapi.json", get(openapi_json))
-        .route("/v1/prompts/{name}", get(prompts::resolve))
-        .route("/v1/prompts/{name}/versions/{n}", get(prompts::version))
+        .route(
+            "/v1/repos/{owner}/{repo}/prompts/{name}",
+            get(prompts::resolve),
+        )
+        .route(
+            "/v1/repos/{owner}/{repo}/prompts/{name}/versions/{n}",
+            get(prompts::version),
+        )
+        .route("/v1/prompts/{*rest}", get(prompts::moved))
+        .merge(registry_routes())
         .merge(telemetry::routes())
         .layer(TraceLayer::new_for_http().make_span_with(request_span))
         .with_state(state)
 }
+
+/// The registry's JSON routes ([`registry_api`]).
+fn registry_routes() -> Router<ServerState> {
+    const REPO: &str = "/v1/repos/{owner}/{repo}";
+    const PROMPT: &str = "/v1/repos/{owner}/{repo}/prompts/{name}";
+    // An evaluation result holds every case's output: more than axum's
+    // default 2 MB. Bodies are read only after the key is checked.
+    let results_limit = DefaultBodyLimit::max(MAX_RESULT_BYTES);
+    Router::new()
+        .route(&format!("{REPO}/prompts"), get(registry_api::list_prompts))
+        .route(&format!("{REPO}/audit"), get(registry_api::audit))
+        .route(
+            &format!("{REPO}/results/{{fingerprint}}"),
+            get(registry_api::get_result)
+                .put(registry_api::put_result)
+                .layer(results_limit),
+        )
+        .route(
+            &format!("{PROMPT}/versions"),
+            get(registry_api::list_versions).post(registry_api::publish),
+        )
+        .route(
+            &format!("{PROMPT}/versions/{{n}}/baseline"),
+            get(registry_api::get_baseline).put(registry_api::put_baseline),
+        )
+        .route(&format!("{PROMPT}/diff"), get(registry_api::diff))
+        .route(&format!("{PROMPT}/labels"), get(registry_api::labels))
+        .route(
+            &format!("{PROMPT}/labels/{{label}}"),
+            post(registry_api::move_label),
+        )
+        .route(&format!("{PROMPT}/history"), get(registry_api::history))
+        .route(&format!("{PROMPT}/promote"), post(registry_api::promote))
+        .route(&format!("{PROMPT}/rollback"), post(registry_api::rollback))
+}
+
+/// The largest evaluation result `PUT …/results/{fingerprint}` takes.
+pub const MAX_RESULT_BYTES: usize = 64 * 1024 * 1024;
 
 /// One span per request: method, path (no query, no headers: keys and tokens
 /// live there) and a request id (the delivery id for webhooks).

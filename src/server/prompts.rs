@@ -1,9 +1,13 @@
-//! Serving published prompts to applications: `GET /v1/prompts/{name}` (by
-//! label, with `key` choosing an A/B arm) and `GET /v1/prompts/{name}/versions/{n}`.
-//! The registry backs [`PromptSource`]; responses carry the version's content
-//! hash as a strong ETag so clients poll cheaply with `If-None-Match`.
+//! Serving published prompts to applications:
+//! `GET /v1/repos/{owner}/{repo}/prompts/{name}` (by label, with `key`
+//! choosing an A/B arm) and `…/prompts/{name}/versions/{n}`. Every prompt
+//! belongs to a repository; the routes without one (`/v1/prompts/…`) answer
+//! 410 naming the new route. The registry backs [`PromptSource`]; responses
+//! carry the version's content hash as a strong ETag so clients poll
+//! cheaply with `If-None-Match`.
 
 use axum::Json;
+use axum::extract::rejection::QueryRejection;
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
@@ -11,12 +15,14 @@ use serde::{Deserialize, Serialize};
 use serde_json::json;
 
 use super::ServerState;
-use super::auth::Scope;
-use crate::edges::registry::RegistryError;
+use super::auth::{AuthFailure, Scope};
+use crate::edges::registry::{Namespace, RegistryError};
 
 /// A published prompt version as an application receives it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ServedPrompt {
+    /// The repository the prompt belongs to, `owner/repo`.
+    pub repository: String,
     pub name: String,
     /// The registry's number for this version (v1, v2, …).
     pub version: u64,
@@ -26,6 +32,17 @@ pub struct ServedPrompt {
     pub label: Option<String>,
     /// What to send: messages, model, model parameters, response format.
     pub content: serde_json::Value,
+    /// The commit it was published from, when known.
+    #[serde(default)]
+    pub git_commit: Option<String>,
+    #[serde(default)]
+    pub author: Option<String>,
+    /// The publish's message (the commit's or the merge's).
+    #[serde(default)]
+    pub message: Option<String>,
+    /// RFC 3339.
+    #[serde(default)]
+    pub created_at: Option<String>,
 }
 
 /// Why a [`PromptSource`] could not answer. For the operator (logged): an
@@ -63,6 +80,7 @@ pub trait PromptSource: Send + Sync {
     /// (A/B split), `key` picks the arm deterministically (same key, same arm).
     async fn resolve(
         &self,
+        repo: &Namespace,
         name: &str,
         label: &str,
         key: Option<&str>,
@@ -71,6 +89,7 @@ pub trait PromptSource: Send + Sync {
     /// Published version number `number` of `name`.
     async fn version(
         &self,
+        repo: &Namespace,
         name: &str,
         number: u64,
     ) -> Result<Option<ServedPrompt>, PromptSourceError>;
@@ -84,6 +103,7 @@ pub struct NoPrompts;
 impl PromptSource for NoPrompts {
     async fn resolve(
         &self,
+        _: &Namespace,
         _: &str,
         _: &str,
         _: Option<&str>,
@@ -91,7 +111,12 @@ impl PromptSource for NoPrompts {
         Ok(None)
     }
 
-    async fn version(&self, _: &str, _: u64) -> Result<Option<ServedPrompt>, PromptSourceError> {
+    async fn version(
+        &self,
+        _: &Namespace,
+        _: &str,
+        _: u64,
+    ) -> Result<Option<ServedPrompt>, PromptSourceError> {
         Ok(None)
     }
 }
@@ -104,48 +129,101 @@ pub(super) struct ResolveQuery {
 
 const DEFAULT_LABEL: &str = "production";
 
-fn error(status: StatusCode, message: impl Into<String>) -> Response {
+pub(super) fn error(status: StatusCode, message: impl Into<String>) -> Response {
     (status, Json(json!({"error": message.into()}))).into_response()
+}
+
+/// The repository a `/v1/repos/{owner}/{repo}/…` route names, after the
+/// request's key: `Err` is the response (401 without a valid key, 404 for a
+/// repository out of the key's reach or not a repository name, answered
+/// with `missing` exactly as for a prompt that does not exist, 403 for a
+/// scope too small).
+pub(super) async fn authorized_repo(
+    state: &ServerState,
+    headers: &HeaderMap,
+    need: Scope,
+    owner: &str,
+    repo: &str,
+    missing: impl FnOnce() -> String,
+) -> Result<Namespace, Response> {
+    // The key first: without one, nothing about the route is answered.
+    let Ok(namespace) = Namespace::parse(&format!("{owner}/{repo}")) else {
+        return Err(match state.api_keys.require(headers, Scope::Read).await {
+            Ok(_) => error(StatusCode::NOT_FOUND, missing()),
+            Err(refused) => error(refused.status(), refused.message()),
+        });
+    };
+    match state.api_keys.require_in(headers, need, &namespace).await {
+        Ok(_) => Ok(namespace),
+        Err(AuthFailure::OutOfReach) => Err(error(StatusCode::NOT_FOUND, missing())),
+        Err(refused) => Err(error(refused.status(), refused.message())),
+    }
 }
 
 pub(super) async fn resolve(
     State(state): State<ServerState>,
-    Path(name): Path<String>,
-    Query(query): Query<ResolveQuery>,
+    Path((owner, repo, name)): Path<(String, String, String)>,
+    query: Result<Query<ResolveQuery>, QueryRejection>,
     headers: HeaderMap,
 ) -> Response {
-    if let Err(refused) = state.api_keys.require(&headers, Scope::Read).await {
-        return error(refused.status(), refused.message());
+    let label = match &query {
+        Ok(Query(query)) => query.label.as_deref().unwrap_or(DEFAULT_LABEL),
+        Err(_) => DEFAULT_LABEL,
     }
-    let label = query.label.as_deref().unwrap_or(DEFAULT_LABEL);
+    .to_string();
+    let missing = || format!("no prompt `{name}` with label `{label}` in {owner}/{repo}");
+    let namespace =
+        match authorized_repo(&state, &headers, Scope::Read, &owner, &repo, missing).await {
+            Ok(namespace) => namespace,
+            Err(response) => return response,
+        };
+    // Answered after the key, in JSON (axum's own rejection is plain text).
+    let Query(query) = match query {
+        Ok(query) => query,
+        Err(rejection) => return error(StatusCode::BAD_REQUEST, rejection.body_text()),
+    };
     let found = state
         .prompts
-        .resolve(&name, label, query.key.as_deref())
+        .resolve(&namespace, &name, &label, query.key.as_deref())
         .await;
-    respond(found, &headers, || {
-        format!("no prompt `{name}` with label `{label}`")
-    })
+    respond(found, &headers, missing)
 }
 
 pub(super) async fn version(
     State(state): State<ServerState>,
-    Path((name, number)): Path<(String, String)>,
+    Path((owner, repo, name, number)): Path<(String, String, String, String)>,
     headers: HeaderMap,
 ) -> Response {
-    // The key first: without one, nothing about the route is answered.
-    if let Err(refused) = state.api_keys.require(&headers, Scope::Read).await {
-        return error(refused.status(), refused.message());
-    }
-    let Ok(number) = number.parse::<u64>() else {
+    let missing = || format!("no version {number} of prompt `{name}` in {owner}/{repo}");
+    let namespace =
+        match authorized_repo(&state, &headers, Scope::Read, &owner, &repo, missing).await {
+            Ok(namespace) => namespace,
+            Err(response) => return response,
+        };
+    let Ok(parsed) = number.trim_start_matches('v').parse::<u64>() else {
         return error(
             StatusCode::BAD_REQUEST,
             format!("`{number}` is not a version number (a whole number, like 3)"),
         );
     };
-    let found = state.prompts.version(&name, number).await;
-    respond(found, &headers, || {
-        format!("no version {number} of prompt `{name}`")
-    })
+    let found = state.prompts.version(&namespace, &name, parsed).await;
+    respond(found, &headers, missing)
+}
+
+/// `/v1/prompts/…` from before namespaces: a prompt name alone no longer
+/// names a prompt. 410 names the route to use instead.
+pub(super) async fn moved(
+    State(state): State<ServerState>,
+    Path(rest): Path<String>,
+    headers: HeaderMap,
+) -> Response {
+    if let Err(refused) = state.api_keys.require(&headers, Scope::Read).await {
+        return error(refused.status(), refused.message());
+    }
+    error(
+        StatusCode::GONE,
+        format!("prompts belong to a repository: use /v1/repos/{{owner}}/{{repo}}/prompts/{rest}"),
+    )
 }
 
 fn respond(

@@ -1,4 +1,4 @@
-//! [`PromptSource`] over the registry: what `GET /v1/prompts/…` serves is
+//! [`PromptSource`] over the registry: what `GET /v1/repos/…/prompts/…` serves is
 //! what `promptgate publish` and `promote` wrote. The server's database URL is
 //! a registry URL too (the server applies the registry's migrations next to
 //! its own), so one SQLite file or PostgreSQL database holds both.
@@ -6,9 +6,10 @@
 use std::sync::Arc;
 
 use super::prompts::{PromptSource, PromptSourceError, ServedPrompt};
-use crate::edges::registry::{Registry, RegistryError, Version, VersionRef};
+use crate::edges::registry::{Namespace, Registry, RegistryError, Version, VersionRef};
 
-/// Published prompts, read from a [`Registry`].
+/// Published prompts, read from a [`Registry`] (any of its views: each
+/// request reads the namespace it names).
 pub struct RegistryPrompts {
     registry: Arc<dyn Registry>,
 }
@@ -19,7 +20,11 @@ impl RegistryPrompts {
     }
 }
 
-fn served(version: Version, label: Option<&str>) -> Result<ServedPrompt, PromptSourceError> {
+fn served(
+    repo: &Namespace,
+    version: Version,
+    label: Option<&str>,
+) -> Result<ServedPrompt, PromptSourceError> {
     let content =
         serde_json::to_value(&version.content).map_err(|source| PromptSourceError::Content {
             prompt: version.prompt.clone(),
@@ -27,11 +32,16 @@ fn served(version: Version, label: Option<&str>) -> Result<ServedPrompt, PromptS
             source,
         })?;
     Ok(ServedPrompt {
+        repository: repo.to_string(),
         name: version.prompt,
         version: u64::from(version.number),
         version_id: version.id.0,
         label: label.map(str::to_string),
         content,
+        git_commit: version.git_commit,
+        author: Some(version.author),
+        message: version.message,
+        created_at: Some(version.created_at),
     })
 }
 
@@ -56,18 +66,20 @@ fn absent_or_failed(
 impl PromptSource for RegistryPrompts {
     async fn resolve(
         &self,
+        repo: &Namespace,
         name: &str,
         label: &str,
         key: Option<&str>,
     ) -> Result<Option<ServedPrompt>, PromptSourceError> {
-        match self.registry.resolve(name, label, key).await {
-            Ok(version) => served(version, Some(label)).map(Some),
+        match self.registry.scoped(repo).resolve(name, label, key).await {
+            Ok(version) => served(repo, version, Some(label)).map(Some),
             Err(error) => absent_or_failed(name, error),
         }
     }
 
     async fn version(
         &self,
+        repo: &Namespace,
         name: &str,
         number: u64,
     ) -> Result<Option<ServedPrompt>, PromptSourceError> {
@@ -76,10 +88,11 @@ impl PromptSource for RegistryPrompts {
         };
         match self
             .registry
+            .scoped(repo)
             .version(name, &VersionRef::Number(number))
             .await
         {
-            Ok(found) => found.map(|version| served(version, None)).transpose(),
+            Ok(found) => found.map(|version| served(repo, version, None)).transpose(),
             Err(error) => absent_or_failed(name, error),
         }
     }

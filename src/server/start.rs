@@ -30,6 +30,8 @@ pub struct Plugins {
     pub verifier: Arc<dyn WebhookVerifier>,
     pub events: Arc<dyn EventRouter>,
     pub prompts: Arc<dyn PromptSource>,
+    /// The registry the `/v1/repos/…` routes read and write.
+    pub registry: Arc<dyn Registry>,
     pub handler: Arc<dyn JobHandler>,
 }
 
@@ -79,7 +81,8 @@ impl Plugins {
         Ok(Plugins {
             verifier: Arc::new(HmacVerifier::new(settings.webhook_secrets.clone())),
             events: Arc::new(GitHubEvents::new(settings.selftest_dir.is_some())),
-            prompts: Arc::new(RegistryPrompts::new(registry)),
+            prompts: Arc::new(RegistryPrompts::new(registry.clone())),
+            registry,
             handler: Arc::new(handlers),
         })
     }
@@ -118,6 +121,7 @@ pub async fn run(listen: SocketAddr, settings: ServeSettings) -> anyhow::Result<
         plugins.events,
         plugins.prompts,
     );
+    state.registry = Some(plugins.registry);
     state.max_webhook_bytes = settings.max_webhook_bytes;
     state.http = settings.http;
     state.telemetry = super::telemetry::Telemetry::new(db.clone(), settings.telemetry.clone());

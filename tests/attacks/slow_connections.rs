@@ -173,7 +173,10 @@ async fn the_key_is_checked_before_anything_and_the_scheme_is_any_case() {
         }
         request.send()
     };
-    for path in ["/v1/prompts/p/versions/abc", "/v1/prompts/p/versions/3"] {
+    for path in [
+        "/v1/repos/o/r/prompts/p/versions/abc",
+        "/v1/repos/o/r/prompts/p/versions/3",
+    ] {
         let answer = get(path, None).await.unwrap();
         assert_eq!(answer.status().as_u16(), 401, "{path} without a key");
     }
@@ -182,23 +185,35 @@ async fn the_key_is_checked_before_anything_and_the_scheme_is_any_case() {
     let database = format!("sqlite://{}", dir.path().join("server.db").display());
     let (code, key, stderr) = crate::common::promptgate_with(
         dir.path(),
-        &["keys", "create", "--name", "attack-tests"],
+        &[
+            "keys",
+            "create",
+            "--name",
+            "attack-tests",
+            "--repository",
+            "o/r",
+        ],
         &[("PROMPTGATE_DATABASE_URL", &database)],
     );
     assert_eq!(code, 0, "{stderr}");
     let key = key.trim();
     for scheme in ["Bearer", "bearer", "BEARER"] {
         let auth = format!("{scheme} {key}");
-        let answer = get("/v1/prompts/p/versions/abc", Some(&auth))
+        let answer = get("/v1/repos/o/r/prompts/p/versions/abc", Some(&auth))
             .await
             .unwrap();
         assert_eq!(answer.status().as_u16(), 400, "{scheme}");
-        let answer = get("/v1/prompts/p/versions/3", Some(&auth)).await.unwrap();
+        let answer = get("/v1/repos/o/r/prompts/p/versions/3", Some(&auth))
+            .await
+            .unwrap();
         assert_eq!(answer.status().as_u16(), 404, "{scheme}");
     }
-    let wrong = get("/v1/prompts/p/versions/abc", Some("bearer pgk_wrong"))
-        .await
-        .unwrap();
+    let wrong = get(
+        "/v1/repos/o/r/prompts/p/versions/abc",
+        Some("bearer pgk_wrong"),
+    )
+    .await
+    .unwrap();
     assert_eq!(wrong.status().as_u16(), 401);
     server.stop().await;
 }

@@ -28,8 +28,8 @@ use serde::{Deserialize, Serialize};
 use tokio::io::AsyncWriteExt;
 
 use super::{
-    AuditEntry, Baseline, GateOutcome, LabelMove, LabelTarget, MoveLabel, NewVersion, Published,
-    Registry, RegistryError, Result, Version, VersionRef, backoff, baseline_detail,
+    AuditEntry, Baseline, GateOutcome, LabelMove, LabelTarget, MoveLabel, Namespace, NewVersion,
+    Published, Registry, RegistryError, Result, Version, VersionRef, backoff, baseline_detail,
     check_result_matches, checked_move, move_detail, next_version, not_found, publish_detail,
     result_detail, validate_name,
 };
@@ -86,8 +86,8 @@ impl Files {
             .take_while(move |p| p.starts_with(prefix))
     }
 
-    fn versions(&self, prompt: &str) -> Result<Vec<Version>> {
-        let prefix = format!("{}/versions/", prompt_dir(prompt));
+    fn versions(&self, root: &str, prompt: &str) -> Result<Vec<Version>> {
+        let prefix = format!("{}/versions/", prompt_dir(root, prompt));
         let mut versions: Vec<Version> = self
             .under(&prefix)
             .filter(|path| path.ends_with(".json"))
@@ -101,28 +101,32 @@ impl Files {
         Ok(versions)
     }
 
-    fn version(&self, prompt: &str, at: &VersionRef) -> Result<Option<Version>> {
+    fn version(&self, root: &str, prompt: &str, at: &VersionRef) -> Result<Option<Version>> {
         match at {
-            VersionRef::Number(n) => self.json(&version_path(prompt, *n)),
-            VersionRef::Id(id) => Ok(self.versions(prompt)?.into_iter().find(|v| &v.id == id)),
+            VersionRef::Number(n) => self.json(&version_path(root, prompt, *n)),
+            VersionRef::Id(id) => Ok(self
+                .versions(root, prompt)?
+                .into_iter()
+                .find(|v| &v.id == id)),
         }
     }
 
-    fn labels(&self, prompt: &str) -> Result<BTreeMap<String, LabelTarget>> {
+    fn labels(&self, root: &str, prompt: &str) -> Result<BTreeMap<String, LabelTarget>> {
         Ok(self
-            .json(&format!("{}/labels.json", prompt_dir(prompt)))?
+            .json(&format!("{}/labels.json", prompt_dir(root, prompt)))?
             .unwrap_or_default())
     }
 
-    fn baselines(&self, prompt: &str) -> Result<BTreeMap<u32, StoredBaseline>> {
+    fn baselines(&self, root: &str, prompt: &str) -> Result<BTreeMap<u32, StoredBaseline>> {
         Ok(self
-            .json(&format!("{}/baselines.json", prompt_dir(prompt)))?
+            .json(&format!("{}/baselines.json", prompt_dir(root, prompt)))?
             .unwrap_or_default())
     }
 
-    fn audit_log(&self) -> Result<Vec<AuditEntry>> {
+    fn audit_log(&self, root: &str) -> Result<Vec<AuditEntry>> {
+        let audit_dir = format!("{root}audit/");
         let paths: Vec<&String> = self
-            .under("audit/")
+            .under(&audit_dir)
             .filter(|p| p.ends_with(".jsonl"))
             .collect();
         let mut entries = Vec::new();
@@ -135,12 +139,13 @@ impl Files {
 
     fn audit(
         &mut self,
+        root: &str,
         actor: &str,
         action: &str,
         prompt: Option<&str>,
         detail: serde_json::Value,
     ) -> Result<()> {
-        let seq = self.audit_log()?.last().map_or(0, |e| e.seq) + 1;
+        let seq = self.audit_log(root)?.last().map_or(0, |e| e.seq) + 1;
         let at = now_rfc3339();
         let month = at.get(..7).unwrap_or("unknown").to_string();
         let entry = AuditEntry {
@@ -151,12 +156,12 @@ impl Files {
             prompt: prompt.map(str::to_string),
             detail,
         };
-        self.append_line(format!("audit/{month}.jsonl"), &entry);
+        self.append_line(format!("{root}audit/{month}.jsonl"), &entry);
         Ok(())
     }
 
-    fn publish(&mut self, new: &NewVersion) -> Result<Published> {
-        let versions = self.versions(&new.prompt)?;
+    fn publish(&mut self, root: &str, new: &NewVersion) -> Result<Published> {
+        let versions = self.versions(root, &new.prompt)?;
         if let Some(existing) = versions.iter().find(|v| v.id == new.id) {
             return Ok(Published {
                 version: existing.clone(),
@@ -169,8 +174,9 @@ impl Files {
             .and_then(|id| versions.iter().find(|v| &v.id == id))
             .map(|v| v.number);
         let version = next_version(new, versions.last().map(|v| v.number), named_parent);
-        self.put_json(version_path(&new.prompt, version.number), &version);
+        self.put_json(version_path(root, &new.prompt, version.number), &version);
         self.audit(
+            root,
             &version.author,
             "publish",
             Some(&version.prompt),
@@ -182,9 +188,10 @@ impl Files {
         })
     }
 
-    fn record_result(&mut self, result: &EvalResult, actor: &str) -> Result<()> {
-        self.put_json(result_path(&result.fingerprint), result);
+    fn record_result(&mut self, root: &str, result: &EvalResult, actor: &str) -> Result<()> {
+        self.put_json(result_path(root, &result.fingerprint), result);
         self.audit(
+            root,
             actor,
             "record_result",
             Some(&result.prompt),
@@ -194,6 +201,7 @@ impl Files {
 
     fn set_baseline(
         &mut self,
+        root: &str,
         prompt: &str,
         number: u32,
         fingerprint: &Fingerprint,
@@ -201,10 +209,10 @@ impl Files {
         actor: &str,
     ) -> Result<Baseline> {
         let version = self
-            .version(prompt, &VersionRef::Number(number))?
+            .version(root, prompt, &VersionRef::Number(number))?
             .ok_or_else(|| not_found(prompt, &VersionRef::Number(number)))?;
         let result: EvalResult = self
-            .json(&result_path(fingerprint))?
+            .json(&result_path(root, fingerprint))?
             .ok_or_else(|| RegistryError::ResultNotFound(fingerprint.clone()))?;
         check_result_matches(&version, &result)?;
         let stored = StoredBaseline {
@@ -213,11 +221,15 @@ impl Files {
             set_by: actor.to_string(),
             set_at: now_rfc3339(),
         };
-        let mut baselines = self.baselines(prompt)?;
+        let mut baselines = self.baselines(root, prompt)?;
         baselines.insert(number, stored.clone());
-        self.put_json(format!("{}/baselines.json", prompt_dir(prompt)), &baselines);
+        self.put_json(
+            format!("{}/baselines.json", prompt_dir(root, prompt)),
+            &baselines,
+        );
         let baseline = stored.into_baseline(prompt, number, result);
         self.audit(
+            root,
             actor,
             "set_baseline",
             Some(prompt),
@@ -226,22 +238,28 @@ impl Files {
         Ok(baseline)
     }
 
-    fn move_label(&mut self, request: &MoveLabel, to: &LabelTarget) -> Result<LabelMove> {
+    fn move_label(
+        &mut self,
+        root: &str,
+        request: &MoveLabel,
+        to: &LabelTarget,
+    ) -> Result<LabelMove> {
         for number in to.versions() {
             if !self
                 .files
-                .contains_key(&version_path(&request.prompt, number))
+                .contains_key(&version_path(root, &request.prompt, number))
             {
                 return Err(not_found(&request.prompt, &VersionRef::Number(number)));
             }
         }
-        let mut labels = self.labels(&request.prompt)?;
+        let mut labels = self.labels(root, &request.prompt)?;
         let recorded = checked_move(request, to, labels.get(&request.label).cloned())?;
         labels.insert(request.label.clone(), to.clone());
-        let dir = prompt_dir(&request.prompt);
+        let dir = prompt_dir(root, &request.prompt);
         self.put_json(format!("{dir}/labels.json"), &labels);
         self.append_line(format!("{dir}/moves.jsonl"), &recorded);
         self.audit(
+            root,
             &recorded.actor,
             "move_label",
             Some(&recorded.prompt),
@@ -274,16 +292,16 @@ impl StoredBaseline {
     }
 }
 
-fn prompt_dir(prompt: &str) -> String {
-    format!("prompts/{prompt}")
+fn prompt_dir(root: &str, prompt: &str) -> String {
+    format!("{root}prompts/{prompt}")
 }
 
-fn version_path(prompt: &str, number: u32) -> String {
-    format!("{}/versions/v{number}.json", prompt_dir(prompt))
+fn version_path(root: &str, prompt: &str, number: u32) -> String {
+    format!("{}/versions/v{number}.json", prompt_dir(root, prompt))
 }
 
 /// Fingerprints are hashes; anything else is hashed to make a safe file name.
-fn result_path(fingerprint: &Fingerprint) -> String {
+fn result_path(root: &str, fingerprint: &Fingerprint) -> String {
     let plain = !fingerprint.0.is_empty()
         && !fingerprint.0.starts_with('.')
         && fingerprint.0.len() <= 128
@@ -292,11 +310,11 @@ fn result_path(fingerprint: &Fingerprint) -> String {
             .chars()
             .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'));
     if plain {
-        format!("results/{}.json", fingerprint.0)
+        format!("{root}results/{}.json", fingerprint.0)
     } else {
         use sha2::Digest;
         format!(
-            "results/{}.json",
+            "{root}results/{}.json",
             hex::encode(sha2::Sha256::digest(fingerprint.0.as_bytes()))
         )
     }
@@ -316,8 +334,8 @@ enum Pushed {
     Lost,
 }
 
-/// A registry on a branch of the repository at `repo`.
-pub struct GitBranchRegistry {
+/// The branch a registry lives on, shared by the views of its namespaces.
+struct Branch {
     repo: PathBuf,
     branch: String,
     has_remote: bool,
@@ -330,8 +348,40 @@ pub struct GitBranchRegistry {
     cache: Mutex<Option<(String, Arc<Files>)>>,
 }
 
+/// One namespace of a registry on a branch of the repository at `repo`.
+/// The default namespace keeps the branch's original layout at its root;
+/// any other lives under `repos/<owner>/<repo>/` with the same layout.
+#[derive(Clone)]
+pub struct GitBranchRegistry {
+    branch: Arc<Branch>,
+    namespace: Namespace,
+    /// The namespace's folder: empty, or `repos/<owner>/<repo>/`.
+    root: String,
+}
+
 impl GitBranchRegistry {
     pub async fn open(repo: &Path, branch: &str) -> Result<Self> {
+        Ok(GitBranchRegistry {
+            branch: Arc::new(Branch::open(repo, branch).await?),
+            namespace: Namespace::default_namespace(),
+            root: String::new(),
+        })
+    }
+
+    /// The same branch, reading and writing `namespace`.
+    pub fn in_namespace(mut self, namespace: &Namespace) -> Self {
+        self.root = if namespace.is_default() {
+            String::new()
+        } else {
+            format!("repos/{}/", namespace.as_str())
+        };
+        self.namespace = namespace.clone();
+        self
+    }
+}
+
+impl Branch {
+    async fn open(repo: &Path, branch: &str) -> Result<Self> {
         if branch.starts_with('-')
             || !branch
                 .chars()
@@ -691,29 +741,43 @@ impl GitBranchRegistry {
 #[async_trait]
 impl Registry for GitBranchRegistry {
     fn describe(&self) -> String {
-        format!("git+branch://{}", self.branch)
+        format!("git+branch://{}", self.branch.branch)
+    }
+
+    fn namespace(&self) -> &Namespace {
+        &self.namespace
+    }
+
+    fn scoped(&self, namespace: &Namespace) -> Arc<dyn Registry> {
+        Arc::new(self.clone().in_namespace(namespace))
     }
 
     async fn publish(&self, new: NewVersion) -> Result<Published> {
         validate_name("prompt name", &new.prompt)?;
         let summary = format!("publish {} ({}) by {}", new.prompt, new.id, new.author);
-        self.write(summary, |files| files.publish(&new)).await
+        self.branch
+            .write(summary, |files| files.publish(&self.root, &new))
+            .await
     }
 
     async fn version(&self, prompt: &str, at: &VersionRef) -> Result<Option<Version>> {
-        self.snapshot().await?.version(prompt, at)
+        self.branch
+            .snapshot()
+            .await?
+            .version(&self.root, prompt, at)
     }
 
     async fn versions(&self, prompt: &str) -> Result<Vec<Version>> {
-        self.snapshot().await?.versions(prompt)
+        self.branch.snapshot().await?.versions(&self.root, prompt)
     }
 
     async fn prompts(&self) -> Result<Vec<String>> {
-        let files = self.snapshot().await?;
+        let files = self.branch.snapshot().await?;
+        let dir = format!("{}prompts/", self.root);
         let names: BTreeSet<String> = files
-            .under("prompts/")
+            .under(&dir)
             .filter(|path| path.contains("/versions/"))
-            .filter_map(|path| path.strip_prefix("prompts/")?.split('/').next())
+            .filter_map(|path| path.strip_prefix(dir.as_str())?.split('/').next())
             .map(str::to_string)
             .collect();
         Ok(names.into_iter().collect())
@@ -725,12 +789,18 @@ impl Registry for GitBranchRegistry {
             "record result {} of {} by {actor}",
             result.fingerprint, result.prompt
         );
-        self.write(summary, |files| files.record_result(result, actor))
+        self.branch
+            .write(summary, |files| {
+                files.record_result(&self.root, result, actor)
+            })
             .await
     }
 
     async fn result(&self, fingerprint: &Fingerprint) -> Result<Option<EvalResult>> {
-        self.snapshot().await?.json(&result_path(fingerprint))
+        self.branch
+            .snapshot()
+            .await?
+            .json(&result_path(&self.root, fingerprint))
     }
 
     async fn set_baseline(
@@ -742,30 +812,27 @@ impl Registry for GitBranchRegistry {
         actor: &str,
     ) -> Result<Baseline> {
         let summary = format!("set baseline of {prompt} v{number} to {fingerprint} by {actor}");
-        self.write(summary, |files| {
-            files.set_baseline(prompt, number, fingerprint, gate, actor)
-        })
-        .await
+        self.branch
+            .write(summary, |files| {
+                files.set_baseline(&self.root, prompt, number, fingerprint, gate, actor)
+            })
+            .await
     }
 
     async fn baseline(&self, prompt: &str, number: u32) -> Result<Option<Baseline>> {
-        let files = self.snapshot().await?;
-        let Some(stored) = files.baselines(prompt)?.remove(&number) else {
+        let files = self.branch.snapshot().await?;
+        let Some(stored) = files.baselines(&self.root, prompt)?.remove(&number) else {
             return Ok(None);
         };
+        let path = result_path(&self.root, &stored.fingerprint);
         let result = files
-            .json(&result_path(&stored.fingerprint))?
-            .ok_or_else(|| {
-                corrupt(
-                    &result_path(&stored.fingerprint),
-                    "the baseline's result is missing",
-                )
-            })?;
+            .json(&path)?
+            .ok_or_else(|| corrupt(&path, "the baseline's result is missing"))?;
         Ok(Some(stored.into_baseline(prompt, number, result)))
     }
 
     async fn labels(&self, prompt: &str) -> Result<BTreeMap<String, LabelTarget>> {
-        self.snapshot().await?.labels(prompt)
+        self.branch.snapshot().await?.labels(&self.root, prompt)
     }
 
     async fn move_label(&self, request: MoveLabel) -> Result<LabelMove> {
@@ -775,17 +842,19 @@ impl Registry for GitBranchRegistry {
             "move {} of {} to {to} by {}",
             request.label, request.prompt, request.actor
         );
-        self.write(summary, |files| files.move_label(&request, &to))
+        self.branch
+            .write(summary, |files| files.move_label(&self.root, &request, &to))
             .await
     }
 
     async fn label_history(&self, prompt: &str) -> Result<Vec<LabelMove>> {
-        self.snapshot()
+        self.branch
+            .snapshot()
             .await?
-            .lines(&format!("{}/moves.jsonl", prompt_dir(prompt)))
+            .lines(&format!("{}/moves.jsonl", prompt_dir(&self.root, prompt)))
     }
 
     async fn audit_log(&self) -> Result<Vec<AuditEntry>> {
-        self.snapshot().await?.audit_log()
+        self.branch.snapshot().await?.audit_log(&self.root)
     }
 }

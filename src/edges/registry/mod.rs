@@ -2,11 +2,17 @@
 //! labels (`latest`, environments, A/B splits) that say which version runs
 //! where, the results that justified each move, and an append-only audit log.
 //!
-//! One [`Registry`] trait, three backends chosen by URL in [`open`]:
-//! `sqlite://PATH` and `postgres://…` ([`sql::SqlRegistry`]) and
-//! `git+branch://NAME` ([`gitbranch::GitBranchRegistry`]). The rules that do
+//! One [`Registry`] trait, four backends chosen by URL in [`open`]:
+//! `sqlite://PATH` and `postgres://…` ([`sql::SqlRegistry`]),
+//! `git+branch://NAME` ([`gitbranch::GitBranchRegistry`]) and a server's
+//! `https://…` ([`http::HttpRegistry`]). The rules that do
 //! not depend on storage (promotion policy, rollback target, A/B arm choice)
 //! live here and in [`policy`], written once.
+//!
+//! Every prompt belongs to a repository, its [`Namespace`] (`owner/repo`):
+//! a [`Registry`] value is a view of one namespace, and [`Registry::scoped`]
+//! gives the view of another on the same storage. Two repositories that
+//! publish a prompt of the same name publish two prompts.
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -21,8 +27,13 @@ use crate::types::{
 };
 
 pub mod gitbranch;
+pub mod http;
+mod namespace;
 pub mod policy;
 pub mod sql;
+pub mod wire;
+
+pub use namespace::{ENV_REPOSITORY, Namespace, namespace_for};
 
 pub use policy::{PolicyRule, PromotionRefused, ResultSummary, check_promotion};
 
@@ -284,7 +295,9 @@ impl MoveKind {
 }
 
 /// What a label must point to for a move to go ahead (compare-and-swap).
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// JSON: `"anything"`, `"unset"`, or `{"target": 7}`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
 pub enum ExpectFrom {
     /// Move whatever the label points to now.
     Anything,
@@ -411,19 +424,34 @@ pub struct Promote {
 #[derive(Debug, thiserror::Error)]
 pub enum RegistryError {
     #[error(
-        "unsupported registry URL `{url}`: use `sqlite://PATH`, `postgres://USER@HOST/DB` or `git+branch://NAME`"
+        "unsupported registry URL `{url}`: use `sqlite://PATH`, `postgres://USER@HOST/DB`, `git+branch://NAME` or `https://SERVER`"
     )]
     BadUrl { url: String },
     #[error(
-        "https:// registries (a `promptgate serve` server) are not supported by this build; use sqlite://, postgres:// or git+branch://"
+        "`{0}`: the API key would cross the network unencrypted; use https:// (plain http:// only to a loopback address)"
     )]
-    ServerNotSupported,
+    InsecureServer(String),
+    #[error(
+        "a registry server needs an API key: set PROMPTGATE_API_KEY (`promptgate keys create` on the server makes one)"
+    )]
+    NoApiKey,
+    /// The server failed, or answered what this version cannot read.
+    #[error("the registry server answered {status}: {message}")]
+    Remote { status: u16, message: String },
     #[error("invalid {what} `{name}`: {why}")]
     InvalidName {
         what: &'static str,
         name: String,
         why: &'static str,
     },
+    #[error(
+        "invalid repository `{0}`: write it as `owner/repo` (letters, digits, `-`, `_` and `.`)"
+    )]
+    InvalidNamespace(String),
+    #[error(
+        "which repository's prompts? set PROMPTGATE_REPOSITORY=owner/repo (or run inside a checkout whose `origin` remote is on GitHub)"
+    )]
+    NamespaceUnknown,
     #[error("invalid label target: {0}")]
     InvalidTarget(String),
     #[error("{prompt}: no published version {version}; `promptgate history {prompt}` lists them")]
@@ -496,6 +524,12 @@ pub trait Registry: Send + Sync {
     /// Where the registry lives, for messages (never includes a password).
     fn describe(&self) -> String;
 
+    /// The repository whose prompts this view reads and writes.
+    fn namespace(&self) -> &Namespace;
+
+    /// The view of another repository's prompts on the same storage.
+    fn scoped(&self, namespace: &Namespace) -> std::sync::Arc<dyn Registry>;
+
     /// Publishes a version: numbered one past the prompt's newest, or, when
     /// the same content (same id) is already published, that version.
     async fn publish(&self, new: NewVersion) -> Result<Published>;
@@ -505,7 +539,7 @@ pub trait Registry: Send + Sync {
     /// Every version of a prompt, oldest first.
     async fn versions(&self, prompt: &str) -> Result<Vec<Version>>;
 
-    /// Every prompt with a published version, sorted.
+    /// Every prompt of this namespace with a published version, sorted.
     async fn prompts(&self) -> Result<Vec<String>>;
 
     /// Stores an evaluation result under its fingerprint (replacing an
@@ -536,7 +570,7 @@ pub trait Registry: Send + Sync {
     /// Every move of every label of a prompt, oldest first.
     async fn label_history(&self, prompt: &str) -> Result<Vec<LabelMove>>;
 
-    /// The whole audit log, oldest first.
+    /// The namespace's audit log, oldest first.
     async fn audit_log(&self) -> Result<Vec<AuditEntry>>;
 
     async fn label(&self, prompt: &str, label: &str) -> Result<Option<LabelTarget>> {
@@ -852,8 +886,19 @@ pub async fn publish_prompt(
     })
 }
 
-/// Opens the registry a URL names; relative paths are relative to the repository.
+/// Opens the registry a URL names, in the namespace [`namespace_for`] finds
+/// for the checkout at `repo_root` (relative paths are relative to it).
 pub async fn open(url: &str, repo_root: &Path) -> Result<Box<dyn Registry>> {
+    let namespace = namespace_for(url, repo_root).await?;
+    open_in(url, repo_root, &namespace).await
+}
+
+/// Opens the registry a URL names, in `namespace`.
+pub async fn open_in(
+    url: &str,
+    repo_root: &Path,
+    namespace: &Namespace,
+) -> Result<Box<dyn Registry>> {
     if let Some(path) = url.strip_prefix("sqlite://") {
         if path.is_empty() {
             return Err(RegistryError::BadUrl {
@@ -861,10 +906,21 @@ pub async fn open(url: &str, repo_root: &Path) -> Result<Box<dyn Registry>> {
             });
         }
         let path = repo_root.join(path);
-        return Ok(Box::new(sql::SqlRegistry::open_sqlite(&path).await?));
+        return Ok(Box::new(
+            sql::SqlRegistry::open_sqlite(&path)
+                .await?
+                .in_namespace(namespace),
+        ));
     }
     if url.starts_with("postgres://") || url.starts_with("postgresql://") {
-        return Ok(Box::new(sql::SqlRegistry::open_postgres(url).await?));
+        return Ok(Box::new(
+            sql::SqlRegistry::open_postgres(url)
+                .await?
+                .in_namespace(namespace),
+        ));
+    }
+    if url.starts_with("https://") || url.starts_with("http://") {
+        return Ok(Box::new(http::HttpRegistry::from_env(url, namespace)?));
     }
     if let Some(branch) = url.strip_prefix("git+branch://") {
         let branch = if branch.is_empty() {
@@ -873,7 +929,9 @@ pub async fn open(url: &str, repo_root: &Path) -> Result<Box<dyn Registry>> {
             branch.trim_end_matches('/')
         };
         return Ok(Box::new(
-            gitbranch::GitBranchRegistry::open(repo_root, branch).await?,
+            gitbranch::GitBranchRegistry::open(repo_root, branch)
+                .await?
+                .in_namespace(namespace),
         ));
     }
     Err(RegistryError::BadUrl {

@@ -2,6 +2,8 @@
 
 use std::collections::BTreeMap;
 
+use serde::{Deserialize, Serialize};
+
 use crate::pipeline::config::PromotionPolicy;
 use crate::types::EvalResult;
 
@@ -61,8 +63,10 @@ impl ResultSummary {
     }
 }
 
-/// One rule of the promotion policy that a promotion broke.
-#[derive(Debug, Clone, PartialEq)]
+/// One rule of the promotion policy that a promotion broke (in JSON,
+/// tagged by `rule`: what the server answers when it refuses a promotion).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "rule", rename_all = "snake_case")]
 pub enum PolicyRule {
     /// The target label is not one of the configured environments.
     NotAnEnvironment {
@@ -142,7 +146,7 @@ impl std::fmt::Display for PolicyRule {
 }
 
 /// A promotion the policy refused, with every rule it broke.
-#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[derive(Debug, Clone, PartialEq, thiserror::Error, Serialize, Deserialize)]
 #[error(
     "promotion of {prompt} v{version} to `{to}` refused:\n{}\n  pass --force --reason \"…\" to override (recorded as forced)",
     rules.iter().map(|r| format!("  - {r}")).collect::<Vec<_>>().join("\n")

@@ -7,6 +7,9 @@
 //! migrations ([`REGISTRY_SCHEMA`]); the server runs it on the pool its job
 //! queue uses ([`SqlRegistry::on`]).
 //!
+//! Every row carries its namespace (`repo`, `owner/repo`); a
+//! [`SqlRegistry`] reads and writes one namespace, and every query names it.
+//!
 //! Every write is one transaction whose first statement upserts the
 //! prompt's row in `prompts`. That takes the SQLite write lock at once (so a
 //! busy writer waits on the busy timeout instead of failing a lock upgrade)
@@ -22,6 +25,7 @@ use sqlx::Row;
 use sqlx::postgres::PgRow;
 use sqlx::sqlite::SqliteRow;
 
+use super::Namespace;
 use super::{
     AuditEntry, Baseline, GateOutcome, LabelMove, LabelTarget, MoveKind, MoveLabel, NewVersion,
     Published, Registry, RegistryError, Result, Version, VersionRef, backoff, baseline_detail,
@@ -47,8 +51,9 @@ const SQLITE_CONNECTIONS: u32 = 4;
 const POSTGRES_CONNECTIONS: u32 = 8;
 
 const VERSION_COLUMNS: &str =
-    "prompt, number, version_id, content, parent, git_commit, author, message, created_at";
-const MOVE_COLUMNS: &str = "prompt, label, from_target, to_target, kind, forced, actor, reason, at";
+    "repo, prompt, number, version_id, content, parent, git_commit, author, message, created_at";
+const MOVE_COLUMNS: &str =
+    "repo, prompt, label, from_target, to_target, kind, forced, actor, reason, at";
 
 // The queries shared by several operations are macros, not functions: inside
 // `per_backend!` they expand once per backend, against that backend's
@@ -58,11 +63,12 @@ const MOVE_COLUMNS: &str = "prompt, label, from_target, to_target, kind, forced,
 /// Upserts the prompt's row: the first statement of every write (see the
 /// module comment).
 macro_rules! lock_prompt {
-    ($conn:expr, $prompt:expr) => {
+    ($conn:expr, $repo:expr, $prompt:expr) => {
         sqlx::query(
-            "INSERT INTO prompts (name) VALUES ($1) \
-             ON CONFLICT (name) DO UPDATE SET writes = prompts.writes + 1",
+            "INSERT INTO prompts (repo, name) VALUES ($1, $2) \
+             ON CONFLICT (repo, name) DO UPDATE SET writes = prompts.writes + 1",
         )
+        .bind($repo)
         .bind($prompt)
         .execute($conn)
         .await?
@@ -71,10 +77,12 @@ macro_rules! lock_prompt {
 
 /// Appends one line to the audit log.
 macro_rules! audit {
-    ($conn:expr, $actor:expr, $action:expr, $prompt:expr, $detail:expr) => {
+    ($conn:expr, $repo:expr, $actor:expr, $action:expr, $prompt:expr, $detail:expr) => {
         sqlx::query(
-            "INSERT INTO audit (at, actor, action, prompt, detail) VALUES ($1, $2, $3, $4, $5)",
+            "INSERT INTO audit (repo, at, actor, action, prompt, detail) \
+             VALUES ($1, $2, $3, $4, $5, $6)",
         )
+        .bind($repo)
         .bind(now_rfc3339())
         .bind($actor)
         .bind($action)
@@ -87,13 +95,15 @@ macro_rules! audit {
 
 /// The version `$at` names, if it is published (an `Option<Version>`).
 macro_rules! select_version {
-    ($conn:expr, $prompt:expr, $at:expr) => {{
+    ($conn:expr, $repo:expr, $prompt:expr, $at:expr) => {{
         let row = match $at {
             VersionRef::Number(n) => {
                 let sql = format!(
-                    "SELECT {VERSION_COLUMNS} FROM versions WHERE prompt = $1 AND number = $2"
+                    "SELECT {VERSION_COLUMNS} FROM versions \
+                     WHERE repo = $1 AND prompt = $2 AND number = $3"
                 );
                 sqlx::query(&sql)
+                    .bind($repo)
                     .bind($prompt)
                     .bind(i64::from(*n))
                     .fetch_optional($conn)
@@ -101,9 +111,11 @@ macro_rules! select_version {
             }
             VersionRef::Id(id) => {
                 let sql = format!(
-                    "SELECT {VERSION_COLUMNS} FROM versions WHERE prompt = $1 AND version_id = $2"
+                    "SELECT {VERSION_COLUMNS} FROM versions \
+                     WHERE repo = $1 AND prompt = $2 AND version_id = $3"
                 );
                 sqlx::query(&sql)
+                    .bind($repo)
                     .bind($prompt)
                     .bind(&id.0)
                     .fetch_optional($conn)
@@ -116,8 +128,9 @@ macro_rules! select_version {
 
 /// The result stored under `$fingerprint` (an `Option<EvalResult>`).
 macro_rules! select_result {
-    ($conn:expr, $fingerprint:expr) => {
-        sqlx::query("SELECT result FROM results WHERE fingerprint = $1")
+    ($conn:expr, $repo:expr, $fingerprint:expr) => {
+        sqlx::query("SELECT result FROM results WHERE repo = $1 AND fingerprint = $2")
+            .bind($repo)
             .bind(&$fingerprint.0)
             .fetch_optional($conn)
             .await?
@@ -126,10 +139,12 @@ macro_rules! select_result {
     };
 }
 
-/// A registry in a SQLite file or a PostgreSQL database.
+/// One namespace of a registry in a SQLite file or a PostgreSQL database.
+#[derive(Clone)]
 pub struct SqlRegistry {
     db: Database,
     describe: String,
+    namespace: Namespace,
 }
 
 impl SqlRegistry {
@@ -143,7 +158,18 @@ impl SqlRegistry {
         SqlRegistry {
             db,
             describe: describe.to_string(),
+            namespace: Namespace::default_namespace(),
         }
+    }
+
+    /// The same registry, reading and writing `namespace`.
+    pub fn in_namespace(mut self, namespace: &Namespace) -> Self {
+        self.namespace = namespace.clone();
+        self
+    }
+
+    fn repo(&self) -> &str {
+        self.namespace.as_str()
     }
 
     /// Names where the registry lives, for messages. Pass URLs through
@@ -226,13 +252,14 @@ impl SqlRegistry {
 
     async fn try_publish(&self, new: &NewVersion) -> Result<Published> {
         let insert = format!(
-            "INSERT INTO versions ({VERSION_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)"
+            "INSERT INTO versions ({VERSION_COLUMNS}) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)"
         );
         per_backend!(&self.db, pool => {
             let mut tx = pool.begin().await?;
-            lock_prompt!(&mut *tx, &new.prompt);
+            lock_prompt!(&mut *tx, self.repo(), &new.prompt);
             if let Some(version) =
-                select_version!(&mut *tx, &new.prompt, &VersionRef::Id(new.id.clone()))
+                select_version!(&mut *tx, self.repo(), &new.prompt, &VersionRef::Id(new.id.clone()))
             {
                 tx.commit().await?;
                 return Ok(Published {
@@ -241,19 +268,23 @@ impl SqlRegistry {
                 });
             }
             let newest: Option<i64> =
-                sqlx::query("SELECT MAX(number) AS newest FROM versions WHERE prompt = $1")
-                    .bind(&new.prompt)
+                sqlx::query(
+                    "SELECT MAX(number) AS newest FROM versions WHERE repo = $1 AND prompt = $2",
+                )
+                .bind(self.repo())
+                .bind(&new.prompt)
                     .fetch_one(&mut *tx)
                     .await?
                     .try_get("newest")?;
             let newest = newest.map(to_u32).transpose()?;
             let parent = match &new.parent {
-                Some(id) => select_version!(&mut *tx, &new.prompt, &VersionRef::Id(id.clone()))
+                Some(id) => select_version!(&mut *tx, self.repo(), &new.prompt, &VersionRef::Id(id.clone()))
                     .map(|v| v.number),
                 None => None,
             };
             let version = next_version(new, newest, parent);
             sqlx::query(&insert)
+                .bind(self.repo())
                 .bind(&version.prompt)
                 .bind(i64::from(version.number))
                 .bind(&version.id.0)
@@ -267,6 +298,7 @@ impl SqlRegistry {
                 .await?;
             audit!(
                 &mut *tx,
+                self.repo(),
                 &version.author,
                 "publish",
                 Some(version.prompt.as_str()),
@@ -283,13 +315,14 @@ impl SqlRegistry {
     async fn try_record_result(&self, result: &EvalResult, actor: &str) -> Result<()> {
         per_backend!(&self.db, pool => {
             let mut tx = pool.begin().await?;
-            lock_prompt!(&mut *tx, &result.prompt);
+            lock_prompt!(&mut *tx, self.repo(), &result.prompt);
             sqlx::query(
-                "INSERT INTO results (fingerprint, prompt, version_id, result, recorded_at) \
-                 VALUES ($1, $2, $3, $4, $5) \
-                 ON CONFLICT (fingerprint) DO UPDATE SET prompt = excluded.prompt, \
+                "INSERT INTO results (repo, fingerprint, prompt, version_id, result, recorded_at) \
+                 VALUES ($1, $2, $3, $4, $5, $6) \
+                 ON CONFLICT (repo, fingerprint) DO UPDATE SET prompt = excluded.prompt, \
                  version_id = excluded.version_id, result = excluded.result, recorded_at = excluded.recorded_at",
             )
+            .bind(self.repo())
             .bind(&result.fingerprint.0)
             .bind(&result.prompt)
             .bind(&result.version.0)
@@ -299,6 +332,7 @@ impl SqlRegistry {
             .await?;
             audit!(
                 &mut *tx,
+                self.repo(),
                 actor,
                 "record_result",
                 Some(result.prompt.as_str()),
@@ -319,10 +353,10 @@ impl SqlRegistry {
     ) -> Result<Baseline> {
         per_backend!(&self.db, pool => {
             let mut tx = pool.begin().await?;
-            lock_prompt!(&mut *tx, prompt);
-            let version = select_version!(&mut *tx, prompt, &VersionRef::Number(number))
+            lock_prompt!(&mut *tx, self.repo(), prompt);
+            let version = select_version!(&mut *tx, self.repo(), prompt, &VersionRef::Number(number))
                 .ok_or_else(|| not_found(prompt, &VersionRef::Number(number)))?;
-            let result = select_result!(&mut *tx, fingerprint)
+            let result = select_result!(&mut *tx, self.repo(), fingerprint)
                 .ok_or_else(|| RegistryError::ResultNotFound(fingerprint.clone()))?;
             check_result_matches(&version, &result)?;
             let baseline = Baseline {
@@ -335,11 +369,12 @@ impl SqlRegistry {
                 set_at: now_rfc3339(),
             };
             sqlx::query(
-                "INSERT INTO baselines (prompt, number, fingerprint, gate, set_by, set_at) \
-                 VALUES ($1, $2, $3, $4, $5, $6) \
-                 ON CONFLICT (prompt, number) DO UPDATE SET fingerprint = excluded.fingerprint, \
+                "INSERT INTO baselines (repo, prompt, number, fingerprint, gate, set_by, set_at) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7) \
+                 ON CONFLICT (repo, prompt, number) DO UPDATE SET fingerprint = excluded.fingerprint, \
                  gate = excluded.gate, set_by = excluded.set_by, set_at = excluded.set_at",
             )
+            .bind(self.repo())
             .bind(prompt)
             .bind(i64::from(number))
             .bind(&fingerprint.0)
@@ -350,6 +385,7 @@ impl SqlRegistry {
             .await?;
             audit!(
                 &mut *tx,
+                self.repo(),
                 actor,
                 "set_baseline",
                 Some(prompt),
@@ -362,19 +398,23 @@ impl SqlRegistry {
 
     async fn try_move_label(&self, request: &MoveLabel, to: &LabelTarget) -> Result<LabelMove> {
         let insert = format!(
-            "INSERT INTO label_moves ({MOVE_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)"
+            "INSERT INTO label_moves ({MOVE_COLUMNS}) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)"
         );
         per_backend!(&self.db, pool => {
             let mut tx = pool.begin().await?;
-            lock_prompt!(&mut *tx, &request.prompt);
+            lock_prompt!(&mut *tx, self.repo(), &request.prompt);
             for number in to.versions() {
-                if select_version!(&mut *tx, &request.prompt, &VersionRef::Number(number)).is_none() {
+                if select_version!(&mut *tx, self.repo(), &request.prompt, &VersionRef::Number(number)).is_none() {
                     return Err(not_found(&request.prompt, &VersionRef::Number(number)));
                 }
             }
             let current: Option<LabelTarget> =
-                sqlx::query("SELECT target FROM labels WHERE prompt = $1 AND label = $2")
-                    .bind(&request.prompt)
+                sqlx::query(
+                    "SELECT target FROM labels WHERE repo = $1 AND prompt = $2 AND label = $3",
+                )
+                .bind(self.repo())
+                .bind(&request.prompt)
                     .bind(&request.label)
                     .fetch_optional(&mut *tx)
                     .await?
@@ -382,15 +422,17 @@ impl SqlRegistry {
                     .transpose()?;
             let recorded = checked_move(request, to, current)?;
             sqlx::query(
-                "INSERT INTO labels (prompt, label, target) VALUES ($1, $2, $3) \
-                 ON CONFLICT (prompt, label) DO UPDATE SET target = excluded.target",
+                "INSERT INTO labels (repo, prompt, label, target) VALUES ($1, $2, $3, $4) \
+                 ON CONFLICT (repo, prompt, label) DO UPDATE SET target = excluded.target",
             )
+            .bind(self.repo())
             .bind(&request.prompt)
             .bind(&request.label)
             .bind(to_json(to))
             .execute(&mut *tx)
             .await?;
             sqlx::query(&insert)
+                .bind(self.repo())
                 .bind(&recorded.prompt)
                 .bind(&recorded.label)
                 .bind(recorded.from.as_ref().map(to_json))
@@ -404,6 +446,7 @@ impl SqlRegistry {
                 .await?;
             audit!(
                 &mut *tx,
+                self.repo(),
                 &recorded.actor,
                 "move_label",
                 Some(recorded.prompt.as_str()),
@@ -421,6 +464,14 @@ impl Registry for SqlRegistry {
         self.describe.clone()
     }
 
+    fn namespace(&self) -> &Namespace {
+        &self.namespace
+    }
+
+    fn scoped(&self, namespace: &Namespace) -> std::sync::Arc<dyn Registry> {
+        std::sync::Arc::new(self.clone().in_namespace(namespace))
+    }
+
     async fn publish(&self, new: NewVersion) -> Result<Published> {
         validate_name("prompt name", &new.prompt)?;
         let new = &new;
@@ -429,14 +480,16 @@ impl Registry for SqlRegistry {
     }
 
     async fn version(&self, prompt: &str, at: &VersionRef) -> Result<Option<Version>> {
-        Ok(per_backend!(&self.db, pool => select_version!(pool, prompt, at)))
+        Ok(per_backend!(&self.db, pool => select_version!(pool, self.repo(), prompt, at)))
     }
 
     async fn versions(&self, prompt: &str) -> Result<Vec<Version>> {
-        let sql =
-            format!("SELECT {VERSION_COLUMNS} FROM versions WHERE prompt = $1 ORDER BY number");
+        let sql = format!(
+            "SELECT {VERSION_COLUMNS} FROM versions WHERE repo = $1 AND prompt = $2 ORDER BY number"
+        );
         per_backend!(&self.db, pool => {
             sqlx::query(&sql)
+                .bind(self.repo())
                 .bind(prompt)
                 .fetch_all(pool)
                 .await?
@@ -448,8 +501,11 @@ impl Registry for SqlRegistry {
 
     async fn prompts(&self) -> Result<Vec<String>> {
         per_backend!(&self.db, pool => {
-            let rows = sqlx::query("SELECT DISTINCT prompt FROM versions ORDER BY prompt")
-                .fetch_all(pool)
+            let rows = sqlx::query(
+                "SELECT DISTINCT prompt FROM versions WHERE repo = $1 ORDER BY prompt",
+            )
+            .bind(self.repo())
+            .fetch_all(pool)
                 .await?;
             Ok(rows
                 .iter()
@@ -467,7 +523,7 @@ impl Registry for SqlRegistry {
     }
 
     async fn result(&self, fingerprint: &Fingerprint) -> Result<Option<EvalResult>> {
-        Ok(per_backend!(&self.db, pool => select_result!(pool, fingerprint)))
+        Ok(per_backend!(&self.db, pool => select_result!(pool, self.repo(), fingerprint)))
     }
 
     async fn set_baseline(
@@ -488,8 +544,10 @@ impl Registry for SqlRegistry {
         let stored = per_backend!(&self.db, pool => {
             let row = sqlx::query(
                 "SELECT b.fingerprint, b.gate, b.set_by, b.set_at, r.result FROM baselines b \
-                 JOIN results r ON r.fingerprint = b.fingerprint WHERE b.prompt = $1 AND b.number = $2",
+                 JOIN results r ON r.repo = b.repo AND r.fingerprint = b.fingerprint \
+                 WHERE b.repo = $1 AND b.prompt = $2 AND b.number = $3",
             )
+            .bind(self.repo())
             .bind(prompt)
             .bind(i64::from(number))
             .fetch_optional(pool)
@@ -522,7 +580,8 @@ impl Registry for SqlRegistry {
 
     async fn labels(&self, prompt: &str) -> Result<BTreeMap<String, LabelTarget>> {
         per_backend!(&self.db, pool => {
-            sqlx::query("SELECT label, target FROM labels WHERE prompt = $1")
+            sqlx::query("SELECT label, target FROM labels WHERE repo = $1 AND prompt = $2")
+                .bind(self.repo())
                 .bind(prompt)
                 .fetch_all(pool)
                 .await?
@@ -541,9 +600,12 @@ impl Registry for SqlRegistry {
     }
 
     async fn label_history(&self, prompt: &str) -> Result<Vec<LabelMove>> {
-        let sql = format!("SELECT {MOVE_COLUMNS} FROM label_moves WHERE prompt = $1 ORDER BY id");
+        let sql = format!(
+            "SELECT {MOVE_COLUMNS} FROM label_moves WHERE repo = $1 AND prompt = $2 ORDER BY id"
+        );
         per_backend!(&self.db, pool => {
             sqlx::query(&sql)
+                .bind(self.repo())
                 .bind(prompt)
                 .fetch_all(pool)
                 .await?
@@ -555,8 +617,11 @@ impl Registry for SqlRegistry {
 
     async fn audit_log(&self) -> Result<Vec<AuditEntry>> {
         per_backend!(&self.db, pool => {
-            sqlx::query("SELECT seq, at, actor, action, prompt, detail FROM audit ORDER BY seq")
-                .fetch_all(pool)
+            sqlx::query(
+                "SELECT seq, at, actor, action, prompt, detail FROM audit WHERE repo = $1 ORDER BY seq",
+            )
+            .bind(self.repo())
+            .fetch_all(pool)
                 .await?
                 .iter()
                 .map(audit_from_row)

@@ -27,7 +27,7 @@ use super::installations::Installations;
 use super::sources::{BlobCache, FetchLimits, commit_files};
 use crate::edges::github::app::GitHubApp;
 use crate::edges::github::{GitHubApi, GitHubError};
-use crate::edges::registry::Registry;
+use crate::edges::registry::{Namespace, Registry};
 use crate::flows::evaluate::{KeyPolicy, Locations, RegistryAccess};
 use crate::pipeline::spec::Workspace;
 use crate::server::jobs::{Job, JobError, JobKind, KindRouter, RepositoryError, ServerError};
@@ -51,7 +51,7 @@ impl InstallationClients for GitHubApp {
 pub struct GitHubWork {
     pub clients: Arc<dyn InstallationClients>,
     /// The server's registry: publish jobs write to it, reruns read
-    /// baselines from it, `/v1/prompts` serves from it.
+    /// baselines from it, `/v1/repos/…` serves from it (each repository its namespace).
     pub registry: Arc<dyn Registry>,
     /// Per repository: the response cache and stored results, reused
     /// across jobs (`<data_dir>/<owner>/<repo>/`).
@@ -140,8 +140,14 @@ impl GitHubWork {
         Locations {
             work_dir: dir.clone(),
             store_dir: Some(dir.join("store")),
-            registry: RegistryAccess::Given(self.registry.clone()),
+            registry: RegistryAccess::Given(self.registry_of(repo)),
         }
+    }
+
+    /// The registry's view of `repo`'s prompts: a repository publishes to,
+    /// and gates against, its own namespace only.
+    fn registry_of(&self, repo: &RepoName) -> Arc<dyn Registry> {
+        self.registry.scoped(&Namespace::from(repo))
     }
 }
 

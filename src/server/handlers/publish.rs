@@ -32,7 +32,8 @@ impl JobHandler for PublishHandler {
             .work
             .workspace_at(github.as_ref(), repo, commit)
             .await?;
-        let registry = self.work.registry.as_ref();
+        let registry = self.work.registry_of(repo);
+        let registry = registry.as_ref();
         let unpublished = unpublished(repo, &workspace, registry).await?;
         if unpublished.is_empty() {
             tracing::info!(%repo, sha = %commit, "every prompt is already published");

@@ -38,6 +38,7 @@ use crate::pipeline::runner::pricing::{PriceTable, cost_usd};
 use crate::pipeline::telemetry::{
     self as stats, Comparison, Execution, Metrics, SKETCH_RELATIVE_ERROR, Tally,
 };
+use crate::edges::registry::Namespace;
 use crate::types::{RepoName, Usage};
 use records::{Rejection, Reported, Served};
 use store::{DAY_MS, HOUR_MS, StoredExecution, TelemetryStore, Upkeep};
@@ -354,12 +355,16 @@ fn repository(owner: &str, repo: &str) -> Result<RepoName, Box<Response>> {
 async fn authorize(
     state: &ServerState,
     headers: &HeaderMap,
-    _repo: &RepoName,
+    repo: &RepoName,
     need: Scope,
 ) -> Result<(), Response> {
+    // A repository the key does not reach answers as the registry's routes
+    // do (404): nothing confirms that it exists.
+    let namespace = Namespace::parse(&repo.to_string())
+        .map_err(|refused| error(StatusCode::BAD_REQUEST, refused.to_string()))?;
     state
         .api_keys
-        .require(headers, need)
+        .require_in(headers, need, &namespace)
         .await
         .map(drop)
         .map_err(|refused| error(refused.status(), refused.message()))
