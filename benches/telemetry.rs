@@ -23,7 +23,7 @@ use promptgate::edges::db::Database;
 use promptgate::edges::registry::{self, NewVersion};
 use promptgate::pipeline::telemetry::{Execution, Outcome};
 use promptgate::server::telemetry::store::{StoredExecution, TelemetryStore};
-use promptgate::server::{ApiKeys, Scope, schema};
+use promptgate::server::{ApiKeys, KeyReach, Scope, schema};
 use promptgate::types::{
     MessageTemplate, ModelId, ModelParameters, PromptContent, ResponseFormat, Role, VersionId,
 };
@@ -131,7 +131,7 @@ async fn prepare(url: &str, root: &std::path::Path) -> Result<String, Error> {
     let db = Database::connect(url, 1).await?;
     schema::migrate(&db).await?;
     let key = ApiKeys::new(db.clone())
-        .create("bench", Scope::Publish)
+        .create("bench", Scope::Publish, KeyReach::Every)
         .await?;
     db.close().await;
     Ok(key.key.expose().to_string())

@@ -24,7 +24,8 @@ use promptgate::edges::registry::{self, ExpectFrom, LabelTarget, MoveKind, MoveL
 use promptgate::server::jobs::{JobQueue, RetryPolicy, shutdown_channel};
 use promptgate::server::telemetry::{Telemetry, TelemetrySettings};
 use promptgate::server::{
-    ApiKeys, GitHubEvents, HmacVerifier, RegistryPrompts, Scope, Secret, ServerState, schema,
+    ApiKeys, GitHubEvents, HmacVerifier, KeyReach, RegistryPrompts, Scope, Secret, ServerState,
+    schema,
 };
 use promptgate::types::{
     MessageTemplate, ModelId, ModelParameters, PromptContent, ResponseFormat, Role, VersionId,
@@ -253,9 +254,9 @@ async fn the_whole_telemetry_flow(url: &str, root: &Path) {
         ..TelemetrySettings::default()
     };
     let (base, state, stop) = serve_in_process(url, settings).await;
-    let publish = state.api_keys.create("app", Scope::Publish).await.unwrap();
+    let publish = state.api_keys.create("app", Scope::Publish, KeyReach::Every).await.unwrap();
     let publish = publish.key.expose().to_string();
-    let read = state.api_keys.create("dash", Scope::Read).await.unwrap();
+    let read = state.api_keys.create("dash", Scope::Read, KeyReach::Every).await.unwrap();
     let read = read.key.expose().to_string();
     let client = Client {
         http: reqwest::Client::new(),
@@ -618,7 +619,7 @@ async fn prepare_database(dir: &Path, db: &Path, model: &str) -> String {
     let pool = Database::connect(&url, 1).await.unwrap();
     schema::migrate(&pool).await.unwrap();
     let key = ApiKeys::new(pool.clone())
-        .create("app", Scope::Publish)
+        .create("app", Scope::Publish, KeyReach::Every)
         .await
         .unwrap();
     pool.close().await;

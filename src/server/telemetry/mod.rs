@@ -357,7 +357,7 @@ async fn authorize(
     headers: &HeaderMap,
     repo: &RepoName,
     need: Scope,
-) -> Result<(), Response> {
+) -> Result<Namespace, Response> {
     // A repository the key does not reach answers as the registry's routes
     // do (404): nothing confirms that it exists.
     let namespace = Namespace::parse(&repo.to_string())
@@ -366,8 +366,8 @@ async fn authorize(
         .api_keys
         .require_in(headers, need, &namespace)
         .await
-        .map(drop)
-        .map_err(|refused| error(refused.status(), refused.message()))
+        .map_err(|refused| error(refused.status(), refused.message()))?;
+    Ok(namespace)
 }
 
 /// What the registry said about the version a record names.
@@ -393,11 +393,12 @@ fn model_of(prompt: &ServedPrompt) -> Option<(String, String)> {
 /// does. `Err` is the registry failing (the whole batch gets 503).
 async fn resolve(
     state: &ServerState,
+    repo: &Namespace,
     prompt: &str,
     served: &Served,
 ) -> Result<Resolved, super::PromptSourceError> {
     Ok(match served {
-        Served::Version(number) => match state.prompts.version(prompt, *number).await? {
+        Served::Version(number) => match state.prompts.version(repo, prompt, *number).await? {
             Some(found) => Resolved::Found {
                 version: found.version,
                 model: model_of(&found),
@@ -405,7 +406,7 @@ async fn resolve(
             None => Resolved::Missing(format!("no version {number} of prompt `{prompt}`")),
         },
         Served::Label { label, key } => {
-            match state.prompts.resolve(prompt, label, key.as_deref()).await? {
+            match state.prompts.resolve(repo, prompt, label, key.as_deref()).await? {
                 Some(found) => Resolved::Found {
                     version: found.version,
                     model: model_of(&found),
@@ -465,9 +466,10 @@ async fn ingest(
         Ok(repo) => repo,
         Err(refused) => return *refused,
     };
-    if let Err(refused) = authorize(&state, &headers, &repo, Scope::Publish).await {
-        return refused;
-    }
+    let namespace = match authorize(&state, &headers, &repo, Scope::Publish).await {
+        Ok(namespace) => namespace,
+        Err(refused) => return refused,
+    };
     let refuse = |status: StatusCode, message: String| {
         counters.batch("refused");
         error(status, message)
@@ -529,7 +531,7 @@ async fn ingest(
         let lookup = (record.prompt.clone(), record.served.clone());
         let resolution = match resolved.get(&lookup) {
             Some(known) => known.clone(),
-            None => match resolve(&state, &record.prompt, &record.served).await {
+            None => match resolve(&state, &namespace, &record.prompt, &record.served).await {
                 Ok(found) => {
                     resolved.insert(lookup, found.clone());
                     found
