@@ -18,7 +18,7 @@ pub struct OpenError {
     /// Only the kind of registry: its URL may hold a password.
     pub scheme: String,
     #[source]
-    pub source: RegistryError,
+    pub source: Box<RegistryError>,
 }
 
 /// The registry `chosen` names (a flag), else the config's, else the
@@ -35,7 +35,10 @@ pub async fn open_registry(
     let scheme = url.split("://").next().unwrap_or("registry").to_string();
     open(&url, repo)
         .await
-        .map_err(|source| OpenError { scheme, source })
+        .map_err(|source| OpenError {
+            scheme,
+            source: Box::new(source),
+        })
 }
 
 /// The environment labels `promote` may move.
