@@ -33,12 +33,10 @@ pub async fn open_registry(
         .or_else(|| config.registry.clone())
         .unwrap_or_else(|| DEFAULT_REGISTRY.into());
     let scheme = url.split("://").next().unwrap_or("registry").to_string();
-    open(&url, repo)
-        .await
-        .map_err(|source| OpenError {
-            scheme,
-            source: Box::new(source),
-        })
+    open(&url, repo).await.map_err(|source| OpenError {
+        scheme,
+        source: Box::new(source),
+    })
 }
 
 /// The environment labels `promote` may move.
