@@ -94,7 +94,7 @@ pub enum DiffError {
         at: At,
         origin: String,
         #[source]
-        source: RegistryError,
+        source: Box<RegistryError>,
     },
     #[error("{path}: resolving its includes in the {origin}")]
     Includes {
@@ -353,7 +353,7 @@ async fn published(
         prompt: prompt.to_owned(),
         at: at.clone(),
         origin: origin.clone(),
-        source,
+        source: Box::new(source),
     })?;
     Ok(Some(Side {
         place: format!("{prompt}@v{} ({origin})", version.number),

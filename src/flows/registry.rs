@@ -18,7 +18,7 @@ pub struct OpenError {
     /// Only the kind of registry: its URL may hold a password.
     pub scheme: String,
     #[source]
-    pub source: RegistryError,
+    pub source: Box<RegistryError>,
 }
 
 /// The registry `chosen` names (a flag), else the config's, else the
@@ -40,7 +40,10 @@ pub async fn open_registry(
         Ok(None) => open(&url, repo).await,
         Err(error) => Err(error),
     };
-    opened.map_err(|source| OpenError { scheme, source })
+    opened.map_err(|source| OpenError {
+        scheme,
+        source: Box::new(source),
+    })
 }
 
 /// The environment labels `promote` may move.
