@@ -94,12 +94,12 @@ fn read_tree(root: &Path) -> Vec<SourceFile> {
 /// The unit a module path belongs to; `None` for the crate root.
 fn unit_of(module: &[String], units: &BTreeSet<String>) -> Option<String> {
     let first = module.first()?;
-    if FOLDERS.contains(&first.as_str()) {
-        if let Some(second) = module.get(1) {
-            let unit = format!("{first}::{second}");
-            if units.contains(&unit) {
-                return Some(unit);
-            }
+    if FOLDERS.contains(&first.as_str())
+        && let Some(second) = module.get(1)
+    {
+        let unit = format!("{first}::{second}");
+        if units.contains(&unit) {
+            return Some(unit);
         }
     }
     Some(first.clone())

@@ -254,9 +254,17 @@ async fn the_whole_telemetry_flow(url: &str, root: &Path) {
         ..TelemetrySettings::default()
     };
     let (base, state, stop) = serve_in_process(url, settings).await;
-    let publish = state.api_keys.create("app", Scope::Publish, KeyReach::Every).await.unwrap();
+    let publish = state
+        .api_keys
+        .create("app", Scope::Publish, KeyReach::Every)
+        .await
+        .unwrap();
     let publish = publish.key.expose().to_string();
-    let read = state.api_keys.create("dash", Scope::Read, KeyReach::Every).await.unwrap();
+    let read = state
+        .api_keys
+        .create("dash", Scope::Read, KeyReach::Every)
+        .await
+        .unwrap();
     let read = read.key.expose().to_string();
     let client = Client {
         http: reqwest::Client::new(),

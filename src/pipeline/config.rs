@@ -540,10 +540,10 @@ fn check(config: &Config) -> Vec<(Vec<String>, String)> {
             );
         }
     }
-    if let Some(judge) = &config.judge {
-        if let Err(message) = crate::types::ModelId::parse(judge) {
-            problem(&["judge"], format!("`judge`: {message}"));
-        }
+    if let Some(judge) = &config.judge
+        && let Err(message) = crate::types::ModelId::parse(judge)
+    {
+        problem(&["judge"], format!("`judge`: {message}"));
     }
     let gate = &config.gate;
     if !(0.0..1.0).contains(&gate.tolerance) {
@@ -592,13 +592,13 @@ fn check(config: &Config) -> Vec<(Vec<String>, String)> {
                 format!("`providers.{alias}` is `openai-compatible` and needs a `base_url`"),
             );
         }
-        if let Some(url) = &provider.base_url {
-            if url::Url::parse(url).is_err() {
-                problem(
-                    &["providers", alias, "base_url"],
-                    format!("`providers.{alias}.base_url` `{url}` is not a URL"),
-                );
-            }
+        if let Some(url) = &provider.base_url
+            && url::Url::parse(url).is_err()
+        {
+            problem(
+                &["providers", alias, "base_url"],
+                format!("`providers.{alias}.base_url` `{url}` is not a URL"),
+            );
         }
         if provider.concurrency == 0 {
             problem(

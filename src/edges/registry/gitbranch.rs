@@ -554,10 +554,9 @@ impl Branch {
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .as_ref()
+            && cached == commit
         {
-            if cached == commit {
-                return Ok(files.clone());
-            }
+            return Ok(files.clone());
         }
         let listing = self.git(&["ls-tree", "-r", "-z", commit], None).await?;
         let mut entries = Vec::new();

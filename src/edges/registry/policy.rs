@@ -200,13 +200,13 @@ pub fn check_promotion(
                     need: policy.min_cases,
                 });
             }
-            if let Some(need) = policy.min_score {
-                if summary.score.is_none_or(|score| score < need) {
-                    rules.push(PolicyRule::ScoreTooLow {
-                        have: summary.score,
-                        need,
-                    });
-                }
+            if let Some(need) = policy.min_score
+                && summary.score.is_none_or(|score| score < need)
+            {
+                rules.push(PolicyRule::ScoreTooLow {
+                    have: summary.score,
+                    need,
+                });
             }
             if policy.require_gate_passed && baseline.gate != GateOutcome::Passed {
                 rules.push(PolicyRule::GateNotPassed {

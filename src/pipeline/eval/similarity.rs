@@ -92,11 +92,11 @@ pub fn token_f1(output: &str, reference: &str) -> f64 {
     }
     let mut overlap = 0usize;
     for token in &out {
-        if let Some(left) = counts.get_mut(token.as_str()) {
-            if *left > 0 {
-                *left -= 1;
-                overlap += 1;
-            }
+        if let Some(left) = counts.get_mut(token.as_str())
+            && *left > 0
+        {
+            *left -= 1;
+            overlap += 1;
         }
     }
     f1(overlap, out.len(), reference.len())

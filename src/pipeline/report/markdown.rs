@@ -433,9 +433,10 @@ impl PromptDoc {
                 ));
             }
         }
-        if let Some(calls) = prompt.gate.as_ref().map(|g| &g.calls) {
-            if calls.head_failed > 0 || calls.cases_left_out > 0 {
-                notes.push(format!(
+        if let Some(calls) = prompt.gate.as_ref().map(|g| &g.calls)
+            && (calls.head_failed > 0 || calls.cases_left_out > 0)
+        {
+            notes.push(format!(
                     "🔴 {} of {} head call(s) failed; {} case(s) left out of the comparison. A run that could not evaluate never passes{}.",
                     calls.head_failed,
                     calls.head_calls,
@@ -446,7 +447,6 @@ impl PromptDoc {
                         ""
                     }
                 ));
-            }
         }
         let all_worst = view::worst_cases(prompt);
         let worst: Vec<CaseDoc> = all_worst

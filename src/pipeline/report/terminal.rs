@@ -168,18 +168,18 @@ fn render_prompt(p: &Painter, mode: ReportMode, prompt: &PromptReport, out: &mut
             }
         }
     }
-    if let Some(calls) = prompt.gate.as_ref().map(|g| &g.calls) {
-        if calls.cases_left_out > 0 {
-            out.push(format!(
-                "  {} case(s) left out of the comparison: a call failed{}",
-                calls.cases_left_out,
-                if calls.regressed {
-                    "; calls fail more often than on the baseline"
-                } else {
-                    ""
-                }
-            ));
-        }
+    if let Some(calls) = prompt.gate.as_ref().map(|g| &g.calls)
+        && calls.cases_left_out > 0
+    {
+        out.push(format!(
+            "  {} case(s) left out of the comparison: a call failed{}",
+            calls.cases_left_out,
+            if calls.regressed {
+                "; calls fail more often than on the baseline"
+            } else {
+                ""
+            }
+        ));
     }
     let errors = view::head_errors(&prompt.head);
     if !errors.is_empty() {

@@ -746,7 +746,7 @@ impl Progress {
             // prints nothing) or every 10 s, whichever comes first.
             let step = (self.total as u64 / 10).max(1);
             let mut last = self.last_line.lock().unwrap_or_else(|e| e.into_inner());
-            let at_step = done % step == 0 || done == self.total as u64;
+            let at_step = done.is_multiple_of(step) || done == self.total as u64;
             if (at_step && last.elapsed() >= Duration::from_secs(2))
                 || last.elapsed() >= Duration::from_secs(10)
             {

@@ -231,10 +231,10 @@ pub fn resolve_plain(text: &str) -> Value {
             if let Some(int) = go_parse_int(&plain) {
                 return int;
             }
-            if is_yaml_style_float(&plain) {
-                if let Some(f) = parse_float(&plain) {
-                    return float(f);
-                }
+            if is_yaml_style_float(&plain)
+                && let Some(f) = parse_float(&plain)
+            {
+                return float(f);
             }
             string()
         }

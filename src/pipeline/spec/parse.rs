@@ -620,12 +620,11 @@ impl Reader<'_> {
             .optional::<Vec<String>>(top, "tags")
             .unwrap_or_default();
         let owner = self.optional::<String>(top, "owner");
-        if self.github() {
-            if let (Some(messages), Some(cases), Some(evaluators)) =
+        if self.github()
+            && let (Some(messages), Some(cases), Some(evaluators)) =
                 (&messages, &test_data, &evaluators)
-            {
-                self.unreplaced_placeholders(messages, cases, evaluators);
-            }
+        {
+            self.unreplaced_placeholders(messages, cases, evaluators);
         }
 
         Some((

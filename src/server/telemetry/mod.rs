@@ -34,11 +34,11 @@ use super::auth::Scope;
 use super::jobs::Shutdown;
 use super::{ServedPrompt, ServerState};
 use crate::edges::db::{Database, DatabaseError};
+use crate::edges::registry::Namespace;
 use crate::pipeline::runner::pricing::{PriceTable, cost_usd};
 use crate::pipeline::telemetry::{
     self as stats, Comparison, Execution, Metrics, SKETCH_RELATIVE_ERROR, Tally,
 };
-use crate::edges::registry::Namespace;
 use crate::types::{RepoName, Usage};
 use records::{Rejection, Reported, Served};
 use store::{DAY_MS, HOUR_MS, StoredExecution, TelemetryStore, Upkeep};
@@ -406,7 +406,11 @@ async fn resolve(
             None => Resolved::Missing(format!("no version {number} of prompt `{prompt}`")),
         },
         Served::Label { label, key } => {
-            match state.prompts.resolve(repo, prompt, label, key.as_deref()).await? {
+            match state
+                .prompts
+                .resolve(repo, prompt, label, key.as_deref())
+                .await?
+            {
                 Some(found) => Resolved::Found {
                     version: found.version,
                     model: model_of(&found),
