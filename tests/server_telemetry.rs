@@ -67,7 +67,8 @@ fn content(text: &str, model: &str) -> PromptContent {
 /// Publishes `summarize` v1 and v2 (on `model`), `production` → v2 and
 /// `experiment` split 50/50, through the registry as the CLI does.
 async fn publish_summarize(url: &str, root: &Path, model: &str) {
-    let registry = registry::open(url, root).await.unwrap();
+    let namespace = registry::Namespace::parse(REPO).unwrap();
+    let registry = registry::open_in(url, root, &namespace).await.unwrap();
     for text in ["v1: {{text}}", "v2: {{ text }}"] {
         let content = content(text, model);
         registry
@@ -275,6 +276,26 @@ async fn the_whole_telemetry_flow(url: &str, root: &Path) {
     let one = json!({"executions": [{"prompt": "summarize", "version": 1, "latency_ms": 5}]});
     assert_eq!(client.post(None, &one, None).await.0, 401);
     assert_eq!(client.post(Some(&read), &one, None).await.0, 403);
+    // A key of another repository learns nothing about this one: 404, as
+    // the registry's routes answer, for reporting and for reading.
+    let elsewhere = state
+        .api_keys
+        .create(
+            "elsewhere",
+            Scope::Admin,
+            KeyReach::Repos(vec![registry::Namespace::parse("octo/other").unwrap()]),
+        )
+        .await
+        .unwrap();
+    let elsewhere = elsewhere.key.expose().to_string();
+    assert_eq!(client.post(Some(&elsewhere), &one, None).await.0, 404);
+    let (status, _) = client
+        .get(
+            &elsewhere,
+            &format!("/v1/repos/{REPO}/prompts/summarize/metrics"),
+        )
+        .await;
+    assert_eq!(status, 404);
 
     // Good records stored, bad ones named by index and field.
     let batch = json!({"executions": [
@@ -343,7 +364,7 @@ async fn the_whole_telemetry_flow(url: &str, root: &Path) {
         let (status, prompt) = client
             .get(
                 &read,
-                &format!("/v1/prompts/summarize?label=experiment&key={key}"),
+                &format!("/v1/repos/{REPO}/prompts/summarize?label=experiment&key={key}"),
             )
             .await;
         assert_eq!(status, 200);

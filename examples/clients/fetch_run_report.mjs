@@ -7,7 +7,7 @@ const cache = new Map(); // prompt URL -> { etag, prompt }: a 304 answer reuses 
 const post = (url, headers, body) => fetch(url, { method: "POST", headers, body: JSON.stringify(body) });
 
 async function fetchPrompt(name, label, user) {
-  const url = `${server}/v1/prompts/${name}?label=${label}&key=${encodeURIComponent(user)}`;
+  const url = `${server}/v1/repos/${repo}/prompts/${name}?label=${label}&key=${encodeURIComponent(user)}`;
   const cached = cache.get(url);
   const response = await fetch(url, { headers: { ...auth, ...(cached && { "if-none-match": cached.etag }) } });
   if (response.status === 304) return cached.prompt;

@@ -13,7 +13,7 @@ def http(url, body=None, headers=AUTH):
         return response.headers, json.load(response)
 
 def fetch(name, label, user):
-    url = f"{SERVER}/v1/prompts/{name}?label={label}&key={urllib.parse.quote(user)}"
+    url = f"{SERVER}/v1/repos/{REPO}/prompts/{name}?label={label}&key={urllib.parse.quote(user)}"
     etag, prompt = cache.get(url, (None, None))
     try:
         headers, prompt = http(url, headers={**AUTH, **({"If-None-Match": etag} if etag else {})})

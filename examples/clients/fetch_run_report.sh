@@ -4,7 +4,7 @@
 set -euo pipefail
 user="${1:-user-42}" text="${2:-The meeting moved to Thursday.}"
 auth=(-H "Authorization: Bearer $PROMPTGATE_API_KEY")
-prompt=$(curl -fsS "${auth[@]}" "$PROMPTGATE_URL/v1/prompts/summarize?label=production&key=$user")
+prompt=$(curl -fsS "${auth[@]}" "$PROMPTGATE_URL/v1/repos/$PROMPTGATE_REPO/prompts/summarize?label=production&key=$user")
 messages=$(jq --arg text "$text" '[.content.messages[] | {role, content: (.content | gsub("\\{\\{ *text *\\}\\}"; $text))}]' <<<"$prompt")
 started=$(date +%s%N)
 answer=$(curl -fsS "${MODEL_BASE_URL:-https://api.openai.com/v1}/chat/completions" \
