@@ -102,7 +102,7 @@ async fn main() -> Result<(), Error> {
 
 /// Publishes `ingest` and `busy` (v1, v2 each) and returns a publish key.
 async fn prepare(url: &str, root: &std::path::Path) -> Result<String, Error> {
-    let registry = registry::open(url, root).await?;
+    let registry = registry::open_in(url, root, &registry::Namespace::parse(REPO)?).await?;
     for prompt in ["ingest", "busy"] {
         for n in 1..=2 {
             let content = PromptContent {

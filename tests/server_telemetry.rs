@@ -343,14 +343,18 @@ async fn the_whole_telemetry_flow(url: &str, root: &Path) {
         .await;
     assert_eq!(status, 413, "{answer}");
     assert!(answer["error"].as_str().unwrap().contains("at most 500"));
-    let (status, _) = client
+    // Every record refused: still read, and said, record by record.
+    let (status, answer) = client
         .post(
             Some(&publish),
             &json!({"executions": [{"prompt": "summarize"}]}),
             None,
         )
         .await;
-    assert_eq!(status, 400);
+    assert_eq!(status, 200, "{answer}");
+    assert_eq!(answer["stored"], 0);
+    assert_eq!(answer["rejected"][0]["field"], "version", "{answer}");
+    assert!(answer["error"].as_str().unwrap().contains("every record"));
     let (status, answer) = client.post(Some(&publish), &json!([1, 2]), None).await;
     assert_eq!(status, 400, "{answer}");
 

@@ -453,6 +453,10 @@ fn cost(
 
 #[derive(Debug, Serialize)]
 struct IngestAnswer {
+    /// Set when every record was refused, so a client that checks only
+    /// for an `error` still notices.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    error: Option<String>,
     stored: usize,
     duplicates: usize,
     rejected: Vec<Rejection>,
@@ -505,9 +509,7 @@ async fn ingest(
     }
     let batch_key = match headers.get("idempotency-key").map(|v| v.to_str()) {
         None => None,
-        Some(Ok(key)) if !key.trim().is_empty() && key.len() <= records::MAX_TEXT => {
-            Some(key.trim().to_string())
-        }
+        Some(Ok(key)) if is_idempotency_key(key) => Some(key.to_string()),
         Some(_) => {
             return refuse(
                 StatusCode::BAD_REQUEST,
@@ -607,16 +609,17 @@ async fn ingest(
         .duplicates
         .fetch_add(duplicates as u64, Ordering::Relaxed);
     counters.rejections(&rejected);
-    let status = if !batch.is_empty() && rejected.len() == batch.len() {
-        counters.batch("refused");
-        StatusCode::BAD_REQUEST
-    } else {
-        counters.batch("accepted");
-        StatusCode::OK
-    };
+    // A well-formed batch is answered 200 even when every record in it was
+    // refused (as bulk APIs do): the records were read, and `rejected`
+    // says, per index and field, why each was not stored.
+    let refused_all = !batch.is_empty() && rejected.len() == batch.len();
+    counters.batch(if refused_all { "refused" } else { "accepted" });
     (
-        status,
+        StatusCode::OK,
         Json(IngestAnswer {
+            error: refused_all.then(|| {
+                "every record was refused: `rejected` says why, by index and field".into()
+            }),
             stored: new,
             duplicates,
             rejected,
@@ -646,7 +649,7 @@ struct MetricsQuery {
 fn parse_window(text: &str, retention_days: u32) -> Result<i64, String> {
     let refuse = || {
         format!(
-            "window `{text}`: write hours or days, like 24h or 7d (at most {retention_days}d, the retention)"
+            "window `{text}`: write hours or days, like 24h or 7d (at least 1h; windows past the {retention_days}d retention read all there is)"
         )
     };
     let (digits, unit) = text.split_at(text.len().saturating_sub(1));
@@ -657,10 +660,12 @@ fn parse_window(text: &str, retention_days: u32) -> Result<i64, String> {
         _ => None,
     }
     .ok_or_else(refuse)?;
-    if ms < HOUR_MS || ms > i64::from(retention_days) * DAY_MS {
+    if ms < HOUR_MS {
         return Err(refuse());
     }
-    Ok(ms)
+    // Nothing older than the retention is kept: a longer window reads all
+    // there is.
+    Ok(ms.min(i64::from(retention_days) * DAY_MS))
 }
 
 fn rfc3339(ms: i64) -> String {
@@ -925,6 +930,19 @@ async fn compare(
     .into_response()
 }
 
+/// 1 to 200 visible ASCII characters, spaces only inside: what the
+/// OpenAPI document's pattern for the `Idempotency-Key` header says.
+fn is_idempotency_key(key: &str) -> bool {
+    !key.is_empty()
+        && key.len() <= records::MAX_TEXT
+        && key.bytes().all(|b| (0x20..=0x7e).contains(&b))
+        && !key.starts_with(' ')
+        && !key.ends_with(' ')
+}
+
+/// What `version_param` reads: `3` or `v3`.
+const VERSION_PATTERN: &str = "^v?[1-9][0-9]{0,8}$";
+
 /// The OpenAPI `paths` entries of [`ROUTES`].
 pub fn openapi_paths() -> serde_json::Map<String, Value> {
     let error_response = |description: &str| {
@@ -942,18 +960,18 @@ pub fn openapi_paths() -> serde_json::Map<String, Value> {
         responses["503"] = error_response("The database is unavailable; try again.");
         responses
     };
-    let window = json!({"name": "window", "in": "query", "description": "Hours or days back from now, like 24h or 7d (default 24h); the first hour is whole.", "schema": {"type": "string", "pattern": "^[0-9]+[hd]$"}});
-    let label = json!({"name": "label", "in": "query", "description": "Only executions served by this label.", "schema": {"type": "string"}});
+    let window = json!({"name": "window", "in": "query", "description": "Hours or days back from now, like 24h or 7d (default 24h); the first hour is whole.", "schema": {"type": "string", "pattern": "^[1-9][0-9]{0,5}[hd]$"}});
+    let label = json!({"name": "label", "in": "query", "description": "Only executions served by this label.", "schema": {"type": "string", "pattern": "^[^\\x00-\\x1f\\x7f-\\x9f]*$"}});
     let mut paths = serde_json::Map::new();
     paths.insert(ROUTES[0].0.into(), json!({"post": {
         "summary": "Report executions of served prompts (a batch).",
         "description": format!("At most {DEFAULT_MAX_BATCH} executions (`[telemetry] max_batch`) and 2 MB per batch. Each record names its prompt and either the `version` that ran or the `label` and A/B `key` it was served with (resolved to the arm as serving does). Bad records are refused with their index and field; the rest are stored. A record's `id` (or the batch's `Idempotency-Key` header plus the record's index) makes a retried batch count once. The answer comes after the executions are committed."),
         "security": [{"apiKey": []}],
         "parameters": [path_param("owner"), path_param("repo"),
-            {"name": "Idempotency-Key", "in": "header", "schema": {"type": "string", "maxLength": 200}}],
+            {"name": "Idempotency-Key", "in": "header", "schema": {"type": "string", "pattern": "^[\\x21-\\x7e]([\\x20-\\x7e]{0,198}[\\x21-\\x7e])?$"}}],
         "requestBody": {"required": true, "content": {"application/json": {"schema": {
             "type": "object", "required": ["executions"],
-            "properties": {"executions": {"type": "array", "maxItems": DEFAULT_MAX_BATCH, "items": {"$ref": "#/components/schemas/Execution"}}}
+            "properties": {"executions": {"type": "array", "maxItems": DEFAULT_MAX_BATCH, "description": "Each item should be an `Execution` (components/schemas/Execution); the batch is read whatever its items are, and an item that is not one is refused in `rejected` by index and field while the rest are stored.", "items": {}}}
         }}}},
         "responses": auth_errors(json!({
             "200": {"description": "Stored (some records may be refused: see `rejected`).", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/IngestAnswer"}}}},
@@ -976,8 +994,8 @@ pub fn openapi_paths() -> serde_json::Map<String, Value> {
         "description": "B − A with a 95 % interval (Newcombe's hybrid score interval for rates, Welch's for cost) and a verdict on B: better, worse, same (the whole interval within a small margin) or not_enough_data. Without a and b, the two versions with the most executions in the window, older first.",
         "security": [{"apiKey": []}],
         "parameters": [path_param("owner"), path_param("repo"), path_param("name"), window, label,
-            {"name": "a", "in": "query", "description": "The control version.", "schema": {"type": "string"}},
-            {"name": "b", "in": "query", "description": "The candidate version.", "schema": {"type": "string"}}],
+            {"name": "a", "in": "query", "description": "The control version.", "schema": {"type": "string", "pattern": VERSION_PATTERN}},
+            {"name": "b", "in": "query", "description": "The candidate version.", "schema": {"type": "string", "pattern": VERSION_PATTERN}}],
         "responses": auth_errors(json!({
             "200": {"description": "The comparison.", "content": {"application/json": {"schema": {"type": "object", "required": ["a", "b", "error_rate", "positive_feedback", "cost_per_call"]}}}},
             "404": error_response("Fewer than two versions have executions in the window.")
@@ -1016,6 +1034,7 @@ pub fn openapi_schemas() -> serde_json::Map<String, Value> {
         "type": "object",
         "required": ["stored", "duplicates", "rejected"],
         "properties": {
+            "error": {"type": "string", "description": "Only when every record was refused (a 400)."},
             "stored": {"type": "integer"},
             "duplicates": {"type": "integer", "description": "Records whose idempotency key was already stored."},
             "rejected": {"type": "array", "items": {"type": "object", "required": ["index", "field", "error"],
@@ -1030,19 +1049,13 @@ mod tests {
     use super::*;
 
     #[test]
-    fn windows_are_whole_hours_or_days_within_retention() {
+    fn windows_are_whole_hours_or_days_cut_to_the_retention() {
         assert_eq!(parse_window("24h", 90), Ok(24 * HOUR_MS));
         assert_eq!(parse_window("7d", 90), Ok(7 * DAY_MS));
-        for bad in [
-            "0h",
-            "",
-            "h",
-            "7w",
-            "91d",
-            "-1h",
-            "1.5h",
-            "99999999999999999d",
-        ] {
+        // Past the retention: all there is.
+        assert_eq!(parse_window("91d", 90), Ok(90 * DAY_MS));
+        assert_eq!(parse_window("999999h", 90), Ok(90 * DAY_MS));
+        for bad in ["0h", "", "h", "7w", "-1h", "1.5h", "99999999999999999d"] {
             let refused = parse_window(bad, 90).unwrap_err();
             assert!(refused.contains("24h or 7d"), "{bad}: {refused}");
         }
