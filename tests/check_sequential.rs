@@ -101,11 +101,32 @@ fn a_clear_regression_is_decided_early_and_the_partial_run_is_never_stored() {
         "{sequential}"
     );
 
-    // The terminal report says it too.
-    let (_, stdout, _) = promptgate(repo.path(), &["check", "--base", "main"]);
+    // The terminal, markdown and JUnit reports say it too.
+    let markdown = repo.path().join("report.md");
+    let junit = repo.path().join("report.xml");
+    let (_, stdout, _) = promptgate(
+        repo.path(),
+        &[
+            "check",
+            "--base",
+            "main",
+            "--markdown",
+            markdown.to_str().unwrap(),
+            "--junit",
+            junit.to_str().unwrap(),
+        ],
+    );
+    let said = format!("decided after {decided_after} of {CASES} cases");
+    assert!(stdout.contains(&said), "{stdout}");
+    let markdown = std::fs::read_to_string(&markdown).unwrap();
     assert!(
-        stdout.contains(&format!("decided after {decided_after} of {CASES} cases")),
-        "{stdout}"
+        markdown.contains(&format!("Decided after {decided_after} of {CASES} cases")),
+        "{markdown}"
+    );
+    let junit = std::fs::read_to_string(&junit).unwrap();
+    assert!(
+        junit.contains("name=\"gate.sequential\"") && junit.contains(&said),
+        "{junit}"
     );
 
     // Again: had the partial head been stored as the fingerprint's result,

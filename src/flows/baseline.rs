@@ -20,7 +20,6 @@ use crate::edges::store::ResultStore;
 use crate::pipeline::config::Config;
 use crate::pipeline::evaluation::{Engine, EvaluationPlan};
 use crate::pipeline::report::BaselineSource;
-use crate::types::ids::short_hex;
 use crate::types::{CallStats, EvalResult};
 
 /// Where one run looks its baselines up.
@@ -129,9 +128,7 @@ impl<'a> Baselines<'a> {
         let (result, calls) = evaluate_and_store(engine, &self.store, plan).await?;
         Ok(Found {
             result,
-            source: BaselineSource::FreshEvaluation {
-                rev: short_hex(base_rev).to_owned(),
-            },
+            source: BaselineSource::fresh(base_rev),
             calls,
         })
     }

@@ -23,7 +23,6 @@ use crate::pipeline::report::{BaselineSource, CheckReport, PromptReport, ReportM
 use crate::pipeline::runner::cache::CacheMode;
 use crate::pipeline::spec::Workspace;
 use crate::pipeline::textdiff;
-use crate::types::ids::short_hex;
 use crate::types::{
     CallStats, Diagnostic, Diagnostics, EvalResult, FailOn, GateOverrides, PromptSpec, RepoFiles,
 };
@@ -518,10 +517,7 @@ impl Checking<'_, '_> {
                 if complete {
                     store_if_measured(engine, store, baseline_plan, &result)?;
                 }
-                let source = BaselineSource::FreshEvaluation {
-                    rev: short_hex(self.base_sha).to_owned(),
-                };
-                Some((result, source))
+                Some((result, BaselineSource::fresh(self.base_sha)))
             }
             // The run evaluates the baseline whenever none was known.
             (None, None) => None,

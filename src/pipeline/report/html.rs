@@ -141,16 +141,17 @@ impl Page {
             .enumerate()
             .map(|(i, p)| PromptView::build(p, i, check, report.mode))
             .collect();
+        // The headline counts every prompt's criteria: work it out once.
+        let headline = report.headline();
         Page {
             title: format!(
-                "promptgate {}: {}",
+                "promptgate {}: {headline}",
                 if check { "check" } else { "eval" },
-                report.headline()
             ),
             check,
             status: status_class(status),
             status_word: status.word(report.mode),
-            headline: report.headline(),
+            headline,
             notes: report.notes.clone(),
             prompts,
             calls: calls_line(report),

@@ -362,7 +362,7 @@ fn json_prompt(prompt: &PromptReport) -> JsonPrompt {
     JsonPrompt {
         name: prompt.head.prompt.clone(),
         path: prompt.path.clone(),
-        status: prompt.status(),
+        status: prompt.status_with(&rows),
         verdict: gate.map(|g| g.verdict.into()),
         failed: gate.map(|g| g.failed),
         from_model: prompt.from_model(),

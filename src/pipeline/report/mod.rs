@@ -66,6 +66,15 @@ pub enum BaselineSource {
     },
 }
 
+impl BaselineSource {
+    /// The base version evaluated from git at `rev` during this run.
+    pub fn fresh(rev: &str) -> Self {
+        BaselineSource::FreshEvaluation {
+            rev: crate::types::ids::short_hex(rev).to_owned(),
+        }
+    }
+}
+
 impl fmt::Display for BaselineSource {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {

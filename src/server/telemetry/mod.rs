@@ -287,38 +287,36 @@ impl Telemetry {
                 counter.load(Ordering::Relaxed)
             );
         }
-        family(
+        labelled(
             out,
             "promptgate_telemetry_rejections_total",
             "Executions refused, by the field at fault.",
+            "field",
+            &counters.rejected_fields,
         );
-        for (field, count) in counters
-            .rejected_fields
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .iter()
-        {
-            let _ = writeln!(
-                out,
-                "promptgate_telemetry_rejections_total{{field=\"{field}\"}} {count}"
-            );
-        }
-        family(
+        labelled(
             out,
             "promptgate_telemetry_batches_total",
             "Execution batches by answer: accepted, refused (the whole batch) or unavailable.",
+            "status",
+            &counters.batches,
         );
-        for (status, count) in counters
-            .batches
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .iter()
-        {
-            let _ = writeln!(
-                out,
-                "promptgate_telemetry_batches_total{{status=\"{status}\"}} {count}"
-            );
-        }
+    }
+}
+
+/// One counter family with a sample per label value, from a map kept
+/// under a lock.
+fn labelled(
+    out: &mut String,
+    name: &str,
+    help: &str,
+    label: &str,
+    counts: &Mutex<BTreeMap<&'static str, u64>>,
+) {
+    let _ = writeln!(out, "# HELP {name} {help}");
+    let _ = writeln!(out, "# TYPE {name} counter");
+    for (value, count) in counts.lock().unwrap_or_else(|p| p.into_inner()).iter() {
+        let _ = writeln!(out, "{name}{{{label}=\"{value}\"}} {count}");
     }
 }
 
