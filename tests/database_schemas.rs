@@ -37,6 +37,8 @@ const SERVER_TABLES: &[&str] = &[
     "jobs",
     "pull_request_spend",
     "server_api_keys",
+    "telemetry_daily",
+    "telemetry_daily_latency",
     "telemetry_executions",
     "telemetry_hourly",
     "telemetry_hourly_latency",

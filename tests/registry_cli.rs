@@ -123,6 +123,7 @@ fn the_commands_on_sqlite_from_the_config() {
     git(temp.path(), &["init", "--quiet"]);
     publish_promote_rollback_history_and_export(temp.path(), None, &[]);
     assert!(temp.path().join(".promptgate/registry.db").exists());
+    adopt_into_the_repository(temp.path(), None);
 }
 
 #[test]
@@ -306,7 +307,67 @@ fn the_commands_on_postgres() {
     let temp = tempfile::tempdir().unwrap();
     git(temp.path(), &["init", "--quiet"]);
     publish_promote_rollback_history_and_export(temp.path(), Some(url.as_str()), &[]);
+    adopt_into_the_repository(temp.path(), Some(url.as_str()));
     admin(format!("DROP DATABASE {name} WITH (FORCE)"));
+}
+
+/// After the commands wrote into the default namespace: `adopt` copies the
+/// prompt's whole history into its repository, exactly; it refuses to
+/// adopt twice, names a prompt that is not there, and refuses a registry
+/// that is not SQL. The default namespace keeps what it had.
+fn adopt_into_the_repository(repo: &Path, registry: Option<&str>) {
+    let history = |namespace: Option<&str>| -> serde_json::Value {
+        let mut command = promptgate(repo, registry, &[]);
+        command.args(["history", "support bot", "--json"]);
+        if let Some(namespace) = namespace {
+            command.args(["--repository", namespace]);
+        }
+        let output = command.assert().success().get_output().stdout.clone();
+        serde_json::from_slice(&output).unwrap()
+    };
+    let before = history(None);
+    promptgate(repo, registry, &[])
+        .args(["adopt", "--repository", "octo/app"])
+        .assert()
+        .success()
+        .stdout(predicate::str::contains(
+            "adopted support bot: 3 versions from _/default into octo/app",
+        ));
+    assert_eq!(history(Some("octo/app")), before, "the whole history came");
+    assert_eq!(history(None), before, "the default namespace keeps it");
+    promptgate(repo, registry, &[])
+        .args(["adopt", "support bot", "--repository", "octo/app"])
+        .assert()
+        .code(2)
+        .stdout(predicate::str::contains(
+            "support bot: already published in octo/app",
+        ));
+    promptgate(repo, registry, &[])
+        .args(["adopt", "nothing here", "--repository", "octo/other"])
+        .assert()
+        .code(2)
+        .stdout(predicate::str::contains("nothing here: not in _/default"));
+    promptgate(repo, Some("git+branch://promptgate-registry"), &[])
+        .args(["adopt", "--repository", "octo/app"])
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("works on a SQL registry"));
+    // The adopted prompt is served and written in its repository from now on.
+    promptgate(repo, registry, &[])
+        .args([
+            "rollback",
+            "support bot",
+            "--label",
+            "staging",
+            "--repository",
+            "octo/app",
+            "--reason",
+            "after adoption",
+        ])
+        .assert()
+        .success()
+        .stdout(predicate::str::contains("staging → v1 (was v2)"));
+    assert_eq!(history(None), before, "the default namespace is untouched");
 }
 
 fn publish_promote_rollback_history_and_export(

@@ -148,6 +148,11 @@ async fn git_fixture() -> Fixture {
 /// A server on a loopback port, serving the registry API over a fresh SQLite
 /// database; two clients present an admin key that reaches every repository.
 async fn http_fixture() -> Fixture {
+    http_fixture_with_floor(lenient()).await
+}
+
+/// [`http_fixture`] on a server whose `[promotion_floor]` is `floor`.
+async fn http_fixture_with_floor(floor: PromotionPolicy) -> Fixture {
     let temp = tempfile::tempdir().unwrap();
     let url = format!("sqlite://{}", temp.path().join("server.db").display());
     let db = Database::connect(&url, 8).await.unwrap();
@@ -160,6 +165,7 @@ async fn http_fixture() -> Fixture {
         Arc::new(RegistryPrompts::new(registry.clone())),
     );
     state.registry = Some(registry);
+    state.promotion_floor = floor;
     let key = state
         .api_keys
         .create("conformance", Scope::Admin, KeyReach::Every)
@@ -1214,6 +1220,54 @@ conformance!(
     concurrent_label_moves_lose_nothing,
     repositories_are_namespaces,
 );
+
+/// A server's `[promotion_floor]` holds whatever policy a client sends: a
+/// lenient caller is refused by the floor's rules, named as the caller's
+/// would be.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_servers_promotion_floor_holds_against_a_lenient_caller() {
+    let fx = http_fixture_with_floor(PromotionPolicy {
+        min_cases: 10,
+        min_score: None,
+        require_gate_passed: true,
+    })
+    .await;
+    let version =
+        fx.a.publish(new_version("support", "good"))
+            .await
+            .unwrap()
+            .version;
+    fx.a.record_result(&result_of("support", &version.id, "fp-good", 5, 0.9), "ci")
+        .await
+        .unwrap();
+    fx.a.set_baseline(
+        "support",
+        1,
+        &Fingerprint("fp-good".into()),
+        GateOutcome::Passed,
+        "ci",
+    )
+    .await
+    .unwrap();
+    let refused =
+        fx.b.promote(promote("support", 1, "staging"), &envs(), &lenient())
+            .await
+            .unwrap_err();
+    let RegistryError::Refused(rules) = &refused else {
+        panic!("{refused}")
+    };
+    assert!(
+        matches!(
+            &rules.rules[..],
+            [PolicyRule::TooFewCases { have: 5, need: 10 }]
+        ),
+        "{refused}"
+    );
+    assert_eq!(fx.b.label("support", "staging").await.unwrap(), None);
+    if let Some(after) = fx.after {
+        after();
+    }
+}
 
 /// Written to the real stderr (not the test harness's capture), so a skip is seen.
 fn skipped_loudly(what: &str) {

@@ -435,7 +435,10 @@ async fn keys_made_on_the_command_line_open_and_close_the_api() {
         )
         .await;
         assert_ne!(code, 0);
-        assert!(stderr.contains("read, publish or admin"), "{stderr}");
+        assert!(
+            stderr.contains("read, telemetry, publish or admin"),
+            "{stderr}"
+        );
 
         // A publish key is enough to read; the scope is stored as asked.
         let (code, stdout, _) = keys_cli(

@@ -255,12 +255,14 @@ async fn the_whole_telemetry_flow(url: &str, root: &Path) {
         ..TelemetrySettings::default()
     };
     let (base, state, stop) = serve_in_process(url, settings).await;
-    let publish = state
+    // What an application holds: a `telemetry` key reads prompts and
+    // reports executions, and cannot publish.
+    let app = state
         .api_keys
-        .create("app", Scope::Publish, KeyReach::Every)
+        .create("app", Scope::Telemetry, KeyReach::Every)
         .await
         .unwrap();
-    let publish = publish.key.expose().to_string();
+    let app = app.key.expose().to_string();
     let read = state
         .api_keys
         .create("dash", Scope::Read, KeyReach::Every)
@@ -276,6 +278,26 @@ async fn the_whole_telemetry_flow(url: &str, root: &Path) {
     let one = json!({"executions": [{"prompt": "summarize", "version": 1, "latency_ms": 5}]});
     assert_eq!(client.post(None, &one, None).await.0, 401);
     assert_eq!(client.post(Some(&read), &one, None).await.0, 403);
+    let (status, served) = client
+        .get(&app, &format!("/v1/repos/{REPO}/prompts/summarize"))
+        .await;
+    assert_eq!(status, 200, "{served}");
+    let publishing = client
+        .http
+        .post(format!(
+            "{}/v1/repos/{REPO}/prompts/summarize/versions",
+            client.base
+        ))
+        .bearer_auth(&app)
+        .json(&json!({}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        publishing.status().as_u16(),
+        403,
+        "a telemetry key cannot publish"
+    );
     // A key of another repository learns nothing about this one: 404, as
     // the registry's routes answer, for reporting and for reading.
     let elsewhere = state
@@ -308,7 +330,7 @@ async fn the_whole_telemetry_flow(url: &str, root: &Path) {
          "cost_usd": 0.01, "outcome": "error", "error_kind": "rate_limited",
          "feedback": "up", "quality": 0.8}
     ]});
-    let (status, answer) = client.post(Some(&publish), &batch, None).await;
+    let (status, answer) = client.post(Some(&app), &batch, None).await;
     assert_eq!(status, 200, "{answer}");
     assert_eq!(
         (answer["stored"].clone(), answer["duplicates"].clone()),
@@ -322,7 +344,7 @@ async fn the_whole_telemetry_flow(url: &str, root: &Path) {
         .collect();
     assert_eq!(refused, [(1, "version"), (2, "latency_ms"), (3, "label")]);
     // The same batch again (a retry): counted once.
-    let (_, again) = client.post(Some(&publish), &batch, None).await;
+    let (_, again) = client.post(Some(&app), &batch, None).await;
     assert_eq!(
         (again["stored"].clone(), again["duplicates"].clone()),
         (json!(0), json!(2))
@@ -333,20 +355,20 @@ async fn the_whole_telemetry_flow(url: &str, root: &Path) {
         {"prompt": "summarize", "version": 2, "latency_ms": 60}
     ]});
     for expected in [json!(2), json!(0)] {
-        let (_, answer) = client.post(Some(&publish), &keyed, Some("batch-7")).await;
+        let (_, answer) = client.post(Some(&app), &keyed, Some("batch-7")).await;
         assert_eq!(answer["stored"], expected, "{answer}");
     }
     // Whole batches refused: too many, nothing good, not JSON.
     let too_many: Vec<Value> = (0..501).map(|_| one["executions"][0].clone()).collect();
     let (status, answer) = client
-        .post(Some(&publish), &json!({"executions": too_many}), None)
+        .post(Some(&app), &json!({"executions": too_many}), None)
         .await;
     assert_eq!(status, 413, "{answer}");
     assert!(answer["error"].as_str().unwrap().contains("at most 500"));
     // Every record refused: still read, and said, record by record.
     let (status, answer) = client
         .post(
-            Some(&publish),
+            Some(&app),
             &json!({"executions": [{"prompt": "summarize"}]}),
             None,
         )
@@ -355,7 +377,7 @@ async fn the_whole_telemetry_flow(url: &str, root: &Path) {
     assert_eq!(answer["stored"], 0);
     assert_eq!(answer["rejected"][0]["field"], "version", "{answer}");
     assert!(answer["error"].as_str().unwrap().contains("every record"));
-    let (status, answer) = client.post(Some(&publish), &json!([1, 2]), None).await;
+    let (status, answer) = client.post(Some(&app), &json!([1, 2]), None).await;
     assert_eq!(status, 400, "{answer}");
 
     // An A/B split: each user's executions reported by label and key; the
@@ -385,7 +407,7 @@ async fn the_whole_telemetry_flow(url: &str, root: &Path) {
     }
     for chunk in records.chunks(100) {
         let (status, answer) = client
-            .post(Some(&publish), &json!({"executions": chunk}), None)
+            .post(Some(&app), &json!({"executions": chunk}), None)
             .await;
         assert_eq!(
             (status, answer["stored"].as_u64()),
@@ -511,7 +533,7 @@ async fn the_whole_telemetry_flow(url: &str, root: &Path) {
         .unwrap();
     let (status, answer) = client
         .post(
-            Some(&publish),
+            Some(&app),
             &json!({"executions": [{"prompt": "summarize", "version": 1, "latency_ms": 9, "at": old}]}),
             None,
         )
@@ -922,4 +944,111 @@ fn the_readme_shows_the_clients_as_they_are() {
             "README.md does not show examples/clients/{client} as it is"
         );
     }
+}
+
+/// Executions over five days, stored, then read back over many windows of
+/// whole hours: whatever mix of daily and hourly rollups a window is read
+/// from, its tallies are exactly those of the executions inside it. Every
+/// value is a small integer or a multiple of 1/4, so sums are exact in any
+/// order and the tallies compare with `==`.
+async fn rollups_answer_every_window_exactly(url: &str) {
+    use promptgate::pipeline::telemetry::{Execution, Outcome, Tally};
+    use promptgate::server::telemetry::store::{StoredExecution, TelemetryStore};
+
+    const HOUR_MS: i64 = 3_600_000;
+    let db = Database::connect(url, 4).await.unwrap();
+    schema::migrate(&db).await.unwrap();
+    let store = TelemetryStore::new(db);
+    // A fixed day boundary, so windows fall on days, around them and within.
+    let start = 20_000 * DAY_MS;
+    let mut state: u64 = 0x9e37_79b9_7f4a_7c15;
+    let mut next = |bound: u64| {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        state % bound
+    };
+    let outcomes = [
+        Outcome::Ok,
+        Outcome::Ok,
+        Outcome::Error,
+        Outcome::Timeout,
+        Outcome::Refusal,
+    ];
+    let rows: Vec<StoredExecution> = (0..3_000)
+        .map(|_| {
+            let at_ms = start + (next(5 * DAY_MS as u64) as i64);
+            StoredExecution {
+                repo: REPO.to_string(),
+                prompt: "summarize".to_string(),
+                version: 1 + next(2) as i64,
+                label: ["", "production"][next(2) as usize].to_string(),
+                at_ms,
+                execution: Execution {
+                    latency_ms: (1 + next(5_000)) as f64,
+                    outcome: outcomes[next(5) as usize],
+                    input_tokens: Some(next(500)),
+                    output_tokens: Some(next(200)),
+                    cost_usd: (next(3) > 0).then(|| next(40) as f64 / 4.0),
+                    feedback: (next(4) == 0).then(|| next(2) as f64),
+                    quality: (next(4) == 0).then(|| next(5) as f64 / 4.0),
+                },
+                error_kind: None,
+                key: None,
+                received_at_ms: at_ms,
+            }
+        })
+        .collect();
+    for batch in rows.chunks(250) {
+        store.append(batch).await.unwrap();
+    }
+    let hours = 5 * 24 + 2;
+    let mut windows = vec![(0, hours), (24, 48), (23, 49), (1, 23), (5, 100)];
+    for _ in 0..20 {
+        let a = next(hours as u64) as i64;
+        let b = next(hours as u64) as i64;
+        windows.push((a.min(b), a.max(b) + 1));
+    }
+    for (first, last) in windows {
+        let (from_ms, to_ms) = (start + first * HOUR_MS, start + last * HOUR_MS);
+        let mut expected: BTreeMap<(i64, String), Tally> = BTreeMap::new();
+        for row in rows.iter().filter(|r| (from_ms..to_ms).contains(&r.at_ms)) {
+            expected
+                .entry((row.version, row.label.clone()))
+                .or_default()
+                .add(&row.execution);
+        }
+        for label in [None, Some("production")] {
+            let read = store
+                .tallies(REPO, "summarize", from_ms, to_ms, label)
+                .await
+                .unwrap();
+            let wanted: BTreeMap<(i64, String), Tally> = expected
+                .iter()
+                .filter(|((_, l), _)| label.is_none_or(|label| label == l))
+                .map(|(group, tally)| (group.clone(), tally.clone()))
+                .collect();
+            assert_eq!(
+                read, wanted,
+                "hours {first}..{last} of the stored executions, label {label:?}"
+            );
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rollups_answer_every_window_exactly_on_sqlite() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}", dir.path().join("server.db").display());
+    rollups_answer_every_window_exactly(&url).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rollups_answer_every_window_exactly_on_postgres() {
+    let Some(admin) = postgres_server("rollups_answer_every_window_exactly_on_postgres") else {
+        return;
+    };
+    let scratch = Scratch::create(&admin).await;
+    rollups_answer_every_window_exactly(&scratch.url).await;
+    scratch.drop().await;
 }

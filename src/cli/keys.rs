@@ -38,7 +38,8 @@ pub enum KeysAction {
         /// What the key is for, e.g. the application's name.
         #[arg(long)]
         name: String,
-        /// read: fetch prompts; publish: also publish; admin: everything.
+        /// read: fetch prompts; telemetry: also report executions (an
+        /// application's key); publish: also publish; admin: everything.
         #[arg(long, default_value = "read", value_parser = parse_scope)]
         scope: Scope,
         /// A repository (`owner/repo`) whose prompts the key reaches; repeat

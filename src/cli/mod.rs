@@ -78,6 +78,10 @@ pub enum Command {
     History(registry::HistoryArgs),
     /// Write the registry as a static JSON bundle any static host can serve.
     Export(registry::ExportArgs),
+    /// Copy prompts published before namespaces (in the default namespace
+    /// `_/default`) into the repository that published them: versions,
+    /// results, baselines, labels and their history, audit lines.
+    Adopt(registry::AdoptArgs),
     /// List every prompt: model, version id, number of cases, evaluators.
     List(list::ListArgs),
     /// Run as the GitHub Action: gate a pull request, publish on a push to
@@ -151,6 +155,7 @@ pub fn run(cli: Cli) -> anyhow::Result<Outcome> {
         Command::Rollback(args) => registry::rollback(&repo, args),
         Command::History(args) => registry::history(&repo, args),
         Command::Export(args) => registry::export(&repo, args),
+        Command::Adopt(args) => registry::adopt(&repo, args),
         Command::List(args) => list::run(&repo, args),
         Command::Init(args) => init::run(&repo, args),
         Command::Serve(args) => serve::run(args, cli.verbose),

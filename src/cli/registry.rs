@@ -11,8 +11,8 @@ use serde_json::json;
 
 use super::{Outcome, block_on};
 use crate::edges::registry::{
-    ENV_REPOSITORY, LabelMove, LabelTarget, Promote, PublishInput, Registry, Version, VersionRef,
-    publish_prompt, url_segment,
+    ENV_REPOSITORY, LabelMove, LabelTarget, Namespace, Promote, PublishInput, Registry, Version,
+    VersionRef, open_sql_in, publish_prompt, url_segment,
 };
 use crate::flows::registry::actor;
 use crate::pipeline::config::Config;
@@ -100,6 +100,21 @@ pub struct ExportArgs {
     pub out: PathBuf,
     #[command(flatten)]
     pub registry: RegistryArg,
+}
+
+#[derive(Debug, Args)]
+pub struct AdoptArgs {
+    /// The prompts to adopt (default: every prompt in the default namespace).
+    #[arg(value_name = "PROMPT")]
+    pub prompts: Vec<String>,
+    /// The SQL registry: `sqlite://PATH` or `postgres://…` (for a server,
+    /// its database URL). Default: `registry` in promptgate.toml.
+    #[arg(long, value_name = "URL", env = "PROMPTGATE_REGISTRY")]
+    pub registry: Option<String>,
+    /// The repository that published them (`owner/repo`). Never guessed:
+    /// adopting says who owns a prompt's history.
+    #[arg(long = "repository", value_name = "OWNER/REPO")]
+    pub repository: String,
 }
 
 /// `promptgate.toml` through the shared loader (every problem with its
@@ -336,6 +351,46 @@ fn render_history(
         ));
     }
     out
+}
+
+/// `promptgate adopt`: copies prompts published before namespaces (kept in
+/// the default namespace) into the repository that published them.
+pub fn adopt(repo: &Path, args: AdoptArgs) -> anyhow::Result<Outcome> {
+    let config = load_config(repo)?;
+    let target = Namespace::parse(&args.repository)?;
+    let url = args
+        .registry
+        .or_else(|| config.registry.clone())
+        .unwrap_or_else(|| crate::flows::registry::DEFAULT_REGISTRY.to_string());
+    block_on(async {
+        let Some(registry) = open_sql_in(&url, repo, &target).await? else {
+            anyhow::bail!(
+                "`adopt` works on a SQL registry (sqlite://PATH or postgres://…); for a server, \
+                 run it with the server's database URL"
+            );
+        };
+        let adopted = crate::flows::registry::adopt(&registry, &args.prompts, &actor(repo)).await?;
+        let mut failed = 0;
+        for (prompt, outcome) in &adopted {
+            match outcome {
+                Ok(versions) => outln!(
+                    "adopted {prompt}: {versions} versions from {} into {target}",
+                    Namespace::DEFAULT
+                ),
+                Err(error) => {
+                    failed += 1;
+                    outln!("not adopted: {error}");
+                }
+            }
+        }
+        if adopted.is_empty() {
+            outln!("nothing to adopt: {} holds no prompts", Namespace::DEFAULT);
+        }
+        if failed > 0 {
+            anyhow::bail!("{failed} of {} prompts were not adopted", adopted.len());
+        }
+        Ok(Outcome::Success)
+    })
 }
 
 pub fn export(repo: &Path, args: ExportArgs) -> anyhow::Result<Outcome> {

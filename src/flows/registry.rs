@@ -4,6 +4,7 @@
 
 use std::path::Path;
 
+use crate::edges::registry::sql::SqlRegistry;
 use crate::edges::registry::{Namespace, Registry, RegistryError, open, open_in};
 use crate::pipeline::config::Config;
 
@@ -83,4 +84,26 @@ pub fn actor(repo: &Path) -> String {
             .filter(|a| !a.is_empty())
             .unwrap_or_else(|| "unknown".to_string()),
     }
+}
+
+/// Adopts `prompts` (every prompt of the default namespace when empty) from
+/// the default namespace into `target`'s; per prompt, how many versions
+/// came, or why none did. One prompt's refusal does not stop the others.
+pub async fn adopt(
+    target: &SqlRegistry,
+    prompts: &[String],
+    actor: &str,
+) -> Result<Vec<(String, Result<u32, RegistryError>)>, RegistryError> {
+    let from = Namespace::default_namespace();
+    let prompts = if prompts.is_empty() {
+        target.clone().in_namespace(&from).prompts().await?
+    } else {
+        prompts.to_vec()
+    };
+    let mut adopted = Vec::with_capacity(prompts.len());
+    for prompt in prompts {
+        let outcome = target.adopt(&from, &prompt, actor).await;
+        adopted.push((prompt, outcome));
+    }
+    Ok(adopted)
 }

@@ -24,6 +24,9 @@ use crate::edges::registry::Namespace;
 #[serde(rename_all = "snake_case")]
 pub enum Scope {
     Read,
+    /// Read, and report executions (`POST …/executions`): an application's
+    /// key, which has no business publishing.
+    Telemetry,
     Publish,
     Admin,
 }
@@ -32,6 +35,7 @@ impl Scope {
     pub fn as_str(self) -> &'static str {
         match self {
             Scope::Read => "read",
+            Scope::Telemetry => "telemetry",
             Scope::Publish => "publish",
             Scope::Admin => "admin",
         }
@@ -53,10 +57,11 @@ impl FromStr for Scope {
     fn from_str(text: &str) -> Result<Self, Self::Err> {
         match text {
             "read" => Ok(Scope::Read),
+            "telemetry" => Ok(Scope::Telemetry),
             "publish" => Ok(Scope::Publish),
             "admin" => Ok(Scope::Admin),
             other => Err(format!(
-                "unknown API key scope `{other}`: use read, publish or admin"
+                "unknown API key scope `{other}`: use read, telemetry, publish or admin"
             )),
         }
     }

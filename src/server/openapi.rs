@@ -449,7 +449,7 @@ fn serving_document() -> Value {
         },
         "components": {
             "securitySchemes": {
-                "apiKey": {"type": "http", "scheme": "bearer", "description": "A promptgate API key (scopes read < publish < admin)."}
+                "apiKey": {"type": "http", "scheme": "bearer", "description": "A promptgate API key (scopes read < telemetry < publish < admin)."}
             },
             "schemas": {
                 "Error": {"type": "object", "required": ["error"], "properties": {"error": {"type": "string"}}},

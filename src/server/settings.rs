@@ -11,7 +11,7 @@ use super::Secret;
 use super::connections::HttpLimits;
 use super::jobs::{RetryPolicy, WorkerConfig};
 use super::telemetry::TelemetrySettings;
-use crate::pipeline::config::ProviderConfig;
+use crate::pipeline::config::{PromotionPolicy, ProviderConfig};
 use crate::pipeline::runner::pricing::PriceTable;
 use crate::types::RepoName;
 
@@ -46,6 +46,8 @@ struct ServeFile {
     keys: Vec<KeyFile>,
     #[serde(default)]
     telemetry: TelemetryFile,
+    /// `[promotion_floor]`: the least every promotion over the API must meet.
+    promotion_floor: Option<PromotionFloorFile>,
     /// `[pricing."model"]`: prices of executions reported without a cost.
     #[serde(default)]
     pricing: std::collections::BTreeMap<String, crate::pipeline::config::ModelPrice>,
@@ -106,6 +108,37 @@ impl TelemetryFile {
                 .upkeep_interval_seconds
                 .map_or(default.upkeep_interval, |s| Duration::from_secs(s.max(1))),
             prices: PriceTable::new(pricing),
+        })
+    }
+}
+
+/// `[promotion_floor]`: rules every promotion through the server meets,
+/// whatever policy the caller sends (each rule the stricter of the two), so
+/// a client cannot promote past what the operator requires.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PromotionFloorFile {
+    #[serde(default)]
+    min_cases: u32,
+    min_score: Option<f64>,
+    #[serde(default)]
+    require_gate_passed: bool,
+}
+
+impl PromotionFloorFile {
+    fn policy(&self) -> Result<PromotionPolicy, ServeConfigError> {
+        if let Some(score) = self.min_score
+            && !(0.0..=1.0).contains(&score)
+        {
+            return Err(ServeConfigError::OutOfRange {
+                field: "promotion_floor.min_score",
+                rule: "from 0 to 1",
+            });
+        }
+        Ok(PromotionPolicy {
+            min_cases: self.min_cases,
+            min_score: self.min_score,
+            require_gate_passed: self.require_gate_passed,
         })
     }
 }
@@ -294,6 +327,8 @@ pub struct ServeSettings {
     pub selftest_dir: Option<PathBuf>,
     /// `[telemetry]` and `[pricing]`.
     pub telemetry: TelemetrySettings,
+    /// `[promotion_floor]`; by default no rule (the caller's policy applies).
+    pub promotion_floor: PromotionPolicy,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -522,6 +557,7 @@ impl ServeSettings {
         )? as usize;
 
         let telemetry = file.telemetry.settings(&file.pricing)?;
+        let promotion_floor = file.promotion_floor.unwrap_or_default().policy()?;
         Ok(ServeSettings {
             database_url: Secret::new(
                 env(ENV_DATABASE_URL)
@@ -551,6 +587,7 @@ impl ServeSettings {
             },
             selftest_dir: file.selftest.map(|selftest| selftest.dir),
             telemetry,
+            promotion_floor,
         })
     }
 }
@@ -644,6 +681,32 @@ mod tests {
                 "{name} must be refused as an api_key_env"
             );
         }
+    }
+
+    #[test]
+    fn a_promotion_floor_is_read_and_checked() {
+        let secret = [(ENV_WEBHOOK_SECRET, "settings-test-secret-1")];
+        let none = load(None, &secret).unwrap();
+        assert_eq!(none.promotion_floor.min_cases, 0);
+        assert!(none.promotion_floor.min_score.is_none());
+        assert!(!none.promotion_floor.require_gate_passed);
+        let floor = load(
+            Some(
+                "[promotion_floor]\nmin_cases = 20\nmin_score = 0.8\nrequire_gate_passed = true\n",
+            ),
+            &secret,
+        )
+        .unwrap()
+        .promotion_floor;
+        assert_eq!(
+            (floor.min_cases, floor.min_score, floor.require_gate_passed),
+            (20, Some(0.8), true)
+        );
+        let error = load(Some("[promotion_floor]\nmin_score = 1.5\n"), &secret).unwrap_err();
+        assert!(
+            error.to_string().contains("promotion_floor.min_score"),
+            "{error}"
+        );
     }
 
     #[test]

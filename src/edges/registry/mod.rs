@@ -494,6 +494,12 @@ pub enum RegistryError {
         "{prompt}: label `{label}` has no earlier target to roll back to (see `promptgate history {prompt}`)"
     )]
     NothingToRollBack { prompt: String, label: String },
+    #[error(
+        "{prompt}: already published in {namespace}; adopting would mix two histories (nothing was copied)"
+    )]
+    AlreadyAdopted { prompt: String, namespace: String },
+    #[error("{prompt}: not in {namespace}; `promptgate list` there shows what it holds")]
+    NothingToAdopt { prompt: String, namespace: String },
     #[error("registry database: {0}")]
     Database(#[from] sqlx::Error),
     /// Opening or migrating the registry's database.
@@ -893,12 +899,13 @@ pub async fn open(url: &str, repo_root: &Path) -> Result<Box<dyn Registry>> {
     open_in(url, repo_root, &namespace).await
 }
 
-/// Opens the registry a URL names, in `namespace`.
-pub async fn open_in(
+/// The SQL registry `url` names (`sqlite://PATH`, relative to `repo_root`,
+/// or `postgres://…`) in `namespace`; `None` for any other kind of URL.
+pub async fn open_sql_in(
     url: &str,
     repo_root: &Path,
     namespace: &Namespace,
-) -> Result<Box<dyn Registry>> {
+) -> Result<Option<sql::SqlRegistry>> {
     if let Some(path) = url.strip_prefix("sqlite://") {
         if path.is_empty() {
             return Err(RegistryError::BadUrl {
@@ -906,18 +913,30 @@ pub async fn open_in(
             });
         }
         let path = repo_root.join(path);
-        return Ok(Box::new(
+        return Ok(Some(
             sql::SqlRegistry::open_sqlite(&path)
                 .await?
                 .in_namespace(namespace),
         ));
     }
     if url.starts_with("postgres://") || url.starts_with("postgresql://") {
-        return Ok(Box::new(
+        return Ok(Some(
             sql::SqlRegistry::open_postgres(url)
                 .await?
                 .in_namespace(namespace),
         ));
+    }
+    Ok(None)
+}
+
+/// Opens the registry a URL names, in `namespace`.
+pub async fn open_in(
+    url: &str,
+    repo_root: &Path,
+    namespace: &Namespace,
+) -> Result<Box<dyn Registry>> {
+    if let Some(opened) = open_sql_in(url, repo_root, namespace).await? {
+        return Ok(Box::new(opened));
     }
     if url.starts_with("https://") || url.starts_with("http://") {
         return Ok(Box::new(http::HttpRegistry::from_env(url, namespace)?));

@@ -250,6 +250,102 @@ impl SqlRegistry {
         }
     }
 
+    /// Copies `prompt`'s whole history — versions, results, baselines,
+    /// labels and their moves, its audit lines — from `from` (the default
+    /// namespace, where rows written before namespaces live) into this
+    /// registry's namespace, in one transaction, and records the adoption
+    /// in both audit logs. Rows are append-only, so the originals stay:
+    /// applications still reading `from` keep being served. Refused when
+    /// this namespace already has the prompt.
+    pub async fn adopt(&self, from: &Namespace, prompt: &str, actor: &str) -> Result<u32> {
+        validate_name("prompt name", prompt)?;
+        let copy = [
+            "INSERT INTO prompts (repo, name, writes) \
+             SELECT $1, name, writes FROM prompts WHERE repo = $2 AND name = $3"
+                .to_string(),
+            format!(
+                "INSERT INTO versions ({VERSION_COLUMNS}) \
+                 SELECT $1, prompt, number, version_id, content, parent, git_commit, author, \
+                 message, created_at FROM versions WHERE repo = $2 AND prompt = $3 ORDER BY number"
+            ),
+            // A result is the same whichever namespace stored it (its
+            // fingerprint is its content): one already here is kept.
+            "INSERT INTO results (repo, fingerprint, prompt, version_id, result, recorded_at) \
+             SELECT $1, fingerprint, prompt, version_id, result, recorded_at FROM results \
+             WHERE repo = $2 AND prompt = $3 ON CONFLICT (repo, fingerprint) DO NOTHING"
+                .to_string(),
+            "INSERT INTO baselines (repo, prompt, number, fingerprint, gate, set_by, set_at) \
+             SELECT $1, prompt, number, fingerprint, gate, set_by, set_at FROM baselines \
+             WHERE repo = $2 AND prompt = $3"
+                .to_string(),
+            "INSERT INTO labels (repo, prompt, label, target) \
+             SELECT $1, prompt, label, target FROM labels WHERE repo = $2 AND prompt = $3"
+                .to_string(),
+            format!(
+                "INSERT INTO label_moves ({MOVE_COLUMNS}) \
+                 SELECT $1, prompt, label, from_target, to_target, kind, forced, actor, reason, at \
+                 FROM label_moves WHERE repo = $2 AND prompt = $3 ORDER BY id"
+            ),
+            "INSERT INTO audit (repo, at, actor, action, prompt, detail) \
+             SELECT $1, at, actor, action, prompt, detail FROM audit \
+             WHERE repo = $2 AND prompt = $3 ORDER BY seq"
+                .to_string(),
+        ];
+        per_backend!(&self.db, pool => {
+            let mut tx = pool.begin().await?;
+            // The target's row first: it takes the write lock (SQLite) and
+            // makes a concurrent adoption of the same prompt wait (PostgreSQL).
+            let existing: i64 = sqlx::query(
+                "SELECT COUNT(*) AS n FROM versions WHERE repo = $1 AND prompt = $2",
+            )
+            .bind(self.repo())
+            .bind(prompt)
+            .fetch_one(&mut *tx)
+            .await?
+            .try_get("n")?;
+            if existing > 0 {
+                return Err(RegistryError::AlreadyAdopted {
+                    prompt: prompt.to_string(),
+                    namespace: self.repo().to_string(),
+                });
+            }
+            let versions: i64 = sqlx::query(
+                "SELECT COUNT(*) AS n FROM versions WHERE repo = $1 AND prompt = $2",
+            )
+            .bind(from.as_str())
+            .bind(prompt)
+            .fetch_one(&mut *tx)
+            .await?
+            .try_get("n")?;
+            if versions == 0 {
+                return Err(RegistryError::NothingToAdopt {
+                    prompt: prompt.to_string(),
+                    namespace: from.to_string(),
+                });
+            }
+            // A prompt row without versions (a result recorded first) is
+            // replaced by the adopted one.
+            sqlx::query("DELETE FROM prompts WHERE repo = $1 AND name = $2")
+                .bind(self.repo())
+                .bind(prompt)
+                .execute(&mut *tx)
+                .await?;
+            for statement in &copy {
+                sqlx::query(statement)
+                    .bind(self.repo())
+                    .bind(from.as_str())
+                    .bind(prompt)
+                    .execute(&mut *tx)
+                    .await?;
+            }
+            let detail = format!("{versions} versions from {from} into {}", self.repo());
+            audit!(&mut *tx, from.as_str(), actor, "adopt", Some(prompt), &detail);
+            audit!(&mut *tx, self.repo(), actor, "adopt", Some(prompt), &detail);
+            tx.commit().await?;
+            Ok(to_u32(versions)?)
+        })
+    }
+
     async fn try_publish(&self, new: &NewVersion) -> Result<Published> {
         let insert = format!(
             "INSERT INTO versions ({VERSION_COLUMNS}) \

@@ -253,6 +253,7 @@ impl Telemetry {
                     partitions_created = done.partitions_created.len(),
                     partitions_dropped = done.partitions_dropped.len(),
                     rollups_deleted = done.rollups_deleted,
+                    daily_rollups_deleted = done.daily_rollups_deleted,
                     "telemetry upkeep"
                 ),
                 Err(error) => tracing::warn!(%error, "telemetry upkeep failed; retrying later"),
@@ -472,7 +473,7 @@ async fn ingest(
         Ok(repo) => repo,
         Err(refused) => return *refused,
     };
-    let namespace = match authorize(&state, &headers, &repo, Scope::Publish).await {
+    let namespace = match authorize(&state, &headers, &repo, Scope::Telemetry).await {
         Ok(namespace) => namespace,
         Err(refused) => return refused,
     };
@@ -962,7 +963,7 @@ pub fn openapi_paths() -> serde_json::Map<String, Value> {
     let label = json!({"name": "label", "in": "query", "description": "Only executions served by this label.", "schema": {"type": "string", "pattern": "^[^\\x00-\\x1f\\x7f-\\x9f]*$"}});
     let mut paths = serde_json::Map::new();
     paths.insert(ROUTES[0].0.into(), json!({"post": {
-        "summary": "Report executions of served prompts (a batch).",
+        "summary": "Report executions of served prompts (a batch; scope telemetry).",
         "description": format!("At most {DEFAULT_MAX_BATCH} executions (`[telemetry] max_batch`) and 2 MB per batch. Each record names its prompt and either the `version` that ran or the `label` and A/B `key` it was served with (resolved to the arm as serving does). Bad records are refused with their index and field; the rest are stored. A record's `id` (or the batch's `Idempotency-Key` header plus the record's index) makes a retried batch count once. The answer comes after the executions are committed."),
         "security": [{"apiKey": []}],
         "parameters": [path_param("owner"), path_param("repo"),

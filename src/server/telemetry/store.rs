@@ -35,12 +35,63 @@ pub struct StoredExecution {
     pub received_at_ms: i64,
 }
 
+/// One size of rollup: the tables holding its sums and latency sketches,
+/// the column naming a period's start, and the period's length.
+#[derive(Debug, Clone, Copy)]
+struct Grain {
+    table: &'static str,
+    latency_table: &'static str,
+    column: &'static str,
+    period_ms: i64,
+}
+
+const HOURLY: Grain = Grain {
+    table: "telemetry_hourly",
+    latency_table: "telemetry_hourly_latency",
+    column: "hour_ms",
+    period_ms: HOUR_MS,
+};
+
+/// Whole days read 24 times fewer rows: a week's metrics sum about 7 rows
+/// per (version, label) and sketch bucket instead of 168.
+const DAILY: Grain = Grain {
+    table: "telemetry_daily",
+    latency_table: "telemetry_daily_latency",
+    column: "day_ms",
+    period_ms: DAY_MS,
+};
+
+impl Grain {
+    fn start_of(self, at_ms: i64) -> i64 {
+        at_ms - at_ms.rem_euclid(self.period_ms)
+    }
+}
+
+/// The periods of `[from_ms, to_ms)` (both whole hours), each read from the
+/// coarsest rollup that covers it exactly: whole days from the daily rows,
+/// the hours before the first and after the last from the hourly rows.
+fn window_segments(from_ms: i64, to_ms: i64) -> Vec<(Grain, i64, i64)> {
+    let first_day = DAILY.start_of(from_ms + DAY_MS - 1);
+    let last_day = DAILY.start_of(to_ms);
+    if first_day >= last_day {
+        return vec![(HOURLY, from_ms, to_ms)];
+    }
+    [
+        (HOURLY, from_ms, first_day),
+        (DAILY, first_day, last_day),
+        (HOURLY, last_day, to_ms),
+    ]
+    .into_iter()
+    .filter(|(_, from, to)| from < to)
+    .collect()
+}
+
 /// One rollup row's identity.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
-struct HourKey {
+struct PeriodKey {
     repo: String,
     prompt: String,
-    hour_ms: i64,
+    start_ms: i64,
     version: i64,
     label: String,
 }
@@ -51,7 +102,9 @@ pub struct Upkeep {
     pub raw_deleted: u64,
     pub partitions_created: Vec<String>,
     pub partitions_dropped: Vec<String>,
+    /// Hourly rollup rows deleted.
     pub rollups_deleted: u64,
+    pub daily_rollups_deleted: u64,
     pub keys_deleted: u64,
 }
 
@@ -242,84 +295,92 @@ impl TelemetryStore {
                 });
                 insert.build().execute(&mut *tx).await?;
             }
-            let mut hours: BTreeMap<HourKey, Tally> = BTreeMap::new();
-            for row in &kept {
-                hours
-                    .entry(HourKey {
-                        repo: row.repo.clone(),
-                        prompt: row.prompt.clone(),
-                        hour_ms: row.at_ms - row.at_ms.rem_euclid(HOUR_MS),
-                        version: row.version,
-                        label: row.label.clone(),
-                    })
-                    .or_default()
-                    .add(&row.execution);
-            }
-            let hours: Vec<(HourKey, Tally)> = hours.into_iter().collect();
-            for chunk in hours.chunks(ROWS_PER_STATEMENT / 2) {
-                let mut upsert = QueryBuilder::new(
-                    "INSERT INTO telemetry_hourly (repo, prompt, hour_ms, version, label, count, ok, \
-                     errors, timeouts, refusals, latency_sum_ms, input_tokens, output_tokens, \
-                     cost_count, cost_sum, cost_sum_sq, feedback_count, feedback_sum, \
-                     feedback_positive, quality_count, quality_sum) ",
-                );
-                upsert.push_values(chunk, |mut values, (key, t)| {
-                    values
-                        .push_bind(&key.repo)
-                        .push_bind(&key.prompt)
-                        .push_bind(key.hour_ms)
-                        .push_bind(key.version)
-                        .push_bind(&key.label)
-                        .push_bind(t.count as i64)
-                        .push_bind(t.ok as i64)
-                        .push_bind(t.errors as i64)
-                        .push_bind(t.timeouts as i64)
-                        .push_bind(t.refusals as i64)
-                        .push_bind(t.latency_sum_ms)
-                        .push_bind(t.input_tokens as i64)
-                        .push_bind(t.output_tokens as i64)
-                        .push_bind(t.cost_count as i64)
-                        .push_bind(t.cost_sum)
-                        .push_bind(t.cost_sum_sq)
-                        .push_bind(t.feedback_count as i64)
-                        .push_bind(t.feedback_sum)
-                        .push_bind(t.feedback_positive as i64)
-                        .push_bind(t.quality_count as i64)
-                        .push_bind(t.quality_sum);
-                });
-                upsert.push(
-                    " ON CONFLICT (repo, prompt, hour_ms, version, label) DO UPDATE SET ",
-                );
-                let mut columns = upsert.separated(", ");
-                for (column, _) in SUMMED_COLUMNS {
-                    columns.push(format!("{column} = telemetry_hourly.{column} + excluded.{column}"));
+            for grain in [HOURLY, DAILY] {
+                let mut periods: BTreeMap<PeriodKey, Tally> = BTreeMap::new();
+                for row in &kept {
+                    periods
+                        .entry(PeriodKey {
+                            repo: row.repo.clone(),
+                            prompt: row.prompt.clone(),
+                            start_ms: grain.start_of(row.at_ms),
+                            version: row.version,
+                            label: row.label.clone(),
+                        })
+                        .or_default()
+                        .add(&row.execution);
                 }
-                upsert.build().execute(&mut *tx).await?;
-            }
-            let buckets: Vec<(&HourKey, i32, u64)> = hours
-                .iter()
-                .flat_map(|(key, t)| t.latency.buckets().map(move |(b, c)| (key, b, c)))
-                .collect();
-            for chunk in buckets.chunks(ROWS_PER_STATEMENT) {
-                let mut upsert = QueryBuilder::new(
-                    "INSERT INTO telemetry_hourly_latency (repo, prompt, hour_ms, version, label, \
-                     bucket, count) ",
-                );
-                upsert.push_values(chunk, |mut values, (key, bucket, count)| {
-                    values
-                        .push_bind(&key.repo)
-                        .push_bind(&key.prompt)
-                        .push_bind(key.hour_ms)
-                        .push_bind(key.version)
-                        .push_bind(&key.label)
-                        .push_bind(*bucket)
-                        .push_bind(*count as i64);
-                });
-                upsert.push(
-                    " ON CONFLICT (repo, prompt, hour_ms, version, label, bucket) DO UPDATE SET \
-                     count = telemetry_hourly_latency.count + excluded.count",
-                );
-                upsert.build().execute(&mut *tx).await?;
+                let periods: Vec<(PeriodKey, Tally)> = periods.into_iter().collect();
+                for chunk in periods.chunks(ROWS_PER_STATEMENT / 2) {
+                    let mut upsert = QueryBuilder::new(format!(
+                        "INSERT INTO {} (repo, prompt, {}, version, label, {}) ",
+                        grain.table,
+                        grain.column,
+                        SUMMED_COLUMNS.map(|(column, _)| column).join(", ")
+                    ));
+                    upsert.push_values(chunk, |mut values, (key, t)| {
+                        values
+                            .push_bind(&key.repo)
+                            .push_bind(&key.prompt)
+                            .push_bind(key.start_ms)
+                            .push_bind(key.version)
+                            .push_bind(&key.label)
+                            .push_bind(t.count as i64)
+                            .push_bind(t.ok as i64)
+                            .push_bind(t.errors as i64)
+                            .push_bind(t.timeouts as i64)
+                            .push_bind(t.refusals as i64)
+                            .push_bind(t.latency_sum_ms)
+                            .push_bind(t.input_tokens as i64)
+                            .push_bind(t.output_tokens as i64)
+                            .push_bind(t.cost_count as i64)
+                            .push_bind(t.cost_sum)
+                            .push_bind(t.cost_sum_sq)
+                            .push_bind(t.feedback_count as i64)
+                            .push_bind(t.feedback_sum)
+                            .push_bind(t.feedback_positive as i64)
+                            .push_bind(t.quality_count as i64)
+                            .push_bind(t.quality_sum);
+                    });
+                    upsert.push(format!(
+                        " ON CONFLICT (repo, prompt, {}, version, label) DO UPDATE SET ",
+                        grain.column
+                    ));
+                    let mut columns = upsert.separated(", ");
+                    for (column, _) in SUMMED_COLUMNS {
+                        columns.push(format!(
+                            "{column} = {table}.{column} + excluded.{column}",
+                            table = grain.table
+                        ));
+                    }
+                    upsert.build().execute(&mut *tx).await?;
+                }
+                let buckets: Vec<(&PeriodKey, i32, u64)> = periods
+                    .iter()
+                    .flat_map(|(key, t)| t.latency.buckets().map(move |(b, c)| (key, b, c)))
+                    .collect();
+                for chunk in buckets.chunks(ROWS_PER_STATEMENT) {
+                    let mut upsert = QueryBuilder::new(format!(
+                        "INSERT INTO {} (repo, prompt, {}, version, label, bucket, count) ",
+                        grain.latency_table, grain.column
+                    ));
+                    upsert.push_values(chunk, |mut values, (key, bucket, count)| {
+                        values
+                            .push_bind(&key.repo)
+                            .push_bind(&key.prompt)
+                            .push_bind(key.start_ms)
+                            .push_bind(key.version)
+                            .push_bind(&key.label)
+                            .push_bind(*bucket)
+                            .push_bind(*count as i64);
+                    });
+                    upsert.push(format!(
+                        " ON CONFLICT (repo, prompt, {column}, version, label, bucket) DO UPDATE SET \
+                         count = {table}.count + excluded.count",
+                        column = grain.column,
+                        table = grain.latency_table
+                    ));
+                    upsert.build().execute(&mut *tx).await?;
+                }
             }
             tx.commit().await?;
             Ok(stored)
@@ -327,7 +388,7 @@ impl TelemetryStore {
     }
 
     /// The tallies of `prompt` per (version, label) over the hours starting
-    /// in `[from_ms, to_ms)`, optionally of one label only.
+    /// in `[from_ms, to_ms)` (whole hours), optionally of one label only.
     pub async fn tallies(
         &self,
         repo: &str,
@@ -336,6 +397,36 @@ impl TelemetryStore {
         to_ms: i64,
         label: Option<&str>,
     ) -> Result<BTreeMap<(i64, String), Tally>, DatabaseError> {
+        let mut tallies: BTreeMap<(i64, String), Tally> = BTreeMap::new();
+        for (grain, from_ms, to_ms) in window_segments(from_ms, to_ms) {
+            let segment = Segment {
+                grain,
+                repo,
+                prompt,
+                from_ms,
+                to_ms,
+                label,
+            };
+            for (group, tally) in self.segment_tallies(&segment).await? {
+                tallies.entry(group).or_default().merge(&tally);
+            }
+        }
+        Ok(tallies)
+    }
+
+    /// The tallies of one segment of a window, read from one grain's rows.
+    async fn segment_tallies(
+        &self,
+        segment: &Segment<'_>,
+    ) -> Result<BTreeMap<(i64, String), Tally>, DatabaseError> {
+        let Segment {
+            grain,
+            repo,
+            prompt,
+            from_ms,
+            to_ms,
+            label,
+        } = *segment;
         let mut tallies: BTreeMap<(i64, String), Tally> = BTreeMap::new();
         let sums = SUMMED_COLUMNS
             .iter()
@@ -350,18 +441,24 @@ impl TelemetryStore {
         } else {
             ""
         };
-        let hourly = format!(
-            "SELECT version, label, {sums} FROM telemetry_hourly \
-             WHERE repo = $1 AND prompt = $2 AND hour_ms >= $3 AND hour_ms < $4{filter} \
+        let Grain {
+            table,
+            latency_table,
+            column,
+            ..
+        } = grain;
+        let sums_query = format!(
+            "SELECT version, label, {sums} FROM {table} \
+             WHERE repo = $1 AND prompt = $2 AND {column} >= $3 AND {column} < $4{filter} \
              GROUP BY version, label"
         );
-        let latency = format!(
-            "SELECT version, label, bucket, CAST(SUM(count) AS BIGINT) FROM telemetry_hourly_latency \
-             WHERE repo = $1 AND prompt = $2 AND hour_ms >= $3 AND hour_ms < $4{filter} \
+        let latency_query = format!(
+            "SELECT version, label, bucket, CAST(SUM(count) AS BIGINT) FROM {latency_table} \
+             WHERE repo = $1 AND prompt = $2 AND {column} >= $3 AND {column} < $4{filter} \
              GROUP BY version, label, bucket"
         );
         per_backend!(&self.db, pool => {
-            let mut query = sqlx::query(&hourly).bind(repo).bind(prompt).bind(from_ms).bind(to_ms);
+            let mut query = sqlx::query(&sums_query).bind(repo).bind(prompt).bind(from_ms).bind(to_ms);
             if let Some(label) = label {
                 query = query.bind(label);
             }
@@ -389,7 +486,7 @@ impl TelemetryStore {
                 };
                 tallies.insert((row.try_get(0)?, row.try_get(1)?), tally);
             }
-            let mut query = sqlx::query(&latency).bind(repo).bind(prompt).bind(from_ms).bind(to_ms);
+            let mut query = sqlx::query(&latency_query).bind(repo).bind(prompt).bind(from_ms).bind(to_ms);
             if let Some(label) = label {
                 query = query.bind(label);
             }
@@ -501,6 +598,19 @@ impl TelemetryStore {
                 .bind(hour_cutoff)
                 .execute(pool)
                 .await?;
+            // A day goes once all of it is past the cutoff; until then a
+            // window over it reads what is left of it from the hourly rows
+            // at its edge, and whole days from here.
+            let day_cutoff = DAILY.start_of(cutoff);
+            done.daily_rollups_deleted = sqlx::query("DELETE FROM telemetry_daily WHERE day_ms < $1")
+                .bind(day_cutoff)
+                .execute(pool)
+                .await?
+                .rows_affected();
+            sqlx::query("DELETE FROM telemetry_daily_latency WHERE day_ms < $1")
+                .bind(day_cutoff)
+                .execute(pool)
+                .await?;
         });
         Ok(done)
     }
@@ -508,6 +618,17 @@ impl TelemetryStore {
     pub fn backend(&self) -> Backend {
         self.db.backend()
     }
+}
+
+/// One part of a metrics window and the rows it is read from.
+#[derive(Debug, Clone, Copy)]
+struct Segment<'a> {
+    grain: Grain,
+    repo: &'a str,
+    prompt: &'a str,
+    from_ms: i64,
+    to_ms: i64,
+    label: Option<&'a str>,
 }
 
 /// The rollup columns that add up, in the order [`TelemetryStore::tallies`]
@@ -534,6 +655,42 @@ const SUMMED_COLUMNS: [(&str, bool); 16] = [
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn windows_read_whole_days_from_the_daily_rows() {
+        let day = 20_000 * DAY_MS;
+        let names = |segments: Vec<(Grain, i64, i64)>| -> Vec<(&str, i64, i64)> {
+            segments
+                .into_iter()
+                .map(|(grain, from, to)| {
+                    (grain.column, (from - day) / HOUR_MS, (to - day) / HOUR_MS)
+                })
+                .collect()
+        };
+        // Within one day: hours only.
+        assert_eq!(
+            names(window_segments(day + HOUR_MS, day + 5 * HOUR_MS)),
+            [("hour_ms", 1, 5)]
+        );
+        // Exactly whole days: days only.
+        assert_eq!(
+            names(window_segments(day, day + 2 * DAY_MS)),
+            [("day_ms", 0, 48)]
+        );
+        // Partial days on both sides of whole ones.
+        assert_eq!(
+            names(window_segments(
+                day + 20 * HOUR_MS,
+                day + 3 * DAY_MS + 2 * HOUR_MS
+            )),
+            [("hour_ms", 20, 24), ("day_ms", 24, 72), ("hour_ms", 72, 74)]
+        );
+        // Across midnight without a whole day.
+        assert_eq!(
+            names(window_segments(day + 20 * HOUR_MS, day + 26 * HOUR_MS)),
+            [("hour_ms", 20, 26)]
+        );
+    }
 
     #[test]
     fn partition_names_round_trip() {
