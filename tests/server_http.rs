@@ -437,7 +437,7 @@ fn get_prompt(uri: &str, key: Option<&str>, if_none_match: Option<&str>) -> Requ
 async fn prompts_are_served_behind_scoped_keys_with_etags() {
     within_timeout(async {
         let fixture = fixture(1024).await;
-        let keys = ApiKeys::new(fixture.queue.database().clone());
+        let keys = fixture.state.api_keys.clone();
         let read = keys
             .create("app", Scope::Read, KeyReach::Repos(vec![octo()]))
             .await

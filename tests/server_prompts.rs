@@ -413,8 +413,22 @@ async fn keys_made_on_the_command_line_open_and_close_the_api() {
 
         let (code, _, stderr) = keys_cli(&url, &["revoke", &id.to_string()]).await;
         assert_eq!(code, 0, "{stderr}");
-        let (status, _, _) = get_with_key(&fixture, &key, path, None).await;
-        assert_eq!(status, StatusCode::UNAUTHORIZED);
+        // Revoked by another process: the server trusts what it read for
+        // at most `[serving] cache_ms` (1 s by default), then refuses.
+        let revoked = std::time::Instant::now();
+        loop {
+            let (status, _, _) = get_with_key(&fixture, &key, path, None).await;
+            if status == StatusCode::UNAUTHORIZED {
+                break;
+            }
+            assert_eq!(status, StatusCode::OK);
+            assert!(
+                revoked.elapsed() < promptgate::server::ttl_cache::DEFAULT_SERVING_CACHE * 3,
+                "a revoked key still works after {:?}",
+                revoked.elapsed()
+            );
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
         let (_, table, _) = keys_cli(&url, &["list"]).await;
         let row = table
             .lines()
@@ -556,6 +570,68 @@ async fn a_key_sees_only_its_repositories() {
                 .unwrap()
                 .contains("/v1/repos/{owner}/{repo}/prompts/summarize")
         );
+    })
+    .await;
+}
+
+/// Serving keeps what it read for `[serving] cache_ms`: a label moved
+/// through this server is served from the next request on; one moved by
+/// another process (the CLI, another replica) within the cache time.
+#[tokio::test]
+async fn moved_labels_are_served_at_once_here_and_within_the_cache_time_elsewhere() {
+    within_timeout(async {
+        let mut fixture = fixture().await;
+        let db = Database::connect(&fixture.url, 2).await.unwrap();
+        let registry: Arc<dyn Registry> = Arc::new(SqlRegistry::on(db.clone()));
+        fixture.state.registry = Some(registry.clone());
+        let admin = fixture
+            .state
+            .api_keys
+            .create("ops", Scope::Admin, KeyReach::Repos(vec![acme()]))
+            .await
+            .unwrap()
+            .key
+            .expose()
+            .to_string();
+        let path = "/v1/repos/acme/app/prompts/summarize?label=production";
+        let served_version = |body: Option<Value>| body.unwrap()["version"].as_u64().unwrap();
+        let (_, _, body) = get(&fixture, path, None).await;
+        assert_eq!(served_version(body), 2, "cached now");
+
+        // Through this server's API: the next request sees it.
+        let request = Request::post("/v1/repos/acme/app/prompts/summarize/labels/production")
+            .header(header::AUTHORIZATION, format!("Bearer {admin}"))
+            .header(header::CONTENT_TYPE, "application/json")
+            .body(Body::from(
+                r#"{"to": 1, "expect": "anything", "kind": "set", "actor": "Ops <ops@example.com>"}"#,
+            ))
+            .unwrap();
+        let response = router(fixture.state.clone()).oneshot(request).await.unwrap();
+        assert_eq!(response.status(), StatusCode::OK);
+        let (_, _, body) = get(&fixture, path, None).await;
+        assert_eq!(served_version(body), 1, "moved through this server");
+
+        // Elsewhere (straight into the database): within the cache time.
+        set_label(
+            registry.scoped(&acme()).as_ref(),
+            "summarize",
+            "production",
+            LabelTarget::Version(2),
+        )
+        .await;
+        let moved = std::time::Instant::now();
+        loop {
+            let (_, _, body) = get(&fixture, path, None).await;
+            if served_version(body) == 2 {
+                break;
+            }
+            assert!(
+                moved.elapsed() < promptgate::server::ttl_cache::DEFAULT_SERVING_CACHE * 3,
+                "a label moved elsewhere is still not served after {:?}",
+                moved.elapsed()
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
     })
     .await;
 }

@@ -8,6 +8,8 @@
 
 use std::fmt;
 use std::str::FromStr;
+use std::sync::Arc;
+use std::time::Duration;
 
 use axum::http::{HeaderMap, StatusCode};
 use rand::RngCore;
@@ -16,6 +18,7 @@ use sha2::{Digest, Sha256};
 use sqlx::Row;
 
 use super::Secret;
+use super::ttl_cache::{DEFAULT_SERVING_CACHE, TtlCache};
 use crate::edges::db::{Database, DatabaseError, per_backend};
 use crate::edges::registry::Namespace;
 
@@ -196,11 +199,23 @@ impl AuthFailure {
     }
 }
 
-/// The `server_api_keys` table.
+/// The `server_api_keys` table, with the keys and installation reaches
+/// recently kept in memory: the serving path
+/// reads no table for a key it has just seen. A key revoked by another
+/// process (`promptgate keys revoke`, another replica) stops working within
+/// that time ([`DEFAULT_SERVING_CACHE`] unless configured); one revoked
+/// through this value at once.
 #[derive(Debug, Clone)]
 pub struct ApiKeys {
     db: Database,
+    /// SHA-256 of a presented key → the active key it is.
+    recent: Arc<TtlCache<String, ApiKeyInfo>>,
+    /// (installation, repository) pairs the installation has.
+    installed: Arc<TtlCache<(u64, String), bool>>,
 }
+
+/// Keys (and installation reaches) kept at most; more start over.
+const KEY_CACHE_ENTRIES: usize = 10_000;
 
 /// Keys start with this so they are recognisable in secret scanners.
 const KEY_PREFIX: &str = "pgk_";
@@ -218,7 +233,16 @@ fn now_ms() -> i64 {
 
 impl ApiKeys {
     pub fn new(db: Database) -> Self {
-        ApiKeys { db }
+        Self::with_cache(db, DEFAULT_SERVING_CACHE)
+    }
+
+    /// Keys trusted for `ttl` after they are read; zero reads every time.
+    pub fn with_cache(db: Database, ttl: Duration) -> Self {
+        ApiKeys {
+            db,
+            recent: Arc::new(TtlCache::new(ttl, KEY_CACHE_ENTRIES)),
+            installed: Arc::new(TtlCache::new(ttl, KEY_CACHE_ENTRIES)),
+        }
     }
 
     /// Creates a key with 256 random bits; returns it once.
@@ -266,6 +290,7 @@ impl ApiKeys {
                 .await?
                 .rows_affected()
         });
+        self.recent.forget(|_| true);
         Ok(changed == 1)
     }
 
@@ -309,12 +334,26 @@ impl ApiKeys {
 
     /// The active key whose hash matches `presented`, if any.
     pub async fn authenticate(&self, presented: &str) -> Result<Option<ApiKeyInfo>, DatabaseError> {
+        let digest = digest(presented);
+        if let Some(info) = self.recent.get(&digest) {
+            return Ok(Some(info));
+        }
+        let info = self.read_key(&digest).await?;
+        // Only active keys are kept: an unknown key is read every time, so
+        // guessing fills nothing.
+        if let Some(info) = &info {
+            self.recent.insert(digest, info.clone());
+        }
+        Ok(info)
+    }
+
+    async fn read_key(&self, digest: &str) -> Result<Option<ApiKeyInfo>, DatabaseError> {
         let row: Option<(i64, String, String, String)> = per_backend!(&self.db, pool => {
             match sqlx::query(
                 "SELECT id, name, scope, reach FROM server_api_keys \
                  WHERE key_sha256 = $1 AND revoked_at IS NULL",
             )
-            .bind(digest(presented))
+            .bind(digest)
             .fetch_optional(pool)
             .await?
             {
@@ -349,8 +388,12 @@ impl ApiKeys {
         match &info.reach {
             KeyReach::Every => Ok(true),
             KeyReach::Repos(repos) => Ok(repos.contains(repo)),
-            KeyReach::Installation(id) => {
-                let id = i64::try_from(*id).unwrap_or(i64::MAX);
+            KeyReach::Installation(installation) => {
+                let cached = (*installation, repo.as_str().to_string());
+                if let Some(found) = self.installed.get(&cached) {
+                    return Ok(found);
+                }
+                let id = i64::try_from(*installation).unwrap_or(i64::MAX);
                 let found = per_backend!(&self.db, pool => {
                     sqlx::query(
                         "SELECT 1 AS found FROM github_installation_repositories \
@@ -362,6 +405,11 @@ impl ApiKeys {
                     .await?
                     .is_some()
                 });
+                // Only what it has: a repository added to the installation
+                // is reached at once, one removed within the cache time.
+                if found {
+                    self.installed.insert(cached, found);
+                }
                 Ok(found)
             }
         }

@@ -25,6 +25,7 @@ pub mod sources;
 pub mod spend;
 pub mod start;
 pub mod telemetry;
+pub mod ttl_cache;
 pub mod webhook;
 
 use std::sync::Arc;

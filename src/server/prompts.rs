@@ -93,6 +93,10 @@ pub trait PromptSource: Send + Sync {
         name: &str,
         number: u64,
     ) -> Result<Option<ServedPrompt>, PromptSourceError>;
+
+    /// A label of `name` moved through this server: a source that keeps
+    /// labels between requests reads them again.
+    fn forget(&self, _repo: &Namespace, _name: &str) {}
 }
 
 /// A source with nothing published (the server before a registry is wired).

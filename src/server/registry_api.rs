@@ -37,8 +37,8 @@ use crate::edges::registry::http::{
 };
 use crate::edges::registry::wire::{ErrorBody, WireError};
 use crate::edges::registry::{
-    LATEST, MoveKind, MoveLabel, Namespace, NewVersion, Promote, Registry, RegistryError, Version,
-    VersionRef,
+    LATEST, LabelMove, MoveKind, MoveLabel, Namespace, NewVersion, Promote, Registry,
+    RegistryError, Version, VersionRef,
 };
 use crate::pipeline::config::PromotionPolicy;
 use crate::pipeline::textdiff;
@@ -472,20 +472,24 @@ pub(super) async fn move_label(
     if !(label == LATEST && request.kind == MoveKind::Publish) {
         or_respond!(require_admin(&state, &headers, &at.namespace, "moving a label by hand").await);
     }
-    ok(or_registry_error!(
-        at.registry
-            .move_label(MoveLabel {
-                prompt: name,
-                label,
-                to: request.to,
-                expect: request.expect,
-                kind: request.kind,
-                forced: request.forced,
-                actor: request.actor,
-                reason: request.reason,
-            })
-            .await
-    ))
+    moved(
+        &state,
+        &at,
+        or_registry_error!(
+            at.registry
+                .move_label(MoveLabel {
+                    prompt: name,
+                    label,
+                    to: request.to,
+                    expect: request.expect,
+                    kind: request.kind,
+                    forced: request.forced,
+                    actor: request.actor,
+                    reason: request.reason,
+                })
+                .await
+        ),
+    )
 }
 
 async fn require_admin(
@@ -550,22 +554,26 @@ pub(super) async fn promote(
         .filter(|given| !given.is_empty())
         .unwrap_or_else(|| DEFAULT_ENVIRONMENTS.iter().map(|e| e.to_string()).collect());
     let policy = at_least(&state.promotion_floor, request.policy);
-    ok(or_registry_error!(
-        at.registry
-            .promote(
-                Promote {
-                    prompt: name,
-                    version: VersionRef::parse(&request.version),
-                    to: request.to,
-                    actor: request.actor,
-                    reason: request.reason,
-                    force: request.force,
-                },
-                &environments,
-                &policy,
-            )
-            .await
-    ))
+    moved(
+        &state,
+        &at,
+        or_registry_error!(
+            at.registry
+                .promote(
+                    Promote {
+                        prompt: name,
+                        version: VersionRef::parse(&request.version),
+                        to: request.to,
+                        actor: request.actor,
+                        reason: request.reason,
+                        force: request.force,
+                    },
+                    &environments,
+                    &policy,
+                )
+                .await
+        ),
+    )
 }
 
 /// `POST …/prompts/{name}/rollback`.
@@ -578,11 +586,22 @@ pub(super) async fn rollback(
     let missing = || format!("no repository {owner}/{repo}");
     let at = or_respond!(scoped(&state, &headers, Scope::Publish, &owner, &repo, missing).await);
     let request: RollbackBody = or_respond!(body(&bytes));
-    ok(or_registry_error!(
-        at.registry
-            .rollback(&name, &request.label, &request.actor, request.reason)
-            .await
-    ))
+    moved(
+        &state,
+        &at,
+        or_registry_error!(
+            at.registry
+                .rollback(&name, &request.label, &request.actor, request.reason)
+                .await
+        ),
+    )
+}
+
+/// A label this server moved is served from the next request on: the
+/// serving cache forgets the prompt's labels (other replicas' caches expire).
+fn moved(state: &ServerState, at: &Scoped, moved: LabelMove) -> Response {
+    state.prompts.forget(&at.namespace, &moved.prompt);
+    ok(moved)
 }
 
 /// `GET …/audit`: the repository's audit log, oldest first.

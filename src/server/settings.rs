@@ -48,6 +48,8 @@ struct ServeFile {
     telemetry: TelemetryFile,
     /// `[promotion_floor]`: the least every promotion over the API must meet.
     promotion_floor: Option<PromotionFloorFile>,
+    #[serde(default)]
+    serving: ServingFile,
     /// `[pricing."model"]`: prices of executions reported without a cost.
     #[serde(default)]
     pricing: std::collections::BTreeMap<String, crate::pipeline::config::ModelPrice>,
@@ -110,6 +112,14 @@ impl TelemetryFile {
             prices: PriceTable::new(pricing),
         })
     }
+}
+
+/// `[serving]`: how long API keys and label targets read from the database
+/// are trusted before they are read again.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ServingFile {
+    cache_ms: Option<u64>,
 }
 
 /// `[promotion_floor]`: rules every promotion through the server meets,
@@ -329,6 +339,9 @@ pub struct ServeSettings {
     pub telemetry: TelemetrySettings,
     /// `[promotion_floor]`; by default no rule (the caller's policy applies).
     pub promotion_floor: PromotionPolicy,
+    /// `[serving] cache_ms`: a revoked key or a label moved elsewhere takes
+    /// effect within this (zero: at once, every request reads the tables).
+    pub serving_cache: Duration,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -588,6 +601,10 @@ impl ServeSettings {
             selftest_dir: file.selftest.map(|selftest| selftest.dir),
             telemetry,
             promotion_floor,
+            serving_cache: file.serving.cache_ms.map_or(
+                super::ttl_cache::DEFAULT_SERVING_CACHE,
+                Duration::from_millis,
+            ),
         })
     }
 }

@@ -81,7 +81,10 @@ impl Plugins {
         Ok(Plugins {
             verifier: Arc::new(HmacVerifier::new(settings.webhook_secrets.clone())),
             events: Arc::new(GitHubEvents::new(settings.selftest_dir.is_some())),
-            prompts: Arc::new(RegistryPrompts::new(registry.clone())),
+            prompts: Arc::new(RegistryPrompts::with_label_cache(
+                registry.clone(),
+                settings.serving_cache,
+            )),
             registry,
             handler: Arc::new(handlers),
         })
@@ -126,6 +129,7 @@ pub async fn run(listen: SocketAddr, settings: ServeSettings) -> anyhow::Result<
     state.http = settings.http;
     state.telemetry = super::telemetry::Telemetry::new(db.clone(), settings.telemetry.clone());
     state.promotion_floor = settings.promotion_floor.clone();
+    state.api_keys = super::ApiKeys::with_cache(db.clone(), settings.serving_cache);
 
     let listener = tokio::net::TcpListener::bind(listen)
         .await
