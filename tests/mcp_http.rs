@@ -60,6 +60,39 @@ async fn server_state(database: &str) -> ServerState {
     state
 }
 
+/// A server on an empty registry and a `read` key for every repository:
+/// (its folder, its `/mcp` URL, the key, its trigger, its task).
+async fn serve_with_read_key() -> (
+    tempfile::TempDir,
+    String,
+    Secret,
+    ShutdownTrigger,
+    tokio::task::JoinHandle<()>,
+) {
+    let dir = tempfile::tempdir().unwrap();
+    let database = format!("sqlite://{}", dir.path().join("server.db").display());
+    let state = server_state(&database).await;
+    let key = state
+        .api_keys
+        .create("agent", Scope::Read, KeyReach::Every)
+        .await
+        .unwrap()
+        .key;
+    let (url, stop, running) = serve(state).await;
+    (dir, url, key, stop, running)
+}
+
+/// The tools `/mcp` offers, sorted.
+const TOOLS: [&str; 7] = [
+    "diff_prompt",
+    "history",
+    "list_prompts",
+    "promote",
+    "read_prompt",
+    "results",
+    "rollback",
+];
+
 /// `promptgate publish [PROMPTS]` of `repo` into `repository` on the server.
 async fn publish(repo: &Path, server: &str, key: &str, repository: &str, prompts: &[&str]) {
     let (repo, server) = (
@@ -182,18 +215,7 @@ async fn an_agent_reads_and_promotes_within_its_key_over_http() {
     let tools = t["tools"].as_object().unwrap();
     let mut names: Vec<&str> = tools.keys().map(String::as_str).collect();
     names.sort_unstable();
-    assert_eq!(
-        names,
-        [
-            "diff_prompt",
-            "history",
-            "list_prompts",
-            "promote",
-            "read_prompt",
-            "results",
-            "rollback"
-        ]
-    );
+    assert_eq!(names, TOOLS);
     for (name, tool) in tools {
         assert_eq!(tool["input"]["type"], "object", "{name}: {tool}");
         assert_eq!(tool["input"]["required"][0], "repository", "{name}: {tool}");
@@ -361,16 +383,7 @@ async fn an_agent_reads_and_promotes_within_its_key_over_http() {
 /// whatever the request; with one, the SDK answers the same request.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_missing_or_wrong_key_is_refused_before_any_session() {
-    let dir = tempfile::tempdir().unwrap();
-    let database = format!("sqlite://{}", dir.path().join("server.db").display());
-    let state = server_state(&database).await;
-    let key = state
-        .api_keys
-        .create("agent", Scope::Read, KeyReach::Every)
-        .await
-        .unwrap()
-        .key;
-    let (url, stop, running) = serve(state).await;
+    let (_dir, url, key, stop, running) = serve_with_read_key().await;
     let initialize = json!({
         "jsonrpc": "2.0", "id": 1, "method": "initialize",
         "params": {
@@ -427,16 +440,7 @@ async fn the_inspector_lists_the_tools_over_http() {
     let Some(inspector) = mcp_support::inspector() else {
         return;
     };
-    let dir = tempfile::tempdir().unwrap();
-    let database = format!("sqlite://{}", dir.path().join("server.db").display());
-    let state = server_state(&database).await;
-    let key = state
-        .api_keys
-        .create("inspector", Scope::Read, KeyReach::Every)
-        .await
-        .unwrap()
-        .key;
-    let (url, stop, running) = serve(state).await;
+    let (dir, url, key, stop, running) = serve_with_read_key().await;
     let out = tokio::process::Command::new(inspector)
         .arg("--cli")
         .arg(&url)
@@ -451,18 +455,7 @@ async fn the_inspector_lists_the_tools_over_http() {
     let stdout = String::from_utf8_lossy(&out.stdout);
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(out.status.success(), "{stdout}\n{stderr}");
-    assert_eq!(
-        mcp_support::listed_tool_names(&stdout),
-        [
-            "diff_prompt",
-            "history",
-            "list_prompts",
-            "promote",
-            "read_prompt",
-            "results",
-            "rollback"
-        ]
-    );
+    assert_eq!(mcp_support::listed_tool_names(&stdout), TOOLS);
     stop.trigger();
     running.await.unwrap();
 }

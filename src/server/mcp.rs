@@ -43,9 +43,9 @@ use super::prompts::error;
 use super::registry_api::{DEFAULT_ENVIRONMENTS, at_least, named_version};
 use crate::edges::registry::wire::WireError;
 use crate::edges::registry::{
-    LATEST, Namespace, Promote, Registry, RegistryError, ResultSummary, VersionRef,
+    LATEST, Namespace, Promote, Registry, RegistryError, ResultSummary, Version, VersionRef,
 };
-use crate::mcp::results::{DiffText, Moved, PromptText, as_object};
+use crate::mcp::results::{self, DiffText, Moved, PromptText, as_object};
 use crate::pipeline::config::PromotionPolicy;
 use crate::pipeline::textdiff;
 
@@ -144,35 +144,21 @@ pub struct Between {
     pub to: Option<String>,
 }
 
+/// The stdio server's promote, in a repository (`force` needs an `admin` key).
 #[derive(Debug, Deserialize, JsonSchema)]
 pub struct PromoteIn {
     /// The repository, as `owner/repo`.
     pub repository: String,
-    /// The prompt's name.
-    pub prompt: String,
-    /// The version: `v7`, `7`, or a version id.
-    pub version: String,
-    /// The environment label to move: `staging`, then `production`.
-    pub to: String,
-    /// Why; recorded with the move (needed with `force`).
-    #[serde(default)]
-    pub reason: Option<String>,
-    /// Override the promotion policy (needs an `admin` key; recorded as forced).
-    #[serde(default)]
-    pub force: bool,
+    #[serde(flatten)]
+    pub promote: results::Promote,
 }
 
 #[derive(Debug, Deserialize, JsonSchema)]
 pub struct RollbackIn {
     /// The repository, as `owner/repo`.
     pub repository: String,
-    /// The prompt's name.
-    pub prompt: String,
-    /// The label to move back to its previous version.
-    pub label: String,
-    /// Why; recorded with the move.
-    #[serde(default)]
-    pub reason: Option<String>,
+    #[serde(flatten)]
+    pub rollback: results::Rollback,
 }
 
 #[derive(Debug, Serialize, JsonSchema)]
@@ -310,6 +296,23 @@ impl RegistryTools {
         Ok(granted)
     }
 
+    /// The version `at` names, in a repository the key may read.
+    async fn read_version(
+        &self,
+        parts: &Parts,
+        at: AtVersion,
+        tool: &str,
+    ) -> Result<(Granted, Version), String> {
+        let granted = self
+            .grant_prompt(parts, &at.repository, &at.prompt, Scope::Read, tool)
+            .await?;
+        let version = at.version.unwrap_or_else(|| LATEST.to_string());
+        let found = named_version(granted.registry.as_ref(), &at.prompt, &version)
+            .await
+            .map_err(registry_failure)?;
+        Ok((granted, found))
+    }
+
     #[tool(
         description = "List the prompts published in a repository of this server: each with its number of versions, newest version and labels. Needs an API key that reaches the repository."
     )]
@@ -359,21 +362,10 @@ impl RegistryTools {
         Extension(parts): Extension<Parts>,
         params: Parameters<AtVersion>,
     ) -> Result<Json<PromptText>, String> {
-        let AtVersion {
-            repository,
-            prompt,
-            version,
-        } = params.0;
-        let at = self
-            .grant_prompt(&parts, &repository, &prompt, Scope::Read, "read_prompt")
-            .await?;
-        let version = version.unwrap_or_else(|| LATEST.to_string());
-        let found = named_version(at.registry.as_ref(), &prompt, &version)
-            .await
-            .map_err(registry_failure)?;
+        let (at, found) = self.read_version(&parts, params.0, "read_prompt").await?;
         Ok(Json(PromptText {
             source: format!("{}@v{} ({})", found.prompt, found.number, at.namespace),
-            name: prompt,
+            name: found.prompt.clone(),
             text: None,
             published: Some(as_object(&found)?),
         }))
@@ -421,18 +413,8 @@ impl RegistryTools {
         Extension(parts): Extension<Parts>,
         params: Parameters<AtVersion>,
     ) -> Result<Json<PublishedResult>, String> {
-        let AtVersion {
-            repository,
-            prompt,
-            version,
-        } = params.0;
-        let at = self
-            .grant_prompt(&parts, &repository, &prompt, Scope::Read, "results")
-            .await?;
-        let version = version.unwrap_or_else(|| LATEST.to_string());
-        let found = named_version(at.registry.as_ref(), &prompt, &version)
-            .await
-            .map_err(registry_failure)?;
+        let (at, found) = self.read_version(&parts, params.0, "results").await?;
+        let prompt = found.prompt;
         let baseline = at
             .registry
             .baseline(&prompt, found.number)
@@ -508,15 +490,12 @@ impl RegistryTools {
         Extension(parts): Extension<Parts>,
         params: Parameters<PromoteIn>,
     ) -> Result<Json<Moved>, String> {
-        let args = params.0;
+        let PromoteIn {
+            repository,
+            promote: args,
+        } = params.0;
         let at = self
-            .grant_prompt(
-                &parts,
-                &args.repository,
-                &args.prompt,
-                Scope::Publish,
-                "promote",
-            )
+            .grant_prompt(&parts, &repository, &args.prompt, Scope::Publish, "promote")
             .await?;
         if args.force {
             if args.reason.as_deref().is_none_or(|r| r.trim().is_empty()) {
@@ -560,11 +539,14 @@ impl RegistryTools {
         Extension(parts): Extension<Parts>,
         params: Parameters<RollbackIn>,
     ) -> Result<Json<Moved>, String> {
-        let args = params.0;
+        let RollbackIn {
+            repository,
+            rollback: args,
+        } = params.0;
         let at = self
             .grant_prompt(
                 &parts,
-                &args.repository,
+                &repository,
                 &args.prompt,
                 Scope::Publish,
                 "rollback",
