@@ -1,7 +1,8 @@
 //! `promptgate serve`'s MCP endpoint (`/mcp`, Streamable HTTP) driven by the
 //! official clients: the MCP Python SDK (`tests/mcp/registry_http.py`) and
 //! the MCP Inspector's CLI. The server runs on loopback over a SQLite
-//! registry that the real CLI filled: `promptgate publish` of the example
+//! registry (and a PostgreSQL one, with `PROMPTGATE_TEST_POSTGRES`) that the
+//! real CLI filled: `promptgate publish` of the example
 //! repository into `octo/example` (then support-bot again, edited to promise
 //! refunds, so its v2 fails the gate) and into `octo/secret`, which the
 //! agent's keys do not reach.
@@ -147,12 +148,49 @@ fn refused<'a>(step: &'a Value, name: &str) -> &'a str {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_agent_reads_and_promotes_within_its_key_over_http() {
+    let dir = tempfile::tempdir().unwrap();
+    let database = format!("sqlite://{}", dir.path().join("server.db").display());
+    agent_on(&database).await;
+}
+
+/// The same on a PostgreSQL registry: a fresh database on the server
+/// `PROMPTGATE_TEST_POSTGRES` names (skipped loudly without it; a failure
+/// under `CI`).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_agent_reads_and_promotes_within_its_key_over_http_on_postgres() {
+    let Ok(admin_url) = std::env::var("PROMPTGATE_TEST_POSTGRES") else {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "CI is set but PROMPTGATE_TEST_POSTGRES is not"
+        );
+        eprintln!("SKIPPED (not run, not passed): set PROMPTGATE_TEST_POSTGRES=postgres://…");
+        return;
+    };
+    let name = format!("promptgate_mcp_http_{}", std::process::id());
+    let admin = Database::connect(&admin_url, 1).await.unwrap();
+    let Database::Postgres(pool) = &admin else {
+        panic!("PROMPTGATE_TEST_POSTGRES must be a postgres:// URL");
+    };
+    sqlx::query(&format!("CREATE DATABASE \"{name}\""))
+        .execute(pool)
+        .await
+        .unwrap();
+    let mut database = url::Url::parse(&admin_url).unwrap();
+    database.set_path(&name);
+    agent_on(database.as_str()).await;
+    // Best effort: the servers have stopped; a leftover database is harmless.
+    let _ = sqlx::query(&format!("DROP DATABASE \"{name}\" WITH (FORCE)"))
+        .execute(pool)
+        .await;
+    admin.close().await;
+}
+
+/// The whole loop against servers on `database`.
+async fn agent_on(database: &str) {
     let Some(python) = mcp_support::python() else {
         return;
     };
-    let dir = tempfile::tempdir().unwrap();
-    let database = format!("sqlite://{}", dir.path().join("server.db").display());
-    let state = server_state(&database).await;
+    let state = server_state(database).await;
     let reach = KeyReach::Repos(vec![
         Namespace::parse("octo/example").unwrap(),
         Namespace::parse("octo/empty").unwrap(),
