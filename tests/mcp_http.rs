@@ -397,6 +397,16 @@ async fn agent_on(database: &str) {
         "support-bot: nothing published in octo/secret yet"
     );
 
+    // No answer carries a key (moves name the key, never show it).
+    let said = t.to_string();
+    for scope in ["read", "publish", "admin"] {
+        assert!(
+            !said.contains(keys[scope].as_str().unwrap()),
+            "{scope} key in a result"
+        );
+    }
+    assert!(!said.contains(publisher.expose()));
+
     // A wrong key never starts a session.
     let wrong = &t["wrong_key"];
     assert!(wrong["error"].is_string(), "{wrong}");
