@@ -5,38 +5,17 @@
 //! comes back as a tool error naming `file:line`, as the CLI says it).
 //!
 //! The client is `tests/mcp/agent_loop.py`; it prints a transcript that this
-//! file asserts on. Python comes from `$PROMPTGATE_PYTHON`, else
-//! `.venv-test/bin/python` (scripts/install-test-deps.sh). Without the `mcp`
-//! package the test fails under `CI` and skips loudly elsewhere.
+//! file asserts on. The clients are found as tests/mcp/support.rs says:
+//! without them the tests fail under `CI` and skip loudly elsewhere.
 
 mod common;
+#[path = "mcp/support.rs"]
+mod mcp_support;
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
 
 use serde_json::Value;
-
-fn python() -> Option<PathBuf> {
-    let python = std::env::var_os("PROMPTGATE_PYTHON")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join(".venv-test/bin/python"));
-    let has_sdk = Command::new(&python)
-        .args(["-c", "import mcp.client.stdio"])
-        .output()
-        .is_ok_and(|out| out.status.success());
-    if has_sdk {
-        return Some(python);
-    }
-    let why = format!(
-        "{} cannot import the MCP Python SDK (`mcp`): run scripts/install-test-deps.sh",
-        python.display()
-    );
-    if std::env::var_os("CI").is_some() {
-        panic!("{why}, and CI is set");
-    }
-    eprintln!("SKIPPED (not run, not passed): {why}");
-    None
-}
 
 /// Runs the agent loop against a fresh example repository; its transcript
 /// and the repository (for comparing with the CLI).
@@ -48,26 +27,15 @@ fn agent_loop() -> Option<(Value, tempfile::TempDir)> {
 
 /// Runs `tests/mcp/agent_loop.py` in `mode` against `repo`; its transcript.
 fn drive(repo: &Path, mode: &str) -> Option<Value> {
-    let python = python()?;
-    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/mcp/agent_loop.py");
-    let out = Command::new(python)
-        .arg(script)
-        .arg(env!("CARGO_BIN_EXE_promptgate"))
-        .arg(repo)
-        .arg(mode)
-        .env_remove("PROMPTGATE_REGISTRY")
-        .output()
-        .expect("python runs");
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(
-        out.status.success(),
-        "the agent loop failed:\n{stdout}\n{stderr}"
-    );
-    let transcript = serde_json::from_str(stdout.trim()).unwrap_or_else(|e| {
-        panic!("no transcript ({e}):\n{stdout}\n{stderr}");
-    });
-    Some(transcript)
+    let python = mcp_support::python()?;
+    let binary = env!("CARGO_BIN_EXE_promptgate");
+    let repo = repo.to_str().expect("a UTF-8 temporary path");
+    Some(mcp_support::run_script(
+        &python,
+        "agent_loop.py",
+        &[binary, repo, mode],
+        &[],
+    ))
 }
 
 /// The criterion rows of every prompt in a JSON report, as (prompt, criterion, row).
@@ -274,32 +242,9 @@ fn a_cancelled_evaluation_stops_its_run() {
     assert!(marks.is_empty(), "the scorer ran to its end: {marks:?}");
 }
 
-/// The MCP Inspector (npm `@modelcontextprotocol/inspector`, installed by
-/// scripts/install-test-deps.sh into `.venv-test/node`), in CLI mode.
-fn inspector() -> Option<PathBuf> {
-    let path = std::env::var_os("PROMPTGATE_MCP_INSPECTOR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| {
-            Path::new(env!("CARGO_MANIFEST_DIR"))
-                .join(".venv-test/node/node_modules/.bin/mcp-inspector")
-        });
-    if path.is_file() {
-        return Some(path);
-    }
-    let why = format!(
-        "the MCP Inspector is not at {}: run scripts/install-test-deps.sh (needs npm)",
-        path.display()
-    );
-    if std::env::var_os("CI").is_some() {
-        panic!("{why}, and CI is set");
-    }
-    eprintln!("SKIPPED (not run, not passed): {why}");
-    None
-}
-
 #[test]
 fn the_inspector_lists_the_tools_and_finds_their_schemas_portable() {
-    let Some(inspector) = inspector() else {
+    let Some(inspector) = mcp_support::inspector() else {
         return;
     };
     let repo = common::example_repo();
@@ -320,16 +265,8 @@ fn the_inspector_lists_the_tools_and_finds_their_schemas_portable() {
     let stdout = String::from_utf8_lossy(&out.stdout);
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(out.status.success(), "{stdout}\n{stderr}");
-    let listed: Value = serde_json::from_str(&stdout).unwrap_or_else(|e| panic!("{e}: {stdout}"));
-    let mut names: Vec<&str> = listed["tools"]
-        .as_array()
-        .unwrap_or_else(|| panic!("{listed}"))
-        .iter()
-        .filter_map(|t| t["name"].as_str())
-        .collect();
-    names.sort_unstable();
     assert_eq!(
-        names,
+        mcp_support::listed_tool_names(&stdout),
         [
             "check",
             "diff_prompt",

@@ -4,8 +4,20 @@
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
+use crate::edges::registry::{LabelMove, LabelTarget};
 use crate::flows::listing::Listed;
 use crate::pipeline::report::{self, CheckReport};
+
+/// A value as the JSON object a structured result carries (tool results
+/// must be objects).
+pub fn as_object<T: Serialize>(
+    value: &T,
+) -> Result<serde_json::Map<String, serde_json::Value>, String> {
+    match serde_json::to_value(value).map_err(|e| e.to_string())? {
+        serde_json::Value::Object(object) => Ok(object),
+        other => Err(format!("expected a JSON object, made {other}")),
+    }
+}
 
 /// Prompts by name or path; none means every prompt.
 #[derive(Debug, Default, Deserialize, JsonSchema)]
@@ -210,4 +222,19 @@ pub struct Moved {
     /// `unset` when the label was new.
     pub from: String,
     pub forced: bool,
+}
+
+impl Moved {
+    pub fn of(moved: &LabelMove) -> Self {
+        Moved {
+            prompt: moved.prompt.clone(),
+            label: moved.label.clone(),
+            to: moved.to.to_string(),
+            from: moved
+                .from
+                .as_ref()
+                .map_or("unset".to_string(), LabelTarget::to_string),
+            forced: moved.forced,
+        }
+    }
 }

@@ -13,6 +13,7 @@ pub mod events;
 pub mod handlers;
 pub mod installations;
 pub mod jobs;
+pub mod mcp;
 pub mod metrics;
 pub mod openapi;
 pub mod prompts;
@@ -38,6 +39,7 @@ use axum::http::{HeaderValue, Request, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use serde_json::json;
+use tokio_util::sync::CancellationToken;
 use tower_http::limit::RequestBodyLimitLayer;
 use tower_http::trace::TraceLayer;
 
@@ -122,8 +124,14 @@ impl ServerState {
     }
 }
 
-/// The application: every route of [`openapi::ROUTES`], with request spans.
+/// The application: every route of [`openapi::ROUTES`] and the MCP
+/// endpoint ([`mcp::PATH`]), with request spans.
 pub fn router(state: ServerState) -> Router {
+    router_until(state, CancellationToken::new())
+}
+
+/// [`router`], whose MCP requests in flight end when `stop` is cancelled.
+fn router_until(state: ServerState, stop: CancellationToken) -> Router {
     let webhook = post(webhook::receive)
         // tower-http enforces the cap (413 on Content-Length, or while
         // streaming); axum's own default of 2 MB would be too small.
@@ -155,6 +163,7 @@ pub fn router(state: ServerState) -> Router {
         .route("/v1/prompts/{*rest}", get(prompts::moved))
         .merge(registry_routes())
         .merge(telemetry::routes())
+        .merge(mcp::routes(&state, stop))
         .layer(TraceLayer::new_for_http().make_span_with(request_span))
         .with_state(state)
 }
@@ -218,8 +227,13 @@ pub async fn serve(
     shutdown: Shutdown,
 ) -> std::io::Result<()> {
     let listener = GuardedListener::new(listener, state.http);
-    axum::serve(listener, router(state))
-        .with_graceful_shutdown(async move { shutdown.wait().await })
+    let mcp_stop = CancellationToken::new();
+    let app = router_until(state, mcp_stop.clone());
+    axum::serve(listener, app)
+        .with_graceful_shutdown(async move {
+            shutdown.wait().await;
+            mcp_stop.cancel();
+        })
         .await
 }
 

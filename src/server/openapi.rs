@@ -1,5 +1,7 @@
 //! `/openapi.json`: a hand-written OpenAPI 3.1 description of the routes.
-//! A test checks that every path here is routed and every route is here.
+//! A test checks that every path here is routed and every route is here,
+//! except the MCP endpoint ([`super::mcp::PATH`]): it speaks JSON-RPC over
+//! Streamable HTTP, which this document does not describe.
 
 use serde_json::{Value, json};
 

@@ -19,17 +19,7 @@ import anyio
 from mcp import ClientSession, StdioServerParameters
 from mcp.client.stdio import stdio_client
 
-
-def text_of(result):
-    return "\n".join(getattr(block, "text", "") for block in result.content)
-
-
-def outcome(result):
-    return {
-        "is_error": bool(result.is_error),
-        "text": text_of(result),
-        "structured": result.structured_content,
-    }
+from transcript import outcome
 
 
 async def cancel(session, transcript) -> None:
@@ -78,6 +68,17 @@ async def main(binary: str, repo: str, mode: str) -> None:
             transcript["resources"] = [str(r.uri) for r in resources.resources]
             last = await session.read_resource("promptgate://reports/last-eval")
             transcript["last_eval_resource"] = last.contents[0].text
+
+            # ---- SUGGEST: the lead fills this in when `promptgate suggest` lands ----
+            # The agent asks the `suggest` tool for an edit of support-bot and
+            # records it, e.g.
+            #     transcript["suggest"] = outcome(
+            #         await session.call_tool("suggest", {"prompt": "support-bot"})
+            #     )
+            # Not run yet: the tool does not exist on this branch, and
+            # tests/mcp_stdio.rs asserts it is not offered. The fixed edit
+            # below stands in for the edit the agent makes.
+            # ---- end SUGGEST ----
 
             # The agent edits a prompt file: the support bot starts promising refunds.
             prompt = Path(repo) / "prompts" / "support-bot.prompt.yml"
