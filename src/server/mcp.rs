@@ -39,7 +39,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::ServerState;
 use super::auth::{ApiKeyInfo, ApiKeys, AuthFailure, Scope};
-use super::prompts::error;
+use super::prompts::{PromptSource, error};
 use super::registry_api::{DEFAULT_ENVIRONMENTS, at_least, named_version};
 use crate::edges::registry::wire::WireError;
 use crate::edges::registry::{
@@ -100,6 +100,8 @@ async fn require_key(State(keys): State<ApiKeys>, request: Request, next: Next) 
 #[derive(Clone)]
 pub struct RegistryTools {
     registry: Option<Arc<dyn Registry>>,
+    /// What `/v1/…/prompts` serves: told when a label moves here.
+    prompts: Arc<dyn PromptSource>,
     keys: ApiKeys,
     floor: PromotionPolicy,
     tool_router: ToolRouter<Self>,
@@ -235,6 +237,7 @@ impl RegistryTools {
     pub fn new(state: &ServerState) -> Self {
         RegistryTools {
             registry: state.registry.clone(),
+            prompts: state.prompts.clone(),
             keys: state.api_keys.clone(),
             floor: state.promotion_floor.clone(),
             tool_router: Self::tool_router(),
@@ -528,6 +531,8 @@ impl RegistryTools {
             )
             .await
             .map_err(registry_failure)?;
+        // Served from the next request on (see `registry_api::moved`).
+        self.prompts.forget(&at.namespace, &moved.prompt);
         Ok(Json(Moved::of(&moved)))
     }
 
@@ -557,6 +562,8 @@ impl RegistryTools {
             .rollback(&args.prompt, &args.label, &actor(&at.key), args.reason)
             .await
             .map_err(registry_failure)?;
+        // Served from the next request on (see `registry_api::moved`).
+        self.prompts.forget(&at.namespace, &moved.prompt);
         Ok(Json(Moved::of(&moved)))
     }
 }
