@@ -311,7 +311,9 @@ fn load_with(
     connections: u32,
 ) -> Result<Run, Error> {
     let output = Command::new("wrk")
-        .args(["--latency", "-t", "2"])
+        .arg("--latency")
+        // wrk needs a connection per thread at least.
+        .arg(format!("-t{}", connections.min(2)))
         .arg(format!("-c{connections}"))
         .arg(format!("-d{seconds}s"))
         .arg("-s")

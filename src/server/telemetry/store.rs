@@ -588,29 +588,25 @@ impl TelemetryStore {
                 .execute(pool)
                 .await?
                 .rows_affected();
-            let hour_cutoff = cutoff - cutoff.rem_euclid(HOUR_MS);
-            done.rollups_deleted = sqlx::query("DELETE FROM telemetry_hourly WHERE hour_ms < $1")
-                .bind(hour_cutoff)
-                .execute(pool)
-                .await?
-                .rows_affected();
-            sqlx::query("DELETE FROM telemetry_hourly_latency WHERE hour_ms < $1")
-                .bind(hour_cutoff)
-                .execute(pool)
-                .await?;
-            // A day goes once all of it is past the cutoff; until then a
-            // window over it reads what is left of it from the hourly rows
-            // at its edge, and whole days from here.
-            let day_cutoff = DAILY.start_of(cutoff);
-            done.daily_rollups_deleted = sqlx::query("DELETE FROM telemetry_daily WHERE day_ms < $1")
-                .bind(day_cutoff)
-                .execute(pool)
-                .await?
-                .rows_affected();
-            sqlx::query("DELETE FROM telemetry_daily_latency WHERE day_ms < $1")
-                .bind(day_cutoff)
-                .execute(pool)
-                .await?;
+            // A period goes once all of it is past the cutoff. Until then a
+            // window reaching into a partly expired day reads what is left of
+            // it from the hourly rows at its edge.
+            for (grain, deleted) in [
+                (HOURLY, &mut done.rollups_deleted),
+                (DAILY, &mut done.daily_rollups_deleted),
+            ] {
+                let Grain { table, latency_table, column, .. } = grain;
+                let before = grain.start_of(cutoff);
+                *deleted = sqlx::query(&format!("DELETE FROM {table} WHERE {column} < $1"))
+                    .bind(before)
+                    .execute(pool)
+                    .await?
+                    .rows_affected();
+                sqlx::query(&format!("DELETE FROM {latency_table} WHERE {column} < $1"))
+                    .bind(before)
+                    .execute(pool)
+                    .await?;
+            }
         });
         Ok(done)
     }
