@@ -18,6 +18,7 @@ pub mod openapi;
 pub mod prompts;
 pub mod registry_api;
 pub mod registry_prompts;
+pub mod reviews;
 pub mod schema;
 pub mod selftest;
 pub mod settings;
@@ -154,6 +155,7 @@ pub fn router(state: ServerState) -> Router {
         .route("/v1/prompts/{*rest}", get(prompts::moved))
         .merge(registry_routes())
         .merge(telemetry::routes())
+        .merge(reviews::routes())
         .layer(TraceLayer::new_for_http().make_span_with(request_span))
         .with_state(state)
 }
