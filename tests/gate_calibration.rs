@@ -691,7 +691,11 @@ fn judged_trial(s: &JudgedScenario, seed: u64) -> (EvalResult, EvalResult, Confu
             (false, false) => table.both_fail += 1,
         }
     }
-    let judged = criterion("helpful");
+    // A pass/fail judge: its scores are 0 or 1 by construction.
+    let judged = promptgate::types::CriterionInfo {
+        binary: true,
+        ..criterion("helpful")
+    };
     (
         result(
             "judged",
