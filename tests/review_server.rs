@@ -37,7 +37,7 @@ fn result(id: &VersionId) -> EvalResult {
             binary: false,
             line: None,
         }],
-        cases: (0..40)
+        cases: (0..40u32)
             .map(|i| CaseResult {
                 case_id: format!("c{i}"),
                 vars: serde_json::Map::new(),
@@ -54,7 +54,7 @@ fn result(id: &VersionId) -> EvalResult {
                     },
                     scores: vec![CriterionScore {
                         score: Ok(Score {
-                            value: if i % 2 == 0 { 1.0 } else { 0.0 },
+                            value: if i.is_multiple_of(2) { 1.0 } else { 0.0 },
                             reason: "secret reasoning".into(),
                             display: None,
                         }),
@@ -165,20 +165,40 @@ async fn call(method: &str, url: &str, key: &str, body: Option<Value>) -> (u16, 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_queue_hides_the_judge_and_a_label_reveals_it() {
     let s = server().await;
-    let (status, queue) = call("GET", &format!("{}/queue?count=10&seed=7", s.base), &s.read, None).await;
+    let (status, queue) = call(
+        "GET",
+        &format!("{}/queue?count=10&seed=7", s.base),
+        &s.read,
+        None,
+    )
+    .await;
     assert_eq!(status, 200, "{queue}");
     let items = queue["items"].as_array().unwrap();
     assert_eq!(items.len(), 10);
     let text = queue.to_string();
-    assert!(!text.contains("judge") && !text.contains("secret reasoning"), "{text}");
+    assert!(
+        !text.contains("judge") && !text.contains("secret reasoning"),
+        "{text}"
+    );
     // Proportional to the judge's grades: half passed, half failed.
     let passed = items
         .iter()
-        .filter(|i| i["case_id"].as_str().unwrap()[1..].parse::<u32>().unwrap() % 2 == 0)
+        .filter(|i| {
+            i["case_id"].as_str().unwrap()[1..]
+                .parse::<u32>()
+                .unwrap()
+                .is_multiple_of(2)
+        })
         .count();
     assert_eq!(passed, 5);
     // The same seed, the same queue.
-    let (_, again) = call("GET", &format!("{}/queue?count=10&seed=7", s.base), &s.read, None).await;
+    let (_, again) = call(
+        "GET",
+        &format!("{}/queue?count=10&seed=7", s.base),
+        &s.read,
+        None,
+    )
+    .await;
     assert_eq!(again, queue);
 
     let item = &items[0];
@@ -189,23 +209,47 @@ async fn the_queue_hides_the_judge_and_a_label_reveals_it() {
         "note": "misses the point"
     });
     // A read key cannot label.
-    let (status, _) = call("POST", &format!("{}/labels", s.base), &s.read, Some(label.clone())).await;
+    let (status, _) = call(
+        "POST",
+        &format!("{}/labels", s.base),
+        &s.read,
+        Some(label.clone()),
+    )
+    .await;
     assert_eq!(status, 403);
     // A judge score in the request is refused, not trusted.
     let mut forged = label.clone();
     forged["judge_score"] = json!(0.0);
-    let (status, _) = call("POST", &format!("{}/labels", s.base), &s.publish, Some(forged)).await;
+    let (status, _) = call(
+        "POST",
+        &format!("{}/labels", s.base),
+        &s.publish,
+        Some(forged),
+    )
+    .await;
     assert_eq!(status, 400);
-    let (status, recorded) = call("POST", &format!("{}/labels", s.base), &s.publish, Some(label.clone())).await;
+    let (status, recorded) = call(
+        "POST",
+        &format!("{}/labels", s.base),
+        &s.publish,
+        Some(label.clone()),
+    )
+    .await;
     assert_eq!(status, 201, "{recorded}");
-    let judged = if case % 2 == 0 { 1.0 } else { 0.0 };
+    let judged = if case.is_multiple_of(2) { 1.0 } else { 0.0 };
     assert_eq!(recorded["judge"]["score"], json!(judged));
     assert_eq!(recorded["label"]["judge_score"], json!(judged));
     assert_eq!(recorded["judge"]["reason"], "secret reasoning");
     // An output the server does not store is not labelled.
     let mut missing = label.clone();
     missing["case_id"] = json!("c999");
-    let (status, _) = call("POST", &format!("{}/labels", s.base), &s.publish, Some(missing)).await;
+    let (status, _) = call(
+        "POST",
+        &format!("{}/labels", s.base),
+        &s.publish,
+        Some(missing),
+    )
+    .await;
     assert_eq!(status, 404);
 
     // Labelled outputs leave the queue.
@@ -219,7 +263,13 @@ async fn the_queue_hides_the_judge_and_a_label_reveals_it() {
     assert_eq!(ids.len(), 39);
     assert!(!ids.contains(&item["case_id"].as_str().unwrap()));
 
-    let (status, labels) = call("GET", &format!("{}/labels?prompt=support-bot", s.base), &s.read, None).await;
+    let (status, labels) = call(
+        "GET",
+        &format!("{}/labels?prompt=support-bot", s.base),
+        &s.read,
+        None,
+    )
+    .await;
     assert_eq!(status, 200);
     assert_eq!(labels["labels"].as_array().unwrap().len(), 1);
     let (status, agreement) = call("GET", &format!("{}/agreement", s.base), &s.read, None).await;

@@ -96,7 +96,9 @@ pub fn run(repo: &Path, args: ReviewArgs) -> anyhow::Result<Outcome> {
         // keeps what was labelled.
         let runtime = tokio::runtime::Handle::current();
         let summary = session(&items, &mut input, &mut out, &reviewer, |label| {
-            tokio::task::block_in_place(|| runtime.block_on(home.record(&label)))?;
+            tokio::task::block_in_place(|| {
+                runtime.block_on(async { home.record(&label).await.map_err(anyhow::Error::from) })
+            })?;
             Ok(())
         })?;
         writeln!(

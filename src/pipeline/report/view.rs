@@ -537,33 +537,6 @@ pub(crate) fn inconclusive_note(row: &CriterionRow) -> Option<String> {
     Some(note)
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn signed_numbers_use_a_real_minus_and_no_negative_zero() {
-        assert_eq!(fmt_signed(-0.321), "−0.32");
-        assert_eq!(fmt_signed(0.05), "+0.05");
-        assert_eq!(fmt_signed(-0.001), "0.00");
-        assert_eq!(fmt_interval(Some((-0.45, 0.1))), "[−0.45, +0.10]");
-    }
-
-    #[test]
-    fn rubric_means_show_both_scales() {
-        assert_eq!(fmt_mean(Some(0.75), Scale::Rubric5), "0.75 (4.0/5)");
-        assert_eq!(fmt_mean(Some(0.75), Scale::Unit), "0.75");
-        assert_eq!(fmt_mean(None, Scale::Unit), "—");
-    }
-
-    #[test]
-    fn short_ids_cut_on_characters() {
-        assert_eq!(short_id("0123456789abcdef"), "0123456789ab");
-        assert_eq!(short_id("ééééééééééééé"), "éééééééééééé");
-        assert_eq!(short_id("abc"), "abc");
-    }
-}
-
 /// What reviewers' labels say about a prompt's judged criteria, one line
 /// each: the judge's agreement with them (flagged when below the floor
 /// beyond doubt) and how a corrected criterion's difference was corrected.
@@ -607,4 +580,31 @@ pub(crate) fn review_lines(prompt: &PromptReport) -> Vec<(bool, String)> {
         }
     }
     lines
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn signed_numbers_use_a_real_minus_and_no_negative_zero() {
+        assert_eq!(fmt_signed(-0.321), "−0.32");
+        assert_eq!(fmt_signed(0.05), "+0.05");
+        assert_eq!(fmt_signed(-0.001), "0.00");
+        assert_eq!(fmt_interval(Some((-0.45, 0.1))), "[−0.45, +0.10]");
+    }
+
+    #[test]
+    fn rubric_means_show_both_scales() {
+        assert_eq!(fmt_mean(Some(0.75), Scale::Rubric5), "0.75 (4.0/5)");
+        assert_eq!(fmt_mean(Some(0.75), Scale::Unit), "0.75");
+        assert_eq!(fmt_mean(None, Scale::Unit), "—");
+    }
+
+    #[test]
+    fn short_ids_cut_on_characters() {
+        assert_eq!(short_id("0123456789abcdef"), "0123456789ab");
+        assert_eq!(short_id("ééééééééééééé"), "éééééééééééé");
+        assert_eq!(short_id("abc"), "abc");
+    }
 }

@@ -83,8 +83,8 @@ pub fn judged_output(result: &EvalResult, output: &OutputRef) -> Option<QueueIte
 }
 
 /// Every judged output of `results` not yet labelled, by (prompt, criterion).
-fn candidates<'r>(
-    results: &'r [EvalResult],
+fn candidates(
+    results: &[EvalResult],
     labelled: &HashSet<OutputRef>,
     request: &SampleRequest,
 ) -> BTreeMap<(String, String), Vec<QueueItem>> {
