@@ -29,6 +29,7 @@ const REGISTRY_TABLES: &[&str] = &[
     "labels",
     "prompts",
     "results",
+    "review_labels",
     "versions",
 ];
 const SERVER_TABLES: &[&str] = &[

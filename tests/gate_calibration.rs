@@ -13,6 +13,10 @@
 //! normal interval, the old two-sided 95% design, calls instead of cases as
 //! the unit) run through the same claims and each must break at least one.
 //!
+//! Judged criteria corrected by reviewers' labels have their own claims at
+//! the end: a simulated judge of known sensitivity and specificity, and two
+//! mutants (no correction; a correction that takes the labels as exact).
+//!
 //! Deterministic (fixed seeds) and a few seconds. The long sweep (every
 //! scenario, 2,000 trials each) runs with `PROMPTGATE_CALIBRATION_SWEEP=1`
 //! and `--nocapture`; its table is in docs/gate.md.
@@ -21,7 +25,8 @@ mod gate_support;
 
 use gate_support::{Rng, binary_criterion, case, criterion, result, sequential_check};
 use promptgate::pipeline::config::GatePolicy;
-use promptgate::pipeline::gate::{GateInput, Verdict, gate_all};
+use promptgate::pipeline::gate::{GateInput, Verdict, gate_all, gate_all_reviewed};
+use promptgate::pipeline::review::{ConfusionTable, ReviewedJudges};
 use promptgate::types::{EvalResult, GateOverrides};
 
 const TOLERANCE: f64 = 0.02;
@@ -617,4 +622,244 @@ fn the_rate_bounds_are_exact() {
     assert!((upper_bound(0, 300) - (1.0 - 0.05f64.powf(1.0 / 300.0))).abs() < 1e-6);
     // A true 7% rate at 300 trials: 21 expected; the bound clears 7%.
     assert!(upper_bound(21, 300) >= ALARM_BOUND);
+}
+
+// ---------------------------------------------------------------------
+// Judged criteria corrected by reviewers' labels (docs/review.md).
+//
+// A simulated judge with known error rates scores pass/fail outputs whose
+// true pass rate drops by exactly the tolerance. Uncorrected, the judge
+// shrinks the drop by its Youden J and the gate calls a real regression
+// "unchanged"; corrected by the labels, the gate keeps its documented
+// rates. A correction that takes the labels' estimate of J as exact (no
+// uncertainty) breaks them again.
+
+/// The simulated judge: sensitivity 0.85, specificity 0.75 (J = 0.6).
+const JUDGE_SENSITIVITY: f64 = 0.85;
+const JUDGE_SPECIFICITY: f64 = 0.75;
+/// The true pass rate of the baseline's outputs (and of the outputs
+/// reviewers label).
+const TRUE_PASS_RATE: f64 = 0.8;
+const JUDGED_TOLERANCE: f64 = 0.10;
+
+#[derive(Debug, Clone, Copy)]
+struct JudgedScenario {
+    cases: usize,
+    labels: usize,
+    /// The true change of the pass rate, in tolerances.
+    change: f64,
+}
+
+fn judge_says(rng: &mut Rng, truly_passes: bool) -> bool {
+    if truly_passes {
+        rng.unit() < JUDGE_SENSITIVITY
+    } else {
+        rng.unit() >= JUDGE_SPECIFICITY
+    }
+}
+
+/// One check: the judged head and baseline, and the reviewers' table
+/// (labels on other outputs of the same judge).
+fn judged_trial(s: &JudgedScenario, seed: u64) -> (EvalResult, EvalResult, ConfusionTable) {
+    let mut rng = Rng::new(seed);
+    // P(a passing baseline case fails at the head) so that the true pass
+    // rate falls by `drop`.
+    let drop = -s.change * JUDGED_TOLERANCE;
+    let lose = drop / TRUE_PASS_RATE;
+    let mut head = Vec::with_capacity(s.cases);
+    let mut base = Vec::with_capacity(s.cases);
+    for i in 0..s.cases {
+        let truly_base = rng.unit() < TRUE_PASS_RATE;
+        let truly_head = truly_base && rng.unit() >= lose;
+        let score = |rng: &mut Rng, pass: bool| Some(if judge_says(rng, pass) { 1.0 } else { 0.0 });
+        base.push(case(
+            format!("case-{i}"),
+            vec![vec![score(&mut rng, truly_base)]],
+        ));
+        head.push(case(
+            format!("case-{i}"),
+            vec![vec![score(&mut rng, truly_head)]],
+        ));
+    }
+    let mut table = ConfusionTable::default();
+    for _ in 0..s.labels {
+        let truly = rng.unit() < TRUE_PASS_RATE;
+        match (truly, judge_says(&mut rng, truly)) {
+            (true, true) => table.both_pass += 1,
+            (true, false) => table.judge_failed_a_pass += 1,
+            (false, true) => table.judge_passed_a_fail += 1,
+            (false, false) => table.both_fail += 1,
+        }
+    }
+    // A pass/fail judge: its scores are 0 or 1 by construction.
+    let judged = promptgate::types::CriterionInfo {
+        binary: true,
+        ..criterion("helpful")
+    };
+    (
+        result(
+            "judged",
+            &format!("head-{seed}"),
+            vec![judged.clone()],
+            head,
+        ),
+        result("judged", &format!("base-{seed}"), vec![judged], base),
+        table,
+    )
+}
+
+/// A gate of judged checks: the verdict from head, baseline and labels.
+type JudgedGate = dyn Fn(&EvalResult, &EvalResult, ConfusionTable) -> Verdict;
+
+fn judged_gate(correct: bool) -> impl Fn(&EvalResult, &EvalResult, ConfusionTable) -> Verdict {
+    move |head, baseline, table| {
+        let policy = GatePolicy {
+            tolerance: JUDGED_TOLERANCE,
+            ..GatePolicy::default()
+        };
+        let overrides = GateOverrides::default();
+        let mut judges = ReviewedJudges::default();
+        if correct {
+            judges.insert(&head.prompt, &head.criteria[0].name, table);
+        }
+        let input = GateInput {
+            head,
+            baseline: Some(baseline),
+            policy: &policy,
+            overrides: &overrides,
+            sequential: None,
+        };
+        gate_all_reviewed(&[input], &judges)[0].criteria[0].verdict
+    }
+}
+
+/// Mutant: the labels' estimate of the judge's error rates taken as exact
+/// (the table scaled up ten-thousandfold: the same rates, no uncertainty).
+fn labels_as_exact(table: ConfusionTable) -> ConfusionTable {
+    const SCALE: u64 = 10_000;
+    ConfusionTable {
+        both_pass: table.both_pass * SCALE,
+        judge_failed_a_pass: table.judge_failed_a_pass * SCALE,
+        judge_passed_a_fail: table.judge_passed_a_fail * SCALE,
+        both_fail: table.both_fail * SCALE,
+    }
+}
+
+/// Trials per judged scenario: fewer than the fixed-n claims', as each
+/// trial gates thousands of cases (still 0 of 200 bounds a rate at 1.5%).
+const JUDGED_TRIALS: u64 = 200;
+
+/// Checks each claim on its scenario (each scenario simulated once);
+/// returns the broken ones.
+fn check_judged(gate: &JudgedGate, claims: &[(JudgedScenario, Claim)], print: bool) -> Vec<String> {
+    let mut broken = Vec::new();
+    let mut seen: Vec<(String, Counts)> = Vec::new();
+    for (scenario, claim) in claims {
+        let name = format!("{scenario:?}");
+        let counts = match seen.iter().find(|(n, _)| *n == name) {
+            Some((_, counts)) => *counts,
+            None => {
+                let mut counts = Counts::default();
+                let seed = 91_000 + 1_000 * seen.len() as u64;
+                for t in 0..JUDGED_TRIALS {
+                    let (head, baseline, table) = judged_trial(scenario, seed + t);
+                    match gate(&head, &baseline, table) {
+                        Verdict::Regressed => counts.regressed += 1,
+                        Verdict::Improved => counts.improved += 1,
+                        Verdict::Unchanged => counts.unchanged += 1,
+                        _ => {}
+                    }
+                }
+                seen.push((name, counts));
+                counts
+            }
+        };
+        let (label, hits, ok) = match *claim {
+            Claim::AtMost5(v) => {
+                let hits = match v {
+                    Verdict::Regressed => counts.regressed,
+                    Verdict::Improved => counts.improved,
+                    _ => counts.unchanged,
+                };
+                let bound = upper_bound(hits, JUDGED_TRIALS);
+                (
+                    format!("false {v:?} (95% upper bound {:.1}%)", bound * 100.0),
+                    hits,
+                    bound < ALARM_BOUND,
+                )
+            }
+            Claim::PowerAtLeast(floor) => {
+                let bound = lower_bound(counts.regressed, JUDGED_TRIALS);
+                (
+                    format!("power (95% lower bound {:.1}%)", bound * 100.0),
+                    counts.regressed,
+                    bound >= floor,
+                )
+            }
+        };
+        let line = format!(
+            "judge Se {JUDGE_SENSITIVITY} Sp {JUDGE_SPECIFICITY}, {scenario:?} | {label}: {hits}/{JUDGED_TRIALS}"
+        );
+        if print {
+            println!("{}{line}", if ok { "  " } else { "✗ " });
+        }
+        if !ok {
+            broken.push(line);
+        }
+    }
+    broken
+}
+
+fn judged_claims() -> Vec<(JudgedScenario, Claim)> {
+    use Claim::*;
+    use Verdict::*;
+    let at_tolerance = |cases, labels| JudgedScenario {
+        cases,
+        labels,
+        change: -1.0,
+    };
+    vec![
+        // Many cases, few labels: the labels' uncertainty dominates.
+        (at_tolerance(3_000, 40), AtMost5(Unchanged)),
+        (at_tolerance(3_000, 40), AtMost5(Regressed)),
+        // Enough labels to decide.
+        (at_tolerance(1_000, 400), AtMost5(Unchanged)),
+        (at_tolerance(1_000, 400), AtMost5(Regressed)),
+        (
+            JudgedScenario {
+                cases: 1_000,
+                labels: 400,
+                change: -3.0,
+            },
+            PowerAtLeast(0.80),
+        ),
+    ]
+}
+
+#[test]
+fn a_biased_judge_corrected_by_labels_keeps_the_documented_rates() {
+    let broken = check_judged(&judged_gate(true), &judged_claims(), true);
+    assert!(
+        broken.is_empty(),
+        "the corrected gate broke its claims:\n{}",
+        broken.join("\n")
+    );
+}
+
+#[test]
+fn an_uncorrected_biased_judge_fails_the_calibration() {
+    let broken = check_judged(&judged_gate(false), &judged_claims(), false);
+    println!("uncorrected judge broke:\n{}", broken.join("\n"));
+    assert!(!broken.is_empty());
+}
+
+#[test]
+fn a_correction_that_ignores_the_labels_uncertainty_fails_the_calibration() {
+    let corrected = judged_gate(true);
+    let gate = move |head: &EvalResult, baseline: &EvalResult, table: ConfusionTable| {
+        corrected(head, baseline, labels_as_exact(table))
+    };
+    let broken = check_judged(&gate, &judged_claims(), false);
+    println!("labels-as-exact mutant broke:\n{}", broken.join("\n"));
+    assert!(!broken.is_empty());
 }

@@ -1187,6 +1187,75 @@ async fn repositories_are_namespaces(fx: Arc<Fixture>) {
     assert!(fx.a.audit_log().await.unwrap().is_empty());
 }
 
+async fn review_labels_are_kept_per_namespace(fx: Arc<Fixture>) {
+    use promptgate::pipeline::review::{HumanScore, OutputRef, ReviewLabel};
+    let support = new_version("support", "hello");
+    let triage = new_version("triage", "sort");
+    fx.a.record_result(&result_of("support", &support.id, "fa11", 3, 0.75), "ci")
+        .await
+        .unwrap();
+    fx.a.record_result(&result_of("triage", &triage.id, "fb22", 2, 0.25), "ci")
+        .await
+        .unwrap();
+    let label = |prompt: &str, fingerprint: &str, case: &str, judge: f64, human| ReviewLabel {
+        output: OutputRef {
+            prompt: prompt.into(),
+            criterion: "helpful".into(),
+            fingerprint: fingerprint.into(),
+            case_id: case.into(),
+            repeat: 0,
+        },
+        judge_score: judge,
+        human,
+        note: Some("misses the refund policy".into()),
+        reviewer: "Ada".into(),
+        labelled_at: "2026-12-02T00:00:00Z".into(),
+    };
+    let first = label("support", "fa11", "case-0", 0.75, HumanScore::Fail);
+    let second = label("triage", "fb22", "case-1", 0.25, HumanScore::Grade(2));
+    let third = label("support", "fa11", "case-0", 0.75, HumanScore::Pass);
+    fx.a.record_review_label(&first).await.unwrap();
+    fx.b.record_review_label(&second).await.unwrap();
+    fx.a.record_review_label(&third).await.unwrap();
+    // What a reviewer said and what the judge had said, whoever stored it
+    // (the server stamps its own time).
+    let said = |l: &ReviewLabel| {
+        (
+            l.output.clone(),
+            l.judge_score,
+            l.human,
+            l.note.clone(),
+            l.reviewer.clone(),
+        )
+    };
+    let all = fx.b.review_labels(None).await.unwrap();
+    assert_eq!(all.len(), 3, "{all:?}");
+    let mut got: Vec<_> = all.iter().map(said).collect();
+    let mut want: Vec<_> = [&first, &second, &third].into_iter().map(said).collect();
+    got.sort_by(|a, b| format!("{a:?}").cmp(&format!("{b:?}")));
+    want.sort_by(|a, b| format!("{a:?}").cmp(&format!("{b:?}")));
+    assert_eq!(got, want);
+    // A relabel is kept, never overwritten; in order within a prompt.
+    let support_only = fx.a.review_labels(Some("support")).await.unwrap();
+    assert_eq!(
+        support_only.iter().map(|l| l.human).collect::<Vec<_>>(),
+        vec![HumanScore::Fail, HumanScore::Pass]
+    );
+    // A label no statistic could use is refused.
+    let mut broken = first.clone();
+    broken.judge_score = 1.5;
+    assert!(fx.a.record_review_label(&broken).await.is_err());
+    // Another repository sees none of them.
+    let other = Namespace::parse("someone/else").unwrap();
+    assert!(
+        fx.a.scoped(&other)
+            .review_labels(None)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+}
+
 macro_rules! conformance {
     ($($behaviour:ident),* $(,)?) => {
         mod sqlite {
@@ -1219,6 +1288,7 @@ conformance!(
     concurrent_publishers_never_share_a_number,
     concurrent_label_moves_lose_nothing,
     repositories_are_namespaces,
+    review_labels_are_kept_per_namespace,
 );
 
 /// A server's `[promotion_floor]` holds whatever policy a client sends: a

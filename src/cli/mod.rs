@@ -20,6 +20,7 @@ mod list;
 mod mcp;
 mod output;
 mod registry;
+mod review;
 pub mod serve;
 mod validate;
 
@@ -70,6 +71,11 @@ pub enum Command {
     /// Publish evaluated versions to the registry, record their results as
     /// baselines and move `latest`.
     Publish(registry::PublishArgs),
+    /// Label judged outputs (pass/fail or 1-5) to check the LLM judges:
+    /// a seeded sample of stored outputs, each shown before the judge's
+    /// score; `--agreement` prints how often each judge agrees with
+    /// reviewers.
+    Review(review::ReviewArgs),
     /// Move an environment label to a version, following the promotion policy.
     Promote(registry::PromoteArgs),
     /// Move a label back to its previous version.
@@ -151,6 +157,7 @@ pub fn run(cli: Cli) -> anyhow::Result<Outcome> {
         Command::Validate(args) => validate::run(&repo, args),
         Command::Diff(args) => diff::run(&repo, args),
         Command::Publish(args) => registry::publish(&repo, args),
+        Command::Review(args) => review::run(&repo, args),
         Command::Promote(args) => registry::promote(&repo, args),
         Command::Rollback(args) => registry::rollback(&repo, args),
         Command::History(args) => registry::history(&repo, args),

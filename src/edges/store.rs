@@ -1,6 +1,8 @@
 //! The local store (`.promptgate/`, the folder a CI cache step saves and
-//! restores): results by fingerprint, `<store>/results/<fp>.json`. (The
-//! response cache lives beside them; the runner owns it.)
+//! restores): results by fingerprint, `<store>/results/<fp>.json`, and
+//! reviewers' labels when no registry is configured,
+//! `<store>/reviews/<digest>.json`, one file per label. (The response
+//! cache lives beside them; the runner owns it.)
 //!
 //! One file per evaluation keeps concurrent runs from contending, and makes
 //! the folder safe to save and restore as a CI cache: a file is either whole
@@ -9,6 +11,9 @@
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
+use sha2::{Digest, Sha256};
+
+use crate::pipeline::review::ReviewLabel;
 use crate::types::{EvalResult, Fingerprint};
 
 #[derive(Debug, thiserror::Error)]
@@ -19,7 +24,7 @@ pub enum ResultStoreError {
         #[source]
         source: std::io::Error,
     },
-    #[error("cannot read result {path}: {source}")]
+    #[error("cannot read {path}: {source}")]
     Read {
         path: PathBuf,
         #[source]
@@ -81,17 +86,112 @@ impl ResultStore {
                     "fingerprint is not a hex digest",
                 ),
             })?;
-        let write_err = |source| ResultStoreError::Write {
+        let json = serde_json::to_vec(result).map_err(|e| ResultStoreError::Write {
             path: path.clone(),
-            source,
-        };
-        std::fs::create_dir_all(&self.dir).map_err(write_err)?;
-        let mut file = tempfile::NamedTempFile::new_in(&self.dir).map_err(write_err)?;
-        let json = serde_json::to_vec(result).map_err(|e| write_err(e.into()))?;
-        file.write_all(&json).map_err(write_err)?;
-        file.as_file().sync_all().map_err(write_err)?;
-        file.persist(&path).map_err(|e| write_err(e.error))?;
+            source: e.into(),
+        })?;
+        write_whole(&self.dir, &path, &json)?;
         Ok(path)
+    }
+}
+
+impl ResultStore {
+    /// Every whole, readable stored result (unreadable files are skipped, as
+    /// [`Self::load`] skips them), in file-name order.
+    pub fn all(&self) -> Result<Vec<EvalResult>, ResultStoreError> {
+        let mut results = Vec::new();
+        for path in json_files(&self.dir)? {
+            let stem = path
+                .file_stem()
+                .and_then(|s| s.to_str())
+                .unwrap_or_default();
+            if let Some(result) = self.load(&Fingerprint(stem.to_owned()))? {
+                results.push(result);
+            }
+        }
+        Ok(results)
+    }
+}
+
+/// The `*.json` files of a folder, sorted; none when it does not exist.
+fn json_files(dir: &Path) -> Result<Vec<PathBuf>, ResultStoreError> {
+    let entries = match std::fs::read_dir(dir) {
+        Ok(entries) => entries,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(source) => {
+            return Err(ResultStoreError::Read {
+                path: dir.to_owned(),
+                source,
+            });
+        }
+    };
+    let mut paths: Vec<PathBuf> = entries
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.extension().is_some_and(|e| e == "json"))
+        .collect();
+    paths.sort();
+    Ok(paths)
+}
+
+/// Writes `bytes` to `path` whole or not at all (a temporary file in the
+/// same folder, renamed over it).
+fn write_whole(dir: &Path, path: &Path, bytes: &[u8]) -> Result<(), ResultStoreError> {
+    let write_err = |source| ResultStoreError::Write {
+        path: path.to_owned(),
+        source,
+    };
+    std::fs::create_dir_all(dir).map_err(write_err)?;
+    let mut file = tempfile::NamedTempFile::new_in(dir).map_err(write_err)?;
+    file.write_all(bytes).map_err(write_err)?;
+    file.as_file().sync_all().map_err(write_err)?;
+    file.persist(path).map_err(|e| write_err(e.error))?;
+    Ok(())
+}
+
+/// Reviewers' labels kept in the local store (when no registry is
+/// configured): one file per label, named by a digest of its content, so
+/// two reviewers never write the same file and a CI cache restores whole
+/// labels or none.
+#[derive(Debug, Clone)]
+pub struct LocalLabels {
+    dir: PathBuf,
+}
+
+impl LocalLabels {
+    /// `store_dir` is the store root (default `.promptgate`).
+    pub fn new(store_dir: &Path) -> Self {
+        Self {
+            dir: store_dir.join("reviews"),
+        }
+    }
+
+    pub fn record(&self, label: &ReviewLabel) -> Result<PathBuf, ResultStoreError> {
+        let json = serde_json::to_vec(label).map_err(|e| ResultStoreError::Write {
+            path: self.dir.clone(),
+            source: e.into(),
+        })?;
+        let digest = hex::encode(Sha256::digest(&json));
+        let path = self.dir.join(format!("{}.json", &digest[..32]));
+        write_whole(&self.dir, &path, &json)?;
+        Ok(path)
+    }
+
+    /// Every readable label, oldest first (a file that does not parse is
+    /// skipped with a warning: a torn or foreign file is not a label).
+    pub fn all(&self) -> Result<Vec<ReviewLabel>, ResultStoreError> {
+        let mut labels = Vec::new();
+        for path in json_files(&self.dir)? {
+            let bytes = std::fs::read(&path).map_err(|source| ResultStoreError::Read {
+                path: path.clone(),
+                source,
+            })?;
+            match serde_json::from_slice::<ReviewLabel>(&bytes) {
+                Ok(label) if label.validate().is_ok() => labels.push(label),
+                _ => tracing::warn!(path = %path.display(), "ignoring an unreadable review label"),
+            }
+        }
+        labels.sort_by(|a, b| a.labelled_at.cmp(&b.labelled_at));
+        Ok(labels)
     }
 }
 
@@ -154,5 +254,52 @@ mod tests {
             None
         );
         assert!(store.save(&result("../escape")).is_err());
+    }
+
+    #[test]
+    fn labels_are_kept_one_file_each_and_read_back_oldest_first() {
+        use crate::pipeline::review::{HumanScore, OutputRef};
+        let dir = tempfile::tempdir().unwrap();
+        let labels = LocalLabels::new(dir.path());
+        assert!(labels.all().unwrap().is_empty());
+        let label = |case: &str, at: &str| ReviewLabel {
+            output: OutputRef {
+                prompt: "support-bot".into(),
+                criterion: "helpful".into(),
+                fingerprint: "abc123".into(),
+                case_id: case.into(),
+                repeat: 0,
+            },
+            judge_score: 0.75,
+            human: HumanScore::Grade(2),
+            note: Some("misses the refund policy".into()),
+            reviewer: "ana".into(),
+            labelled_at: at.into(),
+        };
+        labels.record(&label("b", "2026-12-02T01:00:00Z")).unwrap();
+        labels.record(&label("a", "2026-12-02T00:00:00Z")).unwrap();
+        // The same label twice is one file.
+        labels.record(&label("a", "2026-12-02T00:00:00Z")).unwrap();
+        std::fs::write(dir.path().join("reviews/torn.json"), b"{\"prompt\":").unwrap();
+        let read = labels.all().unwrap();
+        assert_eq!(
+            read,
+            vec![
+                label("a", "2026-12-02T00:00:00Z"),
+                label("b", "2026-12-02T01:00:00Z")
+            ]
+        );
+    }
+
+    #[test]
+    fn every_stored_result_is_listed() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = ResultStore::new(dir.path());
+        assert!(store.all().unwrap().is_empty());
+        store.save(&result("bb")).unwrap();
+        store.save(&result("aa")).unwrap();
+        std::fs::write(dir.path().join("results/cc.json"), b"not json").unwrap();
+        let all = store.all().unwrap();
+        assert_eq!(all, vec![result("aa"), result("bb")]);
     }
 }

@@ -160,7 +160,9 @@ impl<'a> Baselines<'a> {
         }
     }
 
-    async fn registry(&self) -> Option<&dyn Registry> {
+    /// The registry the run reads, opened at most once; `None` when there
+    /// is none or it could not be opened (said in the notes).
+    pub async fn registry(&self) -> Option<&dyn Registry> {
         let opened = self
             .registry
             .get_or_init(|| async {

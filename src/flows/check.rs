@@ -9,6 +9,7 @@ use std::time::Instant;
 use super::baseline::Baselines;
 use super::error::FlowError;
 use super::evaluate::{Locations, RunOptions, engine, evaluate_and_store, store_if_measured};
+use super::review;
 use crate::edges::git::{self, GitRevision, WorkingTree};
 use crate::pipeline::budget::{self, Spending};
 use crate::pipeline::changes::{self, Affected, ChangedPath};
@@ -20,6 +21,7 @@ use crate::pipeline::evaluation::{self, Engine, EvaluationPlan};
 use crate::pipeline::gate::sequential::{self, SequentialOutcome};
 use crate::pipeline::gate::{self, GateInput};
 use crate::pipeline::report::{BaselineSource, CheckReport, PromptReport, ReportMode, RunTotals};
+use crate::pipeline::review::ReviewedJudges;
 use crate::pipeline::runner::cache::CacheMode;
 use crate::pipeline::spec::Workspace;
 use crate::pipeline::textdiff;
@@ -339,7 +341,17 @@ pub async fn check_sources(
     totals.add(&engine.judge_stats());
     notes.extend(baselines.notes());
 
-    let failed = decide(&mut reports, &overrides, &policy);
+    let reviews = review::for_check(
+        &reports,
+        baselines.registry().await,
+        &locations.store_dir(config),
+        locations.reads_store(&run),
+        config,
+    )
+    .await;
+    notes.extend(reviews.note.clone());
+    let failed = decide(&mut reports, &overrides, &policy, &reviews.judges);
+    reviews.attach(&mut reports);
     let head_results = reports.iter().map(|r| r.head.clone()).collect();
     let report = CheckReport::new(
         ReportMode::Check,
@@ -597,12 +609,14 @@ fn baseline_plan(
 }
 
 /// Gates every prompt report against its baseline under `policy` (with each
-/// prompt's overrides) in one family, so the false-alarm rate holds across
+/// prompt's overrides, and the judges in `judges` corrected by reviewers'
+/// labels) in one family, so the false-alarm rate holds across
 /// criteria and prompts; true when any prompt fails.
 pub fn decide(
     reports: &mut [PromptReport],
     overrides: &[GateOverrides],
     policy: &GatePolicy,
+    judges: &ReviewedJudges,
 ) -> bool {
     let inputs: Vec<GateInput> = reports
         .iter()
@@ -615,7 +629,7 @@ pub fn decide(
             sequential: report.sequential.as_ref(),
         })
         .collect();
-    let gates = gate::gate_all(&inputs);
+    let gates = gate::gate_all_reviewed(&inputs, judges);
     let failed = gates.iter().any(|g| g.failed);
     for (report, gate) in reports.iter_mut().zip(gates) {
         report.gate = Some(gate);

@@ -11,6 +11,7 @@ use super::baseline::Baselines;
 use super::check::{CheckRequest, decide};
 use super::error::FlowError;
 use super::evaluate::{Locations, RunOptions, engine};
+use super::review;
 use crate::edges::git::WorkingTree;
 use crate::pipeline::evaluation;
 use crate::pipeline::report::{CheckReport, PromptReport, ReportMode, RunTotals};
@@ -106,7 +107,17 @@ pub async fn rerun_workspace(
     if let Some(fail_on) = request.fail_on {
         policy.fail_on = fail_on;
     }
-    let failed = decide(&mut reports, &overrides, &policy);
+    let reviews = review::for_check(
+        &reports,
+        baselines.registry().await,
+        &locations.store_dir(config),
+        locations.reads_store(&fresh),
+        config,
+    )
+    .await;
+    notes.extend(reviews.note.clone());
+    let failed = decide(&mut reports, &overrides, &policy, &reviews.judges);
+    reviews.attach(&mut reports);
     Ok(Rerun {
         report: CheckReport::new(
             ReportMode::Check,

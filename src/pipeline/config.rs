@@ -177,6 +177,12 @@ pub struct ModelPrice {
 }
 
 pub(crate) mod defaults {
+    pub fn min_agreement() -> f64 {
+        crate::pipeline::review::agreement::DEFAULT_MIN_AGREEMENT
+    }
+    pub fn review_sample() -> usize {
+        20
+    }
     pub fn concurrency() -> usize {
         8
     }
@@ -240,6 +246,56 @@ pub struct Config {
     /// What one run may spend; the base branch's decides for a pull request.
     #[serde(default)]
     pub budget: Budget,
+    /// Settings of a criterion, by its name (in every prompt that has it),
+    /// e.g. `[criteria.helpful] correct_with_reviews = true`.
+    #[serde(default)]
+    pub criteria: BTreeMap<String, CriterionSettings>,
+    /// Human review of judged outputs (`promptgate review`).
+    #[serde(default)]
+    pub review: ReviewSettings,
+}
+
+/// `[criteria.NAME]`: how the gate treats one criterion.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CriterionSettings {
+    /// Correct this judged criterion for its judge's errors, as reviewers'
+    /// labels measure them (docs/review.md): the gate compares pass rates
+    /// and widens the interval by the judge's error rates and their
+    /// uncertainty. With too few labels its verdicts are inconclusive.
+    #[serde(default)]
+    pub correct_with_reviews: bool,
+}
+
+/// `[review]`: the review queue and the judge-agreement check.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ReviewSettings {
+    /// A judge whose agreement with reviewers is below this beyond doubt
+    /// (its whole 95% interval) is flagged in the reports. Default 0.8.
+    #[serde(default = "defaults::min_agreement")]
+    pub min_agreement: f64,
+    /// Outputs per criterion a review session offers. Default 20.
+    #[serde(default = "defaults::review_sample")]
+    pub sample: usize,
+}
+
+impl Default for ReviewSettings {
+    fn default() -> Self {
+        Self {
+            min_agreement: defaults::min_agreement(),
+            sample: defaults::review_sample(),
+        }
+    }
+}
+
+impl Config {
+    /// Whether `criterion` opted into the correction by reviewers' labels.
+    pub fn corrects_with_reviews(&self, criterion: &str) -> bool {
+        self.criteria
+            .get(criterion)
+            .is_some_and(|c| c.correct_with_reviews)
+    }
 }
 
 /// `[budget]`: the most one run may spend. A change whose estimate (made
@@ -561,6 +617,25 @@ fn check(config: &Config) -> Vec<(Vec<String>, String)> {
             format!(
                 "`gate.confidence` is {}; use a level between 0.5 and 1, e.g. 0.95",
                 gate.confidence
+            ),
+        );
+    }
+    let review = &config.review;
+    if !(review.min_agreement > 0.0 && review.min_agreement <= 1.0) {
+        problem(
+            &["review", "min_agreement"],
+            format!(
+                "`review.min_agreement` is {}; use a share above 0 and at most 1, e.g. 0.8",
+                review.min_agreement
+            ),
+        );
+    }
+    if review.sample == 0 || review.sample > 10_000 {
+        problem(
+            &["review", "sample"],
+            format!(
+                "`review.sample` is {}; use 1 to 10000 outputs per criterion",
+                review.sample
             ),
         );
     }

@@ -25,6 +25,7 @@ pub mod evaluation;
 pub mod gate;
 pub mod provider;
 pub mod report;
+pub mod review;
 pub mod runner;
 pub mod spec;
 pub mod telemetry;

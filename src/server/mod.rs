@@ -19,6 +19,7 @@ pub mod openapi;
 pub mod prompts;
 pub mod registry_api;
 pub mod registry_prompts;
+pub mod reviews;
 pub mod schema;
 pub mod selftest;
 pub mod settings;
@@ -164,6 +165,7 @@ fn router_until(state: ServerState, stop: CancellationToken) -> Router {
         .merge(registry_routes())
         .merge(telemetry::routes())
         .merge(mcp::routes(&state, stop))
+        .merge(reviews::routes())
         .layer(TraceLayer::new_for_http().make_span_with(request_span))
         .with_state(state)
 }

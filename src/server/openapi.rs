@@ -83,7 +83,20 @@ pub fn document() -> Value {
     if let Some(schemas) = document["components"]["schemas"].as_object_mut() {
         schemas.extend(super::telemetry::openapi_schemas());
     }
+    // So do the review routes (`super::reviews::ROUTES`).
+    if let Some(paths) = document["paths"].as_object_mut() {
+        paths.extend(super::reviews::openapi_paths());
+    }
+    if let Some(schemas) = document["components"]["schemas"].as_object_mut() {
+        schemas.extend(super::reviews::openapi_schemas());
+    }
     document
+}
+
+/// What `validate_name` accepts, for prompt and label names.
+pub(super) fn name_schema() -> Value {
+    const NAME: &str = r#"^[^\s.\-/\\:*?"<>|#%\x00-\x1f\x7f-\x9f](?:[^/\\:*?"<>|#%\x00-\x1f\x7f-\x9f]*[^\s/\\:*?"<>|#%\x00-\x1f\x7f-\x9f])?$"#;
+    json!({"type": "string", "maxLength": 200, "pattern": NAME})
 }
 
 fn json_response(description: &str, schema: Value) -> Value {
@@ -98,11 +111,8 @@ fn schema_ref(name: &str) -> Value {
 /// schemas of what they take and answer.
 fn registry_document() -> Value {
     let path_param = |name: &str| json!({"name": name, "in": "path", "required": true, "schema": {"type": "string", "minLength": 1}});
-    // What `validate_name` accepts, for prompt and label names.
-    let name_param = |name: &str| {
-        const NAME: &str = r#"^[^\s.\-/\\:*?"<>|#%\x00-\x1f\x7f-\x9f](?:[^/\\:*?"<>|#%\x00-\x1f\x7f-\x9f]*[^\s/\\:*?"<>|#%\x00-\x1f\x7f-\x9f])?$"#;
-        json!({"name": name, "in": "path", "required": true, "schema": {"type": "string", "maxLength": 200, "pattern": NAME}})
-    };
+    let name_param =
+        |name: &str| json!({"name": name, "in": "path", "required": true, "schema": name_schema()});
     let repo_params = || vec![path_param("owner"), path_param("repo")];
     let version_param = json!({"name": "n", "in": "path", "required": true, "schema": {"type": "integer", "minimum": 1, "maximum": 4294967295u64}});
     let prompt_params = || vec![path_param("owner"), path_param("repo"), name_param("name")];
@@ -563,6 +573,7 @@ mod tests {
         let mut routes: Vec<(String, String)> = ROUTES
             .iter()
             .chain(&crate::server::telemetry::ROUTES)
+            .chain(&crate::server::reviews::ROUTES)
             .map(|(p, m)| (p.to_string(), m.to_string()))
             .collect();
         routes.sort();

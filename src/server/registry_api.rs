@@ -51,12 +51,12 @@ const DEFAULT_PER_PAGE: usize = 50;
 const MAX_PER_PAGE: usize = 100;
 
 /// A route's repository and the registry's view of it, or the response.
-struct Scoped {
-    registry: Arc<dyn Registry>,
-    namespace: Namespace,
+pub(super) struct Scoped {
+    pub(super) registry: Arc<dyn Registry>,
+    pub(super) namespace: Namespace,
 }
 
-async fn scoped(
+pub(super) async fn scoped(
     state: &ServerState,
     headers: &HeaderMap,
     need: Scope,
@@ -79,7 +79,7 @@ async fn scoped(
 
 /// A registry error as an answer: the request's fault with its status and
 /// wire form; the registry failing as 503 (logged, not shown).
-fn registry_error(failure: RegistryError) -> Response {
+pub(super) fn registry_error(failure: RegistryError) -> Response {
     match WireError::of(&failure) {
         Some((status, detail)) => {
             let status = StatusCode::from_u16(status).unwrap_or(StatusCode::BAD_REQUEST);
@@ -106,7 +106,7 @@ fn registry_error(failure: RegistryError) -> Response {
 
 /// A JSON body, or 400 naming the field that is wrong. A whole number
 /// written with a fraction (`3.0`) is a whole number, as JSON Schema says.
-fn body<T: DeserializeOwned>(bytes: &Bytes) -> Result<T, Response> {
+pub(super) fn body<T: DeserializeOwned>(bytes: &Bytes) -> Result<T, Response> {
     let mut value: serde_json::Value = serde_json::from_slice(bytes).map_err(|failure| {
         error(
             StatusCode::BAD_REQUEST,
@@ -146,11 +146,11 @@ fn whole_numbers(value: &mut serde_json::Value) {
 }
 
 /// A query string, or 400 in JSON (axum's own rejection is plain text).
-fn query_of<T>(query: Result<Query<T>, QueryRejection>) -> Result<Query<T>, Response> {
+pub(super) fn query_of<T>(query: Result<Query<T>, QueryRejection>) -> Result<Query<T>, Response> {
     query.map_err(|rejection| error(StatusCode::BAD_REQUEST, rejection.body_text()))
 }
 
-fn ok<T: serde::Serialize>(value: T) -> Response {
+pub(super) fn ok<T: serde::Serialize>(value: T) -> Response {
     Json(value).into_response()
 }
 

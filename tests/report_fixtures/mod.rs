@@ -236,6 +236,8 @@ pub fn criterion_gate(
         head_mean_all: Some(head_mean),
         interval_confidence: Some(0.95),
         p_value: None,
+        judge_correction: None,
+        judge_agreement: None,
     }
 }
 

@@ -33,6 +33,7 @@ use super::{
     check_result_matches, checked_move, move_detail, next_version, not_found, publish_detail,
     result_detail, validate_name,
 };
+use crate::pipeline::review::ReviewLabel;
 use crate::types::{EvalResult, Fingerprint, now_rfc3339};
 
 /// How often a write is re-applied after losing a race to push.
@@ -294,6 +295,13 @@ impl StoredBaseline {
 
 fn prompt_dir(root: &str, prompt: &str) -> String {
     format!("{root}prompts/{prompt}")
+}
+
+/// A prompt's review labels: one JSON line each, appended.
+const REVIEWS_FILE: &str = "reviews.jsonl";
+
+fn reviews_path(root: &str, prompt: &str) -> String {
+    format!("{}/{REVIEWS_FILE}", prompt_dir(root, prompt))
 }
 
 fn version_path(root: &str, prompt: &str, number: u32) -> String {
@@ -855,5 +863,42 @@ impl Registry for GitBranchRegistry {
 
     async fn audit_log(&self) -> Result<Vec<AuditEntry>> {
         self.branch.snapshot().await?.audit_log(&self.root)
+    }
+
+    async fn record_review_label(&self, label: &ReviewLabel) -> Result<()> {
+        validate_name("prompt name", &label.output.prompt)?;
+        label.validate()?;
+        let summary = format!(
+            "review label on {} / {} by {}",
+            label.output.prompt, label.output.criterion, label.reviewer
+        );
+        self.branch
+            .write(summary, |files| {
+                files.append_line(reviews_path(&self.root, &label.output.prompt), label);
+                Ok(())
+            })
+            .await
+    }
+
+    async fn review_labels(&self, prompt: Option<&str>) -> Result<Vec<ReviewLabel>> {
+        let files = self.branch.snapshot().await?;
+        let paths: Vec<String> = match prompt {
+            Some(prompt) => vec![reviews_path(&self.root, prompt)],
+            None => {
+                let prefix = format!("{}prompts/", self.root);
+                files
+                    .under(&prefix)
+                    .filter(|path| path.ends_with(&format!("/{REVIEWS_FILE}")))
+                    .cloned()
+                    .collect()
+            }
+        };
+        let mut labels = Vec::new();
+        for path in paths {
+            labels.extend(files.lines::<ReviewLabel>(&path)?);
+        }
+        // Each file is in the order written; across prompts, by time.
+        labels.sort_by(|a, b| a.labelled_at.cmp(&b.labelled_at));
+        Ok(labels)
     }
 }

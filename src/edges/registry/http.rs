@@ -27,6 +27,7 @@ use super::{
 use crate::edges::db::redact_url;
 use crate::edges::github::Secret;
 use crate::pipeline::config::PromotionPolicy;
+use crate::pipeline::review::{HumanScore, OutputRef, ReviewLabel};
 use crate::types::{EvalResult, Fingerprint};
 
 /// Where the CLI finds the server's API key.
@@ -59,6 +60,55 @@ pub struct PromptSummary {
     pub latest_version: Option<u32>,
     pub versions: usize,
     pub labels: BTreeMap<String, LabelTarget>,
+}
+
+/// The body of `POST …/reviews/labels`: a reviewer's label on one judged
+/// output. The judge's score is not sent: the server reads it from the
+/// result it stores, so a client cannot misstate what the judge said.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LabelBody {
+    pub prompt: String,
+    pub criterion: String,
+    pub fingerprint: String,
+    pub case_id: String,
+    pub repeat: u32,
+    pub human: HumanScore,
+    #[serde(default)]
+    pub note: Option<String>,
+    pub reviewer: String,
+}
+
+impl LabelBody {
+    pub fn of(label: &ReviewLabel) -> Self {
+        let output = label.output.clone();
+        Self {
+            prompt: output.prompt,
+            criterion: output.criterion,
+            fingerprint: output.fingerprint,
+            case_id: output.case_id,
+            repeat: output.repeat,
+            human: label.human,
+            note: label.note.clone(),
+            reviewer: label.reviewer.clone(),
+        }
+    }
+
+    pub fn output(&self) -> OutputRef {
+        OutputRef {
+            prompt: self.prompt.clone(),
+            criterion: self.criterion.clone(),
+            fingerprint: self.fingerprint.clone(),
+            case_id: self.case_id.clone(),
+            repeat: self.repeat,
+        }
+    }
+}
+
+/// What `GET …/reviews/labels` answers.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct LabelsPage {
+    pub labels: Vec<ReviewLabel>,
 }
 
 /// The body of `PUT …/versions/{n}/baseline`.
@@ -437,6 +487,24 @@ impl Registry for HttpRegistry {
 
     async fn audit_log(&self) -> Result<Vec<AuditEntry>> {
         Ok(self.get(self.url("/audit")).await?.unwrap_or_default())
+    }
+
+    async fn record_review_label(&self, label: &ReviewLabel) -> Result<()> {
+        validate_name("prompt name", &label.output.prompt)?;
+        label.validate()?;
+        let body = LabelBody::of(label);
+        let _: serde_json::Value = self
+            .write(Method::POST, self.url("/reviews/labels"), &body)
+            .await?;
+        Ok(())
+    }
+
+    async fn review_labels(&self, prompt: Option<&str>) -> Result<Vec<ReviewLabel>> {
+        let query = prompt.map_or_else(String::new, |p| format!("?prompt={}", url_segment(p)));
+        let page: Option<LabelsPage> = self
+            .get(self.url(&format!("/reviews/labels{query}")))
+            .await?;
+        Ok(page.map(|p| p.labels).unwrap_or_default())
     }
 
     /// The server checks the policy (never weaker than its floor).

@@ -22,6 +22,7 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 use crate::pipeline::config::PromotionPolicy;
+use crate::pipeline::review::ReviewLabel;
 use crate::types::{
     Backoff, EvalResult, Fingerprint, Jitter, PromptContent, VersionId, now_rfc3339,
 };
@@ -473,6 +474,8 @@ pub enum RegistryError {
         label: String,
         target: LabelTarget,
     },
+    #[error("invalid review label: {0}")]
+    InvalidReviewLabel(#[from] crate::pipeline::review::LabelError),
     #[error("no stored result with fingerprint {0}; record the result before making it a baseline")]
     ResultNotFound(Fingerprint),
     #[error(
@@ -578,6 +581,14 @@ pub trait Registry: Send + Sync {
 
     /// The namespace's audit log, oldest first.
     async fn audit_log(&self) -> Result<Vec<AuditEntry>>;
+
+    /// Records a reviewer's label on a judged output (labels are never
+    /// changed; a later label of the same output supersedes it).
+    async fn record_review_label(&self, label: &ReviewLabel) -> Result<()>;
+
+    /// Every review label of this namespace, oldest first; only `prompt`'s
+    /// when given.
+    async fn review_labels(&self, prompt: Option<&str>) -> Result<Vec<ReviewLabel>>;
 
     async fn label(&self, prompt: &str, label: &str) -> Result<Option<LabelTarget>> {
         Ok(self.labels(prompt).await?.remove(label))

@@ -33,6 +33,7 @@ use super::{
     result_detail, validate_name,
 };
 use crate::edges::db::{Backend, Database, Schema, per_backend, redact_url};
+use crate::pipeline::review::ReviewLabel;
 use crate::types::{EvalResult, Fingerprint, VersionId, now_rfc3339};
 
 /// The registry's tables: prompts, versions, results, baselines, labels,
@@ -708,6 +709,43 @@ impl Registry for SqlRegistry {
                 .iter()
                 .map(move_from_row)
                 .collect()
+        })
+    }
+
+    async fn record_review_label(&self, label: &ReviewLabel) -> Result<()> {
+        validate_name("prompt name", &label.output.prompt)?;
+        label.validate()?;
+        per_backend!(&self.db, pool => {
+            // Append-only rows need no prompt lock: nothing is numbered.
+            sqlx::query(
+                "INSERT INTO review_labels (repo, prompt, criterion, fingerprint, case_id, label, labelled_at) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7)",
+            )
+            .bind(self.repo())
+            .bind(&label.output.prompt)
+            .bind(&label.output.criterion)
+            .bind(&label.output.fingerprint)
+            .bind(&label.output.case_id)
+            .bind(to_json(label))
+            .bind(&label.labelled_at)
+            .execute(pool)
+            .await?;
+            Ok(())
+        })
+    }
+
+    async fn review_labels(&self, prompt: Option<&str>) -> Result<Vec<ReviewLabel>> {
+        per_backend!(&self.db, pool => {
+            sqlx::query(
+                "SELECT label FROM review_labels WHERE repo = $1 AND ($2 IS NULL OR prompt = $2) ORDER BY id",
+            )
+            .bind(self.repo())
+            .bind(prompt)
+            .fetch_all(pool)
+            .await?
+            .iter()
+            .map(|row| from_json_column(row, "label", "review_labels"))
+            .collect()
         })
     }
 

@@ -16,6 +16,8 @@ use sha2::{Digest, Sha256};
 use crate::pipeline::config::{GatePolicy, MIN_CASES_FLOOR};
 use crate::types::{CriterionInfo, EvalResult, FailOn, GateOverrides};
 
+use super::review::correction::{self, ConfusionTable, ReviewedJudges};
+use super::review::{Agreement, PASS_MARK};
 use stats::{Bootstrap, Bound, EPS, PairedTable, SignFlip, TBound, Units, UnseenChange, Widest};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -106,6 +108,31 @@ pub struct CriterionGate {
     pub flipped_to_pass: Vec<CaseMove>,
     /// The largest per-case drops, worst first (at most ten).
     pub largest_drops: Vec<CaseMove>,
+    /// Set when the criterion is corrected for its judge's errors: then
+    /// `delta` and `interval` are of the true pass rates, and this keeps
+    /// the judged difference and the labels behind the correction.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub judge_correction: Option<JudgeCorrection>,
+    /// For a judged criterion with reviewer labels: how often its judge
+    /// agrees with them (attached by the flow; the gate leaves it `None`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub judge_agreement: Option<Agreement>,
+}
+
+/// How a criterion's verdict was corrected for its judge's errors.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct JudgeCorrection {
+    /// The difference of the judge's pass rates, before correction.
+    pub judged_delta: f64,
+    /// Reviewer labels behind the judge's error rates.
+    pub labels: u64,
+    /// The judge's estimated sensitivity and specificity (None without
+    /// labels of that class) and Youden's J = Se + Sp − 1.
+    pub sensitivity: Option<f64>,
+    pub specificity: Option<f64>,
+    pub youden: Option<f64>,
+    /// The range of J the interval was divided by.
+    pub youden_range: (f64, f64),
 }
 
 /// A prompt's outcome: its criteria and whether it fails the check.
@@ -206,8 +233,6 @@ pub struct GateInput<'a> {
     pub sequential: Option<&'a sequential::SequentialOutcome>,
 }
 
-/// A per-case score at or above this passes (for flips).
-const PASS_MARK: f64 = 0.5;
 /// At most this many largest drops are listed.
 const MAX_DROPS: usize = 10;
 /// Resampling bounds: enough draws beyond the most extreme quantile a
@@ -260,6 +285,15 @@ pub fn gate_one(input: GateInput<'_>) -> PromptGate {
 /// all their criteria share one Holm adjustment. One `PromptGate` per
 /// input, in input order.
 pub fn gate_all(inputs: &[GateInput<'_>]) -> Vec<PromptGate> {
+    gate_all_reviewed(inputs, &ReviewedJudges::default())
+}
+
+/// [`gate_all`], with the judged criteria in `judges` corrected for their
+/// judge's errors as reviewers measured them (docs/review.md): such a
+/// criterion is gated on its pass rate (score ≥ 0.5), and its interval is
+/// the judged difference's divided by the whole confidence range of the
+/// judge's Youden J ([`review::correction`]).
+pub fn gate_all_reviewed(inputs: &[GateInput<'_>], judges: &ReviewedJudges) -> Vec<PromptGate> {
     let shown: Vec<GatePolicy> = inputs
         .iter()
         .map(|i| effective_policy(i.policy, i.overrides))
@@ -277,7 +311,7 @@ pub fn gate_all(inputs: &[GateInput<'_>]) -> Vec<PromptGate> {
     let mut prepared: Vec<Vec<Prepared<'_>>> = inputs
         .iter()
         .zip(&policies)
-        .map(|(input, policy)| prepare_prompt(input, policy))
+        .map(|(input, policy)| prepare_prompt(input, policy, judges))
         .collect();
 
     // The family: every criterion that can be called regressed.
@@ -323,7 +357,15 @@ pub fn gate_all(inputs: &[GateInput<'_>]) -> Vec<PromptGate> {
                     };
                     let mut gate = c.finish(policy, decision);
                     if let Some(verdict) = stopped.and_then(|s| s.verdicts.get(i)) {
-                        take_sequential_verdict(&mut gate, *verdict);
+                        let verdict = match (&gate.judge_correction, *verdict) {
+                            // The anytime-valid tests ran on the judged
+                            // scale: a drop or gain beyond the tolerance
+                            // there is one in truth too (the judge only
+                            // shrinks differences), but "unchanged" is not.
+                            (Some(_), Verdict::Unchanged) => Verdict::Inconclusive,
+                            (_, verdict) => verdict,
+                        };
+                        take_sequential_verdict(&mut gate, verdict);
                     }
                     gate
                 })
@@ -421,6 +463,13 @@ impl<'r> SideScores<'r> {
     /// score, and a case with a failed call is left out (see
     /// [`CallFailures`]).
     fn collect(result: &'r EvalResult, criterion: usize) -> Self {
+        Self::collect_as(result, criterion, false)
+    }
+
+    /// As [`Self::collect`]; with `pass_fail`, each repeat's score is read
+    /// as pass (1) or fail (0) at [`PASS_MARK`] first, so the per-case
+    /// score is the case's pass rate.
+    fn collect_as(result: &'r EvalResult, criterion: usize, pass_fail: bool) -> Self {
         let mut seen = std::collections::HashSet::new();
         let mut cases = Vec::with_capacity(result.cases.len());
         let mut errors = 0;
@@ -436,7 +485,12 @@ impl<'r> SideScores<'r> {
             for repeat in &case.repeats {
                 match repeat.scores.get(criterion).map(|s| &s.score) {
                     Some(Ok(score)) if score.value.is_finite() => {
-                        sum += score.value.clamp(0.0, 1.0)
+                        let value = score.value.clamp(0.0, 1.0);
+                        sum += match pass_fail {
+                            true if value >= PASS_MARK => 1.0,
+                            true => 0.0,
+                            false => value,
+                        };
                     }
                     _ => errors += 1,
                 }
@@ -479,6 +533,9 @@ struct Paired<'a> {
     analysis: Option<Analysis>,
     /// One-sided p-value for "delta < −tolerance", before adjustment.
     p_drop: f64,
+    /// The reviewers' table of the judge's errors, when the criterion is
+    /// corrected for them.
+    judge_errors: Option<ConfusionTable>,
 }
 
 enum Analysis {
@@ -489,6 +546,11 @@ enum Analysis {
         method: String,
     },
     Binary(PairedTable),
+    /// The judged difference's analysis, divided by the judge's J.
+    Corrected {
+        judged: Box<Analysis>,
+        errors: ConfusionTable,
+    },
 }
 
 /// How many bootstrap resamples a criterion of `n` cases needs so that
@@ -536,6 +598,13 @@ impl Analysis {
         match self {
             Analysis::Scored { bounds, .. } => bounds.interval(tail),
             Analysis::Binary(t) => t.interval(tail),
+            Analysis::Corrected { judged, errors } => {
+                let (judged_tail, youden_tail) = correction::split_tail(tail);
+                correction::corrected_interval(
+                    judged.interval(judged_tail),
+                    errors.youden_bounds(youden_tail),
+                )
+            }
         }
     }
 
@@ -546,7 +615,38 @@ impl Analysis {
         match self {
             Analysis::Scored { bounds, .. } => bounds.p_below(x),
             Analysis::Binary(t) => t.p_below(x).max(t.mcnemar_losses()),
+            Analysis::Corrected { judged, .. } => {
+                let exact = match judged.as_ref() {
+                    Analysis::Binary(t) => t.mcnemar_losses(),
+                    _ => 0.0,
+                };
+                self.tail_where_upper_falls_below(x).max(exact)
+            }
         }
+    }
+
+    /// The smallest tail at which the interval's upper bound is below `x`
+    /// (the upper bound falls as the tail grows), by bisection on the log
+    /// of the tail; 1 when no tail gets it there.
+    fn tail_where_upper_falls_below(&self, x: f64) -> f64 {
+        const SMALLEST: f64 = 1e-15;
+        let below = |tail: f64| self.interval(tail).1 < x;
+        if below(SMALLEST) {
+            return SMALLEST;
+        }
+        if !below(1.0) {
+            return 1.0;
+        }
+        let (mut lo, mut hi) = (SMALLEST.ln(), 0.0f64);
+        for _ in 0..60 {
+            let mid = 0.5 * (lo + hi);
+            if below(mid.exp()) {
+                hi = mid;
+            } else {
+                lo = mid;
+            }
+        }
+        hi.exp()
     }
 
     /// Whether McNemar's exact test backs a drop (or a gain) at this tail.
@@ -555,6 +655,7 @@ impl Analysis {
             Analysis::Scored { .. } => true,
             Analysis::Binary(t) if drop => t.mcnemar_losses() <= tail,
             Analysis::Binary(t) => t.mcnemar_gains() <= tail,
+            Analysis::Corrected { judged, .. } => judged.exact_test_agrees(drop, tail),
         }
     }
 
@@ -562,6 +663,12 @@ impl Analysis {
         match self {
             Analysis::Scored { method, .. } => method.clone(),
             Analysis::Binary(_) => "Newcombe paired score interval + McNemar exact".to_owned(),
+            Analysis::Corrected { judged, errors } => format!(
+                "pass rates corrected for the judge's errors ({} reviewer labels; Rogan-Gladen, \
+                 divided by the range of Youden's J); judged difference: {}",
+                errors.n(),
+                judged.method()
+            ),
         }
     }
 }
@@ -582,12 +689,23 @@ impl Paired<'_> {
             Some(table) => Analysis::Binary(table),
             None => Analysis::scored(&self.units, bonferroni_tail, self.seed),
         };
+        let analysis = match self.judge_errors {
+            Some(errors) => Analysis::Corrected {
+                judged: Box::new(analysis),
+                errors,
+            },
+            None => analysis,
+        };
         self.p_drop = analysis.p_below(-tolerance - EPS);
         self.analysis = Some(analysis);
     }
 }
 
-fn prepare_prompt<'a>(input: &GateInput<'a>, policy: &GatePolicy) -> Vec<Prepared<'a>> {
+fn prepare_prompt<'a>(
+    input: &GateInput<'a>,
+    policy: &GatePolicy,
+    judges: &ReviewedJudges,
+) -> Vec<Prepared<'a>> {
     let baseline_index: HashMap<&str, usize> = input
         .baseline
         .map(|b| {
@@ -607,10 +725,23 @@ fn prepare_prompt<'a>(input: &GateInput<'a>, policy: &GatePolicy) -> Vec<Prepare
         .map(|(i, info)| {
             let head = SideScores::collect(input.head, i);
             let base = input.baseline.zip(baseline_index.get(info.name.as_str()));
+            let judge_errors = judges.get(&input.head.prompt, &info.name).copied();
             let (baseline_errors, paired) = match base {
                 Some((baseline, &j)) => {
                     let base = SideScores::collect(baseline, j);
-                    let paired = pair(input.head, baseline, info, &head, &base, policy);
+                    let paired = match judge_errors {
+                        // Corrected criteria are compared on pass rates,
+                        // the quantity the judge's error rates describe.
+                        Some(errors) => {
+                            let head = SideScores::collect_as(input.head, i, true);
+                            let base = SideScores::collect_as(baseline, j, true);
+                            let mut paired = pair(input.head, baseline, info, &head, &base, policy);
+                            paired.binary = true;
+                            paired.judge_errors = Some(errors);
+                            paired
+                        }
+                        None => pair(input.head, baseline, info, &head, &base, policy),
+                    };
                     (base.errors, Some(paired))
                 }
                 None => (0, None),
@@ -647,6 +778,7 @@ fn pair<'a>(
         testable: false,
         analysis: None,
         p_drop: 1.0,
+        judge_errors: None,
     };
     for &(id, h) in &head.cases {
         if let Some(&b) = baseline_by_id.get(id) {
@@ -747,6 +879,8 @@ impl Prepared<'_> {
             flipped_to_fail: Vec::new(),
             flipped_to_pass: Vec::new(),
             largest_drops: Vec::new(),
+            judge_correction: None,
+            judge_agreement: None,
         };
         if let Some(paired) = self.paired {
             paired.fill(&mut gate, policy, decision);
@@ -808,6 +942,15 @@ impl Paired<'_> {
         } else {
             Verdict::Inconclusive
         };
+        if let Analysis::Corrected { errors, .. } = analysis {
+            // The projection of more cases knows nothing of the labels'
+            // share of the uncertainty: no number rather than a wrong one.
+            gate.judge_correction = Some(judge_correction(errors, delta, tail));
+            gate.delta = errors
+                .youden()
+                .and_then(|j| correction::corrected_point(delta, j));
+            return;
+        }
         if gate.verdict == Verdict::Inconclusive {
             gate.cases_needed = cases_needed(units, delta, sd, tail, tolerance, policy.min_cases);
         }
@@ -849,6 +992,18 @@ impl Paired<'_> {
         gate.flipped_to_fail = to_fail;
         gate.flipped_to_pass = to_pass;
         gate.largest_drops = drops;
+    }
+}
+
+fn judge_correction(errors: &ConfusionTable, judged_delta: f64, tail: f64) -> JudgeCorrection {
+    let rate = |k: u64, n: u64| (n > 0).then(|| k as f64 / n as f64);
+    JudgeCorrection {
+        judged_delta,
+        labels: errors.n(),
+        sensitivity: rate(errors.both_pass, errors.human_passes()),
+        specificity: rate(errors.both_fail, errors.human_fails()),
+        youden: errors.youden(),
+        youden_range: errors.youden_bounds(correction::split_tail(tail).1),
     }
 }
 

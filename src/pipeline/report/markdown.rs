@@ -433,6 +433,9 @@ impl PromptDoc {
                 ));
             }
         }
+        for (flagged, line) in view::review_lines(prompt) {
+            notes.push(format!("{} {line}.", if flagged { "⚠️" } else { "🧑‍⚖️" }));
+        }
         if let Some(calls) = prompt.gate.as_ref().map(|g| &g.calls)
             && (calls.head_failed > 0 || calls.cases_left_out > 0)
         {

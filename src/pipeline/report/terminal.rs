@@ -94,6 +94,10 @@ fn render_prompt(p: &Painter, mode: ReportMode, prompt: &PromptReport, out: &mut
     if let Some(line) = view::sequential_line(prompt) {
         out.push(format!("  {}", p.paint(&line, DIM)));
     }
+    for (flagged, line) in view::review_lines(prompt) {
+        let style = if flagged { YELLOW } else { DIM };
+        out.push(format!("  {}", p.paint(&clean(&line), style)));
+    }
     if prompt.cases_must_pass {
         let (passed, total) = prompt.head.cases_passing_every_criterion();
         out.push(format!(
