@@ -304,15 +304,33 @@ impl ApiKeys {
 
     /// The active key whose hash matches `presented`, if any.
     pub async fn authenticate(&self, presented: &str) -> Result<Option<ApiKeyInfo>, DatabaseError> {
+        self.active_where("key_sha256 = $1", digest(presented))
+            .await
+    }
+
+    /// The key with this id, unless it was revoked (a dashboard session
+    /// signed in with a key asks on every request).
+    pub async fn active_by_id(&self, id: i64) -> Result<Option<ApiKeyInfo>, DatabaseError> {
+        self.active_where("id = $1", id).await
+    }
+
+    async fn active_where<T>(
+        &self,
+        condition: &str,
+        value: T,
+    ) -> Result<Option<ApiKeyInfo>, DatabaseError>
+    where
+        T: for<'q> sqlx::Encode<'q, sqlx::Sqlite>
+            + for<'q> sqlx::Encode<'q, sqlx::Postgres>
+            + sqlx::Type<sqlx::Sqlite>
+            + sqlx::Type<sqlx::Postgres>
+            + Send,
+    {
+        let sql = format!(
+            "SELECT id, name, scope, reach FROM server_api_keys WHERE {condition} AND revoked_at IS NULL"
+        );
         let row: Option<(i64, String, String, String)> = per_backend!(&self.db, pool => {
-            match sqlx::query(
-                "SELECT id, name, scope, reach FROM server_api_keys \
-                 WHERE key_sha256 = $1 AND revoked_at IS NULL",
-            )
-            .bind(digest(presented))
-            .fetch_optional(pool)
-            .await?
-            {
+            match sqlx::query(&sql).bind(value).fetch_optional(pool).await? {
                 Some(row) => Some((
                     row.try_get("id")?,
                     row.try_get("name")?,

@@ -9,6 +9,7 @@
 
 pub mod auth;
 pub mod connections;
+pub mod dashboard;
 pub mod events;
 pub mod handlers;
 pub mod installations;
@@ -88,6 +89,8 @@ pub struct ServerState {
     pub http: HttpLimits,
     /// Executions reported by applications, and their metrics.
     pub telemetry: telemetry::Telemetry,
+    /// The web dashboard's sessions, templates and settings.
+    pub dashboard: Arc<dashboard::Dashboard>,
 }
 
 impl ServerState {
@@ -101,6 +104,10 @@ impl ServerState {
     ) -> Self {
         let api_keys = ApiKeys::new(queue.database().clone());
         let telemetry = telemetry::Telemetry::new(queue.database().clone(), Default::default());
+        let dashboard = Arc::new(dashboard::Dashboard::new(
+            queue.database().clone(),
+            Default::default(),
+        ));
         ServerState {
             queue,
             verifier,
@@ -117,6 +124,7 @@ impl ServerState {
             max_webhook_bytes: DEFAULT_MAX_WEBHOOK_BYTES,
             http: HttpLimits::default(),
             telemetry,
+            dashboard,
         }
     }
 }
@@ -154,6 +162,7 @@ pub fn router(state: ServerState) -> Router {
         .route("/v1/prompts/{*rest}", get(prompts::moved))
         .merge(registry_routes())
         .merge(telemetry::routes())
+        .merge(dashboard::routes())
         .layer(TraceLayer::new_for_http().make_span_with(request_span))
         .with_state(state)
 }

@@ -125,6 +125,10 @@ pub async fn run(listen: SocketAddr, settings: ServeSettings) -> anyhow::Result<
     state.max_webhook_bytes = settings.max_webhook_bytes;
     state.http = settings.http;
     state.telemetry = super::telemetry::Telemetry::new(db.clone(), settings.telemetry.clone());
+    state.dashboard = Arc::new(super::dashboard::Dashboard::new(
+        db.clone(),
+        settings.dashboard.clone(),
+    ));
 
     let listener = tokio::net::TcpListener::bind(listen)
         .await
