@@ -62,7 +62,7 @@ fn browser_parts() -> Option<(PathBuf, PathBuf)> {
 struct Driver {
     process: tokio::process::Child,
     http: reqwest::Client,
-    session: String,
+    /// `http://127.0.0.1:PORT/session/ID`.
     base: String,
 }
 
@@ -122,7 +122,6 @@ impl Driver {
         Driver {
             process,
             http,
-            session,
             base: format!("{base}/session/{session}"),
         }
     }
@@ -197,6 +196,23 @@ impl Driver {
             .to_string()
     }
 
+    /// Waits (up to 20 s) for the page's text to contain `needle`: a click
+    /// that submits a form may return before the next page has loaded.
+    async fn wait_for_text(&self, needle: &str) -> String {
+        let deadline = std::time::Instant::now() + Duration::from_secs(20);
+        loop {
+            let text = self.text().await;
+            if text.contains(needle) {
+                return text;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "`{needle}` never showed in:\n{text}"
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
     async fn url(&self) -> String {
         self.command(reqwest::Method::GET, "/url", None)
             .await
@@ -266,11 +282,7 @@ async fn the_dashboard_works_in_chromium() {
     driver.screenshot("signin").await;
     driver.type_into("#api_key", &world.publisher_key).await;
     driver.click("form.stack button[type=submit]").await;
-    assert!(
-        driver.url().await.ends_with("/dashboard"),
-        "{}",
-        driver.url().await
-    );
+    driver.wait_for_text("your access").await;
     assert!(driver.text().await.contains(REPO));
     // The stylesheet applies (a blocked or missing one would not).
     let header_border = driver
@@ -349,8 +361,9 @@ async fn the_dashboard_works_in_chromium() {
         json!(10)
     );
     driver.screenshot("run").await;
-    driver.click("nav.filters a[href$='show=flipped']").await;
-    assert!(driver.url().await.ends_with("show=flipped"));
+    driver.click("nav.filters a[href*='show=flipped']").await;
+    driver.wait_for_text("flipped to fail (1)").await;
+    assert!(driver.url().await.contains("show=flipped"));
     assert_eq!(
         driver
             .script("return document.querySelectorAll('article.case').length")
@@ -367,11 +380,7 @@ async fn the_dashboard_works_in_chromium() {
     driver
         .click("form[action$='/promote'] input[value=production] ~ button")
         .await;
-    assert!(
-        driver.text().await.contains("v2 promoted to production"),
-        "{}",
-        driver.text().await
-    );
+    driver.wait_for_text("v2 promoted to production").await;
     assert_eq!(
         world.label("production").await,
         Some(LabelTarget::Version(2))
@@ -381,29 +390,26 @@ async fn the_dashboard_works_in_chromium() {
     driver
         .script("const f = document.querySelector('form[action$=\"/rollback\"]'); f.querySelector('input[name=csrf]').remove(); f.submit(); return null")
         .await;
-    tokio::time::sleep(Duration::from_millis(500)).await;
-    assert!(
-        driver.text().await.contains("CSRF"),
-        "{}",
-        driver.text().await
-    );
+    driver.wait_for_text("CSRF").await;
     assert_eq!(
         world.label("production").await,
         Some(LabelTarget::Version(2))
+    );
+    // The console reports that refusal: the checks of it would catch an error.
+    let problems = driver.console_problems().await;
+    assert!(
+        problems.len() == 1 && problems[0].contains("/rollback") && problems[0].contains("403"),
+        "{problems:?}"
     );
 
     // Sign out, then in again with GitHub.
     driver.go(&format!("{base}/dashboard")).await;
     driver.click("form.signout button").await;
+    driver.wait_for_text("API key").await;
     assert!(driver.url().await.ends_with("/dashboard/signin"));
     driver.click("a[href='/dashboard/signin/github']").await;
-    assert!(
-        driver.url().await.ends_with("/dashboard"),
-        "{}",
-        driver.url().await
-    );
-    let text = driver.text().await;
-    assert!(text.contains("octocat") && text.contains(REPO), "{text}");
+    let text = driver.wait_for_text("octocat").await;
+    assert!(text.contains(REPO), "{text}");
     assert_eq!(driver.console_problems().await, Vec::<String>::new());
     github.assert_no_violations();
 

@@ -15,7 +15,8 @@ const WIDTH: f64 = 640.0;
 const HEIGHT: f64 = 200.0;
 const LEFT: f64 = 56.0;
 const RIGHT: f64 = 12.0;
-const TOP: f64 = 12.0;
+/// Room above the plot for the legend.
+const TOP: f64 = 26.0;
 const BOTTOM: f64 = 28.0;
 /// Series drawn at most; the stylesheet has a colour for each.
 pub const MAX_SERIES: usize = 6;
@@ -103,6 +104,17 @@ impl LineChart {
                     html(text)
                 );
             }
+        }
+        // The legend: one swatch and name per series, along the top.
+        let mut legend_x = LEFT;
+        for (index, series) in self.series.iter().take(MAX_SERIES).enumerate() {
+            let name = html(&series.name);
+            let _ = write!(
+                svg,
+                r#"<g class="series s{index}"><rect x="{legend_x:.1}" y="4" width="10" height="10"/><text class="legend" x="{:.1}" y="13">{name}</text></g>"#,
+                legend_x + 14.0,
+            );
+            legend_x += 24.0 + 7.0 * series.name.chars().count() as f64;
         }
         for (index, series) in self.series.iter().take(MAX_SERIES).enumerate() {
             let _ = write!(

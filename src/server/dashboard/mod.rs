@@ -151,6 +151,11 @@ fn environment() -> Environment<'static> {
 }
 
 impl Dashboard {
+    /// The sign-in sessions (benchmarks and tests sign in through them).
+    pub fn sessions(&self) -> &sessions::Sessions {
+        &self.sessions
+    }
+
     pub fn new(db: Database, settings: DashboardSettings) -> Self {
         Dashboard {
             sessions: sessions::Sessions::new(db.clone(), settings.session_lifetime),
