@@ -88,7 +88,7 @@ fn result(number: usize, cases: usize) -> EvalResult {
                             }),
                         },
                         CriterionScore {
-                            score: Ok(Score::pass_fail((number + i) % 7 != 0, "greets")),
+                            score: Ok(Score::pass_fail(!(number + i).is_multiple_of(7), "greets")),
                         },
                     ],
                 }],
@@ -176,7 +176,7 @@ async fn main() -> Result<(), Error> {
             at_ms: now - (i as i64 * span / executions as i64),
             execution: Execution {
                 latency_ms: 80.0 + (i % 400) as f64,
-                outcome: if i % 50 == 0 {
+                outcome: if i.is_multiple_of(50) {
                     Outcome::Error
                 } else {
                     Outcome::Ok
@@ -184,7 +184,9 @@ async fn main() -> Result<(), Error> {
                 input_tokens: Some(100),
                 output_tokens: Some(200),
                 cost_usd: Some(0.002 + (i % 3) as f64 * 0.001),
-                feedback: (i % 10 == 0).then_some((i % 20 == 0) as u8 as f64),
+                feedback: i
+                    .is_multiple_of(10)
+                    .then_some(i.is_multiple_of(20) as u8 as f64),
                 quality: None,
             },
             error_kind: None,
@@ -201,7 +203,9 @@ async fn main() -> Result<(), Error> {
 
     let mut state = ServerState::new(
         JobQueue::new(db.clone(), RetryPolicy::default()),
-        Arc::new(HmacVerifier::new(vec![Secret::new("dashboard-bench-secret")])),
+        Arc::new(HmacVerifier::new(vec![Secret::new(
+            "dashboard-bench-secret",
+        )])),
         Arc::new(GitHubEvents::default()),
         Arc::new(RegistryPrompts::new(root.clone())),
     );

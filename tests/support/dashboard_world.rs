@@ -587,7 +587,7 @@ fn authorized(
     method: &str,
     path: &str,
     query: &[(String, String)],
-) -> Result<(), Response> {
+) -> Result<(), Box<Response>> {
     let mut world = s.world.lock().unwrap();
     match contract::contract().lookup(method, path) {
         contract::Lookup::Found(matched) => {
@@ -606,11 +606,13 @@ fn authorized(
     if world.tokens.contains_key(token) {
         Ok(())
     } else {
-        Err((
-            StatusCode::UNAUTHORIZED,
-            axum::Json(json!({"message": "Bad credentials"})),
-        )
-            .into_response())
+        Err(Box::new(
+            (
+                StatusCode::UNAUTHORIZED,
+                axum::Json(json!({"message": "Bad credentials"})),
+            )
+                .into_response(),
+        ))
     }
 }
 
@@ -626,7 +628,7 @@ fn pairs(query: &BTreeMap<String, String>) -> Vec<(String, String)> {
 
 async fn user(State(s): State<OAuthStandIn>, headers: HeaderMap) -> Response {
     if let Err(refused) = authorized(&s, &headers, "GET", "/user", &[]) {
-        return refused;
+        return *refused;
     }
     let mut body = contract::example("private-user-response-with-public-profile-information");
     body["login"] = json!(s.login);
@@ -641,7 +643,7 @@ async fn installations(
     Query(q): Query<BTreeMap<String, String>>,
 ) -> Response {
     if let Err(refused) = authorized(&s, &headers, "GET", "/user/installations", &pairs(&q)) {
-        return refused;
+        return *refused;
     }
     let mut body = contract::example("base-installation-for-auth-user-paginated");
     body["total_count"] = json!(1);
@@ -659,7 +661,7 @@ async fn installation_repositories(
 ) -> Response {
     let path = format!("/user/installations/{id}/repositories");
     if let Err(refused) = authorized(&s, &headers, "GET", &path, &pairs(&q)) {
-        return refused;
+        return *refused;
     }
     if id != INSTALLATION {
         return (

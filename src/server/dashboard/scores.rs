@@ -106,10 +106,13 @@ fn mean_and_interval(values: &[f64], binary: bool) -> (Option<f64>, Option<(f64,
     (Some(mean), interval)
 }
 
+/// (repository, fingerprint) → its summary.
+type Summaries = HashMap<(String, String), Arc<ScoreSummary>>;
+
 /// Summaries by (repository, fingerprint).
 #[derive(Debug, Clone, Default)]
 pub struct ScoreCache {
-    entries: Arc<Mutex<HashMap<(String, String), Arc<ScoreSummary>>>>,
+    entries: Arc<Mutex<Summaries>>,
 }
 
 impl ScoreCache {
