@@ -18,6 +18,17 @@ if command -v npm >/dev/null \
   npm install --prefix "$venv/node" --no-audit --no-fund --silent \
     "@modelcontextprotocol/inspector@$inspector_version"
 fi
+# Chromium and its WebDriver for the dashboard's browser tests
+# (tests/dashboard_browser.rs). Debian's packages, through apt-get, only when
+# missing and only where apt-get can run (CI is a Debian machine, as root).
+if ! command -v chromedriver >/dev/null || ! { command -v chromium >/dev/null || command -v chromium-browser >/dev/null; }; then
+  if command -v apt-get >/dev/null && [[ "$(id -u)" == 0 ]]; then
+    DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends chromium chromium-driver \
+      || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends chromium chromium-driver; }
+  else
+    echo "install-test-deps: chromium/chromedriver missing and apt-get is not usable here; the browser tests will skip" >&2
+  fi
+fi
 requirements="$root/scripts/test-requirements.txt"
 stamp="$venv/.requirements.sha256"
 wanted="$(sha256sum "$requirements" | cut -d' ' -f1)"

@@ -25,6 +25,9 @@ const { WORK, OUT, OPENAPI_VERSION, EXAMPLES_VERSION } = process.env;
 // Every REST operation promptgate calls (src/edges/github/). Keep in sync with the client.
 const USED = {
   "/user": ["get"],
+  // The dashboard's "Sign in with GitHub" (src/server/dashboard/oauth.rs).
+  "/user/installations": ["get"],
+  "/user/installations/{installation_id}/repositories": ["get"],
   "/app": ["get"],
   "/app/installations/{installation_id}/access_tokens": ["post"],
   "/app-manifests/{code}/conversions": ["post"],

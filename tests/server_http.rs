@@ -19,8 +19,8 @@ use promptgate::server::jobs::{
     run_worker, shutdown_channel,
 };
 use promptgate::server::{
-    ApiKeys, AuthFailure, BuiltinEvents, HmacVerifier, KeyReach, PromptSource, PromptSourceError,
-    Scope, Secret, SelfTestHandler, ServedPrompt, ServerState, openapi, router,
+    AuthFailure, BuiltinEvents, HmacVerifier, KeyReach, PromptSource, PromptSourceError, Scope,
+    Secret, SelfTestHandler, ServedPrompt, ServerState, openapi, router,
 };
 use serde_json::{Value, json};
 use serve_process::ServeProcess;

@@ -83,6 +83,23 @@ fn hunk_header(old: &std::ops::Range<usize>, new: &std::ops::Range<usize>) -> St
     )
 }
 
+/// The words of `old` and `new` as runs of equal, removed and inserted
+/// text (adjacent words with the same tag are one run), in order.
+pub fn word_runs(old: &str, new: &str) -> Vec<(ChangeTag, String)> {
+    let words = TextDiff::configure()
+        .algorithm(Algorithm::Patience)
+        .timeout(DIFF_TIMEOUT)
+        .diff_unicode_words(old, new);
+    let mut runs: Vec<(ChangeTag, String)> = Vec::new();
+    for change in words.iter_all_changes() {
+        match runs.last_mut() {
+            Some((tag, text)) if *tag == change.tag() => text.push_str(change.value()),
+            _ => runs.push((change.tag(), change.value().to_owned())),
+        }
+    }
+    runs
+}
+
 /// A word-level diff for the terminal: each hunk of changed lines (with
 /// context) shown once, the removed words red and the added words green, or
 /// marked `[-…-]` / `{+…+}` when `color` is false. Empty when equal.
@@ -100,19 +117,7 @@ pub fn word_diff_terminal(old: &str, new: &str, color: bool) -> String {
         }
         let old_text = lines.old_slices()[old_lines].concat();
         let new_text = lines.new_slices()[new_lines].concat();
-        let words = TextDiff::configure()
-            .algorithm(Algorithm::Patience)
-            .timeout(DIFF_TIMEOUT)
-            .diff_unicode_words(&old_text, &new_text);
-        // Adjacent words with the same tag are marked as one run.
-        let mut runs: Vec<(ChangeTag, String)> = Vec::new();
-        for change in words.iter_all_changes() {
-            match runs.last_mut() {
-                Some((tag, text)) if *tag == change.tag() => text.push_str(change.value()),
-                _ => runs.push((change.tag(), change.value().to_owned())),
-            }
-        }
-        for (tag, text) in runs {
+        for (tag, text) in word_runs(&old_text, &new_text) {
             let text = printable(&text);
             match (tag, color) {
                 (ChangeTag::Equal, _) => out.push_str(&text),

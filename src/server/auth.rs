@@ -338,7 +338,7 @@ impl ApiKeys {
         if let Some(info) = self.recent.get(&digest) {
             return Ok(Some(info));
         }
-        let info = self.read_key(&digest).await?;
+        let info = self.active_where("key_sha256 = $1", digest.clone()).await?;
         // Only active keys are kept: an unknown key is read every time, so
         // guessing fills nothing.
         if let Some(info) = &info {
@@ -347,16 +347,29 @@ impl ApiKeys {
         Ok(info)
     }
 
-    async fn read_key(&self, digest: &str) -> Result<Option<ApiKeyInfo>, DatabaseError> {
+    /// The key with this id, unless it was revoked (a dashboard session
+    /// signed in with a key asks on every request).
+    pub async fn active_by_id(&self, id: i64) -> Result<Option<ApiKeyInfo>, DatabaseError> {
+        self.active_where("id = $1", id).await
+    }
+
+    async fn active_where<T>(
+        &self,
+        condition: &str,
+        value: T,
+    ) -> Result<Option<ApiKeyInfo>, DatabaseError>
+    where
+        T: for<'q> sqlx::Encode<'q, sqlx::Sqlite>
+            + for<'q> sqlx::Encode<'q, sqlx::Postgres>
+            + sqlx::Type<sqlx::Sqlite>
+            + sqlx::Type<sqlx::Postgres>
+            + Send,
+    {
+        let sql = format!(
+            "SELECT id, name, scope, reach FROM server_api_keys WHERE {condition} AND revoked_at IS NULL"
+        );
         let row: Option<(i64, String, String, String)> = per_backend!(&self.db, pool => {
-            match sqlx::query(
-                "SELECT id, name, scope, reach FROM server_api_keys \
-                 WHERE key_sha256 = $1 AND revoked_at IS NULL",
-            )
-            .bind(digest)
-            .fetch_optional(pool)
-            .await?
-            {
+            match sqlx::query(&sql).bind(value).fetch_optional(pool).await? {
                 Some(row) => Some((
                     row.try_get("id")?,
                     row.try_get("name")?,

@@ -9,6 +9,7 @@
 
 pub mod auth;
 pub mod connections;
+pub mod dashboard;
 pub mod events;
 pub mod handlers;
 pub mod installations;
@@ -92,6 +93,8 @@ pub struct ServerState {
     pub http: HttpLimits,
     /// Executions reported by applications, and their metrics.
     pub telemetry: telemetry::Telemetry,
+    /// The web dashboard's sessions, templates and settings.
+    pub dashboard: Arc<dashboard::Dashboard>,
 }
 
 impl ServerState {
@@ -105,6 +108,10 @@ impl ServerState {
     ) -> Self {
         let api_keys = ApiKeys::new(queue.database().clone());
         let telemetry = telemetry::Telemetry::new(queue.database().clone(), Default::default());
+        let dashboard = Arc::new(dashboard::Dashboard::new(
+            queue.database().clone(),
+            Default::default(),
+        ));
         ServerState {
             queue,
             verifier,
@@ -121,6 +128,7 @@ impl ServerState {
             max_webhook_bytes: DEFAULT_MAX_WEBHOOK_BYTES,
             http: HttpLimits::default(),
             telemetry,
+            dashboard,
         }
     }
 }
@@ -166,6 +174,7 @@ fn router_until(state: ServerState, stop: CancellationToken) -> Router {
         .merge(telemetry::routes())
         .merge(mcp::routes(&state, stop))
         .merge(reviews::routes())
+        .merge(dashboard::routes())
         .layer(TraceLayer::new_for_http().make_span_with(request_span))
         .with_state(state)
 }

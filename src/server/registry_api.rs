@@ -45,7 +45,7 @@ use crate::pipeline::textdiff;
 use crate::types::Fingerprint;
 
 /// The order of environments when a promotion names none.
-pub(super) const DEFAULT_ENVIRONMENTS: [&str; 2] = ["staging", "production"];
+pub(crate) const DEFAULT_ENVIRONMENTS: [&str; 2] = ["staging", "production"];
 /// Versions per page unless asked, and at most.
 const DEFAULT_PER_PAGE: usize = 50;
 const MAX_PER_PAGE: usize = 100;
@@ -515,7 +515,7 @@ async fn require_admin(
 /// The policy a promotion is checked against: the caller's (its
 /// repository's promptgate.toml), never weaker than the server's floor
 /// (each rule the stricter of the two); without one, the default policy.
-pub(super) fn at_least(floor: &PromotionPolicy, asked: Option<PromotionPolicy>) -> PromotionPolicy {
+pub(crate) fn at_least(floor: &PromotionPolicy, asked: Option<PromotionPolicy>) -> PromotionPolicy {
     let asked = asked.unwrap_or_default();
     PromotionPolicy {
         min_cases: asked.min_cases.max(floor.min_cases),

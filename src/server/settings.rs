@@ -9,6 +9,7 @@ use serde::Deserialize;
 
 use super::Secret;
 use super::connections::HttpLimits;
+use super::dashboard::{DashboardSettings, OAuthSettings};
 use super::jobs::{RetryPolicy, WorkerConfig};
 use super::telemetry::TelemetrySettings;
 use crate::pipeline::config::{PromotionPolicy, ProviderConfig};
@@ -21,6 +22,13 @@ pub const ENV_PRIVATE_KEY_PATH: &str = "PROMPTGATE_GITHUB_PRIVATE_KEY_PATH";
 pub const ENV_DATABASE_URL: &str = "PROMPTGATE_DATABASE_URL";
 pub const ENV_GITHUB_API_URL: &str = "PROMPTGATE_GITHUB_API_URL";
 pub const ENV_DATA_DIR: &str = "PROMPTGATE_DATA_DIR";
+/// The App's OAuth client id and secret ("Sign in with GitHub").
+pub const ENV_CLIENT_ID: &str = "PROMPTGATE_GITHUB_CLIENT_ID";
+pub const ENV_CLIENT_SECRET: &str = "PROMPTGATE_GITHUB_CLIENT_SECRET";
+/// GitHub's web address (sign-in pages), for GitHub Enterprise Server.
+pub const ENV_GITHUB_WEB_URL: &str = "PROMPTGATE_GITHUB_WEB_URL";
+/// The server's address as browsers reach it.
+pub const ENV_PUBLIC_URL: &str = "PROMPTGATE_PUBLIC_URL";
 pub const DEFAULT_DATABASE_URL: &str = "sqlite://promptgate-server.db";
 pub const DEFAULT_DATA_DIR: &str = "promptgate-data";
 /// The shortest webhook secret accepted: GitHub signs with it, so a short
@@ -53,6 +61,23 @@ struct ServeFile {
     /// `[pricing."model"]`: prices of executions reported without a cost.
     #[serde(default)]
     pricing: std::collections::BTreeMap<String, crate::pipeline::config::ModelPrice>,
+    #[serde(default)]
+    dashboard: DashboardFile,
+}
+
+/// `[dashboard]`: sign-in and the web pages.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct DashboardFile {
+    /// The GitHub App's OAuth client id (its settings page shows it).
+    github_client_id: Option<String>,
+    /// A file holding the App's OAuth client secret.
+    github_client_secret_path: Option<PathBuf>,
+    /// `https://github.com`, or a GitHub Enterprise Server's address.
+    github_web_url: Option<String>,
+    public_url: Option<String>,
+    session_hours: Option<u64>,
+    environments: Option<Vec<String>>,
 }
 
 /// `[telemetry]`: batch size, retention and upkeep of executions.
@@ -342,6 +367,8 @@ pub struct ServeSettings {
     /// `[serving] cache_ms`: a revoked key or a label moved elsewhere takes
     /// effect within this (zero: at once, every request reads the tables).
     pub serving_cache: Duration,
+    /// `[dashboard]`: sign-in and the web pages.
+    pub dashboard: DashboardSettings,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -401,6 +428,21 @@ pub enum ServeConfigError {
     NotPem { path: PathBuf },
     #[error("server config: [pricing.\"{model}\"]: prices cannot be negative")]
     NegativePrice { model: String },
+    #[error(
+        "\"Sign in with GitHub\" needs the App's OAuth client id and secret: {missing} is not set ({source_hint})"
+    )]
+    IncompleteOAuth {
+        missing: &'static str,
+        source_hint: &'static str,
+    },
+    #[error(
+        "cannot read the OAuth client secret {path} ([dashboard] github_client_secret_path): {source}"
+    )]
+    ReadClientSecret {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
     #[error("server config: {field} must be {rule}")]
     OutOfRange {
         field: &'static str,
@@ -430,6 +472,7 @@ impl ServeSettings {
             }
         };
         let env = |name: &str| env(name).filter(|value| !value.trim().is_empty());
+        let dashboard = dashboard_settings(&file, &env)?;
 
         let (raw_secrets, secrets_from) =
             match (env(ENV_WEBHOOK_SECRET), &file.github.webhook_secret_path) {
@@ -605,8 +648,78 @@ impl ServeSettings {
                 super::ttl_cache::DEFAULT_SERVING_CACHE,
                 Duration::from_millis,
             ),
+            dashboard,
         })
     }
+}
+
+/// `[dashboard]` and its environment variables, checked.
+fn dashboard_settings(
+    file: &ServeFile,
+    env: &dyn Fn(&str) -> Option<String>,
+) -> Result<DashboardSettings, ServeConfigError> {
+    let section = &file.dashboard;
+    let client_id = env(ENV_CLIENT_ID).or(section.github_client_id.clone());
+    let client_secret = match (env(ENV_CLIENT_SECRET), &section.github_client_secret_path) {
+        (Some(secret), _) => Some(secret),
+        (None, Some(path)) => Some(
+            std::fs::read_to_string(path)
+                .map_err(|source| ServeConfigError::ReadClientSecret {
+                    path: path.clone(),
+                    source,
+                })?
+                .trim()
+                .to_string(),
+        ),
+        (None, None) => None,
+    };
+    let oauth = match (client_id, client_secret) {
+        (None, None) => None,
+        (Some(_), None) => {
+            return Err(ServeConfigError::IncompleteOAuth {
+                missing: ENV_CLIENT_SECRET,
+                source_hint: "or [dashboard] github_client_secret_path in the config",
+            });
+        }
+        (None, Some(_)) => {
+            return Err(ServeConfigError::IncompleteOAuth {
+                missing: ENV_CLIENT_ID,
+                source_hint: "or [dashboard] github_client_id in the config",
+            });
+        }
+        (Some(client_id), Some(secret)) => Some(OAuthSettings {
+            client_id,
+            client_secret: Secret::new(secret),
+            web_url: env(ENV_GITHUB_WEB_URL)
+                .or(section.github_web_url.clone())
+                .unwrap_or_else(|| super::dashboard::oauth::DEFAULT_WEB_URL.to_string()),
+            api_url: env(ENV_GITHUB_API_URL)
+                .or(file.github.api_url.clone())
+                .unwrap_or_else(|| crate::edges::github::DEFAULT_API_URL.to_string()),
+        }),
+    };
+    let defaults = DashboardSettings::default();
+    let session_lifetime = match section.session_hours {
+        Some(0) => {
+            return Err(ServeConfigError::OutOfRange {
+                field: "dashboard.session_hours",
+                rule: "at least 1",
+            });
+        }
+        Some(hours) => Duration::from_secs(hours.saturating_mul(3600)),
+        None => defaults.session_lifetime,
+    };
+    Ok(DashboardSettings {
+        oauth,
+        public_url: env(ENV_PUBLIC_URL).or(section.public_url.clone()),
+        session_lifetime,
+        environments: section
+            .environments
+            .clone()
+            .filter(|given| !given.is_empty())
+            .unwrap_or(defaults.environments),
+        review_queue: defaults.review_queue,
+    })
 }
 
 /// What a new App's server config says: written by `promptgate app create`.

@@ -130,6 +130,10 @@ pub async fn run(listen: SocketAddr, settings: ServeSettings) -> anyhow::Result<
     state.telemetry = super::telemetry::Telemetry::new(db.clone(), settings.telemetry.clone());
     state.promotion_floor = settings.promotion_floor.clone();
     state.api_keys = super::ApiKeys::with_cache(db.clone(), settings.serving_cache);
+    state.dashboard = Arc::new(super::dashboard::Dashboard::new(
+        db.clone(),
+        settings.dashboard.clone(),
+    ));
 
     let listener = tokio::net::TcpListener::bind(listen)
         .await

@@ -21,6 +21,9 @@ use crate::types::CaseResult;
 
 const TEMPLATE: &str = include_str!("../../../templates/report.html.j2");
 const TEMPLATE_NAME: &str = "report.html.j2";
+/// One case's markup, shared with the dashboard's run page.
+pub(crate) const CASE_PARTIAL: &str = include_str!("../../../templates/report_case.html.j2");
+pub(crate) const CASE_PARTIAL_NAME: &str = "report_case.html.j2";
 
 /// Cases shown per prompt, the notable ones first; the JSON report has all.
 pub const MAX_CASES: usize = 2_000;
@@ -36,6 +39,8 @@ pub fn render(report: &CheckReport) -> Result<String, ReportError> {
     // Everything from a prompt file, a dataset or a model is untrusted.
     env.set_auto_escape_callback(|_| AutoEscape::Html);
     env.add_template(TEMPLATE_NAME, TEMPLATE)
+        .map_err(template_error)?;
+    env.add_template(CASE_PARTIAL_NAME, CASE_PARTIAL)
         .map_err(template_error)?;
     let template = env.get_template(TEMPLATE_NAME).map_err(template_error)?;
     template.render(Page::build(report)).map_err(template_error)
@@ -83,15 +88,15 @@ struct PromptView {
 }
 
 #[derive(Serialize, Default)]
-struct Counts {
-    all: usize,
-    flipped: usize,
-    dropped: usize,
-    errored: usize,
+pub(crate) struct Counts {
+    pub(crate) all: usize,
+    pub(crate) flipped: usize,
+    pub(crate) dropped: usize,
+    pub(crate) errored: usize,
 }
 
 #[derive(Serialize)]
-struct RowView {
+pub(crate) struct RowView {
     name: String,
     kind: String,
     scale: &'static str,
@@ -108,7 +113,7 @@ struct RowView {
 }
 
 #[derive(Serialize)]
-struct CaseView {
+pub(crate) struct CaseView {
     id: String,
     /// Of `flipped`, `dropped`, `errored`.
     classes: Vec<&'static str>,
@@ -121,7 +126,7 @@ struct CaseView {
 }
 
 #[derive(Serialize)]
-struct ScoreView {
+pub(crate) struct ScoreView {
     criterion: String,
     head: String,
     baseline: Option<String>,
@@ -189,23 +194,7 @@ impl PromptView {
         let rows = view::rows(prompt);
         let status = prompt.status_with(&rows);
         let tolerance = prompt.gate.as_ref().map(|g| g.policy.tolerance);
-        let mut cases: Vec<(u8, CaseView)> = prompt
-            .head
-            .cases
-            .iter()
-            .map(|case| case_view(case, prompt))
-            .collect();
-        // Flipped first, then drops, then errors, then the rest; stable.
-        cases.sort_by_key(|(rank, _)| *rank);
-        let mut counts = Counts {
-            all: cases.len(),
-            ..Counts::default()
-        };
-        for (_, case) in &cases {
-            counts.flipped += case.classes.contains(&"flipped") as usize;
-            counts.dropped += case.classes.contains(&"dropped") as usize;
-            counts.errored += case.classes.contains(&"errored") as usize;
-        }
+        let (mut cases, counts) = case_views(prompt);
         let hidden_cases = cases.len().saturating_sub(MAX_CASES);
         cases.truncate(MAX_CASES);
         PromptView {
@@ -220,12 +209,52 @@ impl PromptView {
             not_model: !prompt.from_model(),
             notes: rows.iter().filter_map(view::inconclusive_note).collect(),
             rows: rows.iter().map(|r| row_view(r, check, tolerance)).collect(),
-            cases: cases.into_iter().map(|(_, c)| c).collect(),
+            cases,
             counts,
             hidden_cases,
             diff: prompt.prompt_diff_markdown.clone(),
         }
     }
+}
+
+/// A prompt's cases as the report shows them (flipped first, then drops,
+/// then errors, then the rest) and how many of each: the dashboard's run
+/// page shows the same views through the same partial
+/// (`templates/report_case.html.j2`).
+pub(crate) fn case_views(prompt: &PromptReport) -> (Vec<CaseView>, Counts) {
+    let mut cases: Vec<(u8, CaseView)> = prompt
+        .head
+        .cases
+        .iter()
+        .map(|case| case_view(case, prompt))
+        .collect();
+    cases.sort_by_key(|(rank, _)| *rank);
+    let mut counts = Counts {
+        all: cases.len(),
+        ..Counts::default()
+    };
+    for (_, case) in &cases {
+        counts.flipped += case.classes.contains(&"flipped") as usize;
+        counts.dropped += case.classes.contains(&"dropped") as usize;
+        counts.errored += case.classes.contains(&"errored") as usize;
+    }
+    (cases.into_iter().map(|(_, c)| c).collect(), counts)
+}
+
+impl CaseView {
+    /// Whether the case is `flipped`, `dropped` or `errored`.
+    pub(crate) fn is(&self, class: &str) -> bool {
+        self.classes.contains(&class)
+    }
+}
+
+/// The criterion rows of a prompt as the report's table shows them.
+pub(crate) fn criterion_rows(prompt: &PromptReport) -> Vec<RowView> {
+    let tolerance = prompt.gate.as_ref().map(|g| g.policy.tolerance);
+    view::rows(prompt)
+        .iter()
+        .map(|r| row_view(r, prompt.baseline.is_some(), tolerance))
+        .collect()
 }
 
 fn identity(prompt: &PromptReport) -> String {
