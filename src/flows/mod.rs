@@ -10,4 +10,5 @@ pub mod listing;
 pub mod publish;
 pub mod registry;
 pub mod rerun;
+pub mod suggest;
 pub mod validate;

@@ -491,6 +491,52 @@ impl PromptgateMcp {
             .map_err(|e| failure(&e))?;
         Ok(Json(moved_of(&moved)))
     }
+
+    #[tool(
+        description = "Propose a verified fix for a failing prompt: the `[suggest]` model writes candidate edits from the failing cases it is shown, each is evaluated on every case and kept only when the gate finds the target criterion improved on held-out cases and no criterion regressed. Returns the best edit's word diff, its measured deltas and what finding it cost; nothing is written. Budgets apply."
+    )]
+    async fn suggest(&self, params: Parameters<SuggestFix>) -> Result<String, String> {
+        let args = params.0;
+        let check = crate::flows::check::CheckRequest {
+            base: args.base,
+            run: local_run(),
+            ..Default::default()
+        };
+        let request = crate::flows::suggest::SuggestRequest {
+            prompts: args.prompts,
+            criterion: args.criterion,
+            candidates: args.candidates,
+        };
+        let (_, suggestions) =
+            crate::flows::suggest::suggest_in_checkout(&self.repo, &check, &request)
+                .await
+                .map_err(|e| failure(&e))?;
+        if suggestions.is_empty() {
+            return Ok("Nothing to suggest: no prompt failed its gate.".into());
+        }
+        Ok(suggestions
+            .iter()
+            .map(|s| crate::pipeline::suggest::render::terminal(s, false))
+            .collect::<Vec<_>>()
+            .join("\n"))
+    }
+}
+
+/// The `suggest` tool's arguments.
+#[derive(Debug, serde::Deserialize, schemars::JsonSchema)]
+pub struct SuggestFix {
+    /// Prompt names or paths (default: every prompt whose gate fails).
+    #[serde(default)]
+    pub prompts: Vec<String>,
+    /// The criterion to fix (default: the first that regressed).
+    #[serde(default)]
+    pub criterion: Option<String>,
+    /// How many candidates to ask for (default: `[suggest] candidates`).
+    #[serde(default)]
+    pub candidates: Option<u32>,
+    /// Compare against this revision (default: the merge base with the default branch).
+    #[serde(default)]
+    pub base: Option<String>,
 }
 
 fn moved_of(moved: &crate::edges::registry::LabelMove) -> Moved {

@@ -27,6 +27,7 @@ pub mod provider;
 pub mod report;
 pub mod runner;
 pub mod spec;
+pub mod suggest;
 pub mod telemetry;
 pub mod template;
 pub mod textdiff;
