@@ -204,7 +204,7 @@ async fn a_failing_pull_request_gets_a_one_click_suggestion_on_the_right_lines()
         assert!(
             comment
                 .body
-                .contains("no refund promises 0.00 → 1.00 (Δ +1.00 [")
+                .contains("no refund promises 0.00 → 1.00 (Δ +1.00 ")
                 && comment
                     .body
                     .contains("on 10 held-out cases; no criterion regressed"),
