@@ -232,7 +232,6 @@ async fn bad_input_is_exit_2_with_a_clear_error() {
             "{err}"
         );
         // And a model id that is none: the config names the line.
-        write(root, "promptgate.toml", &format!("{config}"));
         let broken = config.replace("model = \"scripted/suggester\"", "model = \"two words\"");
         write(root, "promptgate.toml", &broken);
         let (code, _, err) = run(root, &["suggest"]).await;

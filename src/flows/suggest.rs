@@ -311,7 +311,7 @@ impl Suggesting<'_> {
                     if judged.survived() {
                         survivors.push(Verified {
                             candidate,
-                            judged,
+                            judged: *judged,
                             files,
                         });
                     }
@@ -472,7 +472,7 @@ impl Suggesting<'_> {
         let (result, calls) = self.engine.execute(&plan).await.map_err(FlowError::from)?;
         let judged = suggest::judge(current, &result, &split.held_out, target, &self.gate.policy);
         Ok(Measured::Judged {
-            judged,
+            judged: Box::new(judged),
             files: edits,
             calls,
         })
@@ -483,7 +483,7 @@ enum Measured {
     /// Never evaluated: the edit cannot be written, validated or rendered.
     Invalid(String),
     Judged {
-        judged: Judged,
+        judged: Box<Judged>,
         files: Vec<FileEdit>,
         calls: CallStats,
     },
