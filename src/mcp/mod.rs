@@ -9,7 +9,7 @@
 //! message the CLI prints, `file:line:col` included; protocol errors are
 //! kept for protocol faults (an unknown resource).
 
-mod results;
+pub mod results;
 
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
@@ -29,7 +29,7 @@ use rmcp::{
 use tokio_util::sync::CancellationToken;
 
 use crate::edges::git::WorkingTree;
-use crate::edges::registry::{LabelTarget, VersionRef};
+use crate::edges::registry::VersionRef;
 use crate::flows::evaluate::{
     Evaluations, Locations, RunOptions, evaluate_workspace, over_run_budget, select_by_name,
 };
@@ -239,10 +239,7 @@ impl PromptgateMcp {
                 registry.describe()
             ),
             text: None,
-            published: Some(
-                serde_json::from_value(serde_json::to_value(&found).map_err(|e| e.to_string())?)
-                    .map_err(|e| e.to_string())?,
-            ),
+            published: Some(as_object(&found)?),
         }))
     }
 
@@ -476,7 +473,7 @@ impl PromptgateMcp {
             .promote(request, &environments(&config), &config.promotion)
             .await
             .map_err(|e| failure(&e))?;
-        Ok(Json(moved_of(&moved)))
+        Ok(Json(Moved::of(&moved)))
     }
 
     #[tool(
@@ -489,66 +486,7 @@ impl PromptgateMcp {
             .rollback(&args.prompt, &args.label, &actor(&self.repo), args.reason)
             .await
             .map_err(|e| failure(&e))?;
-        Ok(Json(moved_of(&moved)))
-    }
-
-    #[tool(
-        description = "Propose a verified fix for a failing prompt: the `[suggest]` model writes candidate edits from the failing cases it is shown, each is evaluated on every case and kept only when the gate finds the target criterion improved on held-out cases and no criterion regressed. Returns the best edit's word diff, its measured deltas and what finding it cost; nothing is written. Budgets apply."
-    )]
-    async fn suggest(&self, params: Parameters<SuggestFix>) -> Result<String, String> {
-        let args = params.0;
-        let check = crate::flows::check::CheckRequest {
-            base: args.base,
-            run: local_run(),
-            ..Default::default()
-        };
-        let request = crate::flows::suggest::SuggestRequest {
-            prompts: args.prompts,
-            criterion: args.criterion,
-            candidates: args.candidates,
-        };
-        let (_, suggestions) =
-            crate::flows::suggest::suggest_in_checkout(&self.repo, &check, &request)
-                .await
-                .map_err(|e| failure(&e))?;
-        if suggestions.is_empty() {
-            return Ok("Nothing to suggest: no prompt failed its gate.".into());
-        }
-        Ok(suggestions
-            .iter()
-            .map(|s| crate::pipeline::suggest::render::terminal(s, false))
-            .collect::<Vec<_>>()
-            .join("\n"))
-    }
-}
-
-/// The `suggest` tool's arguments.
-#[derive(Debug, serde::Deserialize, schemars::JsonSchema)]
-pub struct SuggestFix {
-    /// Prompt names or paths (default: every prompt whose gate fails).
-    #[serde(default)]
-    pub prompts: Vec<String>,
-    /// The criterion to fix (default: the first that regressed).
-    #[serde(default)]
-    pub criterion: Option<String>,
-    /// How many candidates to ask for (default: `[suggest] candidates`).
-    #[serde(default)]
-    pub candidates: Option<u32>,
-    /// Compare against this revision (default: the merge base with the default branch).
-    #[serde(default)]
-    pub base: Option<String>,
-}
-
-fn moved_of(moved: &crate::edges::registry::LabelMove) -> Moved {
-    Moved {
-        prompt: moved.prompt.clone(),
-        label: moved.label.clone(),
-        to: moved.to.to_string(),
-        from: moved
-            .from
-            .as_ref()
-            .map_or("unset".to_string(), LabelTarget::to_string),
-        forced: moved.forced,
+        Ok(Json(Moved::of(&moved)))
     }
 }
 
