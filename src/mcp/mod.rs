@@ -9,7 +9,7 @@
 //! message the CLI prints, `file:line:col` included; protocol errors are
 //! kept for protocol faults (an unknown resource).
 
-pub mod results;
+mod results;
 
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
@@ -29,7 +29,7 @@ use rmcp::{
 use tokio_util::sync::CancellationToken;
 
 use crate::edges::git::WorkingTree;
-use crate::edges::registry::VersionRef;
+use crate::edges::registry::{LabelTarget, VersionRef};
 use crate::flows::evaluate::{
     Evaluations, Locations, RunOptions, evaluate_workspace, over_run_budget, select_by_name,
 };
@@ -239,7 +239,10 @@ impl PromptgateMcp {
                 registry.describe()
             ),
             text: None,
-            published: Some(as_object(&found)?),
+            published: Some(
+                serde_json::from_value(serde_json::to_value(&found).map_err(|e| e.to_string())?)
+                    .map_err(|e| e.to_string())?,
+            ),
         }))
     }
 
@@ -473,7 +476,7 @@ impl PromptgateMcp {
             .promote(request, &environments(&config), &config.promotion)
             .await
             .map_err(|e| failure(&e))?;
-        Ok(Json(Moved::of(&moved)))
+        Ok(Json(moved_of(&moved)))
     }
 
     #[tool(
@@ -486,7 +489,20 @@ impl PromptgateMcp {
             .rollback(&args.prompt, &args.label, &actor(&self.repo), args.reason)
             .await
             .map_err(|e| failure(&e))?;
-        Ok(Json(Moved::of(&moved)))
+        Ok(Json(moved_of(&moved)))
+    }
+}
+
+fn moved_of(moved: &crate::edges::registry::LabelMove) -> Moved {
+    Moved {
+        prompt: moved.prompt.clone(),
+        label: moved.label.clone(),
+        to: moved.to.to_string(),
+        from: moved
+            .from
+            .as_ref()
+            .map_or("unset".to_string(), LabelTarget::to_string),
+        forced: moved.forced,
     }
 }
 
