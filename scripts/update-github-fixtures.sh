@@ -34,6 +34,8 @@ const USED = {
   "/repos/{owner}/{repo}": ["get"],
   "/repos/{owner}/{repo}/pulls/{pull_number}": ["get"],
   "/repos/{owner}/{repo}/pulls/{pull_number}/files": ["get"],
+  "/repos/{owner}/{repo}/pulls/{pull_number}/comments": ["get", "post"],
+  "/repos/{owner}/{repo}/pulls/comments/{comment_id}": ["patch"],
   "/repos/{owner}/{repo}/contents/{path}": ["get"],
   "/repos/{owner}/{repo}/git/ref/{ref}": ["get"],
   "/repos/{owner}/{repo}/git/trees/{tree_sha}": ["get"],

@@ -299,6 +299,11 @@ impl Action<'_> {
                 return Err(error.into());
             }
         };
+        let mut run = run;
+        if let Some(gh) = github {
+            let notes = self.suggest(gh, &target, &request, &run).await?;
+            run.report.notes.extend(notes);
+        }
         let verdict = CheckVerdict::of(&run.report, run.failed);
         if let Some(gh) = github {
             post::post_report(
@@ -313,6 +318,42 @@ impl Action<'_> {
         }
         self.deliver(&run.report, verdict, &preface)?;
         Ok(outcome_of(verdict))
+    }
+
+    /// After a failed gate, when the base branch's `[suggest]` enables it:
+    /// verified fixes posted as one-click suggestions on the prompt files'
+    /// lines. Returns the sticky comment's lines about them. A suggestion
+    /// that cannot be made is a note, never a failed step.
+    async fn suggest(
+        &self,
+        github: &dyn GitHubApi,
+        target: &PullRequestTarget<'_>,
+        request: &CheckRequest,
+        run: &crate::flows::check::CheckRun,
+    ) -> Result<Vec<String>, ActionError> {
+        if !run.failed {
+            return Ok(Vec::new());
+        }
+        let found = async {
+            let sources = git_sources(self.root, request)?;
+            crate::flows::suggest::suggest_in_pull_request(
+                run,
+                sources,
+                &self.locations(),
+                &request.run,
+            )
+            .await
+        };
+        let suggestions = match found.await {
+            Ok(suggestions) => suggestions,
+            Err(error) => return Ok(vec![format!("no suggestion: {error}")]),
+        };
+        let mut notes: Vec<String> = suggestions
+            .iter()
+            .map(crate::pipeline::suggest::render::headline)
+            .collect();
+        notes.extend(post::post_suggestions(github, target, &suggestions).await?);
+        Ok(notes)
     }
 
     /// The provider keys the base branch's config needs for the head's

@@ -22,6 +22,7 @@ mod output;
 mod registry;
 mod review;
 pub mod serve;
+mod suggest;
 mod validate;
 
 /// A CI-native regression gate for LLM prompts.
@@ -109,6 +110,10 @@ pub enum Command {
     Keys(keys::KeysArgs),
     /// Set up the GitHub App that `serve` runs as (`app create`).
     App(app::AppArgs),
+    /// Ask the `[suggest]` model for edits to a failing prompt, verify each
+    /// on held-out cases with the gate, and print the best (`--write`
+    /// applies it).
+    Suggest(suggest::SuggestArgs),
     /// Serve this repository's tools to an agent over the Model Context
     /// Protocol (stdio): list, read, diff, validate, estimate, evaluate,
     /// check, results; publish, promote and rollback with --allow-writes.
@@ -170,6 +175,7 @@ pub fn run(cli: Cli) -> anyhow::Result<Outcome> {
         Command::Keys(args) => keys::run(args),
         Command::App(args) => app::run(args),
         Command::Mcp(args) => mcp::run(&repo, args),
+        Command::Suggest(args) => suggest::run(&repo, args),
     }
 }
 

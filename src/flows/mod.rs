@@ -11,4 +11,5 @@ pub mod publish;
 pub mod registry;
 pub mod rerun;
 pub mod review;
+pub mod suggest;
 pub mod validate;

@@ -204,6 +204,9 @@ pub(crate) mod defaults {
     pub fn sequential() -> bool {
         true
     }
+    pub fn suggest_candidates() -> u32 {
+        3
+    }
     pub fn require_gate_passed() -> bool {
         true
     }
@@ -253,6 +256,10 @@ pub struct Config {
     /// Human review of judged outputs (`promptgate review`).
     #[serde(default)]
     pub review: ReviewSettings,
+    /// Verified suggestions: `promptgate suggest`, and in a pull request
+    /// whose gate failed, a one-click fix (the base branch's decides).
+    #[serde(default)]
+    pub suggest: SuggestSettings,
 }
 
 /// `[criteria.NAME]`: how the gate treats one criterion.
@@ -289,12 +296,52 @@ impl Default for ReviewSettings {
     }
 }
 
+/// `[suggest]`: the model that proposes edits to a failing prompt, and
+/// whether pull requests get them.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SuggestSettings {
+    /// Post a verified suggestion on a pull request whose gate failed
+    /// (read from the base branch only: a pull request never turns it on).
+    #[serde(default)]
+    pub enabled: bool,
+    /// The model that writes candidate edits (`alias/model`, any provider).
+    pub model: Option<String>,
+    /// Candidates asked for at once (default 3, at most 10).
+    #[serde(default = "defaults::suggest_candidates")]
+    #[schemars(range(min = 1, max = 10))]
+    pub candidates: u32,
+}
+
+impl Default for SuggestSettings {
+    fn default() -> Self {
+        Self {
+            enabled: false,
+            model: None,
+            candidates: defaults::suggest_candidates(),
+        }
+    }
+}
+
 impl Config {
     /// Whether `criterion` opted into the correction by reviewers' labels.
     pub fn corrects_with_reviews(&self, criterion: &str) -> bool {
         self.criteria
             .get(criterion)
             .is_some_and(|c| c.correct_with_reviews)
+    }
+}
+
+impl SuggestSettings {
+    /// The most candidates one request may ask for.
+    pub const MAX_CANDIDATES: u32 = 10;
+
+    /// The suggestion model, when `model` is set (the loader has already
+    /// refused one that is not a model id).
+    pub fn model_id(&self) -> Option<crate::types::ModelId> {
+        self.model
+            .as_deref()
+            .and_then(|id| crate::types::ModelId::parse(id).ok())
     }
 }
 
@@ -600,6 +647,29 @@ fn check(config: &Config) -> Vec<(Vec<String>, String)> {
         && let Err(message) = crate::types::ModelId::parse(judge)
     {
         problem(&["judge"], format!("`judge`: {message}"));
+    }
+    if let Some(model) = &config.suggest.model
+        && let Err(message) = crate::types::ModelId::parse(model)
+    {
+        problem(&["suggest", "model"], format!("`suggest.model`: {message}"));
+    }
+    if !(1..=SuggestSettings::MAX_CANDIDATES).contains(&config.suggest.candidates) {
+        problem(
+            &["suggest", "candidates"],
+            format!(
+                "`suggest.candidates` is {}; ask for 1 to {} candidates",
+                config.suggest.candidates,
+                SuggestSettings::MAX_CANDIDATES
+            ),
+        );
+    }
+    if config.suggest.enabled && config.suggest.model.is_none() {
+        problem(
+            &["suggest", "enabled"],
+            "`suggest.enabled` is true but no `suggest.model` is set; name the model that \
+             writes suggestions, e.g. `model = \"openai/gpt-4o\"`"
+                .to_owned(),
+        );
     }
     let gate = &config.gate;
     if !(0.0..1.0).contains(&gate.tolerance) {

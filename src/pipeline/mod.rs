@@ -28,6 +28,7 @@ pub mod report;
 pub mod review;
 pub mod runner;
 pub mod spec;
+pub mod suggest;
 pub mod telemetry;
 pub mod template;
 pub mod textdiff;

@@ -22,7 +22,8 @@ use super::app::GitHubApp;
 use super::{
     ACTIONS_BOT_LOGIN, CallName, ChangedFile, CheckRunUpdate, CommitStatus, Comparison,
     DeploymentState, FileChange, GitHubApi, GitHubError, Issue, IssueComment, NewDeployment,
-    Permission, PullRequest, Secret, Tree, TreeFile, truncate_chars,
+    NewReviewComment, Permission, PullRequest, ReviewComment, Secret, Tree, TreeFile,
+    truncate_chars,
 };
 use crate::types::{Backoff, CommitSha, InstallationId, Jitter, PrNumber, RepoName};
 
@@ -559,6 +560,18 @@ const GET_PERMISSION: Call = Call::new("get a collaborator's permission", "metad
 const LIST_COMMENTS: Call = Call::new("list issue comments", "pull-requests: read");
 const CREATE_COMMENT: Call = Call::new("create a comment", "pull-requests: write");
 const UPDATE_COMMENT: Call = Call::new("update a comment", "pull-requests: write");
+const LIST_REVIEW_COMMENTS: Call = Call::new(
+    "list review comments on a pull request",
+    "pull-requests: read",
+);
+const CREATE_REVIEW_COMMENT: Call = Call::new(
+    "create a review comment on a pull request",
+    "pull-requests: write",
+);
+const UPDATE_REVIEW_COMMENT: Call = Call::new(
+    "update a review comment on a pull request",
+    "pull-requests: write",
+);
 const CREATE_CHECK_RUN: Call = Call::new("create a check run", "checks: write");
 const LIST_CHECK_RUNS: Call = Call::new("list check runs for a commit", "checks: read");
 const UPDATE_CHECK_RUN: Call = Call::new("update a check run", "checks: write");
@@ -968,6 +981,80 @@ impl GitHubApi for GitHubClient {
         let _: Id = self
             .write_json(
                 &UPDATE_COMMENT,
+                Method::PATCH,
+                &path,
+                &json!({ "body": body }),
+            )
+            .await?;
+        Ok(())
+    }
+
+    async fn review_comments(
+        &self,
+        repo: &RepoName,
+        number: PrNumber,
+    ) -> Result<Vec<ReviewComment>, GitHubError> {
+        #[derive(Deserialize)]
+        struct ReviewCommentBody {
+            id: u64,
+            user: Option<User>,
+            body: Option<String>,
+            path: String,
+            commit_id: String,
+        }
+        let path = format!(
+            "{}/pulls/{}/comments?per_page=100",
+            repo_path(repo),
+            number.0
+        );
+        let comments: Vec<ReviewCommentBody> =
+            self.get_all_pages(&LIST_REVIEW_COMMENTS, &path).await?;
+        Ok(comments
+            .into_iter()
+            .map(|c| ReviewComment {
+                id: c.id,
+                author: c.user.map(|u| u.login).unwrap_or_default(),
+                body: c.body.unwrap_or_default(),
+                path: c.path,
+                commit_id: c.commit_id,
+            })
+            .collect())
+    }
+
+    async fn create_review_comment(
+        &self,
+        repo: &RepoName,
+        number: PrNumber,
+        comment: &NewReviewComment<'_>,
+    ) -> Result<u64, GitHubError> {
+        let mut body = json!({
+            "body": comment.body,
+            "commit_id": comment.commit_id.0,
+            "path": comment.path,
+            "line": comment.line,
+            "side": "RIGHT",
+        });
+        if let Some(start) = comment.start_line.filter(|s| *s < comment.line) {
+            body["start_line"] = json!(start);
+            body["start_side"] = json!("RIGHT");
+        }
+        let path = format!("{}/pulls/{}/comments", repo_path(repo), number.0);
+        let created: Id = self
+            .write_json(&CREATE_REVIEW_COMMENT, Method::POST, &path, &body)
+            .await?;
+        Ok(created.id)
+    }
+
+    async fn update_review_comment(
+        &self,
+        repo: &RepoName,
+        comment_id: u64,
+        body: &str,
+    ) -> Result<(), GitHubError> {
+        let path = format!("{}/pulls/comments/{comment_id}", repo_path(repo));
+        let _: Id = self
+            .write_json(
+                &UPDATE_REVIEW_COMMENT,
                 Method::PATCH,
                 &path,
                 &json!({ "body": body }),

@@ -120,6 +120,28 @@ pub struct IssueComment {
     pub body: String,
 }
 
+/// A pull-request review comment (a comment on lines of a file).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReviewComment {
+    pub id: u64,
+    pub author: String,
+    pub body: String,
+    pub path: String,
+    /// The commit the comment was made on.
+    pub commit_id: String,
+}
+
+/// A new review comment on lines of the pull request's head (the `RIGHT`
+/// side of its diff): one line, or `start_line..=line`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewReviewComment<'a> {
+    pub commit_id: &'a CommitSha,
+    pub path: &'a str,
+    pub start_line: Option<u32>,
+    pub line: u32,
+    pub body: &'a str,
+}
+
 /// What [`GitHubApi::upsert_sticky_comment`] did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum CommentOutcome {
@@ -460,6 +482,28 @@ pub trait GitHubApi: Send + Sync {
     ) -> Result<u64, GitHubError>;
 
     async fn update_issue_comment(
+        &self,
+        repo: &RepoName,
+        comment_id: u64,
+        body: &str,
+    ) -> Result<(), GitHubError>;
+
+    /// Every review comment on the pull request (all pages), oldest first.
+    async fn review_comments(
+        &self,
+        repo: &RepoName,
+        number: PrNumber,
+    ) -> Result<Vec<ReviewComment>, GitHubError>;
+
+    /// Comments on lines of a file of the pull request; returns its id.
+    async fn create_review_comment(
+        &self,
+        repo: &RepoName,
+        number: PrNumber,
+        comment: &NewReviewComment<'_>,
+    ) -> Result<u64, GitHubError>;
+
+    async fn update_review_comment(
         &self,
         repo: &RepoName,
         comment_id: u64,

@@ -159,3 +159,79 @@ pub async fn post_could_not_run(
         tracing::warn!("{also}");
     }
 }
+
+/// The hidden marker of promptgate's suggestion comment for one prompt's
+/// file: a hash, so a name from the pull request cannot end the comment.
+fn suggestion_marker(prompt: &str, path: &str) -> String {
+    use sha2::{Digest, Sha256};
+    let digest = Sha256::digest(format!("{prompt}\n{path}").as_bytes());
+    let hex: String = digest[..8].iter().map(|b| format!("{b:02x}")).collect();
+    format!("<!-- promptgate:suggestion:{hex} -->")
+}
+
+/// Posts each verified suggestion as a review comment with a
+/// ```` ```suggestion ```` block on the exact lines of its file, one per
+/// prompt and file per head commit: a comment of ours with the marker on
+/// the same commit is updated, never repeated. Returns one note per
+/// suggestion that could not be posted (e.g. lines outside the pull
+/// request's diff, which GitHub refuses with 422).
+pub async fn post_suggestions(
+    github: &dyn GitHubApi,
+    target: &PullRequestTarget<'_>,
+    suggestions: &[crate::pipeline::suggest::PromptSuggestion],
+) -> Result<Vec<String>, GitHubError> {
+    use crate::pipeline::suggest::render;
+    let found: Vec<_> = suggestions
+        .iter()
+        .filter_map(|s| s.verified().map(|v| (s, v)))
+        .collect();
+    if found.is_empty() {
+        return Ok(Vec::new());
+    }
+    let me = github.own_login().await?;
+    let existing = github.review_comments(target.repo, target.number).await?;
+    let mut notes = Vec::new();
+    for (suggestion, verified) in found {
+        for file in &verified.files {
+            let path = format!("{}{}", target.path_prefix, file.path);
+            let marker = suggestion_marker(&suggestion.prompt, &path);
+            let body =
+                super::with_marker(&marker, &render::review_comment(suggestion, verified, file));
+            let ours = existing.iter().find(|c| {
+                c.author.eq_ignore_ascii_case(&me)
+                    && c.body.contains(&marker)
+                    && c.commit_id == target.head_sha.0
+            });
+            if let Some(comment) = ours {
+                if comment.body != body {
+                    github
+                        .update_review_comment(target.repo, comment.id, &body)
+                        .await?;
+                }
+                continue;
+            }
+            let lines = &file.lines;
+            let comment = super::NewReviewComment {
+                commit_id: target.head_sha,
+                path: &path,
+                start_line: (lines.start_line < lines.end_line).then_some(lines.start_line),
+                line: lines.end_line,
+                body: &body,
+            };
+            match github
+                .create_review_comment(target.repo, target.number, &comment)
+                .await
+            {
+                Ok(_) => {}
+                Err(error) if error.status() == Some(422) => notes.push(format!(
+                    "{}: the verified suggestion for {path} lines {}–{} could not be posted on \
+                     those lines (GitHub accepts suggestions only on lines of the pull \
+                     request's diff); run `promptgate suggest {}` to see it",
+                    suggestion.prompt, lines.start_line, lines.end_line, suggestion.prompt
+                )),
+                Err(error) => return Err(error),
+            }
+        }
+    }
+    Ok(notes)
+}

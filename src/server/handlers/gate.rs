@@ -131,6 +131,11 @@ impl GateHandler {
             .add(repo, pr.number, &day, &run.report.totals.calls)
             .await
             .map_err(spend_unknown)?;
+        let mut run = run;
+        let notes = self
+            .suggest(github, &target, pr, &run, &request.run, &day)
+            .await?;
+        run.report.notes.extend(notes);
         let verdict = CheckVerdict::of(&run.report, run.failed);
         post::post_report(github, &target, Some(&handle), &run.report, verdict, true)
             .await
@@ -150,6 +155,61 @@ impl GateHandler {
             "gate posted"
         );
         Ok(())
+    }
+}
+
+impl GateHandler {
+    /// After a failed gate, when the base branch's `[suggest]` enables it:
+    /// verified fixes posted as one-click suggestions (their cost counts
+    /// toward the pull request's day). Returns the sticky comment's lines
+    /// about them; a suggestion that cannot be made is a note.
+    async fn suggest(
+        &self,
+        github: &dyn GitHubApi,
+        target: &PullRequestTarget<'_>,
+        pr: &PullRequest,
+        run: &crate::flows::check::CheckRun,
+        options: &RunOptions,
+        day: &str,
+    ) -> Result<Vec<String>, JobError> {
+        if !run.failed {
+            return Ok(Vec::new());
+        }
+        let repo = target.repo;
+        let found = async {
+            let sources =
+                pull_request_sources(github, repo, &pr.base_sha, &pr.head_sha, self.work.limits)
+                    .await
+                    .map_err(|e| crate::flows::suggest::SuggestError::Sources(e.to_string()))?;
+            crate::flows::suggest::suggest_in_pull_request(
+                run,
+                sources,
+                &self.work.locations(repo),
+                options,
+            )
+            .await
+        };
+        let suggestions = match found.await {
+            Ok(suggestions) => suggestions,
+            Err(error) => return Ok(vec![format!("no suggestion: {error}")]),
+        };
+        for suggestion in &suggestions {
+            self.work
+                .spend
+                .add(repo, target.number, day, &suggestion.cost)
+                .await
+                .map_err(spend_unknown)?;
+        }
+        let mut notes: Vec<String> = suggestions
+            .iter()
+            .map(crate::pipeline::suggest::render::headline)
+            .collect();
+        notes.extend(
+            post::post_suggestions(github, target, &suggestions)
+                .await
+                .map_err(github_failed(repo))?,
+        );
+        Ok(notes)
     }
 }
 

@@ -273,6 +273,26 @@ impl FakeGitHub {
             .collect()
     }
 
+    /// Review comments (comments on lines) of a pull request, oldest first.
+    pub fn review_comments(&self, repo: &RepoName, pr: PrNumber) -> Vec<world::ReviewComment> {
+        self.world()
+            .repo_mut(&repo.to_string())
+            .review_comments
+            .iter()
+            .filter(|c| c.pull_number == pr.0)
+            .cloned()
+            .collect()
+    }
+
+    /// A file's text at a commit.
+    pub fn file_at(&self, sha: &CommitSha, path: &str) -> Option<String> {
+        self.world()
+            .commits
+            .get(&sha.0)
+            .and_then(|c| c.tree.get(path))
+            .map(|b| String::from_utf8_lossy(b).into_owned())
+    }
+
     pub fn check_runs(&self, repo: &RepoName, sha: &CommitSha) -> Vec<CheckRun> {
         self.world()
             .repo_mut(&repo.to_string())

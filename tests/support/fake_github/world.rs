@@ -65,6 +65,20 @@ pub struct Comment {
     pub edits: u32,
 }
 
+/// A comment on lines of a pull request's file (a review comment).
+#[derive(Debug, Clone)]
+pub struct ReviewComment {
+    pub id: u64,
+    pub pull_number: u64,
+    pub author: String,
+    pub body: String,
+    pub path: String,
+    pub commit_id: String,
+    pub start_line: Option<u64>,
+    pub line: u64,
+    pub edits: u32,
+}
+
 #[derive(Debug, Clone)]
 pub struct CheckRun {
     pub id: u64,
@@ -107,6 +121,7 @@ pub struct Repo {
     pub pulls: BTreeMap<u64, Pull>,
     pub issues: BTreeMap<u64, Issue>,
     pub comments: Vec<Comment>,
+    pub review_comments: Vec<ReviewComment>,
     pub check_runs: Vec<CheckRun>,
     pub statuses: Vec<Status>,
     pub deployments: Vec<Deployment>,
@@ -671,6 +686,56 @@ impl World {
                 comment.edits += 1;
                 Reply::json(200, comment_json(comment))
             }
+            "pulls/list-review-comments" => {
+                let number = call.number("pull_number");
+                let repo = &self.repos[&full_name];
+                if !repo.pulls.contains_key(&number) {
+                    return Reply::error(404, "Not Found");
+                }
+                let comments: Vec<Value> = repo
+                    .review_comments
+                    .iter()
+                    .filter(|c| c.pull_number == number)
+                    .map(review_comment_json)
+                    .collect();
+                self.page(call, comments)
+            }
+            "pulls/create-review-comment" => {
+                let number = call.number("pull_number");
+                let Some(pr) = self.repos[&full_name].pulls.get(&number).cloned() else {
+                    return Reply::error(404, "Not Found");
+                };
+                let comment = match self.review_comment_on(&pr, &call.body) {
+                    Ok((path, commit_id, start_line, line)) => ReviewComment {
+                        id: self.next_id(),
+                        pull_number: number,
+                        author: login,
+                        body: call.body["body"].as_str().unwrap_or_default().to_owned(),
+                        path,
+                        commit_id,
+                        start_line,
+                        line,
+                        edits: 0,
+                    },
+                    Err(message) => return Reply::error(422, &message),
+                };
+                let reply = review_comment_json(&comment);
+                self.repo_mut(&full_name).review_comments.push(comment);
+                Reply::json(201, reply)
+            }
+            "pulls/update-review-comment" => {
+                let id = call.number("comment_id");
+                let repo = self.repo_mut(&full_name);
+                let Some(comment) = repo.review_comments.iter_mut().find(|c| c.id == id) else {
+                    return Reply::error(404, "Not Found");
+                };
+                if comment.author != login {
+                    return Reply::error(403, "Must be the comment's author");
+                }
+                comment.body = call.body["body"].as_str().unwrap_or_default().to_owned();
+                comment.edits += 1;
+                Reply::json(200, review_comment_json(comment))
+            }
             "checks/create" => {
                 let apps_only = matches!(call.token.map(|t| &t.kind), Some(TokenKind::User));
                 if self.failures.forbid_check_runs || apps_only {
@@ -799,6 +864,61 @@ impl World {
         }
     }
 
+    /// Where a new review comment goes, checked as GitHub checks it: a
+    /// commit of the pull request, a file in it, `line` (and `start_line`
+    /// before it) on the RIGHT side, every line inside one hunk of the pull
+    /// request's diff (changed lines with three lines of context).
+    fn review_comment_on(
+        &self,
+        pr: &Pull,
+        body: &Value,
+    ) -> Result<(String, String, Option<u64>, u64), String> {
+        let commit_id = body["commit_id"].as_str().ok_or("commit_id is required")?;
+        if commit_id != pr.head_sha {
+            return Err(format!(
+                "commit_id {commit_id} is not the pull request's head {}",
+                pr.head_sha
+            ));
+        }
+        let path = body["path"].as_str().ok_or("path is required")?;
+        let line = body["line"]
+            .as_u64()
+            .ok_or("line is required (position is closing down)")?;
+        let start_line = body["start_line"].as_u64();
+        for side in ["side", "start_side"] {
+            if let Some(s) = body[side].as_str()
+                && s != "RIGHT"
+            {
+                return Err(format!(
+                    "{side} {s}: this fake comments on the RIGHT side only"
+                ));
+            }
+        }
+        if start_line.is_some_and(|s| s >= line) {
+            return Err("start_line must precede line".into());
+        }
+        let (merge_base, _) = self.diff(&pr.base_sha, &pr.head_sha);
+        let text = |sha: &str| {
+            self.commits
+                .get(sha)
+                .and_then(|c| c.tree.get(path))
+                .map(|b| String::from_utf8_lossy(b).into_owned())
+        };
+        let new = text(&pr.head_sha).ok_or("path is not a file of the pull request's head")?;
+        let old = text(&merge_base).unwrap_or_default();
+        let diff = similar::TextDiff::from_lines(&old, &new);
+        let first = start_line.unwrap_or(line);
+        let in_one_hunk = diff.grouped_ops(3).iter().any(|group| {
+            let start = group.first().map_or(0, |op| op.new_range().start) as u64 + 1;
+            let end = group.last().map_or(0, |op| op.new_range().end) as u64;
+            start <= first && line <= end
+        });
+        if !in_one_hunk {
+            return Err("pull_request_review_thread.line must be part of the diff".into());
+        }
+        Ok((path.to_owned(), commit_id.to_owned(), start_line, line))
+    }
+
     /// One page of `items` with GitHub's `Link` header.
     fn page(&self, call: &Call, items: Vec<Value>) -> Reply {
         let per_page = call
@@ -875,6 +995,12 @@ fn comment_json(c: &Comment) -> Value {
     let mut user = user_json(&c.author);
     user["type"] = json!(if c.author_is_bot { "Bot" } else { "User" });
     json!({ "id": c.id, "body": c.body, "user": user, "created_at": now() })
+}
+
+fn review_comment_json(c: &ReviewComment) -> Value {
+    json!({ "id": c.id, "body": c.body, "user": user_json(&c.author), "path": c.path,
+            "commit_id": c.commit_id, "original_commit_id": c.commit_id, "line": c.line,
+            "start_line": c.start_line, "side": "RIGHT", "created_at": now() })
 }
 
 fn check_run_json(r: &CheckRun) -> Value {
