@@ -33,6 +33,7 @@ const REGISTRY_TABLES: &[&str] = &[
     "versions",
 ];
 const SERVER_TABLES: &[&str] = &[
+    "dashboard_sessions",
     "github_installation_repositories",
     "github_installations",
     "jobs",
