@@ -211,7 +211,7 @@ pub struct ApiKeys {
     /// SHA-256 of a presented key → the active key it is.
     recent: Arc<TtlCache<String, ApiKeyInfo>>,
     /// (installation, repository) pairs the installation has.
-    installed: Arc<TtlCache<(u64, String), bool>>,
+    installed: Arc<TtlCache<(u64, String), ()>>,
 }
 
 /// Keys (and installation reaches) kept at most; more start over.
@@ -403,8 +403,8 @@ impl ApiKeys {
             KeyReach::Repos(repos) => Ok(repos.contains(repo)),
             KeyReach::Installation(installation) => {
                 let cached = (*installation, repo.as_str().to_string());
-                if let Some(found) = self.installed.get(&cached) {
-                    return Ok(found);
+                if self.installed.get(&cached).is_some() {
+                    return Ok(true);
                 }
                 let id = i64::try_from(*installation).unwrap_or(i64::MAX);
                 let found = per_backend!(&self.db, pool => {
@@ -421,7 +421,7 @@ impl ApiKeys {
                 // Only what it has: a repository added to the installation
                 // is reached at once, one removed within the cache time.
                 if found {
-                    self.installed.insert(cached, found);
+                    self.installed.insert(cached, ());
                 }
                 Ok(found)
             }

@@ -77,17 +77,15 @@ impl RegistryPrompts {
         if let Some(found) = self.versions.get(&key) {
             return Ok(Some(found));
         }
-        let found = match self
+        let version = match self
             .registry
             .scoped(repo)
             .version(name, &VersionRef::Number(number))
             .await
         {
-            Ok(found) => found,
+            Ok(Some(version)) => version,
+            Ok(None) => return Ok(None),
             Err(error) => return absent_or_failed(name, error).map(|_| None),
-        };
-        let Some(version) = found else {
-            return Ok(None);
         };
         let served = Arc::new(served(repo, version, None)?);
         self.versions.insert(key, served.clone());

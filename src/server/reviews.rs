@@ -209,6 +209,32 @@ async fn label(
     answer.await.unwrap_or_else(|response| response)
 }
 
+/// The review labels a read key may see in `owner/repo`, of one prompt
+/// when the query names it.
+async fn stored_labels(
+    state: &ServerState,
+    headers: &HeaderMap,
+    owner: &str,
+    repo: &str,
+    query: Result<Query<PromptQuery>, QueryRejection>,
+) -> Result<Vec<ReviewLabel>, Response> {
+    let at = scoped(
+        state,
+        headers,
+        Scope::Read,
+        owner,
+        repo,
+        missing(owner, repo),
+    )
+    .await?;
+    let Query(query) = query_of(query)?;
+    prompt_filter(&query.prompt)?;
+    at.registry
+        .review_labels(query.prompt.as_deref())
+        .await
+        .map_err(registry_error)
+}
+
 async fn labels(
     State(state): State<ServerState>,
     Path((owner, repo)): RepoPath,
@@ -216,22 +242,7 @@ async fn labels(
     headers: HeaderMap,
 ) -> Response {
     let answer = async {
-        let at = scoped(
-            &state,
-            &headers,
-            Scope::Read,
-            &owner,
-            &repo,
-            missing(&owner, &repo),
-        )
-        .await?;
-        let Query(query) = query_of(query)?;
-        prompt_filter(&query.prompt)?;
-        let labels = at
-            .registry
-            .review_labels(query.prompt.as_deref())
-            .await
-            .map_err(registry_error)?;
+        let labels = stored_labels(&state, &headers, &owner, &repo, query).await?;
         Ok(ok(LabelsPage { labels }))
     };
     answer.await.unwrap_or_else(|response| response)
@@ -244,22 +255,7 @@ async fn agreement(
     headers: HeaderMap,
 ) -> Response {
     let answer = async {
-        let at = scoped(
-            &state,
-            &headers,
-            Scope::Read,
-            &owner,
-            &repo,
-            missing(&owner, &repo),
-        )
-        .await?;
-        let Query(query) = query_of(query)?;
-        prompt_filter(&query.prompt)?;
-        let labels = at
-            .registry
-            .review_labels(query.prompt.as_deref())
-            .await
-            .map_err(registry_error)?;
+        let labels = stored_labels(&state, &headers, &owner, &repo, query).await?;
         let criteria = agreement_by_criterion(&labels, DEFAULT_MIN_AGREEMENT);
         Ok(ok(json!({ "criteria": criteria })))
     };

@@ -840,6 +840,17 @@ mod tests {
     }
 
     #[test]
+    fn the_serving_cache_is_read_and_zero_turns_it_off() {
+        let secret = [(ENV_WEBHOOK_SECRET, "settings-test-secret-1")];
+        let default = load(None, &secret).unwrap().serving_cache;
+        assert_eq!(default, crate::server::ttl_cache::DEFAULT_SERVING_CACHE);
+        let set = load(Some("[serving]\ncache_ms = 250\n"), &secret).unwrap();
+        assert_eq!(set.serving_cache, Duration::from_millis(250));
+        let off = load(Some("[serving]\ncache_ms = 0\n"), &secret).unwrap();
+        assert!(off.serving_cache.is_zero());
+    }
+
+    #[test]
     fn defaults_with_only_a_secret() {
         let settings = load(None, &[(ENV_WEBHOOK_SECRET, "settings-test-secret-1")]).unwrap();
         assert_eq!(settings.database_url.expose(), DEFAULT_DATABASE_URL);

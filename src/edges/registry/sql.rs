@@ -296,28 +296,33 @@ impl SqlRegistry {
             let mut tx = pool.begin().await?;
             // The target's row first: it takes the write lock (SQLite) and
             // makes a concurrent adoption of the same prompt wait (PostgreSQL).
-            let existing: i64 = sqlx::query(
-                "SELECT COUNT(*) AS n FROM versions WHERE repo = $1 AND prompt = $2",
+            // Versions of the prompt in the target and in `from`, in one read.
+            let mut existing = 0;
+            let mut versions = 0;
+            for row in sqlx::query(
+                "SELECT repo, COUNT(*) AS n FROM versions \
+                 WHERE repo IN ($1, $2) AND prompt = $3 GROUP BY repo",
             )
             .bind(self.repo())
+            .bind(from.as_str())
             .bind(prompt)
-            .fetch_one(&mut *tx)
+            .fetch_all(&mut *tx)
             .await?
-            .try_get("n")?;
+            {
+                let repo: String = row.try_get("repo")?;
+                let count: i64 = row.try_get("n")?;
+                if repo == self.repo() {
+                    existing = count;
+                } else {
+                    versions = count;
+                }
+            }
             if existing > 0 {
                 return Err(RegistryError::AlreadyAdopted {
                     prompt: prompt.to_string(),
                     namespace: self.repo().to_string(),
                 });
             }
-            let versions: i64 = sqlx::query(
-                "SELECT COUNT(*) AS n FROM versions WHERE repo = $1 AND prompt = $2",
-            )
-            .bind(from.as_str())
-            .bind(prompt)
-            .fetch_one(&mut *tx)
-            .await?
-            .try_get("n")?;
             if versions == 0 {
                 return Err(RegistryError::NothingToAdopt {
                     prompt: prompt.to_string(),

@@ -898,6 +898,33 @@ async fn show_prompt(
     }
 }
 
+/// The signed-in viewer of a form (its CSRF token checked) and the
+/// repository, when the viewer may write to it; `doing` names the action
+/// in the refusal.
+async fn writer(
+    state: &ServerState,
+    headers: &HeaderMap,
+    csrf: Option<&str>,
+    owner: &str,
+    name: &str,
+    doing: &str,
+) -> Result<(Viewer, Repo), Response> {
+    let dashboard = &state.dashboard;
+    let viewer = form_viewer(dashboard, headers, csrf).await?;
+    let at = repo(state, &viewer, owner, name).await?;
+    if at.access != Access::Write {
+        return Err(problem(
+            dashboard,
+            Some(&viewer),
+            StatusCode::FORBIDDEN,
+            format!(
+                "{doing} needs write access to the repository (or an API key with scope `publish`)"
+            ),
+        ));
+    }
+    Ok((viewer, at))
+}
+
 #[derive(Deserialize)]
 pub(super) struct PromoteForm {
     version: u32,
@@ -913,17 +940,18 @@ pub(super) async fn promote(
     headers: HeaderMap,
     Form(form): Form<PromoteForm>,
 ) -> Response {
+    let (viewer, at) = or_answer!(
+        writer(
+            &state,
+            &headers,
+            form.csrf.as_deref(),
+            &owner,
+            &name,
+            "promoting"
+        )
+        .await
+    );
     let dashboard = &state.dashboard;
-    let viewer = or_answer!(form_viewer(dashboard, &headers, form.csrf.as_deref()).await);
-    let at = or_answer!(repo(&state, &viewer, &owner, &name).await);
-    if at.access != Access::Write {
-        return problem(
-            dashboard,
-            Some(&viewer),
-            StatusCode::FORBIDDEN,
-            "promoting needs write access to the repository (or an API key with scope `publish`)",
-        );
-    }
     let policy = crate::server::registry_api::at_least(&state.promotion_floor, None);
     let promoted = at
         .registry
@@ -963,17 +991,17 @@ pub(super) async fn rollback(
     headers: HeaderMap,
     Form(form): Form<RollbackForm>,
 ) -> Response {
-    let dashboard = &state.dashboard;
-    let viewer = or_answer!(form_viewer(dashboard, &headers, form.csrf.as_deref()).await);
-    let at = or_answer!(repo(&state, &viewer, &owner, &name).await);
-    if at.access != Access::Write {
-        return problem(
-            dashboard,
-            Some(&viewer),
-            StatusCode::FORBIDDEN,
-            "rolling back needs write access to the repository (or an API key with scope `publish`)",
-        );
-    }
+    let (viewer, at) = or_answer!(
+        writer(
+            &state,
+            &headers,
+            form.csrf.as_deref(),
+            &owner,
+            &name,
+            "rolling back"
+        )
+        .await
+    );
     let moved = at
         .registry
         .rollback(
