@@ -250,6 +250,7 @@ async fn one_comment_per_pull_request_updated_on_push_and_a_regression_fails_the
         assert!(runs[0].annotations.is_empty());
         assert!(run.summary.contains("support-bot"), "{}", run.summary);
         assert_ne!(run.output("verdict"), Some("fail"), "{}", run.outputs);
+        assert_eq!(run.output("html-path"), None, "no HTML report unless asked");
         let junit = PathBuf::from(run.output("junit-path").unwrap());
         assert!(
             std::fs::read_to_string(junit)
@@ -608,9 +609,24 @@ async fn the_config_input_may_name_a_promptgate_toml_in_any_folder() {
         );
         let head = commit_all(root, "regression");
         let opened = pr_payload("opened", number, &head, &base, REPO);
-        let config = [("PROMPTGATE_CONFIG", "services/chat/promptgate.toml")];
+        let config = [
+            ("PROMPTGATE_CONFIG", "services/chat/promptgate.toml"),
+            ("PROMPTGATE_HTML", "reports/promptgate.html"),
+        ];
         let run = run_action(&fake, root, "pull_request", &opened, &config).await;
         assert_eq!(run.code, 1, "{}\n{}", run.stdout, run.stderr);
+        // The HTML report, asked for, is written even though the gate failed,
+        // in the working directory like the others, and loads nothing.
+        let html = root.join("reports/promptgate.html");
+        assert_eq!(
+            run.output("html-path").map(PathBuf::from),
+            Some(html.clone())
+        );
+        let page = std::fs::read_to_string(&html).unwrap();
+        assert!(page.contains("support-bot") && page.contains("regressed"));
+        for external in ["src=\"http", "href=\"http", "url(http", "@import"] {
+            assert!(!page.contains(external), "{external} in the HTML report");
+        }
         assert_eq!(run.output("regressions"), Some("1"), "{}", run.outputs);
         // Annotations name the file by its path in the repository.
         assert!(
@@ -639,4 +655,73 @@ async fn the_config_input_may_name_a_promptgate_toml_in_any_folder() {
         );
     })
     .await;
+}
+
+/// `action.yml` and the binary agree: every input a step passes on is
+/// declared and read by `promptgate action`, every output it declares is one
+/// the binary sets, and the HTML report is uploaded exactly when one was
+/// written (whatever the verdict), by an action pinned to a commit.
+#[test]
+fn action_yml_and_the_binary_agree_on_inputs_outputs_and_the_html_upload() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let text = std::fs::read_to_string(root.join("action.yml")).unwrap();
+    let (action, problems) = promptgate::pipeline::spec::yaml::parse(&text).unwrap();
+    assert!(problems.is_empty(), "{problems:?}");
+    let action = action.value;
+    let source = std::fs::read_to_string(root.join("src/action/mod.rs")).unwrap()
+        + &std::fs::read_to_string(root.join("src/edges/github/actions.rs")).unwrap();
+    let inputs = action["inputs"].as_object().unwrap();
+    let steps = action["runs"]["steps"].as_array().unwrap();
+    let gate = steps.iter().find(|s| s["id"] == "gate").unwrap();
+    for (name, value) in gate["env"].as_object().unwrap() {
+        let value = value.as_str().unwrap();
+        if let Some(input) = value
+            .strip_prefix("${{ inputs.")
+            .and_then(|v| v.strip_suffix(" }}"))
+        {
+            assert!(
+                inputs.contains_key(input),
+                "{name} passes an undeclared input {input}"
+            );
+        }
+        assert!(
+            source.contains(&format!("\"{name}\"")),
+            "the gate step passes {name}, which promptgate action never reads"
+        );
+    }
+    for (name, output) in action["outputs"].as_object().unwrap() {
+        let value = output["value"].as_str().unwrap();
+        assert_eq!(value, format!("${{{{ steps.gate.outputs.{name} }}}}"));
+        assert!(
+            source.contains(&format!("(\"{name}\",")),
+            "action.yml declares the output {name}, which promptgate action never sets"
+        );
+    }
+    let upload = steps
+        .iter()
+        .find(|s| {
+            s["uses"]
+                .as_str()
+                .is_some_and(|u| u.starts_with("actions/upload-artifact@"))
+        })
+        .expect("a step uploads the HTML report");
+    let pinned = upload["uses"].as_str().unwrap().split('@').nth(1).unwrap();
+    assert!(
+        pinned.len() == 40 && pinned.chars().all(|c| c.is_ascii_hexdigit()),
+        "pinned to a commit, not a tag: {pinned}"
+    );
+    assert_eq!(
+        upload["with"]["path"],
+        "${{ steps.gate.outputs.html-path }}"
+    );
+    assert_eq!(upload["with"]["name"], "${{ inputs.html-artifact }}");
+    let condition = upload["if"].as_str().unwrap();
+    assert!(
+        condition.contains("!cancelled()"),
+        "runs after a failed gate: {condition}"
+    );
+    assert!(
+        condition.contains("steps.gate.outputs.html-path != ''"),
+        "{condition}"
+    );
 }

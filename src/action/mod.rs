@@ -53,6 +53,9 @@ pub struct ActionInputs {
     pub junit: PathBuf,
     /// Where the JSON report goes, relative to the working directory.
     pub report_json: PathBuf,
+    /// Where the self-contained HTML report goes, when asked for (the
+    /// workflow's upload step makes it an artifact).
+    pub html: Option<PathBuf>,
     pub registry: Option<String>,
     /// Create a GitHub deployment (and status) for each label a push moves.
     pub deployments: bool,
@@ -119,6 +122,7 @@ impl ActionInputs {
                 present("PROMPTGATE_REPORT_JSON")
                     .unwrap_or_else(|| "promptgate-report.json".into()),
             ),
+            html: present("PROMPTGATE_HTML").map(PathBuf::from),
             registry: present("PROMPTGATE_REGISTRY"),
             deployments: flag("PROMPTGATE_DEPLOYMENTS", "deployments", false)?,
             details_url,
@@ -598,6 +602,17 @@ impl Action<'_> {
             &json,
             &crate::pipeline::report::json::render(report)?,
         )?;
+        let html = match &self.inputs.html {
+            Some(path) => {
+                let html = self.root.join(path);
+                crate::pipeline::report::write_file(
+                    &html,
+                    &crate::pipeline::report::html::render(report)?,
+                )?;
+                Some(html)
+            }
+            None => None,
+        };
         let mut summary = String::new();
         for note in preface {
             summary.push_str(note);
@@ -606,13 +621,17 @@ impl Action<'_> {
         summary.push_str(&markdown::render_step_summary(report)?);
         self.append_summary(&summary)?;
         let counts = report.summary();
-        self.set_outputs(&[
+        let mut outputs = vec![
             ("verdict", verdict.as_str().into()),
             ("regressions", counts.regressed.to_string()),
             ("improvements", counts.improved.to_string()),
             ("report-json", json.display().to_string()),
             ("junit-path", junit.display().to_string()),
-        ])?;
+        ];
+        if let Some(html) = html {
+            outputs.push(("html-path", html.display().to_string()));
+        }
+        self.set_outputs(&outputs)?;
         let annotations = crate::edges::github::annotations::in_folder(
             crate::edges::github::annotations::annotations(report),
             &self.path_prefix(),

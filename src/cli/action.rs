@@ -24,6 +24,7 @@ pub fn run(repo: &Path, _args: ActionArgs) -> anyhow::Result<Outcome> {
             Some(dir) => {
                 inputs.junit = repo.join(&inputs.junit);
                 inputs.report_json = repo.join(&inputs.report_json);
+                inputs.html = inputs.html.as_ref().map(|html| repo.join(html));
                 repo.join(dir)
             }
             None => repo.to_path_buf(),

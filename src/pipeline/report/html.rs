@@ -81,10 +81,18 @@ struct PromptView {
     not_model: bool,
     rows: Vec<RowView>,
     notes: Vec<String>,
+    /// The judges against reviewers' labels.
+    reviews: Vec<ReviewLine>,
     cases: Vec<CaseView>,
     counts: Counts,
     hidden_cases: usize,
     diff: Option<String>,
+}
+
+#[derive(Serialize)]
+struct ReviewLine {
+    flagged: bool,
+    text: String,
 }
 
 #[derive(Serialize, Default)]
@@ -208,6 +216,10 @@ impl PromptView {
             affected: prompt.affected_because.clone(),
             not_model: !prompt.from_model(),
             notes: rows.iter().filter_map(view::inconclusive_note).collect(),
+            reviews: view::review_lines(prompt)
+                .into_iter()
+                .map(|(flagged, text)| ReviewLine { flagged, text })
+                .collect(),
             rows: rows.iter().map(|r| row_view(r, check, tolerance)).collect(),
             cases,
             counts,

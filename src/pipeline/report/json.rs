@@ -11,6 +11,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::pipeline::gate::sequential::Savings;
 use crate::pipeline::gate::{CaseMove, Verdict};
+use crate::pipeline::review::{Agreement, Estimate};
 use crate::types::{CaseResult, EvalResult};
 
 use super::view::{self, CriterionRow};
@@ -213,6 +214,73 @@ pub struct JsonCriterion {
     pub flipped_to_pass: Vec<JsonCaseMove>,
     /// The largest per-case drops, worst first.
     pub largest_drops: Vec<JsonCaseMove>,
+    /// For a judged criterion with reviewer labels: how often its judge
+    /// agrees with the reviewers.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub judge_agreement: Option<JsonJudgeAgreement>,
+    /// Set when the verdict was corrected for the judge's errors (then
+    /// `delta` and `interval` are of the true pass rates).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub judge_correction: Option<JsonJudgeCorrection>,
+}
+
+/// A judge measured against reviewers' pass/fail labels of the same outputs.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct JsonJudgeAgreement {
+    /// Labels counted (a reviewer's latest label per output).
+    pub labels: u64,
+    /// Outputs both passed, the judge failed, the judge passed, both failed.
+    pub both_pass: u64,
+    pub judge_failed_a_pass: u64,
+    pub judge_passed_a_fail: u64,
+    pub both_fail: u64,
+    /// Enough labels for the rates to be shown: 30 in all, 10 passed and 10
+    /// failed by reviewers. Below that the rates are `null`.
+    pub enough: bool,
+    /// Labels still needed before `enough`.
+    pub labels_needed: u64,
+    /// Share of outputs where judge and reviewer agree, with its exact 95% interval.
+    pub accuracy: Option<JsonEstimate>,
+    /// Cohen's kappa, with a seeded bootstrap 95% interval.
+    pub kappa: Option<JsonEstimate>,
+    /// Of the outputs reviewers passed, the share the judge passed.
+    pub sensitivity: Option<JsonEstimate>,
+    /// Of the outputs reviewers failed, the share the judge failed.
+    pub specificity: Option<JsonEstimate>,
+    /// The agreement a judge must be capable of (`[review] min_agreement`).
+    pub min_agreement: f64,
+    /// Enough labels, and the accuracy's whole interval below `min_agreement`.
+    pub flagged: bool,
+    /// The reports' sentence.
+    pub summary: String,
+}
+
+/// A rate with its 95% interval.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct JsonEstimate {
+    pub value: f64,
+    pub low: f64,
+    pub high: f64,
+}
+
+/// How a criterion's verdict was corrected for its judge's errors
+/// (Rogan–Gladen, `[criteria.NAME] correct_with_reviews`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct JsonJudgeCorrection {
+    /// The difference of the judge's pass rates, before correction.
+    pub judged_delta: f64,
+    /// Reviewer labels behind the judge's error rates.
+    pub labels: u64,
+    pub sensitivity: Option<f64>,
+    pub specificity: Option<f64>,
+    /// Youden's J = sensitivity + specificity − 1, and the range of it the
+    /// interval was divided by.
+    pub youden: Option<f64>,
+    pub youden_low: f64,
+    pub youden_high: f64,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize, JsonSchema)]
@@ -435,6 +503,48 @@ fn json_criterion(prompt: &PromptReport, row: &CriterionRow) -> JsonCriterion {
         flipped_to_fail: moves(|c| &c.flipped_to_fail),
         flipped_to_pass: moves(|c| &c.flipped_to_pass),
         largest_drops: moves(|c| &c.largest_drops),
+        judge_agreement: gate
+            .and_then(|c| c.judge_agreement.as_ref())
+            .map(json_agreement),
+        judge_correction: gate.and_then(|c| c.judge_correction.as_ref()).map(|c| {
+            JsonJudgeCorrection {
+                judged_delta: c.judged_delta,
+                labels: c.labels,
+                sensitivity: c.sensitivity,
+                specificity: c.specificity,
+                youden: c.youden,
+                youden_low: c.youden_range.0,
+                youden_high: c.youden_range.1,
+            }
+        }),
+    }
+}
+
+fn json_agreement(agreement: &Agreement) -> JsonJudgeAgreement {
+    // Below enough labels the reports show no rate, and neither does this.
+    let shown = |e: &Option<Estimate>| {
+        e.filter(|_| agreement.enough).map(|e| JsonEstimate {
+            value: e.value,
+            low: e.low,
+            high: e.high,
+        })
+    };
+    let table = &agreement.table;
+    JsonJudgeAgreement {
+        labels: agreement.labels,
+        both_pass: table.both_pass,
+        judge_failed_a_pass: table.judge_failed_a_pass,
+        judge_passed_a_fail: table.judge_passed_a_fail,
+        both_fail: table.both_fail,
+        enough: agreement.enough,
+        labels_needed: agreement.labels_needed,
+        accuracy: shown(&agreement.accuracy),
+        kappa: shown(&agreement.kappa),
+        sensitivity: shown(&agreement.sensitivity),
+        specificity: shown(&agreement.specificity),
+        min_agreement: agreement.min_agreement,
+        flagged: agreement.flagged,
+        summary: agreement.summary(),
     }
 }
 

@@ -24,7 +24,7 @@ use time::{Duration, OffsetDateTime, UtcOffset};
 use super::escape::truncate;
 use super::view::{self, PASS_MARK};
 use super::{CheckReport, PromptReport, ReportError, ReportMode};
-use crate::pipeline::gate::Verdict;
+use crate::pipeline::gate::{CriterionGate, Verdict};
 use crate::types::CaseResult;
 
 /// Longest model output kept in a failure's body.
@@ -164,13 +164,41 @@ fn gate_cases(mode: ReportMode, prompt: &PromptReport) -> Vec<TestCase> {
             None => TestCase::success(&name, Duration::ZERO),
         };
         case.set_classname(&classname);
-        let note = failure_type.and_then(|_| view::inconclusive_note(&row));
-        if let Some(note) = note {
-            case.set_system_out(&xml_text(&note));
+        // The inconclusive note explains a failure; reviewers' lines about
+        // the criterion's judge go with it whatever the verdict.
+        let mut out_lines: Vec<String> = failure_type
+            .and_then(|_| view::inconclusive_note(&row))
+            .into_iter()
+            .collect();
+        if let Some(criterion) = gate_criterion(prompt, &row.name) {
+            out_lines.extend(
+                view::criterion_review_lines(criterion)
+                    .into_iter()
+                    .map(|(flagged, line)| flag_mark(flagged, line)),
+            );
+        }
+        if !out_lines.is_empty() {
+            case.set_system_out(&xml_text(&out_lines.join("\n")));
         }
         out.push(case);
     }
     out
+}
+
+fn gate_criterion<'a>(prompt: &'a PromptReport, name: &str) -> Option<&'a CriterionGate> {
+    prompt
+        .gate
+        .as_ref()
+        .and_then(|g| g.criteria.iter().find(|c| c.criterion == name))
+}
+
+/// A flagged judge's line starts with `WARNING`, for people scanning a CI log.
+fn flag_mark(flagged: bool, line: String) -> String {
+    if flagged {
+        format!("WARNING judge: {line}")
+    } else {
+        format!("judge: {line}")
+    }
 }
 
 /// One testcase per head case × criterion.
@@ -281,6 +309,11 @@ fn suite_summary(prompt: &PromptReport) -> String {
             view::row_verdict_text(&row),
         ));
     }
+    lines.extend(
+        view::review_lines(prompt)
+            .into_iter()
+            .map(|(flagged, line)| flag_mark(flagged, line)),
+    );
     let calls = &prompt.calls;
     lines.push(format!(
         "calls: {} made, {} cached, {} failed; cost {}",

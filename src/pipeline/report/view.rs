@@ -545,39 +545,44 @@ pub(crate) fn review_lines(prompt: &PromptReport) -> Vec<(bool, String)> {
     let Some(gate) = &prompt.gate else {
         return Vec::new();
     };
+    gate.criteria
+        .iter()
+        .flat_map(criterion_review_lines)
+        .collect()
+}
+
+/// [`review_lines`] of one criterion.
+pub(crate) fn criterion_review_lines(c: &CriterionGate) -> Vec<(bool, String)> {
     let mut lines = Vec::new();
-    for c in &gate.criteria {
-        if let Some(agreement) = &c.judge_agreement {
-            let mut line = format!("{}: {}", c.criterion, agreement.summary());
-            if agreement.flagged {
-                line.push_str(&format!(
-                    "; below the {:.0}% agreement floor: check the rubric or the judge model",
-                    agreement.min_agreement * 100.0
-                ));
-            }
-            lines.push((agreement.flagged, line));
-        }
-        if let Some(correction) = &c.judge_correction {
-            let rate =
-                |r: Option<f64>| r.map_or_else(|| "unknown".to_owned(), |r| format!("{r:.2}"));
-            let corrected = c
-                .delta
-                .map_or_else(|| "unknown".to_owned(), |d| format!("{d:+.3}"));
-            lines.push((
-                false,
-                format!(
-                    "{}: pass rates corrected for the judge's errors: judged difference {:+.3}, corrected {corrected} \
-                     (sensitivity {}, specificity {} from {} reviewer labels; Youden's J taken in [{:.2}, {:.2}])",
-                    c.criterion,
-                    correction.judged_delta,
-                    rate(correction.sensitivity),
-                    rate(correction.specificity),
-                    correction.labels,
-                    correction.youden_range.0,
-                    correction.youden_range.1,
-                ),
+    if let Some(agreement) = &c.judge_agreement {
+        let mut line = format!("{}: {}", c.criterion, agreement.summary());
+        if agreement.flagged {
+            line.push_str(&format!(
+                "; below the {:.0}% agreement floor: check the rubric or the judge model",
+                agreement.min_agreement * 100.0
             ));
         }
+        lines.push((agreement.flagged, line));
+    }
+    if let Some(correction) = &c.judge_correction {
+        let rate = |r: Option<f64>| r.map_or_else(|| "unknown".to_owned(), |r| format!("{r:.2}"));
+        let corrected = c
+            .delta
+            .map_or_else(|| "unknown".to_owned(), |d| format!("{d:+.3}"));
+        lines.push((
+            false,
+            format!(
+                "{}: pass rates corrected for the judge's errors: judged difference {:+.3}, corrected {corrected} \
+                 (sensitivity {}, specificity {} from {} reviewer labels; Youden's J taken in [{:.2}, {:.2}])",
+                c.criterion,
+                correction.judged_delta,
+                rate(correction.sensitivity),
+                rate(correction.specificity),
+                correction.labels,
+                correction.youden_range.0,
+                correction.youden_range.1,
+            ),
+        ));
     }
     lines
 }
