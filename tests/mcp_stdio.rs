@@ -1,7 +1,9 @@
 //! `promptgate mcp` driven by the official MCP Python SDK (PyPI `mcp`) over
 //! stdio, in a real git repository made from `fixtures/example`: an agent's
 //! whole loop (list, evaluate, read the scores, edit a prompt, check against
-//! the base and see the regression) and its errors (a broken prompt file
+//! the base and see the regression, ask for a verified fix — the scripted
+//! suggestion model of tests/support/scripted_model.rs — apply it, validate,
+//! check again and pass) and its errors (a broken prompt file
 //! comes back as a tool error naming `file:line`, as the CLI says it).
 //!
 //! The client is `tests/mcp/agent_loop.py`; it prints a transcript that this
@@ -11,18 +13,49 @@
 mod common;
 #[path = "mcp/support.rs"]
 mod mcp_support;
+#[path = "support/scripted_model.rs"]
+mod scripted_model;
 
 use std::path::Path;
 use std::process::Command;
 
+use scripted_model::{AGENT_FIX, AGENT_PROMISE, ScriptedModel, agent_edit_suggester};
 use serde_json::Value;
 
-/// Runs the agent loop against a fresh example repository; its transcript
-/// and the repository (for comparing with the CLI).
-fn agent_loop() -> Option<(Value, tempfile::TempDir)> {
+/// What the agent loop leaves: its transcript, the repository (for
+/// comparing with the CLI) and the suggestion model's requests.
+struct Loop {
+    transcript: Value,
+    repo: tempfile::TempDir,
+    suggestion_requests: Vec<Value>,
+}
+
+/// Runs the agent loop against a fresh example repository whose
+/// `[suggest]` (committed on `main`) names the scripted model.
+fn agent_loop() -> Option<Loop> {
+    // The model answers on this runtime's threads while the client runs.
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let model = runtime.block_on(ScriptedModel::start(agent_edit_suggester));
     let repo = common::example_repo();
-    let transcript = drive(repo.path(), "loop")?;
-    Some((transcript, repo))
+    let root = repo.path();
+    let config = std::fs::read_to_string(root.join("promptgate.toml")).unwrap();
+    common::write(
+        root,
+        "promptgate.toml",
+        &format!("{config}{}", model.suggest_config("candidates = 3\n")),
+    );
+    common::write(root, ".gitignore", ".promptgate/\n");
+    common::git(root, &["add", "-A"]);
+    common::git(
+        root,
+        &["commit", "-qm", "suggestions from the scripted model"],
+    );
+    let transcript = drive(root, "loop")?;
+    Some(Loop {
+        transcript,
+        suggestion_requests: model.requests(),
+        repo,
+    })
 }
 
 /// Runs `tests/mcp/agent_loop.py` in `mode` against `repo`; its transcript.
@@ -53,7 +86,12 @@ fn criteria(report: &Value) -> Vec<(String, String, Value)> {
 
 #[test]
 fn an_agent_runs_the_loop_and_sees_the_regression_and_the_broken_file() {
-    let Some((t, repo)) = agent_loop() else {
+    let Some(Loop {
+        transcript: t,
+        repo,
+        suggestion_requests,
+    }) = agent_loop()
+    else {
         return;
     };
 
@@ -68,13 +106,14 @@ fn an_agent_runs_the_loop_and_sees_the_regression_and_the_broken_file() {
         "estimate",
         "evaluate",
         "check",
+        "suggest",
         "results",
     ] {
         let tool = &tools[name];
         assert_eq!(tool["input"]["type"], "object", "{name}: {tool}");
         assert_eq!(tool["output"]["type"], "object", "{name}: {tool}");
     }
-    for name in ["publish", "promote", "rollback", "suggest"] {
+    for name in ["publish", "promote", "rollback"] {
         assert!(!tools.contains_key(name), "{name} offered: {tools:?}");
     }
     assert!(
@@ -167,6 +206,9 @@ fn an_agent_runs_the_loop_and_sees_the_regression_and_the_broken_file() {
     );
     assert_eq!(t["check_results"]["structured"]["gate_failed"], true);
 
+    // The failing gate: a verified fix, found by the scripted model.
+    assert_suggested_and_applied(&t, &suggestion_requests);
+
     // The broken file: a tool error with the messages the CLI prints.
     let broken = &t["validate_broken"];
     assert_eq!(broken["is_error"], true, "{broken}");
@@ -195,6 +237,123 @@ fn an_agent_runs_the_loop_and_sees_the_regression_and_the_broken_file() {
             .contains("prompts/broken.prompt.yml:6:1: error:"),
         "{listed}"
     );
+}
+
+/// The suggestion steps of the loop: the real fix is verified and the
+/// other candidates refused with their reasons; applying it through the
+/// tool writes exactly the edit it described, which validates and passes
+/// the gate.
+fn assert_suggested_and_applied(t: &Value, requests: &[Value]) {
+    let suggest = &t["suggest"];
+    assert_eq!(suggest["is_error"], false, "{suggest}");
+    let answer = &suggest["structured"];
+    assert_eq!(answer["gate_failed"], true, "{answer}");
+    assert_eq!(
+        answer["applied"],
+        serde_json::json!([]),
+        "not asked to apply"
+    );
+    let found = &answer["suggestions"][0];
+    assert_eq!(found["prompt"], "support-bot", "{found}");
+    assert_eq!(found["status"], "verified", "{found}");
+    assert_eq!(found["target"], "no refund promises", "{found}");
+    assert_eq!(found["split"]["fit"], 5, "{found}");
+    assert_eq!(found["split"]["held_out"], 10, "{found}");
+    let fates = found["candidates"].as_array().unwrap();
+    assert_eq!(fates.len(), 3, "{found}");
+    assert_eq!(fates[0]["survived"], true, "{found}");
+    assert_eq!(
+        fates[1]["rejected"], "`signs off` regressed on all cases",
+        "{found}"
+    );
+    let fit_only = fates[2]["rejected"].as_str().unwrap();
+    assert!(
+        fit_only.contains("it improves the cases the model was shown, not the held-out ones"),
+        "{fit_only}"
+    );
+    // Progress: the check, then the one prompt, then done.
+    let steps: Vec<(f64, f64, &str)> = t["suggest_progress"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| {
+            let n = |key: &str| s[key].as_f64().unwrap();
+            (n("done"), n("total"), s["message"].as_str().unwrap())
+        })
+        .collect();
+    assert_eq!(
+        steps,
+        [
+            (0.0, 1.0, "checking"),
+            (1.0, 2.0, "suggesting a fix for support-bot"),
+            (2.0, 2.0, "done")
+        ],
+        "{t}"
+    );
+    let verified = &found["verified"];
+    let held_out = verified["held_out"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|m| m["criterion"] == "no refund promises")
+        .expect("the target on the held-out cases");
+    assert_eq!(held_out["verdict"], "improved", "{held_out}");
+    assert_eq!(held_out["delta"], 1.0, "{held_out}");
+    assert!(
+        held_out["interval"][0].as_f64().unwrap() > 0.0,
+        "{held_out}"
+    );
+    assert!(
+        verified["all_cases"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|m| m["verdict"] != "regressed"),
+        "{verified}"
+    );
+    let edits = verified["edits"].as_array().unwrap();
+    assert_eq!(edits.len(), 1, "only the prompt file: {verified}");
+    let edit = &edits[0];
+    assert_eq!(edit["path"], "prompts/support-bot.prompt.yml");
+    assert_eq!(edit["snippet"], false);
+    assert_eq!(
+        (edit["start_line"].as_u64(), edit["end_line"].as_u64()),
+        (Some(13), Some(13))
+    );
+    assert_eq!(edit["old_text"], format!("      {AGENT_PROMISE}"));
+    assert_eq!(edit["new_text"], format!("      {AGENT_FIX}"));
+    assert!(
+        verified["diff_markdown"]
+            .as_str()
+            .unwrap()
+            .contains("human agent"),
+        "{verified}"
+    );
+    // Priced as the CLI prices it; the second call (apply) was answered
+    // from the cache.
+    assert!(
+        found["cost"]["calls_made"].as_u64().unwrap() >= 1,
+        "{found}"
+    );
+    assert_eq!(requests.len(), 1, "one request to the suggestion model");
+
+    let applied = &t["suggest_apply"];
+    assert_eq!(applied["is_error"], false, "{applied}");
+    assert_eq!(
+        applied["structured"]["applied"],
+        serde_json::json!(["prompts/support-bot.prompt.yml"]),
+        "{applied}"
+    );
+    assert_eq!(t["applied_as_described"], true, "{t}");
+    let prompt = t["prompt_after_apply"].as_str().unwrap();
+    assert!(
+        prompt.contains(AGENT_FIX) && !prompt.contains(AGENT_PROMISE),
+        "{prompt}"
+    );
+    assert_eq!(t["validate_after_apply"]["is_error"], false, "{t}");
+    let again = &t["check_after_apply"];
+    assert_eq!(again["is_error"], false, "{again}");
+    assert_eq!(again["structured"]["gate_failed"], false, "{again}");
 }
 
 /// A cancelled evaluation stops: the scorer it had started is killed before
@@ -278,6 +437,7 @@ fn the_inspector_lists_the_tools_and_finds_their_schemas_portable() {
             "read_prompt",
             "results",
             "rollback",
+            "suggest",
             "validate"
         ]
     );

@@ -14,7 +14,9 @@ use std::path::Path;
 use std::time::Duration;
 
 use common::{git, promptgate_with, write};
-use scripted_model::{SAFE_TONE, ScriptedModel, example_suggester, suggestion_brief};
+use scripted_model::{
+    SAFE_TONE, ScriptedModel, example_suggester, refused_suggester, suggestion_brief,
+};
 
 async fn within<T>(f: impl std::future::Future<Output = T>) -> T {
     tokio::time::timeout(Duration::from_secs(180), f)
@@ -32,10 +34,11 @@ fn regressed_example(model: &ScriptedModel) -> tempfile::TempDir {
         root,
         "promptgate.toml",
         &format!(
-            "{config}\n[providers.scripted]\nkind = \"openai-compatible\"\nbase_url = \"{}\"\n\n\
-             [suggest]\nenabled = true\nmodel = \"scripted/suggester\"\ncandidates = 3\n\n\
-             [pricing.\"scripted/suggester\"]\ninput_per_mtok = 2.5\noutput_per_mtok = 10.0\n",
-            model.base_url()
+            "{config}{}",
+            model.suggest_config(
+                "enabled = true\ncandidates = 3\n\n\
+                 [pricing.\"scripted/suggester\"]\ninput_per_mtok = 2.5\noutput_per_mtok = 10.0\n"
+            )
         ),
     );
     write(root, ".gitignore", ".promptgate/\n");
@@ -154,13 +157,7 @@ async fn suggest_finds_verifies_and_writes_the_fix_of_the_example_regression() {
 async fn when_no_candidate_survives_nothing_is_suggested_or_written() {
     within(async {
         // Only the two bad candidates.
-        let model = ScriptedModel::start(|request| {
-            let mut answer: serde_json::Value =
-                serde_json::from_str(&example_suggester(request)).unwrap();
-            answer["candidates"].as_array_mut().unwrap().remove(0);
-            answer.to_string()
-        })
-        .await;
+        let model = ScriptedModel::start(refused_suggester).await;
         let dir = regressed_example(&model);
         let root = dir.path();
         let (code, out, err) = run(root, &["suggest", "--write"]).await;

@@ -16,7 +16,7 @@ use std::time::Duration;
 use common::{git, write};
 use fake_github::{ACTIONS_TOKEN, FakeGitHub, webhook_examples};
 use promptgate::types::{CommitSha, PrNumber, RepoName};
-use scripted_model::{SAFE_TONE, ScriptedModel, example_suggester};
+use scripted_model::{SAFE_TONE, ScriptedModel, example_suggester, refused_suggester};
 use serde_json::{Value, json};
 
 const REPO: &str = "octo-org/prompts";
@@ -48,9 +48,8 @@ async fn regressed_pr(model: &ScriptedModel, suggest_enabled: bool) -> Regressed
         root,
         "promptgate.toml",
         &format!(
-            "{config}\n[providers.scripted]\nkind = \"openai-compatible\"\nbase_url = \"{}\"\n\n\
-             [suggest]\nenabled = {suggest_enabled}\nmodel = \"scripted/suggester\"\n",
-            model.base_url()
+            "{config}{}",
+            model.suggest_config(&format!("enabled = {suggest_enabled}\n"))
         ),
     );
     write(
@@ -265,12 +264,7 @@ async fn a_rerun_on_the_same_head_updates_the_suggestion_rather_than_repeating_i
 #[tokio::test(flavor = "multi_thread")]
 async fn nothing_is_posted_when_no_candidate_survives_and_the_sticky_comment_says_so() {
     within(async {
-        let model = ScriptedModel::start(|request| {
-            let mut answer: Value = serde_json::from_str(&example_suggester(request)).unwrap();
-            answer["candidates"].as_array_mut().unwrap().remove(0);
-            answer.to_string()
-        })
-        .await;
+        let model = ScriptedModel::start(refused_suggester).await;
         let pr = regressed_pr(&model, true).await;
         let (code, out) = run_action(&pr).await;
         assert_eq!(code, 1, "{out}");

@@ -3,15 +3,14 @@
 
 use std::path::Path;
 
-use anyhow::Context;
 use clap::Args;
 
 use super::Outcome;
 use super::output::CacheArgs;
 use crate::flows::check::CheckRequest;
 use crate::flows::evaluate::RunOptions;
-use crate::flows::suggest::{SuggestRequest, suggest_in_checkout};
-use crate::pipeline::suggest::{PromptSuggestion, SuggestStatus, render};
+use crate::flows::suggest::{SuggestRequest, suggest_in_checkout, write_suggestion};
+use crate::pipeline::suggest::{SuggestStatus, render};
 
 #[derive(Debug, Args)]
 pub struct SuggestArgs {
@@ -52,13 +51,12 @@ pub fn run(repo: &Path, args: SuggestArgs) -> anyhow::Result<Outcome> {
         prompts: args.prompts,
         criterion: args.criterion,
         candidates: args.candidates,
+        progress: None,
     };
     let (_, suggestions) =
         super::block_on(async { Ok(suggest_in_checkout(repo, &check, &request).await?) })?;
     if suggestions.is_empty() {
-        println!(
-            "Nothing to suggest: no prompt failed its gate (name one, with --criterion, to improve it anyway)."
-        );
+        println!("{}", render::NOTHING_FAILED);
         return Ok(Outcome::Success);
     }
     let color = super::color_enabled_stdout();
@@ -66,7 +64,11 @@ pub fn run(repo: &Path, args: SuggestArgs) -> anyhow::Result<Outcome> {
     for suggestion in &suggestions {
         println!("{}", render::terminal(suggestion, color));
         match &suggestion.status {
-            SuggestStatus::Found(_) if args.write => write_files(repo, suggestion)?,
+            SuggestStatus::Found(_) if args.write => {
+                for path in write_suggestion(repo, suggestion)? {
+                    println!("wrote {path}");
+                }
+            }
             SuggestStatus::Found(_) | SuggestStatus::NothingToFix => {}
             _ => all_found = false,
         }
@@ -76,26 +78,4 @@ pub fn run(repo: &Path, args: SuggestArgs) -> anyhow::Result<Outcome> {
     } else {
         Outcome::GateFailed
     })
-}
-
-/// Writes a verified suggestion's files, refusing any file that changed
-/// since it was measured.
-fn write_files(repo: &Path, suggestion: &PromptSuggestion) -> anyhow::Result<()> {
-    let Some(verified) = suggestion.verified() else {
-        return Ok(());
-    };
-    for file in &verified.files {
-        let path = repo.join(&file.path.0);
-        let now =
-            std::fs::read_to_string(&path).with_context(|| format!("reading {}", file.path))?;
-        if now != file.old {
-            anyhow::bail!(
-                "{} changed while the suggestion was measured; run `promptgate suggest` again",
-                file.path
-            );
-        }
-        std::fs::write(&path, &file.new).with_context(|| format!("writing {}", file.path))?;
-        println!("wrote {}", file.path);
-    }
-    Ok(())
 }

@@ -48,6 +48,13 @@ pub enum SuggestError {
     Sources(String),
     #[error("the suggestion model `{model}` cannot be used: {reason}")]
     Model { model: String, reason: String },
+    #[error("{0} changed while the suggestion was measured; run `promptgate suggest` again")]
+    ChangedSince(RepoPath),
+    #[error("writing the suggestion into {path}: {source}")]
+    Write {
+        path: RepoPath,
+        source: std::io::Error,
+    },
 }
 
 /// What to suggest for.
@@ -60,6 +67,19 @@ pub struct SuggestRequest {
     pub criterion: Option<String>,
     /// Candidates to ask for; default `[suggest] candidates`.
     pub candidates: Option<u32>,
+    /// Told as each prompt's suggestion starts, for a caller that shows
+    /// progress.
+    pub progress: Option<PromptProgress>,
+}
+
+/// Called with (prompts done, prompts to do, the next prompt's name).
+#[derive(Clone)]
+pub struct PromptProgress(pub std::sync::Arc<dyn Fn(usize, usize, &str) + Send + Sync>);
+
+impl std::fmt::Debug for PromptProgress {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("PromptProgress")
+    }
 }
 
 /// Everything a suggestion run reads: the check that failed, the head's
@@ -85,19 +105,27 @@ pub async fn suggest_fixes(
         .model_id()
         .ok_or(SuggestError::NoModel)?;
     let run = input.locations.run_options(input.options);
+    let chosen: Vec<_> = input
+        .check
+        .report
+        .prompts
+        .iter()
+        .filter_map(|report| {
+            let named = request.prompts.is_empty() || request.prompts.contains(&report.head.prompt);
+            let gate = report.gate.as_ref().filter(|_| named)?;
+            // A passing prompt is improved only when asked by name or criterion.
+            if request.prompts.is_empty() && request.criterion.is_none() && !gate.failed {
+                return None;
+            }
+            let spec = input.head.prompt(&report.head.prompt)?;
+            Some((report, gate, spec))
+        })
+        .collect();
     let mut suggestions = Vec::new();
-    for report in &input.check.report.prompts {
-        let named = request.prompts.is_empty() || request.prompts.contains(&report.head.prompt);
-        let Some(gate) = report.gate.as_ref().filter(|_| named) else {
-            continue;
-        };
-        // A passing prompt is improved only when asked by name or criterion.
-        if request.prompts.is_empty() && request.criterion.is_none() && !gate.failed {
-            continue;
+    for (done, (report, gate, spec)) in chosen.iter().copied().enumerate() {
+        if let Some(PromptProgress(told)) = &request.progress {
+            told(done, chosen.len(), &spec.name);
         }
-        let Some(spec) = input.head.prompt(&report.head.prompt) else {
-            continue;
-        };
         // One engine per prompt: its judge calls are that prompt's cost.
         let engine = engine(input.locations, input.config, &run)?;
         let suggesting = Suggesting {
@@ -188,6 +216,37 @@ pub async fn suggest_in_pull_request(
         options,
     };
     suggest_fixes(&input, &SuggestRequest::default()).await
+}
+
+/// Writes a verified suggestion's files into the checkout at `root`
+/// (`promptgate suggest --write`, the MCP tool's `apply`), refusing any
+/// file that changed since it was measured; the paths written, in order.
+/// Nothing is written for a suggestion that was not verified.
+pub fn write_suggestion(
+    root: &std::path::Path,
+    suggestion: &PromptSuggestion,
+) -> Result<Vec<RepoPath>, SuggestError> {
+    let Some(verified) = suggestion.verified() else {
+        return Ok(Vec::new());
+    };
+    let failed = |path: &RepoPath| {
+        let path = path.clone();
+        move |source: std::io::Error| SuggestError::Write { path, source }
+    };
+    // Every file is checked before any is written: a suggestion is applied
+    // whole or not at all.
+    for file in &verified.files {
+        let now = std::fs::read_to_string(root.join(&file.path.0)).map_err(failed(&file.path))?;
+        if now != file.old {
+            return Err(SuggestError::ChangedSince(file.path.clone()));
+        }
+    }
+    let mut written = Vec::new();
+    for file in &verified.files {
+        std::fs::write(root.join(&file.path.0), &file.new).map_err(failed(&file.path))?;
+        written.push(file.path.clone());
+    }
+    Ok(written)
 }
 
 /// One prompt's suggestion in the making.

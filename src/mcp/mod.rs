@@ -1,9 +1,9 @@
 //! The Model Context Protocol front end: the tools an agent calls to run
 //! the maintenance loop in one repository — list, read, diff, validate,
-//! estimate, evaluate, check, read the results, and (only when writes are
-//! allowed) publish, promote and roll back. Every tool calls the same
-//! flows as the CLI command of the same name; the protocol itself is the
-//! official SDK's (`rmcp`).
+//! estimate, evaluate, check, suggest a verified fix, read the results,
+//! and (only when writes are allowed) publish, promote and roll back.
+//! Every tool calls the same flows as the CLI command of the same name; the
+//! protocol itself is the official SDK's (`rmcp`).
 //!
 //! A failing tool answers with a tool error (`isError`) carrying the
 //! message the CLI prints, `file:line:col` included; protocol errors are
@@ -34,6 +34,9 @@ use crate::flows::evaluate::{
     Evaluations, Locations, RunOptions, evaluate_workspace, over_run_budget, select_by_name,
 };
 use crate::flows::registry::{actor, environments, open_registry};
+use crate::flows::suggest::{
+    PromptProgress, SuggestRequest, suggest_in_checkout, write_suggestion,
+};
 use crate::pipeline::report::CheckReport;
 use crate::pipeline::runner::ProgressMode;
 use crate::pipeline::spec::Workspace;
@@ -411,6 +414,76 @@ impl PromptgateMcp {
     }
 
     #[tool(
+        description = "Suggest a verified fix for each prompt whose gate fails (or the prompts named): runs the check against `base`, splits the cases into a part the `[suggest]` model is shown and a held-out part, asks it for candidate edits, evaluates every candidate on all cases and keeps the best one that improves the target criterion on the held-out cases without any criterion regressing. Returns each candidate's fate, the verified edit's measured deltas, its word diff and the exact file edits; `apply: true` writes it as `promptgate suggest --write` does. Budgets apply; a progress notification per prompt; cancelling stops the run."
+    )]
+    async fn suggest(
+        &self,
+        params: Parameters<Suggest>,
+        meta: RequestMetaObject,
+        peer: Peer<RoleServer>,
+        ct: CancellationToken,
+    ) -> Result<Json<Suggested>, String> {
+        let args = params.0;
+        let most = crate::pipeline::config::SuggestSettings::MAX_CANDIDATES;
+        if let Some(count) = args.candidates.filter(|c| !(1..=most).contains(c)) {
+            return Err(format!("`candidates` must be 1 to {most}, not {count}"));
+        }
+        let check = crate::flows::check::CheckRequest {
+            base: args.base,
+            run: local_run(),
+            ..Default::default()
+        };
+        // Each prompt's start is told through a channel: the flow calls
+        // back synchronously, the notification is sent here.
+        let (told, mut steps) = tokio::sync::mpsc::unbounded_channel();
+        let request = SuggestRequest {
+            prompts: args.prompts.into_iter().chain(args.prompt).collect(),
+            criterion: args.criterion,
+            candidates: args.candidates,
+            progress: Some(PromptProgress(Arc::new(
+                move |done: usize, total: usize, name: &str| {
+                    let _ = told.send((done, total, format!("suggesting a fix for {name}")));
+                },
+            ))),
+        };
+        progress(&peer, &meta, 0, 1, "checking".into()).await;
+        // The request (and so the sender) goes with the run: the steps end
+        // when it does.
+        let run = async move {
+            suggest_in_checkout(&self.repo, &check, &request)
+                .await
+                .map_err(|e| failure(&e))
+        };
+        // Steps: the check, then one per prompt.
+        let tell = async {
+            let mut prompts = 0;
+            while let Some((done, of, message)) = steps.recv().await {
+                prompts = of;
+                progress(&peer, &meta, done + 1, of + 1, message).await;
+            }
+            prompts
+        };
+        let (ran, prompts) = tokio::join!(cancellable(&ct, run), tell);
+        let (checked, suggestions) = ran?;
+        progress(&peer, &meta, prompts + 1, prompts + 1, "done".into()).await;
+        let mut applied = Vec::new();
+        if args.apply {
+            for suggestion in &suggestions {
+                let written = write_suggestion(&self.repo, suggestion).map_err(|e| failure(&e))?;
+                applied.extend(written.iter().map(ToString::to_string));
+            }
+        }
+        Ok(Json(Suggested {
+            gate_failed: checked.failed,
+            note: suggestions
+                .is_empty()
+                .then(|| crate::pipeline::suggest::render::NOTHING_FAILED.to_owned()),
+            suggestions: suggestions.iter().map(SuggestionOf::of).collect(),
+            applied,
+        }))
+    }
+
+    #[tool(
         description = "Read results without running anything: `of: eval` gives the scores of the prompts as they are now (this session's last evaluation, else the stored results; prompts never evaluated are listed in `not_evaluated`); `of: check` gives the verdicts of this session's last check."
     )]
     async fn results(&self, params: Parameters<Results>) -> Result<Json<Reported>, String> {
@@ -565,7 +638,9 @@ impl ServerHandler for PromptgateMcp {
         .with_instructions(
             "promptgate gates prompt changes in this repository. Typical loop: list_prompts, \
              evaluate, results, edit a .prompt.yml file, validate, check (gate_failed says \
-             whether the change regresses).",
+             whether the change regresses). When the gate fails, suggest asks the configured \
+             `[suggest]` model for edits and returns only one verified on cases it never saw; \
+             suggest with apply: true writes it, then validate and check again.",
         )
     }
 

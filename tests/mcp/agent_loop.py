@@ -3,8 +3,10 @@ official MCP Python SDK (PyPI `mcp`) over stdio.
 
 Usage: agent_loop.py PROMPTGATE_BINARY REPOSITORY [loop|cancel]
 
-`loop` (the default) is the whole loop; `cancel` starts an evaluation of the
-prompt `slow` and abandons it after a second.
+`loop` (the default) is the whole loop — list, evaluate, read the results,
+edit a prompt, check (it fails), ask for a verified fix, apply it, validate,
+check again — for a repository whose `[suggest]` names a model; `cancel`
+starts an evaluation of the prompt `slow` and abandons it after a second.
 
 Each step's outcome goes into one JSON transcript printed on stdout; the
 Rust test (tests/mcp_stdio.rs) asserts on it, so this script only drives.
@@ -33,6 +35,49 @@ async def cancel(session, transcript) -> None:
     # The session stays open past the time the scorer would have needed, so
     # only a cancelled run leaves no mark.
     await anyio.sleep(6)
+
+
+def applied(text: str, edit) -> str:
+    """`text` with the edit's lines replaced, as the tool describes the edit."""
+    lines = text.split("\n")
+    start, end = edit["start_line"], edit["end_line"]
+    return "\n".join(lines[: start - 1] + edit["new_text"].split("\n") + lines[end:])
+
+
+async def suggest(session, transcript, repo: str) -> None:
+    """The gate failed: the agent asks for a verified fix, reads it, applies
+    it through the tool, and checks again."""
+    steps = []
+
+    async def on_progress(done, total, message):
+        steps.append({"done": done, "total": total, "message": message})
+
+    transcript["suggest"] = outcome(
+        await session.call_tool(
+            "suggest", {"prompt": "support-bot", "base": "main"}, progress_callback=on_progress
+        )
+    )
+    transcript["suggest_progress"] = steps
+    suggestions = (transcript["suggest"]["structured"] or {}).get("suggestions") or [{}]
+    edits = (suggestions[0].get("verified") or {}).get("edits", [])
+    before = {edit["path"]: (Path(repo) / edit["path"]).read_text() for edit in edits}
+    transcript["suggest_apply"] = outcome(
+        await session.call_tool(
+            "suggest", {"prompts": ["support-bot"], "base": "main", "apply": True}
+        )
+    )
+    # What the tool said it would write is what is on disk now.
+    transcript["applied_as_described"] = bool(edits) and all(
+        (Path(repo) / edit["path"]).read_text() == applied(before[edit["path"]], edit)
+        for edit in edits
+    )
+    transcript["prompt_after_apply"] = (
+        Path(repo) / "prompts" / "support-bot.prompt.yml"
+    ).read_text()
+    transcript["validate_after_apply"] = outcome(await session.call_tool("validate", {}))
+    transcript["check_after_apply"] = outcome(
+        await session.call_tool("check", {"base": "main"})
+    )
 
 
 async def main(binary: str, repo: str, mode: str) -> None:
@@ -69,17 +114,6 @@ async def main(binary: str, repo: str, mode: str) -> None:
             last = await session.read_resource("promptgate://reports/last-eval")
             transcript["last_eval_resource"] = last.contents[0].text
 
-            # ---- SUGGEST: the lead fills this in when `promptgate suggest` lands ----
-            # The agent asks the `suggest` tool for an edit of support-bot and
-            # records it, e.g.
-            #     transcript["suggest"] = outcome(
-            #         await session.call_tool("suggest", {"prompt": "support-bot"})
-            #     )
-            # Not run yet: the tool does not exist on this branch, and
-            # tests/mcp_stdio.rs asserts it is not offered. The fixed edit
-            # below stands in for the edit the agent makes.
-            # ---- end SUGGEST ----
-
             # The agent edits a prompt file: the support bot starts promising refunds.
             prompt = Path(repo) / "prompts" / "support-bot.prompt.yml"
             text = prompt.read_text()
@@ -97,6 +131,7 @@ async def main(binary: str, repo: str, mode: str) -> None:
             transcript["check_results"] = outcome(
                 await session.call_tool("results", {"of": "check"})
             )
+            await suggest(session, transcript, repo)
 
             # A broken prompt file: tool errors, not protocol failures.
             (Path(repo) / "prompts" / "broken.prompt.yml").write_text(

@@ -169,6 +169,18 @@ fn suggestion_marker(prompt: &str, path: &str) -> String {
     format!("<!-- promptgate:suggestion:{hex} -->")
 }
 
+/// A suggestion comment's body: the marker is its first line, so the
+/// suggested text below — written into the block unescaped, since it is
+/// what the reviewer applies — can never stand for it.
+fn with_first_line_marker(marker: &str, body: &str) -> String {
+    format!("{marker}\n{body}")
+}
+
+/// Whether `body` is the comment `marker` marks: only its first line is read.
+fn marked_by(body: &str, marker: &str) -> bool {
+    body.split('\n').next() == Some(marker)
+}
+
 /// Posts each verified suggestion as a review comment with a
 /// ```` ```suggestion ```` block on the exact lines of its file, one per
 /// prompt and file per head commit: a comment of ours with the marker on
@@ -195,11 +207,23 @@ pub async fn post_suggestions(
         for file in &verified.files {
             let path = format!("{}{}", target.path_prefix, file.path);
             let marker = suggestion_marker(&suggestion.prompt, &path);
-            let body =
-                super::with_marker(&marker, &render::review_comment(suggestion, verified, file));
+            let body = with_first_line_marker(
+                &marker,
+                &render::review_comment(suggestion, verified, file),
+            );
+            let lines = &file.lines;
+            // Cutting the comment would change the text it applies.
+            if body.chars().count() > super::COMMENT_BODY_MAX_CHARS {
+                notes.push(format!(
+                    "{}: the verified suggestion for {path} lines {}–{} is longer than GitHub \
+                     allows in a comment; run `promptgate suggest {}` to see it",
+                    suggestion.prompt, lines.start_line, lines.end_line, suggestion.prompt
+                ));
+                continue;
+            }
             let ours = existing.iter().find(|c| {
                 c.author.eq_ignore_ascii_case(&me)
-                    && c.body.contains(&marker)
+                    && marked_by(&c.body, &marker)
                     && c.commit_id == target.head_sha.0
             });
             if let Some(comment) = ours {
@@ -210,7 +234,6 @@ pub async fn post_suggestions(
                 }
                 continue;
             }
-            let lines = &file.lines;
             let comment = super::NewReviewComment {
                 commit_id: target.head_sha,
                 path: &path,
@@ -234,4 +257,45 @@ pub async fn post_suggestions(
         }
     }
     Ok(notes)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::pipeline::suggest::render::tests::hostile_line;
+    use crate::pipeline::suggest::render::{suggested_lines, suggestion_block};
+    use proptest::prelude::*;
+
+    proptest! {
+        /// Whatever a candidate's lines hold — our markers included — the
+        /// comment applies exactly them, and among our suggestion comments
+        /// only the one for this prompt's file is taken for it.
+        #[test]
+        fn a_suggestion_applies_its_text_and_is_found_once(
+            mut lines in prop::collection::vec(hostile_line(), 0..6),
+            spoof_at in 0usize..6,
+        ) {
+            let marker = suggestion_marker("support-bot", "prompts/support-bot.prompt.yml");
+            lines.insert(spoof_at.min(lines.len()), marker.clone());
+            let block = suggestion_block(&lines);
+            let body = with_first_line_marker(&marker, &format!("**verified**\n\n{block}\n"));
+            prop_assert_eq!(suggested_lines(&body), Some(lines.clone()));
+            // Our comments on other files, whose suggested text carries
+            // this comment's marker.
+            let others: Vec<String> = [
+                ("support-bot", "snippets/tone.md"),
+                ("summarize", "prompts/support-bot.prompt.yml"),
+            ]
+            .iter()
+            .map(|(prompt, path)| {
+                with_first_line_marker(&suggestion_marker(prompt, path), &format!("{block}\n"))
+            })
+            .collect();
+            let found = std::iter::once(&body)
+                .chain(&others)
+                .filter(|b| marked_by(b, &marker))
+                .count();
+            prop_assert_eq!(found, 1);
+        }
+    }
 }

@@ -2,12 +2,18 @@
 //! deltas with intervals, cost), the pull-request review comment with its
 //! one-click ```` ```suggestion ```` block, and the one line the sticky
 //! comment carries. Model output is untrusted: everything it wrote goes
-//! through the report's escaping.
+//! through the report's escaping — except the suggestion block's lines,
+//! which are what a reviewer applies and so go in exactly as measured,
+//! inside a fence they cannot close.
 
 use super::outcome::{FileEdit, PromptSuggestion, SuggestStatus, Verified};
 use crate::pipeline::gate::{CriterionGate, PromptGate, Verdict};
 use crate::pipeline::report::escape;
 use crate::pipeline::textdiff;
+
+/// What a suggestion run says when no prompt asked about failed.
+pub const NOTHING_FAILED: &str = "Nothing to suggest: no prompt failed its gate (name one, with \
+     --criterion, to improve it anyway).";
 
 /// `0.00 → 1.00 (Δ +1.00 [+0.74, +1.00])`.
 fn movement(gate: &CriterionGate) -> String {
@@ -187,9 +193,7 @@ pub fn review_comment(
         },
         escape::inline(&effect(suggestion, verified)),
     );
-    let mut replacement = file.lines.replacement.join("\n");
-    replacement.push('\n');
-    body.push_str(&escape::code_block(&replacement, "suggestion"));
+    body.push_str(&suggestion_block(&file.lines.replacement));
     body.push('\n');
     if !verified.candidate.rationale.is_empty() {
         body.push_str("\nWhy:\n");
@@ -229,4 +233,107 @@ pub fn review_comment(
     }
     body.push_str("\n</details>\n");
     body
+}
+
+/// The one-click block replacing a comment's lines with `lines`, each as
+/// it is: escaping would change the text a reviewer applies. The fence is
+/// longer than any run of backticks in them, so no line can close it, and
+/// markup inside a code block is never rendered.
+pub fn suggestion_block(lines: &[String]) -> String {
+    let longest_run = lines
+        .iter()
+        .flat_map(|line| line.split(|c| c != '`'))
+        .map(str::len)
+        .max()
+        .unwrap_or(0);
+    let fence = "`".repeat(longest_run.max(2) + 1);
+    let mut block = format!("{fence}suggestion\n");
+    for line in lines {
+        block.push_str(line);
+        block.push('\n');
+    }
+    block.push_str(&fence);
+    block
+}
+
+#[cfg(test)]
+/// The lines of the first suggestion block of `body`, read as
+/// CommonMark reads a fenced block: it ends at the first line of up to
+/// three spaces, then at least as many backticks as opened it, then
+/// only spaces or tabs.
+pub(crate) fn suggested_lines(body: &str) -> Option<Vec<String>> {
+    let mut lines = body.split('\n');
+    let fence = lines.find_map(|line| {
+        let fence = line.strip_suffix("suggestion")?;
+        (fence.len() >= 3 && fence.chars().all(|c| c == '`')).then_some(fence.len())
+    })?;
+    let closes = |line: &str| {
+        let indent = line.len() - line.trim_start_matches(' ').len();
+        let run = line.trim_start_matches(' ');
+        let ticks = run.len() - run.trim_start_matches('`').len();
+        indent <= 3 && ticks >= fence && run[ticks..].chars().all(|c| c == ' ' || c == '\t')
+    };
+    let mut content = Vec::new();
+    for line in lines {
+        if closes(line) {
+            return Some(content);
+        }
+        content.push(line.to_owned());
+    }
+    None
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    /// Lines that try hard to end the block or fake our markup.
+    pub(crate) fn hostile_line() -> impl Strategy<Value = String> {
+        let pieces = prop::sample::select(vec![
+            "`",
+            "```",
+            "````````",
+            "~~~",
+            "<!--",
+            "-->",
+            "suggestion",
+            " ",
+            "\t",
+            "<details>",
+            "\r",
+            "\u{200D}",
+            "\u{202E}",
+            "@team",
+            "x",
+        ]);
+        prop::collection::vec(
+            prop_oneof![pieces.prop_map(str::to_owned), "[^\n]{0,8}"],
+            0..12,
+        )
+        .prop_map(|parts| parts.concat())
+    }
+
+    proptest! {
+        #[test]
+        fn the_applied_lines_are_exactly_the_candidates(
+            lines in prop::collection::vec(hostile_line(), 0..8)
+        ) {
+            let block = suggestion_block(&lines);
+            prop_assert_eq!(suggested_lines(&block), Some(lines.clone()));
+            // Whatever follows the block in the comment stays outside it.
+            let body = format!("before\n\n{block}\n\nafter `x` ```\n");
+            prop_assert_eq!(suggested_lines(&body), Some(lines));
+        }
+    }
+
+    #[test]
+    fn deleting_lines_and_an_empty_line_differ() {
+        assert_eq!(suggestion_block(&[]), "```suggestion\n```");
+        assert_eq!(suggestion_block(&[String::new()]), "```suggestion\n\n```");
+        assert_eq!(
+            suggestion_block(&["run ```` it".into()]),
+            "`````suggestion\nrun ```` it\n`````"
+        );
+    }
 }
