@@ -421,10 +421,9 @@ pub fn estimate_current(root: &Path, selectors: &[String]) -> Result<pricing::Es
         evaluation::plan_in_chunks(
             &prompt,
             workspace.files.as_ref(),
-            &workspace.config,
             ESTIMATE_CHUNK,
             |chunk| -> Result<(), FlowError> {
-                for call in engine.calls(&chunk)? {
+                for call in engine.calls_of(&prompt, &chunk)? {
                     estimate.add(&call, prices, Some(cache));
                 }
                 Ok(())

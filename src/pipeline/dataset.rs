@@ -230,12 +230,17 @@ impl CaseBuilder {
         let id = expectations
             .id
             .unwrap_or_else(|| default_id.unwrap_or_else(|| format!("{}:{line}", self.file_name)));
-        if let Some(first) = self.seen.get(&id_digest(&id)) {
-            return Err(error(format!(
-                "duplicate case id `{id}` (first used on line {first}); ids must be unique"
-            )));
+        match self.seen.entry(id_digest(&id)) {
+            std::collections::hash_map::Entry::Occupied(first) => {
+                return Err(error(format!(
+                    "duplicate case id `{id}` (first used on line {}); ids must be unique",
+                    first.get()
+                )));
+            }
+            std::collections::hash_map::Entry::Vacant(slot) => {
+                slot.insert(line);
+            }
         }
-        self.seen.insert(id_digest(&id), line);
         Ok(Case {
             id,
             vars,

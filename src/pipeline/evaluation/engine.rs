@@ -5,14 +5,14 @@ use std::sync::{Arc, Mutex};
 
 use futures::StreamExt;
 
-use super::plan::EvaluationPlan;
+use super::plan::{EvaluationPlan, PlannedCase};
 use crate::pipeline::config::Config;
 use crate::pipeline::eval::{EvalContext, JudgeClient, JudgeError};
 use crate::pipeline::provider::ProviderError;
 use crate::pipeline::runner::{Call, ProviderHandle, ProviderPool, RunError, Runner};
 use crate::types::{
     CallStats, CaseResult, ChatMessage, ChatRequest, EvalResult, ModelId, ModelParameters,
-    RepeatResult, ResponseFormat, now_rfc3339,
+    PromptSpec, RepeatResult, ResponseFormat, now_rfc3339,
 };
 
 /// What executing plans needs: the runner (cache, limits, retries), the
@@ -77,7 +77,15 @@ impl Engine {
     /// The provider calls a plan consists of: every case × repeat, routed
     /// by the config (`alias/model`, GitHub Models, the built-ins).
     pub fn calls(&self, plan: &EvaluationPlan) -> Result<Vec<Call>, ExecuteError> {
-        let prompt = &plan.prompt;
+        self.calls_of(&plan.prompt, &plan.cases)
+    }
+
+    /// [`Engine::calls`] for some of a prompt's planned cases.
+    pub fn calls_of(
+        &self,
+        prompt: &PromptSpec,
+        cases: &[PlannedCase],
+    ) -> Result<Vec<Call>, ExecuteError> {
         let (provider, model) =
             self.route(&prompt.model)
                 .map_err(|source| ExecuteError::Provider {
@@ -85,8 +93,7 @@ impl Engine {
                     source,
                 })?;
         let repeats = prompt.repeats.max(1);
-        Ok(plan
-            .cases
+        Ok(cases
             .iter()
             .flat_map(|planned| {
                 (0..repeats).map(|repeat| Call {

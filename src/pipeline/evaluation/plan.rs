@@ -82,18 +82,18 @@ pub fn plan_with_cases(
     Ok(assemble(prompt, &prepared, planned, config))
 }
 
-/// Plans `prompt` as [`plan`] does, a chunk of at most `chunk` cases at a
-/// time, reading its dataset as it goes: each chunk's plan (a plan of those
-/// cases, with their own fingerprint) is handed to `each` before the next
-/// chunk is read, so memory holds one chunk however large the dataset is.
-/// Every problem is collected, as [`plan`] does; after the first one no
-/// further chunk is handed out. Returns the number of cases planned.
+/// Renders `prompt`'s cases as [`plan`] does, a chunk of at most `chunk`
+/// cases at a time, reading its dataset as it goes: each chunk's rendered
+/// cases are handed to `each` before the next chunk is read, so memory holds
+/// one chunk however large the dataset is. No fingerprint is computed (it
+/// names a whole evaluation; a chunk's would be of no use). Every problem is
+/// collected, as [`plan`] does; after the first one no further chunk is
+/// handed out. Returns the number of cases planned.
 pub fn plan_in_chunks<E: From<Diagnostics>>(
     prompt: &PromptSpec,
     files: &dyn RepoFiles,
-    config: &Config,
     chunk: usize,
-    mut each: impl FnMut(EvaluationPlan) -> Result<(), E>,
+    mut each: impl FnMut(Vec<PlannedCase>) -> Result<(), E>,
 ) -> Result<usize, E> {
     let prepared = prepare(prompt, files)?;
     let mut cases = stream_cases_of(prompt, files)?;
@@ -117,7 +117,7 @@ pub fn plan_in_chunks<E: From<Diagnostics>>(
         let rendered = render_chunk(prompt, files, &prepared, batch, &mut problems)?;
         if unreadable.is_empty() && problems.is_empty() && !rendered.is_empty() {
             planned += rendered.len();
-            each(assemble(prompt, &prepared, rendered, config))?;
+            each(rendered)?;
         }
     }
     if unreadable.is_empty() && problems.is_empty() {
@@ -280,19 +280,16 @@ mod tests {
         let spec = spec_with_dataset(&files);
         let whole = plan(&spec, &files, &Config::default()).unwrap();
         let mut chunks = Vec::new();
-        let planned = plan_in_chunks(&spec, &files, &Config::default(), 4, |chunk| {
+        let planned = plan_in_chunks(&spec, &files, 4, |chunk| {
             chunks.push(chunk);
             Ok::<_, Diagnostics>(())
         })
         .unwrap();
         assert_eq!(planned, 11);
-        assert_eq!(
-            chunks.iter().map(|c| c.cases.len()).collect::<Vec<_>>(),
-            [4, 4, 3]
-        );
+        assert_eq!(chunks.iter().map(Vec::len).collect::<Vec<_>>(), [4, 4, 3]);
         let streamed: Vec<(String, String)> = chunks
             .iter()
-            .flat_map(|c| &c.cases)
+            .flatten()
             .map(|p| (p.case.id.clone(), p.messages[0].content.clone()))
             .collect();
         let at_once: Vec<(String, String)> = whole
@@ -301,7 +298,6 @@ mod tests {
             .map(|p| (p.case.id.clone(), p.messages[0].content.clone()))
             .collect();
         assert_eq!(streamed, at_once);
-        assert!(chunks.iter().all(|c| c.version == whole.version));
     }
 
     #[test]
@@ -316,7 +312,7 @@ mod tests {
         let files = MemoryFiles::new().with("data.jsonl", lines.join("\n"));
         let spec = spec_with_dataset(&files);
         let mut handed = 0;
-        let problems = plan_in_chunks(&spec, &files, &Config::default(), 2, |_| {
+        let problems = plan_in_chunks(&spec, &files, 2, |_| {
             handed += 1;
             Ok::<_, Diagnostics>(())
         })

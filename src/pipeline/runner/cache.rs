@@ -227,27 +227,34 @@ impl ResponseCache {
         }
         let database = self.database(false)?.ok()?;
         let reader = database.reader.lock().unwrap_or_else(|e| e.into_inner());
-        let found = reader
-            .prepare_cached("SELECT response FROM answers WHERE key = ?1")
-            .and_then(|mut statement| {
-                statement
-                    .query_row(params![key.0], |row| row.get::<_, Vec<u8>>(0))
-                    .optional()
-            });
-        match found {
-            Ok(Some(bytes)) => match serde_json::from_slice(&bytes) {
-                Ok(response) => Some(response),
-                Err(_) => {
-                    tracing::debug!(%key, "ignoring a corrupt cache entry");
-                    None
-                }
-            },
-            Ok(None) => None,
-            Err(error) => {
-                tracing::debug!(%key, "cache lookup failed: {error}");
-                None
-            }
+        lookup(&reader, key)
+    }
+
+    /// [`ResponseCache::get`] for every key, in one read transaction: a
+    /// statement outside one takes and drops SQLite's shared lock each
+    /// time, which costs more than the lookup.
+    pub fn get_many(&self, keys: &[CacheKey]) -> Vec<Option<CachedResponse>> {
+        let database = match self.database(false) {
+            Some(Ok(database)) if self.mode.reads() => database,
+            _ => return vec![None; keys.len()],
+        };
+        let reader = database.reader.lock().unwrap_or_else(|e| e.into_inner());
+        // Without the transaction each lookup takes its own lock: slower,
+        // the same answers.
+        let began = reader.execute_batch("BEGIN").is_ok();
+        let found = keys.iter().map(|key| lookup(&reader, key)).collect();
+        if began {
+            // Nothing was written: ending the read cannot lose anything.
+            let _ = reader.execute_batch("ROLLBACK");
         }
+        found
+    }
+
+    /// Whether any lookup could find an answer: reads are on and there is a
+    /// database (or old entries) to read. A caller asking about many calls
+    /// skips computing keys nobody can find.
+    pub fn may_answer(&self) -> bool {
+        self.mode.reads() && matches!(self.database(false), Some(Ok(_)))
     }
 
     /// Whether an answer is stored for `key` (what `get` would find, without
@@ -294,6 +301,32 @@ impl ResponseCache {
         let mut writer = database.writer.lock().unwrap_or_else(|e| e.into_inner());
         insert_all(&mut writer, entries, "INSERT OR REPLACE")
             .map_err(|error| write_error(error.to_string()))
+    }
+}
+
+/// The answer stored under `key` on this connection; an unreadable one is
+/// absent.
+fn lookup(connection: &Connection, key: &CacheKey) -> Option<CachedResponse> {
+    let found = connection
+        .prepare_cached("SELECT response FROM answers WHERE key = ?1")
+        .and_then(|mut statement| {
+            statement
+                .query_row(params![key.0], |row| row.get::<_, Vec<u8>>(0))
+                .optional()
+        });
+    match found {
+        Ok(Some(bytes)) => match serde_json::from_slice(&bytes) {
+            Ok(response) => Some(response),
+            Err(_) => {
+                tracing::debug!(%key, "ignoring a corrupt cache entry");
+                None
+            }
+        },
+        Ok(None) => None,
+        Err(error) => {
+            tracing::debug!(%key, "cache lookup failed: {error}");
+            None
+        }
     }
 }
 

@@ -356,29 +356,40 @@ impl Runner {
     ) -> Result<RunOutput, RunError> {
         let total = calls.len();
         let progress = Progress::start(self.options.progress, total);
+        let mut slots: Vec<Option<CallOutcome>> = vec![None; total];
+        let mut finished = 0;
+        // Answers the cache holds are read first, all in one transaction;
+        // only the other calls are queued (and look again when they start,
+        // so an identical call answered meanwhile is not asked twice).
+        let keyed = self.answer_from_cache(calls, &mut slots);
+        for outcome in slots.iter().flatten() {
+            progress.record(outcome);
+            finished += 1;
+        }
         // One queue per provider, each keeping at most twice its concurrency
         // in flight (room for calls sleeping before a retry), so a slow
         // provider never holds up another and memory stays bounded however
         // large the batch. The semaphores do the real limiting.
-        let mut queues: Vec<(ProviderHandle, Vec<(usize, Call)>)> = Vec::new();
-        for (index, call) in calls.into_iter().enumerate() {
+        #[allow(clippy::type_complexity)]
+        let mut queues: Vec<(ProviderHandle, Vec<(usize, Call, CacheKey)>)> = Vec::new();
+        for (index, call, key) in keyed {
             match queues
                 .iter_mut()
                 .find(|(handle, _)| Arc::ptr_eq(&handle.inner, &call.provider.inner))
             {
-                Some((_, queue)) => queue.push((index, call)),
-                None => queues.push((call.provider.clone(), vec![(index, call)])),
+                Some((_, queue)) => queue.push((index, call, key)),
+                None => queues.push((call.provider.clone(), vec![(index, call, key)])),
             }
         }
         let streams = queues.into_iter().map(|(handle, queue)| {
             futures::stream::iter(queue)
-                .map(|(index, call)| async move { (index, self.complete_one(&call).await) })
+                .map(|(index, call, key)| async move {
+                    (index, self.complete_with_key(&call, key).await)
+                })
                 .buffer_unordered(handle.inner.concurrency.saturating_mul(2))
                 .boxed()
         });
         let mut stream = futures::stream::select_all(streams);
-        let mut slots: Vec<Option<CallOutcome>> = vec![None; total];
-        let mut finished = 0;
         tokio::pin!(shutdown);
         loop {
             tokio::select! {
@@ -415,11 +426,45 @@ impl Runner {
         ))
     }
 
+    /// Fills `slots` with the outcomes of the calls the cache answers (one
+    /// read transaction for all); returns the others, numbered, with their
+    /// keys.
+    fn answer_from_cache(
+        &self,
+        calls: Vec<Call>,
+        slots: &mut [Option<CallOutcome>],
+    ) -> Vec<(usize, Call, CacheKey)> {
+        let keys: Vec<CacheKey> = calls
+            .iter()
+            .map(|call| CacheKey::new(call.provider.describe(), &call.request, call.repeat))
+            .collect();
+        let hits = if self.cache.may_answer() {
+            self.cache.get_many(&keys)
+        } else {
+            vec![None; keys.len()]
+        };
+        let mut rest = Vec::new();
+        for (index, ((call, key), hit)) in calls.into_iter().zip(keys).zip(hits).enumerate() {
+            match hit {
+                Some(hit) => {
+                    slots[index] =
+                        Some(self.outcome(&call, Ok(hit.completion), hit.latency_ms, true));
+                }
+                None => rest.push((index, call, key)),
+            }
+        }
+        rest
+    }
+
     /// One call (e.g. an LLM judge's) with the same cache, limits, retries
     /// and pricing as a batch.
     pub async fn complete_one(&self, call: &Call) -> CallOutcome {
-        let handle = &call.provider;
-        let key = CacheKey::new(handle.describe(), &call.request, call.repeat);
+        let key = CacheKey::new(call.provider.describe(), &call.request, call.repeat);
+        self.complete_with_key(call, key).await
+    }
+
+    /// [`Runner::complete_one`] with the call's key already computed.
+    async fn complete_with_key(&self, call: &Call, key: CacheKey) -> CallOutcome {
         if let Some(hit) = self.cache.get(&key) {
             return self.outcome(call, Ok(hit.completion), hit.latency_ms, true);
         }

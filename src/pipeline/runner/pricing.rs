@@ -153,7 +153,7 @@ impl Estimate {
     pub fn add(&mut self, call: &Call, prices: &PriceTable, cache: Option<&ResponseCache>) {
         self.calls += 1;
         let handle = &call.provider;
-        if let Some(cache) = cache {
+        if let Some(cache) = cache.filter(|cache| cache.may_answer()) {
             let key = CacheKey::new(handle.describe(), &call.request, call.repeat);
             if cache.contains(&key) {
                 self.cached += 1;

@@ -18,22 +18,54 @@ use crate::types::{
 
 /// JSON with every object's keys sorted, recursively, and no white space.
 pub fn canonical_json(value: &Value) -> String {
-    fn sort(value: &Value) -> Value {
-        match value {
-            Value::Object(map) => {
-                let mut keys: Vec<&String> = map.keys().collect();
-                keys.sort();
-                let mut sorted = Map::new();
-                for key in keys {
-                    sorted.insert(key.clone(), sort(&map[key]));
-                }
-                Value::Object(sorted)
-            }
-            Value::Array(items) => Value::Array(items.iter().map(sort).collect()),
-            other => other.clone(),
-        }
+    let mut out = Vec::new();
+    write_canonical(value, &mut out);
+    // Only serde_json's own output and JSON punctuation were written.
+    String::from_utf8(out).unwrap_or_default()
+}
+
+/// Writes [`canonical_json`]'s form of `value` to `out`, without building
+/// a sorted copy: fingerprints write tens of thousands of cases.
+fn write_canonical(value: &Value, out: &mut Vec<u8>) {
+    match value {
+        Value::Object(map) => write_sorted_object(map, out),
+        Value::Array(items) => write_list(items, [b'[', b']'], out, write_canonical),
+        leaf => write_leaf(leaf, out),
     }
-    sort(value).to_string()
+}
+
+/// An object's entries in key order, each value canonical.
+fn write_sorted_object(map: &Map<String, Value>, out: &mut Vec<u8>) {
+    let mut entries: Vec<(&String, &Value)> = map.iter().collect();
+    entries.sort_unstable_by(|a, b| a.0.cmp(b.0));
+    write_list(entries, [b'{', b'}'], out, |(key, value), out| {
+        write_leaf(key, out);
+        out.push(b':');
+        write_canonical(value, out);
+    });
+}
+
+/// The items between `brackets`, separated by commas.
+fn write_list<T>(
+    items: impl IntoIterator<Item = T>,
+    brackets: [u8; 2],
+    out: &mut Vec<u8>,
+    mut write: impl FnMut(T, &mut Vec<u8>),
+) {
+    out.push(brackets[0]);
+    for (i, item) in items.into_iter().enumerate() {
+        if i > 0 {
+            out.push(b',');
+        }
+        write(item, out);
+    }
+    out.push(brackets[1]);
+}
+
+/// A string, number, bool or null as serde_json writes it compactly.
+fn write_leaf<T: serde::Serialize + ?Sized>(leaf: &T, out: &mut Vec<u8>) {
+    // Writing plain data into a Vec cannot fail.
+    let _ = serde_json::to_writer(&mut *out, leaf);
 }
 
 fn sha256_hex(text: &str) -> String {
@@ -99,6 +131,88 @@ pub fn fingerprint(
     repeats: u32,
     endpoints: &[String],
 ) -> Fingerprint {
+    // The canonical JSON of the form below, written piece by piece into
+    // the hash: each case's canonical form is computed once, sorted as text
+    // (as `canonical_json` of the whole form would order them) and never
+    // copied into a tree. `fingerprint_form` is the same form built whole;
+    // a test holds the two equal.
+    let mut cases: Vec<Vec<u8>> = cases.iter().map(canonical_case).collect();
+    cases.sort_unstable();
+    let mut evaluators: Vec<Vec<u8>> = evaluators
+        .iter()
+        .map(|e| canonical_bytes(&evaluator_form(e)))
+        .collect();
+    evaluators.sort_unstable();
+    let mut hash = Sha256::new();
+    hash.update(b"{\"cases\":[");
+    hash.update(cases.join(&b","[..]));
+    hash.update(b"],\"endpoints\":");
+    hash.update(canonical_bytes(&json!(endpoints)));
+    hash.update(b",\"evaluators\":[");
+    hash.update(evaluators.join(&b","[..]));
+    hash.update(b"],\"form\":\"");
+    hash.update(FINGERPRINT_FORM);
+    hash.update(b"\",\"judge\":");
+    hash.update(canonical_bytes(&json!(judge.map(ToString::to_string))));
+    hash.update(b",\"repeats\":");
+    hash.update(canonical_bytes(&json!(repeats)));
+    hash.update(b",\"version\":");
+    hash.update(canonical_bytes(&json!(version.0)));
+    hash.update(b"}");
+    Fingerprint(hex::encode(hash.finalize()))
+}
+
+const FINGERPRINT_FORM: &str = "promptgate.fingerprint/3";
+
+fn canonical_bytes(value: &Value) -> Vec<u8> {
+    let mut out = Vec::new();
+    write_canonical(value, &mut out);
+    out
+}
+
+/// A case's part of the fingerprint form, canonical: its keys in sorted
+/// order (`expected`, `id`, `keywords`, `regex`, `schema`, `vars`).
+fn canonical_case(case: &Case) -> Vec<u8> {
+    let mut out = Vec::with_capacity(128);
+    out.extend_from_slice(b"{\"expected\":");
+    write_leaf(&case.expected, &mut out);
+    out.extend_from_slice(b",\"id\":");
+    write_leaf(&case.id, &mut out);
+    out.extend_from_slice(b",\"keywords\":");
+    write_leaf(&case.keywords, &mut out);
+    out.extend_from_slice(b",\"regex\":");
+    write_leaf(&case.regex, &mut out);
+    out.extend_from_slice(b",\"schema\":");
+    match &case.schema {
+        Some(schema) => write_canonical(schema, &mut out),
+        None => out.extend_from_slice(b"null"),
+    }
+    out.extend_from_slice(b",\"vars\":");
+    write_sorted_object(&case.vars, &mut out);
+    out.push(b'}');
+    out
+}
+
+fn evaluator_form(e: &EvaluatorSpec) -> Value {
+    json!({
+        "name": e.name,
+        "kind": to_value(&e.kind),
+        "weight": e.weight,
+        "threshold": e.threshold,
+    })
+}
+
+/// The fingerprint form built whole: what [`fingerprint`] hashes the
+/// canonical JSON of. Kept as the definition the fast path is tested against.
+#[cfg(test)]
+fn fingerprint_form(
+    version: &VersionId,
+    cases: &[Case],
+    evaluators: &[EvaluatorSpec],
+    judge: Option<&ModelId>,
+    repeats: u32,
+    endpoints: &[String],
+) -> Value {
     let mut cases: Vec<Value> = cases
         .iter()
         .map(|case| {
@@ -113,33 +227,100 @@ pub fn fingerprint(
         })
         .collect();
     cases.sort_by_cached_key(canonical_json);
-    let mut evaluators: Vec<Value> = evaluators
-        .iter()
-        .map(|e| {
-            json!({
-                "name": e.name,
-                "kind": to_value(&e.kind),
-                "weight": e.weight,
-                "threshold": e.threshold,
-            })
-        })
-        .collect();
+    let mut evaluators: Vec<Value> = evaluators.iter().map(evaluator_form).collect();
     evaluators.sort_by_cached_key(canonical_json);
-    let form = json!({
-        "form": "promptgate.fingerprint/3",
+    json!({
+        "form": FINGERPRINT_FORM,
         "version": version.0,
         "cases": cases,
         "evaluators": evaluators,
         "judge": judge.map(ToString::to_string),
         "repeats": repeats,
         "endpoints": endpoints,
-    });
-    Fingerprint(sha256_hex(&canonical_json(&form)))
+    })
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::types::{CaseSource, EvaluatorKind};
+
+    fn case(id: &str, vars: Value, schema: Option<Value>) -> Case {
+        Case {
+            id: id.into(),
+            vars: vars.as_object().cloned().unwrap_or_default(),
+            expected: vars.get("expected").map(|e| e.to_string()),
+            keywords: vec!["a\"b".into(), "ü".into()],
+            regex: Some("^x\\d+$".into()),
+            schema,
+            source: CaseSource {
+                file: RepoPath("d.jsonl".into()),
+                line: 1,
+            },
+        }
+    }
+
+    /// The fingerprint written piece by piece is the SHA-256 of the
+    /// canonical JSON of the whole form, as stored baselines were named.
+    #[test]
+    fn the_written_fingerprint_is_the_hash_of_the_canonical_form() {
+        let cases = vec![
+            case(
+                "z",
+                json!({"q": "line\nbreak \u{1F600} \"quoted\" </tag>", "b": 1.5, "a": -3}),
+                Some(
+                    json!({"type": "object", "required": ["b", "a"], "properties": {"z": {}, "a": {"type": "string"}}}),
+                ),
+            ),
+            case("a", json!({}), None),
+            case(
+                "m",
+                json!({"nested": {"y": [1, {"d": null, "c": true}], "x": 1e300}}),
+                None,
+            ),
+            case(
+                "10",
+                json!({"expected": "yes", "\u{e9}": "accent", "É": 0}),
+                None,
+            ),
+            case("9", json!({"q": ""}), None),
+        ];
+        let evaluators = vec![
+            EvaluatorSpec {
+                name: "b".into(),
+                kind: EvaluatorKind::JsonSchema {
+                    schema: json!({"type": "object", "b": 1, "a": [2]}),
+                },
+                weight: 2.0,
+                threshold: Some(0.5),
+                line: Some(3),
+            },
+            EvaluatorSpec {
+                name: "a".into(),
+                kind: EvaluatorKind::Regex {
+                    pattern: "y+".into(),
+                    negate: true,
+                },
+                weight: 1.0,
+                threshold: None,
+                line: None,
+            },
+        ];
+        let version = VersionId("v1".into());
+        let judge = ModelId::parse("openai/gpt-4o-mini").ok();
+        let endpoints = vec!["openai https://x".to_owned(), "echo".to_owned()];
+        for (cases, judge) in [
+            (&cases[..], judge.as_ref()),
+            (&cases[1..2], None),
+            (&[][..], None),
+        ] {
+            let whole = fingerprint_form(&version, cases, &evaluators, judge, 3, &endpoints);
+            assert_eq!(
+                fingerprint(&version, cases, &evaluators, judge, 3, &endpoints).0,
+                sha256_hex(&canonical_json(&whole)),
+            );
+        }
+    }
 
     #[test]
     fn canonical_json_sorts_keys_recursively() {

@@ -13,6 +13,7 @@
 
 pub mod github;
 pub mod includes;
+mod plain;
 pub mod sandbox;
 pub mod scan;
 
@@ -141,6 +142,11 @@ enum Language {
         /// output is the text plus the case's own values, so rendering
         /// cannot build anything large and needs no sandbox.
         plain: bool,
+        /// Per message, its text split at the names it substitutes, when
+        /// it is nothing but text and `{{ name }}`s of case variables
+        /// ([`plain::Pieces`]): a case whose values for them are strings
+        /// is rendered by joining, without building minijinja values.
+        pieces: Vec<Option<plain::Pieces>>,
     },
     /// The message texts, replaced as gh replaces them.
     Github { contents: Vec<String> },
@@ -217,6 +223,11 @@ impl PreparedPrompt {
             names.retain(|name| !globals.contains(name));
             reads.push(names);
         }
+        let pieces = messages
+            .iter()
+            .zip(&reads)
+            .map(|(message, reads)| plain::Pieces::split(&message.content, reads))
+            .collect();
         Ok(PreparedPrompt {
             roles: messages.iter().map(|m| m.role).collect(),
             language: Language::Minijinja {
@@ -224,6 +235,7 @@ impl PreparedPrompt {
                 reads,
                 plain: includes.by_name().next().is_none()
                     && messages.iter().all(|m| is_plain_substitution(&m.content)),
+                pieces,
             },
             includes,
             sources: messages.to_vec(),
@@ -255,8 +267,10 @@ impl PreparedPrompt {
     /// variable the case does not define is an error naming it, the message
     /// and the case; GitHub's rules send an unknown `{{name}}` as written.
     pub fn render(&self, case: &Case) -> Result<Vec<ChatMessage>, TemplateError> {
-        let (env, reads) = match &self.language {
-            Language::Minijinja { env, reads, .. } => (env, reads),
+        let (env, reads, pieces) = match &self.language {
+            Language::Minijinja {
+                env, reads, pieces, ..
+            } => (env, reads, pieces),
             Language::Github { contents } => {
                 return Ok(self
                     .roles
@@ -269,7 +283,8 @@ impl PreparedPrompt {
                     .collect());
             }
         };
-        let context = minijinja::Value::from_serialize(&case.vars);
+        // Built only for a message that needs minijinja.
+        let mut context = None;
         let mut rendered = Vec::with_capacity(self.roles.len());
         for (index, role) in self.roles.iter().enumerate() {
             if let Some(variable) = reads[index]
@@ -283,12 +298,19 @@ impl PreparedPrompt {
                     case: case.id.clone(),
                 });
             }
-            let template = env
-                .get_template(&message_name(index))
-                .map_err(|error| self.render_error(index, case, &error))?;
-            let content = template
-                .render(&context)
-                .map_err(|error| self.render_error(index, case, &error))?;
+            let substituted = pieces[index]
+                .as_ref()
+                .and_then(|pieces| pieces.join(&case.vars));
+            let content = match substituted {
+                Some(content) => content,
+                None => {
+                    let context =
+                        context.get_or_insert_with(|| minijinja::Value::from_serialize(&case.vars));
+                    env.get_template(&message_name(index))
+                        .and_then(|template| template.render(&*context))
+                        .map_err(|error| self.render_error(index, case, &error))?
+                }
+            };
             if content.len() > MAX_MESSAGE_BYTES {
                 return Err(TemplateError::Limit {
                     detail: format!(
