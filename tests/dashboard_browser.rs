@@ -6,7 +6,9 @@
 //! the pages render with no console error (a resource blocked by the
 //! Content-Security-Policy is one), the stylesheet applies, the charts show
 //! the seeded numbers, the run page's filters work without JavaScript,
-//! promote obeys the policy, and a form without its CSRF token is refused.
+//! promote obeys the policy, a form without its CSRF token is refused, and
+//! a label posted from the review queue's form persists (the output leaves
+//! the queue, the prompt page counts it) while a reader cannot label.
 //!
 //! Without chromium and chromedriver the test skips loudly (a failure under
 //! `CI`); `scripts/install-test-deps.sh` installs them. With
@@ -260,6 +262,14 @@ impl Driver {
     }
 }
 
+/// The outputs (`fingerprint/case`) the review queue's forms label.
+async fn queued_outputs(driver: &Driver) -> Vec<String> {
+    let keys = driver
+        .script("return Array.from(document.querySelectorAll('form.review-label')).map(f => f.fingerprint.value + '/' + f.case_id.value)")
+        .await;
+    serde_json::from_value(keys).unwrap()
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn the_dashboard_works_in_chromium() {
     let Some((chromium, driver_path)) = browser_parts() else {
@@ -352,6 +362,45 @@ async fn the_dashboard_works_in_chromium() {
     driver.screenshot("prompt").await;
     assert_eq!(driver.console_problems().await, Vec::<String>::new());
 
+    // The review queue, from the prompt page's link: label the first output
+    // with its form.
+    driver.click("a[href$='/review']").await;
+    driver.wait_for_text("Review queue: ").await;
+    driver.screenshot("review").await;
+    assert_eq!(driver.console_problems().await, Vec::<String>::new());
+    let before = queued_outputs(&driver).await;
+    assert_eq!(before.len(), 20);
+    assert!(
+        !driver.text().await.contains("tone judged"),
+        "no judge score before the label"
+    );
+    let labels_before = world.review_labels().await.len();
+    driver
+        .click("form.review-label input[name=human][value='4']")
+        .await;
+    driver
+        .type_into("form.review-label textarea[name=note]", "friendly enough")
+        .await;
+    driver.click("form.review-label button[type=submit]").await;
+    let text = driver.wait_for_text("Label saved").await;
+    assert!(text.contains("you said 4; the judge said"), "{text}");
+    driver.script("location.reload(); return null").await;
+    driver.wait_for_text("Review queue: ").await;
+    let after = queued_outputs(&driver).await;
+    assert!(!after.contains(&before[0]), "{} is still queued", before[0]);
+    let labels = world.review_labels().await;
+    assert_eq!(labels.len(), labels_before + 1);
+    assert_eq!(
+        labels.last().unwrap().note.as_deref(),
+        Some("friendly enough")
+    );
+    assert_eq!(driver.console_problems().await, Vec::<String>::new());
+    driver.go(&prompt).await;
+    assert!(driver.text().await.contains(&format!(
+        "not enough labels yet: {} of 30",
+        dashboard_world::TONE_LABELS.len() + 1
+    )));
+
     // The run page's filters are links: they work without JavaScript.
     driver.go(&format!("{prompt}/versions/2/run")).await;
     assert_eq!(
@@ -412,6 +461,43 @@ async fn the_dashboard_works_in_chromium() {
     assert!(text.contains(REPO), "{text}");
     assert_eq!(driver.console_problems().await, Vec::<String>::new());
     github.assert_no_violations();
+
+    // A reader (a `read` key) sees the queue without forms, is told why,
+    // and a label it posts anyway is refused.
+    driver.click("form.signout button").await;
+    driver.wait_for_text("API key").await;
+    driver.type_into("#api_key", &world.reader_key).await;
+    driver.click("form.stack button[type=submit]").await;
+    driver.wait_for_text("your access").await;
+    driver.go(&format!("{prompt}/review")).await;
+    let text = driver.wait_for_text("Review queue: ").await;
+    assert!(text.contains("Labelling needs write access"), "{text}");
+    assert_eq!(
+        driver
+            .script("return document.querySelectorAll('form.review-label').length")
+            .await,
+        json!(0)
+    );
+    let labels_before = world.review_labels().await.len();
+    driver
+        .script(&format!(
+            "const f = document.createElement('form'); f.method = 'post'; f.action = '{prompt}/review'; \
+             const token = document.querySelector('form.signout input[name=csrf]').value; \
+             for (const [n, v] of Object.entries({{csrf: token, criterion: 'tone', fingerprint: 'fp{:062}', case_id: 'case-9', repeat: '0', human: '5'}})) {{ \
+               const i = document.createElement('input'); i.type = 'hidden'; i.name = n; i.value = v; f.appendChild(i); }} \
+             document.body.appendChild(f); f.submit(); return null",
+            1
+        ))
+        .await;
+    driver
+        .wait_for_text("needs write access to the repository")
+        .await;
+    assert_eq!(world.review_labels().await.len(), labels_before);
+    let problems = driver.console_problems().await;
+    assert!(
+        problems.len() == 1 && problems[0].contains("/review") && problems[0].contains("403"),
+        "{problems:?}"
+    );
 
     driver.quit().await;
     world.stop().await;

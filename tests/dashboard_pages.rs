@@ -4,7 +4,10 @@
 //! GitHub's web flow (a local stand-in whose API answers follow GitHub's
 //! OpenAPI description); the pages show the seeded numbers; the run page's
 //! filters; promote and rollback obey the promotion policy and every form
-//! needs its CSRF token; sessions are stored hashed and end on sign-out.
+//! needs its CSRF token; sessions are stored hashed and end on sign-out;
+//! the judge agreement on the prompt page (both below and above the label
+//! threshold, with the flag); the review queue hides the judge's score,
+//! stores a label through the shared flow, and refuses readers.
 #![cfg(unix)]
 
 #[allow(dead_code)]
@@ -14,9 +17,11 @@ mod contract;
 mod dashboard_world;
 
 use dashboard_world::{
-    Backing, Browser, GitHubOAuthStandIn, OTHER_REPO, PROMPT, REPO, World, hidden,
+    Backing, Browser, GitHubOAuthStandIn, OTHER_REPO, POLITENESS, PROMPT, REPO, TONE_LABELS, World,
+    hidden,
 };
 use promptgate::edges::registry::LabelTarget;
+use promptgate::pipeline::review::HumanScore;
 use sha2::{Digest, Sha256};
 use sqlx::Row as _;
 
@@ -218,7 +223,63 @@ async fn pages_show_the_seeded_numbers(url: &str) {
         Some(LabelTarget::Version(1))
     );
     assert!(!body.contains("<script"), "no script on the page");
+    // Judge agreement: politeness has 49 labels and a flagged judge; tone
+    // has too few labels for any rate.
+    assert!(
+        body.contains(&format!(
+            "{POLITENESS}: this judge agrees with reviewers 61% [46%, 75%] of the time"
+        )),
+        "{body}"
+    );
+    let row = agreement_row(body, POLITENESS);
+    for expected in ["49", "61% [46%, 75%]", "0.19 [", "67% [", "53% ["] {
+        assert!(row.contains(expected), "{expected} in {row}");
+    }
+    let row = agreement_row(body, "tone");
+    assert!(
+        row.contains(&format!(
+            "not enough labels yet: {} of 30 (10 of each class)",
+            TONE_LABELS.len()
+        )) && row.contains("reviewers passed 3, failed 1"),
+        "{row}"
+    );
+    assert!(!row.contains('%'), "no rate below the threshold: {row}");
+    assert!(body.contains(&format!(
+        "href=\"/dashboard/repos/{REPO}/prompts/{PROMPT}/review\""
+    )));
+    // The telemetry of 14 days, read at once, is the days read one by one.
+    let store = world.state.telemetry.store();
+    let day = 86_400_000;
+    let today = dashboard_world::now_ms() / day * day;
+    let days = store
+        .daily_tallies(REPO, PROMPT, today - 13 * day, today + day)
+        .await
+        .unwrap();
+    let counted: u64 = days
+        .values()
+        .flat_map(|d| d.values())
+        .map(|t| t.count)
+        .sum();
+    assert_eq!(counted, 200, "every seeded execution, on its day");
+    for start in (0..14).map(|back| today - back * day) {
+        let one = store
+            .tallies(REPO, PROMPT, start, start + day, None)
+            .await
+            .unwrap();
+        assert_eq!(days.get(&start).cloned().unwrap_or_default(), one);
+    }
     world.stop().await;
+}
+
+/// The agreement table's row of `criterion`.
+fn agreement_row<'a>(body: &'a str, criterion: &str) -> &'a str {
+    let table = &body[body
+        .find("class=\"agreement\"")
+        .expect("an agreement table")..];
+    let row = &table[table
+        .find(&format!("<th scope=\"row\">{criterion}</th>"))
+        .unwrap_or_else(|| panic!("no row for {criterion} in {table}"))..];
+    &row[..row.find("</tr>").unwrap()]
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -585,4 +646,223 @@ async fn github_readers_cannot_promote() {
     );
     github.assert_no_violations();
     world.stop().await;
+}
+
+/// The hidden fields of every labelling form on a review queue page.
+fn label_forms(body: &str) -> Vec<Vec<(String, String)>> {
+    body.split("<form method=\"post\" action=\"")
+        .skip(1)
+        .filter(|form| {
+            form.starts_with(&format!(
+                "/dashboard/repos/{REPO}/prompts/{PROMPT}/review\""
+            ))
+        })
+        .map(|form| {
+            let form = &form[..form.find("</form>").unwrap()];
+            form.split("<input type=\"hidden\" name=\"")
+                .skip(1)
+                .map(|field| {
+                    let (name, rest) = field.split_once("\" value=\"").unwrap();
+                    let value = rest.split('"').next().unwrap();
+                    (name.to_string(), value.to_string())
+                })
+                .collect()
+        })
+        .collect()
+}
+
+async fn post_form(
+    browser: &mut Browser,
+    url: &str,
+    form: Vec<(String, String)>,
+) -> dashboard_world::Page {
+    let pairs: Vec<(&str, &str)> = form.iter().map(|(n, v)| (n.as_str(), v.as_str())).collect();
+    browser.post(url, &pairs).await
+}
+
+fn field<'a>(form: &'a [(String, String)], name: &str) -> &'a str {
+    &form.iter().find(|(n, _)| n == name).unwrap().1
+}
+
+/// A publisher labels an output on the review queue; a reader may only look.
+async fn the_review_queue_labels_through_the_shared_flow(url: &str) {
+    let world = World::start(url, None).await;
+    let queue_url = format!("{}/review", prompt_url(&world));
+    let mut browser = signed_in(&world, &world.publisher_key).await;
+    let page = browser.get(&queue_url).await;
+    assert_eq!(page.status, 200, "{}", page.body);
+    // 30 judged tone outputs in the published results, 4 labelled: 20 shown
+    // (the default per criterion), none of the labelled ones, no judge score.
+    let forms = label_forms(&page.body);
+    assert_eq!(forms.len(), 20, "{}", page.body);
+    assert_eq!(page.body.matches("<article class=\"review\"").count(), 20);
+    let v1 = format!("fp{:062}", 1);
+    for form in &forms {
+        assert_eq!(field(form, "criterion"), "tone");
+        let labelled = TONE_LABELS.iter().any(|(case, _)| {
+            field(form, "fingerprint") == v1 && field(form, "case_id") == format!("case-{case}")
+        });
+        assert!(!labelled, "a labelled output is still queued: {form:?}");
+    }
+    assert!(
+        !page.body.contains("tone judged"),
+        "the judge's reason shows before the label"
+    );
+    assert!(
+        page.body
+            .contains("<legend>tone: grade this output from 1 (poor) to 5 (excellent)")
+    );
+    assert!(
+        page.body
+            .contains("<label for=\"note-1\">Note (optional)</label>")
+    );
+    assert!(!page.body.contains("<script"));
+    let csrf = hidden(&page.body, "csrf");
+    let first = &forms[0];
+    let fields = |human: Option<&str>, note: &str, csrf: Option<&str>| {
+        let mut form: Vec<(String, String)> =
+            first.iter().filter(|(n, _)| n != "csrf").cloned().collect();
+        form.push(("note".into(), note.into()));
+        if let Some(human) = human {
+            form.push(("human".into(), human.into()));
+        }
+        if let Some(csrf) = csrf {
+            form.push(("csrf".into(), csrf.into()));
+        }
+        form
+    };
+    let before = world.review_labels().await.len();
+    // Refused: no CSRF token, no label chosen, an oversized note, an output
+    // that does not exist. Nothing is stored.
+    let refused = post_form(&mut browser, &queue_url, fields(Some("2"), "", None)).await;
+    assert_eq!(refused.status, 403, "{}", refused.body);
+    let refused = post_form(&mut browser, &queue_url, fields(None, "", Some(&csrf))).await;
+    assert_eq!(refused.status, 400);
+    assert!(
+        refused.body.contains("choose pass or fail"),
+        "{}",
+        refused.body
+    );
+    let refused = post_form(
+        &mut browser,
+        &queue_url,
+        fields(Some("2"), &"x".repeat(2_001), Some(&csrf)),
+    )
+    .await;
+    assert_eq!(refused.status, 400);
+    assert!(
+        refused.body.contains("note is longer than 2000"),
+        "{}",
+        refused.body
+    );
+    let mut missing = fields(Some("pass"), "", Some(&csrf));
+    missing.iter_mut().find(|(n, _)| n == "case_id").unwrap().1 = "case-99".into();
+    let refused = post_form(&mut browser, &queue_url, missing).await;
+    assert_eq!(refused.status, 404);
+    assert!(
+        refused.body.contains("no judged output"),
+        "{}",
+        refused.body
+    );
+    assert_eq!(world.review_labels().await.len(), before);
+
+    // Saved: back to the queue, which reveals the judge's view.
+    let saved = post_form(
+        &mut browser,
+        &queue_url,
+        fields(Some("2"), "too curt", Some(&csrf)),
+    )
+    .await;
+    assert_eq!(saved.status, 303, "{}", saved.body);
+    let labels = world.review_labels().await;
+    assert_eq!(labels.len(), before + 1);
+    let label = labels.last().unwrap();
+    assert_eq!(label.output.case_id, field(first, "case_id"));
+    assert_eq!(label.output.fingerprint, field(first, "fingerprint"));
+    assert_eq!(label.human, HumanScore::Grade(2));
+    assert_eq!(label.note.as_deref(), Some("too curt"));
+    assert_eq!(label.reviewer, "key publisher");
+    let version: usize = field(first, "fingerprint")[2..].parse().unwrap();
+    let tone = dashboard_world::VERSIONS[version - 1].tone;
+    assert_eq!(
+        label.judge_score, tone,
+        "the judge's score comes from the stored result"
+    );
+    let after = browser
+        .get(&format!("{}{}", world.base, saved.location.unwrap()))
+        .await;
+    assert_eq!(after.status, 200);
+    let notice = format!(
+        "Label saved: {} (tone) — you said 2; the judge said {tone:.2} (“tone judged {tone}”): it disagrees with you.",
+        field(first, "case_id")
+    );
+    assert!(after.body.contains(&notice), "{notice} in\n{}", after.body);
+    // The output left the queue; the prompt page counts the new label.
+    assert!(
+        !label_forms(&after.body).iter().any(|f| f == first),
+        "the labelled output is still queued"
+    );
+    let prompt = browser.get(&prompt_url(&world)).await;
+    assert!(
+        agreement_row(&prompt.body, "tone").contains(&format!(
+            "not enough labels yet: {} of 30",
+            TONE_LABELS.len() + 1
+        )),
+        "{}",
+        prompt.body
+    );
+
+    // A reader sees the queue but no form, and is told why; a label posted
+    // anyway is refused.
+    let mut reader = signed_in(&world, &world.reader_key).await;
+    let page = reader.get(&queue_url).await;
+    assert_eq!(page.status, 200);
+    assert!(label_forms(&page.body).is_empty());
+    assert!(
+        page.body.contains("Labelling needs write access"),
+        "{}",
+        page.body
+    );
+    let reader_csrf = hidden(&page.body, "csrf");
+    let second = &label_forms(&after.body)[0];
+    let mut form: Vec<(&str, &str)> = second
+        .iter()
+        .filter(|(n, _)| n != "csrf")
+        .map(|(n, v)| (n.as_str(), v.as_str()))
+        .collect();
+    form.extend([("human", "5"), ("csrf", reader_csrf.as_str())]);
+    let refused = reader.post(&queue_url, &form).await;
+    assert_eq!(refused.status, 403);
+    assert!(
+        refused.body.contains("needs write access"),
+        "{}",
+        refused.body
+    );
+    assert_eq!(world.review_labels().await.len(), before + 1);
+    // A prompt that does not exist has no queue.
+    let missing = reader
+        .get(&format!(
+            "{}/dashboard/repos/{REPO}/prompts/nobody/review",
+            world.base
+        ))
+        .await;
+    assert_eq!(missing.status, 404);
+    world.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_review_queue_labels_through_the_shared_flow_on_sqlite() {
+    let backing = Backing::sqlite().await;
+    the_review_queue_labels_through_the_shared_flow(&backing.url()).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_review_queue_labels_through_the_shared_flow_on_postgres() {
+    let Some(backing) =
+        Backing::postgres("the_review_queue_labels_through_the_shared_flow_on_postgres").await
+    else {
+        return;
+    };
+    the_review_queue_labels_through_the_shared_flow(&backing.url()).await;
+    backing.drop().await;
 }

@@ -14,10 +14,11 @@ use crate::edges::store::{LocalLabels, ResultStore, ResultStoreError};
 use crate::pipeline::config::Config;
 use crate::pipeline::gate::PromptGate;
 use crate::pipeline::review::{
-    Agreement, ConfusionTable, OutputRef, QueueItem, ReviewLabel, ReviewedJudges, SampleRequest,
-    agreement_by_criterion, is_judged, latest_labels, sample_queue,
+    Agreement, ConfusionTable, HumanScore, JudgeView, LabelError, OutputRef, QueueItem,
+    ReviewLabel, ReviewedJudges, SampleRequest, agreement_by_criterion, is_judged, judged_output,
+    latest_labels, sample_queue,
 };
-use crate::types::EvalResult;
+use crate::types::{EvalResult, Fingerprint, now_rfc3339};
 
 use super::registry::{OpenError, open_registry};
 
@@ -118,6 +119,99 @@ pub async fn published_results(
         }
     }
     Ok(results)
+}
+
+/// The review queue of a registry (the server's JSON route and the
+/// dashboard's page): judged outputs of its published baselines (of
+/// `request.prompt` when set) not yet labelled.
+pub async fn published_queue(
+    registry: &dyn Registry,
+    request: &SampleRequest,
+) -> Result<Vec<QueueItem>, RegistryError> {
+    let results = published_results(registry, request.prompt.as_deref()).await?;
+    let labelled: HashSet<OutputRef> = registry
+        .review_labels(request.prompt.as_deref())
+        .await?
+        .into_iter()
+        .map(|label| label.output)
+        .collect();
+    Ok(sample_queue(&results, &labelled, request))
+}
+
+/// Why a reviewer's label on a stored output was not recorded.
+#[derive(Debug, thiserror::Error)]
+pub enum StoredLabelError {
+    #[error(
+        "no judged output {} / {} / case {} repeat {} in result {}",
+        .0.prompt, .0.criterion, .0.case_id, .0.repeat, .0.fingerprint
+    )]
+    NotFound(OutputRef),
+    #[error("invalid review label: {0}")]
+    Invalid(#[from] LabelError),
+    #[error(transparent)]
+    Registry(#[from] RegistryError),
+}
+
+/// What a reviewer said about one stored output.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NewLabel {
+    pub output: OutputRef,
+    pub human: HumanScore,
+    pub note: Option<String>,
+    pub reviewer: String,
+}
+
+/// Records a reviewer's label on an output of a result stored in
+/// `registry` (the JSON route and the dashboard's form): the judge's score
+/// is read from the stored result, never taken from the reviewer's side.
+/// Returns the label and the judge's view, which the reviewer may see now.
+pub async fn label_stored_output(
+    registry: &dyn Registry,
+    new: NewLabel,
+) -> Result<(ReviewLabel, JudgeView), StoredLabelError> {
+    let not_found = || StoredLabelError::NotFound(new.output.clone());
+    let result = registry
+        .result(&Fingerprint(new.output.fingerprint.clone()))
+        .await?
+        .ok_or_else(not_found)?;
+    let item = judged_output(&result, &new.output).ok_or_else(not_found)?;
+    let label = ReviewLabel {
+        judge_score: item.judge.score,
+        human: new.human,
+        note: new.note.filter(|n| !n.trim().is_empty()),
+        reviewer: new.reviewer,
+        labelled_at: now_rfc3339(),
+        output: new.output,
+    };
+    label.validate()?;
+    registry.record_review_label(&label).await?;
+    Ok((label, item.judge))
+}
+
+/// The agreement of each judged criterion of `prompt` (`judged`, in that
+/// order; one without labels has an empty table, so "not enough labels"),
+/// then of any other criterion its labels name.
+pub fn prompt_agreement(
+    prompt: &str,
+    judged: &[String],
+    labels: &[ReviewLabel],
+    min_agreement: f64,
+) -> Vec<Agreement> {
+    let mut labelled: Vec<Agreement> = agreement_by_criterion(labels, min_agreement)
+        .into_iter()
+        .filter(|a| a.prompt == prompt)
+        .collect();
+    let mut rows: Vec<Agreement> = judged
+        .iter()
+        .map(
+            |criterion| match labelled.iter().position(|a| &a.criterion == criterion) {
+                Some(at) => labelled.remove(at),
+                None => Agreement::of(prompt, criterion, ConfusionTable::default(), min_agreement),
+            },
+        )
+        .collect();
+    rows.extend(labelled);
+    rows
 }
 
 /// The review queue of a checkout: judged outputs of the local store's

@@ -19,8 +19,6 @@
 // Helpers return the answer itself as their error (see registry_api).
 #![allow(clippy::result_large_err)]
 
-use std::collections::HashSet;
-
 use axum::Router;
 use axum::body::Bytes;
 use axum::extract::rejection::QueryRejection;
@@ -37,12 +35,9 @@ use super::prompts::error;
 use super::registry_api::{body, ok, query_of, registry_error, scoped};
 use crate::edges::registry::http::{LabelBody, LabelsPage};
 use crate::edges::registry::validate_name;
-use crate::flows::review::published_results;
+use crate::flows::review::{NewLabel, StoredLabelError, label_stored_output, published_queue};
 use crate::pipeline::review::agreement::DEFAULT_MIN_AGREEMENT;
-use crate::pipeline::review::{
-    OutputRef, ReviewLabel, SampleRequest, agreement_by_criterion, judged_output, sample_queue,
-};
-use crate::types::{Fingerprint, now_rfc3339};
+use crate::pipeline::review::{ReviewLabel, SampleRequest, agreement_by_criterion};
 
 /// Outputs per criterion a queue holds unless asked, and at most.
 pub const DEFAULT_QUEUE: usize = 20;
@@ -112,17 +107,6 @@ async fn queue(
                 format!("`count` is {count}; ask for 1 to {MAX_QUEUE} outputs per criterion"),
             ));
         }
-        let results = published_results(at.registry.as_ref(), query.prompt.as_deref())
-            .await
-            .map_err(registry_error)?;
-        let labelled: HashSet<OutputRef> = at
-            .registry
-            .review_labels(query.prompt.as_deref())
-            .await
-            .map_err(registry_error)?
-            .into_iter()
-            .map(|label| label.output)
-            .collect();
         let request = SampleRequest {
             per_criterion: count,
             seed: query.seed.unwrap_or(0),
@@ -130,7 +114,9 @@ async fn queue(
             prompt: query.prompt,
         };
         // The judge's view stays on the server until the output is labelled.
-        let items: Vec<_> = sample_queue(&results, &labelled, &request)
+        let items: Vec<_> = published_queue(at.registry.as_ref(), &request)
+            .await
+            .map_err(registry_error)?
             .into_iter()
             .map(|item| {
                 json!({
@@ -167,43 +153,20 @@ async fn label(
         .await?;
         let request: LabelBody = body(&bytes)?;
         validate_name("prompt name", &request.prompt).map_err(registry_error)?;
-        let output = request.output();
-        let not_found = || {
-            error(
-                StatusCode::NOT_FOUND,
-                format!(
-                    "no judged output {} / {} / case {} repeat {} in result {}",
-                    output.prompt,
-                    output.criterion,
-                    output.case_id,
-                    output.repeat,
-                    output.fingerprint
-                ),
-            )
-        };
-        let result = at
-            .registry
-            .result(&Fingerprint(output.fingerprint.clone()))
-            .await
-            .map_err(registry_error)?
-            .ok_or_else(not_found)?;
-        let item = judged_output(&result, &output).ok_or_else(not_found)?;
-        let label = ReviewLabel {
-            output,
-            judge_score: item.judge.score,
+        let new = NewLabel {
+            output: request.output(),
             human: request.human,
-            note: request.note.filter(|n| !n.trim().is_empty()),
+            note: request.note,
             reviewer: request.reviewer,
-            labelled_at: now_rfc3339(),
         };
-        label
-            .validate()
-            .map_err(|e| error(StatusCode::BAD_REQUEST, e.to_string()))?;
-        at.registry
-            .record_review_label(&label)
+        let (label, judge) = label_stored_output(at.registry.as_ref(), new)
             .await
-            .map_err(registry_error)?;
-        let answer = json!({ "label": label, "judge": item.judge });
+            .map_err(|refused| match refused {
+                StoredLabelError::Registry(e) => registry_error(e),
+                StoredLabelError::NotFound(_) => error(StatusCode::NOT_FOUND, refused.to_string()),
+                StoredLabelError::Invalid(e) => error(StatusCode::BAD_REQUEST, e.to_string()),
+            })?;
+        let answer = json!({ "label": label, "judge": judge });
         Ok((StatusCode::CREATED, axum::Json(answer)).into_response())
     };
     answer.await.unwrap_or_else(|response| response)

@@ -22,6 +22,7 @@ use promptgate::edges::registry::sql::SqlRegistry;
 use promptgate::edges::registry::{
     ExpectFrom, GateOutcome, LabelTarget, MoveKind, MoveLabel, Namespace, NewVersion, Registry,
 };
+use promptgate::pipeline::review::{HumanScore, OutputRef, ReviewLabel};
 use promptgate::pipeline::telemetry::{Execution, Outcome};
 use promptgate::server::dashboard::{DashboardSettings, OAuthSettings};
 use promptgate::server::jobs::{JobQueue, RetryPolicy, ShutdownTrigger, shutdown_channel};
@@ -207,6 +208,17 @@ impl World {
         registry.label(PROMPT, label).await.unwrap()
     }
 
+    /// The review labels stored for the seeded prompt.
+    pub async fn review_labels(&self) -> Vec<ReviewLabel> {
+        let registry = self
+            .state
+            .registry
+            .as_ref()
+            .unwrap()
+            .scoped(&Namespace::parse(REPO).unwrap());
+        registry.review_labels(Some(PROMPT)).await.unwrap()
+    }
+
     pub async fn stop(self) {
         self.stop.trigger();
         self.db.close().await;
@@ -338,6 +350,115 @@ fn result(number: usize, seeded: &Seeded) -> EvalResult {
     }
 }
 
+/// The seeded review labels of `tone` (graded by the judge): on these
+/// cases of v1's result, with these grades — too few for its agreement.
+pub const TONE_LABELS: [(usize, u8); 4] = [(0, 4), (1, 4), (2, 5), (3, 2)];
+/// The judged pass/fail criterion of an earlier run of v3 (not a
+/// baseline, so none of its outputs is in the queue), and its labels'
+/// table: both passed, the judge failed a pass, the judge passed a fail,
+/// both failed. 30 of 49 agree: 61% [46%, 75%], a flagged judge.
+pub const POLITENESS: &str = "politeness";
+pub const POLITENESS_TABLE: [usize; 4] = [20, 10, 9, 10];
+
+/// The earlier run of v3 that reviewers labelled for politeness.
+fn politeness_run() -> EvalResult {
+    let [both_pass, missed, false_pass, both_fail] = POLITENESS_TABLE;
+    let judge_passes = (0..both_pass)
+        .map(|_| true)
+        .chain((0..missed).map(|_| false))
+        .chain((0..false_pass).map(|_| true))
+        .chain((0..both_fail).map(|_| false));
+    let cases = judge_passes
+        .enumerate()
+        .map(|(i, passes)| CaseResult {
+            case_id: format!("polite-{i}"),
+            vars: serde_json::Map::from_iter([("name".to_string(), json!(format!("Guest {i}")))]),
+            repeats: vec![RepeatResult {
+                call: CallOutcome {
+                    result: Ok(format!("earlier answer to guest {i}")),
+                    usage: Usage {
+                        input_tokens: 10,
+                        output_tokens: 20,
+                    },
+                    latency_ms: 100,
+                    cost_usd: Some(0.001),
+                    cached: false,
+                },
+                scores: vec![CriterionScore {
+                    score: Ok(Score::pass_fail(passes, "polite enough")),
+                }],
+            }],
+        })
+        .collect();
+    EvalResult {
+        prompt: PROMPT.into(),
+        version: VersionId(format!("{:064}", 3)),
+        fingerprint: Fingerprint(format!("fe{:062}", 3)),
+        model: "openai/gpt-4o-mini".into(),
+        from_model: true,
+        criteria: vec![CriterionInfo {
+            name: POLITENESS.into(),
+            kind: "judge".into(),
+            weight: 1.0,
+            threshold: None,
+            binary: true,
+            line: None,
+        }],
+        cases,
+        created_at: "2026-11-30T10:00:00Z".into(),
+    }
+}
+
+/// The seeded reviewers' labels: [`TONE_LABELS`] and the politeness run's.
+async fn seed_review_labels(registry: &dyn Registry) {
+    let label = |output: OutputRef, judge_score: f64, human: HumanScore| ReviewLabel {
+        output,
+        judge_score,
+        human,
+        note: None,
+        reviewer: "seed".into(),
+        labelled_at: "2026-12-01T12:00:00Z".into(),
+    };
+    let tone_result = result(1, &VERSIONS[0]);
+    for (case, grade) in TONE_LABELS {
+        let output = OutputRef {
+            prompt: PROMPT.into(),
+            criterion: "tone".into(),
+            fingerprint: tone_result.fingerprint.0.clone(),
+            case_id: format!("case-{case}"),
+            repeat: 0,
+        };
+        registry
+            .record_review_label(&label(output, VERSIONS[0].tone, HumanScore::Grade(grade)))
+            .await
+            .unwrap();
+    }
+    let run = politeness_run();
+    registry.record_result(&run, "seed").await.unwrap();
+    let [both_pass, missed, _, _] = POLITENESS_TABLE;
+    for (i, case) in run.cases.iter().enumerate() {
+        let judge = case.repeats[0].scores[0].score.as_ref().unwrap().value;
+        // The first two blocks are outputs reviewers passed.
+        let human_passes = i < both_pass + missed;
+        let output = OutputRef {
+            prompt: PROMPT.into(),
+            criterion: POLITENESS.into(),
+            fingerprint: run.fingerprint.0.clone(),
+            case_id: case.case_id.clone(),
+            repeat: 0,
+        };
+        let human = if human_passes {
+            HumanScore::Pass
+        } else {
+            HumanScore::Fail
+        };
+        registry
+            .record_review_label(&label(output, judge, human))
+            .await
+            .unwrap();
+    }
+}
+
 async fn set_label(registry: &dyn Registry, label: &str, to: &str) {
     registry
         .move_label(MoveLabel {
@@ -388,6 +509,7 @@ async fn seed(root: &dyn Registry, state: &ServerState) {
             .await
             .unwrap();
     }
+    seed_review_labels(registry.as_ref()).await;
     set_label(registry.as_ref(), "staging", "v2").await;
     set_label(registry.as_ref(), "production", "v1").await;
     set_label(registry.as_ref(), "experiment", "v1:50,v2:50").await;

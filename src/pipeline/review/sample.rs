@@ -52,6 +52,9 @@ pub struct QueueItem {
     pub vars: serde_json::Map<String, serde_json::Value>,
     /// The model's output.
     pub text: String,
+    /// A pass/fail criterion (else graded: a reviewer gives 1–5).
+    #[serde(default)]
+    pub binary: bool,
     /// Not shown before the reviewer has labelled the output.
     pub judge: JudgeView,
 }
@@ -66,6 +69,7 @@ pub fn judged_output(result: &EvalResult, output: &OutputRef) -> Option<QueueIte
         .criteria
         .iter()
         .position(|c| c.name == output.criterion && is_judged(&c.kind))?;
+    let binary = result.criteria[index].binary;
     let case = result.cases.iter().find(|c| c.case_id == output.case_id)?;
     let repeat = case.repeats.get(output.repeat as usize)?;
     let text = repeat.call.result.as_ref().ok()?;
@@ -74,6 +78,7 @@ pub fn judged_output(result: &EvalResult, output: &OutputRef) -> Option<QueueIte
         output: output.clone(),
         vars: case.vars.clone(),
         text: text.clone(),
+        binary,
         judge: JudgeView {
             score: score.value.clamp(0.0, 1.0),
             display: score.display.clone(),

@@ -1,8 +1,7 @@
-//! The two reads the dashboard needs that the registry's trait does not
-//! offer in one query: which repositories have prompts, and every version's
-//! baseline fingerprint and gate (without loading each result).
-
-use std::collections::BTreeMap;
+//! The reads the dashboard needs that the registry's trait does not offer
+//! in one query: which repositories have prompts, and every version's
+//! summary with its baseline's fingerprint and gate (without the version's
+//! content, which only the version page shows, nor the result).
 
 use sqlx::Row;
 
@@ -29,30 +28,45 @@ pub struct BaselineRef {
     pub gate: String,
 }
 
-/// Every baseline of `prompt` in `repo`, by version number.
-pub async fn baselines(
+/// What the prompt pages show of a version: no content.
+#[derive(Debug, Clone, PartialEq)]
+pub struct VersionSummary {
+    pub number: u32,
+    pub git_commit: Option<String>,
+    pub author: String,
+    pub message: Option<String>,
+    /// RFC 3339.
+    pub created_at: String,
+    pub baseline: Option<BaselineRef>,
+}
+
+/// Every version of `prompt` in `repo`, oldest first, with its baseline.
+pub async fn version_summaries(
     db: &Database,
     repo: &str,
     prompt: &str,
-) -> Result<BTreeMap<u32, BaselineRef>, DatabaseError> {
+) -> Result<Vec<VersionSummary>, DatabaseError> {
+    const SQL: &str = "SELECT v.number, v.git_commit, v.author, v.message, v.created_at, \
+         b.fingerprint, b.gate FROM versions v LEFT JOIN baselines b \
+         ON b.repo = v.repo AND b.prompt = v.prompt AND b.number = v.number \
+         WHERE v.repo = $1 AND v.prompt = $2 ORDER BY v.number";
     Ok(per_backend!(db, pool => {
-        let mut found = BTreeMap::new();
-        for row in sqlx::query(
-            "SELECT number, fingerprint, gate FROM baselines WHERE repo = $1 AND prompt = $2",
-        )
-        .bind(repo)
-        .bind(prompt)
-        .fetch_all(pool)
-        .await?
-        {
+        let mut found = Vec::new();
+        for row in sqlx::query(SQL).bind(repo).bind(prompt).fetch_all(pool).await? {
             let number: i64 = row.try_get(0)?;
-            found.insert(
-                u32::try_from(number).unwrap_or(0),
-                BaselineRef {
-                    fingerprint: row.try_get(1)?,
-                    gate: row.try_get(2)?,
-                },
-            );
+            let fingerprint: Option<String> = row.try_get(5)?;
+            let gate: Option<String> = row.try_get(6)?;
+            found.push(VersionSummary {
+                number: u32::try_from(number).unwrap_or(0),
+                git_commit: row.try_get(1)?,
+                author: row.try_get(2)?,
+                message: row.try_get(3)?,
+                created_at: row.try_get(4)?,
+                baseline: fingerprint.zip(gate).map(|(fingerprint, gate)| BaselineRef {
+                    fingerprint,
+                    gate,
+                }),
+            });
         }
         found
     }))

@@ -11,15 +11,29 @@
 //!
 //! The pages: repositories → prompts (labels, latest version, last verdict,
 //! score sparkline) → a prompt (scores per version, labels and their
-//! history, production telemetry per version and per A/B arm, promote and
-//! rollback) → a version (messages, word diff against another version, its
-//! result) → its run (every case, head against baseline, with filters).
+//! history, judge agreement with reviewers, production telemetry per
+//! version and per A/B arm, promote and rollback) → a version (messages,
+//! word diff against another version, its result) → its run (every case,
+//! head against baseline, with filters); and a prompt's review queue
+//! ([`review`]: judged outputs to label, the judge's score hidden until
+//! the label is saved).
+
+/// The value of a step that answers with the page itself when it fails.
+macro_rules! or_answer {
+    ($step:expr) => {
+        match $step {
+            Ok(value) => value,
+            Err(response) => return response,
+        }
+    };
+}
 
 pub mod charts;
 pub mod csrf;
 mod data;
 pub mod oauth;
 mod pages;
+mod review;
 pub mod scores;
 pub mod sessions;
 mod views;
@@ -49,8 +63,8 @@ pub struct DashboardSettings {
     pub session_lifetime: Duration,
     /// The environments promotions go through, in order.
     pub environments: Vec<String>,
-    /// Shows the review queue's entry in the navigation (the queue's page
-    /// is another module's; this is the hook it plugs into).
+    /// Shows the prompt's review queue in the navigation of a prompt's
+    /// pages (on by default; the prompt page links to it either way).
     pub review_queue: bool,
 }
 
@@ -64,7 +78,7 @@ impl Default for DashboardSettings {
                 .iter()
                 .map(|e| e.to_string())
                 .collect(),
-            review_queue: false,
+            review_queue: true,
         }
     }
 }
@@ -88,7 +102,7 @@ impl std::fmt::Debug for Dashboard {
 }
 
 /// Every template, embedded in the binary.
-const TEMPLATES: [(&str, &str); 9] = [
+const TEMPLATES: [(&str, &str); 10] = [
     (
         "base.html.j2",
         include_str!("../../../templates/dashboard/base.html.j2"),
@@ -116,6 +130,10 @@ const TEMPLATES: [(&str, &str); 9] = [
     (
         "run.html.j2",
         include_str!("../../../templates/dashboard/run.html.j2"),
+    ),
+    (
+        "review.html.j2",
+        include_str!("../../../templates/dashboard/review.html.j2"),
     ),
     (
         "promote.html.j2",
@@ -204,6 +222,10 @@ pub fn routes() -> Router<ServerState> {
         .route(&format!("{prompt}/versions/{{n}}/run"), get(pages::run))
         .route(&format!("{prompt}/promote"), post(pages::promote))
         .route(&format!("{prompt}/rollback"), post(pages::rollback))
+        .route(
+            &format!("{prompt}/review"),
+            get(review::queue).post(review::label),
+        )
         .layer(axum::middleware::map_response(security_headers))
 }
 

@@ -10,7 +10,7 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{Html, IntoResponse, Response};
 use serde::{Deserialize, Serialize};
 
-use super::data::{self, BaselineRef};
+use super::data::{self, VersionSummary};
 use super::scores::ScoreSummary;
 use super::sessions::{self, Access, NewSession, SESSION_COOKIE, Viewer};
 use super::views::{self, Day};
@@ -18,8 +18,10 @@ use super::{Dashboard, PREFIX, csrf};
 use crate::edges::registry::{
     Namespace, Promote, Registry, RegistryError, Version, VersionRef, check_promotion,
 };
+use crate::flows::review;
 use crate::pipeline::report::html::{Counts, MAX_CASES, case_views, criterion_rows};
 use crate::pipeline::report::{BaselineSource, PromptReport};
+use crate::pipeline::review::agreement::DEFAULT_MIN_AGREEMENT;
 use crate::server::ServerState;
 use crate::server::telemetry::store::DAY_MS;
 use crate::types::{EvalResult, Fingerprint};
@@ -32,26 +34,27 @@ const STATE_COOKIE: &str = "pg_oauth_state";
 
 /// What every page's frame shows.
 #[derive(Serialize)]
-struct Layout {
-    title: String,
-    login: Option<String>,
-    csrf: String,
+pub(super) struct Layout {
+    pub(super) title: String,
+    pub(super) login: Option<String>,
+    pub(super) csrf: String,
     /// Breadcrumbs: (text, link).
-    trail: Vec<(String, String)>,
-    review_queue: Option<String>,
+    pub(super) trail: Vec<(String, String)>,
+    pub(super) review_queue: Option<String>,
 }
 
-fn layout(
+/// The frame of a page; on a prompt's pages (`prompt`: its link) the
+/// navigation offers the prompt's review queue.
+pub(super) fn layout(
     dashboard: &Dashboard,
     viewer: &Viewer,
     title: String,
     trail: Vec<(String, String)>,
+    prompt: Option<&str>,
 ) -> Layout {
-    // The review queue's page plugs in here when it is built.
-    let review_queue = dashboard
-        .settings
-        .review_queue
-        .then(|| format!("{PREFIX}/review"));
+    let review_queue = prompt
+        .filter(|_| dashboard.settings.review_queue)
+        .map(|link| format!("{link}/review"));
     Layout {
         title,
         login: Some(viewer.login.clone()),
@@ -61,7 +64,7 @@ fn layout(
     }
 }
 
-fn render(
+pub(super) fn render(
     dashboard: &Dashboard,
     status: StatusCode,
     template: &str,
@@ -85,7 +88,7 @@ fn render(
 }
 
 /// A page that says what went wrong, in the frame.
-fn problem(
+pub(super) fn problem(
     dashboard: &Dashboard,
     viewer: Option<&Viewer>,
     status: StatusCode,
@@ -106,7 +109,7 @@ fn problem(
     )
 }
 
-fn unavailable(
+pub(super) fn unavailable(
     dashboard: &Dashboard,
     viewer: Option<&Viewer>,
     what: &str,
@@ -121,7 +124,7 @@ fn unavailable(
     )
 }
 
-fn see_other(location: &str) -> Response {
+pub(super) fn see_other(location: &str) -> Response {
     (
         StatusCode::SEE_OTHER,
         [(header::LOCATION, location.to_string())],
@@ -138,7 +141,7 @@ fn set_cookie(response: &mut Response, name: &str, value: &str, max_age: i64) {
 }
 
 /// The signed-in viewer, or the answer: to the sign-in page.
-async fn viewer(dashboard: &Dashboard, headers: &HeaderMap) -> Result<Viewer, Response> {
+pub(super) async fn viewer(dashboard: &Dashboard, headers: &HeaderMap) -> Result<Viewer, Response> {
     match dashboard.sessions.viewer(headers).await {
         Ok(Some(viewer)) => Ok(viewer),
         Ok(None) => Err(see_other(&format!("{PREFIX}/signin"))),
@@ -148,13 +151,13 @@ async fn viewer(dashboard: &Dashboard, headers: &HeaderMap) -> Result<Viewer, Re
 
 /// A repository the viewer may see, and the registry's view of it. Out of
 /// reach answers as a repository that does not exist (404).
-struct Repo {
-    namespace: Namespace,
-    access: Access,
-    registry: Arc<dyn Registry>,
+pub(super) struct Repo {
+    pub namespace: Namespace,
+    pub access: Access,
+    pub registry: Arc<dyn Registry>,
 }
 
-async fn repo(
+pub(super) async fn repo(
     state: &ServerState,
     viewer: &Viewer,
     owner: &str,
@@ -199,15 +202,6 @@ async fn repo(
     })
 }
 
-macro_rules! or_answer {
-    ($step:expr) => {
-        match $step {
-            Ok(value) => value,
-            Err(response) => return response,
-        }
-    };
-}
-
 fn repo_trail(namespace: &Namespace) -> Vec<(String, String)> {
     vec![
         ("repositories".into(), PREFIX.to_string()),
@@ -219,7 +213,7 @@ fn repo_link(namespace: &Namespace) -> String {
     format!("{PREFIX}/repos/{}", namespace.as_str())
 }
 
-fn prompt_link(namespace: &Namespace, prompt: &str) -> String {
+pub(super) fn prompt_link(namespace: &Namespace, prompt: &str) -> String {
     format!(
         "{}/prompts/{}",
         repo_link(namespace),
@@ -227,7 +221,7 @@ fn prompt_link(namespace: &Namespace, prompt: &str) -> String {
     )
 }
 
-fn prompt_trail(namespace: &Namespace, prompt: &str) -> Vec<(String, String)> {
+pub(super) fn prompt_trail(namespace: &Namespace, prompt: &str) -> Vec<(String, String)> {
     let mut trail = repo_trail(namespace);
     trail.push((prompt.to_string(), prompt_link(namespace, prompt)));
     trail
@@ -253,16 +247,15 @@ async fn summary(
         }))
 }
 
-/// The summaries of `numbers`' baselines, in order.
+/// The score summaries of these versions' baselines, in order.
 async fn summaries(
     dashboard: &Dashboard,
     at: &Repo,
-    baselines: &BTreeMap<u32, BaselineRef>,
-    numbers: &[u32],
+    versions: &[&VersionSummary],
 ) -> Result<Vec<Option<Arc<ScoreSummary>>>, RegistryError> {
-    let mut found = Vec::with_capacity(numbers.len());
-    for number in numbers {
-        found.push(match baselines.get(number) {
+    let mut found = Vec::with_capacity(versions.len());
+    for version in versions {
+        found.push(match &version.baseline {
             Some(baseline) => {
                 summary(
                     dashboard,
@@ -574,6 +567,7 @@ pub(super) async fn repositories(State(state): State<ServerState>, headers: Head
         &viewer,
         "Repositories".into(),
         vec![("repositories".into(), PREFIX.into())],
+        None,
     );
     render(
         dashboard,
@@ -585,6 +579,13 @@ pub(super) async fn repositories(State(state): State<ServerState>, headers: Head
 
 /// Versions whose scores the prompt list's sparklines draw (the newest).
 const SPARKLINE_VERSIONS: usize = 30;
+
+/// The newest `count` of `versions` (oldest first, as given).
+fn newest(versions: &[VersionSummary], count: usize) -> Vec<&VersionSummary> {
+    versions[versions.len().saturating_sub(count)..]
+        .iter()
+        .collect()
+}
 
 #[derive(Serialize)]
 struct PromptRow {
@@ -609,9 +610,7 @@ pub(super) async fn prompts(
     let built: Result<Vec<PromptRow>, String> = async {
         let mut rows = Vec::new();
         for prompt in at.registry.prompts().await.map_err(|e| e.to_string())? {
-            let versions = at
-                .registry
-                .versions(&prompt)
+            let versions = data::version_summaries(&dashboard.db, at.namespace.as_str(), &prompt)
                 .await
                 .map_err(|e| e.to_string())?;
             let labels = at
@@ -619,38 +618,29 @@ pub(super) async fn prompts(
                 .labels(&prompt)
                 .await
                 .map_err(|e| e.to_string())?;
-            let baselines = data::baselines(&dashboard.db, at.namespace.as_str(), &prompt)
-                .await
-                .map_err(|e| e.to_string())?;
-            let numbers: Vec<u32> = versions
-                .iter()
-                .rev()
-                .take(SPARKLINE_VERSIONS)
-                .rev()
-                .map(|v| v.number)
-                .collect();
-            let scores = summaries(dashboard, &at, &baselines, &numbers)
+            let sparkline = newest(&versions, SPARKLINE_VERSIONS);
+            let scores = summaries(dashboard, &at, &sparkline)
                 .await
                 .map_err(|e| e.to_string())?;
             let values: Vec<Option<f64>> = scores
                 .iter()
                 .map(|s| s.as_ref().and_then(|s| s.score))
                 .collect();
-            let latest = versions.last().map(|v| v.number);
+            let latest = versions.last();
             rows.push(PromptRow {
                 link: prompt_link(&at.namespace, &prompt),
                 labels: views::label_views(&labels),
-                latest,
+                latest: latest.map(|v| v.number),
                 versions: versions.len(),
                 verdict: latest
-                    .and_then(|n| baselines.get(&n))
+                    .and_then(|v| v.baseline.as_ref())
                     .map(|b| b.gate.replace('_', " ")),
                 score: values.last().copied().flatten().map(views::percent),
                 sparkline: super::charts::sparkline(
                     &values,
                     &format!(
                         "{prompt}: overall score of the last {} versions",
-                        numbers.len()
+                        sparkline.len()
                     ),
                 ),
                 name: prompt,
@@ -668,6 +658,7 @@ pub(super) async fn prompts(
         &viewer,
         format!("{} — prompts", at.namespace),
         repo_trail(&at.namespace),
+        None,
     );
     render(
         dashboard,
@@ -704,13 +695,17 @@ struct PromptPage {
     telemetry: views::TelemetryView,
     telemetry_days: i64,
     notice: Option<String>,
+    agreement: Vec<views::AgreementRow>,
+    review_link: String,
 }
 
 #[derive(Deserialize)]
 pub(super) struct NoticeQuery {
-    done: Option<String>,
+    pub done: Option<String>,
 }
 
+/// The last [`TELEMETRY_DAYS`] days of telemetry, today last, in one
+/// read of the daily rollups.
 async fn telemetry_days(
     state: &ServerState,
     repo: &Namespace,
@@ -718,20 +713,24 @@ async fn telemetry_days(
 ) -> Result<Vec<Day>, crate::edges::db::DatabaseError> {
     let now = sessions::now_ms();
     let today = now - now.rem_euclid(DAY_MS);
-    let mut days = Vec::new();
-    for back in (0..TELEMETRY_DAYS).rev() {
-        let start = today - back * DAY_MS;
-        let tallies = state
-            .telemetry
-            .store()
-            .tallies(repo.as_str(), prompt, start, start + DAY_MS, None)
-            .await?;
-        let label = time::OffsetDateTime::from_unix_timestamp(start / 1000)
-            .map(|d| format!("{:02}-{:02}", u8::from(d.month()), d.day()))
-            .unwrap_or_default();
-        days.push(Day { label, tallies });
-    }
-    Ok(days)
+    let first = today - (TELEMETRY_DAYS - 1) * DAY_MS;
+    let mut read = state
+        .telemetry
+        .store()
+        .daily_tallies(repo.as_str(), prompt, first, today + DAY_MS)
+        .await?;
+    Ok((0..TELEMETRY_DAYS)
+        .map(|day| {
+            let start = first + day * DAY_MS;
+            let label = time::OffsetDateTime::from_unix_timestamp(start / 1000)
+                .map(|d| format!("{:02}-{:02}", u8::from(d.month()), d.day()))
+                .unwrap_or_default();
+            Day {
+                label,
+                tallies: read.remove(&start).unwrap_or_default(),
+            }
+        })
+        .collect())
 }
 
 /// Each environment `number` could be promoted to, and the rules that
@@ -782,25 +781,17 @@ async fn prompt_page(
 ) -> Result<PromptPage, String> {
     let dashboard = &state.dashboard;
     let text = |e: RegistryError| e.to_string();
-    let versions = at.registry.versions(name).await.map_err(text)?;
+    let versions = data::version_summaries(&dashboard.db, at.namespace.as_str(), name)
+        .await
+        .map_err(|e| e.to_string())?;
     let Some(latest) = versions.last() else {
         return Err(String::new());
     };
     let labels = at.registry.labels(name).await.map_err(text)?;
     let history = at.registry.label_history(name).await.map_err(text)?;
-    let baselines = data::baselines(&dashboard.db, at.namespace.as_str(), name)
-        .await
-        .map_err(|e| e.to_string())?;
-    let charted: Vec<&Version> = versions
-        .iter()
-        .rev()
-        .take(views::CHART_VERSIONS)
-        .rev()
-        .collect();
+    let charted = newest(&versions, views::CHART_VERSIONS);
     let numbers: Vec<u32> = charted.iter().map(|v| v.number).collect();
-    let scores = summaries(dashboard, at, &baselines, &numbers)
-        .await
-        .map_err(text)?;
+    let scores = summaries(dashboard, at, &charted).await.map_err(text)?;
     let by_number: BTreeMap<u32, Option<&ScoreSummary>> = numbers
         .iter()
         .copied()
@@ -815,15 +806,24 @@ async fn prompt_page(
         .iter()
         .rev()
         .take(views::TABLE_VERSIONS)
-        .map(|v| {
-            views::version_row(
-                v,
-                by_number.get(&v.number).copied().flatten(),
-                baselines.get(&v.number).map(|b| b.gate.as_str()),
-                &labels,
-            )
-        })
+        .map(|v| views::version_row(v, by_number.get(&v.number).copied().flatten(), &labels))
         .collect();
+    // The judged criteria of the newest summarised result, and any other
+    // criterion reviewers labelled.
+    let judged: Vec<String> = scores
+        .iter()
+        .rev()
+        .find_map(|s| s.as_deref())
+        .map(|s| {
+            s.criteria
+                .iter()
+                .filter(|c| c.judged)
+                .map(|c| c.name.clone())
+                .collect()
+        })
+        .unwrap_or_default();
+    let review_labels = at.registry.review_labels(Some(name)).await.map_err(text)?;
+    let agreement = review::prompt_agreement(name, &judged, &review_labels, DEFAULT_MIN_AGREEMENT);
     let promote = promote_options(state, at, name, latest.number, &labels)
         .await
         .map_err(text)?;
@@ -836,15 +836,19 @@ async fn prompt_page(
     let days = telemetry_days(state, &at.namespace, name)
         .await
         .map_err(|e| e.to_string())?;
+    let link = prompt_link(&at.namespace, name);
     Ok(PromptPage {
         layout: layout(
             dashboard,
             viewer,
             name.to_string(),
             prompt_trail(&at.namespace, name),
+            Some(&link),
         ),
         name: name.to_string(),
-        link: prompt_link(&at.namespace, name),
+        agreement: views::agreement_rows(&agreement),
+        review_link: format!("{link}/review"),
+        link,
         labels: views::label_views(&labels),
         chart,
         versions_total: versions.len(),
@@ -901,7 +905,7 @@ async fn show_prompt(
 /// The signed-in viewer of a form (its CSRF token checked) and the
 /// repository, when the viewer may write to it; `doing` names the action
 /// in the refusal.
-async fn writer(
+pub(super) async fn writer(
     state: &ServerState,
     headers: &HeaderMap,
     csrf: Option<&str>,
@@ -1178,14 +1182,14 @@ pub(super) async fn version(
         }
         _ => None,
     };
-    let all = match at.registry.versions(&prompt).await {
+    let all = match data::version_summaries(&dashboard.db, at.namespace.as_str(), &prompt).await {
         Ok(all) => all,
         Err(error) => return unavailable(dashboard, Some(&viewer), "the versions", error),
     };
-    let baseline = match data::baselines(&dashboard.db, at.namespace.as_str(), &prompt).await {
-        Ok(found) => found.get(&version.number).cloned(),
-        Err(error) => return unavailable(dashboard, Some(&viewer), "the results", error),
-    };
+    let baseline = all
+        .iter()
+        .find(|v| v.number == version.number)
+        .and_then(|v| v.baseline.clone());
     let summary = match &baseline {
         Some(b) => match summary(
             dashboard,
@@ -1222,6 +1226,7 @@ pub(super) async fn version(
                 ));
                 trail
             },
+            Some(&link),
         ),
         prompt: prompt.clone(),
         number: version.number,
@@ -1407,6 +1412,7 @@ pub(super) async fn run(
             trail.push(("run".into(), base.clone()));
             trail
         },
+        Some(&link),
     );
     render(
         dashboard,

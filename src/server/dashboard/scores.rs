@@ -20,6 +20,8 @@ const CACHE_ENTRIES: usize = 100_000;
 #[derive(Debug, Clone, PartialEq)]
 pub struct CriterionScore {
     pub name: String,
+    /// Scored by an LLM judge (its agreement with reviewers is shown).
+    pub judged: bool,
     pub mean: Option<f64>,
     pub interval: Option<(f64, f64)>,
 }
@@ -63,6 +65,7 @@ impl ScoreSummary {
                 let (mean, interval) = mean_and_interval(&per_case, criterion.binary);
                 CriterionScore {
                     name: criterion.name.clone(),
+                    judged: crate::pipeline::review::is_judged(&criterion.kind),
                     mean,
                     interval,
                 }

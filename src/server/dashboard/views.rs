@@ -8,8 +8,11 @@ use serde::Serialize;
 use similar::ChangeTag;
 
 use super::charts::{self, LineChart, Series};
+use super::data::VersionSummary;
 use super::scores::ScoreSummary;
 use crate::edges::registry::{LabelMove, LabelTarget, Version};
+use crate::pipeline::review::agreement::{ENOUGH_LABELS, ENOUGH_PER_CLASS};
+use crate::pipeline::review::{Agreement, Estimate};
 use crate::pipeline::telemetry::{self as stats, Comparison, Difference, Tally, Verdict};
 use crate::pipeline::textdiff;
 
@@ -133,9 +136,8 @@ pub struct VersionRow {
 }
 
 pub fn version_row(
-    version: &Version,
+    version: &VersionSummary,
     summary: Option<&ScoreSummary>,
-    gate: Option<&str>,
     labels: &BTreeMap<String, LabelTarget>,
 ) -> VersionRow {
     VersionRow {
@@ -146,13 +148,79 @@ pub fn version_row(
         message: version.message.clone(),
         score: or_dash(summary.and_then(|s| s.score), percent),
         cases: summary.map(|s| s.cases),
-        gate: gate.map(str::to_string),
+        gate: version.baseline.as_ref().map(|b| b.gate.clone()),
         labels: labels
             .iter()
             .filter(|(_, target)| target.contains(version.number))
             .map(|(name, _)| name.clone())
             .collect(),
     }
+}
+
+/// One judged criterion's agreement with the reviewers.
+#[derive(Debug, Serialize)]
+pub struct AgreementRow {
+    pub criterion: String,
+    pub labels: u64,
+    /// The rates with their intervals, once there are enough labels.
+    pub rates: Option<AgreementRates>,
+    /// Below the threshold: how far it is (`not enough labels yet: …`).
+    pub short: Option<String>,
+    /// How the labels split, e.g. `reviewers passed 3, failed 1`.
+    pub classes: String,
+    /// When the judge is flagged: `this judge agrees with reviewers …`.
+    pub flag: Option<String>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct AgreementRates {
+    pub accuracy: String,
+    pub kappa: String,
+    pub sensitivity: String,
+    pub specificity: String,
+}
+
+/// The rows of the agreement table: each of `agreements` (one per
+/// criterion, labelled or not), as the page words them.
+pub fn agreement_rows(agreements: &[Agreement]) -> Vec<AgreementRow> {
+    let rate = |e: &Option<Estimate>| {
+        e.as_ref()
+            .map_or_else(|| "n/a".to_string(), Estimate::percent)
+    };
+    agreements
+        .iter()
+        .map(|a| AgreementRow {
+            criterion: a.criterion.clone(),
+            labels: a.labels,
+            rates: a.enough.then(|| AgreementRates {
+                accuracy: rate(&a.accuracy),
+                kappa: a.kappa.map_or_else(
+                    || "n/a".to_string(),
+                    |k| format!("{:.2} [{:.2}, {:.2}]", k.value, k.low, k.high),
+                ),
+                sensitivity: rate(&a.sensitivity),
+                specificity: rate(&a.specificity),
+            }),
+            short: (!a.enough).then(|| {
+                format!(
+                    "not enough labels yet: {} of {ENOUGH_LABELS} ({ENOUGH_PER_CLASS} of each class)",
+                    a.labels
+                )
+            }),
+            classes: format!(
+                "reviewers passed {}, failed {}",
+                a.table.human_passes(),
+                a.table.human_fails()
+            ),
+            flag: a.flagged.then(|| {
+                format!(
+                    "this judge agrees with reviewers {} of the time, below the {:.0}% it must reach",
+                    rate(&a.accuracy),
+                    a.min_agreement * 100.0
+                )
+            }),
+        })
+        .collect()
 }
 
 #[derive(Debug, Serialize)]
