@@ -278,6 +278,20 @@ pub const VERSIONS: [Seeded; 3] = [
     },
 ];
 
+/// A model call that answered `text` (10 tokens in, 20 out, 100 ms, $0.001).
+fn answered(text: String) -> CallOutcome {
+    CallOutcome {
+        result: Ok(text),
+        usage: Usage {
+            input_tokens: 10,
+            output_tokens: 20,
+        },
+        latency_ms: 100,
+        cost_usd: Some(0.001),
+        cached: false,
+    }
+}
+
 fn result(number: usize, seeded: &Seeded) -> EvalResult {
     let criteria = vec![
         CriterionInfo {
@@ -314,16 +328,7 @@ fn result(number: usize, seeded: &Seeded) -> EvalResult {
                     json!(format!("Customer {i}")),
                 )]),
                 repeats: vec![RepeatResult {
-                    call: CallOutcome {
-                        result: Ok(format!("v{number} answer to customer {i}")),
-                        usage: Usage {
-                            input_tokens: 10,
-                            output_tokens: 20,
-                        },
-                        latency_ms: 100,
-                        cost_usd: Some(0.001),
-                        cached: false,
-                    },
+                    call: answered(format!("v{number} answer to customer {i}")),
                     scores: vec![
                         CriterionScore {
                             score: Ok(Score {
@@ -374,16 +379,7 @@ fn politeness_run() -> EvalResult {
             case_id: format!("polite-{i}"),
             vars: serde_json::Map::from_iter([("name".to_string(), json!(format!("Guest {i}")))]),
             repeats: vec![RepeatResult {
-                call: CallOutcome {
-                    result: Ok(format!("earlier answer to guest {i}")),
-                    usage: Usage {
-                        input_tokens: 10,
-                        output_tokens: 20,
-                    },
-                    latency_ms: 100,
-                    cost_usd: Some(0.001),
-                    cached: false,
-                },
+                call: answered(format!("earlier answer to guest {i}")),
                 scores: vec![CriterionScore {
                     score: Ok(Score::pass_fail(passes, "polite enough")),
                 }],
