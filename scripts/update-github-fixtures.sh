@@ -36,7 +36,9 @@ const USED = {
   "/repos/{owner}/{repo}/pulls/{pull_number}/files": ["get"],
   "/repos/{owner}/{repo}/pulls/{pull_number}/comments": ["get", "post"],
   "/repos/{owner}/{repo}/pulls/comments/{comment_id}": ["patch"],
-  "/repos/{owner}/{repo}/contents/{path}": ["get"],
+  // "put": only the tests' agents commit through it (tests/mcp/agent_loop_http.py), as a
+  // remote agent applies a suggestion; the fake GitHub validates those requests too.
+  "/repos/{owner}/{repo}/contents/{path}": ["get", "put"],
   "/repos/{owner}/{repo}/git/ref/{ref}": ["get"],
   "/repos/{owner}/{repo}/git/trees/{tree_sha}": ["get"],
   "/repos/{owner}/{repo}/compare/{basehead}": ["get"],

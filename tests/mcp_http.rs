@@ -13,12 +13,22 @@
 //! promote and only an admin key forces; a repository out of reach answers
 //! exactly as one with nothing published; a missing or wrong key gets 401
 //! before any MCP session.
+//!
+//! And the whole loop of a remote agent on a repository the server reads
+//! through its GitHub App (the contract-checked fake GitHub, the scripted
+//! suggestion model): `tests/mcp/agent_loop_http.py` lists, evaluates,
+//! reads the scores, checks, gets a verified suggestion, commits it through
+//! GitHub's contents API and checks again.
 
 // Only some of the shared helpers are used here.
 #[allow(dead_code)]
 mod common;
+#[path = "support/fake_github/mod.rs"]
+mod fake_github;
 #[path = "mcp/support.rs"]
 mod mcp_support;
+#[path = "support/scripted_model.rs"]
+mod scripted_model;
 
 use std::path::Path;
 use std::sync::Arc;
@@ -84,15 +94,45 @@ async fn serve_with_read_key() -> (
 }
 
 /// The tools `/mcp` offers, sorted.
-const TOOLS: [&str; 7] = [
+const TOOLS: [&str; 12] = [
+    "check",
     "diff_prompt",
+    "estimate",
+    "evaluate",
     "history",
     "list_prompts",
     "promote",
     "read_prompt",
     "results",
     "rollback",
+    "suggest",
+    "validate",
 ];
+
+/// The agent's keys, `agent-<scope>` for each of `scopes` reaching
+/// `reach`, put in `keys` by scope; returns CI's `publish` key, which
+/// reaches every repository.
+async fn agent_keys(
+    state: &ServerState,
+    reach: &KeyReach,
+    scopes: &[Scope],
+    keys: &mut Value,
+) -> Secret {
+    for scope in scopes {
+        let made = state
+            .api_keys
+            .create(&format!("agent-{scope}"), *scope, reach.clone())
+            .await
+            .unwrap();
+        keys[scope.as_str()] = made.key.expose().into();
+    }
+    state
+        .api_keys
+        .create("ci", Scope::Publish, KeyReach::Every)
+        .await
+        .unwrap()
+        .key
+}
 
 /// `promptgate publish [PROMPTS]` of `repo` into `repository` on the server.
 async fn publish(repo: &Path, server: &str, key: &str, repository: &str, prompts: &[&str]) {
@@ -197,20 +237,8 @@ async fn agent_on(database: &str) {
     ]);
     let mut keys =
         json!({"wrong": "pgk_0000000000000000000000000000000000000000000000000000000000000000"});
-    for scope in [Scope::Read, Scope::Publish, Scope::Admin] {
-        let made = state
-            .api_keys
-            .create(&format!("agent-{scope}"), scope, reach.clone())
-            .await
-            .unwrap();
-        keys[scope.as_str()] = made.key.expose().into();
-    }
-    let publisher = state
-        .api_keys
-        .create("ci", Scope::Publish, KeyReach::Every)
-        .await
-        .unwrap()
-        .key;
+    let scopes = [Scope::Read, Scope::Publish, Scope::Admin];
+    let publisher = agent_keys(&state, &reach, &scopes, &mut keys).await;
     // The same registry behind a second server whose promotion floor asks
     // for more cases than any example prompt has.
     let mut strict = state.clone();
@@ -248,8 +276,7 @@ async fn agent_on(database: &str) {
 
     let t = drive(&python, &url, "loop", &keys).await;
 
-    // The tools, each with an input schema and a structured result; nothing
-    // that needs a working tree.
+    // The tools, each with an input schema and a structured result.
     let tools = t["tools"].as_object().unwrap();
     let mut names: Vec<&str> = tools.keys().map(String::as_str).collect();
     names.sort_unstable();
@@ -504,6 +531,381 @@ async fn the_inspector_lists_the_tools_over_http() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(out.status.success(), "{stdout}\n{stderr}");
     assert_eq!(mcp_support::listed_tool_names(&stdout), TOOLS);
+    stop.trigger();
+    running.await.unwrap();
+}
+
+/// The example repository on the fake GitHub, as the loop test's world
+/// holds it: `main` with the scripted suggestion model in the base's
+/// `[suggest]`, and pull request #1 (branch `feature`) applying the
+/// example's regression (the tone snippet promises refunds).
+struct ExampleOnGitHub {
+    fake: fake_github::FakeGitHub,
+    repo: promptgate::types::RepoName,
+    /// The local checkout of `main`, which CI publishes from.
+    checkout: tempfile::TempDir,
+}
+
+fn example_on_github(fake: fake_github::FakeGitHub, suggester_url: &str) -> ExampleOnGitHub {
+    let checkout = common::example_repo();
+    let root = checkout.path();
+    let config = std::fs::read_to_string(root.join("promptgate.toml")).unwrap();
+    common::write(
+        root,
+        "promptgate.toml",
+        &format!(
+            "{config}\n[providers.scripted]\nkind = \"openai-compatible\"\nbase_url = \"{suggester_url}\"\n\n\
+             [suggest]\nenabled = true\nmodel = \"scripted/suggester\"\n"
+        ),
+    );
+    common::write(root, ".gitignore", ".promptgate/\n");
+    common::git(root, &["add", "-A"]);
+    common::git(root, &["commit", "-qm", "suggestions configured"]);
+    let repo = fake.create_repo("octo-org/prompts");
+    let listed = common::git(root, &["ls-files"]);
+    let files: Vec<(String, String)> = listed
+        .lines()
+        .map(|path| {
+            (
+                path.to_owned(),
+                std::fs::read_to_string(root.join(path)).unwrap(),
+            )
+        })
+        .collect();
+    let files: Vec<(&str, &str)> = files
+        .iter()
+        .map(|(p, c)| (p.as_str(), c.as_str()))
+        .collect();
+    fake.commit(&repo, "main", &files);
+    // The pull request's change, made with git as its author made it; it
+    // also routes `openai` to the suggester's endpoint, which only the
+    // base's config may choose.
+    let patch =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/example-edits/regression.patch");
+    common::git(root, &["apply", patch.to_str().unwrap()]);
+    let tone = std::fs::read_to_string(root.join("snippets/tone.md")).unwrap();
+    common::git(root, &["checkout", "--", "snippets/tone.md"]);
+    let config = std::fs::read_to_string(root.join("promptgate.toml")).unwrap();
+    let hijacked = config.replace(
+        "[providers.openai]\nkind = \"echo\"\n",
+        &format!(
+            "[providers.openai]\nkind = \"openai-compatible\"\nbase_url = \"{suggester_url}\"\n"
+        ),
+    );
+    assert_ne!(
+        hijacked, config,
+        "the example's config changed; update this test"
+    );
+    fake.open_pr(
+        &repo,
+        "feature",
+        &[("snippets/tone.md", &tone), ("promptgate.toml", &hijacked)],
+    );
+    ExampleOnGitHub {
+        fake,
+        repo,
+        checkout,
+    }
+}
+
+/// A request for candidate edits (its user message is the brief, as JSON).
+fn is_suggestion_request(request: &Value) -> bool {
+    request["messages"][1]["content"]
+        .as_str()
+        .is_some_and(|text| {
+            serde_json::from_str::<Value>(text).is_ok_and(|brief| brief["prompt"].is_object())
+        })
+}
+
+/// A repository whose default branch has a prompt scored by a `command`
+/// evaluator, with an open pull request #1.
+fn commands_repo(fake: &fake_github::FakeGitHub) -> promptgate::types::RepoName {
+    let repo = fake.create_repo("octo-org/commands");
+    let prompt = "name: scored\nmodel: openai/gpt-4o-mini\nmessages:\n  - role: user\n    \
+                  content: \"{{q}}\"\ntestData:\n  - q: one\n  - q: two\nevaluators:\n  \
+                  - name: by a script\n    command:\n      program: ./score.sh\n";
+    fake.commit(
+        &repo,
+        "main",
+        &[
+            (
+                "promptgate.toml",
+                "prompts = [\"prompts/*.prompt.yml\"]\n[providers.openai]\nkind = \"echo\"\n",
+            ),
+            ("prompts/scored.prompt.yml", prompt),
+        ],
+    );
+    fake.open_pr(&repo, "tweak", &[("README.md", "# tweaked\n")]);
+    repo
+}
+
+/// The whole loop of a remote agent with the official Python SDK over
+/// Streamable HTTP: the server reads `octo-org/prompts` through its App's
+/// installation on the fake GitHub. list_prompts → evaluate (the pull
+/// request's head) → results → check (the head regresses: the gate fails)
+/// → suggest (a verified edit) → the agent commits the edit through
+/// GitHub's contents API → check on the new head (passes). Also: a read key
+/// cannot evaluate, a base with a `command` evaluator is refused, out of
+/// reach and not installed answer the same, and what the runs spent counts.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_remote_agent_runs_the_whole_loop_over_http() {
+    use promptgate::edges::github::{AppCredentials, ClientOptions, GitHubApp};
+    use promptgate::server::InstallationSyncJob;
+    use promptgate::server::handlers::GitHubWork;
+    use promptgate::server::installations::Installations;
+    use promptgate::server::settings::KeyAllowlist;
+    use promptgate::server::sources::FetchLimits;
+    use promptgate::server::spend::{PullRequestSpend, utc_day};
+
+    let Some(python) = mcp_support::python() else {
+        return;
+    };
+    // The suggester, which also answers anything else: a request that is
+    // not a suggestion would be the pull request choosing a model.
+    let model = scripted_model::ScriptedModel::start(|request| {
+        if is_suggestion_request(request) {
+            scripted_model::example_suggester(request)
+        } else {
+            "an answer from an endpoint the pull request chose".into()
+        }
+    })
+    .await;
+    let world = example_on_github(fake_github::FakeGitHub::start().await, &model.base_url());
+    let fake = &world.fake;
+    let commands = commands_repo(fake);
+    let hidden = fake.create_repo("octo-org/hidden");
+    let installation = fake.install_app(&[&world.repo, &commands, &hidden]);
+
+    let dir = tempfile::tempdir().unwrap();
+    let database = format!("sqlite://{}", dir.path().join("server.db").display());
+    let mut state = server_state(&database).await;
+    let db = state.queue.database().clone();
+    let installations = Installations::new(db.clone());
+    let sync = InstallationSyncJob {
+        installation,
+        action: "created".into(),
+        account: Some("octo-org".into()),
+        added: vec![world.repo.clone(), commands.clone(), hidden.clone()],
+        removed: Vec::new(),
+    };
+    installations.apply(&sync, 0).await.unwrap();
+    let app = GitHubApp::new(
+        &fake.api_url(),
+        &AppCredentials {
+            app_id: fake_github::APP_ID,
+            private_key_pem: Secret::new(fake_github::APP_PRIVATE_KEY),
+        },
+        ClientOptions::default(),
+    )
+    .unwrap();
+    let spend = PullRequestSpend::new(db.clone());
+    state.github = Some(Arc::new(GitHubWork {
+        clients: Arc::new(app),
+        registry: state.registry.clone().unwrap(),
+        data_dir: dir.path().join("data"),
+        limits: FetchLimits::default(),
+        installations,
+        keys: KeyAllowlist::default(),
+        spend: spend.clone(),
+    }));
+    let reach = KeyReach::Repos(
+        [
+            "octo-org/prompts",
+            "octo-org/commands",
+            "octo-org/uninstalled",
+        ]
+        .map(|r| Namespace::parse(r).unwrap())
+        .to_vec(),
+    );
+    let mut keys = json!({});
+    let publisher = agent_keys(&state, &reach, &[Scope::Read, Scope::Publish], &mut keys).await;
+    let (url, stop, running) = serve(state).await;
+    // What CI published from main: the baselines `results` reads.
+    let (checkout, repository) = (world.checkout.path(), world.repo.to_string());
+    publish(checkout, &url, publisher.expose(), &repository, &[]).await;
+
+    // The pull request's head before the agent commits to it.
+    let head = fake
+        .pull(&world.repo, promptgate::types::PrNumber(1))
+        .head_sha;
+    let token = fake.user_token("agent");
+    let github = json!({
+        "api_url": fake.api_url(),
+        "token": token.expose(),
+        "repository": repository,
+        "pull": "pull/1",
+        "branch": "feature",
+        "commands": commands.to_string(),
+        "commands_pull": "pull/1",
+        "hidden": hidden.to_string(),
+        "uninstalled": "octo-org/uninstalled",
+    });
+    let t = {
+        let (python, url) = (python.clone(), url.clone());
+        let (keys, github) = (keys.to_string(), github.to_string());
+        tokio::task::spawn_blocking(move || {
+            mcp_support::run_script(
+                &python,
+                "agent_loop_http.py",
+                &[&url],
+                &[
+                    ("PROMPTGATE_TEST_KEYS", &keys),
+                    ("PROMPTGATE_TEST_WORLD", &github),
+                ],
+            )
+        })
+        .await
+        .unwrap()
+    };
+
+    let mut names: Vec<&str> = t["tools"]
+        .as_object()
+        .unwrap()
+        .keys()
+        .map(String::as_str)
+        .collect();
+    names.sort_unstable();
+    assert_eq!(names, TOOLS);
+    let list = ok(&t["list"], "list");
+    assert_eq!(list["prompts"].as_array().unwrap().len(), 4, "{list}");
+    let validated = ok(&t["validate"], "validate");
+    assert_eq!(validated["prompts"], 4, "{validated}");
+    let estimate = ok(&t["estimate"], "estimate");
+    assert!(
+        estimate["estimate"]["calls"].as_u64().unwrap() > 0,
+        "{estimate}"
+    );
+
+    // Evaluating the pull request's head: every prompt scored, one progress
+    // step per prompt and one at the end.
+    let evaluated = ok(&t["evaluate"], "evaluate");
+    assert_eq!(evaluated["commit"], head);
+    assert_eq!(evaluated["report"]["prompts"].as_array().unwrap().len(), 4);
+    let steps = t["evaluate_progress"].as_array().unwrap();
+    assert_eq!(steps.len(), 5, "{steps:?}");
+    assert_eq!(steps.last().unwrap()["message"], "done");
+
+    let results = ok(&t["results"], "results");
+    assert_eq!(results["gate"], "passed", "{results}");
+
+    // The gate the App runs: support-bot regresses on the refund criterion.
+    let check = ok(&t["check"], "check");
+    assert_eq!(check["gate_failed"], true, "{check}");
+    assert_eq!(check["pull_request"], 1);
+    assert_eq!(check["head"], head);
+    assert!(
+        check["summary"]
+            .as_str()
+            .unwrap()
+            .contains("no refund promises"),
+        "{check}"
+    );
+    assert_eq!(t["check_progress"].as_array().unwrap().len(), 2);
+
+    // The verified edit: the snippet without the promise, measured.
+    let suggested = ok(&t["suggest"], "suggest");
+    assert_eq!(suggested["gate_failed"], true);
+    let suggestion = &suggested["suggestions"][0];
+    assert_eq!(suggestion["prompt"], "support-bot", "{suggested}");
+    assert_eq!(suggestion["status"], "found", "{suggestion}");
+    assert_eq!(suggestion["target"], "no refund promises");
+    let edit = &suggestion["edits"][0];
+    assert_eq!(edit["path"], "snippets/tone.md");
+    assert_eq!(edit["new"], scripted_model::SAFE_TONE);
+    assert_eq!(
+        (edit["start_line"].clone(), edit["end_line"].clone()),
+        (json!(2), json!(3))
+    );
+    let fixed = suggestion["held_out"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|d| d["criterion"] == "no refund promises")
+        .unwrap();
+    assert_eq!(fixed["verdict"], "improved", "{fixed}");
+    assert!(suggestion["calls"].as_u64().unwrap() > 0);
+    // Only the base's suggestion model was asked, and only for suggestions.
+    let asked = model.requests();
+    assert!(!asked.is_empty(), "the base's model was asked");
+    assert!(asked.iter().all(is_suggestion_request), "{asked:?}");
+
+    // Applied through GitHub's API: a new commit on the pull request's branch.
+    let applied = t["applied"].as_array().unwrap();
+    assert_eq!(applied.len(), 1, "{applied:?}");
+    assert_eq!(applied[0]["status"], 200);
+    let new_head = fake
+        .pull(&world.repo, promptgate::types::PrNumber(1))
+        .head_sha;
+    assert_eq!(applied[0]["commit"], new_head);
+    assert_eq!(
+        fake.file_at(
+            &promptgate::types::CommitSha(new_head.clone()),
+            "snippets/tone.md"
+        )
+        .unwrap(),
+        scripted_model::SAFE_TONE
+    );
+    assert_eq!(
+        fake.requests_to("repos/create-or-update-file-contents")
+            .len(),
+        1
+    );
+
+    // The new head passes the gate.
+    let after = ok(&t["check_after"], "check after");
+    assert_eq!(after["head"], new_head);
+    assert_eq!(after["gate_failed"], false, "{after}");
+
+    // Nothing was posted: the tools only read GitHub.
+    assert!(
+        fake.comments(&world.repo, promptgate::types::PrNumber(1))
+            .is_empty()
+    );
+    assert!(
+        fake.check_runs(&world.repo, &promptgate::types::CommitSha(head))
+            .is_empty()
+    );
+
+    // Commands never run on the server: refused at the line that asks.
+    for step in ["commands_evaluate", "commands_check"] {
+        let said = refused(&t[step], step);
+        assert!(
+            said.starts_with(
+                "prompts/scored.prompt.yml:11:5: error: evaluator `by a script` runs a command"
+            ),
+            "{step}: {said}"
+        );
+    }
+
+    // Out of reach (installed) and not installed (in reach): the same words.
+    assert_eq!(
+        refused(&t["hidden"], "hidden").replace("octo-org/hidden", "X"),
+        refused(&t["uninstalled"], "uninstalled").replace("octo-org/uninstalled", "X")
+    );
+    assert!(refused(&t["unknown_ref"], "unknown ref").contains("no-such-branch"));
+
+    // A read key reads, but cannot spend.
+    assert_eq!(
+        refused(&t["read_key_evaluate"], "read key"),
+        "this API key has scope `read`; `evaluate` needs `publish`"
+    );
+    ok(&t["read_key_results"], "read key results");
+
+    // What the runs spent counts toward the pull request's day.
+    let spent = spend
+        .spent(&world.repo, promptgate::types::PrNumber(1), &utc_day())
+        .await
+        .unwrap();
+    assert!(spent.calls > 0, "{spent:?}");
+
+    // No answer carries a key or the agent's token.
+    let said = t.to_string();
+    for scope in ["read", "publish"] {
+        assert!(!said.contains(keys[scope].as_str().unwrap()), "{scope} key");
+    }
+    assert!(!said.contains(token.expose()));
+    fake.assert_no_violations();
+
     stop.trigger();
     running.await.unwrap();
 }

@@ -555,7 +555,6 @@ fn refuse_over_budget(
     spent_today: Option<&Spending>,
 ) -> Option<String> {
     let config = sides.trusted_config();
-    let limits = config.budget.per_run(sides.untrusted);
     let mut spending = Spending::default();
     for item in affected {
         let Some(head) = sides.head.prompt(&item.name) else {
@@ -568,12 +567,26 @@ fn refuse_over_budget(
             spending.add(&one);
         }
     }
-    let whose = if sides.untrusted {
+    budget_refusal(config, sides.untrusted, &spending, spent_today)
+}
+
+/// The refusal, with the estimate, when `spending` would exceed the trusted
+/// `config`'s `[budget]` for one run or, with what the pull request already
+/// `spent_today`, its daily budget; `None` when it fits. The server's MCP
+/// tools refuse their runs by the same rule.
+pub(crate) fn budget_refusal(
+    config: &Config,
+    untrusted: bool,
+    spending: &Spending,
+    spent_today: Option<&Spending>,
+) -> Option<String> {
+    let limits = config.budget.per_run(untrusted);
+    let whose = if untrusted {
         "the base branch's promptgate.toml (or the defaults for untrusted changes)"
     } else {
         "promptgate.toml"
     };
-    if let Some(why) = budget::over_budget(&spending, &limits) {
+    if let Some(why) = budget::over_budget(spending, &limits) {
         return Some(format!(
             "refused, nothing was run: this change would spend up to {spending} ({why}); the \
              budget is `[budget]` in {whose}"
@@ -581,8 +594,8 @@ fn refuse_over_budget(
     }
     let spent = spent_today?;
     let mut today = spent.clone();
-    today.add(&spending);
-    let why = budget::over_budget(&today, &config.budget.per_pull_request_day(sides.untrusted))?;
+    today.add(spending);
+    let why = budget::over_budget(&today, &config.budget.per_pull_request_day(untrusted))?;
     Some(format!(
         "refused, nothing was run: this pull request spent {spent} today, and this run would add \
          up to {spending} ({why}); the daily budget is `[budget.pull_request_per_day]` in \

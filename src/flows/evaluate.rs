@@ -408,15 +408,26 @@ const ESTIMATE_CHUNK: usize = 1024;
 /// would make, priced, counting the cached ones as free. Nothing is called.
 pub fn estimate_current(root: &Path, selectors: &[String]) -> Result<pricing::Estimate, FlowError> {
     let workspace = Workspace::load(Box::new(WorkingTree::new(root)?))?;
-    let engine = engine(
+    estimate_workspace(
+        &workspace,
+        selectors,
         &Locations::checkout(root),
-        &workspace.config,
         &RunOptions::default(),
-    )?
-    .pricing_only();
+    )
+}
+
+/// [`estimate_current`] on any workspace (the server's comes from the
+/// GitHub API), with the response cache where `locations` says.
+pub fn estimate_workspace(
+    workspace: &Workspace,
+    selectors: &[String],
+    locations: &Locations,
+    options: &RunOptions,
+) -> Result<pricing::Estimate, FlowError> {
+    let engine = engine(locations, &workspace.config, options)?.pricing_only();
     let mut estimate = pricing::Estimate::default();
     let (prices, cache) = (engine.runner.prices(), engine.runner.cache());
-    for prompt in select_by_name(&workspace, selectors)? {
+    for prompt in select_by_name(workspace, selectors)? {
         // A chunk at a time: a million cases are counted, never held.
         evaluation::plan_in_chunks(
             &prompt,

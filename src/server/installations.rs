@@ -9,7 +9,7 @@ use super::events::InstallationSyncJob;
 use super::handlers::payload;
 use crate::edges::db::{Database, DatabaseError, per_backend};
 use crate::server::jobs::{Job, JobError, JobHandler, ServerError};
-use crate::types::InstallationId;
+use crate::types::{InstallationId, RepoName};
 
 /// The `github_installations` and `github_installation_repositories` tables.
 #[derive(Debug, Clone)]
@@ -141,6 +141,30 @@ impl Installations {
             }
         }
         Ok(installations)
+    }
+
+    /// The installation that holds `repo` (by the webhooks received so
+    /// far; names compared case-insensitively, as GitHub does), with
+    /// whether it is suspended; `None` when no installation holds it.
+    pub async fn holding(
+        &self,
+        repo: &RepoName,
+    ) -> Result<Option<(InstallationId, bool)>, DatabaseError> {
+        let name = repo.to_string().to_lowercase();
+        let found: Option<(i64, bool)> = per_backend!(&self.db, pool => {
+            sqlx::query(
+                "SELECT r.installation_id, COALESCE(i.suspended, FALSE) AS suspended \
+                 FROM github_installation_repositories r \
+                 LEFT JOIN github_installations i ON i.installation_id = r.installation_id \
+                 WHERE LOWER(r.repo) = $1 ORDER BY r.installation_id LIMIT 1",
+            )
+            .bind(name)
+            .fetch_optional(pool)
+            .await?
+            .map(|row| Ok::<_, sqlx::Error>((row.try_get("installation_id")?, row.try_get("suspended")?)))
+            .transpose()?
+        });
+        Ok(found.map(|(id, suspended)| (InstallationId(id as u64), suspended)))
     }
 
     /// Whether the installation is known and suspended.

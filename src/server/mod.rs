@@ -95,6 +95,9 @@ pub struct ServerState {
     pub telemetry: telemetry::Telemetry,
     /// The web dashboard's sessions, templates and settings.
     pub dashboard: Arc<dashboard::Dashboard>,
+    /// The App's access to repositories, for the `/mcp` tools that check
+    /// commits (as the gate jobs do); `None` without a GitHub App.
+    pub github: Option<Arc<handlers::GitHubWork>>,
 }
 
 impl ServerState {
@@ -129,6 +132,7 @@ impl ServerState {
             http: HttpLimits::default(),
             telemetry,
             dashboard,
+            github: None,
         }
     }
 }

@@ -329,8 +329,48 @@ pub fn changed_paths(base: &CommitFiles, head: &CommitFiles) -> Vec<ChangedPath>
     changed
 }
 
-/// The sources of a pull request's check: the head, and the merge base of
-/// base and head (what the pull request's diff is taken against).
+/// Both commits of a pull request's check, fetched: the head, and the
+/// merge base of base and head (what the pull request's diff is taken
+/// against). Cheap to clone, so one fetch serves several runs.
+#[derive(Debug, Clone)]
+pub struct PullRequestFiles {
+    pub head: CommitFiles,
+    pub merge_base: CommitFiles,
+    pub merge_base_sha: CommitSha,
+}
+
+impl PullRequestFiles {
+    /// The sources of a check of these commits.
+    pub fn sources(&self) -> Sources {
+        Sources {
+            changed: changed_paths(&self.merge_base, &self.head),
+            base_sha: self.merge_base_sha.0.clone(),
+            head: Box::new(self.head.clone()),
+            base: Box::new(self.merge_base.clone()),
+        }
+    }
+}
+
+/// Fetches what a check of `head` against `base` reads.
+pub async fn pull_request_files(
+    api: &dyn GitHubApi,
+    repo: &RepoName,
+    base: &CommitSha,
+    head: &CommitSha,
+    limits: FetchLimits,
+) -> Result<PullRequestFiles, SourcesError> {
+    let merge_base = api.compare(repo, &base.0, &head.0).await?.merge_base_sha;
+    let blobs = BlobCache::default();
+    let head_files = commit_files(api, repo, head, &blobs, limits).await?;
+    let base_files = commit_files(api, repo, &merge_base, &blobs, limits).await?;
+    Ok(PullRequestFiles {
+        head: head_files,
+        merge_base: base_files,
+        merge_base_sha: merge_base,
+    })
+}
+
+/// The sources of a pull request's check ([`pull_request_files`]).
 pub async fn pull_request_sources(
     api: &dyn GitHubApi,
     repo: &RepoName,
@@ -338,16 +378,9 @@ pub async fn pull_request_sources(
     head: &CommitSha,
     limits: FetchLimits,
 ) -> Result<Sources, SourcesError> {
-    let merge_base = api.compare(repo, &base.0, &head.0).await?.merge_base_sha;
-    let blobs = BlobCache::default();
-    let head_files = commit_files(api, repo, head, &blobs, limits).await?;
-    let base_files = commit_files(api, repo, &merge_base, &blobs, limits).await?;
-    Ok(Sources {
-        changed: changed_paths(&base_files, &head_files),
-        base_sha: merge_base.0,
-        head: Box::new(head_files),
-        base: Box::new(base_files),
-    })
+    Ok(pull_request_files(api, repo, base, head, limits)
+        .await?
+        .sources())
 }
 
 #[cfg(test)]

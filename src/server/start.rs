@@ -33,6 +33,8 @@ pub struct Plugins {
     /// The registry the `/v1/repos/…` routes read and write.
     pub registry: Arc<dyn Registry>,
     pub handler: Arc<dyn JobHandler>,
+    /// The App's work, shared with `/mcp` (when an App is configured).
+    pub github: Option<Arc<GitHubWork>>,
 }
 
 impl Plugins {
@@ -60,6 +62,7 @@ impl Plugins {
                 Arc::new(SelfTestHandler { dir: dir.clone() }),
             );
         }
+        let mut github = None;
         if let Some(app) = &settings.github_app {
             let credentials = AppCredentials {
                 app_id: app.app_id,
@@ -67,7 +70,7 @@ impl Plugins {
             };
             let app = GitHubApp::new(&app.api_url, &credentials, ClientOptions::default())
                 .context("cannot set up the GitHub App")?;
-            handlers = GitHubWork {
+            let work = GitHubWork {
                 clients: Arc::new(app),
                 registry: registry.clone(),
                 data_dir: settings.data_dir.clone(),
@@ -75,8 +78,9 @@ impl Plugins {
                 installations,
                 keys: settings.keys.clone(),
                 spend: PullRequestSpend::new(db.clone()),
-            }
-            .handlers(handlers);
+            };
+            github = Some(Arc::new(work.clone()));
+            handlers = work.handlers(handlers);
         }
         Ok(Plugins {
             verifier: Arc::new(HmacVerifier::new(settings.webhook_secrets.clone())),
@@ -87,6 +91,7 @@ impl Plugins {
             )),
             registry,
             handler: Arc::new(handlers),
+            github,
         })
     }
 }
@@ -125,6 +130,7 @@ pub async fn run(listen: SocketAddr, settings: ServeSettings) -> anyhow::Result<
         plugins.prompts,
     );
     state.registry = Some(plugins.registry);
+    state.github = plugins.github;
     state.max_webhook_bytes = settings.max_webhook_bytes;
     state.http = settings.http;
     state.telemetry = super::telemetry::Telemetry::new(db.clone(), settings.telemetry.clone());

@@ -53,13 +53,18 @@ async def call(session, tool, **arguments):
     return outcome(await session.call_tool(tool, arguments))
 
 
+async def listed_tools(session):
+    """Each tool's input and output schema, by name."""
+    tools = await session.list_tools()
+    return {
+        tool.name: {"input": tool.input_schema, "output": tool.output_schema}
+        for tool in tools.tools
+    }
+
+
 async def loop(url, keys, transcript):
     async with connect(url, keys["read"]) as reader:
-        tools = await reader.list_tools()
-        transcript["tools"] = {
-            tool.name: {"input": tool.input_schema, "output": tool.output_schema}
-            for tool in tools.tools
-        }
+        transcript["tools"] = await listed_tools(reader)
         transcript["list"] = await call(reader, "list_prompts", repository=REPO)
         transcript["read_v1"] = await call(
             reader, "read_prompt", repository=REPO, prompt="support-bot", version="v1"

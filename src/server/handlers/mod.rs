@@ -127,7 +127,7 @@ impl GitHubWork {
     }
 
     /// The key rule of runs for `repo`: the operator's allowlist.
-    fn key_policy(&self, repo: &RepoName) -> KeyPolicy {
+    pub(crate) fn key_policy(&self, repo: &RepoName) -> KeyPolicy {
         let (keys, repo) = (self.keys.clone(), repo.clone());
         KeyPolicy::new(move |alias, table| keys.check(&repo, alias, table))
     }
@@ -135,7 +135,7 @@ impl GitHubWork {
     /// Where a repository's store lives, and the server's registry for
     /// baselines. The server runs no repository code, so the work folder is
     /// only where the store sits.
-    fn locations(&self, repo: &RepoName) -> Locations {
+    pub(crate) fn locations(&self, repo: &RepoName) -> Locations {
         let dir = self.data_dir.join(&repo.owner).join(&repo.name);
         Locations {
             work_dir: dir.clone(),

@@ -505,8 +505,8 @@ impl World {
                     return Reply::json(
                         200,
                         json!({ "type": "file", "encoding": "base64", "size": content.len(),
-                                "name": path.rsplit('/').next(), "path": path, "sha": sha,
-                                "content": wrapped.join("\n") + "\n" }),
+                                "name": path.rsplit('/').next(), "path": path,
+                                "sha": blob_sha(content), "content": wrapped.join("\n") + "\n" }),
                     );
                 }
                 let prefix = format!("{path}/");
@@ -531,8 +531,7 @@ impl World {
                     .iter()
                     .map(|(path, bytes)| {
                         json!({ "path": path, "mode": "100644", "type": "blob",
-                                "sha": hex::encode(Sha256::digest(bytes))[..40].to_owned(),
-                                "size": bytes.len() })
+                                "sha": blob_sha(bytes), "size": bytes.len() })
                     })
                     .collect();
                 Reply::json(
@@ -540,6 +539,7 @@ impl World {
                     json!({ "sha": call.param("tree_sha"), "truncated": false, "tree": tree }),
                 )
             }
+            "repos/create-or-update-file-contents" => self.put_file(call, &full_name),
             "git/get-ref" => {
                 let repo = &self.repos[&full_name];
                 let git_ref = call.param("ref");
@@ -864,6 +864,53 @@ impl World {
         }
     }
 
+    /// `PUT /repos/{o}/{r}/contents/{path}`: a new commit on `branch` (the
+    /// default branch when absent) with the file replaced, as GitHub makes
+    /// it: replacing a file needs the blob SHA it replaces (422 without it,
+    /// 409 when the branch moved on), and the pull requests from the branch
+    /// follow it to the new head.
+    fn put_file(&mut self, call: &Call, full_name: &str) -> Reply {
+        let repo = &self.repos[full_name];
+        let branch = call.body["branch"]
+            .as_str()
+            .unwrap_or(&repo.default_branch)
+            .to_owned();
+        let Some(parent) = repo.branches.get(&branch).cloned() else {
+            return Reply::error(404, &format!("Branch {branch} not found"));
+        };
+        let path = call.param("path").trim_matches('/').to_owned();
+        let Ok(content) = base64::engine::general_purpose::STANDARD
+            .decode(call.body["content"].as_str().unwrap_or_default())
+        else {
+            return Reply::error(422, "content is not valid Base64");
+        };
+        let existing = self.commits[&parent].tree.get(&path).map(|b| blob_sha(b));
+        match (&existing, call.body["sha"].as_str()) {
+            (Some(_), None) => return Reply::error(422, "\"sha\" wasn't supplied."),
+            (Some(current), Some(given)) if current != given => {
+                return Reply::error(409, &format!("{path} does not match {given}"));
+            }
+            _ => {}
+        }
+        let sha = self.make_commit(Some(&parent), &[(path.as_str(), Some(content.as_slice()))]);
+        let repo = self.repo_mut(full_name);
+        repo.branches.insert(branch.clone(), sha.clone());
+        for pull in repo.pulls.values_mut() {
+            if pull.head_ref == branch && pull.state == "open" {
+                pull.head_sha = sha.clone();
+            }
+        }
+        let name = path.rsplit('/').next().unwrap_or_default().to_owned();
+        Reply::json(
+            if existing.is_some() { 200 } else { 201 },
+            json!({
+                "content": { "type": "file", "name": name, "path": path, "sha": blob_sha(&content),
+                             "size": content.len() },
+                "commit": { "sha": sha, "message": call.body["message"], "parents": [{ "sha": parent }] },
+            }),
+        )
+    }
+
     /// Where a new review comment goes, checked as GitHub checks it: a
     /// commit of the pull request, a file in it, `line` (and `start_line`
     /// before it) on the RIGHT side, every line inside one hunk of the pull
@@ -962,6 +1009,11 @@ impl World {
         }
         reply
     }
+}
+
+/// The fake's blob id of a file's bytes (a stand-in for git's SHA-1).
+fn blob_sha(bytes: &[u8]) -> String {
+    hex::encode(Sha256::digest(bytes))[..40].to_owned()
 }
 
 fn file_json(path: &str, status: &str) -> Value {

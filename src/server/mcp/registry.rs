@@ -1,111 +1,23 @@
-//! MCP over Streamable HTTP at `/mcp`: the tools an agent uses on this
-//! server's registry, in the repositories its API key reaches — list the
-//! prompts, read a version or label, diff two versions, read the result and
-//! verdict published with a version, read the history, and (with a
-//! `publish` key) promote and roll back. The protocol is the official SDK's
-//! (`rmcp`): its tower service runs inside the axum router, behind the same
-//! `Authorization: Bearer` keys as the `/v1` routes.
-//!
-//! A request without a valid key is answered 401 before the SDK reads it.
-//! Every tool call then checks the key against the repository it names, in
-//! the order the `/v1` routes do: out of reach answers exactly as a prompt
-//! with nothing published, then a scope too small is a tool error naming
-//! the scope needed. Failures are tool errors (`isError`) in the words the
-//! CLI uses, never protocol errors.
-//!
-//! Evaluating and checking are not offered here: the server has no working
-//! tree to run them in (`promptgate mcp` offers them over stdio).
+//! The `/mcp` tools on the server's registry: list the prompts published
+//! in a repository, read a version or label, diff two versions, read the
+//! result and verdict published with a version, read the history, and
+//! (with a `publish` key) promote and roll back.
 
-use std::collections::BTreeMap;
-use std::sync::Arc;
-
-use axum::Router;
-use axum::extract::{Request, State};
 use axum::http::request::Parts;
-use axum::http::{HeaderValue, header};
-use axum::middleware::Next;
-use axum::response::Response;
 use rmcp::Json;
-use rmcp::handler::server::router::tool::ToolRouter;
 use rmcp::handler::server::tool::Extension;
 use rmcp::handler::server::wrapper::Parameters;
-use rmcp::model::{ServerCapabilities, ServerConfig};
-use rmcp::transport::streamable_http_server::session::never::NeverSessionManager;
-use rmcp::transport::{StreamableHttpServerConfig, StreamableHttpService};
-use rmcp::{ServerHandler, tool, tool_handler, tool_router};
+use rmcp::{tool, tool_router};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
-use tokio_util::sync::CancellationToken;
+use std::collections::BTreeMap;
 
-use super::ServerState;
-use super::auth::{ApiKeyInfo, ApiKeys, AuthFailure, Scope};
-use super::prompts::{PromptSource, error};
-use super::registry_api::{DEFAULT_ENVIRONMENTS, at_least, named_version};
-use crate::edges::registry::wire::WireError;
-use crate::edges::registry::{
-    LATEST, Namespace, Promote, Registry, RegistryError, ResultSummary, Version, VersionRef,
-};
+use super::{Granted, ServerTools, actor, registry_failure};
+use crate::edges::registry::{LATEST, Promote, RegistryError, ResultSummary, Version, VersionRef};
 use crate::mcp::results::{self, DiffText, Moved, PromptText, as_object};
-use crate::pipeline::config::PromotionPolicy;
 use crate::pipeline::textdiff;
-
-/// Where the MCP endpoint is routed.
-pub const PATH: &str = "/mcp";
-
-/// The `/mcp` route: the SDK's service behind the key check. `stop` ends
-/// the requests in flight when the server shuts down.
-pub(super) fn routes(state: &ServerState, stop: CancellationToken) -> Router<ServerState> {
-    let tools = RegistryTools::new(state);
-    let config = StreamableHttpServerConfig::default()
-        // No sessions: every request stands alone, so replicas behind a load
-        // balancer need not share any state, and no tool streams progress.
-        .with_legacy_session_mode(false)
-        .with_json_response(true)
-        // The Host check guards keyless local servers against DNS
-        // rebinding; here every request needs a key, which a rebinding page
-        // does not have, and the server answers under any public name.
-        .disable_allowed_hosts()
-        .with_cancellation_token(stop);
-    let service = StreamableHttpService::new(
-        move || Ok(tools.clone()),
-        Arc::new(NeverSessionManager::default()),
-        config,
-    );
-    Router::new()
-        .route_service(PATH, service)
-        .layer(axum::middleware::from_fn_with_state(
-            state.api_keys.clone(),
-            require_key,
-        ))
-}
-
-/// 401 (with `WWW-Authenticate: Bearer`) unless the request carries an
-/// active key: nothing of the MCP session starts without one.
-async fn require_key(State(keys): State<ApiKeys>, request: Request, next: Next) -> Response {
-    match keys.require(request.headers(), Scope::Read).await {
-        Ok(_) => next.run(request).await,
-        Err(refused) => {
-            let mut response = error(refused.status(), refused.message());
-            if refused == AuthFailure::Unauthenticated {
-                response
-                    .headers_mut()
-                    .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
-            }
-            response
-        }
-    }
-}
-
-/// The MCP server of the registry, one per request (cheap to clone).
-#[derive(Clone)]
-pub struct RegistryTools {
-    registry: Option<Arc<dyn Registry>>,
-    /// What `/v1/…/prompts` serves: told when a label moves here.
-    prompts: Arc<dyn PromptSource>,
-    keys: ApiKeys,
-    floor: PromotionPolicy,
-    tool_router: ToolRouter<Self>,
-}
+use crate::server::auth::Scope;
+use crate::server::registry_api::{DEFAULT_ENVIRONMENTS, at_least, named_version};
 
 #[derive(Debug, Deserialize, JsonSchema)]
 pub struct InRepository {
@@ -205,100 +117,8 @@ pub struct History {
     pub moves: Vec<serde_json::Map<String, serde_json::Value>>,
 }
 
-/// What a tool was given access to: the repository's registry view and the key.
-struct Granted {
-    registry: Arc<dyn Registry>,
-    namespace: Namespace,
-    key: ApiKeyInfo,
-}
-
-/// A registry error as the tool's error: the caller's fault in the words the
-/// CLI uses; the registry failing is logged, not shown.
-fn registry_failure(failure: RegistryError) -> String {
-    let callers_fault = WireError::of(&failure).is_some()
-        || matches!(
-            failure,
-            RegistryError::InvalidName { .. } | RegistryError::InvalidNamespace(_)
-        );
-    if callers_fault {
-        return failure.to_string();
-    }
-    tracing::error!(error = %failure, "the registry failed (MCP)");
-    "the prompt registry is unavailable".to_string()
-}
-
-/// What a repository out of reach and a prompt never published both answer.
-fn nothing_published(prompt: &str, repository: &str) -> String {
-    format!("{prompt}: nothing published in {repository} yet")
-}
-
-#[tool_router]
-impl RegistryTools {
-    pub fn new(state: &ServerState) -> Self {
-        RegistryTools {
-            registry: state.registry.clone(),
-            prompts: state.prompts.clone(),
-            keys: state.api_keys.clone(),
-            floor: state.promotion_floor.clone(),
-            tool_router: Self::tool_router(),
-        }
-    }
-
-    /// The request's key, checked against `repository`: out of reach is
-    /// `missing` (before the scope, so a key learns nothing of repositories
-    /// it cannot see), then the scope `tool` needs.
-    async fn grant(
-        &self,
-        parts: &Parts,
-        repository: &str,
-        need: Scope,
-        tool: &str,
-        missing: impl FnOnce() -> String,
-    ) -> Result<Granted, String> {
-        let namespace = Namespace::parse(repository).map_err(|e| e.to_string())?;
-        let key = match self.keys.require_in(&parts.headers, need, &namespace).await {
-            Ok(key) => key,
-            Err(AuthFailure::OutOfReach) => return Err(missing()),
-            Err(AuthFailure::Forbidden { have, need }) => {
-                return Err(format!(
-                    "this API key has scope `{have}`; `{tool}` needs `{need}`"
-                ));
-            }
-            Err(refused) => return Err(refused.message()),
-        };
-        let Some(registry) = &self.registry else {
-            return Err("this server has no registry".into());
-        };
-        Ok(Granted {
-            registry: registry.scoped(&namespace),
-            namespace,
-            key,
-        })
-    }
-
-    /// [`Self::grant`] for one prompt, which must have a published version:
-    /// a prompt never published answers as a repository out of reach.
-    async fn grant_prompt(
-        &self,
-        parts: &Parts,
-        repository: &str,
-        prompt: &str,
-        need: Scope,
-        tool: &str,
-    ) -> Result<Granted, String> {
-        let missing = || nothing_published(prompt, repository);
-        let granted = self.grant(parts, repository, need, tool, missing).await?;
-        let versions = granted
-            .registry
-            .versions(prompt)
-            .await
-            .map_err(registry_failure)?;
-        if versions.is_empty() {
-            return Err(missing());
-        }
-        Ok(granted)
-    }
-
+#[tool_router(router = registry_tools, vis = "pub(super)")]
+impl ServerTools {
     /// The version `at` names, in a repository the key may read.
     async fn read_version(
         &self,
@@ -565,28 +385,5 @@ impl RegistryTools {
         // Served from the next request on (see `registry_api::moved`).
         self.prompts.forget(&at.namespace, &moved.prompt);
         Ok(Json(Moved::of(&moved)))
-    }
-}
-
-/// Who a move over MCP is recorded as: the key's name (never the key).
-fn actor(key: &ApiKeyInfo) -> String {
-    format!("API key `{}` (MCP)", key.name)
-}
-
-#[tool_handler(router = self.tool_router)]
-impl ServerHandler for RegistryTools {
-    fn get_info(&self) -> ServerConfig {
-        ServerConfig::new(ServerCapabilities::builder().enable_tools().build())
-            .with_server_info(rmcp::model::Implementation::new(
-                "promptgate-serve",
-                env!("CARGO_PKG_VERSION"),
-            ))
-            .with_instructions(
-                "promptgate's registry of published prompt versions. Every tool names a \
-                 repository (`owner/repo`) your API key reaches. Typical use: list_prompts, \
-                 read_prompt, diff_prompt between two versions, results of a version (its \
-                 gate verdict), history, then promote (staging before production) or \
-                 rollback with a publish key.",
-            )
     }
 }
