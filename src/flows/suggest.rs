@@ -73,8 +73,11 @@ pub struct SuggestRequest {
 }
 
 /// Called with (prompts done, prompts to do, the next prompt's name).
+pub type ProgressFn = dyn Fn(usize, usize, &str) + Send + Sync;
+
+/// A [`ProgressFn`] a request can carry and clone.
 #[derive(Clone)]
-pub struct PromptProgress(pub std::sync::Arc<dyn Fn(usize, usize, &str) + Send + Sync>);
+pub struct PromptProgress(pub std::sync::Arc<ProgressFn>);
 
 impl std::fmt::Debug for PromptProgress {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {

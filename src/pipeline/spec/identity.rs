@@ -264,7 +264,7 @@ mod tests {
     /// canonical JSON of the whole form, as stored baselines were named.
     #[test]
     fn the_written_fingerprint_is_the_hash_of_the_canonical_form() {
-        let cases = vec![
+        let cases = [
             case(
                 "z",
                 json!({"q": "line\nbreak \u{1F600} \"quoted\" </tag>", "b": 1.5, "a": -3}),

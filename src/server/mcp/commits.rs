@@ -494,7 +494,7 @@ impl ServerTools {
         let request = SuggestRequest {
             prompts,
             criterion,
-            candidates: None,
+            ..SuggestRequest::default()
         };
         let found = repo
             .suggest(&head, &checked, &request)
