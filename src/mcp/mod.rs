@@ -40,7 +40,7 @@ use crate::flows::suggest::{
 use crate::pipeline::report::CheckReport;
 use crate::pipeline::runner::ProgressMode;
 use crate::pipeline::spec::Workspace;
-use crate::types::{RepoFiles, RepoPath, Severity};
+use crate::types::{RepoFiles, RepoPath};
 use results::*;
 
 /// How `promptgate mcp` serves a repository.
@@ -286,26 +286,15 @@ impl PromptgateMcp {
             })
             .collect::<Result<Vec<_>, _>>()?;
         let validation = crate::flows::validate::validate(&files, &only);
-        let (errors, warnings): (Vec<_>, Vec<_>) = validation
-            .diagnostics
-            .0
-            .iter()
-            .partition(|d| d.severity == Severity::Error);
-        if !errors.is_empty() {
-            let mut text: Vec<String> = errors.iter().map(ToString::to_string).collect();
-            text.push(format!(
-                "{} error{}; fix them and validate again",
-                errors.len(),
-                if errors.len() == 1 { "" } else { "s" }
+        let validated = Validated::of(validation).map_err(|mut errors| {
+            let count = errors.len();
+            errors.push(format!(
+                "{count} error{}; fix them and validate again",
+                if count == 1 { "" } else { "s" }
             ));
-            return Err(text.join("\n\n"));
-        }
-        Ok(Json(Validated {
-            prompts: validation.prompts,
-            cases: validation.cases,
-            warnings: warnings.iter().map(ToString::to_string).collect(),
-            notes: validation.notes,
-        }))
+            errors.join("\n\n")
+        })?;
+        Ok(Json(validated))
     }
 
     #[tool(

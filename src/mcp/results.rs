@@ -161,6 +161,27 @@ pub struct Validated {
     pub notes: Vec<String>,
 }
 
+impl Validated {
+    /// A validation as the `validate` tools answer it, or its errors, each
+    /// as `file:line:col: error: …`.
+    pub fn of(validation: crate::flows::validate::Validation) -> Result<Self, Vec<String>> {
+        let (errors, warnings): (Vec<_>, Vec<_>) = validation
+            .diagnostics
+            .0
+            .iter()
+            .partition(|d| d.severity == crate::types::Severity::Error);
+        if !errors.is_empty() {
+            return Err(errors.iter().map(ToString::to_string).collect());
+        }
+        Ok(Self {
+            prompts: validation.prompts,
+            cases: validation.cases,
+            warnings: warnings.iter().map(ToString::to_string).collect(),
+            notes: validation.notes,
+        })
+    }
+}
+
 #[derive(Debug, Serialize, JsonSchema)]
 pub struct Estimated {
     pub calls: usize,

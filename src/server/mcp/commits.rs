@@ -21,7 +21,7 @@ use crate::mcp::results::{Reported, Validated, as_object};
 use crate::pipeline::gate::{CriterionGate, PromptGate};
 use crate::pipeline::suggest::{PromptSuggestion, SuggestStatus, render};
 use crate::server::auth::Scope;
-use crate::types::{RepoName, Severity};
+use crate::types::RepoName;
 
 #[derive(Debug, Deserialize, JsonSchema)]
 pub struct AtRef {
@@ -351,29 +351,18 @@ impl ServerTools {
         let at = repo.resolve(&at).await.map_err(failure)?;
         let files = repo.files_at(&at).await.map_err(failure)?;
         let validation = crate::flows::validate::validate(&files, &[]);
-        let (errors, warnings): (Vec<_>, Vec<_>) = validation
-            .diagnostics
-            .0
-            .iter()
-            .partition(|d| d.severity == Severity::Error);
-        if !errors.is_empty() {
-            let listed: Vec<String> = errors.iter().map(ToString::to_string).collect();
-            return Err(format!(
+        let validated = Validated::of(validation).map_err(|errors| {
+            format!(
                 "{}\n\n{} error(s) at {}",
-                listed.join("\n\n"),
+                errors.join("\n\n"),
                 errors.len(),
                 at.sha.short()
-            ));
-        }
+            )
+        })?;
         Ok(Json(ValidatedCommit {
             repository,
             commit: at.sha.0,
-            validated: Validated {
-                prompts: validation.prompts,
-                cases: validation.cases,
-                warnings: warnings.iter().map(ToString::to_string).collect(),
-                notes: validation.notes,
-            },
+            validated,
         }))
     }
 
