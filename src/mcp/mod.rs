@@ -91,7 +91,7 @@ pub async fn serve_stdio(repo: &Path, options: Options) -> anyhow::Result<()> {
 
 /// A failed tool call: the error and its causes, one per line, as the CLI
 /// shows them.
-fn failure(error: &(dyn std::error::Error + 'static)) -> String {
+pub(crate) fn failure(error: &(dyn std::error::Error + 'static)) -> String {
     let mut text = error.to_string();
     let mut cause = error.source();
     while let Some(inner) = cause {
@@ -117,7 +117,7 @@ async fn cancellable<T>(
 }
 
 /// Sends a progress notification when the client asked for them.
-async fn progress(
+pub(crate) async fn progress(
     peer: &Peer<RoleServer>,
     meta: &RequestMetaObject,
     done: usize,

@@ -8,7 +8,7 @@
 use axum::http::request::Parts;
 use rmcp::handler::server::tool::Extension;
 use rmcp::handler::server::wrapper::Parameters;
-use rmcp::model::{ProgressNotificationParam, RequestMetaObject};
+use rmcp::model::RequestMetaObject;
 use rmcp::{Json, Peer, RoleServer, tool, tool_router};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
@@ -17,6 +17,7 @@ use super::ServerTools;
 use super::runs::{Checked, Prepared, Repository, Resolved, RunError};
 use crate::flows::evaluate::Evaluations;
 use crate::flows::suggest::{SuggestError, SuggestRequest};
+use crate::mcp::progress;
 use crate::mcp::results::{Reported, Validated, as_object};
 use crate::pipeline::gate::{CriterionGate, PromptGate};
 use crate::pipeline::suggest::{PromptSuggestion, SuggestStatus, render};
@@ -255,34 +256,7 @@ fn failure(error: RunError) -> String {
     if matches!(error, RunError::Spend(_)) {
         tracing::error!(error = ?error, "an MCP run could not count its spending");
     }
-    let mut text = error.to_string();
-    let mut cause = std::error::Error::source(&error);
-    while let Some(inner) = cause {
-        let line = inner.to_string();
-        if !text.contains(&line) {
-            text.push_str(&format!("\n  caused by: {line}"));
-        }
-        cause = inner.source();
-    }
-    text
-}
-
-/// Tells the client how far a run is, when it asked to be told.
-async fn progress(
-    peer: &Peer<RoleServer>,
-    meta: &RequestMetaObject,
-    done: usize,
-    total: usize,
-    message: String,
-) {
-    let Some(token) = meta.get_progress_token() else {
-        return;
-    };
-    let note = ProgressNotificationParam::new(token, done as f64)
-        .with_total(total as f64)
-        .with_message(message);
-    // A client gone away misses the progress; the run goes on and counts.
-    let _ = peer.notify_progress(note).await;
+    crate::mcp::failure(&error)
 }
 
 #[tool_router(router = commit_tools, vis = "pub(super)")]
