@@ -18,6 +18,13 @@ const DELIVERIES: usize = 200;
 const SECRET: &str = "bench-webhook-secret";
 const JOB_WORK_MS: u64 = 50;
 
+/// The binary timed: this build's, or the one `PROMPTGATE_BENCH_BIN` names,
+/// so that two builds can be timed alternately on the same machine.
+fn promptgate_binary() -> std::ffi::OsString {
+    std::env::var_os("PROMPTGATE_BENCH_BIN")
+        .unwrap_or_else(|| env!("CARGO_BIN_EXE_promptgate").into())
+}
+
 fn sign(body: &[u8]) -> String {
     let mut mac = Hmac::<Sha256>::new_from_slice(SECRET.as_bytes()).expect("any key length");
     mac.update(body);
@@ -68,7 +75,7 @@ async fn bench(
             dir.join("selftest").display()
         ),
     )?;
-    let mut server = tokio::process::Command::new(env!("CARGO_BIN_EXE_promptgate"))
+    let mut server = tokio::process::Command::new(promptgate_binary())
         .args(["serve", "--listen", "127.0.0.1:0", "--config"])
         .arg(&config)
         .env("PROMPTGATE_WEBHOOK_SECRET", SECRET)

@@ -135,6 +135,7 @@ macro_rules! on_both_backends {
 on_both_backends!(
     duplicate_delivery_makes_one_job,
     a_burst_of_deliveries_commits_each_once,
+    a_burst_for_one_pull_request_leaves_only_its_newest_job,
     failing_job_retries_with_backoff_then_fails,
     permanent_error_fails_at_once,
     newer_job_supersedes_queued_and_running_ones,
@@ -242,6 +243,51 @@ async fn a_burst_of_deliveries_commits_each_once(db: Database) {
         }
     }
     assert_eq!(queue.jobs().await.unwrap().len(), 100);
+}
+
+/// 40 deliveries for one pull request at once, committed in shared
+/// transactions: whatever the grouping, exactly one job survives, the
+/// newest, and every other is superseded by it or by a later one.
+async fn a_burst_for_one_pull_request_leaves_only_its_newest_job(db: Database) {
+    let (queue, _clock) = manual_queue(db, 3);
+    let sends = (0..40).map(|n| {
+        let queue = queue.clone();
+        tokio::spawn(async move {
+            queue
+                .enqueue_delivery(&format!("push-{n}"), "pull_request", &gate_job(7))
+                .await
+                .unwrap()
+        })
+    });
+    let ids: Vec<JobId> = futures::future::join_all(sends)
+        .await
+        .into_iter()
+        .map(|outcome| match outcome.unwrap() {
+            EnqueueOutcome::Enqueued(id) => id,
+            other => panic!("a new delivery must enqueue, got {other:?}"),
+        })
+        .collect();
+    let jobs = queue.jobs().await.unwrap();
+    assert_eq!(jobs.len(), 40);
+    let queued: Vec<JobId> = jobs
+        .iter()
+        .filter(|job| job.status == JobStatus::Queued)
+        .map(|job| job.id)
+        .collect();
+    assert_eq!(queued, vec![*ids.iter().max().unwrap()]);
+    for job in jobs.iter().filter(|job| job.id != queued[0]) {
+        assert_eq!(job.status, JobStatus::Superseded, "job {}", job.id);
+        let by = job.last_error.as_deref().unwrap_or_default();
+        let by: i64 = by
+            .trim_start_matches("superseded by job #")
+            .parse()
+            .unwrap();
+        assert!(
+            by > job.id.0,
+            "job {} superseded by an older job #{by}",
+            job.id
+        );
+    }
 }
 
 async fn failing_job_retries_with_backoff_then_fails(db: Database) {

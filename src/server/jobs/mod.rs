@@ -27,6 +27,7 @@
 //! row with `FOR UPDATE SKIP LOCKED`. On SQLite the claim is a single
 //! `UPDATE … RETURNING` statement, which SQLite runs under its write lock.
 
+mod enqueue;
 mod error;
 mod metrics;
 mod worker;
@@ -43,6 +44,7 @@ use tokio::sync::{Notify, broadcast};
 
 use crate::edges::db::{Backend, Database, DatabaseError, per_backend};
 use crate::types::{Backoff, Jitter};
+use enqueue::{Insert, Stored, store_jobs};
 pub use error::{JobError, RepositoryError, ServerError};
 pub use metrics::{DURATION_BUCKETS_SECONDS, DurationSeries, JobMetrics};
 pub use worker::{
@@ -450,96 +452,6 @@ macro_rules! job_from_row {
     }};
 }
 
-/// The statements of one enqueue inside an open transaction `$tx` (either
-/// backend): record the delivery (a duplicate stores nothing), insert the
-/// job, supersede older jobs of its key. Evaluates to the outcome and the
-/// superseded jobs; the caller commits (or, for a duplicate alone, rolls back).
-macro_rules! enqueue_in_tx {
-    ($tx:ident, $delivery:expr, $job:expr, $payload:expr, $max_attempts:expr, $now:expr, $is_postgres:expr) => {{
-        let delivery: Option<(&str, &str)> = $delivery;
-        let job: &NewJob = $job;
-        let payload: &str = $payload;
-        let max_attempts: i64 = $max_attempts;
-        let now: i64 = $now;
-        let is_postgres: bool = $is_postgres;
-            let mut duplicate = None;
-            if let Some((delivery_id, event)) = delivery {
-                let inserted = sqlx::query(
-                    "INSERT INTO webhook_deliveries (delivery_id, event, received_at) \
-                     VALUES ($1, $2, $3) ON CONFLICT (delivery_id) DO NOTHING",
-                )
-                .bind(delivery_id)
-                .bind(event)
-                .bind(now)
-                .execute(&mut *$tx)
-                .await?
-                .rows_affected();
-                if inserted == 0 {
-                    let first: Option<i64> = sqlx::query(
-                        "SELECT job_id FROM webhook_deliveries WHERE delivery_id = $1",
-                    )
-                    .bind(delivery_id)
-                    .fetch_one(&mut *$tx)
-                    .await?
-                    .try_get("job_id")?;
-                    duplicate = Some(first.map(JobId));
-                }
-            }
-            match duplicate {
-                Some(job) => (EnqueueOutcome::Duplicate { job }, Vec::new()),
-                None => {
-                    if let (true, Some(key)) = (is_postgres, &job.supersede_key) {
-                        // Two deliveries for one pull request at once must not
-                        // both survive: serialise enqueues per key.
-                        sqlx::query("SELECT pg_advisory_xact_lock(hashtext($1))")
-                            .bind(key)
-                            .execute(&mut *$tx)
-                            .await?;
-                    }
-                    let id: i64 = sqlx::query(
-                        "INSERT INTO jobs (kind, payload, supersede_key, status, attempts, \
-                         max_attempts, run_after, created_at, updated_at) \
-                         VALUES ($1, $2, $3, 'queued', 0, $4, $5, $5, $5) RETURNING id",
-                    )
-                    .bind(job.kind.as_str())
-                    .bind(payload)
-                    .bind(job.supersede_key.as_deref())
-                    .bind(max_attempts)
-                    .bind(now)
-                    .fetch_one(&mut *$tx)
-                    .await?
-                    .try_get("id")?;
-                    let mut superseded = Vec::new();
-                    if let Some(key) = &job.supersede_key {
-                        let rows = sqlx::query(
-                            "UPDATE jobs SET status = 'superseded', updated_at = $1, finished_at = $1, \
-                             last_error = $2 \
-                             WHERE supersede_key = $3 AND status IN ('queued', 'running') AND id <> $4 \
-                             RETURNING id",
-                        )
-                        .bind(now)
-                        .bind(format!("superseded by job #{id}"))
-                        .bind(key)
-                        .bind(id)
-                        .fetch_all(&mut *$tx)
-                        .await?;
-                        for row in rows {
-                            superseded.push(JobId(row.try_get("id")?));
-                        }
-                    }
-                    if let Some((delivery_id, _)) = delivery {
-                        sqlx::query("UPDATE webhook_deliveries SET job_id = $1 WHERE delivery_id = $2")
-                            .bind(id)
-                            .bind(delivery_id)
-                            .execute(&mut *$tx)
-                            .await?;
-                    }
-                    (EnqueueOutcome::Enqueued(JobId(id)), superseded)
-                }
-            }
-    }};
-}
-
 impl JobQueue {
     /// A queue over `db` (already migrated) with the system clock.
     pub fn new(db: Database, retry: RetryPolicy) -> Self {
@@ -653,22 +565,22 @@ impl JobQueue {
         delivery: Option<(&str, &str)>,
         job: &NewJob,
     ) -> Result<EnqueueOutcome, JobsError> {
-        let now = self.now();
-        let payload = job.payload.to_string();
-        let max_attempts = i64::from(self.inner.retry.max_attempts.max(1));
-        let is_postgres = self.inner.db.backend() == Backend::Postgres;
-        let (outcome, superseded) = per_backend!(&self.inner.db, pool => {
-            let mut tx = pool.begin().await?;
-            let (outcome, superseded) =
-                enqueue_in_tx!(tx, delivery, job, &payload, max_attempts, now, is_postgres);
-            match outcome {
-                EnqueueOutcome::Duplicate { .. } => tx.rollback().await?,
-                EnqueueOutcome::Enqueued(_) => tx.commit().await?,
-            }
-            (outcome, superseded)
-        });
+        let mut stored = self.store(&[Insert { delivery, job }]).await?;
+        let (outcome, superseded) = stored
+            .pop()
+            .unwrap_or((EnqueueOutcome::Duplicate { job: None }, Vec::new()));
         self.announce(job, outcome, superseded);
         Ok(outcome)
+    }
+
+    /// Stores `items` in one transaction ([`enqueue::store_jobs`]).
+    async fn store(&self, items: &[Insert<'_>]) -> Result<Vec<Stored>, JobsError> {
+        let now = self.now();
+        let max_attempts = i64::from(self.inner.retry.max_attempts.max(1));
+        let is_postgres = self.inner.db.backend() == Backend::Postgres;
+        Ok(per_backend!(&self.inner.db, pool => {
+            store_jobs!(pool, items, max_attempts, now, is_postgres)
+        }))
     }
 
     /// Tells this process's workers and subscribers about a committed enqueue.
@@ -689,30 +601,14 @@ impl JobQueue {
     /// transaction), each delivery is retried in a transaction of its own,
     /// so one failure is answered as that delivery's alone.
     async fn commit_deliveries(&self, batch: Vec<PendingDelivery>) {
-        let now = self.now();
-        let max_attempts = i64::from(self.inner.retry.max_attempts.max(1));
-        let is_postgres = self.inner.db.backend() == Backend::Postgres;
-        let together = async {
-            Ok::<_, JobsError>(per_backend!(&self.inner.db, pool => {
-                let mut tx = pool.begin().await?;
-                let mut outcomes = Vec::with_capacity(batch.len());
-                for item in &batch {
-                    let payload = item.job.payload.to_string();
-                    outcomes.push(enqueue_in_tx!(
-                        tx,
-                        Some((item.delivery_id.as_str(), item.event.as_str())),
-                        &item.job,
-                        &payload,
-                        max_attempts,
-                        now,
-                        is_postgres
-                    ));
-                }
-                tx.commit().await?;
-                outcomes
-            }))
-        }
-        .await;
+        let items: Vec<Insert<'_>> = batch
+            .iter()
+            .map(|item| Insert {
+                delivery: Some((item.delivery_id.as_str(), item.event.as_str())),
+                job: &item.job,
+            })
+            .collect();
+        let together = self.store(&items).await;
         match together {
             Ok(outcomes) => {
                 tracing::debug!(deliveries = batch.len(), "deliveries committed together");
