@@ -224,6 +224,17 @@ pub struct RunOutput {
     pub totals: CallStats,
 }
 
+/// A call of a batch the cache did not answer up front.
+struct Uncached {
+    /// Its place in the batch.
+    index: usize,
+    call: Call,
+    key: CacheKey,
+    /// Another call of the batch has the same key: it looks in the cache
+    /// again when it starts, in case that one was answered meanwhile.
+    shared_key: bool,
+}
+
 #[derive(Debug, Clone, thiserror::Error, PartialEq)]
 pub enum RunError {
     #[error(
@@ -359,8 +370,10 @@ impl Runner {
         let mut slots: Vec<Option<CallOutcome>> = vec![None; total];
         let mut finished = 0;
         // Answers the cache holds are read first, all in one transaction;
-        // only the other calls are queued (and look again when they start,
-        // so an identical call answered meanwhile is not asked twice).
+        // only the other calls are queued. A call whose key another call of
+        // the batch shares looks again when it starts, so an identical call
+        // answered meanwhile is not asked twice; the rest were just looked
+        // up and go straight to their provider.
         let keyed = self.answer_from_cache(calls, &mut slots);
         for outcome in slots.iter().flatten() {
             progress.record(outcome);
@@ -371,20 +384,31 @@ impl Runner {
         // provider never holds up another and memory stays bounded however
         // large the batch. The semaphores do the real limiting.
         #[allow(clippy::type_complexity)]
-        let mut queues: Vec<(ProviderHandle, Vec<(usize, Call, CacheKey)>)> = Vec::new();
-        for (index, call, key) in keyed {
+        let mut queues: Vec<(ProviderHandle, Vec<Uncached>)> = Vec::new();
+        for uncached in keyed {
             match queues
                 .iter_mut()
-                .find(|(handle, _)| Arc::ptr_eq(&handle.inner, &call.provider.inner))
+                .find(|(handle, _)| Arc::ptr_eq(&handle.inner, &uncached.call.provider.inner))
             {
-                Some((_, queue)) => queue.push((index, call, key)),
-                None => queues.push((call.provider.clone(), vec![(index, call, key)])),
+                Some((_, queue)) => queue.push(uncached),
+                None => queues.push((uncached.call.provider.clone(), vec![uncached])),
             }
         }
         let streams = queues.into_iter().map(|(handle, queue)| {
             futures::stream::iter(queue)
-                .map(|(index, call, key)| async move {
-                    (index, self.complete_with_key(&call, key).await)
+                .map(|uncached| async move {
+                    let Uncached {
+                        index,
+                        call,
+                        key,
+                        shared_key,
+                    } = uncached;
+                    let outcome = if shared_key {
+                        self.complete_with_key(&call, key).await
+                    } else {
+                        self.call_and_store(&call, key).await
+                    };
+                    (index, outcome)
                 })
                 .buffer_unordered(handle.inner.concurrency.saturating_mul(2))
                 .boxed()
@@ -433,7 +457,7 @@ impl Runner {
         &self,
         calls: Vec<Call>,
         slots: &mut [Option<CallOutcome>],
-    ) -> Vec<(usize, Call, CacheKey)> {
+    ) -> Vec<Uncached> {
         let keys: Vec<CacheKey> = calls
             .iter()
             .map(|call| CacheKey::new(call.provider.describe(), &call.request, call.repeat))
@@ -450,8 +474,21 @@ impl Runner {
                     slots[index] =
                         Some(self.outcome(&call, Ok(hit.completion), hit.latency_ms, true));
                 }
-                None => rest.push((index, call, key)),
+                None => rest.push(Uncached {
+                    index,
+                    call,
+                    key,
+                    shared_key: false,
+                }),
             }
+        }
+        let mut seen: HashMap<&CacheKey, usize> = HashMap::with_capacity(rest.len());
+        for uncached in &rest {
+            *seen.entry(&uncached.key).or_default() += 1;
+        }
+        let shared: Vec<bool> = rest.iter().map(|u| seen[&u.key] > 1).collect();
+        for (uncached, shared) in rest.iter_mut().zip(shared) {
+            uncached.shared_key = shared;
         }
         rest
     }
@@ -468,6 +505,12 @@ impl Runner {
         if let Some(hit) = self.cache.get(&key) {
             return self.outcome(call, Ok(hit.completion), hit.latency_ms, true);
         }
+        self.call_and_store(call, key).await
+    }
+
+    /// Asks the provider (the cache was looked in already) and queues the
+    /// answer for the cache.
+    async fn call_and_store(&self, call: &Call, key: CacheKey) -> CallOutcome {
         match self.call_with_retries(call).await {
             Ok((completion, latency_ms)) => {
                 self.store(
