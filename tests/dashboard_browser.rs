@@ -21,6 +21,8 @@
 mod contract;
 #[path = "support/dashboard_world.rs"]
 mod dashboard_world;
+#[path = "support/postgres.rs"]
+mod postgres;
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;

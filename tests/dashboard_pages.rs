@@ -15,6 +15,8 @@
 mod contract;
 #[path = "support/dashboard_world.rs"]
 mod dashboard_world;
+#[path = "support/postgres.rs"]
+mod postgres;
 
 use dashboard_world::{
     Backing, Browser, GitHubOAuthStandIn, OTHER_REPO, POLITENESS, PROMPT, REPO, TONE_LABELS, World,

@@ -10,6 +10,8 @@
 
 #[path = "support/llm_katan.rs"]
 mod llm_katan;
+#[path = "support/postgres.rs"]
+mod postgres;
 #[path = "support/serve_process.rs"]
 mod serve_process;
 
@@ -98,63 +100,6 @@ async fn publish_summarize(url: &str, root: &Path, model: &str) {
                 actor: "Ada <ada@example.com>".into(),
                 reason: Some("test".into()),
             })
-            .await
-            .unwrap();
-    }
-}
-
-/// The server named by `PROMPTGATE_TEST_POSTGRES`, or `None` after a loud
-/// skip (a failure under CI).
-fn postgres_server(test: &str) -> Option<String> {
-    match std::env::var("PROMPTGATE_TEST_POSTGRES") {
-        Ok(url) if !url.is_empty() => Some(url),
-        _ if std::env::var_os("CI").is_some() => {
-            panic!("CI is set but PROMPTGATE_TEST_POSTGRES is not: {test} must run in CI")
-        }
-        _ => {
-            eprintln!(
-                "\n*** SKIPPED {test}: set PROMPTGATE_TEST_POSTGRES=postgres://USER@HOST:PORT/DB ***\n"
-            );
-            None
-        }
-    }
-}
-
-/// A database made for one test on the PostgreSQL server, dropped after.
-struct Scratch {
-    admin: sqlx::PgPool,
-    name: String,
-    url: String,
-}
-
-impl Scratch {
-    async fn create(admin_url: &str) -> Self {
-        let admin = sqlx::postgres::PgPoolOptions::new()
-            .max_connections(1)
-            .connect(admin_url)
-            .await
-            .expect("PROMPTGATE_TEST_POSTGRES answers");
-        let name = format!(
-            "promptgate_telemetry_{}_{}",
-            std::process::id(),
-            now_ms() % 1_000_000_000
-        );
-        sqlx::query(&format!("CREATE DATABASE \"{name}\""))
-            .execute(&admin)
-            .await
-            .unwrap();
-        let mut url = url::Url::parse(admin_url).unwrap();
-        url.set_path(&name);
-        Scratch {
-            admin,
-            name,
-            url: url.to_string(),
-        }
-    }
-
-    async fn drop(self) {
-        sqlx::query(&format!("DROP DATABASE \"{}\" WITH (FORCE)", self.name))
-            .execute(&self.admin)
             .await
             .unwrap();
     }
@@ -638,10 +583,10 @@ async fn telemetry_on_sqlite() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn telemetry_on_postgres() {
-    let Some(admin) = postgres_server("telemetry_on_postgres") else {
+    let Some(admin) = postgres::server("telemetry_on_postgres") else {
         return;
     };
-    let scratch = Scratch::create(&admin).await;
+    let scratch = postgres::Scratch::create(&admin, "telemetry").await;
     let dir = tempfile::tempdir().unwrap();
     tokio::time::timeout(
         Duration::from_secs(240),
@@ -1045,10 +990,10 @@ async fn rollups_answer_every_window_exactly_on_sqlite() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn rollups_answer_every_window_exactly_on_postgres() {
-    let Some(admin) = postgres_server("rollups_answer_every_window_exactly_on_postgres") else {
+    let Some(admin) = postgres::server("rollups_answer_every_window_exactly_on_postgres") else {
         return;
     };
-    let scratch = Scratch::create(&admin).await;
+    let scratch = postgres::Scratch::create(&admin, "telemetry").await;
     rollups_answer_every_window_exactly(&scratch.url).await;
     scratch.drop().await;
 }

@@ -13,6 +13,7 @@ use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
+use crate::postgres::Scratch;
 use axum::extract::{Form, Path, Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Redirect, Response};
@@ -74,63 +75,16 @@ impl Backing {
     /// PostgreSQL when `PROMPTGATE_TEST_POSTGRES` names a server; `None`
     /// after a loud skip (a failure under `CI`).
     pub async fn postgres(test: &str) -> Option<Self> {
-        match std::env::var("PROMPTGATE_TEST_POSTGRES") {
-            Ok(url) if !url.is_empty() => Some(Backing::Postgres(Scratch::create(&url).await)),
-            _ if std::env::var_os("CI").is_some() => {
-                panic!("CI is set but PROMPTGATE_TEST_POSTGRES is not: {test} must run in CI")
-            }
-            _ => {
-                eprintln!(
-                    "\n*** SKIPPED {test}: set PROMPTGATE_TEST_POSTGRES=postgres://USER@HOST:PORT/DB ***\n"
-                );
-                None
-            }
-        }
+        let server = crate::postgres::server(test)?;
+        Some(Backing::Postgres(
+            Scratch::create(&server, "dashboard").await,
+        ))
     }
 
     pub async fn drop(self) {
         if let Backing::Postgres(scratch) = self {
             scratch.drop().await;
         }
-    }
-}
-
-pub struct Scratch {
-    admin: sqlx::PgPool,
-    name: String,
-    url: String,
-}
-
-impl Scratch {
-    async fn create(admin_url: &str) -> Self {
-        let admin = sqlx::postgres::PgPoolOptions::new()
-            .max_connections(1)
-            .connect(admin_url)
-            .await
-            .expect("PROMPTGATE_TEST_POSTGRES answers");
-        let name = format!(
-            "promptgate_dashboard_{}_{}",
-            std::process::id(),
-            now_ms() % 1_000_000_000
-        );
-        sqlx::query(&format!("CREATE DATABASE \"{name}\""))
-            .execute(&admin)
-            .await
-            .unwrap();
-        let mut url = url::Url::parse(admin_url).unwrap();
-        url.set_path(&name);
-        Scratch {
-            admin,
-            name,
-            url: url.to_string(),
-        }
-    }
-
-    async fn drop(self) {
-        sqlx::query(&format!("DROP DATABASE \"{}\" WITH (FORCE)", self.name))
-            .execute(&self.admin)
-            .await
-            .unwrap();
     }
 }
 
