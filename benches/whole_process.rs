@@ -110,9 +110,14 @@ struct Measured {
 }
 
 /// Runs the binary in `dir` with `args`, output discarded, and measures it.
+fn run(dir: &Path, args: &[&str]) -> Measured {
+    run_into(dir, args, Stdio::null())
+}
+
+/// [`run`] with the child's standard output sent to `stdout`.
 // The child is reaped by `wait4` (for its resource usage), not `Child::wait`.
 #[allow(clippy::zombie_processes)]
-fn run(dir: &Path, args: &[&str]) -> Measured {
+fn run_into(dir: &Path, args: &[&str], stdout: Stdio) -> Measured {
     let started = Instant::now();
     let child = Command::new(promptgate_binary())
         .args(args)
@@ -120,7 +125,7 @@ fn run(dir: &Path, args: &[&str]) -> Measured {
         .env("PROMPTGATE_LOG", "error")
         .env("CI", "true")
         .stdin(Stdio::null())
-        .stdout(Stdio::null())
+        .stdout(stdout)
         .stderr(Stdio::null())
         .spawn()
         .expect("the binary starts");
@@ -307,14 +312,36 @@ impl Bench {
         );
         git(&["commit", "-q", "-am", "change p7"]);
         let before = self.served.load(Ordering::Relaxed);
-        let m = run(&root, &["check", "--base", "main"]);
+        let report_path = self.work.path().join("subset-report.json");
+        let report_file = std::fs::File::create(&report_path).expect("report file");
+        let m = run_into(
+            &root,
+            &["check", "--base", "main", "--format", "json"],
+            report_file.into(),
+        );
         let calls = self.served.load(Ordering::Relaxed) - before;
-        let ideal = LATENCY.as_secs_f64() * cases as f64 / CONCURRENCY as f64;
+        let report: serde_json::Value =
+            serde_json::from_slice(&std::fs::read(&report_path).expect("report read"))
+                .expect("a JSON report");
+        let evaluated: Vec<&str> = report["prompts"]
+            .as_array()
+            .expect("prompts")
+            .iter()
+            .filter_map(|prompt| prompt["name"].as_str())
+            .collect();
+        // Every call the server answered is one the report counts for the
+        // one changed prompt: no other prompt was evaluated.
+        assert_eq!(evaluated, ["p7"], "the check evaluated other prompts");
+        assert_eq!(report["totals"]["calls"]["made"].as_u64(), Some(calls));
+        let decided_after = &report["prompts"][0]["sequential"]["decided_after"];
+        let ideal = LATENCY.as_secs_f64() * calls as f64 / CONCURRENCY as f64;
         println!(
-            "subset: check touching 1 of {prompts} prompts ({cases} cases each): {:.3} s, exit {}, {calls} provider calls (expected {cases}); the calls alone take >= {ideal:.3} s, so calls are {:.0}% of the wall time",
+            "subset: check touching 1 of {prompts} prompts ({cases} cases each): {:.3} s, exit {}, {calls} provider calls, all for the changed prompt ({} unaffected; the sequential gate decided after {decided_after} cases); those calls take >= {ideal:.3} s at full concurrency, {:.0}% of the wall time; CPU {:.2} s",
             m.wall.as_secs_f64(),
             m.code,
-            100.0 * ideal / m.wall.as_secs_f64()
+            report["totals"]["prompts_unaffected"],
+            100.0 * ideal / m.wall.as_secs_f64(),
+            m.cpu_s
         );
     }
 }
