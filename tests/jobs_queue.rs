@@ -245,30 +245,47 @@ async fn a_burst_of_deliveries_commits_each_once(db: Database) {
     assert_eq!(queue.jobs().await.unwrap().len(), 100);
 }
 
-/// 40 deliveries for one pull request at once, committed in shared
-/// transactions: whatever the grouping, exactly one job survives, the
-/// newest, and every other is superseded by it or by a later one.
+/// Deliveries for one pull request arriving together: 40 at once at one
+/// queue (group commits of several each), then four at a time at two
+/// queues for 25 rounds (as at two replicas of the server: racing
+/// transactions). Whatever the grouping and interleaving, exactly one job
+/// survives, the newest, and every other is superseded by a newer one.
 async fn a_burst_for_one_pull_request_leaves_only_its_newest_job(db: Database) {
-    let (queue, _clock) = manual_queue(db, 3);
-    let sends = (0..40).map(|n| {
+    let (queue, _clock) = manual_queue(db.clone(), 3);
+    let (replica, _clock) = manual_queue(db, 3);
+    let send = |queue: &JobQueue, delivery: String| {
         let queue = queue.clone();
         tokio::spawn(async move {
-            queue
-                .enqueue_delivery(&format!("push-{n}"), "pull_request", &gate_job(7))
+            match queue
+                .enqueue_delivery(&delivery, "pull_request", &gate_job(7))
                 .await
                 .unwrap()
+            {
+                EnqueueOutcome::Enqueued(id) => id,
+                other => panic!("a new delivery must enqueue, got {other:?}"),
+            }
         })
-    });
-    let ids: Vec<JobId> = futures::future::join_all(sends)
+    };
+    let burst = (0..40).map(|n| send(&queue, format!("burst-{n}")));
+    let mut ids: Vec<JobId> = futures::future::join_all(burst)
         .await
         .into_iter()
-        .map(|outcome| match outcome.unwrap() {
-            EnqueueOutcome::Enqueued(id) => id,
-            other => panic!("a new delivery must enqueue, got {other:?}"),
-        })
+        .map(Result::unwrap)
         .collect();
+    for round in 0..25 {
+        let sends = (0..4).map(|n| {
+            let at = if n % 2 == 0 { &queue } else { &replica };
+            send(at, format!("push-{round}-{n}"))
+        });
+        ids.extend(
+            futures::future::join_all(sends)
+                .await
+                .into_iter()
+                .map(Result::unwrap),
+        );
+    }
     let jobs = queue.jobs().await.unwrap();
-    assert_eq!(jobs.len(), 40);
+    assert_eq!(jobs.len(), 140);
     let queued: Vec<JobId> = jobs
         .iter()
         .filter(|job| job.status == JobStatus::Queued)

@@ -58,8 +58,7 @@ impl BatchPlan {
 
 /// For each distinct supersede key among the stored jobs, the newest job of
 /// the batch with it (which supersedes every other unfinished job of the
-/// key, earlier ones of the batch included), sorted by key so that
-/// PostgreSQL's per-key locks are always taken in the same order.
+/// key, earlier ones of the batch included), sorted by key.
 pub(super) fn newest_per_key<'a>(
     stored: impl IntoIterator<Item = (&'a NewJob, i64)>,
 ) -> Vec<(&'a str, i64)> {
@@ -85,8 +84,9 @@ pub(super) fn newest_per_key<'a>(
 /// 3. the jobs of the recorded deliveries (and those without one) are
 ///    inserted with their ids;
 /// 4. each supersede key's newest job supersedes the key's other
-///    unfinished jobs (PostgreSQL first locks the key, so two replicas
-///    enqueueing for one pull request at once cannot both survive).
+///    unfinished jobs (PostgreSQL locked the keys before step 1, in key
+///    order, so two replicas enqueueing for one pull request at once cannot
+///    both survive, and the later one has the larger id).
 macro_rules! store_jobs {
     ($pool:ident, $items:expr, $max_attempts:expr, $now:expr, $is_postgres:expr) => {{
         use std::collections::{HashMap, HashSet};
@@ -104,7 +104,25 @@ macro_rules! store_jobs {
             $pool.begin_with("BEGIN IMMEDIATE").await?
         };
 
-        // 1. Ids, ascending in batch order.
+        // 1. Ids, ascending in batch order. PostgreSQL first locks every
+        // supersede key the batch may store, so that of two replicas
+        // enqueueing for one pull request, the one whose ids come later
+        // also commits later: a key's newest job is always its largest id.
+        if is_postgres {
+            let mut keys: Vec<&str> = plan
+                .candidates
+                .iter()
+                .filter_map(|&index| items[index].job.supersede_key.as_deref())
+                .collect();
+            keys.sort_unstable();
+            keys.dedup();
+            for key in keys {
+                sqlx::query("SELECT pg_advisory_xact_lock(hashtext($1))")
+                    .bind(key)
+                    .execute(&mut *tx)
+                    .await?;
+            }
+        }
         let count = plan.candidates.len() as i64;
         let mut ids: Vec<i64> = if is_postgres {
             sqlx::query(
@@ -192,14 +210,6 @@ macro_rules! store_jobs {
             .filter(|&index| outcomes[index].is_none())
             .collect();
         let keys = newest_per_key(fresh.iter().map(|&index| (items[index].job, id_of[&index])));
-        if is_postgres {
-            for (key, _) in &keys {
-                sqlx::query("SELECT pg_advisory_xact_lock(hashtext($1))")
-                    .bind(*key)
-                    .execute(&mut *tx)
-                    .await?;
-            }
-        }
         for chunk in fresh.chunks(ROWS_PER_STATEMENT) {
             let mut insert = sqlx::QueryBuilder::new(
                 "INSERT INTO jobs (id, kind, payload, supersede_key, status, attempts, \
