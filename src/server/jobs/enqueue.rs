@@ -280,7 +280,8 @@ pub(super) use store_jobs;
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::server::jobs::JobKind;
+    use crate::edges::db::Database;
+    use crate::server::jobs::{JobKind, JobQueue, RetryPolicy};
 
     fn job(key: Option<&str>) -> NewJob {
         let job = NewJob::new(JobKind::SelfTest, serde_json::json!({}));
@@ -325,5 +326,57 @@ mod tests {
         let (a, b, none) = (job(Some("o/r#2")), job(Some("o/r#1")), job(None));
         let stored = [(&a, 5), (&b, 6), (&a, 9), (&none, 10), (&b, 7)];
         assert_eq!(newest_per_key(stored), vec![("o/r#1", 7), ("o/r#2", 9)]);
+    }
+
+    /// Groups larger than one statement's rows, with deliveries repeated
+    /// inside a group and across groups: each delivery gets exactly one job,
+    /// ids ascend in arrival order, and a repeat names its first's job.
+    #[tokio::test]
+    async fn groups_larger_than_a_statement_store_each_delivery_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}", dir.path().join("server.db").display());
+        let db = Database::connect(&url, 2).await.unwrap();
+        crate::server::schema::migrate(&db).await.unwrap();
+        let queue = JobQueue::new(db, RetryPolicy::default());
+        let plain = job(None);
+        let ids: Vec<String> = (0..900).map(|n| format!("d{n}")).collect();
+        let insert = |n: usize| Insert {
+            delivery: Some((ids[n].as_str(), "push")),
+            job: &plain,
+        };
+
+        // 300 new deliveries, then d0..d9 again in the same group.
+        let first: Vec<Insert<'_>> = (0..300).chain(0..10).map(insert).collect();
+        let stored = queue.store(&first).await.unwrap();
+        let enqueued: Vec<JobId> = stored[..300]
+            .iter()
+            .map(|(outcome, _)| match outcome {
+                EnqueueOutcome::Enqueued(id) => *id,
+                other => panic!("a new delivery must enqueue, got {other:?}"),
+            })
+            .collect();
+        assert!(enqueued.windows(2).all(|pair| pair[0] < pair[1]));
+        for (n, (outcome, _)) in stored[300..].iter().enumerate() {
+            assert_eq!(
+                *outcome,
+                EnqueueOutcome::Duplicate {
+                    job: Some(enqueued[n])
+                }
+            );
+        }
+
+        // d250..d849: the first 50 were stored by the group before.
+        let second: Vec<Insert<'_>> = (250..850).map(insert).collect();
+        let stored = queue.store(&second).await.unwrap();
+        for (n, (outcome, _)) in stored.iter().enumerate() {
+            match (n < 50, outcome) {
+                (true, EnqueueOutcome::Duplicate { job }) => {
+                    assert_eq!(*job, Some(enqueued[250 + n]));
+                }
+                (false, EnqueueOutcome::Enqueued(id)) => assert!(*id > enqueued[299]),
+                (_, other) => panic!("delivery d{}: {other:?}", 250 + n),
+            }
+        }
+        assert_eq!(queue.jobs().await.unwrap().len(), 850);
     }
 }
