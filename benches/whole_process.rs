@@ -333,10 +333,13 @@ impl Bench {
         // one changed prompt: no other prompt was evaluated.
         assert_eq!(evaluated, ["p7"], "the check evaluated other prompts");
         assert_eq!(report["totals"]["calls"]["made"].as_u64(), Some(calls));
-        let decided_after = &report["prompts"][0]["sequential"]["decided_after"];
+        let how = match report["prompts"][0]["sequential"]["decided_after"].as_u64() {
+            Some(after) => format!("the sequential gate decided after {after} cases"),
+            None => "every case evaluated: a suite under 50 cases is gated at once".to_string(),
+        };
         let ideal = LATENCY.as_secs_f64() * calls as f64 / CONCURRENCY as f64;
         println!(
-            "subset: check touching 1 of {prompts} prompts ({cases} cases each): {:.3} s, exit {}, {calls} provider calls, all for the changed prompt ({} unaffected; the sequential gate decided after {decided_after} cases); those calls take >= {ideal:.3} s at full concurrency, {:.0}% of the wall time; CPU {:.2} s",
+            "subset: check touching 1 of {prompts} prompts ({cases} cases each): {:.3} s, exit {}, {calls} provider calls, all for the changed prompt ({} unaffected; {how}); those calls take >= {ideal:.3} s at full concurrency, {:.0}% of the wall time; CPU {:.2} s",
             m.wall.as_secs_f64(),
             m.code,
             report["totals"]["prompts_unaffected"],
