@@ -8,12 +8,14 @@
 //! loudly, and fails when `CI` is set.
 #![cfg(unix)]
 
+#[path = "support/postgres.rs"]
+mod postgres;
 #[path = "support/serve_process.rs"]
 mod serve_process;
 
 use std::collections::BTreeMap;
 use std::path::Path;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, SystemTime};
 
 use futures::FutureExt as _;
 use serve_process::ServeProcess;
@@ -29,14 +31,14 @@ const DEADLINE: Duration = Duration::from_secs(20);
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_servers_on_one_postgres_run_every_job_once() {
-    let Some(admin_url) = postgres_server() else {
+    let Some(admin_url) = postgres::server("two_servers_on_one_postgres_run_every_job_once") else {
         return;
     };
-    let scratch = ScratchDatabase::create(&admin_url).await;
+    let scratch = postgres::Scratch::create(&admin_url, "replicas").await;
     let dir = tempfile::tempdir().unwrap();
     let scenario = tokio::time::timeout(DEADLINE, replicas_scenario(&scratch.url, dir.path()));
     let finished = std::panic::AssertUnwindSafe(scenario).catch_unwind().await;
-    scratch.remove().await;
+    scratch.drop().await;
     match finished {
         Ok(Ok(())) => {}
         Ok(Err(_elapsed)) => panic!(
@@ -180,66 +182,6 @@ fn claimed_by(marker: &str, pids: &[u32]) -> Option<u32> {
     let worker = marker.trim().rsplit_once(" worker ")?.1;
     let pid: u32 = worker.rsplit('-').nth(1)?.parse().ok()?;
     pids.contains(&pid).then_some(pid)
-}
-
-/// The server named by `PROMPTGATE_TEST_POSTGRES`, or `None` after saying loudly
-/// that the test is skipped (a failure under CI, which must run it).
-fn postgres_server() -> Option<String> {
-    if let Ok(url) = std::env::var("PROMPTGATE_TEST_POSTGRES") {
-        return Some(url);
-    }
-    if std::env::var_os("CI").is_some() {
-        panic!("CI is set but PROMPTGATE_TEST_POSTGRES is not: the replica test must run in CI");
-    }
-    eprintln!(
-        "\n*** SKIPPED two_servers_on_one_postgres_run_every_job_once: \
-         set PROMPTGATE_TEST_POSTGRES=postgres://USER@HOST:PORT/DB ***\n"
-    );
-    None
-}
-
-/// A database made for this test on the given server.
-struct ScratchDatabase {
-    admin: sqlx::PgPool,
-    name: String,
-    url: String,
-}
-
-impl ScratchDatabase {
-    async fn create(admin_url: &str) -> Self {
-        let admin = sqlx::postgres::PgPoolOptions::new()
-            .max_connections(1)
-            .connect(admin_url)
-            .await
-            .expect("PROMPTGATE_TEST_POSTGRES answers");
-        let nanos = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .unwrap()
-            .subsec_nanos();
-        let name = format!("promptgate_replicas_{}_{nanos}", std::process::id());
-        sqlx::query(&format!("CREATE DATABASE \"{name}\""))
-            .execute(&admin)
-            .await
-            .unwrap();
-        let mut url = url::Url::parse(admin_url).unwrap();
-        url.set_path(&name);
-        ScratchDatabase {
-            admin,
-            name,
-            url: url.to_string(),
-        }
-    }
-
-    async fn remove(self) {
-        let drop = format!("DROP DATABASE IF EXISTS \"{}\" WITH (FORCE)", self.name);
-        if let Err(error) = sqlx::query(&drop).execute(&self.admin).await {
-            eprintln!(
-                "warning: could not drop the test database {}: {error}",
-                self.name
-            );
-        }
-        self.admin.close().await;
-    }
 }
 
 /// One `promptgate serve` process; its log is `<dir>/<name>.log`.

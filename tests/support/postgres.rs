@@ -58,10 +58,16 @@ impl Scratch {
         }
     }
 
+    /// Drops the database. A failure is only a warning: it must not hide
+    /// the outcome of the test that used it.
     pub async fn drop(self) {
-        sqlx::query(&format!("DROP DATABASE \"{}\" WITH (FORCE)", self.name))
-            .execute(&self.admin)
-            .await
-            .unwrap();
+        let drop = format!("DROP DATABASE IF EXISTS \"{}\" WITH (FORCE)", self.name);
+        if let Err(error) = sqlx::query(&drop).execute(&self.admin).await {
+            eprintln!(
+                "warning: could not drop the test database {}: {error}",
+                self.name
+            );
+        }
+        self.admin.close().await;
     }
 }
