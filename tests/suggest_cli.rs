@@ -173,6 +173,42 @@ async fn when_no_candidate_survives_nothing_is_suggested_or_written() {
     .await;
 }
 
+/// Only the prompt being fixed is measured, so an edit of a snippet that
+/// another prompt includes too cannot be verified: the fix that survives
+/// when support-bot alone includes `snippets/tone.md` is rejected once a
+/// second prompt includes it, and nothing is written.
+#[tokio::test(flavor = "multi_thread")]
+async fn an_edit_of_a_snippet_another_prompt_includes_is_not_verified() {
+    within(async {
+        let model = ScriptedModel::start(example_suggester).await;
+        let dir = regressed_example(&model);
+        let root = dir.path();
+        let support_bot =
+            std::fs::read_to_string(root.join("prompts/support-bot.prompt.yml")).unwrap();
+        write(
+            root,
+            "prompts/billing-bot.prompt.yml",
+            &support_bot.replace("name: support-bot", "name: billing-bot"),
+        );
+        git(root, &["add", "-A"]);
+        git(root, &["commit", "-qm", "billing-bot shares the tone"]);
+
+        let (code, out, err) = run(root, &["suggest", "support-bot", "--write"]).await;
+        assert_eq!(code, 1, "{out}\n{err}");
+        assert!(
+            out.contains(
+                "candidate 1: rejected: it edits snippets/tone.md, which billing-bot also \
+                 includes: its effect there is not measured, so it cannot be verified"
+            ),
+            "{out}"
+        );
+        assert!(!out.contains("wrote "), "{out}");
+        let tone = std::fs::read_to_string(root.join("snippets/tone.md")).unwrap();
+        assert!(tone.contains("we will refund"), "nothing was written");
+    })
+    .await;
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn too_few_cases_cannot_be_verified_and_the_model_is_not_asked() {
     within(async {

@@ -13,6 +13,7 @@ use super::check::{CheckRequest, CheckRun, Sources, check_sources, git_sources};
 use super::error::FlowError;
 use super::evaluate::{Locations, RunOptions, engine};
 use crate::pipeline::budget;
+use crate::pipeline::changes;
 use crate::pipeline::config::Config;
 use crate::pipeline::evaluation::{self, Engine};
 use crate::pipeline::gate::PromptGate;
@@ -326,6 +327,7 @@ impl Suggesting<'_> {
             return Ok(ended(SuggestStatus::CannotVerify(refusal)));
         }
         let snippets = Includes::of_prompt(spec, files).texts();
+        let sharing = other_includers(self.input.head, &spec.name);
         let evidence = suggest::gather(&EvidenceInput {
             prompt: &spec.name,
             path: &spec.path,
@@ -359,7 +361,7 @@ impl Suggesting<'_> {
                 .map(|r| format!("{}: {}", r.location, r.why))
                 .collect();
             let measured = self
-                .measure(&candidate, &snippets, &current, &split, &target)
+                .measure(&candidate, &snippets, &sharing, &current, &split, &target)
                 .await?;
             let rejected = match measured {
                 Measured::Invalid(why) => Some(why),
@@ -463,6 +465,7 @@ impl Suggesting<'_> {
         &self,
         candidate: &Candidate,
         snippets: &BTreeMap<RepoPath, String>,
+        sharing: &BTreeMap<RepoPath, Vec<String>>,
         current: &EvalResult,
         split: &Split,
         target: &str,
@@ -499,6 +502,19 @@ impl Suggesting<'_> {
                     new: text.clone(),
                     lines,
                 });
+            }
+        }
+        // Only this prompt is measured: an edit that reaches other prompts
+        // through a snippet they include cannot be verified here.
+        for edit in edits.iter().filter(|edit| edit.snippet) {
+            if let Some(others) = sharing.get(&edit.path) {
+                return Ok(Measured::Invalid(format!(
+                    "it edits {}, which {} also include{}: its effect there is not measured, \
+                     so it cannot be verified",
+                    edit.path,
+                    others.join(", "),
+                    if others.len() == 1 { "s" } else { "" }
+                )));
             }
         }
         let edited = EditedFiles {
@@ -539,6 +555,21 @@ impl Suggesting<'_> {
             calls,
         })
     }
+}
+
+/// The snippets other prompts of `head` than `prompt` include, each with
+/// the names of those prompts.
+fn other_includers(head: &Workspace, prompt: &str) -> BTreeMap<RepoPath, Vec<String>> {
+    let mut sharing: BTreeMap<RepoPath, Vec<String>> = BTreeMap::new();
+    for other in changes::dependencies(head)
+        .into_iter()
+        .filter(|deps| deps.name != prompt)
+    {
+        for include in other.includes {
+            sharing.entry(include).or_default().push(other.name.clone());
+        }
+    }
+    sharing
 }
 
 enum Measured {
