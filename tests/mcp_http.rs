@@ -27,6 +27,8 @@ mod common;
 mod fake_github;
 #[path = "mcp/support.rs"]
 mod mcp_support;
+#[path = "support/postgres.rs"]
+mod postgres;
 #[path = "support/scripted_model.rs"]
 mod scripted_model;
 
@@ -198,31 +200,15 @@ async fn an_agent_reads_and_promotes_within_its_key_over_http() {
 /// under `CI`).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_agent_reads_and_promotes_within_its_key_over_http_on_postgres() {
-    let Ok(admin_url) = std::env::var("PROMPTGATE_TEST_POSTGRES") else {
-        assert!(
-            std::env::var_os("CI").is_none(),
-            "CI is set but PROMPTGATE_TEST_POSTGRES is not"
-        );
-        eprintln!("SKIPPED (not run, not passed): set PROMPTGATE_TEST_POSTGRES=postgres://…");
+    let Some(admin_url) =
+        postgres::server("an_agent_reads_and_promotes_within_its_key_over_http_on_postgres")
+    else {
         return;
     };
-    let name = format!("promptgate_mcp_http_{}", std::process::id());
-    let admin = Database::connect(&admin_url, 1).await.unwrap();
-    let Database::Postgres(pool) = &admin else {
-        panic!("PROMPTGATE_TEST_POSTGRES must be a postgres:// URL");
-    };
-    sqlx::query(&format!("CREATE DATABASE \"{name}\""))
-        .execute(pool)
-        .await
-        .unwrap();
-    let mut database = url::Url::parse(&admin_url).unwrap();
-    database.set_path(&name);
-    agent_on(database.as_str()).await;
-    // Best effort: the servers have stopped; a leftover database is harmless.
-    let _ = sqlx::query(&format!("DROP DATABASE \"{name}\" WITH (FORCE)"))
-        .execute(pool)
-        .await;
-    admin.close().await;
+    let scratch = postgres::Scratch::create(&admin_url, "mcp_http").await;
+    agent_on(&scratch.url).await;
+    // The servers have stopped by now.
+    scratch.drop().await;
 }
 
 /// The whole loop against servers on `database`.
@@ -562,21 +548,7 @@ fn example_on_github(fake: fake_github::FakeGitHub, suggester_url: &str) -> Exam
     common::git(root, &["add", "-A"]);
     common::git(root, &["commit", "-qm", "suggestions configured"]);
     let repo = fake.create_repo("octo-org/prompts");
-    let listed = common::git(root, &["ls-files"]);
-    let files: Vec<(String, String)> = listed
-        .lines()
-        .map(|path| {
-            (
-                path.to_owned(),
-                std::fs::read_to_string(root.join(path)).unwrap(),
-            )
-        })
-        .collect();
-    let files: Vec<(&str, &str)> = files
-        .iter()
-        .map(|(p, c)| (p.as_str(), c.as_str()))
-        .collect();
-    fake.commit(&repo, "main", &files);
+    fake.commit_checkout(&repo, "main", root);
     // The pull request's change, made with git as its author made it; it
     // also routes `openai` to the suggester's endpoint, which only the
     // base's config may choose.

@@ -64,21 +64,7 @@ async fn regressed_pr(model: &ScriptedModel, suggest_enabled: bool) -> Regressed
     // The same files on the fake's main, and the pull request's change.
     let fake = FakeGitHub::start().await;
     let repo = fake.create_repo(REPO);
-    let listed = git(root, &["ls-files"]);
-    let files: Vec<(String, String)> = listed
-        .lines()
-        .map(|path| {
-            (
-                path.to_owned(),
-                std::fs::read_to_string(root.join(path)).unwrap(),
-            )
-        })
-        .collect();
-    let borrowed: Vec<(&str, &str)> = files
-        .iter()
-        .map(|(p, c)| (p.as_str(), c.as_str()))
-        .collect();
-    fake.commit(&repo, "main", &borrowed);
+    fake.commit_checkout(&repo, "main", root);
     git(root, &["checkout", "-qb", "feature"]);
     let patch =
         Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/example-edits/regression.patch");

@@ -327,12 +327,13 @@ impl Suggesting<'_> {
             return Ok(ended(SuggestStatus::CannotVerify(refusal)));
         }
         let snippets = Includes::of_prompt(spec, files).texts();
-        let sharing = other_includers(self.input.head, &spec.name);
+        let included_elsewhere = other_includers(self.input.head, &spec.name);
         let evidence = suggest::gather(&EvidenceInput {
             prompt: &spec.name,
             path: &spec.path,
             messages: &spec.messages,
             snippets: &snippets,
+            included_elsewhere: &included_elsewhere,
             head: &current,
             baseline: report.baseline.as_ref(),
             target: &target,
@@ -361,7 +362,7 @@ impl Suggesting<'_> {
                 .map(|r| format!("{}: {}", r.location, r.why))
                 .collect();
             let measured = self
-                .measure(&candidate, &snippets, &sharing, &current, &split, &target)
+                .measure(&candidate, &snippets, &current, &split, &target)
                 .await?;
             let rejected = match measured {
                 Measured::Invalid(why) => Some(why),
@@ -465,7 +466,6 @@ impl Suggesting<'_> {
         &self,
         candidate: &Candidate,
         snippets: &BTreeMap<RepoPath, String>,
-        sharing: &BTreeMap<RepoPath, Vec<String>>,
         current: &EvalResult,
         split: &Split,
         target: &str,
@@ -502,19 +502,6 @@ impl Suggesting<'_> {
                     new: text.clone(),
                     lines,
                 });
-            }
-        }
-        // Only this prompt is measured: an edit that reaches other prompts
-        // through a snippet they include cannot be verified here.
-        for edit in edits.iter().filter(|edit| edit.snippet) {
-            if let Some(others) = sharing.get(&edit.path) {
-                return Ok(Measured::Invalid(format!(
-                    "it edits {}, which {} also include{}: its effect there is not measured, \
-                     so it cannot be verified",
-                    edit.path,
-                    others.join(", "),
-                    if others.len() == 1 { "s" } else { "" }
-                )));
             }
         }
         let edited = EditedFiles {

@@ -467,8 +467,23 @@ impl Runner {
         } else {
             vec![None; keys.len()]
         };
+        // Counted over the whole batch: a key that repeats is either
+        // answered for every copy or for none.
+        let shared: Vec<bool> = {
+            let mut uses: HashMap<&CacheKey, usize> = HashMap::with_capacity(keys.len());
+            for key in &keys {
+                *uses.entry(key).or_default() += 1;
+            }
+            keys.iter().map(|key| uses[key] > 1).collect()
+        };
         let mut rest = Vec::new();
-        for (index, ((call, key), hit)) in calls.into_iter().zip(keys).zip(hits).enumerate() {
+        for (index, (((call, key), hit), shared_key)) in calls
+            .into_iter()
+            .zip(keys)
+            .zip(hits)
+            .zip(shared)
+            .enumerate()
+        {
             match hit {
                 Some(hit) => {
                     slots[index] =
@@ -478,17 +493,9 @@ impl Runner {
                     index,
                     call,
                     key,
-                    shared_key: false,
+                    shared_key,
                 }),
             }
-        }
-        let mut seen: HashMap<&CacheKey, usize> = HashMap::with_capacity(rest.len());
-        for uncached in &rest {
-            *seen.entry(&uncached.key).or_default() += 1;
-        }
-        let shared: Vec<bool> = rest.iter().map(|u| seen[&u.key] > 1).collect();
-        for (uncached, shared) in rest.iter_mut().zip(shared) {
-            uncached.shared_key = shared;
         }
         rest
     }

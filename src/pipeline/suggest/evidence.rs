@@ -42,11 +42,16 @@ pub struct CaseBrief {
     pub scores: Vec<ScoreBrief>,
 }
 
-/// A shared snippet the prompt includes: the model may edit it too.
+/// A shared snippet the prompt includes: the model may edit it too, unless
+/// other prompts include it as well.
 #[derive(Debug, Clone, Serialize)]
 pub struct SnippetBrief {
     pub path: String,
     pub content: String,
+    /// The other prompts that include it: only the prompt being fixed is
+    /// measured, so an edit of this snippet cannot be verified.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub also_included_by: Vec<String>,
 }
 
 /// Everything the model is shown about one prompt.
@@ -151,6 +156,8 @@ pub struct EvidenceInput<'a> {
     pub path: &'a RepoPath,
     pub messages: &'a [MessageTemplate],
     pub snippets: &'a BTreeMap<RepoPath, String>,
+    /// The snippets other prompts include too, with those prompts' names.
+    pub included_elsewhere: &'a BTreeMap<RepoPath, Vec<String>>,
     pub head: &'a EvalResult,
     pub baseline: Option<&'a EvalResult>,
     pub target: &'a str,
@@ -218,6 +225,11 @@ pub fn gather(input: &EvidenceInput<'_>) -> Evidence {
             .map(|(path, content)| SnippetBrief {
                 path: path.to_string(),
                 content: content.clone(),
+                also_included_by: input
+                    .included_elsewhere
+                    .get(path)
+                    .cloned()
+                    .unwrap_or_default(),
             })
             .collect(),
         criteria: head

@@ -8,7 +8,7 @@ use std::collections::BTreeMap;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use super::evidence::Evidence;
+use super::evidence::{Evidence, SnippetBrief};
 use crate::types::{ChatMessage, MessageTemplate, ResponseFormat, Role};
 
 /// One proposed revision: the whole conversation, any snippet rewritten,
@@ -51,7 +51,8 @@ cases need), the shared snippets it includes, its criteria, the criterion to fix
 fail or regressed with their outputs, the outputs of the previous version, and every score with \
 its reason. Propose distinct candidate revisions. Each candidate gives the full revised \
 messages (same roles, same order), the full new text of any snippet it edits (only the snippets \
-listed; a snippet is shared with other prompts), and one short rationale per edit. Fix the \
+listed, and none that lists `also_included_by`: other prompts include it, and the revision is \
+verified on this prompt alone), and one short rationale per edit. Fix the \
 cause, not the listed cases: the revision is verified on cases you are not shown, and it must \
 not make any other criterion worse.";
 
@@ -180,10 +181,10 @@ pub fn read_answer(
     if answer.candidates.is_empty() {
         return Err(AnswerError::Empty);
     }
-    let shown: BTreeMap<&str, &str> = evidence
+    let shown: BTreeMap<&str, &SnippetBrief> = evidence
         .snippets
         .iter()
-        .map(|s| (s.path.as_str(), s.content.as_str()))
+        .map(|s| (s.path.as_str(), s))
         .collect();
     let mut usable: Vec<Candidate> = Vec::new();
     let mut refused = Vec::new();
@@ -230,7 +231,7 @@ fn hides_text(control: char) -> String {
 fn check_candidate(
     proposed: AnswerCandidate,
     evidence: &Evidence,
-    shown: &BTreeMap<&str, &str>,
+    shown: &BTreeMap<&str, &SnippetBrief>,
 ) -> Result<Candidate, String> {
     if proposed.messages.len() != evidence.messages.len() {
         return Err(format!(
@@ -262,9 +263,19 @@ fn check_candidate(
                     snippet.path
                 ));
             }
-            Some(old) if *old == snippet.content => {}
+            Some(old) if old.content == snippet.content => {}
+            Some(old) if !old.also_included_by.is_empty() => {
+                let others = &old.also_included_by;
+                return Err(format!(
+                    "it edits {}, which {} also include{}: its effect there is not measured, \
+                     so it cannot be verified",
+                    snippet.path,
+                    others.join(", "),
+                    if others.len() == 1 { "s" } else { "" }
+                ));
+            }
             Some(old) => {
-                if let Some(control) = added_bidi_control(&snippet.content, old) {
+                if let Some(control) = added_bidi_control(&snippet.content, &old.content) {
                     return Err(format!(
                         "its edit of `{}` {}",
                         snippet.path,
@@ -301,6 +312,7 @@ mod tests {
             snippets: vec![SnippetBrief {
                 path: "snippets/tone.md".into(),
                 content: "Be kind.".into(),
+                also_included_by: Vec::new(),
             }],
             criteria: Vec::new(),
             target: "polite".into(),
@@ -314,6 +326,30 @@ mod tests {
             "snippets": [{"path": "snippets/tone.md", "content": snippet}],
         }]})
         .to_string()
+    }
+
+    #[test]
+    fn an_edit_of_a_snippet_other_prompts_include_is_refused() {
+        let mut evidence = evidence();
+        evidence.snippets[0].also_included_by = vec!["billing-bot".into(), "faq".into()];
+        // The messages may still change; the shared snippet may not.
+        let (usable, refused) =
+            read_answer(&answer("Answer kindly.", "Be kind."), &evidence, 3).unwrap();
+        assert_eq!((usable.len(), refused.len()), (1, 0));
+        let (usable, refused) =
+            read_answer(&answer("Answer politely.", "Be warm."), &evidence, 3).unwrap();
+        assert!(usable.is_empty());
+        assert_eq!(
+            refused[0].why,
+            "it edits snippets/tone.md, which billing-bot, faq also include: its effect there \
+             is not measured, so it cannot be verified"
+        );
+        // The model is told which snippets those are.
+        let brief = serde_json::to_value(&evidence).unwrap();
+        assert_eq!(
+            brief["snippets"][0]["also_included_by"],
+            serde_json::json!(["billing-bot", "faq"])
+        );
     }
 
     #[test]

@@ -149,6 +149,41 @@ impl FakeGitHub {
         self.commit_changes(repo, branch, &changes)
     }
 
+    /// Commits every file git tracks in the checkout at `root`, as it is in
+    /// the working tree, on top of `branch`: the fake's copy of a local
+    /// repository.
+    pub fn commit_checkout(
+        &self,
+        repo: &RepoName,
+        branch: &str,
+        root: &std::path::Path,
+    ) -> CommitSha {
+        let listed = std::process::Command::new("git")
+            .args(["ls-files", "-z"])
+            .current_dir(root)
+            .output()
+            .expect("git runs");
+        assert!(
+            listed.status.success(),
+            "git ls-files failed in {}",
+            root.display()
+        );
+        let files: Vec<(String, String)> = String::from_utf8(listed.stdout)
+            .expect("UTF-8 paths")
+            .split('\0')
+            .filter(|path| !path.is_empty())
+            .map(|path| {
+                let content = std::fs::read_to_string(root.join(path)).expect("a text file");
+                (path.to_owned(), content)
+            })
+            .collect();
+        let borrowed: Vec<(&str, &str)> = files
+            .iter()
+            .map(|(path, content)| (path.as_str(), content.as_str()))
+            .collect();
+        self.commit(repo, branch, &borrowed)
+    }
+
     /// Like [`commit`](Self::commit), where `None` deletes the file.
     pub fn commit_changes(
         &self,
