@@ -79,3 +79,62 @@ async fn batches_cover_the_suite_in_plan_order_when_nothing_is_decided() {
         plan.calls()
     );
 }
+
+/// A plan sent to the runner a few calls at a time (as a large one is, so
+/// its calls never all exist at once) gives every case its own outputs and
+/// scores, in plan order, exactly as one batch does.
+#[tokio::test]
+async fn a_plan_executed_a_few_calls_at_a_time_keeps_each_case_its_own() {
+    let dir = tempfile::tempdir().unwrap();
+    copy_example(dir.path());
+    let workspace = Workspace::load(Box::new(WorkingTree::new(dir.path()).unwrap())).unwrap();
+    let prompt = workspace.prompts.first().unwrap();
+    let mut plan = evaluation::plan(prompt, &*workspace.files, &workspace.config).unwrap();
+    // Repeats make a case's calls span batches of 4.
+    plan.prompt.repeats = 3;
+    assert!(plan.calls() > 8, "a plan of several batches");
+    let options = RunOptions {
+        cache: promptgate::pipeline::runner::cache::CacheMode::Off,
+        ..RunOptions::default()
+    };
+    let engine = || {
+        engine(
+            &Locations::checkout(dir.path()),
+            &workspace.config,
+            &options,
+        )
+        .unwrap()
+    };
+    let (at_once, _) = engine().execute(&plan).await.unwrap();
+    let (batched, calls) = engine()
+        .with_calls_per_batch(4)
+        .execute(&plan)
+        .await
+        .unwrap();
+    assert_eq!(calls.made as usize, plan.calls());
+    let outputs = |result: &promptgate::types::EvalResult| {
+        result
+            .cases
+            .iter()
+            .map(|case| {
+                let repeats: Vec<_> = case
+                    .repeats
+                    .iter()
+                    .map(|r| (r.call.result.clone(), r.scores.clone()))
+                    .collect();
+                (case.case_id.clone(), case.vars.clone(), repeats)
+            })
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(outputs(&batched), outputs(&at_once));
+    // Each case's outputs are the echo of its own conversation.
+    for (planned, case) in plan.cases.iter().zip(&batched.cases) {
+        assert_eq!(case.case_id, planned.case.id);
+        assert_eq!(case.repeats.len(), 3);
+        let own = &planned.messages.last().unwrap().content;
+        for repeat in &case.repeats {
+            let output = repeat.call.result.as_ref().unwrap();
+            assert!(output.ends_with(own.as_str()), "{}: {output}", case.case_id);
+        }
+    }
+}

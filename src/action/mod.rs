@@ -598,10 +598,9 @@ impl Action<'_> {
             &crate::pipeline::report::junit::render(report)?,
         )?;
         let json = self.root.join(&self.inputs.report_json);
-        crate::pipeline::report::write_file(
-            &json,
-            &crate::pipeline::report::json::render(report)?,
-        )?;
+        crate::pipeline::report::write_file_with(&json, |file| {
+            crate::pipeline::report::json::write(report, file)
+        })?;
         let html = match &self.inputs.html {
             Some(path) => {
                 let html = self.root.join(path);

@@ -14,16 +14,37 @@ static STDOUT_CLOSED: AtomicBool = AtomicBool::new(false);
 
 /// Writes to stdout; after the reader went away, writes nothing.
 pub(crate) fn write(args: fmt::Arguments<'_>) -> io::Result<()> {
-    if STDOUT_CLOSED.load(Ordering::Relaxed) {
-        return Ok(());
-    }
-    let mut stdout = io::stdout().lock();
-    match stdout.write_fmt(args).and_then(|()| stdout.flush()) {
-        Err(error) if error.kind() == io::ErrorKind::BrokenPipe => {
-            STDOUT_CLOSED.store(true, Ordering::Relaxed);
-            Ok(())
+    let mut stdout = Stdout;
+    stdout.write_fmt(args)?;
+    stdout.flush()
+}
+
+/// Stdout as a writer, for output made in pieces (a streamed report): once
+/// the reader went away, everything is accepted and dropped.
+pub(crate) struct Stdout;
+
+impl Stdout {
+    fn unless_closed<T>(&self, done: T, io: impl FnOnce() -> io::Result<T>) -> io::Result<T> {
+        if STDOUT_CLOSED.load(Ordering::Relaxed) {
+            return Ok(done);
         }
-        other => other,
+        match io() {
+            Err(error) if error.kind() == io::ErrorKind::BrokenPipe => {
+                STDOUT_CLOSED.store(true, Ordering::Relaxed);
+                Ok(done)
+            }
+            other => other,
+        }
+    }
+}
+
+impl Write for Stdout {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        self.unless_closed(buf.len(), || io::stdout().lock().write(buf))
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        self.unless_closed((), || io::stdout().lock().flush())
     }
 }
 

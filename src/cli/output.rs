@@ -1,11 +1,12 @@
 //! Report flags shared by every command that evaluates.
 
-use super::console::outln;
+use std::io::Write as _;
 use std::path::PathBuf;
 
 use clap::{Args, ValueEnum};
 
-use crate::edges::github::annotations::neutralise_commands;
+use super::console;
+use crate::edges::github::annotations::NeutralisingWriter;
 use crate::pipeline::report::{self, CheckReport};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -55,18 +56,25 @@ impl ReportArgs {
     /// As [`emit`](Self::emit), printing `github` (gh's JSON, which only
     /// `eval` can make) for `--format github`.
     pub fn emit_with(&self, report: &CheckReport, github: Option<String>) -> anyhow::Result<()> {
-        let stdout = match self.format {
-            Format::Table => report::terminal::render(report, super::color_enabled_stdout()),
-            Format::Markdown => report::markdown::render_step_summary(report)?,
-            Format::Json => report::json::render(report)?,
+        // Model output and names from the pull request: no workflow commands.
+        let mut stdout = NeutralisingWriter::new(console::Stdout);
+        match self.format {
+            Format::Table => {
+                let text = report::terminal::render(report, super::color_enabled_stdout());
+                writeln!(stdout, "{text}")?;
+            }
+            Format::Markdown => {
+                writeln!(stdout, "{}", report::markdown::render_step_summary(report)?)?
+            }
+            // Streamed: a report of every case is never held whole.
+            Format::Json => report::json::write(report, &mut stdout)?,
             Format::Github => match github {
                 // gh's JSON ends in its own newline.
-                Some(text) => text.trim_end().to_string(),
+                Some(text) => writeln!(stdout, "{}", text.trim_end())?,
                 None => anyhow::bail!(GITHUB_ONLY_IN_EVAL),
             },
-        };
-        // Model output and names from the pull request: no workflow commands.
-        outln!("{}", neutralise_commands(&stdout));
+        }
+        stdout.finish()?;
         if let Some(path) = &self.junit {
             report::write_file(path, &report::junit::render(report)?)?;
         }
@@ -74,7 +82,7 @@ impl ReportArgs {
             report::write_file(path, &report::markdown::render_comment(report)?)?;
         }
         if let Some(path) = &self.json {
-            report::write_file(path, &report::json::render(report)?)?;
+            report::write_file_with(path, |file| report::json::write(report, file))?;
         }
         if let Some(path) = &self.html {
             report::write_file(path, &report::html::render(report)?)?;

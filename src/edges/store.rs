@@ -86,11 +86,13 @@ impl ResultStore {
                     "fingerprint is not a hex digest",
                 ),
             })?;
-        let json = serde_json::to_vec(result).map_err(|e| ResultStoreError::Write {
-            path: path.clone(),
-            source: e.into(),
+        // Serialized straight into the file: a result of many cases is
+        // never held a second time as text.
+        write_whole(&self.dir, &path, |file| {
+            let mut out = std::io::BufWriter::new(file);
+            serde_json::to_writer(&mut out, result)?;
+            out.flush()
         })?;
-        write_whole(&self.dir, &path, &json)?;
         Ok(path)
     }
 }
@@ -133,16 +135,20 @@ fn json_files(dir: &Path) -> Result<Vec<PathBuf>, ResultStoreError> {
     Ok(paths)
 }
 
-/// Writes `bytes` to `path` whole or not at all (a temporary file in the
-/// same folder, renamed over it).
-fn write_whole(dir: &Path, path: &Path, bytes: &[u8]) -> Result<(), ResultStoreError> {
+/// Writes `path` whole or not at all: `write` fills a temporary file in
+/// `dir`, which is synced and renamed over `path` only once it is complete.
+fn write_whole(
+    dir: &Path,
+    path: &Path,
+    write: impl FnOnce(&mut std::fs::File) -> std::io::Result<()>,
+) -> Result<(), ResultStoreError> {
     let write_err = |source| ResultStoreError::Write {
         path: path.to_owned(),
         source,
     };
     std::fs::create_dir_all(dir).map_err(write_err)?;
     let mut file = tempfile::NamedTempFile::new_in(dir).map_err(write_err)?;
-    file.write_all(bytes).map_err(write_err)?;
+    write(file.as_file_mut()).map_err(write_err)?;
     file.as_file().sync_all().map_err(write_err)?;
     file.persist(path).map_err(|e| write_err(e.error))?;
     Ok(())
@@ -172,7 +178,7 @@ impl LocalLabels {
         })?;
         let digest = hex::encode(Sha256::digest(&json));
         let path = self.dir.join(format!("{}.json", &digest[..32]));
-        write_whole(&self.dir, &path, &json)?;
+        write_whole(&self.dir, &path, |file| file.write_all(&json))?;
         Ok(path)
     }
 

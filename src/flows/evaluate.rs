@@ -290,7 +290,8 @@ pub fn select_by_name(
 /// One prompt evaluated as it is now.
 pub struct Evaluated {
     pub prompt: PromptSpec,
-    pub plan: EvaluationPlan,
+    /// Its version is `result.version`; the plan itself is not kept (its
+    /// rendered cases are the largest part of a large evaluation).
     pub result: EvalResult,
     pub calls: CallStats,
     /// The result came from the local store: nothing was called.
@@ -388,7 +389,6 @@ pub async fn evaluate_workspace(
             stored_or_evaluated(&engine, &store, &plan, options.cache).await?;
         evaluated.push(Evaluated {
             prompt,
-            plan,
             result,
             calls,
             from_store,
@@ -485,7 +485,6 @@ pub fn stored_current(
         match store.load(&plan.fingerprint)? {
             Some(result) => evaluated.push(Evaluated {
                 prompt,
-                plan,
                 result,
                 calls: CallStats::default(),
                 from_store: true,

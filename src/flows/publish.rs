@@ -133,7 +133,7 @@ pub async fn publish_workspace(
         let input = PublishInput {
             version: NewVersion {
                 prompt: item.prompt.name.clone(),
-                id: item.plan.version.clone(),
+                id: item.result.version.clone(),
                 content,
                 parent: None,
                 git_commit: meta.git_commit.clone(),
@@ -174,7 +174,7 @@ async fn previous_baseline(
     let Some(version) = registry.version(name, &VersionRef::Number(number)).await? else {
         return Ok(None);
     };
-    if version.id == item.plan.version {
+    if version.id == item.result.version {
         return Ok(None);
     }
     Ok(registry.baseline(name, number).await?.map(|b| b.result))

@@ -3,6 +3,8 @@
 //! commands (`::error file=…,line=…::`), which show even when the token may
 //! not create check runs.
 
+use std::io::Write;
+
 use crate::edges::github::{Annotation, AnnotationLevel};
 use crate::pipeline::gate::Verdict;
 use crate::pipeline::report::CheckReport;
@@ -126,25 +128,88 @@ pub fn escape_data(text: &str) -> String {
 /// it reads the same and runs nothing. promptgate's own commands are made
 /// by [`workflow_command`] and [`error_command`] and printed apart.
 pub fn neutralise_commands(text: &str) -> String {
-    const BREAK: &str = "\u{200B}";
     let mut out = String::with_capacity(text.len());
     // The runner reads lines as .NET does: `\r`, `\n` or `\r\n` end one.
-    for line in text.split_inclusive(['\r', '\n']) {
-        let blanks = line.len() - line.trim_start().len();
-        let (lead, rest) = line.split_at(blanks);
-        out.push_str(lead);
-        let rest = match rest.strip_prefix("::") {
-            Some(after) => {
-                out.push(':');
-                out.push_str(BREAK);
-                out.push(':');
-                after
-            }
-            None => rest,
-        };
-        out.push_str(&rest.replace("##[", &format!("#{BREAK}#[")));
+    for line in text.split_inclusive(LINE_ENDS) {
+        neutralise_line(line, &mut out);
     }
     out
+}
+
+const LINE_ENDS: [char; 2] = ['\r', '\n'];
+
+/// One line (with its ending) of [`neutralise_commands`], appended to `out`.
+fn neutralise_line(line: &str, out: &mut String) {
+    const BREAK: &str = "\u{200B}";
+    let blanks = line.len() - line.trim_start().len();
+    let (lead, rest) = line.split_at(blanks);
+    out.push_str(lead);
+    let rest = match rest.strip_prefix("::") {
+        Some(after) => {
+            out.push(':');
+            out.push_str(BREAK);
+            out.push(':');
+            after
+        }
+        None => rest,
+    };
+    out.push_str(&rest.replace("##[", &format!("#{BREAK}#[")));
+}
+
+/// [`neutralise_commands`] for text written in pieces (a report streamed to
+/// stdout): each line is neutralised whole once its end arrives, so a `##[`
+/// or a leading `::` split between two writes is still broken.
+/// [`NeutralisingWriter::finish`] writes the last, unended line.
+pub struct NeutralisingWriter<W: Write> {
+    inner: W,
+    /// The current line, not yet ended.
+    line: Vec<u8>,
+    neutralised: String,
+}
+
+impl<W: Write> NeutralisingWriter<W> {
+    pub fn new(inner: W) -> Self {
+        Self {
+            inner,
+            line: Vec::new(),
+            neutralised: String::new(),
+        }
+    }
+
+    /// Writes what is left of the last line and flushes.
+    pub fn finish(mut self) -> std::io::Result<W> {
+        self.write_line()?;
+        self.inner.flush()?;
+        Ok(self.inner)
+    }
+
+    fn write_line(&mut self) -> std::io::Result<()> {
+        // Lines end at ASCII bytes, so a line of UTF-8 text is UTF-8.
+        let line = String::from_utf8_lossy(&self.line);
+        self.neutralised.clear();
+        neutralise_line(&line, &mut self.neutralised);
+        self.inner.write_all(self.neutralised.as_bytes())?;
+        self.line.clear();
+        Ok(())
+    }
+}
+
+impl<W: Write> Write for NeutralisingWriter<W> {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        let mut rest = buf;
+        while let Some(end) = rest.iter().position(|b| *b == b'\r' || *b == b'\n') {
+            self.line.extend_from_slice(&rest[..=end]);
+            self.write_line()?;
+            rest = &rest[end + 1..];
+        }
+        self.line.extend_from_slice(rest);
+        Ok(buf.len())
+    }
+
+    /// Flushes whole lines only: the unended line waits for its end.
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.inner.flush()
+    }
 }
 
 fn escape_property(text: &str) -> String {
@@ -178,6 +243,26 @@ mod tests {
         fn no_neutralised_line_runs_a_command(text in "[:#\\[ \\t\\n\\r\u{a0}a-z]{0,40}") {
             let safe = neutralise_commands(&text);
             prop_assert!(!runs_a_command(&safe), "{:?}", safe);
+        }
+
+        /// Written in any pieces, the text comes out as if neutralised whole.
+        #[test]
+        fn written_in_pieces_it_is_neutralised_as_a_whole(
+            text in "[:#\\[ \\t\\n\\r\u{a0}\u{e9}a-z]{0,60}",
+            cuts in proptest::collection::vec(0usize..80, 0..6),
+        ) {
+            let bytes = text.as_bytes();
+            let mut cuts: Vec<usize> = cuts.into_iter().map(|c| c.min(bytes.len())).collect();
+            cuts.sort_unstable();
+            let mut writer = NeutralisingWriter::new(Vec::new());
+            let mut from = 0;
+            for cut in cuts.into_iter().chain([bytes.len()]) {
+                writer.write_all(&bytes[from..cut]).unwrap();
+                writer.flush().unwrap();
+                from = cut;
+            }
+            let written = String::from_utf8(writer.finish().unwrap()).unwrap();
+            prop_assert_eq!(written, neutralise_commands(&text));
         }
     }
 

@@ -11,8 +11,8 @@ use crate::pipeline::eval::{EvalContext, JudgeClient, JudgeError};
 use crate::pipeline::provider::ProviderError;
 use crate::pipeline::runner::{Call, ProviderHandle, ProviderPool, RunError, Runner};
 use crate::types::{
-    CallStats, CaseResult, ChatMessage, ChatRequest, EvalResult, ModelId, ModelParameters,
-    PromptSpec, RepeatResult, ResponseFormat, now_rfc3339,
+    CallOutcome, CallStats, CaseResult, ChatMessage, ChatRequest, EvalResult, ModelId,
+    ModelParameters, PromptSpec, RepeatResult, ResponseFormat, now_rfc3339,
 };
 
 /// What executing plans needs: the runner (cache, limits, retries), the
@@ -25,6 +25,8 @@ pub struct Engine {
     pub providers: Arc<ProviderPool>,
     pub eval: EvalContext,
     judge: Arc<RunnerJudge>,
+    /// Calls sent to the runner at once ([`CALLS_PER_BATCH`]).
+    calls_per_batch: usize,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -54,7 +56,15 @@ impl Engine {
             providers,
             eval,
             judge,
+            calls_per_batch: CALLS_PER_BATCH,
         }
+    }
+
+    /// The same engine, sending at most `calls` calls to the runner at
+    /// once (at least one case's repeats).
+    pub fn with_calls_per_batch(mut self, calls: usize) -> Self {
+        self.calls_per_batch = calls.max(1);
+        self
     }
 
     /// The same engine, routing without reading any provider key: it can
@@ -86,34 +96,16 @@ impl Engine {
         prompt: &PromptSpec,
         cases: &[PlannedCase],
     ) -> Result<Vec<Call>, ExecuteError> {
-        let (provider, model) =
-            self.route(&prompt.model)
-                .map_err(|source| ExecuteError::Provider {
-                    prompt: prompt.name.clone(),
-                    source,
-                })?;
-        let repeats = prompt.repeats.max(1);
-        Ok(cases
-            .iter()
-            .flat_map(|planned| {
-                (0..repeats).map(|repeat| Call {
-                    provider: provider.clone(),
-                    request: ChatRequest {
-                        model: model.clone(),
-                        messages: planned.messages.clone(),
-                        parameters: prompt.parameters.clone(),
-                        response_format: prompt.response_format.clone(),
-                    },
-                    repeat,
-                    label: format!(
-                        "{} / case {} / repeat {}",
-                        prompt.name,
-                        planned.case.id,
-                        repeat + 1
-                    ),
-                })
+        let (provider, model) = self.route_prompt(prompt)?;
+        Ok(routed_calls(prompt, &provider, &model, cases))
+    }
+
+    fn route_prompt(&self, prompt: &PromptSpec) -> Result<(ProviderHandle, String), ExecuteError> {
+        self.route(&prompt.model)
+            .map_err(|source| ExecuteError::Provider {
+                prompt: prompt.name.clone(),
+                source,
             })
-            .collect())
     }
 
     /// Per case of the plan: whether the response cache holds every call
@@ -135,48 +127,26 @@ impl Engine {
 
     /// Runs every case × repeat of the plan and scores each output. Failed
     /// calls are kept as errors of their case: they count against the prompt.
+    /// The cases go through the runner a chunk at a time, so the calls of a
+    /// large plan never all exist at once.
     pub async fn execute(
         &self,
         plan: &EvaluationPlan,
     ) -> Result<(EvalResult, CallStats), ExecuteError> {
         let prompt = &plan.prompt;
-        let repeats = prompt.repeats.max(1);
-        let calls = self.calls(plan)?;
-        let from_model = calls.first().is_none_or(|call| call.provider.is_model());
-        let output = self.runner.run(calls).await?;
+        let repeats = prompt.repeats.max(1) as usize;
+        let (provider, model) = self.route_prompt(prompt)?;
+        let from_model = plan.cases.is_empty() || provider.is_model();
+        let mut batches = self.runner.batches(plan.calls());
         let mut stats = CallStats::default();
-        output.outcomes.iter().for_each(|call| stats.record(call));
-
-        // Score outputs concurrently: judge criteria wait on the network.
-        let jobs = output
-            .outcomes
-            .into_iter()
-            .enumerate()
-            .map(|(index, call)| {
-                let case = &plan.cases[index / repeats as usize].case;
-                async move {
-                    let scores = crate::pipeline::eval::score_outputs(
-                        &prompt.evaluators,
-                        case,
-                        &call,
-                        &self.eval,
-                    )
-                    .await;
-                    RepeatResult { call, scores }
-                }
-            });
-        let repeat_results: Vec<RepeatResult> =
-            futures::stream::iter(jobs).buffered(32).collect().await;
-        let mut repeat_results = repeat_results.into_iter();
-        let cases = plan
-            .cases
-            .iter()
-            .map(|planned| CaseResult {
-                case_id: planned.case.id.clone(),
-                vars: planned.case.vars.clone(),
-                repeats: repeat_results.by_ref().take(repeats as usize).collect(),
-            })
-            .collect();
+        let mut cases = Vec::with_capacity(plan.cases.len());
+        for chunk in plan.cases.chunks(self.calls_per_batch.div_ceil(repeats)) {
+            let calls = routed_calls(prompt, &provider, &model, chunk);
+            let output = self.runner.run_batch(&mut batches, calls).await?;
+            output.outcomes.iter().for_each(|call| stats.record(call));
+            cases.extend(self.score(prompt, chunk, output.outcomes).await);
+        }
+        batches.finish();
         let result = EvalResult {
             prompt: prompt.name.clone(),
             version: plan.version.clone(),
@@ -193,8 +163,78 @@ impl Engine {
         };
         Ok((result, stats))
     }
+
+    /// Scores a chunk's outputs (`outcomes`: each case's repeats in order).
+    async fn score(
+        &self,
+        prompt: &PromptSpec,
+        chunk: &[PlannedCase],
+        outcomes: Vec<CallOutcome>,
+    ) -> Vec<CaseResult> {
+        let repeats = prompt.repeats.max(1) as usize;
+        // Concurrently: judge criteria wait on the network.
+        let jobs = outcomes.into_iter().enumerate().map(|(index, call)| {
+            let case = &chunk[index / repeats].case;
+            async move {
+                let scores = crate::pipeline::eval::score_outputs(
+                    &prompt.evaluators,
+                    case,
+                    &call,
+                    &self.eval,
+                )
+                .await;
+                RepeatResult { call, scores }
+            }
+        });
+        let scored: Vec<RepeatResult> = futures::stream::iter(jobs).buffered(32).collect().await;
+        let mut scored = scored.into_iter();
+        chunk
+            .iter()
+            .map(|planned| CaseResult {
+                case_id: planned.case.id.clone(),
+                vars: planned.case.vars.clone(),
+                repeats: scored.by_ref().take(repeats).collect(),
+            })
+            .collect()
+    }
 }
 
+/// Calls sent to the runner at once when a plan is executed: large enough
+/// that the wait for a batch's last calls is a small share of its time
+/// (at concurrency 64, under one wave in 256), small enough that a batch's
+/// calls are a few megabytes.
+const CALLS_PER_BATCH: usize = 16_384;
+
+/// The calls of `cases`, every repeat, to `provider` as `model`.
+fn routed_calls(
+    prompt: &PromptSpec,
+    provider: &ProviderHandle,
+    model: &str,
+    cases: &[PlannedCase],
+) -> Vec<Call> {
+    let repeats = prompt.repeats.max(1);
+    cases
+        .iter()
+        .flat_map(|planned| {
+            (0..repeats).map(|repeat| Call {
+                provider: provider.clone(),
+                request: ChatRequest {
+                    model: model.to_owned(),
+                    messages: planned.messages.clone(),
+                    parameters: prompt.parameters.clone(),
+                    response_format: prompt.response_format.clone(),
+                },
+                repeat,
+                label: format!(
+                    "{} / case {} / repeat {}",
+                    prompt.name,
+                    planned.case.id,
+                    repeat + 1
+                ),
+            })
+        })
+        .collect()
+}
 /// Judges ask through the runner, so their calls are cached, rate-limited
 /// and retried like any other.
 struct RunnerJudge {

@@ -170,10 +170,9 @@ fn assemble(
     config: &Config,
 ) -> EvaluationPlan {
     let version = version_id_of(prompt, &prepared.includes().texts());
-    let cases: Vec<Case> = planned.iter().map(|p| p.case.clone()).collect();
     let fingerprint = fingerprint(
         &version,
-        &cases,
+        planned.iter().map(|p| &p.case),
         &prompt.evaluators,
         config.judge_model().as_ref(),
         prompt.repeats,

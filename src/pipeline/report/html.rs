@@ -234,11 +234,15 @@ impl PromptView {
 /// page shows the same views through the same partial
 /// (`templates/report_case.html.j2`).
 pub(crate) fn case_views(prompt: &PromptReport) -> (Vec<CaseView>, Counts) {
+    let baseline_by_id = prompt.baseline.as_ref().map(view::CasesById::of);
     let mut cases: Vec<(u8, CaseView)> = prompt
         .head
         .cases
         .iter()
-        .map(|case| case_view(case, prompt))
+        .map(|case| {
+            let base_case = baseline_by_id.as_ref().and_then(|b| b.get(&case.case_id));
+            case_view(case, base_case, prompt)
+        })
         .collect();
     cases.sort_by_key(|(rank, _)| *rank);
     let mut counts = Counts {
@@ -377,10 +381,13 @@ fn interval_chart(
 }
 
 /// A case's view, with its rank: 0 flipped, 1 dropped, 2 errored, 3 other.
-fn case_view(case: &CaseResult, prompt: &PromptReport) -> (u8, CaseView) {
+fn case_view(
+    case: &CaseResult,
+    base_case: Option<&CaseResult>,
+    prompt: &PromptReport,
+) -> (u8, CaseView) {
     let head = &prompt.head;
     let baseline = prompt.baseline.as_ref();
-    let base_case = baseline.and_then(|b| view::find_case(b, &case.case_id));
     let mut scores = Vec::with_capacity(head.criteria.len());
     let (mut flipped, mut dropped) = (false, false);
     for (index, criterion) in head.criteria.iter().enumerate() {

@@ -6,6 +6,8 @@
 //! (`report::json::schema()`; a test fails when the committed file is stale).
 //! Bump [`SCHEMA_VERSION`] on any change that could break a reader.
 
+use std::io::Write as _;
+
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
@@ -24,8 +26,8 @@ pub const SCHEMA_VERSION: u32 = 1;
 /// A promptgate report (`promptgate check --json` / `promptgate eval --json`).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
-#[schemars(title = "promptgate report")]
-pub struct JsonReport {
+#[schemars(title = "promptgate report", rename = "JsonReport")]
+pub struct JsonReport<Prompt = JsonPrompt> {
     /// The version of this format. Readers should refuse versions they do not know.
     #[schemars(extend("const" = 1))]
     pub schema_version: u32,
@@ -41,7 +43,7 @@ pub struct JsonReport {
     /// Run-wide notes (why a baseline is missing, skipped credentials, …).
     pub notes: Vec<String>,
     pub totals: JsonTotals,
-    pub prompts: Vec<JsonPrompt>,
+    pub prompts: Vec<Prompt>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
@@ -63,9 +65,11 @@ pub struct JsonTotals {
 }
 
 /// One prompt's outcome.
+// `Cases`: the cases themselves when read back, [`CasesOf`] when written.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
-pub struct JsonPrompt {
+#[schemars(rename = "JsonPrompt")]
+pub struct JsonPrompt<Cases = Vec<JsonCase>> {
     pub name: String,
     /// The prompt file, repository-relative.
     pub path: Option<String>,
@@ -107,7 +111,7 @@ pub struct JsonPrompt {
     /// The cases the markdown report shows first, worst first.
     pub worst_cases: Vec<JsonWorstCase>,
     /// Every head case with its outputs and scores, and the baseline's.
-    pub cases: Vec<JsonCase>,
+    pub cases: Cases,
 }
 
 /// How a prompt's sequential evaluation ended.
@@ -365,8 +369,37 @@ pub fn schema() -> serde_json::Value {
     serde_json::to_value(schemars::schema_for!(JsonReport)).unwrap_or(serde_json::Value::Null)
 }
 
-/// The report in its wire form.
+/// The report in its wire form, every case built (what a reader of the
+/// JSON gets back).
 pub fn to_json_report(report: &CheckReport) -> JsonReport {
+    wire_report(report, |prompt| {
+        json_prompt(prompt, cases_of(prompt).collect())
+    })
+}
+
+/// Writes the report as pretty-printed JSON to `out`. Each case is built
+/// as it is written, so a report of many cases is never held whole in its
+/// wire form nor as one string.
+pub fn write(report: &CheckReport, out: impl std::io::Write) -> std::io::Result<()> {
+    let mut out = std::io::BufWriter::new(out);
+    let wire = wire_report(report, |prompt| json_prompt(prompt, CasesOf(prompt)));
+    serde_json::to_writer_pretty(&mut out, &wire)?;
+    out.write_all(b"\n")?;
+    out.flush()
+}
+
+/// The report as pretty-printed JSON text ([`write`] into a string).
+pub fn render(report: &CheckReport) -> Result<String, ReportError> {
+    let mut text = Vec::new();
+    write(report, &mut text).map_err(serde_json::Error::io)?;
+    // serde_json writes valid UTF-8.
+    Ok(String::from_utf8_lossy(&text).into_owned())
+}
+
+fn wire_report<'r, Prompt>(
+    report: &'r CheckReport,
+    prompt: impl Fn(&'r PromptReport) -> Prompt,
+) -> JsonReport<Prompt> {
     JsonReport {
         schema_version: SCHEMA_VERSION,
         tool: ToolInfo {
@@ -384,15 +417,33 @@ pub fn to_json_report(report: &CheckReport) -> JsonReport {
             prompts_unaffected: report.totals.prompts_unaffected,
             elapsed_ms: report.totals.elapsed_ms,
         },
-        prompts: report.prompts.iter().map(json_prompt).collect(),
+        prompts: report.prompts.iter().map(prompt).collect(),
     }
 }
 
-/// The report as pretty-printed JSON.
-pub fn render(report: &CheckReport) -> Result<String, ReportError> {
-    let mut text = serde_json::to_string_pretty(&to_json_report(report))?;
-    text.push('\n');
-    Ok(text)
+/// A prompt's cases, each built in its wire form only as it is written.
+pub struct CasesOf<'r>(&'r PromptReport);
+
+impl Serialize for CasesOf<'_> {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_seq(cases_of(self.0))
+    }
+}
+
+/// Every head case of `prompt` with the baseline's case of the same id.
+fn cases_of(prompt: &PromptReport) -> impl Iterator<Item = JsonCase> + '_ {
+    let baseline = prompt
+        .baseline
+        .as_ref()
+        .map(|result| (result, view::CasesById::of(result)));
+    prompt.head.cases.iter().map(move |case| JsonCase {
+        case_id: case.case_id.clone(),
+        vars: case.vars.clone(),
+        head: repeats(&prompt.head, case),
+        baseline: baseline.as_ref().and_then(|(result, by_id)| {
+            by_id.get(&case.case_id).map(|found| repeats(result, found))
+        }),
+    })
 }
 
 fn info(result: &EvalResult) -> JsonResultInfo {
@@ -424,7 +475,7 @@ fn json_sequential(prompt: &PromptReport) -> Option<JsonSequential> {
     })
 }
 
-fn json_prompt(prompt: &PromptReport) -> JsonPrompt {
+fn json_prompt<Cases>(prompt: &PromptReport, cases: Cases) -> JsonPrompt<Cases> {
     let rows = view::rows(prompt);
     let gate = prompt.gate.as_ref();
     JsonPrompt {
@@ -453,20 +504,7 @@ fn json_prompt(prompt: &PromptReport) -> JsonPrompt {
                 flipped: w.moves.iter().any(|m| m.flipped),
             })
             .collect(),
-        cases: prompt
-            .head
-            .cases
-            .iter()
-            .map(|case| JsonCase {
-                case_id: case.case_id.clone(),
-                vars: case.vars.clone(),
-                head: repeats(&prompt.head, case),
-                baseline: prompt
-                    .baseline
-                    .as_ref()
-                    .and_then(|b| view::find_case(b, &case.case_id).map(|c| repeats(b, c))),
-            })
-            .collect(),
+        cases,
     }
 }
 

@@ -205,13 +205,16 @@ fn flag_mark(flagged: bool, line: String) -> String {
 fn case_cases(prompt: &PromptReport) -> Vec<TestCase> {
     let head = &prompt.head;
     let classname = xml_text(non_empty(&head.prompt));
+    let baseline = prompt
+        .baseline
+        .as_ref()
+        .map(|result| (result, view::CasesById::of(result)));
     let mut out = Vec::new();
     for case in &head.cases {
         let time = mean_latency(case);
-        let baseline_case = prompt
-            .baseline
+        let baseline_case = baseline
             .as_ref()
-            .and_then(|b| view::find_case(b, &case.case_id).map(|c| (b, c)));
+            .and_then(|(b, by_id)| by_id.get(&case.case_id).map(|c| (*b, c)));
         for (index, info) in head.criteria.iter().enumerate() {
             let name = xml_text(&format!("{} / {}", case.case_id, info.name));
             let score = view::case_score(case, index);

@@ -7,6 +7,7 @@
 //! is the caller's business ([`write_file`] helps with a clear error).
 
 use std::fmt;
+use std::io::Write as _;
 use std::path::Path;
 
 use schemars::JsonSchema;
@@ -369,6 +370,15 @@ pub enum ReportError {
 
 /// Writes a rendered report, creating missing parent directories.
 pub fn write_file(path: &Path, contents: &str) -> Result<(), ReportError> {
+    write_file_with(path, |file| file.write_all(contents.as_bytes()))
+}
+
+/// Creates `path` (and its folder) and lets `write` fill it: a report
+/// written as it is made, never held whole.
+pub fn write_file_with(
+    path: &Path,
+    write: impl FnOnce(&mut std::fs::File) -> std::io::Result<()>,
+) -> Result<(), ReportError> {
     let wrap = |source| ReportError::Write {
         path: path.display().to_string(),
         source,
@@ -376,7 +386,8 @@ pub fn write_file(path: &Path, contents: &str) -> Result<(), ReportError> {
     if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
         std::fs::create_dir_all(parent).map_err(wrap)?;
     }
-    std::fs::write(path, contents).map_err(wrap)
+    let mut file = std::fs::File::create(path).map_err(wrap)?;
+    write(&mut file).map_err(wrap)
 }
 
 #[cfg(test)]

@@ -1,6 +1,8 @@
 //! What every renderer shows, computed once: table rows, per-case scores,
 //! the worst cases, errors, and how numbers are written.
 
+use std::collections::HashMap;
+
 use crate::pipeline::gate::{CriterionGate, Verdict};
 use crate::types::{CaseResult, EvalResult};
 
@@ -238,8 +240,24 @@ pub(crate) fn case_score(case: &CaseResult, index: usize) -> CaseScore {
     out
 }
 
-pub(crate) fn find_case<'a>(result: &'a EvalResult, case_id: &str) -> Option<&'a CaseResult> {
-    result.cases.iter().find(|c| c.case_id == case_id)
+/// A result's cases by id, indexed once: finding each head case's baseline
+/// case by searching would make a report quadratic in the suite's size.
+pub(crate) struct CasesById<'a>(HashMap<&'a str, &'a CaseResult>);
+
+impl<'a> CasesById<'a> {
+    pub(crate) fn of(result: &'a EvalResult) -> Self {
+        Self(
+            result
+                .cases
+                .iter()
+                .map(|case| (case.case_id.as_str(), case))
+                .collect(),
+        )
+    }
+
+    pub(crate) fn get(&self, case_id: &str) -> Option<&'a CaseResult> {
+        self.0.get(case_id).copied()
+    }
 }
 
 /// The first repeat's reply (or why there is none), and how many repeats ran.
@@ -322,13 +340,17 @@ pub(crate) fn worst_cases(prompt: &PromptReport) -> Vec<WorstCase<'_>> {
             }
         }
     }
+    let head_by_id = CasesById::of(head);
+    let baseline_by_id = baseline.map(CasesById::of);
     let mut cases: Vec<(f64, WorstCase<'_>)> = Vec::new();
+    let mut position_of: HashMap<String, usize> = HashMap::new();
     for (rank, case_id, criterion, flipped) in found {
-        let position = match cases.iter().position(|(_, w)| w.case_id == case_id) {
-            Some(at) => at,
+        let position = match position_of.get(&case_id) {
+            Some(&at) => at,
             None => {
-                let head_case = find_case(head, &case_id);
-                let baseline_case = baseline.and_then(|b| find_case(b, &case_id));
+                let head_case = head_by_id.get(&case_id);
+                let baseline_case = baseline_by_id.as_ref().and_then(|b| b.get(&case_id));
+                position_of.insert(case_id.clone(), cases.len());
                 cases.push((
                     rank,
                     WorstCase {

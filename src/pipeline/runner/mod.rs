@@ -224,6 +224,28 @@ pub struct RunOutput {
     pub totals: CallStats,
 }
 
+/// A run made in batches ([`Runner::batches`]): one progress, one total,
+/// one Ctrl-C for all of them.
+pub struct Batches<'s> {
+    progress: Progress,
+    total: usize,
+    shutdown: std::pin::Pin<Box<dyn Future<Output = ()> + Send + 's>>,
+}
+
+impl Batches<'_> {
+    /// Every batch ran: the progress bar goes.
+    pub fn finish(self) {
+        self.progress.finish();
+    }
+}
+
+/// Completes on Ctrl-C; never, when the handler cannot be installed.
+async fn ctrl_c() {
+    if tokio::signal::ctrl_c().await.is_err() {
+        std::future::pending::<()>().await;
+    }
+}
+
 /// A call of a batch the cache did not answer up front.
 struct Uncached {
     /// Its place in the batch.
@@ -347,28 +369,55 @@ impl Runner {
 
     /// Runs the batch; Ctrl-C stops it cleanly ([`RunError::Interrupted`]).
     pub async fn run(&self, calls: Vec<Call>) -> Result<RunOutput, RunError> {
-        let ctrl_c = async {
-            // If the signal handler cannot be installed, run uninterruptibly.
-            if tokio::signal::ctrl_c().await.is_err() {
-                std::future::pending::<()>().await;
-            }
-        };
-        self.run_until(calls, ctrl_c).await
+        self.run_until(calls, ctrl_c()).await
     }
 
-    /// Runs the batch until done or until `shutdown` completes. On shutdown,
-    /// calls in flight are abandoned: every finished call is stored in the
-    /// cache before this returns, nothing else is, and the cache only ever
-    /// holds whole entries.
+    /// Runs the batch until done or until `shutdown` completes (see
+    /// [`Runner::run_batch`]).
     pub async fn run_until(
         &self,
         calls: Vec<Call>,
-        shutdown: impl Future<Output = ()>,
+        shutdown: impl Future<Output = ()> + Send,
+    ) -> Result<RunOutput, RunError> {
+        let mut batches = self.batches_until(calls.len(), shutdown);
+        let output = self.run_batch(&mut batches, calls).await?;
+        batches.finish();
+        Ok(output)
+    }
+
+    /// Starts a run of `total` calls made in several batches
+    /// ([`Runner::run_batch`]), shown as one and stopped by Ctrl-C: an
+    /// evaluation executed a chunk at a time, so that its calls never all
+    /// exist at once.
+    pub fn batches(&self, total: usize) -> Batches<'static> {
+        self.batches_until(total, ctrl_c())
+    }
+
+    /// [`Runner::batches`], stopped when `shutdown` completes.
+    pub fn batches_until<'s>(
+        &self,
+        total: usize,
+        shutdown: impl Future<Output = ()> + Send + 's,
+    ) -> Batches<'s> {
+        Batches {
+            progress: Progress::start(self.options.progress, total),
+            total,
+            shutdown: Box::pin(shutdown),
+        }
+    }
+
+    /// Runs one batch of `batches` until done or until their shutdown
+    /// (Ctrl-C). On shutdown, calls in flight are abandoned: every finished call is stored in the
+    /// cache before this returns, nothing else is, and the cache only ever
+    /// holds whole entries.
+    pub async fn run_batch(
+        &self,
+        batches: &mut Batches<'_>,
+        calls: Vec<Call>,
     ) -> Result<RunOutput, RunError> {
         let total = calls.len();
-        let progress = Progress::start(self.options.progress, total);
+        let progress = &batches.progress;
         let mut slots: Vec<Option<CallOutcome>> = vec![None; total];
-        let mut finished = 0;
         // Answers the cache holds are read first, all in one transaction;
         // only the other calls are queued. A call whose key another call of
         // the batch shares looks again when it starts, so an identical call
@@ -377,7 +426,6 @@ impl Runner {
         let keyed = self.answer_from_cache(calls, &mut slots);
         for outcome in slots.iter().flatten() {
             progress.record(outcome);
-            finished += 1;
         }
         // One queue per provider, each keeping at most twice its concurrency
         // in flight (room for calls sleeping before a retry), so a slow
@@ -414,28 +462,28 @@ impl Runner {
                 .boxed()
         });
         let mut stream = futures::stream::select_all(streams);
-        tokio::pin!(shutdown);
         loop {
             tokio::select! {
                 next = stream.next() => match next {
                     Some((index, outcome)) => {
                         progress.record(&outcome);
                         slots[index] = Some(outcome);
-                        finished += 1;
                     }
                     None => break,
                 },
-                () = &mut shutdown => {
+                () = &mut batches.shutdown => {
                     // Calls in flight are dropped here; what finished is kept.
                     drop(stream);
                     self.flush().await;
-                    progress.abandon();
-                    return Err(RunError::Interrupted { finished, total });
+                    batches.progress.abandon();
+                    return Err(RunError::Interrupted {
+                        finished: batches.progress.done() as usize,
+                        total: batches.total,
+                    });
                 }
             }
         }
         self.flush().await;
-        progress.finish();
         let outcomes: Vec<CallOutcome> = slots.into_iter().flatten().collect();
         let totals = CallStats::from_outcomes(&outcomes);
         Ok(RunOutput { outcomes, totals })
@@ -820,6 +868,10 @@ impl Progress {
         }
     }
 
+    fn done(&self) -> u64 {
+        self.done.load(Ordering::Relaxed)
+    }
+
     fn spent(&self) -> f64 {
         self.spent_micro_usd.load(Ordering::Relaxed) as f64 / 1e6
     }
@@ -870,7 +922,7 @@ impl Progress {
         if self.lines || self.bar.is_some() {
             eprintln!(
                 "promptgate: interrupted at {}/{} calls",
-                self.done.load(Ordering::Relaxed),
+                self.done(),
                 self.total
             );
         }

@@ -123,9 +123,9 @@ pub fn version_id(spec: &PromptSpec, files: &dyn RepoFiles) -> Result<VersionId,
 /// scored the old way are never compared with new ones. Form 3: the
 /// endpoints that answer (kind and URL) are part of it, so a result
 /// measured against a friendly server never stands in for the real one.
-pub fn fingerprint(
+pub fn fingerprint<'c>(
     version: &VersionId,
-    cases: &[Case],
+    cases: impl IntoIterator<Item = &'c Case>,
     evaluators: &[EvaluatorSpec],
     judge: Option<&ModelId>,
     repeats: u32,
@@ -136,7 +136,7 @@ pub fn fingerprint(
     // (as `canonical_json` of the whole form would order them) and never
     // copied into a tree. `fingerprint_form` is the same form built whole;
     // a test holds the two equal.
-    let mut cases: Vec<Vec<u8>> = cases.iter().map(canonical_case).collect();
+    let mut cases: Vec<Vec<u8>> = cases.into_iter().map(canonical_case).collect();
     cases.sort_unstable();
     let mut evaluators: Vec<Vec<u8>> = evaluators
         .iter()
