@@ -57,7 +57,7 @@ impl ReportArgs {
     /// `eval` can make) for `--format github`.
     pub fn emit_with(&self, report: &CheckReport, github: Option<String>) -> anyhow::Result<()> {
         // Model output and names from the pull request: no workflow commands.
-        let mut stdout = NeutralisingWriter::new(console::Stdout);
+        let mut stdout = NeutralisingWriter::new(std::io::BufWriter::new(console::Stdout));
         match self.format {
             Format::Table => {
                 let text = report::terminal::render(report, super::color_enabled_stdout());

@@ -153,7 +153,11 @@ fn neutralise_line(line: &str, out: &mut String) {
         }
         None => rest,
     };
-    out.push_str(&rest.replace("##[", &format!("#{BREAK}#[")));
+    if rest.contains("##[") {
+        out.push_str(&rest.replace("##[", &format!("#{BREAK}#[")));
+    } else {
+        out.push_str(rest);
+    }
 }
 
 /// [`neutralise_commands`] for text written in pieces (a report streamed to
