@@ -287,11 +287,11 @@ pub fn select_by_name(
         .collect()
 }
 
-/// One prompt evaluated as it is now.
+/// One prompt evaluated as it is now. Its plan is not kept (the rendered
+/// cases are most of a large evaluation's memory): the version is the
+/// result's.
 pub struct Evaluated {
     pub prompt: PromptSpec,
-    /// Its version is `result.version`; the plan itself is not kept (its
-    /// rendered cases are the largest part of a large evaluation).
     pub result: EvalResult,
     pub calls: CallStats,
     /// The result came from the local store: nothing was called.

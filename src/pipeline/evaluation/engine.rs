@@ -235,6 +235,7 @@ fn routed_calls(
         })
         .collect()
 }
+
 /// Judges ask through the runner, so their calls are cached, rate-limited
 /// and retried like any other.
 struct RunnerJudge {

@@ -228,7 +228,6 @@ pub struct RunOutput {
 /// one Ctrl-C for all of them.
 pub struct Batches<'s> {
     progress: Progress,
-    total: usize,
     shutdown: std::pin::Pin<Box<dyn Future<Output = ()> + Send + 's>>,
 }
 
@@ -401,15 +400,14 @@ impl Runner {
     ) -> Batches<'s> {
         Batches {
             progress: Progress::start(self.options.progress, total),
-            total,
             shutdown: Box::pin(shutdown),
         }
     }
 
     /// Runs one batch of `batches` until done or until their shutdown
-    /// (Ctrl-C). On shutdown, calls in flight are abandoned: every finished call is stored in the
-    /// cache before this returns, nothing else is, and the cache only ever
-    /// holds whole entries.
+    /// (Ctrl-C). On shutdown, calls in flight are abandoned: every finished
+    /// call is stored in the cache before this returns, nothing else is,
+    /// and the cache only ever holds whole entries.
     pub async fn run_batch(
         &self,
         batches: &mut Batches<'_>,
@@ -478,7 +476,7 @@ impl Runner {
                     batches.progress.abandon();
                     return Err(RunError::Interrupted {
                         finished: batches.progress.done() as usize,
-                        total: batches.total,
+                        total: batches.progress.total,
                     });
                 }
             }
