@@ -81,8 +81,8 @@ async fn batches_cover_the_suite_in_plan_order_when_nothing_is_decided() {
 }
 
 /// A plan sent to the runner a few calls at a time (as a large one is, so
-/// its calls never all exist at once) gives every case its own outputs and
-/// scores, in plan order, exactly as one batch does.
+/// its calls never all exist at once), borrowed or consumed, gives every
+/// case its own outputs and scores, in plan order, exactly as one batch does.
 #[tokio::test]
 async fn a_plan_executed_a_few_calls_at_a_time_keeps_each_case_its_own() {
     let dir = tempfile::tempdir().unwrap();
@@ -127,6 +127,14 @@ async fn a_plan_executed_a_few_calls_at_a_time_keeps_each_case_its_own() {
             .collect::<Vec<_>>()
     };
     assert_eq!(outputs(&batched), outputs(&at_once));
+    // Consuming the plan (as `eval` does) gives the same result.
+    let (owned, _) = engine()
+        .with_calls_per_batch(4)
+        .execute_owned(plan.clone())
+        .await
+        .unwrap();
+    assert_eq!(outputs(&owned), outputs(&at_once));
+    assert_eq!(owned.fingerprint, plan.fingerprint);
     // Each case's outputs are the echo of its own conversation.
     for (planned, case) in plan.cases.iter().zip(&batched.cases) {
         assert_eq!(case.case_id, planned.case.id);

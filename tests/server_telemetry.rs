@@ -469,10 +469,15 @@ async fn the_whole_telemetry_flow(url: &str, root: &Path) {
         );
     }
 
-    // Retention: an execution 36 hours old is kept raw (2 days) and in the
-    // rollups (3 days); two days later its raw row is gone (compacted: on
-    // PostgreSQL its day partition dropped) and then its rollup too.
-    let old = time::OffsetDateTime::from_unix_timestamp((now_ms() - 36 * 3_600_000) / 1000)
+    // Retention: an execution a minute short of 2 days old is kept raw (2
+    // days) and in the rollups (3 days); two days later its raw row is gone
+    // (compacted: on PostgreSQL its day partition dropped) and then its
+    // rollups too. Its day is then two days back, wholly past the rollup
+    // cutoff, unless it began in the last minute before midnight (UTC):
+    // then its day is yesterday, whose daily row stays (a period goes once
+    // all of it is past the cutoff) and still counts in a 3-day window.
+    let old_ms = now_ms() - 2 * DAY_MS + 60_000;
+    let old = time::OffsetDateTime::from_unix_timestamp(old_ms / 1000)
         .unwrap()
         .format(&time::format_description::well_known::Rfc3339)
         .unwrap();
@@ -557,15 +562,23 @@ async fn the_whole_telemetry_flow(url: &str, root: &Path) {
     }
     // The rollups still count the executions of the last day (compacted
     // or not); the old one's hour passed the rollup retention (3 days back
-    // from "two days later") and went.
+    // from "two days later") and went, and so did its day when all of the
+    // day had.
     assert_eq!(later.rollups_deleted, 1, "{later:?}");
+    let cutoff_day = (now + 2 * DAY_MS - 3 * DAY_MS).div_euclid(DAY_MS);
+    let old_day_gone = old_ms.div_euclid(DAY_MS) < cutoff_day;
+    assert_eq!(
+        later.daily_rollups_deleted,
+        u64::from(old_day_gone),
+        "{later:?}"
+    );
     let (_, kept) = client
         .get(
             &read,
             "/v1/repos/octo/app/prompts/summarize/metrics?window=3d",
         )
         .await;
-    assert_eq!(count_in_3d(&kept), everything - 1);
+    assert_eq!(count_in_3d(&kept), everything - u64::from(old_day_gone));
     stop.trigger();
 }
 

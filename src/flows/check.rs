@@ -519,7 +519,7 @@ impl Checking<'_, '_> {
         let complete = run.complete();
         let store = self.baselines.store();
         if complete {
-            store_if_measured(engine, store, head_plan, &run.head)?;
+            store_if_measured(engine, store, &head_plan.prompt, &run.head)?;
         }
         let mut calls = run.head_calls;
         let baseline = match (known, run.baseline) {
@@ -527,7 +527,7 @@ impl Checking<'_, '_> {
             (None, Some((result, base_calls))) => {
                 calls.add(&base_calls);
                 if complete {
-                    store_if_measured(engine, store, baseline_plan, &result)?;
+                    store_if_measured(engine, store, &baseline_plan.prompt, &result)?;
                 }
                 Some((result, BaselineSource::fresh(self.base_sha)))
             }

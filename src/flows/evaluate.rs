@@ -199,21 +199,20 @@ pub async fn evaluate_and_store(
     plan: &EvaluationPlan,
 ) -> Result<(EvalResult, CallStats), FlowError> {
     let (result, stats) = engine.execute(plan).await?;
-    store_if_measured(engine, store, plan, &result)?;
+    store_if_measured(engine, store, &plan.prompt, &result)?;
     Ok((result, stats))
 }
 
-/// Stores a whole evaluation of `plan` under its fingerprint, unless it is
-/// not the evaluation the fingerprint names (see [`evaluate_and_store`]).
+/// Stores a whole evaluation of `prompt` under its fingerprint, unless it
+/// is not the evaluation the fingerprint names (see [`evaluate_and_store`]).
 pub fn store_if_measured(
     engine: &Engine,
     store: &ResultStore,
-    plan: &EvaluationPlan,
+    prompt: &PromptSpec,
     result: &EvalResult,
 ) -> Result<(), FlowError> {
     let refused = engine.eval.untrusted
-        && plan
-            .prompt
+        && prompt
             .evaluators
             .iter()
             .any(|e| matches!(e.kind, EvaluatorKind::Command { .. }));
@@ -230,11 +229,12 @@ pub fn store_if_measured(
 }
 
 /// The stored result of this exact evaluation when the cache may be read,
-/// else a fresh one (stored for next time). `true` when it was stored.
+/// else a fresh one (stored for next time). `true` when it was stored. The
+/// plan is consumed as it is executed ([`Engine::execute_owned`]).
 pub async fn stored_or_evaluated(
     engine: &Engine,
     store: &ResultStore,
-    plan: &EvaluationPlan,
+    plan: EvaluationPlan,
     cache: CacheMode,
 ) -> Result<(EvalResult, CallStats, bool), FlowError> {
     if cache == CacheMode::ReadWrite
@@ -242,7 +242,9 @@ pub async fn stored_or_evaluated(
     {
         return Ok((stored, CallStats::default(), true));
     }
-    let (result, calls) = evaluate_and_store(engine, store, plan).await?;
+    let prompt = plan.prompt.clone();
+    let (result, calls) = engine.execute_owned(plan).await?;
+    store_if_measured(engine, store, &prompt, &result)?;
     Ok((result, calls, false))
 }
 
@@ -386,7 +388,7 @@ pub async fn evaluate_workspace(
             continue;
         }
         let (result, calls, from_store) =
-            stored_or_evaluated(&engine, &store, &plan, options.cache).await?;
+            stored_or_evaluated(&engine, &store, plan, options.cache).await?;
         evaluated.push(Evaluated {
             prompt,
             result,

@@ -11,8 +11,8 @@ use crate::pipeline::eval::{EvalContext, JudgeClient, JudgeError};
 use crate::pipeline::provider::ProviderError;
 use crate::pipeline::runner::{Call, ProviderHandle, ProviderPool, RunError, Runner};
 use crate::types::{
-    CallOutcome, CallStats, CaseResult, ChatMessage, ChatRequest, EvalResult, ModelId,
-    ModelParameters, PromptSpec, RepeatResult, ResponseFormat, now_rfc3339,
+    CallOutcome, CallStats, CaseResult, ChatMessage, ChatRequest, EvalResult, Fingerprint, ModelId,
+    ModelParameters, PromptSpec, RepeatResult, ResponseFormat, VersionId, now_rfc3339,
 };
 
 /// What executing plans needs: the runner (cache, limits, retries), the
@@ -133,15 +133,47 @@ impl Engine {
         &self,
         plan: &EvaluationPlan,
     ) -> Result<(EvalResult, CallStats), ExecuteError> {
-        let prompt = &plan.prompt;
+        let identity = (plan.version.clone(), plan.fingerprint.clone());
+        self.execute_cases(&plan.prompt, identity, plan.cases.iter().cloned())
+            .await
+    }
+
+    /// [`Engine::execute`], consuming the plan: each case's variables move
+    /// into its result and the rest of it is freed once scored, so a large
+    /// plan shrinks as its results grow instead of being held beside them.
+    pub async fn execute_owned(
+        &self,
+        plan: EvaluationPlan,
+    ) -> Result<(EvalResult, CallStats), ExecuteError> {
+        let EvaluationPlan {
+            prompt,
+            version,
+            fingerprint,
+            cases,
+        } = plan;
+        self.execute_cases(&prompt, (version, fingerprint), cases.into_iter())
+            .await
+    }
+
+    async fn execute_cases(
+        &self,
+        prompt: &PromptSpec,
+        (version, fingerprint): (VersionId, Fingerprint),
+        mut planned: impl ExactSizeIterator<Item = PlannedCase> + Send,
+    ) -> Result<(EvalResult, CallStats), ExecuteError> {
         let repeats = prompt.repeats.max(1) as usize;
         let (provider, model) = self.route_prompt(prompt)?;
-        let from_model = plan.cases.is_empty() || provider.is_model();
-        let mut batches = self.runner.batches(plan.calls());
+        let from_model = planned.len() == 0 || provider.is_model();
+        let mut batches = self.runner.batches(planned.len() * repeats);
         let mut stats = CallStats::default();
-        let mut cases = Vec::with_capacity(plan.cases.len());
-        for chunk in plan.cases.chunks(self.calls_per_batch.div_ceil(repeats)) {
-            let calls = routed_calls(prompt, &provider, &model, chunk);
+        let mut cases = Vec::with_capacity(planned.len());
+        let per_batch = self.calls_per_batch.div_ceil(repeats);
+        loop {
+            let chunk: Vec<PlannedCase> = planned.by_ref().take(per_batch).collect();
+            if chunk.is_empty() {
+                break;
+            }
+            let calls = routed_calls(prompt, &provider, &model, &chunk);
             let output = self.runner.run_batch(&mut batches, calls).await?;
             output.outcomes.iter().for_each(|call| stats.record(call));
             cases.extend(self.score(prompt, chunk, output.outcomes).await);
@@ -149,8 +181,8 @@ impl Engine {
         batches.finish();
         let result = EvalResult {
             prompt: prompt.name.clone(),
-            version: plan.version.clone(),
-            fingerprint: plan.fingerprint.clone(),
+            version,
+            fingerprint,
             model: prompt.model.to_string(),
             from_model,
             criteria: prompt
@@ -164,35 +196,38 @@ impl Engine {
         Ok((result, stats))
     }
 
-    /// Scores a chunk's outputs (`outcomes`: each case's repeats in order).
+    /// Scores a chunk's outputs (`outcomes`: each case's repeats in order);
+    /// each case's id and variables move into its result.
     async fn score(
         &self,
         prompt: &PromptSpec,
-        chunk: &[PlannedCase],
+        chunk: Vec<PlannedCase>,
         outcomes: Vec<CallOutcome>,
     ) -> Vec<CaseResult> {
         let repeats = prompt.repeats.max(1) as usize;
-        // Concurrently: judge criteria wait on the network.
-        let jobs = outcomes.into_iter().enumerate().map(|(index, call)| {
-            let case = &chunk[index / repeats].case;
-            async move {
-                let scores = crate::pipeline::eval::score_outputs(
-                    &prompt.evaluators,
-                    case,
-                    &call,
-                    &self.eval,
-                )
-                .await;
-                RepeatResult { call, scores }
-            }
-        });
-        let scored: Vec<RepeatResult> = futures::stream::iter(jobs).buffered(32).collect().await;
+        let scored: Vec<RepeatResult> = {
+            // Concurrently: judge criteria wait on the network.
+            let jobs = outcomes.into_iter().enumerate().map(|(index, call)| {
+                let case = &chunk[index / repeats].case;
+                async move {
+                    let scores = crate::pipeline::eval::score_outputs(
+                        &prompt.evaluators,
+                        case,
+                        &call,
+                        &self.eval,
+                    )
+                    .await;
+                    RepeatResult { call, scores }
+                }
+            });
+            futures::stream::iter(jobs).buffered(32).collect().await
+        };
         let mut scored = scored.into_iter();
         chunk
-            .iter()
+            .into_iter()
             .map(|planned| CaseResult {
-                case_id: planned.case.id.clone(),
-                vars: planned.case.vars.clone(),
+                case_id: planned.case.id,
+                vars: planned.case.vars,
                 repeats: scored.by_ref().take(repeats).collect(),
             })
             .collect()
