@@ -513,6 +513,37 @@ async fn interrupting_keeps_finished_calls_cached_and_a_rerun_resumes() {
     .expect("test timed out");
 }
 
+/// A run made in batches (as an evaluation executes a large plan) is one
+/// run: an interruption in a later batch counts the calls every batch
+/// finished, of the whole run's total.
+#[tokio::test]
+async fn an_interrupted_run_of_batches_counts_every_batch() {
+    tokio::time::timeout(LIMIT, async {
+        let (url, script) = scripted_server().await;
+        script.hang.store(true, Ordering::SeqCst);
+        let dir = tempfile::tempdir().unwrap();
+        let provider = handle(ProviderKind::Openai, &url, 10, 0, Duration::from_secs(30));
+        let batch = |prefix: &str| -> Vec<Call> {
+            (0..5)
+                .map(|i| call(&provider, &format!("{prefix}#{i}")))
+                .collect()
+        };
+        let runner = runner(dir.path(), CacheMode::ReadWrite);
+        // The "Ctrl-C" arrives once the second batch's five calls hang.
+        let mut batches = runner.batches_until(10, script.hangs_arrived.notified());
+        let first = runner.run_batch(&mut batches, batch("ok")).await.unwrap();
+        assert_eq!(first.outcomes.len(), 5);
+        let result = runner.run_batch(&mut batches, batch("hang")).await;
+        let Err(RunError::Interrupted { finished, total }) = result else {
+            panic!("expected an interruption, got {result:?}");
+        };
+        assert_eq!((finished, total), (5, 10));
+        assert_eq!(count_entries(dir.path()), 5, "the first batch is stored");
+    })
+    .await
+    .expect("test timed out");
+}
+
 #[tokio::test]
 async fn requests_per_minute_spaces_calls() {
     tokio::time::timeout(LIMIT, async {

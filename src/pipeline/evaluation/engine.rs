@@ -112,12 +112,23 @@ impl Engine {
     /// of it (false for all when the plan cannot be routed: its execution
     /// will say why).
     pub fn cached_cases(&self, plan: &EvaluationPlan) -> Vec<bool> {
-        let Ok(calls) = self.calls(plan) else {
+        let Ok((provider, model)) = self.route_prompt(&plan.prompt) else {
             return vec![false; plan.cases.len()];
         };
-        calls
-            .chunks(plan.prompt.repeats.max(1) as usize)
-            .map(|case| case.iter().all(|call| self.runner.is_cached(call)))
+        // A case's calls at a time, as execution makes them a batch at a
+        // time: a large plan's calls never all exist at once.
+        plan.cases
+            .iter()
+            .map(|planned| {
+                routed_calls(
+                    &plan.prompt,
+                    &provider,
+                    &model,
+                    std::slice::from_ref(planned),
+                )
+                .iter()
+                .all(|call| self.runner.is_cached(call))
+            })
             .collect()
     }
 

@@ -392,8 +392,9 @@ pub fn write(report: &CheckReport, out: impl std::io::Write) -> std::io::Result<
 pub fn render(report: &CheckReport) -> Result<String, ReportError> {
     let mut text = Vec::new();
     write(report, &mut text).map_err(serde_json::Error::io)?;
-    // serde_json writes valid UTF-8.
-    Ok(String::from_utf8_lossy(&text).into_owned())
+    // serde_json writes valid UTF-8, so the buffer becomes the string as is.
+    Ok(String::from_utf8(text)
+        .unwrap_or_else(|invalid| String::from_utf8_lossy(invalid.as_bytes()).into_owned()))
 }
 
 fn wire_report<'r, Prompt>(
