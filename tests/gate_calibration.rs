@@ -265,7 +265,9 @@ fn calls_as_cases(r: &EvalResult) -> EvalResult {
         .cases
         .iter()
         .flat_map(|c| {
-            c.repeats.iter().enumerate().map(move |(k, rep)| {
+            let c = c.into_owned();
+            (0..c.repeats.len()).map(move |k| {
+                let rep = &c.repeats[k];
                 let mut one = c.clone();
                 one.case_id = format!("{}#{k}", c.case_id);
                 one.repeats = vec![rep.clone()];
@@ -591,9 +593,10 @@ fn peeking_at_the_fixed_gate_after_every_batch_fails_the_calibration() {
     let real = real_gate(GatePolicy::default());
     let gate = move |head: &EvalResult, baseline: &EvalResult| {
         let mut seen = head.clone();
+        let head_cases = head.cases.to_vec();
         let mut verdicts = Vec::new();
         for end in (SEQUENTIAL_BATCH..=head.cases.len()).step_by(SEQUENTIAL_BATCH) {
-            seen.cases = head.cases[..end].to_vec();
+            seen.cases = head_cases[..end].to_vec().into();
             verdicts = real(&seen, baseline);
             if verdicts.iter().all(|v| *v != Verdict::Inconclusive) {
                 break;

@@ -268,7 +268,7 @@ fn failed_calls_leave_their_case_out_and_fail_the_prompt() {
     let base = scores("p", "b", criterion("quality"), &[0.7; 50]);
     let mut head = scores("p", "h", criterion("quality"), &[0.7; 50]);
     for i in [3, 17] {
-        let repeat = &mut head.cases[i].repeats[0];
+        let repeat = &mut head.cases.make_mut()[i].repeats[0];
         repeat.call.result = Err("provider timed out".to_owned());
         repeat.scores[0].score = Err("no output".to_owned());
     }
@@ -311,7 +311,7 @@ fn grouped_cases_are_resampled_as_groups() {
         .collect();
     let mut head = scores("p", "h", criterion("quality"), &values);
     let ungrouped = gate(&head, &base);
-    for (i, case) in head.cases.iter_mut().enumerate() {
+    for (i, case) in head.cases.make_mut().iter_mut().enumerate() {
         case.vars
             .insert("group".to_owned(), serde_json::json!(format!("g{}", i / 5)));
     }
@@ -494,7 +494,7 @@ fn repeats_are_averaged_and_errors_count_as_zero_against_their_side() {
     assert_eq!(c.delta, Some(0.0));
     // A repeat whose scores are missing altogether is an error too.
     let mut short = head.clone();
-    short.cases[1].repeats[1].scores.clear();
+    short.cases.make_mut()[1].repeats[1].scores.clear();
     assert_eq!(gate(&short, &base).criteria[0].head_errors, 2);
 }
 

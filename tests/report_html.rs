@@ -59,7 +59,7 @@ fn parse(page: &str) -> (Vec<Element>, String) {
 fn the_page_is_well_formed_self_contained_and_escaped() {
     let mut report = realistic_check();
     // Model output and dataset values are untrusted.
-    let case = &mut report.prompts[0].head.cases[2];
+    let case = &mut report.prompts[0].head.cases.make_mut()[2];
     case.vars.insert(
         "question".into(),
         serde_json::json!("<img src=x onerror=alert(1)>"),

@@ -174,7 +174,7 @@ fn eval_report_validates_with_threshold_cases() {
 fn hostile_text_stays_well_formed_xml() {
     let mut report = realistic_check();
     let prompt = &mut report.prompts[0];
-    prompt.head.cases[1].repeats[0].call.result =
+    prompt.head.cases.make_mut()[1].repeats[0].call.result =
         Ok("nul \u{0} esc \u{1b}[31m cdata ]]> end & <tag attr=\"x\">".to_string());
     prompt.head.prompt = "support <&> \"reply\"".to_string();
     let xml = junit::render(&report).unwrap();

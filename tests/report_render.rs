@@ -250,7 +250,7 @@ fn rename_case(report: &mut promptgate::pipeline::report::CheckReport, old: &str
         .into_iter()
         .flatten()
     {
-        for case in &mut result.cases {
+        for case in result.cases.make_mut() {
             if case.case_id == old {
                 case.case_id = new.to_string();
             }
@@ -304,12 +304,13 @@ fn hostile_report() -> promptgate::pipeline::report::CheckReport {
         .push("<img src=x onerror=alert(1)> changed".into());
     prompt.policy_change = Some("| broken | table @mallory".into());
     prompt.prompt_diff_markdown = Some("```diff\n- quote @bob\n</details>\n<!-- x -->\n".into());
-    let case = &mut prompt.head.cases[1];
+    let case = &mut prompt.head.cases.make_mut()[1];
     case.vars
         .insert("evil".into(), "```\n</details>\n@dave".into());
     let score = case.repeats[0].scores[0].score.as_mut().unwrap();
     score.reason = "reason <!-- x --> @carol | pipe\n# heading".into();
-    prompt.head.cases[7].repeats[0].call.result = Err("boom </details> @erin | x".into());
+    prompt.head.cases.make_mut()[7].repeats[0].call.result =
+        Err("boom </details> @erin | x".into());
     report
 }
 

@@ -68,7 +68,7 @@ async fn batches_cover_the_suite_in_plan_order_when_nothing_is_decided() {
     .await
     .unwrap();
     assert!(run.complete());
-    let ids = |cases: &[promptgate::types::CaseResult]| {
+    let ids = |cases: &promptgate::types::Cases| {
         cases.iter().map(|c| c.case_id.clone()).collect::<Vec<_>>()
     };
     assert_eq!(ids(&run.head.cases), ids(&baseline.cases));

@@ -93,7 +93,7 @@ async fn seed(database: &str) -> String {
             model: "openai/gpt-4o-mini".into(),
             from_model: false,
             criteria: Vec::new(),
-            cases: Vec::new(),
+            cases: Default::default(),
             created_at: "2026-12-01T00:00:00Z".into(),
         });
         publish_prompt(

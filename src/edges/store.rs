@@ -214,7 +214,7 @@ mod tests {
             model: "echo/echo".into(),
             from_model: false,
             criteria: vec![],
-            cases: vec![],
+            cases: Default::default(),
             created_at: "2026-11-23T10:00:00Z".into(),
         }
     }

@@ -7,6 +7,7 @@
 pub mod backoff;
 pub mod call;
 pub mod case;
+pub mod cases;
 pub mod diagnostics;
 pub mod files;
 pub mod ids;
@@ -18,6 +19,7 @@ pub mod time;
 pub use backoff::{Backoff, Jitter};
 pub use call::{CallOutcome, CallStats, ChatMessage, ChatRequest, Completion, Usage};
 pub use case::{Case, CaseSource, ColumnError, Expectations, KEYWORD_SEPARATOR};
+pub use cases::{Cases, CasesBuilder};
 pub use diagnostics::{Diagnostic, Diagnostics, Severity};
 pub use files::{MemoryFiles, RepoError, RepoFiles, checked_path};
 pub use ids::{CommitSha, Fingerprint, InstallationId, PrNumber, RepoName, VersionId};

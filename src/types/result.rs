@@ -5,6 +5,7 @@
 use serde::{Deserialize, Serialize};
 
 use super::call::{CallOutcome, CallStats};
+use super::cases::Cases;
 use super::ids::{Fingerprint, VersionId};
 
 /// One criterion's verdict on one output.
@@ -94,7 +95,8 @@ pub struct EvalResult {
     /// False when the outputs came from the echo provider.
     pub from_model: bool,
     pub criteria: Vec<CriterionInfo>,
-    pub cases: Vec<CaseResult>,
+    /// In memory, or in a temporary file for a large suite.
+    pub cases: Cases,
     /// RFC 3339.
     pub created_at: String,
 }
@@ -105,9 +107,13 @@ impl EvalResult {
     pub fn failed_calls(&self) -> usize {
         self.cases
             .iter()
-            .flat_map(|case| &case.repeats)
-            .filter(|repeat| repeat.call.result.is_err())
-            .count()
+            .map(|case| {
+                case.repeats
+                    .iter()
+                    .filter(|repeat| repeat.call.result.is_err())
+                    .count()
+            })
+            .sum()
     }
 
     /// Cases whose every repeat scored above 0 on every criterion: `gh
@@ -132,11 +138,12 @@ impl EvalResult {
 
     /// The output calls recorded in the result (judge calls are not in it).
     pub fn call_stats(&self) -> CallStats {
-        CallStats::from_outcomes(
-            self.cases
+        let mut stats = CallStats::default();
+        for case in &self.cases {
+            case.repeats
                 .iter()
-                .flat_map(|case| &case.repeats)
-                .map(|repeat| &repeat.call),
-        )
+                .for_each(|repeat| stats.record(&repeat.call));
+        }
+        stats
     }
 }

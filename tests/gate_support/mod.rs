@@ -173,6 +173,7 @@ pub fn sequential_check(
     use promptgate::pipeline::gate::{GateInput, gate_one};
 
     let criteria = head.criteria.len();
+    let head_cases = head.cases.to_vec();
     let scores = BaselineScores::new(baseline, &head.criteria);
     let mut tests = Sequential::new(criteria, criteria, policy.tolerance, policy.confidence);
     let fails = vec![policy.fail_on != promptgate::types::FailOn::Never; criteria];
@@ -183,14 +184,14 @@ pub fn sequential_check(
             break;
         }
         for &i in chunk {
-            tests.observe(&scores.deltas(&head.cases[i], criteria));
+            tests.observe(&scores.deltas(&head_cases[i], criteria));
             ran.push(i);
         }
     }
     let stopped = ran.len() < head.cases.len();
     ran.sort_unstable();
     let mut evaluated = head.clone();
-    evaluated.cases = ran.iter().map(|&i| head.cases[i].clone()).collect();
+    evaluated.cases = ran.iter().map(|&i| head_cases[i].clone()).collect();
     let outcome = SequentialOutcome {
         verdicts: tests.verdicts(),
         stopped: stopped.then(Savings::default),

@@ -68,7 +68,7 @@ impl ResultBuilder {
                 model: "openai/gpt-4o-mini".to_string(),
                 from_model: true,
                 criteria: Vec::new(),
-                cases: Vec::new(),
+                cases: Default::default(),
                 created_at: "2025-03-01T12:00:00Z".to_string(),
             },
         }
@@ -134,7 +134,7 @@ impl ResultBuilder {
                 scores: scores.iter().map(S::score).collect(),
             })
             .collect();
-        self.result.cases.push(CaseResult {
+        self.result.cases.make_mut().push(CaseResult {
             case_id: id.to_string(),
             vars,
             repeats,
@@ -178,12 +178,12 @@ pub fn criterion_gate(
     let mut head_errors = 0;
     let mut baseline_errors = 0;
     for case in &head.cases {
-        let h = case_mean(head, case, criterion);
+        let h = case_mean(head, &case, criterion);
         let b = baseline
             .cases
             .iter()
             .find(|c| c.case_id == case.case_id)
-            .and_then(|c| case_mean(baseline, c, criterion));
+            .and_then(|c| case_mean(baseline, &c, criterion));
         head_errors += usize::from(h.is_none());
         match (h, b) {
             (Some(h), Some(b)) => pairs.push((case.case_id.clone(), b, h)),

@@ -11,8 +11,9 @@ use crate::pipeline::eval::{EvalContext, JudgeClient, JudgeError};
 use crate::pipeline::provider::ProviderError;
 use crate::pipeline::runner::{Call, ProviderHandle, ProviderPool, RunError, Runner};
 use crate::types::{
-    CallOutcome, CallStats, CaseResult, ChatMessage, ChatRequest, EvalResult, Fingerprint, ModelId,
-    ModelParameters, PromptSpec, RepeatResult, ResponseFormat, VersionId, now_rfc3339,
+    CallOutcome, CallStats, CaseResult, CasesBuilder, ChatMessage, ChatRequest, EvalResult,
+    Fingerprint, ModelId, ModelParameters, PromptSpec, RepeatResult, ResponseFormat, VersionId,
+    now_rfc3339,
 };
 
 /// What executing plans needs: the runner (cache, limits, retries), the
@@ -39,6 +40,13 @@ pub enum ExecuteError {
     },
     #[error(transparent)]
     Interrupted(#[from] RunError),
+    /// A large suite's results go to a temporary file as they are scored.
+    #[error("{prompt}: could not keep the results in a temporary file: {source}")]
+    Spill {
+        prompt: String,
+        #[source]
+        source: std::io::Error,
+    },
 }
 
 impl Engine {
@@ -177,7 +185,7 @@ impl Engine {
         let from_model = planned.len() == 0 || provider.is_model();
         let mut batches = self.runner.batches(planned.len() * repeats);
         let mut stats = CallStats::default();
-        let mut cases = Vec::with_capacity(planned.len());
+        let mut cases = CasesBuilder::default();
         let per_batch = self.calls_per_batch.div_ceil(repeats);
         loop {
             let chunk: Vec<PlannedCase> = planned.by_ref().take(per_batch).collect();
@@ -187,9 +195,16 @@ impl Engine {
             let calls = routed_calls(prompt, &provider, &model, &chunk);
             let output = self.runner.run_batch(&mut batches, calls).await?;
             output.outcomes.iter().for_each(|call| stats.record(call));
-            cases.extend(self.score(prompt, chunk, output.outcomes).await);
+            for case in self.score(prompt, chunk, output.outcomes).await {
+                cases
+                    .push(case)
+                    .map_err(|source| spill_error(prompt, source))?;
+            }
         }
         batches.finish();
+        let cases = cases
+            .finish()
+            .map_err(|source| spill_error(prompt, source))?;
         let result = EvalResult {
             prompt: prompt.name.clone(),
             version,
@@ -242,6 +257,13 @@ impl Engine {
                 repeats: scored.by_ref().take(repeats).collect(),
             })
             .collect()
+    }
+}
+
+fn spill_error(prompt: &PromptSpec, source: std::io::Error) -> ExecuteError {
+    ExecuteError::Spill {
+        prompt: prompt.name.clone(),
+        source,
     }
 }
 

@@ -10,7 +10,9 @@ use crate::pipeline::config::GatePolicy;
 use crate::pipeline::gate::sequential::{
     BaselineScores, Savings, Sequential, SequentialOutcome, case_order,
 };
-use crate::types::{CallStats, CaseResult, EvalResult, FailOn};
+use std::borrow::Cow;
+
+use crate::types::{CallStats, CaseResult, CasesBuilder, EvalResult, FailOn};
 
 /// The baseline side of a sequential run.
 pub enum BaselineSide<'a> {
@@ -110,7 +112,7 @@ pub async fn execute_sequential(
             base.keep(batch, part);
         }
         for case in &head_part.cases {
-            gate.observe(&scores.deltas(case, criteria.len()));
+            gate.observe(&scores.deltas(&case, criteria.len()));
         }
         head.keep(batch, head_part);
         next = end;
@@ -172,7 +174,8 @@ impl Side {
 
     fn keep(&mut self, batch: &[usize], mut part: EvalResult) {
         let cases = std::mem::take(&mut part.cases);
-        self.cases.extend(batch.iter().copied().zip(cases));
+        self.cases
+            .extend(batch.iter().copied().zip(cases.iter().map(Cow::into_owned)));
         self.first.get_or_insert(part);
     }
 
@@ -193,7 +196,12 @@ impl Side {
                 engine.execute(&empty).await?.0
             }
         };
-        result.cases = self.cases.into_iter().map(|(_, c)| c).collect();
+        result.cases = CasesBuilder::default()
+            .collect(self.cases.into_iter().map(|(_, c)| c))
+            .map_err(|source| ExecuteError::Spill {
+                prompt: plan.prompt.name.clone(),
+                source,
+            })?;
         Ok(result)
     }
 }

@@ -178,9 +178,8 @@ pub struct CallFailures {
 impl CallFailures {
     fn of(head: &EvalResult, baseline: Option<&EvalResult>) -> Self {
         let count = |r: &EvalResult| {
-            let calls = r.cases.iter().flat_map(|c| &c.repeats);
-            let failed = calls.clone().filter(|r| r.call.result.is_err()).count();
-            (failed, calls.count())
+            let calls = r.call_stats();
+            (calls.failed as usize, (calls.made + calls.cached) as usize)
         };
         let (head_failed, head_calls) = count(head);
         let (baseline_failed, baseline_calls) = baseline.map(count).unwrap_or_default();
@@ -447,35 +446,35 @@ fn summarise(
 }
 
 /// One side's per-case scores for one criterion.
-struct SideScores<'r> {
+struct SideScores {
     /// (case id, mean over repeats), in the result's case order; the first
     /// of duplicate ids wins.
-    cases: Vec<(&'r str, f64)>,
+    cases: Vec<(String, f64)>,
     /// Errored (or missing, or non-finite) scores of calls that returned
     /// an output, over all repeats.
     errors: usize,
 }
 
-impl<'r> SideScores<'r> {
+impl SideScores {
     /// Per-case score = mean over repeats; a repeat whose score failed on
     /// the output it got scores 0 for the side it happened on. Scores
     /// outside [0, 1] are clamped into it. A case without repeats has no
     /// score, and a case with a failed call is left out (see
     /// [`CallFailures`]).
-    fn collect(result: &'r EvalResult, criterion: usize) -> Self {
+    fn collect(result: &EvalResult, criterion: usize) -> Self {
         Self::collect_as(result, criterion, false)
     }
 
     /// As [`Self::collect`]; with `pass_fail`, each repeat's score is read
     /// as pass (1) or fail (0) at [`PASS_MARK`] first, so the per-case
     /// score is the case's pass rate.
-    fn collect_as(result: &'r EvalResult, criterion: usize, pass_fail: bool) -> Self {
+    fn collect_as(result: &EvalResult, criterion: usize, pass_fail: bool) -> Self {
         let mut seen = std::collections::HashSet::new();
         let mut cases = Vec::with_capacity(result.cases.len());
         let mut errors = 0;
         for case in &result.cases {
             // The first copy of an id wins, even when it has nothing to say.
-            if !seen.insert(case.case_id.as_str()) || case.repeats.is_empty() {
+            if case.repeats.is_empty() || !seen.insert(case.case_id.clone()) {
                 continue;
             }
             if case.repeats.iter().any(|r| r.call.result.is_err()) {
@@ -495,7 +494,7 @@ impl<'r> SideScores<'r> {
                     _ => errors += 1,
                 }
             }
-            cases.push((case.case_id.as_str(), sum / case.repeats.len() as f64));
+            cases.push((case.case_id.clone(), sum / case.repeats.len() as f64));
         }
         Self { cases, errors }
     }
@@ -513,12 +512,12 @@ struct Prepared<'a> {
     head_errors: usize,
     baseline_errors: usize,
     /// `None` when there is nothing to compare with (`New`).
-    paired: Option<Paired<'a>>,
+    paired: Option<Paired>,
 }
 
 /// The cases both sides scored, and what the statistics made of them.
-struct Paired<'a> {
-    case_ids: Vec<&'a str>,
+struct Paired {
+    case_ids: Vec<String>,
     head: Vec<f64>,
     baseline: Vec<f64>,
     deltas: Vec<f64>,
@@ -673,7 +672,7 @@ impl Analysis {
     }
 }
 
-impl Paired<'_> {
+impl Paired {
     fn analyse(&mut self, bonferroni_tail: f64, tolerance: f64) {
         if self.deltas.is_empty() {
             return;
@@ -757,15 +756,19 @@ fn prepare_prompt<'a>(
         .collect()
 }
 
-fn pair<'a>(
+fn pair(
     head_result: &EvalResult,
     baseline_result: &EvalResult,
     info: &CriterionInfo,
-    head: &SideScores<'a>,
-    baseline: &SideScores<'_>,
+    head: &SideScores,
+    baseline: &SideScores,
     policy: &GatePolicy,
-) -> Paired<'a> {
-    let baseline_by_id: HashMap<&str, f64> = baseline.cases.iter().copied().collect();
+) -> Paired {
+    let baseline_by_id: HashMap<&str, f64> = baseline
+        .cases
+        .iter()
+        .map(|(id, score)| (id.as_str(), *score))
+        .collect();
     let mut paired = Paired {
         case_ids: Vec::new(),
         head: Vec::new(),
@@ -780,9 +783,10 @@ fn pair<'a>(
         p_drop: 1.0,
         judge_errors: None,
     };
-    for &(id, h) in &head.cases {
-        if let Some(&b) = baseline_by_id.get(id) {
-            paired.case_ids.push(id);
+    for (id, h) in &head.cases {
+        let h = *h;
+        if let Some(&b) = baseline_by_id.get(id.as_str()) {
+            paired.case_ids.push(id.clone());
             paired.head.push(h);
             paired.baseline.push(b);
             paired.deltas.push(h - b);
@@ -791,7 +795,11 @@ fn pair<'a>(
     let n = paired.deltas.len();
     paired.testable = n >= 1 && n >= policy.min_cases as usize;
     let groups = case_groups(head_result, baseline_result);
-    if paired.case_ids.iter().any(|id| groups.contains_key(id)) {
+    if paired
+        .case_ids
+        .iter()
+        .any(|id| groups.contains_key(id.as_str()))
+    {
         let units = group_units(&paired.case_ids, &paired.deltas, &groups);
         paired.groups = Some(units.len());
         paired.units = units;
@@ -806,7 +814,7 @@ pub const GROUP_KEY: &str = "group";
 
 /// Case id → group, from the head's cases and then the baseline's (the
 /// first copy of an id wins). A number or other value is used as its text.
-fn case_groups<'r>(head: &'r EvalResult, baseline: &'r EvalResult) -> HashMap<&'r str, String> {
+fn case_groups(head: &EvalResult, baseline: &EvalResult) -> HashMap<String, String> {
     let mut groups = HashMap::new();
     for case in head.cases.iter().chain(&baseline.cases) {
         if let Some(value) = case.vars.get(GROUP_KEY) {
@@ -815,7 +823,9 @@ fn case_groups<'r>(head: &'r EvalResult, baseline: &'r EvalResult) -> HashMap<&'
                 serde_json::Value::Null => continue,
                 other => other.to_string(),
             };
-            groups.entry(case.case_id.as_str()).or_insert(name);
+            if !groups.contains_key(&case.case_id) {
+                groups.insert(case.case_id.clone(), name);
+            }
         }
     }
     groups
@@ -823,11 +833,11 @@ fn case_groups<'r>(head: &'r EvalResult, baseline: &'r EvalResult) -> HashMap<&'
 
 /// One unit per group (cases without a group are their own), in the order
 /// groups first appear.
-fn group_units(case_ids: &[&str], deltas: &[f64], groups: &HashMap<&str, String>) -> Units {
+fn group_units(case_ids: &[String], deltas: &[f64], groups: &HashMap<String, String>) -> Units {
     let mut index: HashMap<&str, usize> = HashMap::new();
     let mut units = Units::of_cases(&[]);
     for (id, delta) in case_ids.iter().zip(deltas) {
-        let key = groups.get(id).map_or(*id, String::as_str);
+        let key = groups.get(id).map_or(id.as_str(), String::as_str);
         let at = *index.entry(key).or_insert_with(|| {
             units.sums.push(0.0);
             units.sizes.push(0.0);
@@ -889,7 +899,7 @@ impl Prepared<'_> {
     }
 }
 
-impl Paired<'_> {
+impl Paired {
     fn fill(
         &self,
         gate: &mut CriterionGate,
@@ -962,7 +972,7 @@ impl Paired<'_> {
             .iter()
             .zip(self.head.iter().zip(&self.baseline))
             .map(|(id, (&head, &baseline))| CaseMove {
-                case_id: (*id).to_owned(),
+                case_id: id.clone(),
                 baseline,
                 head,
             });

@@ -279,7 +279,7 @@ impl BaselineScores {
             if by_case.contains_key(&case.case_id) {
                 continue;
             }
-            let scores = case_scores(case, baseline.criteria.len());
+            let scores = case_scores(&case, baseline.criteria.len());
             let row = column
                 .iter()
                 .map(|j| j.and_then(|j| scores.as_ref().map(|s| s[j])))

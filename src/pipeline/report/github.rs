@@ -40,7 +40,7 @@ fn summary(item: &GithubEval<'_>) -> Value {
     let mut passed_tests = 0;
     for case in item.result.iter().flat_map(|result| &result.cases) {
         for repeat in 0..case.repeats.len() {
-            let (test, passed) = test_result(item, case, repeat);
+            let (test, passed) = test_result(item, &case, repeat);
             passed_tests += usize::from(passed);
             tests.push(test);
         }

@@ -440,7 +440,7 @@ fn cases_of(prompt: &PromptReport) -> impl Iterator<Item = JsonCase> + '_ {
     prompt.head.cases.iter().map(move |case| JsonCase {
         case_id: case.case_id.clone(),
         vars: case.vars.clone(),
-        head: repeats(&prompt.head, case),
+        head: repeats(&prompt.head, &case),
         baseline: baseline.as_ref().and_then(|(result, by_id)| {
             by_id.get(&case.case_id).map(|found| repeats(result, found))
         }),

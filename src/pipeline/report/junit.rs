@@ -211,13 +211,13 @@ fn case_cases(prompt: &PromptReport) -> Vec<TestCase> {
         .map(|result| (result, view::CasesById::of(result)));
     let mut out = Vec::new();
     for case in &head.cases {
-        let time = mean_latency(case);
+        let time = mean_latency(&case);
         let baseline_case = baseline
             .as_ref()
             .and_then(|(b, by_id)| by_id.get(&case.case_id).map(|c| (*b, c)));
         for (index, info) in head.criteria.iter().enumerate() {
             let name = xml_text(&format!("{} / {}", case.case_id, info.name));
-            let score = view::case_score(case, index);
+            let score = view::case_score(&case, index);
             let baseline_score = baseline_case.and_then(|(b, c)| {
                 view::criterion_index(b, &info.name).map(|i| view::case_score(c, i))
             });
@@ -228,7 +228,7 @@ fn case_cases(prompt: &PromptReport) -> Vec<TestCase> {
                     "score_failed"
                 };
                 let mut t = TestCase::error(&name, time, kind, &xml_text(error));
-                t.set_system_out(&xml_text(&case_body(case, None)));
+                t.set_system_out(&xml_text(&case_body(&case, None)));
                 t
             } else if score.mean.is_some_and(|m| m < PASS_MARK) {
                 let was_passing = baseline_score
@@ -248,7 +248,7 @@ fn case_cases(prompt: &PromptReport) -> Vec<TestCase> {
                     message.push_str(&format!(": {reason}"));
                 }
                 let mut t = TestCase::failure(&name, time, kind, &xml_text(&message));
-                t.set_system_out(&xml_text(&case_body(case, score.reason.as_deref())));
+                t.set_system_out(&xml_text(&case_body(&case, score.reason.as_deref())));
                 t
             } else {
                 TestCase::success(&name, time)

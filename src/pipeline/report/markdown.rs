@@ -547,7 +547,7 @@ impl CaseDoc {
                 (None, _) => ("*No output recorded.*".to_string(), 0),
             }
         };
-        let input_md = match w.head_case.or(w.baseline_case) {
+        let input_md = match w.head_case.as_deref().or(w.baseline_case.as_deref()) {
             Some(case) if !case.vars.is_empty() => {
                 let json = serde_json::to_string_pretty(&case.vars).unwrap_or_default();
                 code_block(&truncate(&json, detail.input_chars), "json")
@@ -556,6 +556,7 @@ impl CaseDoc {
         };
         let (head_output_md, repeats) = w
             .head_case
+            .as_deref()
             .map_or_else(|| ("*No output recorded.*".to_string(), 0), output_md);
         let short = |text: Option<&str>| text.map(|t| truncate_line(t, detail.reason_chars));
         let moves = w
@@ -576,7 +577,7 @@ impl CaseDoc {
             moves,
             repeats,
             input_md,
-            baseline_output_md: w.baseline_case.map(|c| output_md(c).0),
+            baseline_output_md: w.baseline_case.as_deref().map(|c| output_md(c).0),
             head_output_md,
         }
     }

@@ -137,11 +137,7 @@ impl PromptReport {
     /// Whether a head call failed: without a gate (eval mode) that alone
     /// fails the prompt, since a run that could not evaluate never passes.
     fn incomplete(&self) -> bool {
-        self.head
-            .cases
-            .iter()
-            .flat_map(|c| &c.repeats)
-            .any(|r| r.call.result.is_err())
+        self.head.failed_calls() > 0
     }
 
     /// This prompt's outcome, in the one vocabulary every report uses

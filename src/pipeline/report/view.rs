@@ -1,7 +1,8 @@
 //! What every renderer shows, computed once: table rows, per-case scores,
 //! the worst cases, errors, and how numbers are written.
 
-use std::collections::HashMap;
+use std::borrow::Cow;
+use std::collections::{HashMap, HashSet};
 
 use crate::pipeline::gate::{CriterionGate, Verdict};
 use crate::types::{CaseResult, EvalResult};
@@ -72,7 +73,7 @@ fn result_stats(result: &EvalResult, index: usize) -> ResultStats {
     let mut passed = 0;
     let mut stats = ResultStats::default();
     for case in &result.cases {
-        let score = case_score(case, index);
+        let score = case_score(&case, index);
         if score.error.is_some() {
             stats.errors += 1;
         }
@@ -107,11 +108,13 @@ fn scale_of(results: &[Option<&EvalResult>], name: &str) -> Scale {
     }
     let rubric = results.iter().flatten().any(|result| {
         criterion_index(result, name).is_some_and(|index| {
-            result.cases.iter().flat_map(|c| &c.repeats).any(|r| {
-                r.scores.get(index).is_some_and(|s| {
-                    s.score
-                        .as_ref()
-                        .is_ok_and(|s| s.display.as_deref().is_some_and(|d| d.ends_with("/5")))
+            result.cases.iter().any(|case| {
+                case.repeats.iter().any(|r| {
+                    r.scores.get(index).is_some_and(|s| {
+                        s.score
+                            .as_ref()
+                            .is_ok_and(|s| s.display.as_deref().is_some_and(|d| d.ends_with("/5")))
+                    })
                 })
             })
         })
@@ -242,21 +245,38 @@ pub(crate) fn case_score(case: &CaseResult, index: usize) -> CaseScore {
 
 /// A result's cases by id, indexed once: finding each head case's baseline
 /// case by searching would make a report quadratic in the suite's size.
-pub(crate) struct CasesById<'a>(HashMap<&'a str, &'a CaseResult>);
+/// The first case of an id wins. Cases in memory are borrowed; cases read
+/// back from a result's file are held, so index only those needed
+/// ([`CasesById::of_ids`]) when the result may be large.
+pub(crate) struct CasesById<'a>(HashMap<String, Cow<'a, CaseResult>>);
 
 impl<'a> CasesById<'a> {
     pub(crate) fn of(result: &'a EvalResult) -> Self {
-        Self(
-            result
-                .cases
-                .iter()
-                .map(|case| (case.case_id.as_str(), case))
-                .collect(),
-        )
+        Self::keeping(result, |_| true)
     }
 
-    pub(crate) fn get(&self, case_id: &str) -> Option<&'a CaseResult> {
-        self.0.get(case_id).copied()
+    /// Only the cases named in `ids`, in one pass over the result.
+    pub(crate) fn of_ids(result: &'a EvalResult, ids: &HashSet<&str>) -> Self {
+        Self::keeping(result, |id| ids.contains(id))
+    }
+
+    fn keeping(result: &'a EvalResult, keep: impl Fn(&str) -> bool) -> Self {
+        let mut by_id = HashMap::new();
+        for case in &result.cases {
+            if keep(&case.case_id) && !by_id.contains_key(&case.case_id) {
+                by_id.insert(case.case_id.clone(), case);
+            }
+        }
+        Self(by_id)
+    }
+
+    pub(crate) fn get(&self, case_id: &str) -> Option<&CaseResult> {
+        self.0.get(case_id).map(|case| case.as_ref())
+    }
+
+    /// The case of `case_id`, out of the index.
+    fn take(&mut self, case_id: &str) -> Option<Cow<'a, CaseResult>> {
+        self.0.remove(case_id)
     }
 }
 
@@ -285,8 +305,8 @@ pub(crate) struct CaseMoveView {
 pub(crate) struct WorstCase<'a> {
     pub case_id: String,
     pub moves: Vec<CaseMoveView>,
-    pub head_case: Option<&'a CaseResult>,
-    pub baseline_case: Option<&'a CaseResult>,
+    pub head_case: Option<Cow<'a, CaseResult>>,
+    pub baseline_case: Option<Cow<'a, CaseResult>>,
 }
 
 /// Worst first: a case with a flip to fail before one that only dropped,
@@ -331,7 +351,7 @@ pub(crate) fn worst_cases(prompt: &PromptReport) -> Vec<WorstCase<'_>> {
         None => {
             for (index, info) in head.criteria.iter().enumerate() {
                 for case in &head.cases {
-                    let score = case_score(case, index);
+                    let score = case_score(&case, index);
                     if score.mean.is_none_or(|m| m < PASS_MARK) {
                         let rank = 1.0 - score.mean.unwrap_or(-1.0);
                         found.push((rank, case.case_id.clone(), info.name.clone(), false));
@@ -340,16 +360,18 @@ pub(crate) fn worst_cases(prompt: &PromptReport) -> Vec<WorstCase<'_>> {
             }
         }
     }
-    let head_by_id = CasesById::of(head);
-    let baseline_by_id = baseline.map(CasesById::of);
+    let ids: HashSet<&str> = found.iter().map(|(_, id, _, _)| id.as_str()).collect();
+    let mut head_by_id = CasesById::of_ids(head, &ids);
+    let mut baseline_by_id = baseline.map(|b| CasesById::of_ids(b, &ids));
+    drop(ids);
     let mut cases: Vec<(f64, WorstCase<'_>)> = Vec::new();
     let mut position_of: HashMap<String, usize> = HashMap::new();
     for (rank, case_id, criterion, flipped) in found {
         let position = match position_of.get(&case_id) {
             Some(&at) => at,
             None => {
-                let head_case = head_by_id.get(&case_id);
-                let baseline_case = baseline_by_id.as_ref().and_then(|b| b.get(&case_id));
+                let head_case = head_by_id.take(&case_id);
+                let baseline_case = baseline_by_id.as_mut().and_then(|b| b.take(&case_id));
                 position_of.insert(case_id.clone(), cases.len());
                 cases.push((
                     rank,
@@ -366,8 +388,8 @@ pub(crate) fn worst_cases(prompt: &PromptReport) -> Vec<WorstCase<'_>> {
         let (best_rank, case) = &mut cases[position];
         *best_rank = best_rank.max(rank);
         case.moves.push(CaseMoveView {
-            head: score_in(head, case.head_case, &criterion).unwrap_or_default(),
-            baseline: baseline.and_then(|b| score_in(b, case.baseline_case, &criterion)),
+            head: score_in(head, case.head_case.as_deref(), &criterion).unwrap_or_default(),
+            baseline: baseline.and_then(|b| score_in(b, case.baseline_case.as_deref(), &criterion)),
             scale: scale(&criterion),
             criterion,
             flipped,

@@ -2,6 +2,7 @@
 //! and snippets, its criteria, and the cases that fail or regressed — only
 //! those of the fit part.
 
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 
 use serde::Serialize;
@@ -110,7 +111,7 @@ pub fn failing_on(
     head.cases
         .iter()
         .map(|case| {
-            let score = index.and_then(|i| case_scores(case, i + 1)[i]);
+            let score = index.and_then(|i| case_scores(&case, i + 1)[i]);
             let base = base_index
                 .zip(base_cases.get(case.case_id.as_str()))
                 .and_then(|(i, b)| case_scores(b, i + 1)[i]);
@@ -129,9 +130,9 @@ fn fails(score: Option<f64>, baseline: Option<f64>) -> bool {
     }
 }
 
-fn baseline_by_id(baseline: Option<&EvalResult>) -> BTreeMap<&str, &CaseResult> {
+fn baseline_by_id(baseline: Option<&EvalResult>) -> BTreeMap<String, Cow<'_, CaseResult>> {
     baseline
-        .map(|b| b.cases.iter().map(|c| (c.case_id.as_str(), c)).collect())
+        .map(|b| b.cases.iter().map(|c| (c.case_id.clone(), c)).collect())
         .unwrap_or_default()
 }
 
@@ -178,8 +179,8 @@ pub fn gather(input: &EvidenceInput<'_>) -> Evidence {
         .iter()
         .filter(|case| input.fit.contains(&case.case_id))
         .filter_map(|case| {
-            let scores = case_scores(case, criteria);
-            let base = base_cases.get(case.case_id.as_str()).copied();
+            let scores = case_scores(&case, criteria);
+            let base = base_cases.get(case.case_id.as_str()).map(Cow::as_ref);
             let briefs: Vec<ScoreBrief> = head
                 .criteria
                 .iter()
@@ -209,7 +210,7 @@ pub fn gather(input: &EvidenceInput<'_>) -> Evidence {
             bad.then(|| CaseBrief {
                 id: case.case_id.clone(),
                 vars: case.vars.clone(),
-                output: first_output(case),
+                output: first_output(&case),
                 baseline_output: base.map(first_output),
                 scores: briefs,
             })

@@ -4,6 +4,8 @@
 //! the model never saw), and no criterion may be *regressed* — neither on
 //! the held-out cases nor on all cases — and no call may fail.
 
+use std::borrow::Cow;
+
 use crate::pipeline::config::GatePolicy;
 use crate::pipeline::gate::{self, CriterionGate, GateInput, PromptGate, Verdict};
 use crate::types::{EvalResult, GateOverrides};
@@ -43,8 +45,9 @@ pub fn only_cases(result: &EvalResult, ids: &[String]) -> EvalResult {
             .cases
             .iter()
             .filter(|c| ids.contains(&c.case_id))
-            .cloned()
-            .collect(),
+            .map(Cow::into_owned)
+            .collect::<Vec<_>>()
+            .into(),
         ..result.clone()
     }
 }
@@ -292,7 +295,7 @@ mod tests {
     #[test]
     fn failed_calls_are_never_suggested() {
         let mut fix = result("fix", |_| (1.0, 1.0));
-        fix.cases[7].repeats[0].call.result = Err("timeout".into());
+        fix.cases.make_mut()[7].repeats[0].call.result = Err("timeout".into());
         let judged = judge(
             &current(),
             &fix,
