@@ -6,7 +6,7 @@
 use std::path::Path;
 
 use promptgate::edges::git::WorkingTree;
-use promptgate::flows::evaluate::{Locations, RunOptions, engine};
+use promptgate::flows::evaluate::{self, Locations, RunOptions, engine};
 use promptgate::pipeline::config::GatePolicy;
 use promptgate::pipeline::evaluation;
 use promptgate::pipeline::evaluation::sequential::{
@@ -127,14 +127,20 @@ async fn a_plan_executed_a_few_calls_at_a_time_keeps_each_case_its_own() {
             .collect::<Vec<_>>()
     };
     assert_eq!(outputs(&batched), outputs(&at_once));
-    // Consuming the plan (as `eval` does) gives the same result.
-    let (owned, _) = engine()
+    // Rendering the cases again a chunk at a time as they run (as `eval`
+    // does) gives the same result under the same fingerprint.
+    let streamed_plan =
+        evaluation::plan_streamed(&plan.prompt, &*workspace.files, &workspace.config).unwrap();
+    let whole = evaluation::plan(&plan.prompt, &*workspace.files, &workspace.config).unwrap();
+    assert_eq!(streamed_plan.fingerprint, whole.fingerprint);
+    assert_eq!(streamed_plan.cases, plan.cases.len());
+    let (streamed, _) = engine()
         .with_calls_per_batch(4)
-        .execute_owned(plan.clone())
+        .execute_streamed(&streamed_plan, &*workspace.files)
         .await
         .unwrap();
-    assert_eq!(outputs(&owned), outputs(&at_once));
-    assert_eq!(owned.fingerprint, plan.fingerprint);
+    assert_eq!(outputs(&streamed), outputs(&at_once));
+    assert_eq!(streamed.fingerprint, whole.fingerprint);
     // Each case's outputs are the echo of its own conversation.
     for (planned, case) in plan.cases.iter().zip(&batched.cases) {
         assert_eq!(case.case_id, planned.case.id);
@@ -145,4 +151,65 @@ async fn a_plan_executed_a_few_calls_at_a_time_keeps_each_case_its_own() {
             assert!(output.ends_with(own.as_str()), "{}: {output}", case.case_id);
         }
     }
+}
+
+/// A streamed plan reads its cases twice: to plan and fingerprint them,
+/// then a chunk at a time as they run. When the files change in between,
+/// the run fails rather than store its result under the plan's fingerprint.
+#[tokio::test]
+async fn a_dataset_edited_during_a_streamed_run_fails_it_and_stores_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path();
+    std::fs::write(
+        root.join("p.prompt.yml"),
+        "name: p\nmodel: echo/echo\nmessages:\n  - role: user\n    content: \"{{q}}\"\ndataset: data.jsonl\nevaluators:\n  - name: any\n    string:\n      contains: \"\"\n",
+    )
+    .unwrap();
+    let data = |last: &str| {
+        let mut lines: Vec<String> = (0..9)
+            .map(|i| format!("{{\"id\": \"c{i}\", \"q\": \"question {i}\"}}"))
+            .collect();
+        lines.push(format!("{{\"id\": \"c9\", \"q\": \"{last}\"}}"));
+        lines.join("\n")
+    };
+    std::fs::write(root.join("data.jsonl"), data("as planned")).unwrap();
+    let workspace = Workspace::load(Box::new(WorkingTree::new(root).unwrap())).unwrap();
+    let prompt = workspace.prompts.first().unwrap();
+    let plan = evaluation::plan_streamed(prompt, &*workspace.files, &workspace.config).unwrap();
+    assert_eq!(plan.cases, 10);
+    let locations = Locations::checkout(root);
+    let engine = engine(&locations, &workspace.config, &RunOptions::default())
+        .unwrap()
+        .with_calls_per_batch(3);
+    let store = locations.store(&workspace.config);
+
+    // The last chunk's case changes after planning.
+    std::fs::write(root.join("data.jsonl"), data("edited meanwhile")).unwrap();
+    let error = evaluate::stored_or_evaluated(
+        &engine,
+        &store,
+        (&plan, &*workspace.files),
+        promptgate::pipeline::runner::cache::CacheMode::ReadWrite,
+    )
+    .await
+    .unwrap_err();
+    assert!(
+        error.to_string().contains("changed while it was evaluated"),
+        "{error}"
+    );
+    assert!(store.load(&plan.fingerprint).unwrap().is_none());
+
+    // As planned, it runs and is stored.
+    std::fs::write(root.join("data.jsonl"), data("as planned")).unwrap();
+    let (result, _, from_store) = evaluate::stored_or_evaluated(
+        &engine,
+        &store,
+        (&plan, &*workspace.files),
+        promptgate::pipeline::runner::cache::CacheMode::ReadWrite,
+    )
+    .await
+    .unwrap();
+    assert!(!from_store);
+    assert_eq!(result.cases.len(), 10);
+    assert_eq!(store.load(&plan.fingerprint).unwrap(), Some(result));
 }

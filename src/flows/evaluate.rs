@@ -13,13 +13,13 @@ use crate::edges::store::ResultStore;
 use crate::pipeline::budget::{self, Spending};
 use crate::pipeline::config::{Config, ProviderConfig, ProviderKind};
 use crate::pipeline::eval::EvalContext;
-use crate::pipeline::evaluation::{self, Engine, EvaluationPlan};
+use crate::pipeline::evaluation::{self, Engine, EvaluationPlan, StreamedPlan};
 use crate::pipeline::report::{CheckReport, PromptReport, ReportMode, RunTotals};
 use crate::pipeline::runner::cache::{CacheMode, ResponseCache};
 use crate::pipeline::runner::pricing::{self, PriceTable};
 use crate::pipeline::runner::{ProgressMode, Runner, RunnerOptions};
 use crate::pipeline::spec::{Workspace, holds_prompt, load_prompts};
-use crate::types::{CallStats, EvalResult, EvaluatorKind, PromptSpec, RepoPath};
+use crate::types::{CallStats, EvalResult, EvaluatorKind, PromptSpec, RepoFiles, RepoPath};
 
 /// How a run treats what it evaluates: whom it trusts, how it uses the
 /// response cache, how it shows progress.
@@ -230,11 +230,12 @@ pub fn store_if_measured(
 
 /// The stored result of this exact evaluation when the cache may be read,
 /// else a fresh one (stored for next time). `true` when it was stored. The
-/// plan is consumed as it is executed ([`Engine::execute_owned`]).
+/// plan's cases are rendered again from `files` as they run
+/// ([`Engine::execute_streamed`]).
 pub async fn stored_or_evaluated(
     engine: &Engine,
     store: &ResultStore,
-    plan: EvaluationPlan,
+    (plan, files): (&StreamedPlan, &dyn RepoFiles),
     cache: CacheMode,
 ) -> Result<(EvalResult, CallStats, bool), FlowError> {
     if cache == CacheMode::ReadWrite
@@ -242,9 +243,8 @@ pub async fn stored_or_evaluated(
     {
         return Ok((stored, CallStats::default(), true));
     }
-    let prompt = plan.prompt.clone();
-    let (result, calls) = engine.execute_owned(plan).await?;
-    store_if_measured(engine, store, &prompt, &result)?;
+    let (result, calls) = engine.execute_streamed(plan, files).await?;
+    store_if_measured(engine, store, &plan.prompt, &result)?;
     Ok((result, calls, false))
 }
 
@@ -382,13 +382,14 @@ pub async fn evaluate_workspace(
     let mut evaluated = Vec::new();
     let mut skipped = Vec::new();
     for prompt in chosen {
-        let plan = evaluation::plan(&prompt, workspace.files.as_ref(), &workspace.config)?;
+        let files = workspace.files.as_ref();
+        let plan = evaluation::plan_streamed(&prompt, files, &workspace.config)?;
         if let Some(note) = plan.skip_note() {
             skipped.push(Skipped { prompt, note });
             continue;
         }
         let (result, calls, from_store) =
-            stored_or_evaluated(&engine, &store, plan, options.cache).await?;
+            stored_or_evaluated(&engine, &store, (&plan, files), options.cache).await?;
         evaluated.push(Evaluated {
             prompt,
             result,
@@ -479,7 +480,7 @@ pub fn stored_current(
     let mut skipped = Vec::new();
     let mut missing = Vec::new();
     for prompt in select_by_name(&workspace, selectors)? {
-        let plan = evaluation::plan(&prompt, workspace.files.as_ref(), &workspace.config)?;
+        let plan = evaluation::plan_streamed(&prompt, workspace.files.as_ref(), &workspace.config)?;
         if let Some(note) = plan.skip_note() {
             skipped.push(Skipped { prompt, note });
             continue;

@@ -5,15 +5,15 @@ use std::sync::{Arc, Mutex};
 
 use futures::StreamExt;
 
-use super::plan::{EvaluationPlan, PlannedCase};
+use super::plan::{EvaluationPlan, PlanChunks, PlannedCase, StreamedPlan};
 use crate::pipeline::config::Config;
 use crate::pipeline::eval::{EvalContext, JudgeClient, JudgeError};
 use crate::pipeline::provider::ProviderError;
 use crate::pipeline::runner::{Call, ProviderHandle, ProviderPool, RunError, Runner};
 use crate::types::{
     CallOutcome, CallStats, CaseResult, CasesBuilder, ChatMessage, ChatRequest, EvalResult,
-    Fingerprint, ModelId, ModelParameters, PromptSpec, RepeatResult, ResponseFormat, VersionId,
-    now_rfc3339,
+    Fingerprint, ModelId, ModelParameters, PromptSpec, RepeatResult, RepoFiles, ResponseFormat,
+    VersionId, now_rfc3339,
 };
 
 /// What executing plans needs: the runner (cache, limits, retries), the
@@ -40,6 +40,11 @@ pub enum ExecuteError {
     },
     #[error(transparent)]
     Interrupted(#[from] RunError),
+    /// A streamed plan's cases read differently the second time.
+    #[error(
+        "{prompt}: its cases changed while it was evaluated (a file it reads was edited during the run); run it again"
+    )]
+    CasesChanged { prompt: String },
     /// A large suite's results go to a temporary file as they are scored.
     #[error("{prompt}: could not keep the results in a temporary file: {source}")]
     Spill {
@@ -153,45 +158,62 @@ impl Engine {
         plan: &EvaluationPlan,
     ) -> Result<(EvalResult, CallStats), ExecuteError> {
         let identity = (plan.version.clone(), plan.fingerprint.clone());
-        self.execute_cases(&plan.prompt, identity, plan.cases.iter().cloned())
-            .await
+        let mut cases = plan.cases.iter().cloned();
+        self.execute_cases(&plan.prompt, identity, plan.cases.len(), |n| {
+            next_chunk(&mut cases, n)
+        })
+        .await
     }
 
-    /// [`Engine::execute`], consuming the plan: each case's variables move
-    /// into its result and the rest of it is freed once scored, so a large
-    /// plan shrinks as its results grow instead of being held beside them.
-    pub async fn execute_owned(
+    /// [`Engine::execute`] for a plan that holds no cases: they are read
+    /// and rendered again from `files` a chunk at a time as they run, so
+    /// memory holds a chunk of the plan however large the suite. Fails
+    /// when the second reading is not the plan's (the files changed under
+    /// the run): its result would be stored under another evaluation's name.
+    pub async fn execute_streamed(
         &self,
-        plan: EvaluationPlan,
+        plan: &StreamedPlan,
+        files: &dyn RepoFiles,
     ) -> Result<(EvalResult, CallStats), ExecuteError> {
-        let EvaluationPlan {
-            prompt,
-            version,
-            fingerprint,
-            cases,
-        } = plan;
-        self.execute_cases(&prompt, (version, fingerprint), cases.into_iter())
-            .await
+        let changed = || ExecuteError::CasesChanged {
+            prompt: plan.prompt.name.clone(),
+        };
+        let per_batch = self.cases_per_batch(&plan.prompt);
+        let mut chunks = PlanChunks::new(&plan.prompt, files, per_batch).map_err(|_| changed())?;
+        let identity = (plan.version.clone(), plan.fingerprint.clone());
+        let executed = self
+            .execute_cases(&plan.prompt, identity, plan.cases, |_| chunks.next())
+            .await?;
+        let digests = chunks.finish().map_err(|_| changed())?;
+        if plan.fingerprint_of(digests) != plan.fingerprint {
+            return Err(changed());
+        }
+        Ok(executed)
     }
 
+    /// Cases whose calls go to the runner at once.
+    fn cases_per_batch(&self, prompt: &PromptSpec) -> usize {
+        self.calls_per_batch
+            .div_ceil(prompt.repeats.max(1) as usize)
+    }
+
+    /// Executes `total` cases, taken a chunk at a time from `next_chunk`
+    /// (asked for at most the given number).
     async fn execute_cases(
         &self,
         prompt: &PromptSpec,
         (version, fingerprint): (VersionId, Fingerprint),
-        mut planned: impl ExactSizeIterator<Item = PlannedCase> + Send,
+        total: usize,
+        mut next_chunk: impl FnMut(usize) -> Option<Vec<PlannedCase>> + Send,
     ) -> Result<(EvalResult, CallStats), ExecuteError> {
         let repeats = prompt.repeats.max(1) as usize;
         let (provider, model) = self.route_prompt(prompt)?;
-        let from_model = planned.len() == 0 || provider.is_model();
-        let mut batches = self.runner.batches(planned.len() * repeats);
+        let from_model = total == 0 || provider.is_model();
+        let mut batches = self.runner.batches(total * repeats);
         let mut stats = CallStats::default();
         let mut cases = CasesBuilder::default();
-        let per_batch = self.calls_per_batch.div_ceil(repeats);
-        loop {
-            let chunk: Vec<PlannedCase> = planned.by_ref().take(per_batch).collect();
-            if chunk.is_empty() {
-                break;
-            }
+        let per_batch = self.cases_per_batch(prompt);
+        while let Some(chunk) = next_chunk(per_batch) {
             let calls = routed_calls(prompt, &provider, &model, &chunk);
             let output = self.runner.run_batch(&mut batches, calls).await?;
             output.outcomes.iter().for_each(|call| stats.record(call));
@@ -258,6 +280,12 @@ impl Engine {
             })
             .collect()
     }
+}
+
+/// At most `n` more cases of `cases`; `None` when there are none.
+fn next_chunk(cases: &mut impl Iterator<Item = PlannedCase>, n: usize) -> Option<Vec<PlannedCase>> {
+    let chunk: Vec<PlannedCase> = cases.take(n).collect();
+    (!chunk.is_empty()).then_some(chunk)
 }
 
 fn spill_error(prompt: &PromptSpec, source: std::io::Error) -> ExecuteError {

@@ -12,4 +12,7 @@ pub mod problems;
 pub mod sequential;
 
 pub use engine::{Engine, ExecuteError};
-pub use plan::{EvaluationPlan, PlannedCase, load_cases, plan, plan_in_chunks, plan_with_cases};
+pub use plan::{
+    EvaluationPlan, PlanChunks, PlannedCase, StreamedPlan, load_cases, plan, plan_in_chunks,
+    plan_streamed, plan_with_cases,
+};

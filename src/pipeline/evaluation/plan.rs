@@ -4,10 +4,13 @@
 
 use super::problems::{self, CaseProblems};
 use crate::pipeline::config::Config;
-use crate::pipeline::dataset::{cases_of, stream_cases_of};
-use crate::pipeline::spec::identity::{fingerprint, version_id_of};
+use crate::pipeline::dataset::{CaseStream, cases_of, stream_cases_of};
+use crate::pipeline::spec::identity::{CaseDigests, fingerprint, version_id_of};
 use crate::pipeline::template::{PreparedPrompt, TemplateError};
-use crate::types::{Case, ChatMessage, Diagnostics, Fingerprint, PromptSpec, RepoFiles, VersionId};
+use crate::types::{
+    Case, ChatMessage, Diagnostic, Diagnostics, Fingerprint, ModelId, PromptSpec, RepoFiles,
+    VersionId,
+};
 
 /// Everything needed to evaluate one prompt version, computed without a
 /// single provider call.
@@ -36,13 +39,15 @@ impl EvaluationPlan {
     /// Why the plan is not worth running, when it has no cases: the note a
     /// flow shows instead of a result (`gh models eval` runs 0 of 0 tests).
     pub fn skip_note(&self) -> Option<String> {
-        self.cases.is_empty().then(|| {
-            format!(
-                "{} ({}): skipped, it has no cases; add `testData` or a `dataset` to evaluate it",
-                self.prompt.name, self.prompt.path
-            )
-        })
+        self.cases.is_empty().then(|| skip_note(&self.prompt))
     }
+}
+
+fn skip_note(prompt: &PromptSpec) -> String {
+    format!(
+        "{} ({}): skipped, it has no cases; add `testData` or a `dataset` to evaluate it",
+        prompt.name, prompt.path
+    )
 }
 
 /// Plans `prompt` as it is in `files`. The cases are the inline `testData`
@@ -95,37 +100,163 @@ pub fn plan_in_chunks<E: From<Diagnostics>>(
     chunk: usize,
     mut each: impl FnMut(Vec<PlannedCase>) -> Result<(), E>,
 ) -> Result<usize, E> {
-    let prepared = prepare(prompt, files)?;
-    let mut cases = stream_cases_of(prompt, files)?;
-    let mut unreadable = Vec::new();
-    let mut problems = CaseProblems::new(prompt, files);
-    let mut planned = 0;
-    let size = chunk.max(1);
-    let mut exhausted = false;
-    while !exhausted {
-        let mut batch = Vec::with_capacity(size);
-        while batch.len() < size {
-            match cases.next() {
-                Some(Ok(case)) => batch.push(case),
-                Some(Err(problem)) => unreadable.push(problem),
-                None => {
-                    exhausted = true;
-                    break;
+    let mut chunks = PlanChunks::new(prompt, files, chunk)?;
+    for rendered in chunks.by_ref() {
+        each(rendered)?;
+    }
+    Ok(chunks.finish()?.len())
+}
+
+/// A prompt's cases rendered a chunk at a time ([`plan_in_chunks`]), as an
+/// iterator; [`PlanChunks::finish`] says whether every case planned, and
+/// gives the cases' part of the fingerprint.
+pub struct PlanChunks<'a> {
+    prompt: &'a PromptSpec,
+    files: &'a dyn RepoFiles,
+    prepared: PreparedPrompt,
+    cases: CaseStream<'a>,
+    unreadable: Vec<Diagnostic>,
+    problems: CaseProblems<'a>,
+    digests: CaseDigests,
+    size: usize,
+    exhausted: bool,
+}
+
+impl<'a> PlanChunks<'a> {
+    pub fn new(
+        prompt: &'a PromptSpec,
+        files: &'a dyn RepoFiles,
+        chunk: usize,
+    ) -> Result<Self, Diagnostics> {
+        Ok(Self {
+            prompt,
+            files,
+            prepared: prepare(prompt, files)?,
+            cases: stream_cases_of(prompt, files)?,
+            unreadable: Vec::new(),
+            problems: CaseProblems::new(prompt, files),
+            digests: CaseDigests::default(),
+            size: chunk.max(1),
+            exhausted: false,
+        })
+    }
+
+    fn clean(&self) -> bool {
+        self.unreadable.is_empty() && self.problems.is_empty()
+    }
+
+    /// Reads the rest, collecting every problem: the cases' digests when
+    /// every case planned, else every problem met.
+    pub fn finish(mut self) -> Result<CaseDigests, Diagnostics> {
+        while self.next().is_some() {}
+        if self.clean() {
+            return Ok(self.digests);
+        }
+        let mut problems = self.unreadable;
+        problems.extend(self.problems.into_diagnostics());
+        Err(Diagnostics(problems))
+    }
+}
+
+impl Iterator for PlanChunks<'_> {
+    type Item = Vec<PlannedCase>;
+
+    /// The next chunk of rendered cases; none after the first problem.
+    fn next(&mut self) -> Option<Vec<PlannedCase>> {
+        while !self.exhausted {
+            let mut batch = Vec::with_capacity(self.size);
+            while batch.len() < self.size {
+                match self.cases.next() {
+                    Some(Ok(case)) => batch.push(case),
+                    Some(Err(problem)) => self.unreadable.push(problem),
+                    None => {
+                        self.exhausted = true;
+                        break;
+                    }
                 }
             }
+            let rendered = match render_chunk(
+                self.prompt,
+                self.files,
+                &self.prepared,
+                batch,
+                &mut self.problems,
+            ) {
+                Ok(rendered) => rendered,
+                Err(whole) => {
+                    // A problem of the whole prompt ends the planning.
+                    self.unreadable.extend(whole.0);
+                    self.exhausted = true;
+                    return None;
+                }
+            };
+            if self.clean() && !rendered.is_empty() {
+                rendered.iter().for_each(|p| self.digests.add(&p.case));
+                return Some(rendered);
+            }
         }
-        let rendered = render_chunk(prompt, files, &prepared, batch, &mut problems)?;
-        if unreadable.is_empty() && problems.is_empty() && !rendered.is_empty() {
-            planned += rendered.len();
-            each(rendered)?;
-        }
+        None
     }
-    if unreadable.is_empty() && problems.is_empty() {
-        return Ok(planned);
-    }
-    unreadable.extend(problems.into_diagnostics());
-    Err(Diagnostics(unreadable).into())
 }
+
+/// A plan whose cases are not held: they are counted and fingerprinted
+/// once ([`plan_streamed`]) and rendered again a chunk at a time as the
+/// engine executes them, so a suite of any size plans in constant memory.
+#[derive(Debug, Clone)]
+pub struct StreamedPlan {
+    pub prompt: PromptSpec,
+    pub version: VersionId,
+    pub fingerprint: Fingerprint,
+    pub cases: usize,
+    /// The config's part of the fingerprint, to check it again after the
+    /// cases are read a second time.
+    judge: Option<ModelId>,
+    endpoints: Vec<String>,
+}
+
+impl StreamedPlan {
+    /// The fingerprint these digests give with the rest of this plan: the
+    /// engine checks that a second reading of the cases gives the same.
+    pub fn fingerprint_of(&self, digests: CaseDigests) -> Fingerprint {
+        digests.fingerprint(
+            &self.version,
+            &self.prompt.evaluators,
+            self.judge.as_ref(),
+            self.prompt.repeats,
+            &self.endpoints,
+        )
+    }
+
+    /// As [`EvaluationPlan::skip_note`].
+    pub fn skip_note(&self) -> Option<String> {
+        (self.cases == 0).then(|| skip_note(&self.prompt))
+    }
+}
+
+/// Plans `prompt` as [`plan`] does, rendering every case to find every
+/// problem and computing the fingerprint, but keeping no case.
+pub fn plan_streamed(
+    prompt: &PromptSpec,
+    files: &dyn RepoFiles,
+    config: &Config,
+) -> Result<StreamedPlan, Diagnostics> {
+    let chunks = PlanChunks::new(prompt, files, STREAMED_CHUNK)?;
+    let version = version_id_of(prompt, &chunks.prepared.includes().texts());
+    let digests = chunks.finish()?;
+    let mut plan = StreamedPlan {
+        prompt: prompt.clone(),
+        version,
+        fingerprint: Fingerprint(String::new()),
+        cases: digests.len(),
+        judge: config.judge_model(),
+        endpoints: answering_endpoints(prompt, config),
+    };
+    plan.fingerprint = plan.fingerprint_of(digests);
+    Ok(plan)
+}
+
+/// Cases rendered at once when a plan is streamed.
+const STREAMED_CHUNK: usize = 1024;
 
 /// The one problem that stops a whole prompt, as a diagnostic.
 fn whole_prompt(prompt: &PromptSpec, files: &dyn RepoFiles, error: TemplateError) -> Diagnostics {

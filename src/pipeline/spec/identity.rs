@@ -123,6 +123,9 @@ pub fn version_id(spec: &PromptSpec, files: &dyn RepoFiles) -> Result<VersionId,
 /// scored the old way are never compared with new ones. Form 3: the
 /// endpoints that answer (kind and URL) are part of it, so a result
 /// measured against a friendly server never stands in for the real one.
+/// Form 4: each case enters as the SHA-256 of its canonical form, so a
+/// suite is fingerprinted in 32 bytes a case ([`CaseDigests`]) while its
+/// cases stream past, instead of holding every case's text to sort it.
 pub fn fingerprint<'c>(
     version: &VersionId,
     cases: impl IntoIterator<Item = &'c Case>,
@@ -131,38 +134,75 @@ pub fn fingerprint<'c>(
     repeats: u32,
     endpoints: &[String],
 ) -> Fingerprint {
-    // The canonical JSON of the form below, written piece by piece into
-    // the hash: each case's canonical form is computed once, sorted as text
-    // (as `canonical_json` of the whole form would order them) and never
-    // copied into a tree. `fingerprint_form` is the same form built whole;
-    // a test holds the two equal.
-    let mut cases: Vec<Vec<u8>> = cases.into_iter().map(canonical_case).collect();
-    cases.sort_unstable();
-    let mut evaluators: Vec<Vec<u8>> = evaluators
-        .iter()
-        .map(|e| canonical_bytes(&evaluator_form(e)))
-        .collect();
-    evaluators.sort_unstable();
-    let mut hash = Sha256::new();
-    hash.update(b"{\"cases\":[");
-    hash.update(cases.join(&b","[..]));
-    hash.update(b"],\"endpoints\":");
-    hash.update(canonical_bytes(&json!(endpoints)));
-    hash.update(b",\"evaluators\":[");
-    hash.update(evaluators.join(&b","[..]));
-    hash.update(b"],\"form\":\"");
-    hash.update(FINGERPRINT_FORM);
-    hash.update(b"\",\"judge\":");
-    hash.update(canonical_bytes(&json!(judge.map(ToString::to_string))));
-    hash.update(b",\"repeats\":");
-    hash.update(canonical_bytes(&json!(repeats)));
-    hash.update(b",\"version\":");
-    hash.update(canonical_bytes(&json!(version.0)));
-    hash.update(b"}");
-    Fingerprint(hex::encode(hash.finalize()))
+    let mut digests = CaseDigests::default();
+    cases.into_iter().for_each(|case| digests.add(case));
+    digests.fingerprint(version, evaluators, judge, repeats, endpoints)
 }
 
-const FINGERPRINT_FORM: &str = "promptgate.fingerprint/3";
+/// The cases' part of a fingerprint, gathered a case at a time.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct CaseDigests(Vec<[u8; 32]>);
+
+impl CaseDigests {
+    pub fn add(&mut self, case: &Case) {
+        self.0.push(Sha256::digest(canonical_case(case)).into());
+    }
+
+    pub fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    /// The fingerprint of these cases with the rest of the evaluation.
+    pub fn fingerprint(
+        mut self,
+        version: &VersionId,
+        evaluators: &[EvaluatorSpec],
+        judge: Option<&ModelId>,
+        repeats: u32,
+        endpoints: &[String],
+    ) -> Fingerprint {
+        // The canonical JSON of the form below, written piece by piece into
+        // the hash. Raw digests sort as their lowercase hex does.
+        // `fingerprint_form` is the same form built whole; a test holds the
+        // two equal.
+        self.0.sort_unstable();
+        let mut evaluators: Vec<Vec<u8>> = evaluators
+            .iter()
+            .map(|e| canonical_bytes(&evaluator_form(e)))
+            .collect();
+        evaluators.sort_unstable();
+        let mut hash = Sha256::new();
+        hash.update(b"{\"cases\":[");
+        for (i, digest) in self.0.iter().enumerate() {
+            if i > 0 {
+                hash.update(b",");
+            }
+            hash.update(b"\"");
+            hash.update(hex::encode(digest));
+            hash.update(b"\"");
+        }
+        hash.update(b"],\"endpoints\":");
+        hash.update(canonical_bytes(&json!(endpoints)));
+        hash.update(b",\"evaluators\":[");
+        hash.update(evaluators.join(&b","[..]));
+        hash.update(b"],\"form\":\"");
+        hash.update(FINGERPRINT_FORM);
+        hash.update(b"\",\"judge\":");
+        hash.update(canonical_bytes(&json!(judge.map(ToString::to_string))));
+        hash.update(b",\"repeats\":");
+        hash.update(canonical_bytes(&json!(repeats)));
+        hash.update(b",\"version\":");
+        hash.update(canonical_bytes(&json!(version.0)));
+        hash.update(b"}");
+        Fingerprint(hex::encode(hash.finalize()))
+    }
+}
+
+const FINGERPRINT_FORM: &str = "promptgate.fingerprint/4";
 
 fn canonical_bytes(value: &Value) -> Vec<u8> {
     let mut out = Vec::new();
@@ -213,20 +253,20 @@ fn fingerprint_form(
     repeats: u32,
     endpoints: &[String],
 ) -> Value {
-    let mut cases: Vec<Value> = cases
+    let mut cases: Vec<String> = cases
         .iter()
         .map(|case| {
-            json!({
+            sha256_hex(&canonical_json(&json!({
                 "id": case.id,
                 "vars": case.vars,
                 "expected": case.expected,
                 "keywords": case.keywords,
                 "regex": case.regex,
                 "schema": case.schema,
-            })
+            })))
         })
         .collect();
-    cases.sort_by_cached_key(canonical_json);
+    cases.sort();
     let mut evaluators: Vec<Value> = evaluators.iter().map(evaluator_form).collect();
     evaluators.sort_by_cached_key(canonical_json);
     json!({
