@@ -213,3 +213,62 @@ async fn a_dataset_edited_during_a_streamed_run_fails_it_and_stores_nothing() {
     assert_eq!(result.cases.len(), 10);
     assert_eq!(store.load(&plan.fingerprint).unwrap(), Some(result));
 }
+
+/// A suite larger than a result keeps in memory: its cases go to their own
+/// file as they are scored, and the stored result, its reading back and the
+/// JSON report hold every case, in order, exactly once.
+#[tokio::test]
+async fn an_evaluation_larger_than_memory_holds_keeps_every_case_in_order() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path();
+    std::fs::write(
+        root.join("p.prompt.yml"),
+        "name: p\nmodel: echo/echo\nmessages:\n  - role: user\n    content: \"{{q}}\"\ndataset: data.jsonl\nevaluators:\n  - name: seven\n    string:\n      contains: \"7\"\n",
+    )
+    .unwrap();
+    let total = promptgate::types::cases::SPILL_AFTER + 37;
+    let data: String = (0..total)
+        .map(|i| format!("{{\"id\": \"c{i}\", \"q\": \"question {i}\"}}\n"))
+        .collect();
+    std::fs::write(root.join("data.jsonl"), data).unwrap();
+    let workspace = Workspace::load(Box::new(WorkingTree::new(root).unwrap())).unwrap();
+    let locations = Locations::checkout(root);
+    let evaluations =
+        evaluate::evaluate_workspace(&workspace, &[], &RunOptions::default(), &locations)
+            .await
+            .unwrap();
+    let result = &evaluations.evaluated[0].result;
+    assert!(result.cases.on_disk());
+    let expected_ids: Vec<String> = (0..total).map(|i| format!("c{i}")).collect();
+    let ids = |result: &promptgate::types::EvalResult| -> Vec<String> {
+        result.cases.iter().map(|c| c.case_id.clone()).collect()
+    };
+    assert_eq!(ids(result), expected_ids);
+    // Each case has its own echo, scored on its own.
+    for case in &result.cases {
+        let output = case.repeats[0].call.result.as_ref().unwrap();
+        let number = case.case_id.trim_start_matches('c');
+        assert!(output.ends_with(&format!("question {number}")), "{output}");
+        let passed = case.repeats[0].scores[0].score.as_ref().unwrap().value == 1.0;
+        assert_eq!(passed, number.contains('7'), "{}", case.case_id);
+    }
+    let stored = locations
+        .store(&workspace.config)
+        .load(&result.fingerprint)
+        .unwrap()
+        .expect("stored");
+    assert!(stored.cases.on_disk());
+    assert_eq!(&stored, result);
+
+    let report = evaluations.into_report(0);
+    let json: serde_json::Value =
+        serde_json::from_str(&promptgate::pipeline::report::json::render(&report).unwrap())
+            .unwrap();
+    let reported: Vec<&str> = json["prompts"][0]["cases"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["case_id"].as_str().unwrap())
+        .collect();
+    assert_eq!(reported, expected_ids);
+}

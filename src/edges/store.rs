@@ -32,6 +32,9 @@ pub enum ResultStoreError {
     },
 }
 
+/// Stored results up to this size are read whole before they are parsed.
+const READ_WHOLE_UP_TO: u64 = 32 << 20;
+
 /// The results folder of a local store.
 #[derive(Debug, Clone)]
 pub struct ResultStore {
@@ -62,12 +65,27 @@ impl ResultStore {
         let Some(path) = self.path_of(fingerprint) else {
             return Ok(None);
         };
-        let bytes = match std::fs::read(&path) {
-            Ok(bytes) => bytes,
+        let file = match std::fs::File::open(&path) {
+            Ok(file) => file,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
             Err(source) => return Err(ResultStoreError::Read { path, source }),
         };
-        match serde_json::from_slice::<EvalResult>(&bytes) {
+        let read = |source| ResultStoreError::Read {
+            path: path.clone(),
+            source,
+        };
+        let size = file.metadata().map_err(read)?.len();
+        // A small result is read whole and parsed from memory (several
+        // times faster); a large one is parsed as it is read, its cases
+        // moving to their own file as they come, so it is never held whole.
+        let parsed = if size <= READ_WHOLE_UP_TO {
+            let mut bytes = Vec::with_capacity(size as usize);
+            std::io::Read::read_to_end(&mut &file, &mut bytes).map_err(read)?;
+            serde_json::from_slice::<EvalResult>(&bytes)
+        } else {
+            serde_json::from_reader(std::io::BufReader::with_capacity(1 << 20, file))
+        };
+        match parsed {
             Ok(result) if result.fingerprint == *fingerprint => Ok(Some(result)),
             Ok(_) | Err(_) => {
                 tracing::warn!(path = %path.display(), "ignoring an unreadable stored result");

@@ -67,14 +67,14 @@ impl Cases {
         match &self.0 {
             Repr::Memory(cases) => Iter::Memory(cases.iter()),
             Repr::File(file) => Iter::File {
-                cases: serde_json::Deserializer::from_reader(BufReader::with_capacity(
+                reader: BufReader::with_capacity(
                     64 * 1024,
                     FileReader {
                         file: file.clone(),
                         offset: 0,
                     },
-                ))
-                .into_iter(),
+                ),
+                record: Vec::new(),
                 left: file.len,
             },
         }
@@ -193,11 +193,9 @@ impl<'a> IntoIterator for &'a Cases {
 pub enum Iter<'a> {
     Memory(std::slice::Iter<'a, CaseResult>),
     File {
-        cases: serde_json::StreamDeserializer<
-            'static,
-            serde_json::de::IoRead<BufReader<FileReader>>,
-            CaseResult,
-        >,
+        reader: BufReader<FileReader>,
+        /// The record being read, reused from case to case.
+        record: Vec<u8>,
         left: usize,
     },
 }
@@ -208,18 +206,19 @@ impl<'a> Iterator for Iter<'a> {
     fn next(&mut self) -> Option<Self::Item> {
         match self {
             Iter::Memory(cases) => cases.next().map(Cow::Borrowed),
-            Iter::File { cases, left } => {
+            Iter::File {
+                reader,
+                record,
+                left,
+            } => {
                 if *left == 0 {
                     return None;
                 }
                 *left -= 1;
-                match cases.next() {
-                    Some(Ok(case)) => Some(Cow::Owned(case)),
-                    Some(Err(error)) => panic!(
+                match read_record(reader, record) {
+                    Ok(case) => Some(Cow::Owned(case)),
+                    Err(error) => panic!(
                         "promptgate could not read back this run's case results from its temporary file: {error}"
-                    ),
-                    None => panic!(
-                        "promptgate could not read back this run's case results: its temporary file ended early"
                     ),
                 }
             }
@@ -294,7 +293,19 @@ impl<'de> Deserialize<'de> for Cases {
     }
 }
 
-/// A finished temporary file of cases: JSON values one after another.
+/// One case from its record: its length (4 bytes, little-endian), then its
+/// JSON. Parsed from a slice, which is several times faster than from a
+/// reader.
+fn read_record(reader: &mut impl Read, record: &mut Vec<u8>) -> io::Result<CaseResult> {
+    let mut len = [0; 4];
+    reader.read_exact(&mut len)?;
+    record.resize(u32::from_le_bytes(len) as usize, 0);
+    reader.read_exact(record)?;
+    Ok(serde_json::from_slice(record)?)
+}
+
+/// A finished temporary file of cases: records one after another
+/// ([`read_record`]).
 struct CaseFile {
     /// Each reader seeks before it reads, so readers share the handle.
     file: Mutex<std::fs::File>,
@@ -304,6 +315,8 @@ struct CaseFile {
 /// A temporary file of cases being written.
 struct CaseFileWriter {
     out: BufWriter<std::fs::File>,
+    /// The record being written, reused from case to case.
+    record: Vec<u8>,
     len: usize,
 }
 
@@ -311,13 +324,18 @@ impl CaseFileWriter {
     fn new() -> io::Result<Self> {
         Ok(Self {
             out: BufWriter::with_capacity(64 * 1024, tempfile::tempfile()?),
+            record: Vec::new(),
             len: 0,
         })
     }
 
     fn write(&mut self, case: &CaseResult) -> io::Result<()> {
-        serde_json::to_writer(&mut self.out, case)?;
-        self.out.write_all(b"\n")?;
+        self.record.clear();
+        serde_json::to_writer(&mut self.record, case)?;
+        let len = u32::try_from(self.record.len())
+            .map_err(|_| io::Error::new(io::ErrorKind::InvalidData, "a case over 4 GB"))?;
+        self.out.write_all(&len.to_le_bytes())?;
+        self.out.write_all(&self.record)?;
         self.len += 1;
         Ok(())
     }

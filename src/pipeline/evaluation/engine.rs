@@ -179,13 +179,15 @@ impl Engine {
             prompt: plan.prompt.name.clone(),
         };
         let per_batch = self.cases_per_batch(&plan.prompt);
-        let mut chunks = PlanChunks::new(&plan.prompt, files, per_batch).map_err(|_| changed())?;
+        let mut chunks = PlanChunks::new(&plan.prompt, files, per_batch)
+            .map_err(|_| changed())?
+            .tracking();
         let identity = (plan.version.clone(), plan.fingerprint.clone());
         let executed = self
             .execute_cases(&plan.prompt, identity, plan.cases, |_| chunks.next())
             .await?;
-        let digests = chunks.finish().map_err(|_| changed())?;
-        if plan.fingerprint_of(digests) != plan.fingerprint {
+        let read = chunks.finish().map_err(|_| changed())?;
+        if read.reading != plan.reading || read.cases != plan.cases {
             return Err(changed());
         }
         Ok(executed)

@@ -13,6 +13,6 @@ pub mod sequential;
 
 pub use engine::{Engine, ExecuteError};
 pub use plan::{
-    EvaluationPlan, PlanChunks, PlannedCase, StreamedPlan, load_cases, plan, plan_in_chunks,
-    plan_streamed, plan_with_cases,
+    EvaluationPlan, PlanChunks, Planned, PlannedCase, StreamedPlan, load_cases, plan,
+    plan_in_chunks, plan_streamed, plan_with_cases,
 };

@@ -2,14 +2,15 @@
 //! every conversation and compute the version id and the fingerprint — no
 //! provider call.
 
+use sha2::{Digest, Sha256};
+
 use super::problems::{self, CaseProblems};
 use crate::pipeline::config::Config;
 use crate::pipeline::dataset::{CaseStream, cases_of, stream_cases_of};
-use crate::pipeline::spec::identity::{CaseDigests, fingerprint, version_id_of};
+use crate::pipeline::spec::identity::{CaseDigests, case_digest, fingerprint, version_id_of};
 use crate::pipeline::template::{PreparedPrompt, TemplateError};
 use crate::types::{
-    Case, ChatMessage, Diagnostic, Diagnostics, Fingerprint, ModelId, PromptSpec, RepoFiles,
-    VersionId,
+    Case, ChatMessage, Diagnostic, Diagnostics, Fingerprint, PromptSpec, RepoFiles, VersionId,
 };
 
 /// Everything needed to evaluate one prompt version, computed without a
@@ -104,12 +105,11 @@ pub fn plan_in_chunks<E: From<Diagnostics>>(
     for rendered in chunks.by_ref() {
         each(rendered)?;
     }
-    Ok(chunks.finish()?.len())
+    Ok(chunks.finish()?.cases)
 }
 
 /// A prompt's cases rendered a chunk at a time ([`plan_in_chunks`]), as an
-/// iterator; [`PlanChunks::finish`] says whether every case planned, and
-/// gives the cases' part of the fingerprint.
+/// iterator; [`PlanChunks::finish`] says whether every case planned.
 pub struct PlanChunks<'a> {
     prompt: &'a PromptSpec,
     files: &'a dyn RepoFiles,
@@ -117,7 +117,11 @@ pub struct PlanChunks<'a> {
     cases: CaseStream<'a>,
     unreadable: Vec<Diagnostic>,
     problems: CaseProblems<'a>,
-    digests: CaseDigests,
+    planned: usize,
+    /// Gathered only when asked for ([`PlanChunks::fingerprinting`]).
+    digests: Option<CaseDigests>,
+    /// Gathered only when asked for ([`PlanChunks::tracking`]).
+    reading: Option<Sha256>,
     size: usize,
     exhausted: bool,
 }
@@ -135,22 +139,42 @@ impl<'a> PlanChunks<'a> {
             cases: stream_cases_of(prompt, files)?,
             unreadable: Vec::new(),
             problems: CaseProblems::new(prompt, files),
-            digests: CaseDigests::default(),
+            planned: 0,
+            digests: None,
+            reading: None,
             size: chunk.max(1),
             exhausted: false,
         })
+    }
+
+    /// The same, gathering the cases' part of the fingerprint (32 bytes a
+    /// case) and what [`PlanChunks::tracking`] gathers.
+    pub fn fingerprinting(mut self) -> Self {
+        self.digests = Some(CaseDigests::default());
+        self.tracking()
+    }
+
+    /// The same, hashing the cases in the order they are read, so that a
+    /// second reading can be checked against the first in constant memory.
+    pub fn tracking(mut self) -> Self {
+        self.reading = Some(Sha256::new());
+        self
     }
 
     fn clean(&self) -> bool {
         self.unreadable.is_empty() && self.problems.is_empty()
     }
 
-    /// Reads the rest, collecting every problem: the cases' digests when
-    /// every case planned, else every problem met.
-    pub fn finish(mut self) -> Result<CaseDigests, Diagnostics> {
+    /// Reads the rest, collecting every problem: what was planned when
+    /// every case was, else every problem met.
+    pub fn finish(mut self) -> Result<Planned, Diagnostics> {
         while self.next().is_some() {}
         if self.clean() {
-            return Ok(self.digests);
+            return Ok(Planned {
+                cases: self.planned,
+                digests: self.digests.unwrap_or_default(),
+                reading: self.reading.map(|hash| hash.finalize().into()),
+            });
         }
         let mut problems = self.unreadable;
         problems.extend(self.problems.into_diagnostics());
@@ -191,12 +215,32 @@ impl Iterator for PlanChunks<'_> {
                 }
             };
             if self.clean() && !rendered.is_empty() {
-                rendered.iter().for_each(|p| self.digests.add(&p.case));
+                self.planned += rendered.len();
+                if self.digests.is_some() || self.reading.is_some() {
+                    for planned in &rendered {
+                        let digest = case_digest(&planned.case);
+                        if let Some(reading) = &mut self.reading {
+                            reading.update(digest);
+                        }
+                        if let Some(digests) = &mut self.digests {
+                            digests.add(digest);
+                        }
+                    }
+                }
                 return Some(rendered);
             }
         }
         None
     }
+}
+
+/// What a whole reading of a prompt's cases planned.
+pub struct Planned {
+    pub cases: usize,
+    /// Empty unless asked for ([`PlanChunks::fingerprinting`]).
+    pub digests: CaseDigests,
+    /// The cases as read, in order, when asked for ([`PlanChunks::tracking`]).
+    pub reading: Option<[u8; 32]>,
 }
 
 /// A plan whose cases are not held: they are counted and fingerprinted
@@ -208,25 +252,12 @@ pub struct StreamedPlan {
     pub version: VersionId,
     pub fingerprint: Fingerprint,
     pub cases: usize,
-    /// The config's part of the fingerprint, to check it again after the
-    /// cases are read a second time.
-    judge: Option<ModelId>,
-    endpoints: Vec<String>,
+    /// The cases as the plan read them, in order ([`PlanChunks::tracking`]):
+    /// the engine checks that its own reading gives the same.
+    pub reading: Option<[u8; 32]>,
 }
 
 impl StreamedPlan {
-    /// The fingerprint these digests give with the rest of this plan: the
-    /// engine checks that a second reading of the cases gives the same.
-    pub fn fingerprint_of(&self, digests: CaseDigests) -> Fingerprint {
-        digests.fingerprint(
-            &self.version,
-            &self.prompt.evaluators,
-            self.judge.as_ref(),
-            self.prompt.repeats,
-            &self.endpoints,
-        )
-    }
-
     /// As [`EvaluationPlan::skip_note`].
     pub fn skip_note(&self) -> Option<String> {
         (self.cases == 0).then(|| skip_note(&self.prompt))
@@ -240,19 +271,23 @@ pub fn plan_streamed(
     files: &dyn RepoFiles,
     config: &Config,
 ) -> Result<StreamedPlan, Diagnostics> {
-    let chunks = PlanChunks::new(prompt, files, STREAMED_CHUNK)?;
+    let chunks = PlanChunks::new(prompt, files, STREAMED_CHUNK)?.fingerprinting();
     let version = version_id_of(prompt, &chunks.prepared.includes().texts());
-    let digests = chunks.finish()?;
-    let mut plan = StreamedPlan {
+    let planned = chunks.finish()?;
+    let fingerprint = planned.digests.fingerprint(
+        &version,
+        &prompt.evaluators,
+        config.judge_model().as_ref(),
+        prompt.repeats,
+        &answering_endpoints(prompt, config),
+    );
+    Ok(StreamedPlan {
         prompt: prompt.clone(),
         version,
-        fingerprint: Fingerprint(String::new()),
-        cases: digests.len(),
-        judge: config.judge_model(),
-        endpoints: answering_endpoints(prompt, config),
-    };
-    plan.fingerprint = plan.fingerprint_of(digests);
-    Ok(plan)
+        fingerprint,
+        cases: planned.cases,
+        reading: planned.reading,
+    })
 }
 
 /// Cases rendered at once when a plan is streamed.

@@ -135,8 +135,15 @@ pub fn fingerprint<'c>(
     endpoints: &[String],
 ) -> Fingerprint {
     let mut digests = CaseDigests::default();
-    cases.into_iter().for_each(|case| digests.add(case));
+    cases
+        .into_iter()
+        .for_each(|case| digests.add(case_digest(case)));
     digests.fingerprint(version, evaluators, judge, repeats, endpoints)
+}
+
+/// A case's part of the fingerprint: the SHA-256 of its canonical form.
+pub fn case_digest(case: &Case) -> [u8; 32] {
+    Sha256::digest(canonical_case(case)).into()
 }
 
 /// The cases' part of a fingerprint, gathered a case at a time.
@@ -144,8 +151,9 @@ pub fn fingerprint<'c>(
 pub struct CaseDigests(Vec<[u8; 32]>);
 
 impl CaseDigests {
-    pub fn add(&mut self, case: &Case) {
-        self.0.push(Sha256::digest(canonical_case(case)).into());
+    /// Adds a case by its [`case_digest`].
+    pub fn add(&mut self, digest: [u8; 32]) {
+        self.0.push(digest);
     }
 
     pub fn len(&self) -> usize {
