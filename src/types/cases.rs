@@ -10,13 +10,13 @@
 use std::borrow::Cow;
 use std::fmt;
 use std::io::{self, BufReader, BufWriter, Read, Seek, SeekFrom, Write};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
 
 use serde::de::{SeqAccess, Visitor};
 use serde::ser::SerializeSeq;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
-use super::result::CaseResult;
+use super::result::{CaseResult, ResultTotals};
 
 /// Cases kept in memory before a list moves to a temporary file. Every
 /// ordinary suite stays below it; tests of the file choose their own
@@ -77,6 +77,20 @@ impl Cases {
                 record: Vec::new(),
                 left: file.len,
             },
+        }
+    }
+
+    /// The list's totals: counted for a list in memory, counted once and
+    /// remembered for a list in its file (which never changes).
+    pub fn totals(&self) -> Cow<'_, ResultTotals> {
+        let count = || {
+            let mut totals = ResultTotals::default();
+            self.iter().for_each(|case| totals.add(&case));
+            totals
+        };
+        match &self.0 {
+            Repr::Memory(_) => Cow::Owned(count()),
+            Repr::File(file) => Cow::Borrowed(file.totals.get_or_init(count)),
         }
     }
 
@@ -310,6 +324,7 @@ struct CaseFile {
     /// Each reader seeks before it reads, so readers share the handle.
     file: Mutex<std::fs::File>,
     len: usize,
+    totals: OnceLock<ResultTotals>,
 }
 
 /// A temporary file of cases being written.
@@ -345,6 +360,7 @@ impl CaseFileWriter {
         Ok(CaseFile {
             file: Mutex::new(file),
             len: self.len,
+            totals: OnceLock::new(),
         })
     }
 }
@@ -432,6 +448,25 @@ mod tests {
             prop_assert!(first.next().is_none());
             let in_memory = Cases::from(given.clone());
             prop_assert_eq!(&list, &in_memory);
+            // Totals are the same however the list is kept, asked twice.
+            let passing = given
+                .iter()
+                .filter(|case| {
+                    case.repeats.iter().all(|r| {
+                        r.call.result.is_ok()
+                            && r.scores.iter().all(|s| s.score.as_ref().is_ok_and(|s| s.value > 0.0))
+                    })
+                })
+                .count();
+            for _ in 0..2 {
+                let totals = list.totals();
+                prop_assert_eq!(&*totals, &*in_memory.totals());
+                prop_assert_eq!(totals.passing_every_criterion, passing);
+                prop_assert_eq!(
+                    totals.failed_calls,
+                    given.iter().filter(|c| c.repeats[0].call.result.is_err()).count()
+                );
+            }
             let written = serde_json::to_string(&list).unwrap();
             prop_assert_eq!(&written, &serde_json::to_string(&given).unwrap());
             let read: Cases = serde_json::from_str(&written).unwrap();

@@ -30,6 +30,7 @@ pub use prompt::{
     ResponseFormat, Role, Semantics, SimilarityMethod, StringCheck,
 };
 pub use result::{
-    CaseResult, CriterionInfo, CriterionScore, EvalResult, RepeatResult, Score, ScoreOutOfRange,
+    CaseResult, CriterionInfo, CriterionScore, CriterionTotals, EvalResult, PASS_MARK,
+    RepeatResult, ResultTotals, Score, ScoreOutOfRange,
 };
 pub use time::now_rfc3339;

@@ -2,6 +2,8 @@
 //! result of evaluating one prompt version, which the store keeps by
 //! fingerprint and the gate compares.
 
+use std::borrow::Cow;
+
 use serde::{Deserialize, Serialize};
 
 use super::call::{CallOutcome, CallStats};
@@ -105,45 +107,120 @@ impl EvalResult {
     /// Calls that got no answer (provider errors, timeouts): a result with
     /// any is incomplete and is never stored or used as a baseline.
     pub fn failed_calls(&self) -> usize {
-        self.cases
-            .iter()
-            .map(|case| {
-                case.repeats
-                    .iter()
-                    .filter(|repeat| repeat.call.result.is_err())
-                    .count()
-            })
-            .sum()
+        self.totals().failed_calls
     }
 
     /// Cases whose every repeat scored above 0 on every criterion: `gh
     /// models eval`'s rule for a passed test (a failed call or an error
     /// fails the case). With the number of cases.
     pub fn cases_passing_every_criterion(&self) -> (usize, usize) {
-        let passed = self
-            .cases
-            .iter()
-            .filter(|case| {
-                case.repeats.iter().all(|repeat| {
-                    repeat.call.result.is_ok()
-                        && repeat
-                            .scores
-                            .iter()
-                            .all(|s| s.score.as_ref().is_ok_and(|score| score.value > 0.0))
-                })
-            })
-            .count();
-        (passed, self.cases.len())
+        (self.totals().passing_every_criterion, self.cases.len())
     }
 
     /// The output calls recorded in the result (judge calls are not in it).
     pub fn call_stats(&self) -> CallStats {
-        let mut stats = CallStats::default();
-        for case in &self.cases {
-            case.repeats
+        self.totals().calls.clone()
+    }
+
+    /// What the store and every report ask of the whole result, in one
+    /// pass over its cases (remembered for cases in a file, which would
+    /// otherwise be read back for each question).
+    pub fn totals(&self) -> Cow<'_, ResultTotals> {
+        self.cases.totals()
+    }
+}
+
+/// A score (0–1) at or above this passes; a 1–5 grade passes from 3.
+pub const PASS_MARK: f64 = 0.5;
+
+/// A result's totals ([`EvalResult::totals`]).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct ResultTotals {
+    pub failed_calls: usize,
+    pub calls: CallStats,
+    /// Cases whose every repeat got an answer scored above 0 on every
+    /// criterion it has.
+    pub passing_every_criterion: usize,
+    /// By criterion index (as `EvalResult::criteria`), over the cases.
+    pub criteria: Vec<CriterionTotals>,
+}
+
+/// One criterion's scores over a result's cases, each case's score being
+/// its mean over the repeats that were scored ([`CaseResult::mean_score`]).
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct CriterionTotals {
+    /// Cases with a score.
+    pub scored: usize,
+    /// Sum of those scores.
+    pub sum: f64,
+    /// Of those, scores at or above [`PASS_MARK`].
+    pub passed: usize,
+    /// Cases with a failed call, a failed score or a missing one.
+    pub errors: usize,
+    /// Some score was shown as a 1–5 grade (`n/5`).
+    pub graded_of_five: bool,
+}
+
+impl ResultTotals {
+    /// Adds one case.
+    pub fn add(&mut self, case: &CaseResult) {
+        let mut passes_all = true;
+        for repeat in &case.repeats {
+            self.calls.record(&repeat.call);
+            if repeat.call.result.is_err() {
+                self.failed_calls += 1;
+                passes_all = false;
+            }
+            if self.criteria.len() < repeat.scores.len() {
+                self.criteria
+                    .resize(repeat.scores.len(), CriterionTotals::default());
+            }
+            for (totals, score) in self.criteria.iter_mut().zip(&repeat.scores) {
+                let shown = score.score.as_ref().ok().and_then(|s| s.display.as_deref());
+                totals.graded_of_five |= shown.is_some_and(|d| d.ends_with("/5"));
+            }
+            passes_all &= repeat
+                .scores
                 .iter()
-                .for_each(|repeat| stats.record(&repeat.call));
+                .all(|s| s.score.as_ref().is_ok_and(|score| score.value > 0.0));
         }
-        stats
+        self.passing_every_criterion += usize::from(passes_all);
+        for (index, totals) in self.criteria.iter_mut().enumerate() {
+            let (mean, error) = case.mean_score(index);
+            totals.errors += usize::from(error);
+            if let Some(mean) = mean {
+                totals.scored += 1;
+                totals.sum += mean;
+                totals.passed += usize::from(mean >= PASS_MARK);
+            }
+        }
+    }
+
+    /// One criterion's totals (all zero for a criterion no case scored).
+    pub fn criterion(&self, index: usize) -> CriterionTotals {
+        self.criteria.get(index).copied().unwrap_or_default()
+    }
+}
+
+impl CaseResult {
+    /// The case's score on the criterion at `index`: the mean over the
+    /// repeats whose call answered and whose score was recorded, and
+    /// whether any repeat failed its call or its score (or has none).
+    pub fn mean_score(&self, index: usize) -> (Option<f64>, bool) {
+        let (mut sum, mut n, mut error) = (0.0, 0usize, false);
+        for repeat in &self.repeats {
+            if repeat.call.result.is_err() {
+                error = true;
+                continue;
+            }
+            match repeat.scores.get(index).map(|s| &s.score) {
+                Some(Ok(score)) => {
+                    sum += score.value;
+                    n += 1;
+                }
+                Some(Err(_)) | None => error = true,
+            }
+        }
+        ((n > 0).then(|| sum / n as f64), error)
     }
 }

@@ -9,8 +9,7 @@ use crate::types::{CaseResult, EvalResult};
 
 use super::PromptReport;
 
-/// A per-case score at or above this passes (the gate's flip rule).
-pub(crate) const PASS_MARK: f64 = 0.5;
+pub(crate) use crate::types::PASS_MARK;
 
 /// How a criterion's scores read best.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -69,28 +68,14 @@ struct ResultStats {
 }
 
 fn result_stats(result: &EvalResult, index: usize) -> ResultStats {
-    let mut sum = 0.0;
-    let mut passed = 0;
-    let mut stats = ResultStats::default();
-    for case in &result.cases {
-        let score = case_score(&case, index);
-        if score.error.is_some() {
-            stats.errors += 1;
-        }
-        if let Some(mean) = score.mean {
-            stats.scored += 1;
-            sum += mean;
-            if mean >= PASS_MARK {
-                passed += 1;
-            }
-        }
+    let totals = result.totals().criterion(index);
+    let scored = (totals.scored > 0).then_some(totals.scored as f64);
+    ResultStats {
+        mean: scored.map(|n| totals.sum / n),
+        pass_rate: scored.map(|n| totals.passed as f64 / n),
+        scored: totals.scored,
+        errors: totals.errors,
     }
-    if stats.scored > 0 {
-        let n = stats.scored as f64;
-        stats.mean = Some(sum / n);
-        stats.pass_rate = Some(passed as f64 / n);
-    }
-    stats
 }
 
 pub(crate) fn criterion_index(result: &EvalResult, name: &str) -> Option<usize> {
@@ -107,17 +92,8 @@ fn scale_of(results: &[Option<&EvalResult>], name: &str) -> Scale {
         return Scale::Binary;
     }
     let rubric = results.iter().flatten().any(|result| {
-        criterion_index(result, name).is_some_and(|index| {
-            result.cases.iter().any(|case| {
-                case.repeats.iter().any(|r| {
-                    r.scores.get(index).is_some_and(|s| {
-                        s.score
-                            .as_ref()
-                            .is_ok_and(|s| s.display.as_deref().is_some_and(|d| d.ends_with("/5")))
-                    })
-                })
-            })
-        })
+        criterion_index(result, name)
+            .is_some_and(|index| result.totals().criterion(index).graded_of_five)
     });
     if rubric { Scale::Rubric5 } else { Scale::Unit }
 }
@@ -349,16 +325,32 @@ pub(crate) fn worst_cases(prompt: &PromptReport) -> Vec<WorstCase<'_>> {
             }
         }
         None => {
-            for (index, info) in head.criteria.iter().enumerate() {
+            // One pass over the cases (a large result's are read back from
+            // its file), then in the criteria's order, as ties keep it.
+            let totals = head.totals();
+            let every_case_passed = (0..head.criteria.len()).all(|index| {
+                let criterion = totals.criterion(index);
+                criterion.passed == head.cases.len()
+            });
+            let mut failing = Vec::new();
+            if !every_case_passed {
                 for case in &head.cases {
-                    let score = case_score(&case, index);
-                    if score.mean.is_none_or(|m| m < PASS_MARK) {
-                        let rank = 1.0 - score.mean.unwrap_or(-1.0);
-                        found.push((rank, case.case_id.clone(), info.name.clone(), false));
+                    for index in 0..head.criteria.len() {
+                        let mean = case.mean_score(index).0;
+                        if mean.is_none_or(|m| m < PASS_MARK) {
+                            failing.push((index, 1.0 - mean.unwrap_or(-1.0), case.case_id.clone()));
+                        }
                     }
                 }
             }
+            failing.sort_by_key(|(index, _, _)| *index);
+            found.extend(failing.into_iter().map(|(index, rank, case_id)| {
+                (rank, case_id, head.criteria[index].name.clone(), false)
+            }));
         }
+    }
+    if found.is_empty() {
+        return Vec::new();
     }
     let ids: HashSet<&str> = found.iter().map(|(_, id, _, _)| id.as_str()).collect();
     let mut head_by_id = CasesById::of_ids(head, &ids);
@@ -415,6 +407,11 @@ pub(crate) struct CaseError {
 
 pub(crate) fn head_errors(result: &EvalResult) -> Vec<CaseError> {
     let mut out = Vec::new();
+    let totals = result.totals();
+    if totals.failed_calls == 0 && totals.criteria.iter().all(|c| c.errors == 0) {
+        // Nothing to find: a large result is not read back for it.
+        return out;
+    }
     for case in &result.cases {
         for repeat in &case.repeats {
             if let Err(e) = &repeat.call.result {

@@ -19,8 +19,7 @@ pub use agreement::{Agreement, Estimate, agreement_by_criterion};
 pub use correction::{ConfusionTable, ReviewedJudges};
 pub use sample::{JudgeView, QueueItem, SampleRequest, judged_output, sample_queue};
 
-/// A score (0–1) at or above this passes; a 1–5 grade passes from 3.
-pub const PASS_MARK: f64 = 0.5;
+pub use crate::types::PASS_MARK;
 
 /// Whether a criterion of this kind is scored by an LLM (the criteria a
 /// review queue samples): `judge`, GitHub's `llm` and its `github/*`
