@@ -188,14 +188,15 @@ pub struct CaseBuilder {
     file: RepoPath,
     /// The last path component, used in position-derived ids.
     file_name: String,
-    /// Id (as a 128-bit digest, so a million ids take 24 bytes each, not
-    /// a string each) → line of the case that first used it. Two different
-    /// ids share a digest with odds of about 10⁻²⁷ at a million cases.
-    seen: HashMap<(u64, u64), u32>,
+    /// Id (as a 96-bit digest, so a million ids take 16 bytes each with
+    /// their line, not a string each) → line of the case that first used
+    /// it. Two different ids share a digest with odds of about 10⁻¹⁷ at a
+    /// million cases.
+    seen: HashMap<[u32; 3], u32>,
 }
 
-/// Two independent SipHash digests of an id.
-fn id_digest(id: &str) -> (u64, u64) {
+/// 96 bits of two independent SipHash digests of an id.
+fn id_digest(id: &str) -> [u32; 3] {
     use std::hash::{Hash, Hasher};
     // Compared only within one run, so the default hasher's fixed keys do.
     let half = |salt: u8| {
@@ -204,7 +205,8 @@ fn id_digest(id: &str) -> (u64, u64) {
         id.hash(&mut hasher);
         hasher.finish()
     };
-    (half(1), half(2))
+    let (a, b) = (half(1), half(2));
+    [a as u32, (a >> 32) as u32, b as u32]
 }
 
 impl CaseBuilder {

@@ -123,9 +123,11 @@ pub fn version_id(spec: &PromptSpec, files: &dyn RepoFiles) -> Result<VersionId,
 /// scored the old way are never compared with new ones. Form 3: the
 /// endpoints that answer (kind and URL) are part of it, so a result
 /// measured against a friendly server never stands in for the real one.
-/// Form 4: each case enters as the SHA-256 of its canonical form, so a
-/// suite is fingerprinted in 32 bytes a case ([`CaseDigests`]) while its
-/// cases stream past, instead of holding every case's text to sort it.
+/// Form 4: each case enters as the first 128 bits of the SHA-256 of its
+/// canonical form, so a suite is fingerprinted in 16 bytes a case
+/// ([`CaseDigests`]) while its cases stream past, instead of holding every
+/// case's text to sort it. (Two different cases of a suite share 128 bits
+/// with odds of about 10⁻²⁷ at a million cases.)
 pub fn fingerprint<'c>(
     version: &VersionId,
     cases: impl IntoIterator<Item = &'c Case>,
@@ -141,18 +143,25 @@ pub fn fingerprint<'c>(
     digests.fingerprint(version, evaluators, judge, repeats, endpoints)
 }
 
-/// A case's part of the fingerprint: the SHA-256 of its canonical form.
-pub fn case_digest(case: &Case) -> [u8; 32] {
-    Sha256::digest(canonical_case(case)).into()
+/// A case's part of the fingerprint: the first 128 bits of the SHA-256 of
+/// its canonical form.
+pub fn case_digest(case: &Case) -> CaseDigest {
+    let whole = Sha256::digest(canonical_case(case));
+    let mut digest = [0; 16];
+    digest.copy_from_slice(&whole[..16]);
+    digest
 }
+
+/// A case's part of the fingerprint ([`case_digest`]).
+pub type CaseDigest = [u8; 16];
 
 /// The cases' part of a fingerprint, gathered a case at a time.
 #[derive(Debug, Clone, Default, PartialEq)]
-pub struct CaseDigests(Vec<[u8; 32]>);
+pub struct CaseDigests(Vec<CaseDigest>);
 
 impl CaseDigests {
     /// Adds a case by its [`case_digest`].
-    pub fn add(&mut self, digest: [u8; 32]) {
+    pub fn add(&mut self, digest: CaseDigest) {
         self.0.push(digest);
     }
 
@@ -264,14 +273,15 @@ fn fingerprint_form(
     let mut cases: Vec<String> = cases
         .iter()
         .map(|case| {
-            sha256_hex(&canonical_json(&json!({
+            let whole = sha256_hex(&canonical_json(&json!({
                 "id": case.id,
                 "vars": case.vars,
                 "expected": case.expected,
                 "keywords": case.keywords,
                 "regex": case.regex,
                 "schema": case.schema,
-            })))
+            })));
+            whole[..32].to_owned()
         })
         .collect();
     cases.sort();
