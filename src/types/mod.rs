@@ -9,6 +9,7 @@ pub mod call;
 pub mod case;
 pub mod cases;
 pub mod diagnostics;
+pub mod eval_result;
 pub mod files;
 pub mod ids;
 pub mod path;
@@ -21,6 +22,7 @@ pub use call::{CallOutcome, CallStats, ChatMessage, ChatRequest, Completion, Usa
 pub use case::{Case, CaseSource, ColumnError, Expectations, KEYWORD_SEPARATOR};
 pub use cases::{Cases, CasesBuilder};
 pub use diagnostics::{Diagnostic, Diagnostics, Severity};
+pub use eval_result::EvalResult;
 pub use files::{MemoryFiles, RepoError, RepoFiles, checked_path};
 pub use ids::{CommitSha, Fingerprint, InstallationId, PrNumber, RepoName, VersionId};
 pub use path::RepoPath;
@@ -30,7 +32,7 @@ pub use prompt::{
     ResponseFormat, Role, Semantics, SimilarityMethod, StringCheck,
 };
 pub use result::{
-    CaseResult, CriterionInfo, CriterionScore, CriterionTotals, EvalResult, PASS_MARK,
-    RepeatResult, ResultTotals, Score, ScoreOutOfRange,
+    CaseResult, CriterionInfo, CriterionScore, CriterionTotals, PASS_MARK, RepeatResult,
+    ResultTotals, Score, ScoreOutOfRange,
 };
 pub use time::now_rfc3339;
