@@ -336,7 +336,12 @@ fn insert_all(
     entries: &[(CacheKey, CachedResponse)],
     verb: &str,
 ) -> rusqlite::Result<()> {
-    let transaction = connection.transaction()?;
+    // IMMEDIATE: the write lock is taken (waiting on `busy_timeout`) before
+    // anything is read. A deferred transaction reads first and then asks to
+    // write; in WAL mode that upgrade fails at once with "database is
+    // locked" when another run committed in between, whatever the timeout.
+    let transaction =
+        connection.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
     {
         let mut statement = transaction.prepare_cached(&format!(
             "{verb} INTO answers (key, response) VALUES (?1, ?2)"
@@ -354,7 +359,7 @@ fn insert_all(
 /// imports entries of the old layout.
 fn open(dir: &Path) -> Result<Database, String> {
     std::fs::create_dir_all(dir).map_err(|error| error.to_string())?;
-    match open_database(dir) {
+    match open_database_waiting(dir) {
         Err(error) if is_damaged(&error) => {
             // Not a database (a truncated copy, a stray file): set it aside
             // for inspection and start an empty one; answers are asked again.
@@ -369,6 +374,31 @@ fn open(dir: &Path) -> Result<Database, String> {
         }
         other => other.map_err(|error| error.to_string()),
     }
+}
+
+/// [`open_database`], waiting up to [`BUSY_TIMEOUT`] while another run
+/// holds the database. Setting up a new database (switching it to WAL,
+/// creating its table) can be refused at once with "database is locked"
+/// when runs start together, without SQLite's busy handler being asked.
+fn open_database_waiting(dir: &Path) -> rusqlite::Result<Database> {
+    let started = std::time::Instant::now();
+    let mut pause = std::time::Duration::from_millis(5);
+    loop {
+        match open_database(dir) {
+            Err(error) if is_busy(&error) && started.elapsed() < BUSY_TIMEOUT => {
+                std::thread::sleep(pause);
+                pause = (pause * 2).min(std::time::Duration::from_millis(200));
+            }
+            other => return other,
+        }
+    }
+}
+
+fn is_busy(error: &rusqlite::Error) -> bool {
+    matches!(
+        error.sqlite_error_code(),
+        Some(rusqlite::ErrorCode::DatabaseBusy | rusqlite::ErrorCode::DatabaseLocked)
+    )
 }
 
 fn is_damaged(error: &rusqlite::Error) -> bool {
