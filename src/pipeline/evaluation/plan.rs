@@ -244,8 +244,8 @@ pub struct Planned {
 }
 
 /// A plan whose cases are not held: they are counted and fingerprinted
-/// once ([`plan_streamed`]) and rendered again a chunk at a time as the
-/// engine executes them, so a suite of any size plans in constant memory.
+/// once ([`plan_streamed`]; 16 bytes a case while it plans) and rendered
+/// again a chunk at a time as the engine executes them.
 #[derive(Debug, Clone)]
 pub struct StreamedPlan {
     pub prompt: PromptSpec,
