@@ -160,11 +160,7 @@ async fn a_plan_executed_a_few_calls_at_a_time_keeps_each_case_its_own() {
 async fn a_dataset_edited_during_a_streamed_run_fails_it_and_stores_nothing() {
     let dir = tempfile::tempdir().unwrap();
     let root = dir.path();
-    std::fs::write(
-        root.join("p.prompt.yml"),
-        "name: p\nmodel: echo/echo\nmessages:\n  - role: user\n    content: \"{{q}}\"\ndataset: data.jsonl\nevaluators:\n  - name: any\n    string:\n      contains: \"\"\n",
-    )
-    .unwrap();
+    write_echo_prompt(root, "any", "");
     let data = |last: &str| {
         let mut lines: Vec<String> = (0..9)
             .map(|i| format!("{{\"id\": \"c{i}\", \"q\": \"question {i}\"}}"))
@@ -221,11 +217,7 @@ async fn a_dataset_edited_during_a_streamed_run_fails_it_and_stores_nothing() {
 async fn an_evaluation_larger_than_memory_holds_keeps_every_case_in_order() {
     let dir = tempfile::tempdir().unwrap();
     let root = dir.path();
-    std::fs::write(
-        root.join("p.prompt.yml"),
-        "name: p\nmodel: echo/echo\nmessages:\n  - role: user\n    content: \"{{q}}\"\ndataset: data.jsonl\nevaluators:\n  - name: seven\n    string:\n      contains: \"7\"\n",
-    )
-    .unwrap();
+    write_echo_prompt(root, "seven", "7");
     let total = promptgate::types::cases::SPILL_AFTER + 37;
     let data: String = (0..total)
         .map(|i| format!("{{\"id\": \"c{i}\", \"q\": \"question {i}\"}}\n"))
@@ -271,4 +263,17 @@ async fn an_evaluation_larger_than_memory_holds_keeps_every_case_in_order() {
         .map(|c| c["case_id"].as_str().unwrap())
         .collect();
     assert_eq!(reported, expected_ids);
+}
+
+/// An echo prompt reading `data.jsonl`, with one criterion: the output
+/// contains `text`.
+fn write_echo_prompt(root: &Path, criterion: &str, text: &str) {
+    std::fs::write(
+        root.join("p.prompt.yml"),
+        format!(
+            "name: p\nmodel: echo/echo\nmessages:\n  - role: user\n    content: \"{{{{q}}}}\"\n\
+             dataset: data.jsonl\nevaluators:\n  - name: {criterion}\n    string:\n      contains: \"{text}\"\n"
+        ),
+    )
+    .unwrap();
 }

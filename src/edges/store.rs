@@ -35,6 +35,27 @@ pub enum ResultStoreError {
 /// Stored results up to this size are read whole before they are parsed.
 const READ_WHOLE_UP_TO: u64 = 32 << 20;
 
+/// A stored result's file parsed. One up to `read_whole_up_to` bytes is
+/// read whole and parsed from memory (several times faster); a larger one
+/// is parsed as it is read, its cases moving to their own file as they
+/// come, so it is never held whole.
+fn parse_stored(
+    file: std::fs::File,
+    read_whole_up_to: u64,
+) -> std::io::Result<serde_json::Result<EvalResult>> {
+    let size = file.metadata()?.len();
+    if size <= read_whole_up_to {
+        let mut bytes = Vec::with_capacity(size as usize);
+        std::io::Read::read_to_end(&mut &file, &mut bytes)?;
+        Ok(serde_json::from_slice(&bytes))
+    } else {
+        Ok(serde_json::from_reader(std::io::BufReader::with_capacity(
+            1 << 20,
+            file,
+        )))
+    }
+}
+
 /// The results folder of a local store.
 #[derive(Debug, Clone)]
 pub struct ResultStore {
@@ -74,18 +95,7 @@ impl ResultStore {
             path: path.clone(),
             source,
         };
-        let size = file.metadata().map_err(read)?.len();
-        // A small result is read whole and parsed from memory (several
-        // times faster); a large one is parsed as it is read, its cases
-        // moving to their own file as they come, so it is never held whole.
-        let parsed = if size <= READ_WHOLE_UP_TO {
-            let mut bytes = Vec::with_capacity(size as usize);
-            std::io::Read::read_to_end(&mut &file, &mut bytes).map_err(read)?;
-            serde_json::from_slice::<EvalResult>(&bytes)
-        } else {
-            serde_json::from_reader(std::io::BufReader::with_capacity(1 << 20, file))
-        };
-        match parsed {
+        match parse_stored(file, READ_WHOLE_UP_TO).map_err(read)? {
             Ok(result) if result.fingerprint == *fingerprint => Ok(Some(result)),
             Ok(_) | Err(_) => {
                 tracing::warn!(path = %path.display(), "ignoring an unreadable stored result");
@@ -234,6 +244,36 @@ mod tests {
             criteria: vec![],
             cases: Default::default(),
             created_at: "2026-11-23T10:00:00Z".into(),
+        }
+    }
+
+    /// Read whole or as it is read, a stored result parses the same, and a
+    /// cut-off file is refused either way.
+    #[test]
+    fn a_stored_result_parses_the_same_read_whole_or_as_it_is_read() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = ResultStore::new(dir.path());
+        let mut saved = result("abc123");
+        saved.cases = (0..3)
+            .map(|i| crate::types::CaseResult {
+                case_id: format!("c{i}"),
+                vars: Default::default(),
+                repeats: Vec::new(),
+            })
+            .collect();
+        let path = store.save(&saved).unwrap();
+        for limit in [0, u64::MAX] {
+            let parsed = parse_stored(std::fs::File::open(&path).unwrap(), limit).unwrap();
+            assert_eq!(parsed.unwrap(), saved, "read whole up to {limit} bytes");
+        }
+        let text = std::fs::read(&path).unwrap();
+        std::fs::write(&path, &text[..text.len() - 5]).unwrap();
+        for limit in [0, u64::MAX] {
+            let parsed = parse_stored(std::fs::File::open(&path).unwrap(), limit).unwrap();
+            assert!(
+                parsed.is_err(),
+                "a cut-off file, read whole up to {limit} bytes"
+            );
         }
     }
 

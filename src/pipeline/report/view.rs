@@ -184,9 +184,11 @@ pub(crate) struct CaseScore {
 }
 
 pub(crate) fn case_score(case: &CaseResult, index: usize) -> CaseScore {
-    let mut out = CaseScore::default();
-    let mut sum = 0.0;
-    let mut n = 0usize;
+    // The mean is the result's own rule; here only what it is shown with.
+    let mut out = CaseScore {
+        mean: case.mean_score(index).0,
+        ..CaseScore::default()
+    };
     for repeat in &case.repeats {
         if let Err(e) = &repeat.call.result {
             out.error.get_or_insert_with(|| format!("call failed: {e}"));
@@ -194,8 +196,6 @@ pub(crate) fn case_score(case: &CaseResult, index: usize) -> CaseScore {
         }
         match repeat.scores.get(index).map(|s| &s.score) {
             Some(Ok(score)) => {
-                sum += score.value;
-                n += 1;
                 if out.reason.is_none() && !score.reason.is_empty() {
                     out.reason = Some(score.reason.clone());
                 }
@@ -212,9 +212,6 @@ pub(crate) fn case_score(case: &CaseResult, index: usize) -> CaseScore {
                     .get_or_insert_with(|| "no score recorded".to_string());
             }
         }
-    }
-    if n > 0 {
-        out.mean = Some(sum / n as f64);
     }
     out
 }
