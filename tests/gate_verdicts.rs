@@ -764,6 +764,81 @@ proptest! {
     }
 }
 
+/// Pairing as the gate's rules say, written plainly by id text: each
+/// side's first case of an id (with repeats) claims it, a case's score is
+/// its repeats' mean (clamped, an unscored repeat counting 0), and the head's
+/// cases pair in head order with the baseline's of the same id.
+fn paired_by_text(head: &EvalResult, base: &EvalResult) -> Vec<(String, f64, f64)> {
+    let scored = |r: &EvalResult| {
+        let mut firsts: Vec<(String, f64)> = Vec::new();
+        for case in r.cases.iter() {
+            if case.repeats.is_empty() || firsts.iter().any(|(id, _)| *id == case.case_id) {
+                continue;
+            }
+            let sum: f64 = case
+                .repeats
+                .iter()
+                .map(|rep| match rep.scores.first().map(|s| &s.score) {
+                    Some(Ok(s)) if s.value.is_finite() => s.value.clamp(0.0, 1.0),
+                    _ => 0.0,
+                })
+                .sum();
+            firsts.push((case.case_id.clone(), sum / case.repeats.len() as f64));
+        }
+        firsts
+    };
+    let base = scored(base);
+    scored(head)
+        .into_iter()
+        .filter_map(|(id, h)| {
+            let b = base.iter().find(|(other, _)| *other == id)?.1;
+            Some((id, h, b))
+        })
+        .collect()
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(64))]
+
+    /// Whatever the ids (repeated, missing on a side, in any order) and
+    /// wherever the cases are kept (in memory or in a temporary file),
+    /// the gate pairs exactly the cases the plain rule pairs, with the
+    /// same mean change and the same flips.
+    #[test]
+    fn the_gate_pairs_cases_by_id_as_the_plain_rule_does(
+        head in any_result("h"),
+        base in any_result("b"),
+        on_disk in any::<bool>(),
+    ) {
+        let kept = |r: &EvalResult| {
+            let mut r = r.clone();
+            let spill_after = if on_disk { 0 } else { usize::MAX };
+            r.cases = promptgate::types::CasesBuilder::spilling_after(spill_after)
+                .collect(r.cases.to_vec())
+                .unwrap();
+            r
+        };
+        let (head, base) = (kept(&head), kept(&base));
+        let policy = GatePolicy { min_cases: 5, ..GatePolicy::default() };
+        let c = &gate_with(&head, Some(&base), &policy).criteria[0];
+        let pairs = paired_by_text(&head, &base);
+        prop_assert_eq!(c.paired_cases, pairs.len());
+        if let Some(delta) = c.delta {
+            let mean = pairs.iter().map(|(_, h, b)| h - b).sum::<f64>() / pairs.len() as f64;
+            prop_assert!((delta - mean).abs() < 1e-9, "{} vs {}", delta, mean);
+        }
+        let mut to_fail: Vec<String> = pairs
+            .iter()
+            .filter(|(_, h, b)| *b >= 0.5 && *h < 0.5)
+            .map(|(id, _, _)| id.clone())
+            .collect();
+        let mut listed: Vec<String> = c.flipped_to_fail.iter().map(|m| m.case_id.clone()).collect();
+        to_fail.sort();
+        listed.sort();
+        prop_assert_eq!(listed, to_fail);
+    }
+}
+
 #[test]
 fn a_weight_zero_criterion_is_shown_but_never_fails_the_prompt() {
     let (mut head, base) = shifted(40, -0.2, 0.05);

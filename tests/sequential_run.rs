@@ -136,7 +136,7 @@ async fn a_plan_executed_a_few_calls_at_a_time_keeps_each_case_its_own() {
     assert_eq!(streamed_plan.cases, plan.cases.len());
     let (streamed, _) = engine()
         .with_calls_per_batch(4)
-        .execute_streamed(&streamed_plan, &*workspace.files)
+        .execute_streamed(&streamed_plan, evaluation::PlanFiles::of(&*workspace.files))
         .await
         .unwrap();
     assert_eq!(outputs(&streamed), outputs(&at_once));
@@ -184,7 +184,7 @@ async fn a_dataset_edited_during_a_streamed_run_fails_it_and_stores_nothing() {
     let error = evaluate::stored_or_evaluated(
         &engine,
         &store,
-        (&plan, &*workspace.files),
+        (&plan, evaluation::PlanFiles::of(&*workspace.files)),
         promptgate::pipeline::runner::cache::CacheMode::ReadWrite,
     )
     .await
@@ -200,7 +200,7 @@ async fn a_dataset_edited_during_a_streamed_run_fails_it_and_stores_nothing() {
     let (result, _, from_store) = evaluate::stored_or_evaluated(
         &engine,
         &store,
-        (&plan, &*workspace.files),
+        (&plan, evaluation::PlanFiles::of(&*workspace.files)),
         promptgate::pipeline::runner::cache::CacheMode::ReadWrite,
     )
     .await
@@ -276,4 +276,64 @@ fn write_echo_prompt(root: &Path, criterion: &str, text: &str) {
         ),
     )
     .unwrap();
+}
+
+/// A sequential run reads its cases in a shuffled order. A large suite's
+/// cases are filed once and rendered as each batch asks for them: any
+/// batch is exactly the plan's cases at those places, and the filed
+/// reading is checked against the plan's (an edit in between fails it).
+#[tokio::test]
+async fn a_filed_plan_gives_any_batch_as_the_plan_does_and_refuses_an_edited_dataset() {
+    use promptgate::pipeline::evaluation::filed::{PlanBatches, file_sides};
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path();
+    write_echo_prompt(root, "any", "");
+    let data = |last: &str| {
+        (0..40)
+            .map(|i| {
+                let q = if i == 39 {
+                    last.to_owned()
+                } else {
+                    format!("question {i}")
+                };
+                format!("{{\"id\": \"c{i}\", \"q\": \"{q}\"}}\n")
+            })
+            .collect::<String>()
+    };
+    std::fs::write(root.join("data.jsonl"), data("as planned")).unwrap();
+    let workspace = Workspace::load(Box::new(WorkingTree::new(root).unwrap())).unwrap();
+    let prompt = workspace.prompts.first().unwrap();
+    let files = evaluation::PlanFiles::of(&*workspace.files);
+    let streamed = evaluation::plan_streamed(prompt, &*workspace.files, &workspace.config).unwrap();
+    let whole = evaluation::plan(prompt, &*workspace.files, &workspace.config).unwrap();
+    let engine = engine(
+        &Locations::checkout(root),
+        &workspace.config,
+        &RunOptions::default(),
+    )
+    .unwrap();
+
+    let filed = file_sides(&engine, (&streamed, files), Some((&streamed, files))).unwrap();
+    assert_eq!(filed.head.len(), 40);
+    assert_eq!(filed.cached, vec![false; 40], "nothing ran yet");
+    let baseline = filed.baseline.as_ref().expect("filed when asked for");
+    for batch in [vec![39, 0, 17], vec![5], (0..40).rev().collect(), vec![]] {
+        let at = |plan: &evaluation::EvaluationPlan| {
+            plan.cases
+                .iter()
+                .map(|c| (c.case.clone(), c.messages.clone()))
+                .collect::<Vec<_>>()
+        };
+        let expected = at(&whole.batch(&batch).unwrap());
+        assert_eq!(at(&filed.head.batch(&batch).unwrap()), expected);
+        assert_eq!(at(&baseline.batch(&batch).unwrap()), expected);
+    }
+    assert_eq!(filed.head.header().fingerprint, whole.fingerprint);
+
+    std::fs::write(root.join("data.jsonl"), data("edited meanwhile")).unwrap();
+    let error = file_sides(&engine, (&streamed, files), None).err().unwrap();
+    assert!(
+        error.to_string().contains("changed while it was evaluated"),
+        "{error}"
+    );
 }

@@ -18,9 +18,9 @@ use super::evaluate::{Locations, RegistryAccess, evaluate_and_store};
 use crate::edges::registry::{self, Registry};
 use crate::edges::store::ResultStore;
 use crate::pipeline::config::Config;
-use crate::pipeline::evaluation::{Engine, EvaluationPlan};
+use crate::pipeline::evaluation::{Engine, PlanFiles, StreamedPlan};
 use crate::pipeline::report::BaselineSource;
-use crate::types::{CallStats, EvalResult};
+use crate::types::{CallStats, EvalResult, Fingerprint};
 
 /// Where one run looks its baselines up.
 pub struct Baselines<'a> {
@@ -83,21 +83,21 @@ impl<'a> Baselines<'a> {
         &self.store
     }
 
-    /// The stored result of `plan`'s evaluation: the local store, then the
-    /// registry. `None` when neither has it.
+    /// The stored result of the evaluation `fingerprint` names: the local
+    /// store, then the registry. `None` when neither has it.
     pub async fn stored(
         &self,
-        plan: &EvaluationPlan,
+        fingerprint: &Fingerprint,
     ) -> Result<Option<(EvalResult, BaselineSource)>, FlowError> {
         if self.read_store
-            && let Some(stored) = self.store.load(&plan.fingerprint)?
+            && let Some(stored) = self.store.load(fingerprint)?
         {
             return Ok(Some((stored, BaselineSource::LocalStore)));
         }
         let Some(registry) = self.registry().await else {
             return Ok(None);
         };
-        match registry.result(&plan.fingerprint).await {
+        match registry.result(fingerprint).await {
             Ok(Some(result)) => Ok(Some((result, BaselineSource::Registry))),
             Ok(None) => Ok(None),
             Err(error) => {
@@ -111,14 +111,14 @@ impl<'a> Baselines<'a> {
     }
 
     /// [`Baselines::stored`], else a fresh evaluation of the plan (the base
-    /// version at `base_rev`), stored for next time.
+    /// version at `base_rev`, read from `files`), stored for next time.
     pub async fn stored_or_evaluated(
         &self,
         engine: &Engine,
-        plan: &EvaluationPlan,
+        plan: (&StreamedPlan, PlanFiles<'_>),
         base_rev: &str,
     ) -> Result<Found, FlowError> {
-        if let Some((result, source)) = self.stored(plan).await? {
+        if let Some((result, source)) = self.stored(&plan.0.fingerprint).await? {
             return Ok(Found {
                 result,
                 source,

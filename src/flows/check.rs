@@ -14,10 +14,11 @@ use crate::edges::git::{self, GitRevision, WorkingTree};
 use crate::pipeline::budget::{self, Spending};
 use crate::pipeline::changes::{self, Affected, ChangedPath};
 use crate::pipeline::config::{Config, GatePolicy, ProviderKind};
+use crate::pipeline::evaluation::filed::file_sides;
 use crate::pipeline::evaluation::sequential::{
     BaselineSide, SequentialOptions, execute_sequential,
 };
-use crate::pipeline::evaluation::{self, Engine, EvaluationPlan};
+use crate::pipeline::evaluation::{self, Engine, PlanFiles, StreamedPlan};
 use crate::pipeline::gate::sequential::{self, SequentialOutcome};
 use crate::pipeline::gate::{self, GateInput};
 use crate::pipeline::report::{BaselineSource, CheckReport, PromptReport, ReportMode, RunTotals};
@@ -408,7 +409,8 @@ impl Checking<'_, '_> {
         let as_written = head_prompt;
         let judged = sides.judged_head(head_prompt)?;
         let head_prompt = &judged;
-        let head_plan = evaluation::plan(head_prompt, sides.head.files.as_ref(), config)?;
+        let head_files = PlanFiles::of(sides.head.files.as_ref());
+        let head_plan = evaluation::plan_streamed_from(head_prompt, head_files, config)?;
         if let Some(note) = head_plan.skip_note() {
             notes.push(note);
             return Ok(None);
@@ -416,8 +418,12 @@ impl Checking<'_, '_> {
         let base = sides.base_prompt(head_prompt);
         let baseline_plan = match base {
             Some((base, base_prompt)) => {
-                match baseline_plan(base, base_prompt, head_prompt, &head_plan, config) {
-                    Ok(plan) => Some(plan),
+                let files = PlanFiles {
+                    templates: base.files.as_ref(),
+                    cases: head_files.cases,
+                };
+                match baseline_plan(base_prompt, head_prompt, files, config) {
+                    Ok(plan) => Some((plan, files)),
                     Err(note) => {
                         notes.push(note);
                         None
@@ -426,7 +432,8 @@ impl Checking<'_, '_> {
             }
             None => None,
         };
-        let measured = self.measure(&head_plan, baseline_plan.as_ref()).await?;
+        let baseline = baseline_plan.as_ref().map(|(plan, files)| (plan, *files));
+        let measured = self.measure((&head_plan, head_files), baseline).await?;
         let diff = base
             .map(|(_, base_prompt)| textdiff::diff_specs(base_prompt, as_written))
             .filter(|d| !d.is_empty());
@@ -450,26 +457,26 @@ impl Checking<'_, '_> {
     /// suite allow it, else every case of both.
     async fn measure(
         &self,
-        head_plan: &EvaluationPlan,
-        baseline_plan: Option<&EvaluationPlan>,
+        head: (&StreamedPlan, PlanFiles<'_>),
+        baseline: Option<(&StreamedPlan, PlanFiles<'_>)>,
     ) -> Result<Measured, FlowError> {
         let store = self.baselines.store();
         let stored_head = match self.cache {
-            CacheMode::ReadWrite => store.load(&head_plan.fingerprint)?,
+            CacheMode::ReadWrite => store.load(&head.0.fingerprint)?,
             _ => None,
         };
-        if let (None, Some(baseline_plan), true) = (
+        if let (None, Some(baseline), true) = (
             &stored_head,
-            baseline_plan,
-            self.policy.sequential && head_plan.cases.len() >= sequential::MIN_CASES,
+            baseline,
+            self.policy.sequential && head.0.cases >= sequential::MIN_CASES,
         ) {
-            return self.measure_sequentially(head_plan, baseline_plan).await;
+            return self.measure_sequentially(head, baseline).await;
         }
         let (head, mut calls) = match stored_head {
             Some(stored) => (stored, CallStats::default()),
-            None => evaluate_and_store(self.engine, store, head_plan).await?,
+            None => evaluate_and_store(self.engine, store, head).await?,
         };
-        let (baseline, baseline_source) = match baseline_plan {
+        let (baseline, baseline_source) = match baseline {
             Some(plan) => {
                 let found = self
                     .baselines
@@ -490,32 +497,30 @@ impl Checking<'_, '_> {
     }
 
     /// Head and baseline in batches until the anytime-valid tests settle
-    /// the prompt. Only whole evaluations are stored: a run that stopped
-    /// early leaves nothing a later run could mistake for a measurement.
+    /// the prompt. The cases are filed once ([`file_sides`]) so a batch
+    /// reads only its own. Only whole evaluations are stored: a run that
+    /// stopped early leaves nothing a later run could mistake for a
+    /// measurement.
     async fn measure_sequentially(
         &self,
-        head_plan: &EvaluationPlan,
-        baseline_plan: &EvaluationPlan,
+        head: (&StreamedPlan, PlanFiles<'_>),
+        baseline: (&StreamedPlan, PlanFiles<'_>),
     ) -> Result<Measured, FlowError> {
         let engine = self.engine;
-        let known = self.baselines.stored(baseline_plan).await?;
-        let mut cached = engine.cached_cases(head_plan);
-        if known.is_none() {
-            let base_cached = engine.cached_cases(baseline_plan);
-            for (head, base) in cached.iter_mut().zip(base_cached) {
-                *head &= base;
-            }
-        }
-        let side = match &known {
-            Some((result, _)) => BaselineSide::Known(result),
-            None => BaselineSide::Evaluate(baseline_plan),
+        let (head_plan, baseline_plan) = (head.0, baseline.0);
+        let known = self.baselines.stored(&baseline_plan.fingerprint).await?;
+        let filed = file_sides(engine, head, known.is_none().then_some(baseline))?;
+        let side = match (&known, &filed.baseline) {
+            (Some((result, _)), _) => BaselineSide::Known(result),
+            (None, Some(plan)) => BaselineSide::Evaluate(plan),
+            (None, None) => unreachable!("a baseline is filed whenever none is known"),
         };
         let options = SequentialOptions {
-            batch: sequential::batch_size(head_plan.cases.len()),
-            cached: &cached,
+            batch: sequential::batch_size(head_plan.cases),
+            cached: &filed.cached,
             family: self.family,
         };
-        let run = execute_sequential(engine, head_plan, side, &self.policy, &options).await?;
+        let run = execute_sequential(engine, &filed.head, side, &self.policy, &options).await?;
         let complete = run.complete();
         let store = self.baselines.store();
         if complete {
@@ -603,17 +608,16 @@ pub(crate) fn budget_refusal(
     ))
 }
 
-/// The base version planned on the head's cases, or why it cannot be.
+/// The base version planned on the head's cases (read from `files`), or
+/// why it cannot be.
 fn baseline_plan(
-    base: &Workspace,
     base_prompt: &PromptSpec,
     head_prompt: &PromptSpec,
-    head_plan: &EvaluationPlan,
+    files: PlanFiles<'_>,
     config: &Config,
-) -> Result<EvaluationPlan, String> {
+) -> Result<StreamedPlan, String> {
     let measured = measured_like(base_prompt, head_prompt);
-    let cases = head_plan.cases.iter().map(|c| c.case.clone()).collect();
-    evaluation::plan_with_cases(&measured, cases, base.files.as_ref(), config).map_err(|problems| {
+    evaluation::plan_streamed_from(&measured, files, config).map_err(|problems| {
         format!(
             "{}: the base version cannot be evaluated on the head's cases, so it has no baseline:\n{problems}",
             head_prompt.name

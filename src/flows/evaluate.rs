@@ -13,13 +13,13 @@ use crate::edges::store::ResultStore;
 use crate::pipeline::budget::{self, Spending};
 use crate::pipeline::config::{Config, ProviderConfig, ProviderKind};
 use crate::pipeline::eval::EvalContext;
-use crate::pipeline::evaluation::{self, Engine, EvaluationPlan, StreamedPlan};
+use crate::pipeline::evaluation::{self, Engine, PlanFiles, StreamedPlan};
 use crate::pipeline::report::{CheckReport, PromptReport, ReportMode, RunTotals};
 use crate::pipeline::runner::cache::{CacheMode, ResponseCache};
 use crate::pipeline::runner::pricing::{self, PriceTable};
 use crate::pipeline::runner::{ProgressMode, Runner, RunnerOptions};
 use crate::pipeline::spec::{Workspace, holds_prompt, load_prompts};
-use crate::types::{CallStats, EvalResult, EvaluatorKind, PromptSpec, RepoFiles, RepoPath};
+use crate::types::{CallStats, EvalResult, EvaluatorKind, PromptSpec, RepoPath};
 
 /// How a run treats what it evaluates: whom it trusts, how it uses the
 /// response cache, how it shows progress.
@@ -187,7 +187,9 @@ pub fn engine(
     Ok(Engine::new(config.clone(), Arc::new(runner), eval))
 }
 
-/// Executes a plan and stores its result under its fingerprint, unless the
+/// Executes a plan (its cases rendered again from `files` as they run,
+/// [`Engine::execute_streamed`]) and stores its result under its
+/// fingerprint, unless the
 /// result is not the evaluation the fingerprint names:
 /// - calls failed (an outage, a timeout): the result is incomplete, and a
 ///   later run must evaluate again rather than reuse it or gate against it;
@@ -196,9 +198,9 @@ pub fn engine(
 pub async fn evaluate_and_store(
     engine: &Engine,
     store: &ResultStore,
-    plan: &EvaluationPlan,
+    (plan, files): (&StreamedPlan, PlanFiles<'_>),
 ) -> Result<(EvalResult, CallStats), FlowError> {
-    let (result, stats) = engine.execute(plan).await?;
+    let (result, stats) = engine.execute_streamed(plan, files).await?;
     store_if_measured(engine, store, &plan.prompt, &result)?;
     Ok((result, stats))
 }
@@ -229,22 +231,19 @@ pub fn store_if_measured(
 }
 
 /// The stored result of this exact evaluation when the cache may be read,
-/// else a fresh one (stored for next time). `true` when it was stored. The
-/// plan's cases are rendered again from `files` as they run
-/// ([`Engine::execute_streamed`]).
+/// else a fresh one ([`evaluate_and_store`]). `true` when it was stored.
 pub async fn stored_or_evaluated(
     engine: &Engine,
     store: &ResultStore,
-    (plan, files): (&StreamedPlan, &dyn RepoFiles),
+    plan: (&StreamedPlan, PlanFiles<'_>),
     cache: CacheMode,
 ) -> Result<(EvalResult, CallStats, bool), FlowError> {
     if cache == CacheMode::ReadWrite
-        && let Some(stored) = store.load(&plan.fingerprint)?
+        && let Some(stored) = store.load(&plan.0.fingerprint)?
     {
         return Ok((stored, CallStats::default(), true));
     }
-    let (result, calls) = engine.execute_streamed(plan, files).await?;
-    store_if_measured(engine, store, &plan.prompt, &result)?;
+    let (result, calls) = evaluate_and_store(engine, store, plan).await?;
     Ok((result, calls, false))
 }
 
@@ -388,8 +387,13 @@ pub async fn evaluate_workspace(
             skipped.push(Skipped { prompt, note });
             continue;
         }
-        let (result, calls, from_store) =
-            stored_or_evaluated(&engine, &store, (&plan, files), options.cache).await?;
+        let (result, calls, from_store) = stored_or_evaluated(
+            &engine,
+            &store,
+            (&plan, PlanFiles::of(files)),
+            options.cache,
+        )
+        .await?;
         evaluated.push(Evaluated {
             prompt,
             result,

@@ -69,7 +69,7 @@ pub async fn rerun_workspace(
             continue;
         }
         // Read before evaluating: the baseline is what was stored until now.
-        let (baseline, source) = match baselines.stored(&plan).await? {
+        let (baseline, source) = match baselines.stored(&plan.fingerprint).await? {
             Some((result, source)) => (Some(result), Some(source)),
             None => (None, None),
         };

@@ -17,6 +17,22 @@ use serde_json::{Map, Value};
 
 use super::path::RepoPath;
 
+/// A case id as the first 128 bits of its SHA-256: what pairs head and
+/// baseline cases without holding every id's text (16 bytes an id). A
+/// cryptographic hash, so no dataset's author can make two ids collide.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct CaseIdDigest(pub [u8; 16]);
+
+impl CaseIdDigest {
+    pub fn of(id: &str) -> Self {
+        use sha2::{Digest, Sha256};
+        let digest = Sha256::digest(id.as_bytes());
+        let mut first = [0u8; 16];
+        first.copy_from_slice(&digest[..16]);
+        Self(first)
+    }
+}
+
 /// Where a case came from, for errors and reports.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct CaseSource {

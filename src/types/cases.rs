@@ -4,18 +4,20 @@
 //! memory. Either way the list reads the same: its length, and its cases in
 //! order ([`Cases::iter`]).
 //!
-//! This is the one place layer 0 does I/O of its own: an anonymous
-//! temporary file that nothing else can see, written once, then only read.
+//! The file is a [`RecordFile`]: with [`super::records`], the one place
+//! layer 0 does I/O of its own (an anonymous temporary file that nothing
+//! else can see, written once, then only read).
 
 use std::borrow::Cow;
 use std::fmt;
-use std::io::{self, BufReader, BufWriter, Read, Seek, SeekFrom, Write};
-use std::sync::{Arc, Mutex, OnceLock};
+use std::io;
+use std::sync::{Arc, OnceLock};
 
 use serde::de::{SeqAccess, Visitor};
 use serde::ser::SerializeSeq;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
+use super::records::{RecordFile, RecordWriter, Records};
 use super::result::{CaseResult, ResultTotals};
 
 /// Cases kept in memory before a list moves to a temporary file. Every
@@ -44,7 +46,7 @@ impl Cases {
     pub fn len(&self) -> usize {
         match &self.0 {
             Repr::Memory(cases) => cases.len(),
-            Repr::File(file) => file.len,
+            Repr::File(file) => file.records.len(),
         }
     }
 
@@ -66,17 +68,21 @@ impl Cases {
     pub fn iter(&self) -> Iter<'_> {
         match &self.0 {
             Repr::Memory(cases) => Iter::Memory(cases.iter()),
-            Repr::File(file) => Iter::File {
-                reader: BufReader::with_capacity(
-                    64 * 1024,
-                    FileReader {
-                        file: file.clone(),
-                        offset: 0,
-                    },
-                ),
-                record: Vec::new(),
-                left: file.len,
-            },
+            Repr::File(file) => Iter::File(file.records.iter()),
+        }
+    }
+
+    /// The case at `index`, borrowed from memory or read from the file.
+    ///
+    /// # Panics
+    /// As [`Cases::iter`].
+    pub fn get(&self, index: usize) -> Option<Cow<'_, CaseResult>> {
+        match &self.0 {
+            Repr::Memory(cases) => cases.get(index).map(Cow::Borrowed),
+            Repr::File(file) => file
+                .records
+                .get(index)
+                .map(|read| Cow::Owned(read.unwrap_or_else(|e| unreadable(e)))),
         }
     }
 
@@ -116,7 +122,7 @@ impl Cases {
 /// when it grows past its limit.
 pub struct CasesBuilder {
     memory: Vec<CaseResult>,
-    file: Option<CaseFileWriter>,
+    file: Option<RecordWriter<CaseResult>>,
     spill_after: usize,
 }
 
@@ -139,7 +145,7 @@ impl CasesBuilder {
     pub fn len(&self) -> usize {
         self.file
             .as_ref()
-            .map_or(self.memory.len(), |file| file.len)
+            .map_or(self.memory.len(), RecordWriter::len)
     }
 
     pub fn is_empty(&self) -> bool {
@@ -155,7 +161,7 @@ impl CasesBuilder {
             self.memory.push(case);
             return Ok(());
         }
-        let mut file = CaseFileWriter::new()?;
+        let mut file = RecordWriter::new()?;
         for held in self.memory.drain(..).chain([case]) {
             file.write(&held)?;
         }
@@ -166,7 +172,10 @@ impl CasesBuilder {
     /// The list, readable.
     pub fn finish(self) -> io::Result<Cases> {
         Ok(Cases(match self.file {
-            Some(file) => Repr::File(Arc::new(file.finish()?)),
+            Some(file) => Repr::File(Arc::new(CaseFile {
+                records: file.finish()?,
+                totals: OnceLock::new(),
+            })),
             None => Repr::Memory(self.memory),
         }))
     }
@@ -206,12 +215,7 @@ impl<'a> IntoIterator for &'a Cases {
 /// The cases of a [`Cases`], in order.
 pub enum Iter<'a> {
     Memory(std::slice::Iter<'a, CaseResult>),
-    File {
-        reader: BufReader<FileReader>,
-        /// The record being read, reused from case to case.
-        record: Vec<u8>,
-        left: usize,
-    },
+    File(Records<CaseResult>),
 }
 
 impl<'a> Iterator for Iter<'a> {
@@ -220,22 +224,9 @@ impl<'a> Iterator for Iter<'a> {
     fn next(&mut self) -> Option<Self::Item> {
         match self {
             Iter::Memory(cases) => cases.next().map(Cow::Borrowed),
-            Iter::File {
-                reader,
-                record,
-                left,
-            } => {
-                if *left == 0 {
-                    return None;
-                }
-                *left -= 1;
-                match read_record(reader, record) {
-                    Ok(case) => Some(Cow::Owned(case)),
-                    Err(error) => panic!(
-                        "promptgate could not read back this run's case results from its temporary file: {error}"
-                    ),
-                }
-            }
+            Iter::File(records) => records
+                .next()
+                .map(|read| Cow::Owned(read.unwrap_or_else(|e| unreadable(e)))),
         }
     }
 
@@ -249,7 +240,7 @@ impl ExactSizeIterator for Iter<'_> {
     fn len(&self) -> usize {
         match self {
             Iter::Memory(cases) => cases.len(),
-            Iter::File { left, .. } => *left,
+            Iter::File(records) => records.len(),
         }
     }
 }
@@ -307,78 +298,18 @@ impl<'de> Deserialize<'de> for Cases {
     }
 }
 
-/// One case from its record: its length (4 bytes, little-endian), then its
-/// JSON. Parsed from a slice, which is several times faster than from a
-/// reader.
-fn read_record(reader: &mut impl Read, record: &mut Vec<u8>) -> io::Result<CaseResult> {
-    let mut len = [0; 4];
-    reader.read_exact(&mut len)?;
-    record.resize(u32::from_le_bytes(len) as usize, 0);
-    reader.read_exact(record)?;
-    Ok(serde_json::from_slice(record)?)
-}
-
-/// A finished temporary file of cases: records one after another
-/// ([`read_record`]).
+/// A finished temporary file of cases, and what was counted of them.
 struct CaseFile {
-    /// Each reader seeks before it reads, so readers share the handle.
-    file: Mutex<std::fs::File>,
-    len: usize,
+    records: RecordFile<CaseResult>,
     totals: OnceLock<ResultTotals>,
 }
 
-/// A temporary file of cases being written.
-struct CaseFileWriter {
-    out: BufWriter<std::fs::File>,
-    /// The record being written, reused from case to case.
-    record: Vec<u8>,
-    len: usize,
-}
-
-impl CaseFileWriter {
-    fn new() -> io::Result<Self> {
-        Ok(Self {
-            out: BufWriter::with_capacity(64 * 1024, tempfile::tempfile()?),
-            record: Vec::new(),
-            len: 0,
-        })
-    }
-
-    fn write(&mut self, case: &CaseResult) -> io::Result<()> {
-        self.record.clear();
-        serde_json::to_writer(&mut self.record, case)?;
-        let len = u32::try_from(self.record.len())
-            .map_err(|_| io::Error::new(io::ErrorKind::InvalidData, "a case over 4 GB"))?;
-        self.out.write_all(&len.to_le_bytes())?;
-        self.out.write_all(&self.record)?;
-        self.len += 1;
-        Ok(())
-    }
-
-    fn finish(self) -> io::Result<CaseFile> {
-        let file = self.out.into_inner().map_err(|e| e.into_error())?;
-        Ok(CaseFile {
-            file: Mutex::new(file),
-            len: self.len,
-            totals: OnceLock::new(),
-        })
-    }
-}
-
-/// Reads a [`CaseFile`] from its own position.
-pub struct FileReader {
-    file: Arc<CaseFile>,
-    offset: u64,
-}
-
-impl Read for FileReader {
-    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        let mut file = self.file.file.lock().unwrap_or_else(|e| e.into_inner());
-        file.seek(SeekFrom::Start(self.offset))?;
-        let read = file.read(buf)?;
-        self.offset += read as u64;
-        Ok(read)
-    }
+/// Why a case cannot be read back: a result must never be reported or
+/// stored with cases silently missing.
+fn unreadable(error: io::Error) -> ! {
+    panic!(
+        "promptgate could not read back this run's case results from its temporary file: {error}"
+    )
 }
 
 #[cfg(test)]
@@ -437,6 +368,11 @@ mod tests {
             prop_assert_eq!(list.len(), given.len());
             prop_assert_eq!(list.iter().len(), given.len());
             prop_assert_eq!(list.to_vec(), given.clone());
+            for (index, expected) in given.iter().enumerate().rev() {
+                let got = list.get(index);
+                prop_assert_eq!(got.as_deref(), Some(expected));
+            }
+            prop_assert!(list.get(given.len()).is_none());
             // Two readers at once each read from their own position.
             let mut first = list.iter();
             let mut second = list.iter();

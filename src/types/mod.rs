@@ -14,12 +14,13 @@ pub mod files;
 pub mod ids;
 pub mod path;
 pub mod prompt;
+pub mod records;
 pub mod result;
 pub mod time;
 
 pub use backoff::{Backoff, Jitter};
 pub use call::{CallOutcome, CallStats, ChatMessage, ChatRequest, Completion, Usage};
-pub use case::{Case, CaseSource, ColumnError, Expectations, KEYWORD_SEPARATOR};
+pub use case::{Case, CaseIdDigest, CaseSource, ColumnError, Expectations, KEYWORD_SEPARATOR};
 pub use cases::{Cases, CasesBuilder};
 pub use diagnostics::{Diagnostic, Diagnostics, Severity};
 pub use eval_result::EvalResult;

@@ -10,11 +10,19 @@ use super::call::{CallOutcome, CallStats};
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Score {
     /// In [0, 1]; a judge's 1–5 maps to (n − 1) / 4.
+    #[serde(deserialize_with = "value_or_nan")]
     pub value: f64,
     /// Short, human: why this score (a judge's reason is kept here).
     pub reason: String,
     /// How to show the score when not as 0–1, e.g. `4/5`.
     pub display: Option<String>,
+}
+
+/// JSON has no NaN: serde_json writes a value that is not finite as
+/// `null`, so a result holding one (an evaluator's NaN, which the gate
+/// counts as an error) must read `null` back as NaN rather than fail.
+fn value_or_nan<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<f64, D::Error> {
+    Ok(Option::<f64>::deserialize(deserializer)?.unwrap_or(f64::NAN))
 }
 
 impl Score {

@@ -5,15 +5,15 @@ use std::sync::{Arc, Mutex};
 
 use futures::StreamExt;
 
-use super::plan::{EvaluationPlan, PlanChunks, PlannedCase, StreamedPlan};
+use super::plan::{EvaluationPlan, PlanChunks, PlanFiles, PlannedCase, StreamedPlan};
 use crate::pipeline::config::Config;
 use crate::pipeline::eval::{EvalContext, JudgeClient, JudgeError};
 use crate::pipeline::provider::ProviderError;
 use crate::pipeline::runner::{Call, ProviderHandle, ProviderPool, RunError, Runner};
 use crate::types::{
     CallOutcome, CallStats, CaseResult, CasesBuilder, ChatMessage, ChatRequest, EvalResult,
-    Fingerprint, ModelId, ModelParameters, PromptSpec, RepeatResult, RepoFiles, ResponseFormat,
-    VersionId, now_rfc3339,
+    Fingerprint, ModelId, ModelParameters, PromptSpec, RepeatResult, ResponseFormat, VersionId,
+    now_rfc3339,
 };
 
 /// What executing plans needs: the runner (cache, limits, retries), the
@@ -125,22 +125,22 @@ impl Engine {
     /// of it (false for all when the plan cannot be routed: its execution
     /// will say why).
     pub fn cached_cases(&self, plan: &EvaluationPlan) -> Vec<bool> {
-        let Ok((provider, model)) = self.route_prompt(&plan.prompt) else {
-            return vec![false; plan.cases.len()];
+        self.cached_cases_of(&plan.prompt, &plan.cases)
+    }
+
+    /// [`Engine::cached_cases`] for some of a prompt's planned cases.
+    pub fn cached_cases_of(&self, prompt: &PromptSpec, cases: &[PlannedCase]) -> Vec<bool> {
+        let Ok((provider, model)) = self.route_prompt(prompt) else {
+            return vec![false; cases.len()];
         };
         // A case's calls at a time, as execution makes them a batch at a
         // time: a large plan's calls never all exist at once.
-        plan.cases
+        cases
             .iter()
             .map(|planned| {
-                routed_calls(
-                    &plan.prompt,
-                    &provider,
-                    &model,
-                    std::slice::from_ref(planned),
-                )
-                .iter()
-                .all(|call| self.runner.is_cached(call))
+                routed_calls(prompt, &provider, &model, std::slice::from_ref(planned))
+                    .iter()
+                    .all(|call| self.runner.is_cached(call))
             })
             .collect()
     }
@@ -166,18 +166,17 @@ impl Engine {
     }
 
     /// [`Engine::execute`] for a plan that holds no cases: they are read
-    /// and rendered again from `files` a chunk at a time as they run, so
+    /// and rendered again from `files` (where the plan read them) a chunk
+    /// at a time as they run, so
     /// memory holds a chunk of the plan however large the suite. Fails
     /// when the second reading is not the plan's (the files changed under
     /// the run): its result would be stored under another evaluation's name.
     pub async fn execute_streamed(
         &self,
         plan: &StreamedPlan,
-        files: &dyn RepoFiles,
+        files: PlanFiles<'_>,
     ) -> Result<(EvalResult, CallStats), ExecuteError> {
-        let changed = || ExecuteError::CasesChanged {
-            prompt: plan.prompt.name.clone(),
-        };
+        let changed = || cases_changed(&plan.prompt);
         let per_batch = self.cases_per_batch(&plan.prompt);
         let mut chunks = PlanChunks::new(&plan.prompt, files, per_batch)
             .map_err(|_| changed())?
@@ -187,7 +186,8 @@ impl Engine {
             .execute_cases(&plan.prompt, identity, plan.cases, |_| chunks.next())
             .await?;
         let read = chunks.finish().map_err(|_| changed())?;
-        if read.reading != plan.reading || read.cases != plan.cases {
+        if read.reading != plan.reading || read.cases != plan.cases || read.version != plan.version
+        {
             return Err(changed());
         }
         Ok(executed)
@@ -290,7 +290,14 @@ fn next_chunk(cases: &mut impl Iterator<Item = PlannedCase>, n: usize) -> Option
     (!chunk.is_empty()).then_some(chunk)
 }
 
-fn spill_error(prompt: &PromptSpec, source: std::io::Error) -> ExecuteError {
+/// The cases read differently from how the plan read them.
+pub(super) fn cases_changed(prompt: &PromptSpec) -> ExecuteError {
+    ExecuteError::CasesChanged {
+        prompt: prompt.name.clone(),
+    }
+}
+
+pub(super) fn spill_error(prompt: &PromptSpec, source: std::io::Error) -> ExecuteError {
     ExecuteError::Spill {
         prompt: prompt.name.clone(),
         source,

@@ -7,12 +7,13 @@
 //! looks its fingerprint up in the stores, and executes only on a miss.
 
 mod engine;
+pub mod filed;
 mod plan;
 pub mod problems;
 pub mod sequential;
 
 pub use engine::{Engine, ExecuteError};
 pub use plan::{
-    EvaluationPlan, PlanChunks, Planned, PlannedCase, StreamedPlan, load_cases, plan,
-    plan_in_chunks, plan_streamed, plan_with_cases,
+    EvaluationPlan, PlanChunks, PlanFiles, Planned, PlannedCase, StreamedPlan, load_cases, plan,
+    plan_in_chunks, plan_streamed, plan_streamed_from, plan_with_cases,
 };

@@ -51,6 +51,25 @@ fn skip_note(prompt: &PromptSpec) -> String {
     )
 }
 
+/// Where a plan reads from: its templates (with their includes) and its
+/// cases. One repository's files for a prompt as it is; for a baseline,
+/// the base version's templates on the head's cases.
+#[derive(Clone, Copy)]
+pub struct PlanFiles<'a> {
+    pub templates: &'a dyn RepoFiles,
+    pub cases: &'a dyn RepoFiles,
+}
+
+impl<'a> PlanFiles<'a> {
+    /// Templates and cases from the same files.
+    pub fn of(files: &'a dyn RepoFiles) -> Self {
+        Self {
+            templates: files,
+            cases: files,
+        }
+    }
+}
+
 /// Plans `prompt` as it is in `files`. The cases are the inline `testData`
 /// followed by the dataset file's; the judge model is part of the
 /// fingerprint because it decides judge scores.
@@ -101,7 +120,7 @@ pub fn plan_in_chunks<E: From<Diagnostics>>(
     chunk: usize,
     mut each: impl FnMut(Vec<PlannedCase>) -> Result<(), E>,
 ) -> Result<usize, E> {
-    let mut chunks = PlanChunks::new(prompt, files, chunk)?;
+    let mut chunks = PlanChunks::new(prompt, PlanFiles::of(files), chunk)?;
     for rendered in chunks.by_ref() {
         each(rendered)?;
     }
@@ -129,16 +148,16 @@ pub struct PlanChunks<'a> {
 impl<'a> PlanChunks<'a> {
     pub fn new(
         prompt: &'a PromptSpec,
-        files: &'a dyn RepoFiles,
+        files: PlanFiles<'a>,
         chunk: usize,
     ) -> Result<Self, Diagnostics> {
         Ok(Self {
             prompt,
-            files,
-            prepared: prepare(prompt, files)?,
-            cases: stream_cases_of(prompt, files)?,
+            files: files.templates,
+            prepared: prepare(prompt, files.templates)?,
+            cases: stream_cases_of(prompt, files.cases)?,
             unreadable: Vec::new(),
-            problems: CaseProblems::new(prompt, files),
+            problems: CaseProblems::new(prompt, files.templates),
             planned: 0,
             digests: None,
             reading: None,
@@ -167,14 +186,22 @@ impl<'a> PlanChunks<'a> {
 
     /// Reads the rest, collecting every problem: what was planned when
     /// every case was, else every problem met.
-    pub fn finish(mut self) -> Result<Planned, Diagnostics> {
+    pub fn finish(self) -> Result<Planned, Diagnostics> {
+        self.finish_compiled().map(|(planned, _)| planned)
+    }
+
+    /// [`PlanChunks::finish`], keeping the compiled prompt to render more
+    /// of the same cases with.
+    pub(super) fn finish_compiled(mut self) -> Result<(Planned, PreparedPrompt), Diagnostics> {
         while self.next().is_some() {}
         if self.clean() {
-            return Ok(Planned {
+            let planned = Planned {
                 cases: self.planned,
                 digests: self.digests.unwrap_or_default(),
                 reading: self.reading.map(|hash| hash.finalize().into()),
-            });
+                version: version_id_of(self.prompt, &self.prepared.includes().texts()),
+            };
+            return Ok((planned, self.prepared));
         }
         let mut problems = self.unreadable;
         problems.extend(self.problems.into_diagnostics());
@@ -241,6 +268,8 @@ pub struct Planned {
     pub digests: CaseDigests,
     /// The cases as read, in order, when asked for ([`PlanChunks::tracking`]).
     pub reading: Option<[u8; 32]>,
+    /// The version the templates and includes read this time make.
+    pub version: VersionId,
 }
 
 /// A plan whose cases are not held: they are counted and fingerprinted
@@ -271,9 +300,19 @@ pub fn plan_streamed(
     files: &dyn RepoFiles,
     config: &Config,
 ) -> Result<StreamedPlan, Diagnostics> {
+    plan_streamed_from(prompt, PlanFiles::of(files), config)
+}
+
+/// [`plan_streamed`] with templates and cases read from their own files
+/// (a baseline: the base version on the head's cases).
+pub fn plan_streamed_from(
+    prompt: &PromptSpec,
+    files: PlanFiles<'_>,
+    config: &Config,
+) -> Result<StreamedPlan, Diagnostics> {
     let chunks = PlanChunks::new(prompt, files, STREAMED_CHUNK)?.fingerprinting();
-    let version = version_id_of(prompt, &chunks.prepared.includes().texts());
     let planned = chunks.finish()?;
+    let version = planned.version;
     let fingerprint = planned.digests.fingerprint(
         &version,
         &prompt.evaluators,
@@ -291,7 +330,7 @@ pub fn plan_streamed(
 }
 
 /// Cases rendered at once when a plan is streamed.
-const STREAMED_CHUNK: usize = 1024;
+pub(super) const STREAMED_CHUNK: usize = 1024;
 
 /// The one problem that stops a whole prompt, as a diagnostic.
 fn whole_prompt(prompt: &PromptSpec, files: &dyn RepoFiles, error: TemplateError) -> Diagnostics {
@@ -303,12 +342,15 @@ fn whole_prompt(prompt: &PromptSpec, files: &dyn RepoFiles, error: TemplateError
 }
 
 /// The prompt compiled once, or the one problem that stops it.
-fn prepare(prompt: &PromptSpec, files: &dyn RepoFiles) -> Result<PreparedPrompt, Diagnostics> {
+pub(super) fn prepare(
+    prompt: &PromptSpec,
+    files: &dyn RepoFiles,
+) -> Result<PreparedPrompt, Diagnostics> {
     PreparedPrompt::for_prompt(prompt, files).map_err(|error| whole_prompt(prompt, files, error))
 }
 
 /// The cases rendered; those that cannot be are added to `problems`.
-fn render_chunk(
+pub(super) fn render_chunk(
     prompt: &PromptSpec,
     files: &dyn RepoFiles,
     prepared: &PreparedPrompt,

@@ -4,15 +4,14 @@
 //! batches and asks it "stop?"). The engine runs each batch as it runs any
 //! plan, so caching, limits and retries are unchanged.
 
-use super::engine::{Engine, ExecuteError};
-use super::plan::EvaluationPlan;
+use super::engine::{Engine, ExecuteError, spill_error};
+use super::filed::PlanBatches;
 use crate::pipeline::config::GatePolicy;
 use crate::pipeline::gate::sequential::{
     BaselineScores, Savings, Sequential, SequentialOutcome, case_order,
 };
-use std::borrow::Cow;
 
-use crate::types::{CallStats, CaseResult, CasesBuilder, EvalResult, FailOn};
+use crate::types::{CallStats, Cases, CasesBuilder, EvalResult, FailOn, PromptSpec};
 
 /// The baseline side of a sequential run.
 pub enum BaselineSide<'a> {
@@ -20,7 +19,7 @@ pub enum BaselineSide<'a> {
     Known(&'a EvalResult),
     /// Not measured yet: each batch evaluates the base version on the same
     /// cases as the head, so stopping early saves on both sides.
-    Evaluate(&'a EvaluationPlan),
+    Evaluate(&'a dyn PlanBatches),
 }
 
 /// How to run sequentially.
@@ -60,16 +59,17 @@ impl SequentialRun {
 /// baseline under `policy` (the prompt's effective policy).
 pub async fn execute_sequential(
     engine: &Engine,
-    plan: &EvaluationPlan,
+    plan: &dyn PlanBatches,
     baseline: BaselineSide<'_>,
     policy: &GatePolicy,
     options: &SequentialOptions<'_>,
 ) -> Result<SequentialRun, ExecuteError> {
-    let total = plan.cases.len();
+    let total = plan.len();
+    let header = plan.header();
     let cached = |i: usize| options.cached.get(i).copied().unwrap_or(false);
-    let order = case_order(total, &plan.fingerprint.0, &cached);
+    let order = case_order(total, &header.fingerprint.0, &cached);
     let cached_first = order.iter().take_while(|&&i| cached(i)).count();
-    let criteria: Vec<_> = plan
+    let criteria: Vec<_> = header
         .prompt
         .evaluators
         .iter()
@@ -107,23 +107,23 @@ pub async fn execute_sequential(
         let batch = &order[next..end];
         let head_part = head.run(engine, plan, batch).await?;
         if let BaselineSide::Evaluate(base_plan) = &baseline {
-            let part = base.run(engine, base_plan, batch).await?;
+            let part = base.run(engine, *base_plan, batch).await?;
             scores = BaselineScores::new(&part, &criteria);
-            base.keep(batch, part);
+            base.keep(batch, part)?;
         }
         for case in &head_part.cases {
             gate.observe(&scores.deltas(&case, criteria.len()));
         }
-        head.keep(batch, head_part);
+        head.keep(batch, head_part)?;
         next = end;
     }
 
-    let evaluated = head.cases.len();
+    let evaluated = head.order.len();
     let stopped = (evaluated < total).then(|| {
         let mut calls = head.stats.clone();
         calls.add(&base.stats);
         let sides = if base.first.is_some() { 2 } else { 1 };
-        savings(plan, evaluated, &calls, sides)
+        savings(&header.prompt, total, evaluated, &calls, sides)
     });
     let head_stats = head.stats.clone();
     let head_result = head.finish(engine, plan).await?;
@@ -151,7 +151,10 @@ struct Side {
     /// The first batch's result: its header (version, fingerprint,
     /// criteria) is the whole run's.
     first: Option<EvalResult>,
-    cases: Vec<(usize, CaseResult)>,
+    /// The cases run, as they came back (to a temporary file past a few
+    /// thousand), and each one's index in the plan.
+    cases: Option<CasesBuilder>,
+    order: Vec<usize>,
     stats: CallStats,
 }
 
@@ -160,62 +163,74 @@ impl Side {
     async fn run(
         &mut self,
         engine: &Engine,
-        plan: &EvaluationPlan,
+        plan: &dyn PlanBatches,
         batch: &[usize],
     ) -> Result<EvalResult, ExecuteError> {
-        let sub = EvaluationPlan {
-            cases: batch.iter().map(|&i| plan.cases[i].clone()).collect(),
-            ..plan.clone()
-        };
-        let (part, stats) = engine.execute(&sub).await?;
+        let (part, stats) = engine.execute(&plan.batch(batch)?).await?;
         self.stats.add(&stats);
         Ok(part)
     }
 
-    fn keep(&mut self, batch: &[usize], mut part: EvalResult) {
+    fn keep(&mut self, batch: &[usize], mut part: EvalResult) -> Result<(), ExecuteError> {
         let cases = std::mem::take(&mut part.cases);
-        self.cases
-            .extend(batch.iter().copied().zip(cases.iter().map(Cow::into_owned)));
+        let kept = self.cases.get_or_insert_with(CasesBuilder::default);
+        for case in cases.iter() {
+            kept.push(case.into_owned())
+                .map_err(|source| ExecuteError::Spill {
+                    prompt: part.prompt.clone(),
+                    source,
+                })?;
+        }
+        self.order.extend_from_slice(batch);
         self.first.get_or_insert(part);
+        Ok(())
     }
 
     /// The cases run, in the plan's order, under the plan's header.
     async fn finish(
-        mut self,
+        self,
         engine: &Engine,
-        plan: &EvaluationPlan,
+        plan: &dyn PlanBatches,
     ) -> Result<EvalResult, ExecuteError> {
-        self.cases.sort_by_key(|(i, _)| *i);
+        let header = plan.header();
+        let spill = |source| spill_error(&header.prompt, source);
         let mut result = match self.first {
             Some(result) => result,
-            None => {
-                let empty = EvaluationPlan {
-                    cases: Vec::new(),
-                    ..plan.clone()
-                };
-                engine.execute(&empty).await?.0
-            }
+            None => engine.execute(&header).await?.0,
         };
-        result.cases = CasesBuilder::default()
-            .collect(self.cases.into_iter().map(|(_, c)| c))
-            .map_err(|source| ExecuteError::Spill {
-                prompt: plan.prompt.name.clone(),
-                source,
-            })?;
+        let run = match self.cases {
+            Some(cases) => cases.finish().map_err(spill)?,
+            None => Cases::default(),
+        };
+        // The order the cases ran in, sorted back into the plan's.
+        let mut in_plan_order: Vec<usize> = (0..self.order.len()).collect();
+        in_plan_order.sort_by_key(|&at| self.order[at]);
+        let mut cases = CasesBuilder::default();
+        for at in in_plan_order {
+            let case = run.get(at).expect("one result per case run");
+            cases.push(case.into_owned()).map_err(spill)?;
+        }
+        result.cases = cases.finish().map_err(spill)?;
         Ok(result)
     }
 }
 
-/// What the cases not run would have cost on `sides` sides, at the
-/// average of the calls that were made.
-fn savings(plan: &EvaluationPlan, evaluated: usize, stats: &CallStats, sides: u64) -> Savings {
-    let repeats = u64::from(plan.prompt.repeats.max(1));
-    let skipped = (plan.cases.len() - evaluated) as u64 * repeats * sides;
+/// What the `total − evaluated` cases not run would have cost on `sides`
+/// sides, at the average of the calls that were made.
+fn savings(
+    prompt: &PromptSpec,
+    total: usize,
+    evaluated: usize,
+    stats: &CallStats,
+    sides: u64,
+) -> Savings {
+    let repeats = u64::from(prompt.repeats.max(1));
+    let skipped = (total - evaluated) as u64 * repeats * sides;
     let made = stats.made.max(1) as f64;
     let per_call_tokens = (stats.input_tokens + stats.output_tokens) as f64 / made;
     Savings {
         decided_after: evaluated,
-        cases: plan.cases.len(),
+        cases: total,
         calls_saved: skipped,
         tokens_saved: (per_call_tokens * skipped as f64).round() as u64,
         cost_saved_usd: (stats.unpriced == 0 && stats.made > 0)

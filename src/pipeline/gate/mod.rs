@@ -8,13 +8,13 @@ mod holm;
 pub mod sequential;
 pub(crate) mod stats;
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 use crate::pipeline::config::{GatePolicy, MIN_CASES_FLOOR};
-use crate::types::{CriterionInfo, EvalResult, FailOn, GateOverrides};
+use crate::types::{CaseIdDigest, CriterionInfo, EvalResult, FailOn, GateOverrides};
 
 use super::review::correction::{self, ConfusionTable, ReviewedJudges};
 use super::review::{Agreement, PASS_MARK};
@@ -197,23 +197,31 @@ impl CallFailures {
 }
 
 /// Case ids present on both sides of which either side has a failed call.
+/// Held in memory: the ids of failed cases only (by digest), not every id.
 fn left_out(head: &EvalResult, baseline: &EvalResult) -> usize {
-    let failed_ids = |r: &EvalResult| -> std::collections::HashSet<String> {
+    let failed = |r: &EvalResult| -> HashSet<CaseIdDigest> {
         r.cases
             .iter()
             .filter(|c| c.repeats.iter().any(|r| r.call.result.is_err()))
-            .map(|c| c.case_id.clone())
+            .map(|c| CaseIdDigest::of(&c.case_id))
             .collect()
     };
-    let ids = |r: &EvalResult| -> std::collections::HashSet<String> {
-        r.cases.iter().map(|c| c.case_id.clone()).collect()
+    let mut failed_ids = failed(head);
+    failed_ids.extend(failed(baseline));
+    if failed_ids.is_empty() {
+        return 0;
+    }
+    let present = |r: &EvalResult| -> HashSet<CaseIdDigest> {
+        r.cases
+            .iter()
+            .map(|c| CaseIdDigest::of(&c.case_id))
+            .filter(|id| failed_ids.contains(id))
+            .collect()
     };
-    let (head_ids, base_ids) = (ids(head), ids(baseline));
-    let mut failed = failed_ids(head);
-    failed.extend(failed_ids(baseline));
-    failed
+    let (in_head, in_baseline) = (present(head), present(baseline));
+    failed_ids
         .iter()
-        .filter(|id| head_ids.contains(*id) && base_ids.contains(*id))
+        .filter(|id| in_head.contains(*id) && in_baseline.contains(*id))
         .count()
 }
 
@@ -447,12 +455,24 @@ fn summarise(
 
 /// One side's per-case scores for one criterion.
 struct SideScores {
-    /// (case id, mean over repeats), in the result's case order; the first
-    /// of duplicate ids wins.
-    cases: Vec<(String, f64)>,
+    /// Each scored case, in the result's case order; the first of
+    /// duplicate ids wins. Ids are held as digests (16 bytes, not the text).
+    cases: Vec<SideCase>,
     /// Errored (or missing, or non-finite) scores of calls that returned
     /// an output, over all repeats.
     errors: usize,
+}
+
+/// A case's score on one side.
+#[derive(Clone, Copy)]
+struct SideCase {
+    id: CaseIdDigest,
+    /// Where the case is in its result (to read its id's text back).
+    position: u32,
+    /// Its repeats' scores that errored.
+    errors: u32,
+    /// Mean over repeats.
+    score: f64,
 }
 
 impl SideScores {
@@ -469,18 +489,22 @@ impl SideScores {
     /// as pass (1) or fail (0) at [`PASS_MARK`] first, so the per-case
     /// score is the case's pass rate.
     fn collect_as(result: &EvalResult, criterion: usize, pass_fail: bool) -> Self {
-        let mut seen = std::collections::HashSet::new();
         let mut cases = Vec::with_capacity(result.cases.len());
-        let mut errors = 0;
-        for case in &result.cases {
-            // The first copy of an id wins, even when it has nothing to say.
-            if case.repeats.is_empty() || !seen.insert(case.case_id.clone()) {
+        // Where each id is first seen: a later copy of it is left out.
+        let mut firsts: Vec<(CaseIdDigest, u32)> = Vec::with_capacity(result.cases.len());
+        for (position, case) in result.cases.iter().enumerate() {
+            if case.repeats.is_empty() {
                 continue;
             }
+            let id = CaseIdDigest::of(&case.case_id);
+            let position = u32::try_from(position).expect("fewer than 2^32 cases");
+            firsts.push((id, position));
+            // The first copy of an id wins, even when it has nothing to say.
             if case.repeats.iter().any(|r| r.call.result.is_err()) {
                 continue;
             }
             let mut sum = 0.0;
+            let mut errors = 0;
             for repeat in &case.repeats {
                 match repeat.scores.get(criterion).map(|s| &s.score) {
                     Some(Ok(score)) if score.value.is_finite() => {
@@ -494,14 +518,30 @@ impl SideScores {
                     _ => errors += 1,
                 }
             }
-            cases.push((case.case_id.clone(), sum / case.repeats.len() as f64));
+            cases.push(SideCase {
+                id,
+                position,
+                errors,
+                score: sum / case.repeats.len() as f64,
+            });
         }
-        Self { cases, errors }
+        // Sorted by id, then position: the first of each id comes first.
+        firsts.sort_unstable();
+        firsts.dedup_by_key(|(id, _)| *id);
+        let first_of = |id: &CaseIdDigest| {
+            let at = firsts.binary_search_by_key(id, |(first, _)| *first).ok()?;
+            Some(firsts[at].1)
+        };
+        cases.retain(|case| first_of(&case.id) == Some(case.position));
+        Self {
+            errors: cases.iter().map(|case| case.errors as usize).sum(),
+            cases,
+        }
     }
 
     fn mean(&self) -> Option<f64> {
         (!self.cases.is_empty())
-            .then(|| self.cases.iter().map(|(_, s)| s).sum::<f64>() / self.cases.len() as f64)
+            .then(|| self.cases.iter().map(|c| c.score).sum::<f64>() / self.cases.len() as f64)
     }
 }
 
@@ -517,7 +557,11 @@ struct Prepared<'a> {
 
 /// The cases both sides scored, and what the statistics made of them.
 struct Paired {
-    case_ids: Vec<String>,
+    /// Each pair's head case: its id's digest and its place in the head.
+    case_ids: Vec<CaseIdDigest>,
+    head_positions: Vec<usize>,
+    /// What moved: flips and the largest drops, with their ids' text.
+    moves: Moves,
     head: Vec<f64>,
     baseline: Vec<f64>,
     deltas: Vec<f64>,
@@ -764,13 +808,14 @@ fn pair(
     baseline: &SideScores,
     policy: &GatePolicy,
 ) -> Paired {
-    let baseline_by_id: HashMap<&str, f64> = baseline
-        .cases
-        .iter()
-        .map(|(id, score)| (id.as_str(), *score))
-        .collect();
+    // The baseline's scores by id: sorted digests, searched.
+    let mut baseline_by_id: Vec<(CaseIdDigest, f64)> =
+        baseline.cases.iter().map(|c| (c.id, c.score)).collect();
+    baseline_by_id.sort_unstable_by_key(|(id, _)| *id);
     let mut paired = Paired {
         case_ids: Vec::new(),
+        head_positions: Vec::new(),
+        moves: Moves::default(),
         head: Vec::new(),
         baseline: Vec::new(),
         deltas: Vec::new(),
@@ -783,29 +828,28 @@ fn pair(
         p_drop: 1.0,
         judge_errors: None,
     };
-    for (id, h) in &head.cases {
-        let h = *h;
-        if let Some(&b) = baseline_by_id.get(id.as_str()) {
-            paired.case_ids.push(id.clone());
-            paired.head.push(h);
+    for case in &head.cases {
+        if let Ok(at) = baseline_by_id.binary_search_by_key(&case.id, |(id, _)| *id) {
+            let b = baseline_by_id[at].1;
+            paired.case_ids.push(case.id);
+            paired.head_positions.push(case.position as usize);
+            paired.head.push(case.score);
             paired.baseline.push(b);
-            paired.deltas.push(h - b);
+            paired.deltas.push(case.score - b);
         }
     }
+    drop(baseline_by_id);
     let n = paired.deltas.len();
     paired.testable = n >= 1 && n >= policy.min_cases as usize;
     let groups = case_groups(head_result, baseline_result);
-    if paired
-        .case_ids
-        .iter()
-        .any(|id| groups.contains_key(id.as_str()))
-    {
+    if paired.case_ids.iter().any(|id| groups.contains_key(id)) {
         let units = group_units(&paired.case_ids, &paired.deltas, &groups);
         paired.groups = Some(units.len());
         paired.units = units;
     } else {
         paired.units = Units::of_cases(&paired.deltas);
     }
+    paired.moves = Moves::of(&paired, head_result);
     paired
 }
 
@@ -814,7 +858,8 @@ pub const GROUP_KEY: &str = "group";
 
 /// Case id → group, from the head's cases and then the baseline's (the
 /// first copy of an id wins). A number or other value is used as its text.
-fn case_groups(head: &EvalResult, baseline: &EvalResult) -> HashMap<String, String> {
+/// Only cases with a group are held.
+fn case_groups(head: &EvalResult, baseline: &EvalResult) -> HashMap<CaseIdDigest, String> {
     let mut groups = HashMap::new();
     for case in head.cases.iter().chain(&baseline.cases) {
         if let Some(value) = case.vars.get(GROUP_KEY) {
@@ -823,9 +868,9 @@ fn case_groups(head: &EvalResult, baseline: &EvalResult) -> HashMap<String, Stri
                 serde_json::Value::Null => continue,
                 other => other.to_string(),
             };
-            if !groups.contains_key(&case.case_id) {
-                groups.insert(case.case_id.clone(), name);
-            }
+            groups
+                .entry(CaseIdDigest::of(&case.case_id))
+                .or_insert(name);
         }
     }
     groups
@@ -833,11 +878,24 @@ fn case_groups(head: &EvalResult, baseline: &EvalResult) -> HashMap<String, Stri
 
 /// One unit per group (cases without a group are their own), in the order
 /// groups first appear.
-fn group_units(case_ids: &[String], deltas: &[f64], groups: &HashMap<String, String>) -> Units {
-    let mut index: HashMap<&str, usize> = HashMap::new();
+fn group_units(
+    case_ids: &[CaseIdDigest],
+    deltas: &[f64],
+    groups: &HashMap<CaseIdDigest, String>,
+) -> Units {
+    /// A group, or a case of none (never the same unit as a group of
+    /// the same name).
+    #[derive(PartialEq, Eq, Hash)]
+    enum Unit<'a> {
+        Group(&'a str),
+        Case(CaseIdDigest),
+    }
+    let mut index: HashMap<Unit<'_>, usize> = HashMap::new();
     let mut units = Units::of_cases(&[]);
     for (id, delta) in case_ids.iter().zip(deltas) {
-        let key = groups.get(id).map_or(id.as_str(), String::as_str);
+        let key = groups
+            .get(id)
+            .map_or(Unit::Case(*id), |group| Unit::Group(group));
         let at = *index.entry(key).or_insert_with(|| {
             units.sums.push(0.0);
             units.sizes.push(0.0);
@@ -847,6 +905,108 @@ fn group_units(case_ids: &[String], deltas: &[f64], groups: &HashMap<String, Str
         units.sizes[at] += 1.0;
     }
     units
+}
+
+/// A criterion's cases that moved, with their ids' text: every flip
+/// either way, and the largest drops.
+#[derive(Debug, Clone, Default)]
+struct Moves {
+    to_fail: Vec<CaseMove>,
+    to_pass: Vec<CaseMove>,
+    drops: Vec<CaseMove>,
+}
+
+impl Moves {
+    fn of(paired: &Paired, head_result: &EvalResult) -> Self {
+        let change = |k: usize| paired.head[k] - paired.baseline[k];
+        let to_fail = |k: usize| paired.baseline[k] >= PASS_MARK && paired.head[k] < PASS_MARK;
+        let to_pass = |k: usize| paired.baseline[k] < PASS_MARK && paired.head[k] >= PASS_MARK;
+        // The largest drops are the MAX_DROPS smallest changes; every pair
+        // tied with the last of them is a candidate (ties go by id).
+        let mut drops: Vec<f64> = (0..paired.deltas.len())
+            .map(change)
+            .filter(|c| *c < 0.0)
+            .collect();
+        let cutoff = match drops.len() {
+            0 => None,
+            n => Some(
+                *drops
+                    .select_nth_unstable_by(n.min(MAX_DROPS) - 1, f64::total_cmp)
+                    .1,
+            ),
+        };
+        drop(drops);
+        let wanted: Vec<usize> = (0..paired.deltas.len())
+            .filter(|&k| {
+                to_fail(k)
+                    || to_pass(k)
+                    || cutoff.is_some_and(|cut| change(k) < 0.0 && change(k) <= cut)
+            })
+            .collect();
+        let ids = ids_at(
+            head_result,
+            wanted.iter().map(|&k| paired.head_positions[k]),
+        );
+        let moves = wanted.iter().zip(ids).map(|(&k, case_id)| {
+            (
+                k,
+                CaseMove {
+                    case_id,
+                    baseline: paired.baseline[k],
+                    head: paired.head[k],
+                },
+            )
+        });
+        let mut found = Moves::default();
+        for (k, case_move) in moves {
+            if to_fail(k) {
+                found.to_fail.push(case_move.clone());
+            }
+            if to_pass(k) {
+                found.to_pass.push(case_move.clone());
+            }
+            if change(k) < 0.0 {
+                found.drops.push(case_move);
+            }
+        }
+        let change = |m: &CaseMove| m.head - m.baseline;
+        let worst_first = |a: &CaseMove, b: &CaseMove| {
+            change(a)
+                .total_cmp(&change(b))
+                .then_with(|| a.case_id.cmp(&b.case_id))
+        };
+        found.to_fail.sort_by(worst_first);
+        found.to_pass.sort_by(|a, b| {
+            change(b)
+                .total_cmp(&change(a))
+                .then_with(|| a.case_id.cmp(&b.case_id))
+        });
+        found.drops.sort_by(worst_first);
+        found.drops.truncate(MAX_DROPS);
+        found
+    }
+}
+
+/// The ids of the head cases at `positions` (in order), in one pass over
+/// the head's cases.
+fn ids_at(head: &EvalResult, positions: impl Iterator<Item = usize>) -> Vec<String> {
+    let mut wanted: Vec<(usize, usize)> = positions.enumerate().map(|(i, p)| (p, i)).collect();
+    let mut ids = vec![String::new(); wanted.len()];
+    wanted.sort_unstable();
+    let mut next = wanted.iter().peekable();
+    for (position, case) in head.cases.iter().enumerate() {
+        while let Some(&&(at, i)) = next.peek() {
+            if at != position {
+                break;
+            }
+            ids[i] = case.case_id.clone();
+            next.next();
+        }
+        if next.peek().is_none() {
+            break;
+        }
+    }
+    ids
 }
 
 /// The bootstrap seed: a hash of both fingerprints and the criterion, so a
@@ -967,41 +1127,9 @@ impl Paired {
     }
 
     fn fill_moves(&self, gate: &mut CriterionGate) {
-        let moves = self
-            .case_ids
-            .iter()
-            .zip(self.head.iter().zip(&self.baseline))
-            .map(|(id, (&head, &baseline))| CaseMove {
-                case_id: id.clone(),
-                baseline,
-                head,
-            });
-        let change = |m: &CaseMove| m.head - m.baseline;
-        let worst_first = |a: &CaseMove, b: &CaseMove| {
-            change(a)
-                .total_cmp(&change(b))
-                .then_with(|| a.case_id.cmp(&b.case_id))
-        };
-        let mut to_fail: Vec<CaseMove> = moves
-            .clone()
-            .filter(|m| m.baseline >= PASS_MARK && m.head < PASS_MARK)
-            .collect();
-        to_fail.sort_by(worst_first);
-        let mut to_pass: Vec<CaseMove> = moves
-            .clone()
-            .filter(|m| m.baseline < PASS_MARK && m.head >= PASS_MARK)
-            .collect();
-        to_pass.sort_by(|a, b| {
-            change(b)
-                .total_cmp(&change(a))
-                .then_with(|| a.case_id.cmp(&b.case_id))
-        });
-        let mut drops: Vec<CaseMove> = moves.filter(|m| change(m) < 0.0).collect();
-        drops.sort_by(worst_first);
-        drops.truncate(MAX_DROPS);
-        gate.flipped_to_fail = to_fail;
-        gate.flipped_to_pass = to_pass;
-        gate.largest_drops = drops;
+        gate.flipped_to_fail = self.moves.to_fail.clone();
+        gate.flipped_to_pass = self.moves.to_pass.clone();
+        gate.largest_drops = self.moves.drops.clone();
     }
 }
 

@@ -29,13 +29,11 @@
 //!
 //! Pure: no I/O. The engine feeds it batches and asks [`Sequential::decided`].
 
-use std::collections::HashMap;
-
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 use super::Verdict;
-use crate::types::{CaseResult, CriterionInfo, EvalResult};
+use crate::types::{CaseIdDigest, CaseResult, CriterionInfo, EvalResult};
 
 /// The share of the error budget the sequential tests spend; the final
 /// fixed-n gate of a run that did not stop spends the rest.
@@ -262,10 +260,16 @@ pub fn case_scores(case: &CaseResult, criteria: usize) -> Option<Vec<f64>> {
 }
 
 /// The baseline's per-case scores, in the head's criterion order (matched
-/// by name, like the gate), to pair head cases with as they arrive.
+/// by name, like the gate), to pair head cases with as they arrive. Held
+/// as a table: a row of scores per case (NaN where it has none), found by
+/// its id's digest, so a million-case baseline costs tens of megabytes.
 #[derive(Debug, Clone, Default)]
 pub struct BaselineScores {
-    by_case: HashMap<String, Vec<Option<f64>>>,
+    /// (id, row), sorted by id; the first case of an id wins.
+    rows: Vec<(CaseIdDigest, u32)>,
+    /// `criteria` scores a row.
+    scores: Vec<f64>,
+    criteria: usize,
 }
 
 impl BaselineScores {
@@ -274,31 +278,46 @@ impl BaselineScores {
             .iter()
             .map(|c| baseline.criteria.iter().position(|b| b.name == c.name))
             .collect();
-        let mut by_case = HashMap::new();
-        for case in &baseline.cases {
-            if by_case.contains_key(&case.case_id) {
-                continue;
-            }
-            let scores = case_scores(&case, baseline.criteria.len());
-            let row = column
-                .iter()
-                .map(|j| j.and_then(|j| scores.as_ref().map(|s| s[j])))
-                .collect();
-            by_case.insert(case.case_id.clone(), row);
+        let criteria = column.len();
+        let mut rows = Vec::with_capacity(baseline.cases.len());
+        let mut scores = Vec::with_capacity(baseline.cases.len() * criteria);
+        for (row, case) in baseline.cases.iter().enumerate() {
+            let row = u32::try_from(row).expect("fewer than 2^32 cases");
+            rows.push((CaseIdDigest::of(&case.case_id), row));
+            let case_scores = case_scores(&case, baseline.criteria.len());
+            scores.extend(column.iter().map(|j| {
+                j.and_then(|j| case_scores.as_ref().map(|s| s[j]))
+                    .unwrap_or(f64::NAN)
+            }));
         }
-        Self { by_case }
+        // Stable: the first row of an id stays first among its copies.
+        rows.sort_by_key(|(id, _)| *id);
+        rows.dedup_by_key(|(id, _)| *id);
+        Self {
+            rows,
+            scores,
+            criteria,
+        }
     }
 
     /// A head case's deltas per head criterion; `None` where either side
     /// has no score for it.
     pub fn deltas(&self, head: &CaseResult, criteria: usize) -> Vec<Option<f64>> {
         let head_scores = case_scores(head, criteria);
-        let base = self.by_case.get(&head.case_id);
+        let id = CaseIdDigest::of(&head.case_id);
+        let row = self
+            .rows
+            .binary_search_by_key(&id, |(id, _)| *id)
+            .ok()
+            .map(|at| self.rows[at].1 as usize);
         (0..criteria)
             .map(|k| {
                 let h = head_scores.as_ref()?[k];
-                let b = (*base?.get(k)?)?;
-                Some(h - b)
+                let b = *self
+                    .scores
+                    .get(row? * self.criteria + k)
+                    .filter(|_| k < self.criteria)?;
+                (!b.is_nan()).then_some(h - b)
             })
             .collect()
     }
@@ -354,6 +373,71 @@ impl Savings {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::types::{CallOutcome, CriterionScore, RepeatResult, Score, Usage};
+
+    fn scored(id: &str, scores: &[f64]) -> CaseResult {
+        CaseResult {
+            case_id: id.to_owned(),
+            vars: serde_json::Map::new(),
+            repeats: vec![RepeatResult {
+                call: CallOutcome {
+                    result: Ok("reply".to_owned()),
+                    usage: Usage::default(),
+                    latency_ms: 1,
+                    cost_usd: None,
+                    cached: false,
+                },
+                scores: scores
+                    .iter()
+                    .map(|&value| CriterionScore {
+                        score: Ok(Score {
+                            value,
+                            reason: String::new(),
+                            display: None,
+                        }),
+                    })
+                    .collect(),
+            }],
+        }
+    }
+
+    fn info(name: &str) -> CriterionInfo {
+        CriterionInfo {
+            name: name.to_owned(),
+            kind: "string".to_owned(),
+            weight: 1.0,
+            threshold: None,
+            binary: false,
+            line: None,
+        }
+    }
+
+    #[test]
+    fn baseline_scores_pair_by_id_and_criterion_name_and_the_first_copy_wins() {
+        // The baseline's criteria in another order, its cases in another
+        // order, one id twice, and one head criterion it lacks.
+        let baseline = EvalResult {
+            prompt: "p".to_owned(),
+            version: crate::types::VersionId("v".to_owned()),
+            fingerprint: crate::types::Fingerprint("f".to_owned()),
+            model: "echo/echo".to_owned(),
+            from_model: false,
+            criteria: vec![info("b"), info("a")],
+            cases: vec![
+                scored("y", &[0.25, 0.5]),
+                scored("x", &[1.0, 0.75]),
+                scored("y", &[0.0, 0.0]),
+            ]
+            .into(),
+            created_at: String::new(),
+        };
+        let head_criteria = [info("a"), info("b"), info("new")];
+        let scores = BaselineScores::new(&baseline, &head_criteria);
+        let deltas = |id: &str| scores.deltas(&scored(id, &[1.0, 1.0, 1.0]), 3);
+        assert_eq!(deltas("x"), [Some(0.25), Some(0.0), None]);
+        assert_eq!(deltas("y"), [Some(0.5), Some(0.75), None]);
+        assert_eq!(deltas("z"), [None, None, None], "not in the baseline");
+    }
 
     #[test]
     fn a_clear_drop_is_decided_early_and_nothing_is_decided_from_noise() {

@@ -241,7 +241,7 @@ pub(crate) fn case_views(prompt: &PromptReport) -> (Vec<CaseView>, Counts) {
         .iter()
         .map(|case| {
             let base_case = baseline_by_id.as_ref().and_then(|b| b.get(&case.case_id));
-            case_view(&case, base_case, prompt)
+            case_view(&case, base_case.as_deref(), prompt)
         })
         .collect();
     cases.sort_by_key(|(rank, _)| *rank);

@@ -442,7 +442,9 @@ fn cases_of(prompt: &PromptReport) -> impl Iterator<Item = JsonCase> + '_ {
         vars: case.vars.clone(),
         head: repeats(&prompt.head, &case),
         baseline: baseline.as_ref().and_then(|(result, by_id)| {
-            by_id.get(&case.case_id).map(|found| repeats(result, found))
+            by_id
+                .get(&case.case_id)
+                .map(|found| repeats(result, &found))
         }),
     })
 }

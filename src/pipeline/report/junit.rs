@@ -218,7 +218,7 @@ fn case_cases(prompt: &PromptReport) -> Vec<TestCase> {
         for (index, info) in head.criteria.iter().enumerate() {
             let name = xml_text(&format!("{} / {}", case.case_id, info.name));
             let score = view::case_score(&case, index);
-            let baseline_score = baseline_case.and_then(|(b, c)| {
+            let baseline_score = baseline_case.as_ref().and_then(|(b, c)| {
                 view::criterion_index(b, &info.name).map(|i| view::case_score(c, i))
             });
             let mut testcase = if let Some(error) = &score.error {

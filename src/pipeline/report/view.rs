@@ -5,7 +5,7 @@ use std::borrow::Cow;
 use std::collections::{HashMap, HashSet};
 
 use crate::pipeline::gate::{CriterionGate, Verdict};
-use crate::types::{CaseResult, EvalResult};
+use crate::types::{CaseIdDigest, CaseResult, EvalResult};
 
 use super::PromptReport;
 
@@ -216,35 +216,57 @@ pub(crate) fn case_score(case: &CaseResult, index: usize) -> CaseScore {
     out
 }
 
-/// A result's cases by id, indexed once: finding each head case's baseline
-/// case by searching would make a report quadratic in the suite's size.
-/// The first case of an id wins. Cases in memory are borrowed; cases read
-/// back from a result's file are held, so index only those needed
-/// ([`CasesById::of_ids`]) when the result may be large.
-pub(crate) struct CasesById<'a>(HashMap<String, Cow<'a, CaseResult>>);
+/// A result's cases found by id, indexed once (finding each head case's
+/// baseline case by searching would make a report quadratic in the
+/// suite's size). The index holds each id's digest and place, 20 bytes a
+/// case, and a case is read from the result when asked for, so pairing a
+/// million head cases with their baseline holds neither side's cases. The
+/// first case of an id wins.
+pub(crate) struct CasesById<'a> {
+    result: &'a EvalResult,
+    /// (id, place in the result), sorted by id.
+    places: Vec<(CaseIdDigest, u32)>,
+}
 
 impl<'a> CasesById<'a> {
     pub(crate) fn of(result: &'a EvalResult) -> Self {
-        Self::keeping(result, |_| true)
+        let mut places: Vec<(CaseIdDigest, u32)> = result
+            .cases
+            .iter()
+            .enumerate()
+            .map(|(place, case)| {
+                let place = u32::try_from(place).expect("fewer than 2^32 cases");
+                (CaseIdDigest::of(&case.case_id), place)
+            })
+            .collect();
+        // Stable: the first place of an id stays first among its copies.
+        places.sort_by_key(|(id, _)| *id);
+        places.dedup_by_key(|(id, _)| *id);
+        Self { result, places }
     }
 
-    /// Only the cases named in `ids`, in one pass over the result.
+    pub(crate) fn get(&self, case_id: &str) -> Option<Cow<'a, CaseResult>> {
+        let id = CaseIdDigest::of(case_id);
+        let at = self.places.binary_search_by_key(&id, |(id, _)| *id).ok()?;
+        self.result.cases.get(self.places[at].1 as usize)
+    }
+}
+
+/// Some of a result's cases, by id: the few a report shows in full,
+/// gathered in one pass and held.
+pub(crate) struct CasesNamed<'a>(HashMap<String, Cow<'a, CaseResult>>);
+
+impl<'a> CasesNamed<'a> {
+    /// Only the cases named in `ids`, in one pass over the result; the
+    /// first case of an id wins.
     pub(crate) fn of_ids(result: &'a EvalResult, ids: &HashSet<&str>) -> Self {
-        Self::keeping(result, |id| ids.contains(id))
-    }
-
-    fn keeping(result: &'a EvalResult, keep: impl Fn(&str) -> bool) -> Self {
         let mut by_id = HashMap::new();
         for case in &result.cases {
-            if keep(&case.case_id) && !by_id.contains_key(&case.case_id) {
+            if ids.contains(case.case_id.as_str()) && !by_id.contains_key(&case.case_id) {
                 by_id.insert(case.case_id.clone(), case);
             }
         }
         Self(by_id)
-    }
-
-    pub(crate) fn get(&self, case_id: &str) -> Option<&CaseResult> {
-        self.0.get(case_id).map(|case| case.as_ref())
     }
 
     /// The case of `case_id`, out of the index.
@@ -350,8 +372,8 @@ pub(crate) fn worst_cases(prompt: &PromptReport) -> Vec<WorstCase<'_>> {
         return Vec::new();
     }
     let ids: HashSet<&str> = found.iter().map(|(_, id, _, _)| id.as_str()).collect();
-    let mut head_by_id = CasesById::of_ids(head, &ids);
-    let mut baseline_by_id = baseline.map(|b| CasesById::of_ids(b, &ids));
+    let mut head_by_id = CasesNamed::of_ids(head, &ids);
+    let mut baseline_by_id = baseline.map(|b| CasesNamed::of_ids(b, &ids));
     drop(ids);
     let mut cases: Vec<(f64, WorstCase<'_>)> = Vec::new();
     let mut position_of: HashMap<String, usize> = HashMap::new();
