@@ -178,17 +178,18 @@ async fn a_dataset_edited_during_a_streamed_run_fails_it_and_stores_nothing() {
         .unwrap()
         .with_calls_per_batch(3);
     let store = locations.store(&workspace.config);
+    let evaluate = || {
+        evaluate::stored_or_evaluated(
+            &engine,
+            &store,
+            (&plan, evaluation::PlanFiles::of(&*workspace.files)),
+            promptgate::pipeline::runner::cache::CacheMode::ReadWrite,
+        )
+    };
 
     // The last chunk's case changes after planning.
     std::fs::write(root.join("data.jsonl"), data("edited meanwhile")).unwrap();
-    let error = evaluate::stored_or_evaluated(
-        &engine,
-        &store,
-        (&plan, evaluation::PlanFiles::of(&*workspace.files)),
-        promptgate::pipeline::runner::cache::CacheMode::ReadWrite,
-    )
-    .await
-    .unwrap_err();
+    let error = evaluate().await.unwrap_err();
     assert!(
         error.to_string().contains("changed while it was evaluated"),
         "{error}"
@@ -197,14 +198,7 @@ async fn a_dataset_edited_during_a_streamed_run_fails_it_and_stores_nothing() {
 
     // As planned, it runs and is stored.
     std::fs::write(root.join("data.jsonl"), data("as planned")).unwrap();
-    let (result, _, from_store) = evaluate::stored_or_evaluated(
-        &engine,
-        &store,
-        (&plan, evaluation::PlanFiles::of(&*workspace.files)),
-        promptgate::pipeline::runner::cache::CacheMode::ReadWrite,
-    )
-    .await
-    .unwrap();
+    let (result, _, from_store) = evaluate().await.unwrap();
     assert!(!from_store);
     assert_eq!(result.cases.len(), 10);
     assert_eq!(store.load(&plan.fingerprint).unwrap(), Some(result));
@@ -217,13 +211,8 @@ async fn a_dataset_edited_during_a_streamed_run_fails_it_and_stores_nothing() {
 async fn an_evaluation_larger_than_memory_holds_keeps_every_case_in_order() {
     let dir = tempfile::tempdir().unwrap();
     let root = dir.path();
-    write_echo_prompt(root, "seven", "7");
     let total = promptgate::types::cases::SPILL_AFTER + 37;
-    let data: String = (0..total)
-        .map(|i| format!("{{\"id\": \"c{i}\", \"q\": \"question {i}\"}}\n"))
-        .collect();
-    std::fs::write(root.join("data.jsonl"), data).unwrap();
-    let workspace = Workspace::load(Box::new(WorkingTree::new(root).unwrap())).unwrap();
+    let workspace = write_echo_suite(root, ("seven", "7"), total);
     let locations = Locations::checkout(root);
     let evaluations =
         evaluate::evaluate_workspace(&workspace, &[], &RunOptions::default(), &locations)
@@ -267,6 +256,17 @@ async fn an_evaluation_larger_than_memory_holds_keeps_every_case_in_order() {
 
 /// An echo prompt reading `data.jsonl`, with one criterion: the output
 /// contains `text`.
+/// [`write_echo_prompt`] with `cases` cases `c0`, `c1`, … (`q`: "question
+/// i"), loaded.
+fn write_echo_suite(root: &Path, (criterion, text): (&str, &str), cases: usize) -> Workspace {
+    write_echo_prompt(root, criterion, text);
+    let data: String = (0..cases)
+        .map(|i| format!("{{\"id\": \"c{i}\", \"q\": \"question {i}\"}}\n"))
+        .collect();
+    std::fs::write(root.join("data.jsonl"), data).unwrap();
+    Workspace::load(Box::new(WorkingTree::new(root).unwrap())).unwrap()
+}
+
 fn write_echo_prompt(root: &Path, criterion: &str, text: &str) {
     std::fs::write(
         root.join("p.prompt.yml"),
@@ -330,10 +330,69 @@ async fn a_filed_plan_gives_any_batch_as_the_plan_does_and_refuses_an_edited_dat
     }
     assert_eq!(filed.head.header().fingerprint, whole.fingerprint);
 
-    std::fs::write(root.join("data.jsonl"), data("edited meanwhile")).unwrap();
-    let error = file_sides(&engine, (&streamed, files), None).err().unwrap();
-    assert!(
-        error.to_string().contains("changed while it was evaluated"),
-        "{error}"
-    );
+    // A second reading does not check ids again (the plan's did); an edit
+    // that repeats one is still an edit, found by comparing the readings.
+    let repeated_id = data("as planned").replace("\"c39\"", "\"c0\"");
+    for edited in [data("edited meanwhile"), repeated_id] {
+        std::fs::write(root.join("data.jsonl"), edited).unwrap();
+        let error = file_sides(&engine, (&streamed, files), None).err().unwrap();
+        assert!(
+            error.to_string().contains("changed while it was evaluated"),
+            "{error}"
+        );
+    }
+}
+
+/// A sequential run past the size a result keeps in memory: both sides'
+/// cases come back in a shuffled order, go to their temporary files as they
+/// come, and end in the plan's order, each case with its own output.
+#[tokio::test]
+async fn a_sequential_run_larger_than_memory_holds_keeps_each_side_in_plan_order() {
+    use promptgate::pipeline::evaluation::filed::file_sides;
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path();
+    let cases = promptgate::types::cases::SPILL_AFTER + 104;
+    let workspace = write_echo_suite(root, ("any", ""), cases);
+    let prompt = workspace.prompts.first().unwrap();
+    let files = evaluation::PlanFiles::of(&*workspace.files);
+    let plan = evaluation::plan_streamed(prompt, &*workspace.files, &workspace.config).unwrap();
+    let engine = engine(
+        &Locations::checkout(root),
+        &workspace.config,
+        &RunOptions::default(),
+    )
+    .unwrap();
+    let filed = file_sides(&engine, (&plan, files), Some((&plan, files))).unwrap();
+    // Every delta is 0 and the tolerance is 0: no test can ever decide.
+    let policy = GatePolicy {
+        tolerance: 0.0,
+        ..GatePolicy::default()
+    };
+    let run = execute_sequential(
+        &engine,
+        &filed.head,
+        BaselineSide::Evaluate(filed.baseline.as_ref().unwrap()),
+        &policy,
+        &SequentialOptions {
+            batch: 700,
+            cached: &filed.cached,
+            family: 1,
+        },
+    )
+    .await
+    .unwrap();
+    assert!(run.complete());
+    let (baseline, _) = run.baseline.as_ref().unwrap();
+    let expected: Vec<String> = (0..cases).map(|i| format!("c{i}")).collect();
+    for side in [&run.head, baseline] {
+        assert!(side.cases.on_disk(), "past the size kept in memory");
+        assert_eq!(side.fingerprint, plan.fingerprint);
+        let ids: Vec<String> = side.cases.iter().map(|c| c.case_id.clone()).collect();
+        assert_eq!(ids, expected, "the plan's order");
+        for case in side.cases.iter() {
+            let own = case.case_id.trim_start_matches('c');
+            let output = case.repeats[0].call.result.as_ref().unwrap();
+            assert!(output.ends_with(&format!("question {own}")), "{output}");
+        }
+    }
 }

@@ -65,8 +65,28 @@ pub fn stream_cases_of<'a>(
     spec: &'a PromptSpec,
     files: &dyn RepoFiles,
 ) -> Result<CaseStream<'a>, Diagnostics> {
+    stream_cases_with(spec, files, Ids::Check)
+}
+
+/// Whether a reading of a dataset checks that its ids are unique.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Ids {
+    Check,
+    /// An earlier reading of the same cases checked them: a reading that
+    /// is then compared with that one (by a hash of every case, ids
+    /// included) needs no table of every id, the largest thing a reading
+    /// of a large dataset holds.
+    Checked,
+}
+
+/// [`stream_cases_of`], checking the dataset's ids only when `ids` says.
+pub fn stream_cases_with<'a>(
+    spec: &'a PromptSpec,
+    files: &dyn RepoFiles,
+    ids: Ids,
+) -> Result<CaseStream<'a>, Diagnostics> {
     let dataset = match &spec.dataset {
-        Some(dataset) => Some(open_cases(files, dataset)?),
+        Some(dataset) => Some(open_cases_with(files, dataset, ids)?),
         None => None,
     };
     // Dataset ids are unique within their file (its `CaseBuilder`); what
@@ -113,6 +133,16 @@ pub fn open_cases(
     files: &dyn RepoFiles,
     path: &RepoPath,
 ) -> Result<CaseStream<'static>, Diagnostics> {
+    open_cases_with(files, path, Ids::Check)
+}
+
+/// [`open_cases`], checking ids only when `ids` says (a YAML dataset,
+/// parsed whole, is always checked).
+fn open_cases_with(
+    files: &dyn RepoFiles,
+    path: &RepoPath,
+    ids: Ids,
+) -> Result<CaseStream<'static>, Diagnostics> {
     let whole_file =
         |message: String| Diagnostics(vec![Diagnostic::error(path.clone(), 0, 0, message)]);
     let Some(format) = DatasetFormat::from_path(path) else {
@@ -134,14 +164,18 @@ pub fn open_cases(
                 .open(path)
                 .map_err(|e| whole_file(e.to_string()))?
                 .ok_or_else(missing)?;
-            Ok(Box::new(stream_jsonl(reader, path)))
+            let mut cases = stream_jsonl(reader, path);
+            cases.builder.ids = ids;
+            Ok(Box::new(cases))
         }
         DatasetFormat::Csv => {
             let reader = files
                 .open(path)
                 .map_err(|e| whole_file(e.to_string()))?
                 .ok_or_else(missing)?;
-            Ok(Box::new(stream_csv(reader, path)))
+            let mut cases = stream_csv(reader, path);
+            cases.builder.ids = ids;
+            Ok(Box::new(cases))
         }
         DatasetFormat::Yaml => {
             let bytes = files
@@ -193,6 +227,8 @@ pub struct CaseBuilder {
     /// it. Two different ids share a digest with odds of about 10⁻¹⁷ at a
     /// million cases.
     seen: HashMap<[u32; 3], u32>,
+    /// Whether `seen` is kept at all.
+    ids: Ids,
 }
 
 /// 96 bits of two independent SipHash digests of an id.
@@ -216,6 +252,7 @@ impl CaseBuilder {
             file: file.clone(),
             file_name,
             seen: HashMap::new(),
+            ids: Ids::Check,
         }
     }
 
@@ -232,15 +269,17 @@ impl CaseBuilder {
         let id = expectations
             .id
             .unwrap_or_else(|| default_id.unwrap_or_else(|| format!("{}:{line}", self.file_name)));
-        match self.seen.entry(id_digest(&id)) {
-            std::collections::hash_map::Entry::Occupied(first) => {
-                return Err(error(format!(
-                    "duplicate case id `{id}` (first used on line {}); ids must be unique",
-                    first.get()
-                )));
-            }
-            std::collections::hash_map::Entry::Vacant(slot) => {
-                slot.insert(line);
+        if self.ids == Ids::Check {
+            match self.seen.entry(id_digest(&id)) {
+                std::collections::hash_map::Entry::Occupied(first) => {
+                    return Err(error(format!(
+                        "duplicate case id `{id}` (first used on line {}); ids must be unique",
+                        first.get()
+                    )));
+                }
+                std::collections::hash_map::Entry::Vacant(slot) => {
+                    slot.insert(line);
+                }
             }
         }
         Ok(Case {

@@ -53,3 +53,21 @@ impl EvalResult {
         self.cases.totals()
     }
 }
+
+#[cfg(test)]
+impl EvalResult {
+    /// A result of `cases` scored on `criteria`, its header made up: for
+    /// unit tests of what reads results.
+    pub(crate) fn of_cases(criteria: Vec<CriterionInfo>, cases: Cases) -> Self {
+        Self {
+            prompt: "p".to_owned(),
+            version: VersionId("v".to_owned()),
+            fingerprint: Fingerprint("f".to_owned()),
+            model: "echo/echo".to_owned(),
+            from_model: false,
+            criteria,
+            cases,
+            created_at: String::new(),
+        }
+    }
+}

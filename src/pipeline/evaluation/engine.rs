@@ -5,7 +5,7 @@ use std::sync::{Arc, Mutex};
 
 use futures::StreamExt;
 
-use super::plan::{EvaluationPlan, PlanChunks, PlanFiles, PlannedCase, StreamedPlan};
+use super::plan::{EvaluationPlan, PlanFiles, PlannedCase, StreamedPlan};
 use crate::pipeline::config::Config;
 use crate::pipeline::eval::{EvalContext, JudgeClient, JudgeError};
 use crate::pipeline::provider::ProviderError;
@@ -121,15 +121,10 @@ impl Engine {
             })
     }
 
-    /// Per case of the plan: whether the response cache holds every call
-    /// of it (false for all when the plan cannot be routed: its execution
-    /// will say why).
-    pub fn cached_cases(&self, plan: &EvaluationPlan) -> Vec<bool> {
-        self.cached_cases_of(&plan.prompt, &plan.cases)
-    }
-
-    /// [`Engine::cached_cases`] for some of a prompt's planned cases.
-    pub fn cached_cases_of(&self, prompt: &PromptSpec, cases: &[PlannedCase]) -> Vec<bool> {
+    /// Per case of `cases` (planned for `prompt`): whether the response
+    /// cache holds every call of it (false for all when the prompt cannot
+    /// be routed: its execution will say why).
+    pub fn cached_cases(&self, prompt: &PromptSpec, cases: &[PlannedCase]) -> Vec<bool> {
         let Ok((provider, model)) = self.route_prompt(prompt) else {
             return vec![false; cases.len()];
         };
@@ -178,16 +173,13 @@ impl Engine {
     ) -> Result<(EvalResult, CallStats), ExecuteError> {
         let changed = || cases_changed(&plan.prompt);
         let per_batch = self.cases_per_batch(&plan.prompt);
-        let mut chunks = PlanChunks::new(&plan.prompt, files, per_batch)
-            .map_err(|_| changed())?
-            .tracking();
+        let mut chunks = plan.read_again(files, per_batch).map_err(|_| changed())?;
         let identity = (plan.version.clone(), plan.fingerprint.clone());
         let executed = self
             .execute_cases(&plan.prompt, identity, plan.cases, |_| chunks.next())
             .await?;
         let read = chunks.finish().map_err(|_| changed())?;
-        if read.reading != plan.reading || read.cases != plan.cases || read.version != plan.version
-        {
+        if !plan.read_as_planned(&read) {
             return Err(changed());
         }
         Ok(executed)

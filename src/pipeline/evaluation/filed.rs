@@ -9,9 +9,7 @@
 use std::sync::Arc;
 
 use super::engine::{Engine, ExecuteError, cases_changed as changed, spill_error as spill};
-use super::plan::{
-    EvaluationPlan, PlanChunks, PlanFiles, PlannedCase, STREAMED_CHUNK, StreamedPlan, prepare,
-};
+use super::plan::{EvaluationPlan, PlanFiles, PlannedCase, STREAMED_CHUNK, StreamedPlan, prepare};
 use crate::pipeline::spec::identity::version_id_of;
 use crate::pipeline::template::PreparedPrompt;
 use crate::types::records::{RecordFile, RecordWriter};
@@ -123,33 +121,32 @@ pub fn file_sides(
 ) -> Result<FiledSides, ExecuteError> {
     let head_plan = head.0;
     let prompt = &head_plan.prompt;
-    let mut chunks = reading(head)?;
+    let mut chunks = head_plan
+        .read_again(head.1, STREAMED_CHUNK)
+        .map_err(|_| changed(prompt))?;
     let base = baseline
         .map(|(plan, files)| compiled(plan, files, head_plan))
         .transpose()?;
     let mut records = RecordWriter::new().map_err(|source| spill(prompt, source))?;
     let mut cached = Vec::with_capacity(head_plan.cases);
     for chunk in chunks.by_ref() {
-        let mut here = engine.cached_cases_of(prompt, &chunk);
-        if let Some((base_plan, prepared)) = &base {
-            let cases = chunk.iter().map(|planned| planned.case.clone()).collect();
-            let base_chunk = render(&base_plan.prompt, prepared, cases)?;
-            let base_cached = engine.cached_cases_of(&base_plan.prompt, &base_chunk);
-            here.iter_mut().zip(base_cached).for_each(|(h, b)| *h &= b);
-        }
-        cached.extend(here);
+        let mut here = engine.cached_cases(prompt, &chunk);
         for planned in &chunk {
             records
                 .write(&planned.case)
                 .map_err(|source| spill(prompt, source))?;
         }
+        if let Some((base_plan, prepared)) = &base {
+            let cases = chunk.into_iter().map(|planned| planned.case).collect();
+            let base_chunk = render(&base_plan.prompt, prepared, cases)?;
+            let base_cached = engine.cached_cases(&base_plan.prompt, &base_chunk);
+            here.iter_mut().zip(base_cached).for_each(|(h, b)| *h &= b);
+        }
+        cached.extend(here);
     }
     let cases = Arc::new(records.finish().map_err(|source| spill(prompt, source))?);
     let (read, prepared) = chunks.finish_compiled().map_err(|_| changed(prompt))?;
-    if read.reading != head_plan.reading
-        || read.cases != head_plan.cases
-        || read.version != head_plan.version
-    {
+    if !head_plan.read_as_planned(&read) {
         return Err(changed(prompt));
     }
     Ok(FiledSides {
@@ -172,15 +169,6 @@ fn compiled<'p>(
         return Err(changed(&plan.prompt));
     }
     Ok((plan, prepared))
-}
-
-/// A side's cases read once more, tracked to compare with its plan's reading.
-fn reading<'a>(
-    (plan, files): (&'a StreamedPlan, PlanFiles<'a>),
-) -> Result<PlanChunks<'a>, ExecuteError> {
-    PlanChunks::new(&plan.prompt, files, STREAMED_CHUNK)
-        .map(PlanChunks::tracking)
-        .map_err(|_| changed(&plan.prompt))
 }
 
 /// One side's filed plan.

@@ -6,7 +6,7 @@ use sha2::{Digest, Sha256};
 
 use super::problems::{self, CaseProblems};
 use crate::pipeline::config::Config;
-use crate::pipeline::dataset::{CaseStream, cases_of, stream_cases_of};
+use crate::pipeline::dataset::{CaseStream, Ids, cases_of, stream_cases_with};
 use crate::pipeline::spec::identity::{CaseDigests, case_digest, fingerprint, version_id_of};
 use crate::pipeline::template::{PreparedPrompt, TemplateError};
 use crate::types::{
@@ -151,11 +151,20 @@ impl<'a> PlanChunks<'a> {
         files: PlanFiles<'a>,
         chunk: usize,
     ) -> Result<Self, Diagnostics> {
+        Self::reading(prompt, files, chunk, Ids::Check)
+    }
+
+    fn reading(
+        prompt: &'a PromptSpec,
+        files: PlanFiles<'a>,
+        chunk: usize,
+        ids: Ids,
+    ) -> Result<Self, Diagnostics> {
         Ok(Self {
             prompt,
             files: files.templates,
             prepared: prepare(prompt, files.templates)?,
-            cases: stream_cases_of(prompt, files.cases)?,
+            cases: stream_cases_with(prompt, files.cases, ids)?,
             unreadable: Vec::new(),
             problems: CaseProblems::new(prompt, files.templates),
             planned: 0,
@@ -290,6 +299,25 @@ impl StreamedPlan {
     /// As [`EvaluationPlan::skip_note`].
     pub fn skip_note(&self) -> Option<String> {
         (self.cases == 0).then(|| skip_note(&self.prompt))
+    }
+
+    /// The plan's cases read and rendered again from `files`, `chunk` at a
+    /// time, hashed as they are read so that [`StreamedPlan::read_as_planned`]
+    /// can tell whether this reading is the plan's. The plan's reading
+    /// checked the ids; this one is only accepted if it is the same.
+    pub fn read_again<'a>(
+        &'a self,
+        files: PlanFiles<'a>,
+        chunk: usize,
+    ) -> Result<PlanChunks<'a>, Diagnostics> {
+        PlanChunks::reading(&self.prompt, files, chunk, Ids::Checked).map(PlanChunks::tracking)
+    }
+
+    /// Whether a second reading found what the plan read: the same cases
+    /// in the same order, rendered by the same templates and includes. A
+    /// result of any other reading would be stored under this plan's name.
+    pub fn read_as_planned(&self, read: &Planned) -> bool {
+        read.reading == self.reading && read.cases == self.cases && read.version == self.version
     }
 }
 

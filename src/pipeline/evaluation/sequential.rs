@@ -66,6 +66,7 @@ pub async fn execute_sequential(
 ) -> Result<SequentialRun, ExecuteError> {
     let total = plan.len();
     let header = plan.header();
+    let spill = |source: std::io::Error| spill_error(&header.prompt, source);
     let cached = |i: usize| options.cached.get(i).copied().unwrap_or(false);
     let order = case_order(total, &header.fingerprint.0, &cached);
     let cached_first = order.iter().take_while(|&&i| cached(i)).count();
@@ -109,12 +110,12 @@ pub async fn execute_sequential(
         if let BaselineSide::Evaluate(base_plan) = &baseline {
             let part = base.run(engine, *base_plan, batch).await?;
             scores = BaselineScores::new(&part, &criteria);
-            base.keep(batch, part)?;
+            base.keep(batch, part).map_err(&spill)?;
         }
         for case in &head_part.cases {
             gate.observe(&scores.deltas(&case, criteria.len()));
         }
-        head.keep(batch, head_part)?;
+        head.keep(batch, head_part).map_err(&spill)?;
         next = end;
     }
 
@@ -171,15 +172,13 @@ impl Side {
         Ok(part)
     }
 
-    fn keep(&mut self, batch: &[usize], mut part: EvalResult) -> Result<(), ExecuteError> {
+    /// Keeps a batch's cases (`batch`: their indexes in the plan). Fails
+    /// only when the temporary file cannot be written.
+    fn keep(&mut self, batch: &[usize], mut part: EvalResult) -> std::io::Result<()> {
         let cases = std::mem::take(&mut part.cases);
         let kept = self.cases.get_or_insert_with(CasesBuilder::default);
         for case in cases.iter() {
-            kept.push(case.into_owned())
-                .map_err(|source| ExecuteError::Spill {
-                    prompt: part.prompt.clone(),
-                    source,
-                })?;
+            kept.push(case.into_owned())?;
         }
         self.order.extend_from_slice(batch);
         self.first.get_or_insert(part);

@@ -416,21 +416,15 @@ mod tests {
     fn baseline_scores_pair_by_id_and_criterion_name_and_the_first_copy_wins() {
         // The baseline's criteria in another order, its cases in another
         // order, one id twice, and one head criterion it lacks.
-        let baseline = EvalResult {
-            prompt: "p".to_owned(),
-            version: crate::types::VersionId("v".to_owned()),
-            fingerprint: crate::types::Fingerprint("f".to_owned()),
-            model: "echo/echo".to_owned(),
-            from_model: false,
-            criteria: vec![info("b"), info("a")],
-            cases: vec![
+        let baseline = EvalResult::of_cases(
+            vec![info("b"), info("a")],
+            vec![
                 scored("y", &[0.25, 0.5]),
                 scored("x", &[1.0, 0.75]),
                 scored("y", &[0.0, 0.0]),
             ]
             .into(),
-            created_at: String::new(),
-        };
+        );
         let head_criteria = [info("a"), info("b"), info("new")];
         let scores = BaselineScores::new(&baseline, &head_criteria);
         let deltas = |id: &str| scores.deltas(&scored(id, &[1.0, 1.0, 1.0]), 3);

@@ -652,6 +652,43 @@ mod tests {
     use super::*;
 
     #[test]
+    fn cases_by_id_find_the_first_case_of_an_id_however_the_result_is_kept() {
+        let case = |id: &str, reply: &str| CaseResult {
+            case_id: id.to_owned(),
+            vars: serde_json::Map::new(),
+            repeats: vec![crate::types::RepeatResult {
+                call: crate::types::CallOutcome {
+                    result: Ok(reply.to_owned()),
+                    usage: crate::types::Usage::default(),
+                    latency_ms: 1,
+                    cost_usd: None,
+                    cached: false,
+                },
+                scores: Vec::new(),
+            }],
+        };
+        let given = vec![case("b", "first b"), case("a", "a"), case("b", "second b")];
+        for spill_after in [0, usize::MAX] {
+            let result = EvalResult::of_cases(
+                Vec::new(),
+                crate::types::CasesBuilder::spilling_after(spill_after)
+                    .collect(given.clone())
+                    .unwrap(),
+            );
+            assert_eq!(result.cases.on_disk(), spill_after == 0);
+            let by_id = CasesById::of(&result);
+            let reply = |id: &str| {
+                by_id
+                    .get(id)
+                    .map(|c| c.repeats[0].call.result.clone().unwrap())
+            };
+            assert_eq!(reply("b").as_deref(), Some("first b"));
+            assert_eq!(reply("a").as_deref(), Some("a"));
+            assert_eq!(reply("c"), None);
+        }
+    }
+
+    #[test]
     fn signed_numbers_use_a_real_minus_and_no_negative_zero() {
         assert_eq!(fmt_signed(-0.321), "−0.32");
         assert_eq!(fmt_signed(0.05), "+0.05");
