@@ -621,6 +621,8 @@ async fn loopback_delivery_runs_its_job() {
         wrong[3] ^= 0x20;
         let refused = send("l0", sign(&body), wrong.into()).await.unwrap();
         assert_eq!(refused.status(), reqwest::StatusCode::UNAUTHORIZED);
+        // Its body was read (to check the signature): the connection stays.
+        assert_eq!(refused.headers().get("connection"), None);
 
         // Streamed without Content-Length: the cap applies while reading.
         let mut big = selftest_dispatch("big", 0);
@@ -635,10 +637,14 @@ async fn loopback_delivery_runs_its_job() {
         .await
         .unwrap();
         assert_eq!(streamed.status(), reqwest::StatusCode::PAYLOAD_TOO_LARGE);
+        // Answered before its body ended: the client must not send the next
+        // request on this connection, which the server closes.
+        assert_eq!(streamed.headers()["connection"], "close");
 
         for _ in 0..3 {
             let accepted = send("l2", sign(&body), body.clone().into()).await.unwrap();
             assert_eq!(accepted.status(), reqwest::StatusCode::ACCEPTED);
+            assert_eq!(accepted.headers().get("connection"), None);
         }
         loop {
             match events.recv().await.unwrap() {

@@ -9,9 +9,11 @@
 use std::io;
 use std::pin::Pin;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::task::{Context, Poll};
 use std::time::Duration;
 
+use axum::body::HttpBody;
 use axum::extract::{Request, State};
 use axum::http::{StatusCode, header};
 use axum::middleware::Next;
@@ -237,4 +239,61 @@ pub async fn reserve_body(
             .into_response();
     };
     next.run(request).await
+}
+
+/// Middleware for every route: an answer given before the request's body
+/// was read to its end says `Connection: close`. Otherwise the server
+/// closes the connection after answering (it cannot tell where the unread
+/// body ends) while the client, seeing a keep-alive answer, may send its
+/// next request on it and get nothing back. The webhook's 413 and 503 and
+/// a refused key's 401 are answered that way.
+pub async fn close_unless_body_read(request: Request, next: Next) -> Response {
+    if request.body().is_end_stream() {
+        return next.run(request).await;
+    }
+    let read_to_end = Arc::new(AtomicBool::new(false));
+    let request = request.map(|body| {
+        axum::body::Body::new(WatchedBody {
+            body,
+            read_to_end: read_to_end.clone(),
+        })
+    });
+    let mut response = next.run(request).await;
+    if !read_to_end.load(Ordering::Acquire) {
+        response.headers_mut().insert(
+            header::CONNECTION,
+            axum::http::HeaderValue::from_static("close"),
+        );
+    }
+    response
+}
+
+/// A request body that records whether it was read to its end.
+struct WatchedBody {
+    body: axum::body::Body,
+    read_to_end: Arc<AtomicBool>,
+}
+
+impl HttpBody for WatchedBody {
+    type Data = axum::body::Bytes;
+    type Error = axum::Error;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<http_body::Frame<Self::Data>, Self::Error>>> {
+        let frame = Pin::new(&mut self.body).poll_frame(cx);
+        if matches!(frame, Poll::Ready(None)) || self.body.is_end_stream() {
+            self.read_to_end.store(true, Ordering::Release);
+        }
+        frame
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.body.is_end_stream()
+    }
+
+    fn size_hint(&self) -> http_body::SizeHint {
+        self.body.size_hint()
+    }
 }
