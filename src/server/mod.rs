@@ -179,7 +179,9 @@ fn router_until(state: ServerState, stop: CancellationToken) -> Router {
         .merge(mcp::routes(&state, stop))
         .merge(reviews::routes())
         .merge(dashboard::routes())
-        .layer(axum::middleware::from_fn(connections::close_unless_body_read))
+        .layer(axum::middleware::from_fn(
+            connections::close_unless_body_read,
+        ))
         .layer(TraceLayer::new_for_http().make_span_with(request_span))
         .with_state(state)
 }

@@ -543,6 +543,24 @@ impl SideScores {
         (!self.cases.is_empty())
             .then(|| self.cases.iter().map(|c| c.score).sum::<f64>() / self.cases.len() as f64)
     }
+
+    /// The cases sorted by id, in place: the side paired against is
+    /// looked up, not copied into a lookup of its own.
+    fn sorted_by_id(mut self) -> SortedScores {
+        // Each id is held once (the first copy was kept): unstable is exact.
+        self.cases.sort_unstable_by_key(|case| case.id);
+        SortedScores(self.cases)
+    }
+}
+
+/// One side's scored cases, sorted by id.
+struct SortedScores(Vec<SideCase>);
+
+impl SortedScores {
+    fn score_of(&self, id: &CaseIdDigest) -> Option<f64> {
+        let at = self.0.binary_search_by_key(id, |case| case.id).ok()?;
+        Some(self.0[at].score)
+    }
 }
 
 /// A criterion between pairing and the Holm step.
@@ -557,15 +575,14 @@ struct Prepared<'a> {
 
 /// The cases both sides scored, and what the statistics made of them.
 struct Paired {
-    /// Each pair's head case: its id's digest and its place in the head.
-    case_ids: Vec<CaseIdDigest>,
-    head_positions: Vec<usize>,
+    /// Each pair's place in the head's result (to read its id back).
+    head_positions: Vec<u32>,
     /// What moved: flips and the largest drops, with their ids' text.
     moves: Moves,
     head: Vec<f64>,
     baseline: Vec<f64>,
-    deltas: Vec<f64>,
-    /// The units resampled: every case, or every group when cases have one.
+    /// The units resampled: every case (whose sums are the pairs' deltas),
+    /// or every group when cases have one.
     units: Units,
     /// The number of groups when the cases are grouped.
     groups: Option<usize>,
@@ -717,8 +734,13 @@ impl Analysis {
 }
 
 impl Paired {
+    /// How many cases were paired.
+    fn len(&self) -> usize {
+        self.head.len()
+    }
+
     fn analyse(&mut self, bonferroni_tail: f64, tolerance: f64) {
-        if self.deltas.is_empty() {
+        if self.head.is_empty() {
             return;
         }
         // Grouped pass/fail cases are not independent pairs: McNemar's
@@ -772,20 +794,25 @@ fn prepare_prompt<'a>(
             let (baseline_errors, paired) = match base {
                 Some((baseline, &j)) => {
                     let base = SideScores::collect(baseline, j);
+                    let baseline_errors = base.errors;
                     let paired = match judge_errors {
                         // Corrected criteria are compared on pass rates,
                         // the quantity the judge's error rates describe.
                         Some(errors) => {
+                            drop(base);
                             let head = SideScores::collect_as(input.head, i, true);
-                            let base = SideScores::collect_as(baseline, j, true);
+                            let base = SideScores::collect_as(baseline, j, true).sorted_by_id();
                             let mut paired = pair(input.head, baseline, info, &head, &base, policy);
                             paired.binary = true;
                             paired.judge_errors = Some(errors);
                             paired
                         }
-                        None => pair(input.head, baseline, info, &head, &base, policy),
+                        None => {
+                            let base = base.sorted_by_id();
+                            pair(input.head, baseline, info, &head, &base, policy)
+                        }
                     };
-                    (base.errors, Some(paired))
+                    (baseline_errors, Some(paired))
                 }
                 None => (0, None),
             };
@@ -805,50 +832,48 @@ fn pair(
     baseline_result: &EvalResult,
     info: &CriterionInfo,
     head: &SideScores,
-    baseline: &SideScores,
+    baseline: &SortedScores,
     policy: &GatePolicy,
 ) -> Paired {
-    // The baseline's scores by id: sorted digests, searched.
-    let mut baseline_by_id: Vec<(CaseIdDigest, f64)> =
-        baseline.cases.iter().map(|c| (c.id, c.score)).collect();
-    baseline_by_id.sort_unstable_by_key(|(id, _)| *id);
+    let groups = case_groups(head_result, baseline_result);
+    let mut head_positions = Vec::new();
+    let (mut head_scores, mut baseline_scores, mut deltas) = (Vec::new(), Vec::new(), Vec::new());
+    // The pairs' ids, kept only when some case has a group to look up.
+    let mut case_ids = Vec::new();
+    for case in &head.cases {
+        if let Some(b) = baseline.score_of(&case.id) {
+            if !groups.is_empty() {
+                case_ids.push(case.id);
+            }
+            head_positions.push(case.position);
+            head_scores.push(case.score);
+            baseline_scores.push(b);
+            deltas.push(case.score - b);
+        }
+    }
+    let n = deltas.len();
+    let (units, group_count) = if case_ids.iter().any(|id| groups.contains_key(id)) {
+        let units = group_units(&case_ids, &deltas, &groups);
+        let count = units.len();
+        (units, Some(count))
+    } else {
+        (Units::of_cases(deltas), None)
+    };
+    drop(case_ids);
     let mut paired = Paired {
-        case_ids: Vec::new(),
-        head_positions: Vec::new(),
+        head_positions,
         moves: Moves::default(),
-        head: Vec::new(),
-        baseline: Vec::new(),
-        deltas: Vec::new(),
-        units: Units::of_cases(&[]),
-        groups: None,
+        head: head_scores,
+        baseline: baseline_scores,
+        units,
+        groups: group_count,
         seed: seed(head_result, baseline_result, &info.name),
         binary: info.binary,
-        testable: false,
+        testable: n >= 1 && n >= policy.min_cases as usize,
         analysis: None,
         p_drop: 1.0,
         judge_errors: None,
     };
-    for case in &head.cases {
-        if let Ok(at) = baseline_by_id.binary_search_by_key(&case.id, |(id, _)| *id) {
-            let b = baseline_by_id[at].1;
-            paired.case_ids.push(case.id);
-            paired.head_positions.push(case.position as usize);
-            paired.head.push(case.score);
-            paired.baseline.push(b);
-            paired.deltas.push(case.score - b);
-        }
-    }
-    drop(baseline_by_id);
-    let n = paired.deltas.len();
-    paired.testable = n >= 1 && n >= policy.min_cases as usize;
-    let groups = case_groups(head_result, baseline_result);
-    if paired.case_ids.iter().any(|id| groups.contains_key(id)) {
-        let units = group_units(&paired.case_ids, &paired.deltas, &groups);
-        paired.groups = Some(units.len());
-        paired.units = units;
-    } else {
-        paired.units = Units::of_cases(&paired.deltas);
-    }
     paired.moves = Moves::of(&paired, head_result);
     paired
 }
@@ -891,20 +916,20 @@ fn group_units(
         Case(CaseIdDigest),
     }
     let mut index: HashMap<Unit<'_>, usize> = HashMap::new();
-    let mut units = Units::of_cases(&[]);
+    let (mut sums, mut sizes) = (Vec::new(), Vec::new());
     for (id, delta) in case_ids.iter().zip(deltas) {
         let key = groups
             .get(id)
             .map_or(Unit::Case(*id), |group| Unit::Group(group));
         let at = *index.entry(key).or_insert_with(|| {
-            units.sums.push(0.0);
-            units.sizes.push(0.0);
-            units.sums.len() - 1
+            sums.push(0.0);
+            sizes.push(0.0);
+            sums.len() - 1
         });
-        units.sums[at] += delta;
-        units.sizes[at] += 1.0;
+        sums[at] += delta;
+        sizes[at] += 1.0;
     }
-    units
+    Units::of_groups(sums, sizes)
 }
 
 /// A criterion's cases that moved, with their ids' text: every flip
@@ -923,10 +948,7 @@ impl Moves {
         let to_pass = |k: usize| paired.baseline[k] < PASS_MARK && paired.head[k] >= PASS_MARK;
         // The largest drops are the MAX_DROPS smallest changes; every pair
         // tied with the last of them is a candidate (ties go by id).
-        let mut drops: Vec<f64> = (0..paired.deltas.len())
-            .map(change)
-            .filter(|c| *c < 0.0)
-            .collect();
+        let mut drops: Vec<f64> = (0..paired.len()).map(change).filter(|c| *c < 0.0).collect();
         let cutoff = match drops.len() {
             0 => None,
             n => Some(
@@ -936,7 +958,7 @@ impl Moves {
             ),
         };
         drop(drops);
-        let wanted: Vec<usize> = (0..paired.deltas.len())
+        let wanted: Vec<usize> = (0..paired.len())
             .filter(|&k| {
                 to_fail(k)
                     || to_pass(k)
@@ -945,7 +967,7 @@ impl Moves {
             .collect();
         let ids = ids_at(
             head_result,
-            wanted.iter().map(|&k| paired.head_positions[k]),
+            wanted.iter().map(|&k| paired.head_positions[k] as usize),
         );
         let moves = wanted.iter().zip(ids).map(|(&k, case_id)| {
             (
@@ -1066,7 +1088,7 @@ impl Paired {
         policy: &GatePolicy,
         decision: Option<holm::Decision>,
     ) {
-        let n = self.deltas.len();
+        let n = self.len();
         let tolerance = policy.tolerance;
         gate.paired_cases = n;
         gate.verdict = Verdict::Inconclusive;

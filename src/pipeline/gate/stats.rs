@@ -89,16 +89,39 @@ pub(crate) fn mean_sd(values: &[f64]) -> (f64, f64) {
 pub(crate) struct Units {
     /// Each unit's summed delta.
     pub sums: Vec<f64>,
-    /// Each unit's number of cases (≥ 1).
-    pub sizes: Vec<f64>,
+    /// Each unit's number of cases (≥ 1); `None` when every unit is one
+    /// case (a million ungrouped cases need no million ones).
+    sizes: Option<Vec<f64>>,
 }
 
 impl Units {
     /// Every case its own unit.
-    pub(crate) fn of_cases(deltas: &[f64]) -> Self {
+    pub(crate) fn of_cases(deltas: Vec<f64>) -> Self {
         Self {
-            sums: deltas.to_vec(),
-            sizes: vec![1.0; deltas.len()],
+            sums: deltas,
+            sizes: None,
+        }
+    }
+
+    /// Units of several cases each: `sums[i]` over `sizes[i]` cases.
+    pub(crate) fn of_groups(sums: Vec<f64>, sizes: Vec<f64>) -> Self {
+        debug_assert_eq!(sums.len(), sizes.len());
+        Self {
+            sums,
+            sizes: Some(sizes),
+        }
+    }
+
+    /// How many cases unit `i` holds.
+    pub(crate) fn size(&self, i: usize) -> f64 {
+        self.sizes.as_ref().map_or(1.0, |sizes| sizes[i])
+    }
+
+    /// How many cases all units hold.
+    fn cases(&self) -> f64 {
+        match &self.sizes {
+            Some(sizes) => sizes.iter().sum(),
+            None => self.sums.len() as f64,
         }
     }
 
@@ -107,7 +130,7 @@ impl Units {
     }
 
     pub(crate) fn mean(&self) -> f64 {
-        let cases: f64 = self.sizes.iter().sum();
+        let cases = self.cases();
         if cases <= 0.0 {
             0.0
         } else {
@@ -123,12 +146,9 @@ impl Units {
             return 0.0;
         }
         let mean = self.mean();
-        let cases: f64 = self.sizes.iter().sum();
-        let ss: f64 = self
-            .sums
-            .iter()
-            .zip(&self.sizes)
-            .map(|(s, n)| (s - mean * n).powi(2))
+        let cases = self.cases();
+        let ss: f64 = (0..g)
+            .map(|i| (self.sums[i] - mean * self.size(i)).powi(2))
             .sum();
         (g as f64 / (g as f64 - 1.0) * ss).sqrt() / cases
     }
@@ -139,11 +159,8 @@ impl Units {
     }
 
     fn all_equal(&self) -> bool {
-        let first = self.sums[0] / self.sizes[0];
-        self.sums
-            .iter()
-            .zip(&self.sizes)
-            .all(|(s, n)| s / n == first)
+        let first = self.sums[0] / self.size(0);
+        (0..self.len()).all(|i| self.sums[i] / self.size(i) == first)
     }
 }
 
@@ -259,8 +276,7 @@ impl Bootstrap {
                 means: vec![mean; resamples],
             };
         }
-        let (sums, sizes) = (&units.sums, &units.sizes);
-        let single_cases = sizes.iter().all(|s| *s == 1.0);
+        let (sums, sizes) = (&units.sums, units.sizes.as_deref());
         let mut rng = SplitMix64(seed);
         let mut means = Vec::with_capacity(resamples);
         for _ in 0..resamples {
@@ -274,15 +290,16 @@ impl Bootstrap {
                     if drawn < n {
                         let i = pick(half, n);
                         sum += sums[i];
-                        cases += sizes[i];
+                        if let Some(sizes) = sizes {
+                            cases += sizes[i];
+                        }
                         drawn += 1;
                     }
                 }
             }
-            means.push(if single_cases {
-                sum / n as f64
-            } else {
-                sum / cases
+            means.push(match sizes {
+                Some(_) => sum / cases,
+                None => sum / n as f64,
             });
         }
         means.sort_by(f64::total_cmp);
@@ -362,7 +379,7 @@ impl SignFlip {
         for mask in 1..patterns {
             let low = mask.trailing_zeros() as usize;
             let (sum, cases) = sums[mask & (mask - 1)];
-            sums[mask] = (sum + units.sums[low], cases + units.sizes[low]);
+            sums[mask] = (sum + units.sums[low], cases + units.size(low));
             subset_means.push(sums[mask].0 / sums[mask].1);
         }
         subset_means.sort_by(f64::total_cmp);
@@ -714,7 +731,7 @@ mod tests {
                 }
             })
             .collect();
-        let boot = Bootstrap::run(&Units::of_cases(&deltas), 4000, 7);
+        let boot = Bootstrap::run(&Units::of_cases(deltas.clone()), 4000, 7);
         let x = -0.02;
         let p = boot.p_below(x);
         assert!(p > 0.0 && p < 0.5, "p {p}");
@@ -725,9 +742,9 @@ mod tests {
     #[test]
     fn bootstrap_is_reproducible_and_seed_dependent() {
         let deltas: Vec<f64> = (0..30).map(|i| f64::from(i % 7) / 10.0 - 0.3).collect();
-        let a = Bootstrap::run(&Units::of_cases(&deltas), 2000, 1).interval(0.025);
-        let b = Bootstrap::run(&Units::of_cases(&deltas), 2000, 1).interval(0.025);
-        let c = Bootstrap::run(&Units::of_cases(&deltas), 2000, 2).interval(0.025);
+        let a = Bootstrap::run(&Units::of_cases(deltas.clone()), 2000, 1).interval(0.025);
+        let b = Bootstrap::run(&Units::of_cases(deltas.clone()), 2000, 1).interval(0.025);
+        let c = Bootstrap::run(&Units::of_cases(deltas.clone()), 2000, 2).interval(0.025);
         assert_eq!(a, b);
         assert_ne!(a, c);
     }
@@ -737,7 +754,7 @@ mod tests {
         let deltas: Vec<f64> = (0..25).map(|i| f64::from(i % 5) / 10.0 - 0.2).collect();
         let (mean, sd) = mean_sd(&deltas);
         let half_t = t_quantile(0.975, 24.0) * sd / 25f64.sqrt();
-        let (lo, hi) = Bootstrap::run(&Units::of_cases(&deltas), 4000, 3).interval(0.025);
+        let (lo, hi) = Bootstrap::run(&Units::of_cases(deltas.clone()), 4000, 3).interval(0.025);
         assert!(
             close(lo, mean - half_t, 0.02),
             "lo {lo} vs {}",
