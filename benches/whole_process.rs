@@ -12,8 +12,10 @@
 //! `BENCH_RUNS`, default 3), `warm` (20,000 cases again: from the stored
 //! result, and from the response cache alone), `estimate` (`eval --estimate`
 //! on 1,000,000 cases), `memory` (`eval` on 1,000,000 cases with the `echo`
-//! provider: every stage but the network), `subset` (`check` touching 1 of 50
-//! prompts). Under `cargo test --all-targets` (no `--bench`) a small smoke
+//! provider: every stage but the network), `check-memory` (`check` of a
+//! changed prompt on 1,000,000 cases, echo provider, with the sequential gate
+//! and with every case of both sides evaluated), `subset` (`check` touching 1
+//! of 50 prompts). Under `cargo test --all-targets` (no `--bench`) a small smoke
 //! version runs instead.
 
 use std::path::{Path, PathBuf};
@@ -99,6 +101,35 @@ fn write_prompt(root: &Path, prompt: usize, model: &str, system: &str) {
         ),
     )
     .expect("prompt written");
+}
+
+/// Runs git in `root`; panics when it fails.
+fn git(root: &Path, args: &[&str]) {
+    let ok = Command::new("git")
+        .args([
+            "-c",
+            "user.name=bench",
+            "-c",
+            "user.email=bench@example.com",
+        ])
+        .args(args)
+        .current_dir(root)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success());
+    assert!(ok, "git {args:?} failed");
+}
+
+/// Commits every file in `root` (after running git with `first`, when
+/// given: `init`), the store ignored.
+fn commit_all(root: &Path, first: &[&str], message: &str) {
+    if !first.is_empty() {
+        git(root, first);
+        std::fs::write(root.join(".gitignore"), ".promptgate/\n").expect("gitignore");
+    }
+    git(root, &["add", "-A"]);
+    git(root, &["commit", "-q", "-m", message]);
 }
 
 /// What one run of the binary took.
@@ -276,30 +307,49 @@ impl Bench {
         );
     }
 
+    /// `check` of a changed system message on one prompt of `cases` cases
+    /// (echo provider), with the sequential gate and with every case of
+    /// both sides evaluated.
+    fn check_memory(&self, cases: usize) {
+        for sequential in [true, false] {
+            let root = self.repo(&format!("check-{cases}-{sequential}"));
+            write_repo(&root, &self.base_url, 1, cases, "echo/echo");
+            let mut config = std::fs::OpenOptions::new()
+                .append(true)
+                .open(root.join("promptgate.toml"))
+                .expect("the config");
+            // `write_repo` leaves `[gate]` last.
+            std::io::Write::write_all(
+                &mut config,
+                format!("sequential = {sequential}\n").as_bytes(),
+            )
+            .expect("config written");
+            commit_all(&root, &["init", "-q", "-b", "main"], "base");
+            write_prompt(
+                &root,
+                0,
+                "echo/echo",
+                "You are a support agent. Answer briefly.",
+            );
+            commit_all(&root, &[], "change");
+            let m = run(&root, &["check", "--base", "HEAD~1", "--format", "json"]);
+            assert_eq!(m.code, 0, "the check of {cases} cases did not pass");
+            println!(
+                "check-memory: check of {cases} cases (echo provider, sequential = {sequential}): {:.2} s, exit {}, peak {:.1} MB (target < 150 MB: {})",
+                m.wall.as_secs_f64(),
+                m.code,
+                m.peak_rss_mb,
+                verdict(m.peak_rss_mb < 150.0)
+            );
+        }
+    }
+
     /// `check` on a change to 1 prompt of 50: calls for that prompt only.
     fn subset(&self, prompts: usize, cases: usize) {
         let root = self.repo("subset");
         write_repo(&root, &self.base_url, prompts, cases, "bench/model");
-        let git = |args: &[&str]| {
-            let ok = Command::new("git")
-                .args([
-                    "-c",
-                    "user.name=bench",
-                    "-c",
-                    "user.email=bench@example.com",
-                ])
-                .args(args)
-                .current_dir(&root)
-                .stdout(Stdio::null())
-                .stderr(Stdio::null())
-                .status()
-                .is_ok_and(|s| s.success());
-            assert!(ok, "git {args:?} failed");
-        };
-        std::fs::write(root.join(".gitignore"), ".promptgate/\n").expect("gitignore");
-        git(&["init", "-q", "-b", "main"]);
-        git(&["add", "-A"]);
-        git(&["commit", "-q", "-m", "base"]);
+        let git = |args: &[&str]| git(&root, args);
+        commit_all(&root, &["init", "-q", "-b", "main"], "base");
         // Baselines for every prompt, as merge-time runs leave them.
         let m = run(&root, &["eval"]);
         assert_eq!(m.code, 0);
@@ -389,6 +439,9 @@ fn main() {
     }
     if wants("memory") {
         bench.memory(scale(1_000_000));
+    }
+    if wants("check-memory") {
+        bench.check_memory(scale(1_000_000));
     }
     if wants("subset") {
         bench.subset(50, scale(2_000).max(20));

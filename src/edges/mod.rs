@@ -5,5 +5,6 @@
 pub mod db;
 pub mod git;
 pub mod github;
+pub mod memory;
 pub mod registry;
 pub mod store;

@@ -351,6 +351,8 @@ pub async fn check_sources(
     )
     .await;
     notes.extend(reviews.note.clone());
+    // The evaluations' buffers are freed; the gate's tables take their pages.
+    crate::edges::memory::give_back();
     let failed = decide(&mut reports, &overrides, &policy, &reviews.judges);
     reviews.attach(&mut reports);
     let head_results = reports.iter().map(|r| r.head.clone()).collect();

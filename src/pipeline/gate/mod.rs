@@ -544,22 +544,33 @@ impl SideScores {
             .then(|| self.cases.iter().map(|c| c.score).sum::<f64>() / self.cases.len() as f64)
     }
 
-    /// The cases sorted by id, in place: the side paired against is
-    /// looked up, not copied into a lookup of its own.
-    fn sorted_by_id(mut self) -> SortedScores {
+    /// Each case's id and score, sorted by id: the side paired against is
+    /// looked up, and needs neither places nor errors (24 bytes a case,
+    /// in the memory these cases held).
+    fn sorted_by_id(self) -> SortedScores {
+        let mut scores: Vec<(CaseIdDigest, f64)> = self
+            .cases
+            .into_iter()
+            .map(|case| (case.id, case.score))
+            .collect();
+        scores.shrink_to_fit();
         // Each id is held once (the first copy was kept): unstable is exact.
-        self.cases.sort_unstable_by_key(|case| case.id);
-        SortedScores(self.cases)
+        scores.sort_unstable_by_key(|(id, _)| *id);
+        SortedScores(scores)
     }
 }
 
-/// One side's scored cases, sorted by id.
-struct SortedScores(Vec<SideCase>);
+/// One side's scores by id, sorted.
+struct SortedScores(Vec<(CaseIdDigest, f64)>);
 
 impl SortedScores {
     fn score_of(&self, id: &CaseIdDigest) -> Option<f64> {
-        let at = self.0.binary_search_by_key(id, |case| case.id).ok()?;
-        Some(self.0[at].score)
+        let at = self.0.binary_search_by_key(id, |(case, _)| *case).ok()?;
+        Some(self.0[at].1)
+    }
+
+    fn len(&self) -> usize {
+        self.0.len()
     }
 }
 
@@ -836,8 +847,13 @@ fn pair(
     policy: &GatePolicy,
 ) -> Paired {
     let groups = case_groups(head_result, baseline_result);
-    let mut head_positions = Vec::new();
-    let (mut head_scores, mut baseline_scores, mut deltas) = (Vec::new(), Vec::new(), Vec::new());
+    // Sized once: at a million pairs, growing by doubling would hold the
+    // old and the new copy of each vector at once.
+    let most = head.cases.len().min(baseline.len());
+    let mut head_positions = Vec::with_capacity(most);
+    let mut head_scores = Vec::with_capacity(most);
+    let mut baseline_scores = Vec::with_capacity(most);
+    let mut deltas = Vec::with_capacity(most);
     // The pairs' ids, kept only when some case has a group to look up.
     let mut case_ids = Vec::new();
     for case in &head.cases {
