@@ -396,3 +396,54 @@ async fn a_sequential_run_larger_than_memory_holds_keeps_each_side_in_plan_order
         }
     }
 }
+
+/// Filing asks the response cache about the head's cases a chunk at a
+/// time: a case counts as cached exactly when every one of its repeats is.
+#[tokio::test]
+async fn filing_counts_a_case_cached_when_the_cache_answers_every_repeat() {
+    use promptgate::pipeline::evaluation::filed::file_sides;
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path();
+    let suite = |cases: usize, repeats: u32| {
+        write_echo_prompt(root, "any", "");
+        let prompt = std::fs::read_to_string(root.join("p.prompt.yml")).unwrap();
+        std::fs::write(
+            root.join("p.prompt.yml"),
+            format!("{prompt}repeats: {repeats}\n"),
+        )
+        .unwrap();
+        let data: String = (0..cases)
+            .map(|i| format!("{{\"id\": \"c{i}\", \"q\": \"question {i}\"}}\n"))
+            .collect();
+        std::fs::write(root.join("data.jsonl"), data).unwrap();
+        Workspace::load(Box::new(WorkingTree::new(root).unwrap())).unwrap()
+    };
+    let run = |workspace: Workspace| async move {
+        let engine = engine(
+            &Locations::checkout(root),
+            &workspace.config,
+            &RunOptions::default(),
+        )
+        .unwrap();
+        let prompt = workspace.prompts.first().unwrap();
+        let plan = evaluation::plan(prompt, &*workspace.files, &workspace.config).unwrap();
+        engine.execute(&plan).await.unwrap();
+    };
+    // Cases 0–4 ran with both repeats; cases 5–9 with their first only.
+    run(suite(5, 2)).await;
+    run(suite(10, 1)).await;
+
+    let workspace = suite(40, 2);
+    let prompt = workspace.prompts.first().unwrap();
+    let plan = evaluation::plan_streamed(prompt, &*workspace.files, &workspace.config).unwrap();
+    let files = evaluation::PlanFiles::of(&*workspace.files);
+    let engine = engine(
+        &Locations::checkout(root),
+        &workspace.config,
+        &RunOptions::default(),
+    )
+    .unwrap();
+    let filed = file_sides(&engine, (&plan, files), None).unwrap();
+    let expected: Vec<bool> = (0..40).map(|i| i < 5).collect();
+    assert_eq!(filed.cached, expected);
+}

@@ -128,15 +128,15 @@ impl Engine {
         let Ok((provider, model)) = self.route_prompt(prompt) else {
             return vec![false; cases.len()];
         };
-        // A case's calls at a time, as execution makes them a batch at a
-        // time: a large plan's calls never all exist at once.
-        cases
-            .iter()
-            .map(|planned| {
-                routed_calls(prompt, &provider, &model, std::slice::from_ref(planned))
-                    .iter()
-                    .all(|call| self.runner.is_cached(call))
-            })
+        // The callers ask a chunk of cases at a time, so these calls are
+        // a chunk's, as execution makes them.
+        let calls = routed_calls(prompt, &provider, &model, cases);
+        let cached = self.runner.cached(&calls);
+        // routed_calls gives each case's repeats together, in case order.
+        let repeats = prompt.repeats.max(1) as usize;
+        cached
+            .chunks(repeats)
+            .map(|case| case.iter().all(|&hit| hit))
             .collect()
     }
 

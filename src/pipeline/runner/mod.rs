@@ -487,13 +487,22 @@ impl Runner {
         Ok(RunOutput { outcomes, totals })
     }
 
-    /// Whether the cache would answer this call (nothing is sent).
-    pub fn is_cached(&self, call: &Call) -> bool {
-        self.cache.contains(&CacheKey::new(
-            call.provider.describe(),
-            &call.request,
-            call.repeat,
-        ))
+    /// Whether the cache would answer each call (nothing is sent): one
+    /// read transaction for all, and no keys computed when no cache can
+    /// answer.
+    pub fn cached(&self, calls: &[Call]) -> Vec<bool> {
+        if !self.cache.may_answer() {
+            return vec![false; calls.len()];
+        }
+        let keys: Vec<CacheKey> = calls
+            .iter()
+            .map(|call| CacheKey::new(call.provider.describe(), &call.request, call.repeat))
+            .collect();
+        self.cache
+            .get_many(&keys)
+            .iter()
+            .map(Option::is_some)
+            .collect()
     }
 
     /// Fills `slots` with the outcomes of the calls the cache answers (one
