@@ -441,9 +441,7 @@ pub fn estimate_workspace(
             workspace.files.as_ref(),
             ESTIMATE_CHUNK,
             |chunk| -> Result<(), FlowError> {
-                for call in engine.calls_of(&prompt, &chunk)? {
-                    estimate.add(&call, prices, Some(cache));
-                }
+                estimate.add(&engine.calls_of(&prompt, &chunk)?, prices, Some(cache));
                 Ok(())
             },
         )?;

@@ -257,10 +257,10 @@ impl ResponseCache {
         self.mode.reads() && matches!(self.database(false), Some(Ok(_)))
     }
 
-    /// Whether an answer is stored for `key` (what `get` would find, without
-    /// reading it), unless the mode skips reads.
-    pub fn contains(&self, key: &CacheKey) -> bool {
-        self.get(key).is_some()
+    /// Whether an answer is stored for each key (what `get_many` would
+    /// find), unless the mode skips reads.
+    pub fn contains_many(&self, keys: &[CacheKey]) -> Vec<bool> {
+        self.get_many(keys).iter().map(Option::is_some).collect()
     }
 
     /// How many answers are stored (0 when there is no database yet).

@@ -498,11 +498,7 @@ impl Runner {
             .iter()
             .map(|call| CacheKey::new(call.provider.describe(), &call.request, call.repeat))
             .collect();
-        self.cache
-            .get_many(&keys)
-            .iter()
-            .map(Option::is_some)
-            .collect()
+        self.cache.contains_many(&keys)
     }
 
     /// Fills `slots` with the outcomes of the calls the cache answers (one

@@ -140,26 +140,36 @@ const MESSAGE_OVERHEAD_TOKENS: u64 = 4;
 /// calls it would answer are counted as free.
 pub fn estimate(calls: &[Call], prices: &PriceTable, cache: Option<&ResponseCache>) -> Estimate {
     let mut estimate = Estimate::default();
-    for call in calls {
-        estimate.add(call, prices, cache);
-    }
+    estimate.add(calls, prices, cache);
     estimate
 }
 
 impl Estimate {
-    /// Counts one more call, so an estimate can be made while calls are
-    /// planned, without holding them all. With a cache, a call it would
-    /// answer is counted as free.
-    pub fn add(&mut self, call: &Call, prices: &PriceTable, cache: Option<&ResponseCache>) {
-        self.calls += 1;
-        let handle = &call.provider;
-        if let Some(cache) = cache.filter(|cache| cache.may_answer()) {
-            let key = CacheKey::new(handle.describe(), &call.request, call.repeat);
-            if cache.contains(&key) {
-                self.cached += 1;
-                return;
-            }
+    /// Counts more calls, so an estimate can be made a chunk at a time
+    /// while calls are planned, without holding them all. With a cache,
+    /// the calls it would answer (asked in one read) are counted as free.
+    pub fn add(&mut self, calls: &[Call], prices: &PriceTable, cache: Option<&ResponseCache>) {
+        let cached = match cache.filter(|cache| cache.may_answer()) {
+            Some(cache) => cache.contains_many(
+                &calls
+                    .iter()
+                    .map(|call| CacheKey::new(call.provider.describe(), &call.request, call.repeat))
+                    .collect::<Vec<_>>(),
+            ),
+            None => vec![false; calls.len()],
+        };
+        for (call, cached) in calls.iter().zip(cached) {
+            self.add_call(call, prices, cached);
         }
+    }
+
+    fn add_call(&mut self, call: &Call, prices: &PriceTable, cached: bool) {
+        self.calls += 1;
+        if cached {
+            self.cached += 1;
+            return;
+        }
+        let handle = &call.provider;
         let input: u64 = call
             .request
             .messages
