@@ -121,15 +121,29 @@ fn git(root: &Path, args: &[&str]) {
     assert!(ok, "git {args:?} failed");
 }
 
-/// Commits every file in `root` (after running git with `first`, when
-/// given: `init`), the store ignored.
-fn commit_all(root: &Path, first: &[&str], message: &str) {
-    if !first.is_empty() {
-        git(root, first);
-        std::fs::write(root.join(".gitignore"), ".promptgate/\n").expect("gitignore");
-    }
+/// Makes `root` a git repository on `main` whose commits leave the store
+/// out, and commits every file in it.
+fn init_repo(root: &Path) {
+    git(root, &["init", "-q", "-b", "main"]);
+    std::fs::write(root.join(".gitignore"), ".promptgate/\n").expect("gitignore");
+    commit_all(root, "base");
+}
+
+/// Commits every file in `root`.
+fn commit_all(root: &Path, message: &str) {
     git(root, &["add", "-A"]);
     git(root, &["commit", "-q", "-m", message]);
+}
+
+/// Prints a run's time and peak memory against the 150 MB target.
+fn print_peak(what: &str, m: &Measured) {
+    println!(
+        "{what}: {:.2} s, exit {}, peak {:.1} MB (target < 150 MB: {})",
+        m.wall.as_secs_f64(),
+        m.code,
+        m.peak_rss_mb,
+        verdict(m.peak_rss_mb < 150.0)
+    );
 }
 
 /// What one run of the binary took.
@@ -298,12 +312,9 @@ impl Bench {
         let root = self.repo(&format!("memory-{cases}"));
         write_repo(&root, &self.base_url, 1, cases, "echo/echo");
         let m = run(&root, &["eval", "--format", "json"]);
-        println!(
-            "memory: eval of {cases} cases (echo provider): {:.2} s, exit {}, peak {:.1} MB (target < 150 MB: {})",
-            m.wall.as_secs_f64(),
-            m.code,
-            m.peak_rss_mb,
-            verdict(m.peak_rss_mb < 150.0)
+        print_peak(
+            &format!("memory: eval of {cases} cases (echo provider)"),
+            &m,
         );
     }
 
@@ -314,32 +325,26 @@ impl Bench {
         for sequential in [true, false] {
             let root = self.repo(&format!("check-{cases}-{sequential}"));
             write_repo(&root, &self.base_url, 1, cases, "echo/echo");
-            let mut config = std::fs::OpenOptions::new()
-                .append(true)
-                .open(root.join("promptgate.toml"))
-                .expect("the config");
+            let config = root.join("promptgate.toml");
+            let text = std::fs::read_to_string(&config).expect("the config");
             // `write_repo` leaves `[gate]` last.
-            std::io::Write::write_all(
-                &mut config,
-                format!("sequential = {sequential}\n").as_bytes(),
-            )
-            .expect("config written");
-            commit_all(&root, &["init", "-q", "-b", "main"], "base");
+            std::fs::write(&config, format!("{text}sequential = {sequential}\n"))
+                .expect("config written");
+            init_repo(&root);
             write_prompt(
                 &root,
                 0,
                 "echo/echo",
                 "You are a support agent. Answer briefly.",
             );
-            commit_all(&root, &[], "change");
+            commit_all(&root, "change");
             let m = run(&root, &["check", "--base", "HEAD~1", "--format", "json"]);
             assert_eq!(m.code, 0, "the check of {cases} cases did not pass");
-            println!(
-                "check-memory: check of {cases} cases (echo provider, sequential = {sequential}): {:.2} s, exit {}, peak {:.1} MB (target < 150 MB: {})",
-                m.wall.as_secs_f64(),
-                m.code,
-                m.peak_rss_mb,
-                verdict(m.peak_rss_mb < 150.0)
+            print_peak(
+                &format!(
+                    "check-memory: check of {cases} cases (echo provider, sequential = {sequential})"
+                ),
+                &m,
             );
         }
     }
@@ -349,7 +354,7 @@ impl Bench {
         let root = self.repo("subset");
         write_repo(&root, &self.base_url, prompts, cases, "bench/model");
         let git = |args: &[&str]| git(&root, args);
-        commit_all(&root, &["init", "-q", "-b", "main"], "base");
+        init_repo(&root);
         // Baselines for every prompt, as merge-time runs leave them.
         let m = run(&root, &["eval"]);
         assert_eq!(m.code, 0);

@@ -8,10 +8,10 @@ use std::path::Path;
 use promptgate::edges::git::WorkingTree;
 use promptgate::flows::evaluate::{self, Locations, RunOptions, engine};
 use promptgate::pipeline::config::GatePolicy;
-use promptgate::pipeline::evaluation;
 use promptgate::pipeline::evaluation::sequential::{
     BaselineSide, SequentialOptions, execute_sequential,
 };
+use promptgate::pipeline::evaluation::{self, Engine};
 use promptgate::pipeline::spec::Workspace;
 
 fn copy_example(to: &Path) {
@@ -43,13 +43,7 @@ async fn batches_cover_the_suite_in_plan_order_when_nothing_is_decided() {
         .unwrap();
     let plan = evaluation::plan(prompt, &*workspace.files, &workspace.config).unwrap();
     assert!(plan.cases.len() > 3, "a suite of several batches");
-    let options = RunOptions::default();
-    let engine = engine(
-        &Locations::checkout(dir.path()),
-        &workspace.config,
-        &options,
-    )
-    .unwrap();
+    let engine = checkout_engine(dir.path(), &workspace);
     let (baseline, _) = engine.execute(&plan).await.unwrap();
 
     // The same version against itself: every delta is 0, which a dozen
@@ -267,6 +261,16 @@ fn write_echo_suite(root: &Path, (criterion, text): (&str, &str), cases: usize) 
     Workspace::load(Box::new(WorkingTree::new(root).unwrap())).unwrap()
 }
 
+/// An engine for the workspace checked out at `root`, with default options.
+fn checkout_engine(root: &Path, workspace: &Workspace) -> Engine {
+    engine(
+        &Locations::checkout(root),
+        &workspace.config,
+        &RunOptions::default(),
+    )
+    .unwrap()
+}
+
 fn write_echo_prompt(root: &Path, criterion: &str, text: &str) {
     std::fs::write(
         root.join("p.prompt.yml"),
@@ -306,12 +310,7 @@ async fn a_filed_plan_gives_any_batch_as_the_plan_does_and_refuses_an_edited_dat
     let files = evaluation::PlanFiles::of(&*workspace.files);
     let streamed = evaluation::plan_streamed(prompt, &*workspace.files, &workspace.config).unwrap();
     let whole = evaluation::plan(prompt, &*workspace.files, &workspace.config).unwrap();
-    let engine = engine(
-        &Locations::checkout(root),
-        &workspace.config,
-        &RunOptions::default(),
-    )
-    .unwrap();
+    let engine = checkout_engine(root, &workspace);
 
     let filed = file_sides(&engine, (&streamed, files), Some((&streamed, files))).unwrap();
     assert_eq!(filed.head.len(), 40);
@@ -356,12 +355,7 @@ async fn a_sequential_run_larger_than_memory_holds_keeps_each_side_in_plan_order
     let prompt = workspace.prompts.first().unwrap();
     let files = evaluation::PlanFiles::of(&*workspace.files);
     let plan = evaluation::plan_streamed(prompt, &*workspace.files, &workspace.config).unwrap();
-    let engine = engine(
-        &Locations::checkout(root),
-        &workspace.config,
-        &RunOptions::default(),
-    )
-    .unwrap();
+    let engine = checkout_engine(root, &workspace);
     let filed = file_sides(&engine, (&plan, files), Some((&plan, files))).unwrap();
     // Every delta is 0 and the tolerance is 0: no test can ever decide.
     let policy = GatePolicy {
@@ -419,12 +413,7 @@ async fn filing_counts_a_case_cached_when_the_cache_answers_every_repeat() {
         Workspace::load(Box::new(WorkingTree::new(root).unwrap())).unwrap()
     };
     let run = |workspace: Workspace| async move {
-        let engine = engine(
-            &Locations::checkout(root),
-            &workspace.config,
-            &RunOptions::default(),
-        )
-        .unwrap();
+        let engine = checkout_engine(root, &workspace);
         let prompt = workspace.prompts.first().unwrap();
         let plan = evaluation::plan(prompt, &*workspace.files, &workspace.config).unwrap();
         engine.execute(&plan).await.unwrap();
@@ -437,12 +426,7 @@ async fn filing_counts_a_case_cached_when_the_cache_answers_every_repeat() {
     let prompt = workspace.prompts.first().unwrap();
     let plan = evaluation::plan_streamed(prompt, &*workspace.files, &workspace.config).unwrap();
     let files = evaluation::PlanFiles::of(&*workspace.files);
-    let engine = engine(
-        &Locations::checkout(root),
-        &workspace.config,
-        &RunOptions::default(),
-    )
-    .unwrap();
+    let engine = checkout_engine(root, &workspace);
     let filed = file_sides(&engine, (&plan, files), None).unwrap();
     let expected: Vec<bool> = (0..40).map(|i| i < 5).collect();
     assert_eq!(filed.cached, expected);

@@ -15,7 +15,7 @@ use std::time::Duration;
 
 use axum::body::HttpBody;
 use axum::extract::{Request, State};
-use axum::http::{StatusCode, header};
+use axum::http::{HeaderValue, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
@@ -260,10 +260,9 @@ pub async fn close_unless_body_read(request: Request, next: Next) -> Response {
     });
     let mut response = next.run(request).await;
     if !read_to_end.load(Ordering::Acquire) {
-        response.headers_mut().insert(
-            header::CONNECTION,
-            axum::http::HeaderValue::from_static("close"),
-        );
+        response
+            .headers_mut()
+            .insert(header::CONNECTION, HeaderValue::from_static("close"));
     }
     response
 }
@@ -295,5 +294,47 @@ impl HttpBody for WatchedBody {
 
     fn size_hint(&self) -> http_body::SizeHint {
         self.body.size_hint()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use axum::Router;
+    use axum::body::{Body, Bytes};
+    use axum::routing::post;
+    use tower::ServiceExt;
+
+    use super::*;
+
+    /// The connection header of the answer to a POST of `body` to `path`.
+    async fn connection_after(path: &str, body: Body) -> Option<HeaderValue> {
+        let app = Router::new()
+            .route(
+                "/reads",
+                post(|body: Bytes| async move { body.len().to_string() }),
+            )
+            .route("/refuses", post(|| async { StatusCode::UNAUTHORIZED }))
+            .layer(axum::middleware::from_fn(close_unless_body_read));
+        let request = axum::http::Request::post(path).body(body).unwrap();
+        let response = app.oneshot(request).await.unwrap();
+        response.headers().get(header::CONNECTION).cloned()
+    }
+
+    #[tokio::test]
+    async fn only_an_answer_before_the_body_ends_closes_the_connection() {
+        let close = Some(HeaderValue::from_static("close"));
+        let streamed = || {
+            let chunks: Vec<Result<&'static str, std::io::Error>> = vec![Ok("a"), Ok("b")];
+            Body::from_stream(futures::stream::iter(chunks))
+        };
+        assert_eq!(
+            connection_after("/refuses", Body::from("unread")).await,
+            close
+        );
+        assert_eq!(connection_after("/refuses", streamed()).await, close);
+        assert_eq!(connection_after("/reads", Body::from("read")).await, None);
+        assert_eq!(connection_after("/reads", streamed()).await, None);
+        // No body: nothing is left unread.
+        assert_eq!(connection_after("/refuses", Body::empty()).await, None);
     }
 }

@@ -131,7 +131,7 @@ impl Engine {
         // The callers ask a chunk of cases at a time, so these calls are
         // a chunk's, as execution makes them.
         let calls = routed_calls(prompt, &provider, &model, cases);
-        let cached = self.runner.cached(&calls);
+        let cached = crate::pipeline::runner::cached(self.runner.cache(), &calls);
         // routed_calls gives each case's repeats together, in case order.
         let repeats = prompt.repeats.max(1) as usize;
         cached

@@ -182,6 +182,23 @@ pub struct Call {
     pub label: String,
 }
 
+impl Call {
+    /// What the response cache files this call's answer under.
+    pub fn cache_key(&self) -> CacheKey {
+        CacheKey::new(self.provider.describe(), &self.request, self.repeat)
+    }
+}
+
+/// Whether `cache` would answer each call (nothing is sent): one read
+/// transaction for all, and no keys computed when no cache can answer.
+pub fn cached(cache: &ResponseCache, calls: &[Call]) -> Vec<bool> {
+    if !cache.may_answer() {
+        return vec![false; calls.len()];
+    }
+    let keys: Vec<CacheKey> = calls.iter().map(Call::cache_key).collect();
+    cache.contains_many(&keys)
+}
+
 /// How progress is shown.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum ProgressMode {
@@ -487,20 +504,6 @@ impl Runner {
         Ok(RunOutput { outcomes, totals })
     }
 
-    /// Whether the cache would answer each call (nothing is sent): one
-    /// read transaction for all, and no keys computed when no cache can
-    /// answer.
-    pub fn cached(&self, calls: &[Call]) -> Vec<bool> {
-        if !self.cache.may_answer() {
-            return vec![false; calls.len()];
-        }
-        let keys: Vec<CacheKey> = calls
-            .iter()
-            .map(|call| CacheKey::new(call.provider.describe(), &call.request, call.repeat))
-            .collect();
-        self.cache.contains_many(&keys)
-    }
-
     /// Fills `slots` with the outcomes of the calls the cache answers (one
     /// read transaction for all); returns the others, numbered, with their
     /// keys.
@@ -509,10 +512,7 @@ impl Runner {
         calls: Vec<Call>,
         slots: &mut [Option<CallOutcome>],
     ) -> Vec<Uncached> {
-        let keys: Vec<CacheKey> = calls
-            .iter()
-            .map(|call| CacheKey::new(call.provider.describe(), &call.request, call.repeat))
-            .collect();
+        let keys: Vec<CacheKey> = calls.iter().map(Call::cache_key).collect();
         let hits = if self.cache.may_answer() {
             self.cache.get_many(&keys)
         } else {
@@ -554,8 +554,7 @@ impl Runner {
     /// One call (e.g. an LLM judge's) with the same cache, limits, retries
     /// and pricing as a batch.
     pub async fn complete_one(&self, call: &Call) -> CallOutcome {
-        let key = CacheKey::new(call.provider.describe(), &call.request, call.repeat);
-        self.complete_with_key(call, key).await
+        self.complete_with_key(call, call.cache_key()).await
     }
 
     /// [`Runner::complete_one`] with the call's key already computed.

@@ -7,8 +7,8 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 
 use crate::pipeline::config::{ModelPrice, ProviderKind};
-use crate::pipeline::runner::Call;
-use crate::pipeline::runner::cache::{CacheKey, ResponseCache};
+use crate::pipeline::runner::cache::ResponseCache;
+use crate::pipeline::runner::{self, Call};
 use crate::types::Usage;
 
 /// When the built-in prices were last checked against the providers'
@@ -149,13 +149,8 @@ impl Estimate {
     /// while calls are planned, without holding them all. With a cache,
     /// the calls it would answer (asked in one read) are counted as free.
     pub fn add(&mut self, calls: &[Call], prices: &PriceTable, cache: Option<&ResponseCache>) {
-        let cached = match cache.filter(|cache| cache.may_answer()) {
-            Some(cache) => cache.contains_many(
-                &calls
-                    .iter()
-                    .map(|call| CacheKey::new(call.provider.describe(), &call.request, call.repeat))
-                    .collect::<Vec<_>>(),
-            ),
+        let cached = match cache {
+            Some(cache) => runner::cached(cache, calls),
             None => vec![false; calls.len()],
         };
         for (call, cached) in calls.iter().zip(cached) {
@@ -209,6 +204,7 @@ impl Estimate {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::pipeline::runner::cache::CacheKey;
 
     fn price(input: f64, output: f64) -> ModelPrice {
         ModelPrice {
